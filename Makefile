@@ -1,0 +1,49 @@
+# Switchboard. `make test` is what CI runs (.ci/run); see DEVELOPERS.md.
+SHELL := /bin/bash
+GO ?= go
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+# Brings up PostgreSQL and Redis (private instances when nothing answers) and
+# exports DATABASE_URL / REDIS_URL to the command that follows.
+WITH_SERVICES = set -a && eval "$$(scripts/services.sh up)" && set +a &&
+FUZZTIME ?= 10m
+BENCHCOUNT ?= 5
+
+.PHONY: test vet unit bench fuzz demo services build clean
+
+## test: go vet, then every test with the race detector, against real services
+test: vet
+	$(WITH_SERVICES) $(GO) test -race -timeout 9m ./...
+
+vet:
+	$(GO) vet ./...
+
+## unit: the tests without the race detector (quicker while working)
+unit:
+	$(WITH_SERVICES) $(GO) test -timeout 9m ./...
+
+## build: every binary into ./bin
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## bench: Go benchmarks, medians over BENCHCOUNT runs (compare with benchstat)
+bench:
+	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt
+
+## fuzz: every fuzz target for FUZZTIME each (default 10m)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## demo: the engine against the built-in carrier simulator (filled by the engine issue)
+demo:
+	@echo "make demo: the engine and simulator are not built yet (issues 3 and 6)"; exit 1
+
+services:
+	@scripts/services.sh up
+
+clean:
+	rm -rf bin bench.txt

@@ -1,0 +1,179 @@
+package smpp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// PoolMode says how a Pool binds: N transceivers, or N transmitter and
+// receiver pairs.
+type PoolMode uint8
+
+const (
+	// PoolTransceiver binds N transceivers; each submits and receives.
+	PoolTransceiver PoolMode = iota
+	// PoolTransmitterReceiver binds N transmitters, which submit, and N
+	// receivers, which receive.
+	PoolTransmitterReceiver
+)
+
+func (m PoolMode) String() string {
+	if m == PoolTransmitterReceiver {
+		return "transmitter+receiver"
+	}
+	return "transceiver"
+}
+
+// PoolConfig configures a Pool.
+type PoolConfig struct {
+	// Session is the template for every bind; its Type is set by Mode.
+	Session SessionConfig
+	// Binds is how many binds submit (default 1).
+	Binds int
+	Mode  PoolMode
+}
+
+// Pool holds N binds to one carrier account and gives each submit to the
+// bound session with the most free window. It is safe for concurrent use.
+type Pool struct {
+	tx  []*Session // sessions that submit
+	all []*Session
+}
+
+// NewPool starts every session of the pool.
+func NewPool(cfg PoolConfig) (*Pool, error) {
+	if cfg.Binds <= 0 {
+		cfg.Binds = 1
+	}
+	p := &Pool{}
+	start := func(t BindType) error {
+		sc := cfg.Session
+		sc.Type = t
+		s, err := NewSession(sc)
+		if err != nil {
+			return err
+		}
+		p.all = append(p.all, s)
+		if t != BindReceiver {
+			p.tx = append(p.tx, s)
+		}
+		return nil
+	}
+	for i := 0; i < cfg.Binds; i++ {
+		var err error
+		if cfg.Mode == PoolTransmitterReceiver {
+			if err = start(BindTransmitter); err == nil {
+				err = start(BindReceiver)
+			}
+		} else {
+			err = start(BindTransceiver)
+		}
+		if err != nil {
+			p.Close(context.Background())
+			return nil, fmt.Errorf("smpp: pool: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// Sessions returns every session of the pool (transmitters first in
+// transceiver mode order of creation).
+func (p *Pool) Sessions() []*Session { return append([]*Session(nil), p.all...) }
+
+// pick returns the bound submitting session with the most free window, or
+// nil when none is bound.
+func (p *Pool) pick() *Session {
+	var best *Session
+	bestFree := -1
+	for _, s := range p.tx {
+		if !s.Bound() {
+			continue
+		}
+		if f := cap(s.sem) - len(s.sem); f > bestFree {
+			best, bestFree = s, f
+		}
+	}
+	return best
+}
+
+// FreeWindow returns the free window summed over bound submitting sessions.
+func (p *Pool) FreeWindow() int {
+	n := 0
+	for _, s := range p.tx {
+		n += s.FreeWindow()
+	}
+	return n
+}
+
+// Bound returns how many submitting sessions are bound.
+func (p *Pool) Bound() int {
+	n := 0
+	for _, s := range p.tx {
+		if s.Bound() {
+			n++
+		}
+	}
+	return n
+}
+
+// Submit sends p on the bound session with the most free window (see
+// Session.Submit). With no session bound it fails with ErrNotBound at once,
+// so the caller can requeue; WaitBound waits for one.
+func (p *Pool) Submit(ctx context.Context, m *SubmitSM) (SubmitResult, error) {
+	for tries := 0; ; tries++ {
+		s := p.pick()
+		if s == nil {
+			return SubmitResult{}, ErrNotBound
+		}
+		r, err := s.Submit(ctx, m)
+		// The session lost its bind between pick and send: nothing was
+		// written, so another session may take it.
+		if errors.Is(err, ErrNotBound) && tries < len(p.tx) {
+			continue
+		}
+		return r, err
+	}
+}
+
+// WaitBound waits until at least one submitting session is bound, or every
+// one is refused or closed, or ctx ends.
+func (p *Pool) WaitBound(ctx context.Context) error {
+	if len(p.tx) == 0 {
+		return ErrClosed
+	}
+	type res struct{ err error }
+	ch := make(chan res, len(p.tx))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, s := range p.tx {
+		go func(s *Session) { ch <- res{s.WaitBound(ctx)} }(s)
+	}
+	var last error
+	for range p.tx {
+		r := <-ch
+		if r.err == nil {
+			return nil
+		}
+		last = r.err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return last
+}
+
+// Close closes every session, concurrently, within ctx.
+func (p *Pool) Close(ctx context.Context) error {
+	errs := make(chan error, len(p.all))
+	for _, s := range p.all {
+		go func(s *Session) { errs <- s.Close(ctx) }(s)
+	}
+	var first error
+	for range p.all {
+		if err := <-errs; err != nil && first == nil && !errors.Is(err, ErrClosed) {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package smpptest_test
+
+const raceEnabled = false

@@ -30,8 +30,8 @@ type call struct {
 	body      []byte // other responses: a copy of the body
 	err       error
 
-	abandoned bool          // the waiter left; guarded by conn.mu
-	done      chan struct{} // capacity 1
+	abandoned bool                      // the waiter left; guarded by conn.mu
+	done      chan struct{}             // capacity 1
 	cb        func(SubmitResult, error) // SubmitAsync: called instead of signalling done
 }
 
@@ -63,10 +63,10 @@ type conn struct {
 	dead       error  // why the connection ended; set once
 	unbindSeen bool   // the peer sent unbind
 
-	kick     chan struct{} // size 1: wakes the writer
-	stop     chan struct{} // closed when the connection ends
-	reads    atomic.Int64  // PDUs received; the timer loop notes when it last moved
-	links    atomic.Int32  // enquire_links sent since the last PDU received
+	kick  chan struct{} // size 1: wakes the writer
+	stop  chan struct{} // closed when the connection ends
+	reads atomic.Int64  // PDUs received; the timer loop notes when it last moved
+	links atomic.Int32  // enquire_links sent since the last PDU received
 
 	workers []chan inboundJob
 	wg      sync.WaitGroup

@@ -433,3 +433,13 @@ func TestStatusTable(t *testing.T) {
 		t.Fatal("never-written request misclassified")
 	}
 }
+
+func TestAppendTLVRefusesOversizedValue(t *testing.T) {
+	t.Parallel()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a 70,000-octet TLV value was appended with a wrapped length")
+		}
+	}()
+	smpp.AppendTLV(nil, smpp.TagMessagePayload, make([]byte, 70000))
+}

@@ -185,8 +185,16 @@ func appendTLV(dst []byte, tag Tag, value []byte) []byte {
 	return append(dst, value...)
 }
 
-// AppendTLV appends one TLV to a section being built in dst.
-func AppendTLV(dst TLVs, tag Tag, value []byte) TLVs { return appendTLV(dst, tag, value) }
+// AppendTLV appends one TLV to a section being built in dst. A value over
+// 65,535 octets cannot be expressed in a TLV's length field: AppendTLV panics
+// on one, as it is the caller's bug (check with len, or use Set, which
+// returns an error).
+func AppendTLV(dst TLVs, tag Tag, value []byte) TLVs {
+	if len(value) > 0xFFFF {
+		panic("smpp: AppendTLV: " + tag.String() + " value of " + itoa(len(value)) + " octets exceeds 65,535")
+	}
+	return appendTLV(dst, tag, value)
+}
 
 // Typed accessors for the optional parameters Switchboard uses.
 

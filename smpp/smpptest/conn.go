@@ -407,22 +407,24 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 			final = f(sm)
 		}
 		want := s.cfg.Receipts && wantsReceipt(sm.RegisteredDelivery, final)
-		if want {
-			if bst == stateTRX {
-				it.flags |= fReceipt
-				it.rc.fill(sm, time.Now().UnixNano(), final)
-			} else if t := s.pickReceiver(c.systemID, true, nil); t != nil {
-				// A transmitter's receipts go to a receiver of its account,
-				// timed from now: the response and the receipt travel on
-				// different connections anyway.
-				r := item{kind: kReceipt, n: it.n, due: s.now() + delay + int64(s.cfg.ReceiptDelay)}
-				r.rc.fill(sm, time.Now().UnixNano(), final)
-				t.schedule(r)
-			} else {
+		var rx *conn // a transmitter's receipts go to a receiver of its account
+		if want && bst == stateTX {
+			if rx = s.pickReceiver(c.systemID, true, nil); rx == nil {
 				want = false
 			}
 		}
-		s.accepted(it.n, final, want)
+		s.accepted(it.n, final, want) // before the receipt can leave
+		switch {
+		case want && rx != nil:
+			// Timed from now: the response and the receipt travel on
+			// different connections anyway.
+			r := item{kind: kReceipt, n: it.n, due: s.now() + delay + int64(s.cfg.ReceiptDelay)}
+			r.rc.fill(sm, time.Now().UnixNano(), final)
+			rx.schedule(r)
+		case want:
+			it.flags |= fReceipt
+			it.rc.fill(sm, time.Now().UnixNano(), final)
+		}
 	} else {
 		delay = latency
 	}

@@ -9,11 +9,11 @@ import (
 
 // Received is a copy of a request the Server received: every request but
 // enquire_link (counted in Stats instead), including binds, unbind and
-// unknown commands (Header only). Message fields are set for submit_sm, data_sm (its payload
-// stays in TLVs), submit_multi (Dest is its first SME destination) and, as
-// far as they apply, query_sm, cancel_sm and replace_sm. SystemID is the
-// bound system_id, or the one a bind asks for. A request that failed to
-// decode has its Header only.
+// unknown commands (Header only). Message fields are set for submit_sm,
+// data_sm (its payload stays in TLVs), submit_multi (Dest is its first SME
+// destination) and, as far as they apply, query_sm, cancel_sm and
+// replace_sm. SystemID is the bound system_id, or the one a bind asks for. A
+// request that failed to decode has its Header only.
 type Received struct {
 	Conn                                     int // connection number, from 1 in accept order
 	Header                                   smpp.Header

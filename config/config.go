@@ -1,0 +1,544 @@
+// Package config loads and validates the switchboard daemon's configuration
+// (configs/switchboard.yaml): carriers and their binds, rate classes, the
+// PostgreSQL and Redis URLs, the HTTP listener and logging.
+//
+// Load reads YAML strictly (an unknown key is an error), fills documented
+// defaults and validates every field; an error names the field by its path
+// (carriers[1].window) and says what is wrong. Secrets are never in the file:
+// a carrier's password and the operator token come from environment
+// variables the file names, so a config can be shown or logged whole.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the daemon's configuration. Build it with Load or Parse.
+type Config struct {
+	HTTP      HTTP        `yaml:"http"`
+	Log       Log         `yaml:"log"`
+	Postgres  Postgres    `yaml:"postgres"`
+	Redis     Redis       `yaml:"redis"`
+	Operator  Operator    `yaml:"operator"`
+	Engine    Engine      `yaml:"engine"`
+	Throttle  Throttle    `yaml:"throttle"`
+	Classes   []RateClass `yaml:"rate_classes"`
+	Carriers  []Carrier   `yaml:"carriers"`
+	SourceDir string      `yaml:"-"` // the directory of the file, for relative paths
+}
+
+// HTTP configures the API listener.
+type HTTP struct {
+	Listen       string `yaml:"listen"`         // host:port; default 127.0.0.1:8080
+	MaxBodyBytes int64  `yaml:"max_body_bytes"` // request body limit; default 64 KiB
+	// ShutdownGrace bounds how long in-flight requests may finish on SIGTERM.
+	ShutdownGrace Duration `yaml:"shutdown_grace"` // default 10s
+}
+
+// Log configures logging.
+type Log struct {
+	Level string `yaml:"level"` // debug, info, warn, error; default info
+}
+
+// Postgres names the database.
+type Postgres struct {
+	// URL of the database; default the DATABASE_URL environment variable,
+	// else postgres://postgres@127.0.0.1:5432/test.
+	URL      string `yaml:"url"`
+	MaxConns int32  `yaml:"max_conns"` // default 20
+}
+
+// Redis names the Redis server.
+type Redis struct {
+	// URL of the server; default REDIS_URL, else redis://127.0.0.1:6379/0.
+	URL string `yaml:"url"`
+}
+
+// Operator configures the operator API's token.
+type Operator struct {
+	// TokenEnv names the environment variable holding the operator token;
+	// default SWITCHBOARD_OPERATOR_TOKEN. Without it the operator API is off.
+	TokenEnv string `yaml:"token_env"`
+	Token    string `yaml:"-" json:"-"` // read from TokenEnv by Load
+}
+
+// Engine configures the dispatcher and the inbound router.
+type Engine struct {
+	// InstanceID names this process in claims and bind leases; default
+	// hostname-pid.
+	InstanceID string `yaml:"instance_id"`
+	// MessageTTL: a message not submitted after this long expires (10h).
+	MessageTTL Duration `yaml:"message_ttl"`
+	// ClaimBatch is how many messages a claim takes at once (200).
+	ClaimBatch int `yaml:"claim_batch"`
+	// Lease is how long a claim holds a message before another process may
+	// take it back (60s).
+	Lease Duration `yaml:"lease"`
+	// RetryMin and RetryMax bound the backoff of a requeued message (1s, 5m).
+	RetryMin Duration `yaml:"retry_min"`
+	RetryMax Duration `yaml:"retry_max"`
+	// MaxAttempts fails a message after this many attempts (10).
+	MaxAttempts int `yaml:"max_attempts"`
+	// InboundPartTimeout: parts of a long MO message still incomplete after
+	// this long are kept as they are, flagged (10m).
+	InboundPartTimeout Duration `yaml:"inbound_part_timeout"`
+	// InFlight bounds the messages a process holds between claim and
+	// result (5000).
+	InFlight int `yaml:"in_flight"`
+	// DrainTimeout bounds how long SIGTERM waits for in-flight submits (10s).
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Throttle configures the Redis buckets.
+type Throttle struct {
+	Prefix  string   `yaml:"prefix"`  // key prefix; default sb:throttle:
+	Horizon Duration `yaml:"horizon"` // the furthest a message is booked ahead; default 30s
+	// AssumeIdle skips the quiet period a fresh Redis otherwise imposes (a
+	// first deployment, tests).
+	AssumeIdle bool `yaml:"assume_idle"`
+}
+
+// RateClass is a class of sender numbers and its rate in segments per second.
+type RateClass struct {
+	Name  string  `yaml:"name"`
+	Rate  float64 `yaml:"rate"`  // segments per second, > 0 (0.1 is fine)
+	Burst int     `yaml:"burst"` // default 1
+}
+
+// Carrier is one SMSC account and how to bind to it.
+type Carrier struct {
+	Name        string `yaml:"name"`
+	Host        string `yaml:"host"`
+	Port        int    `yaml:"port"`
+	TLS         *TLS   `yaml:"tls"`
+	SystemID    string `yaml:"system_id"`
+	PasswordEnv string `yaml:"password_env"` // environment variable holding the password
+	Password    string `yaml:"-" json:"-"`   // read from PasswordEnv by Load; never logged
+	SystemType  string `yaml:"system_type"`
+	// BindMode is transceiver (default) or transmitter_receiver.
+	BindMode string `yaml:"bind_mode"`
+	// Binds is how many binds (or transmitter+receiver pairs) to hold (1).
+	Binds int `yaml:"binds"`
+	// MaxBinds is the most binds the account allows across every engine
+	// process (default Binds); leases in Redis enforce it.
+	MaxBinds int `yaml:"max_binds"`
+	Window   int `yaml:"window"` // outstanding requests per bind (10)
+	// TPS is the account's rate in segments per second, across all binds and
+	// processes; TPSBurst its burst (1).
+	TPS      float64 `yaml:"tps"`
+	TPSBurst int     `yaml:"tps_burst"`
+	// GSMDataCoding is the data_coding value the carrier reads as GSM 03.38:
+	// 0 (default) or 1.
+	GSMDataCoding uint8 `yaml:"gsm_data_coding"`
+	// LongMessage is how texts over one part are sent: udh8 (default),
+	// udh16, sar or payload.
+	LongMessage string `yaml:"long_message"`
+	// MessageIDs says how the carrier writes message ids in submit_sm_resp
+	// and in receipts: hex, decimal or opaque (default opaque: compared as
+	// text, case-insensitively).
+	MessageIDs MessageIDs `yaml:"message_ids"`
+	SourceTON  uint8      `yaml:"source_ton"` // default 1 (international)
+	SourceNPI  uint8      `yaml:"source_npi"` // default 1 (E.164)
+	DestTON    uint8      `yaml:"dest_ton"`   // default 1
+	DestNPI    uint8      `yaml:"dest_npi"`   // default 1
+	// RegisteredDelivery is the registered_delivery of every submit_sm
+	// (1: a receipt on the final outcome; default).
+	RegisteredDelivery *uint8 `yaml:"registered_delivery"`
+	// Session timers (defaults those of package smpp).
+	ResponseTimeout     Duration `yaml:"response_timeout"`
+	EnquireLinkInterval Duration `yaml:"enquire_link_interval"`
+	ReconnectMin        Duration `yaml:"reconnect_min"`
+	ReconnectMax        Duration `yaml:"reconnect_max"`
+}
+
+// TLS configures a TLS bind.
+type TLS struct {
+	ServerName         string `yaml:"server_name"`
+	CAFile             string `yaml:"ca_file"` // PEM; default the system roots
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// MessageIDs says how a carrier writes its message ids.
+type MessageIDs struct {
+	Submit  string `yaml:"submit"`  // hex, decimal or opaque
+	Receipt string `yaml:"receipt"` // hex, decimal or opaque; default Submit's
+}
+
+// Duration is a time.Duration written as Go writes it ("30s", "1m30s").
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration (like 30s or 1m30s): %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Defaults.
+const (
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultMaxBodyBytes = 64 << 10
+	DefaultDatabaseURL  = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultRedisURL     = "redis://127.0.0.1:6379/0"
+	DefaultOperatorEnv  = "SWITCHBOARD_OPERATOR_TOKEN"
+)
+
+// Load reads the file at path, reads the secrets it names from the
+// environment and validates everything.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b, os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	c.SourceDir = dirOf(path)
+	return c, nil
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i]
+	}
+	return "."
+}
+
+// Parse decodes YAML and validates it; getenv supplies the environment (for
+// URLs left empty and the secrets the file names).
+func Parse(b []byte, getenv func(string) string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, cleanYAMLError(err)
+	}
+	if err := c.complete(getenv); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// cleanYAMLError drops the library's prefix from a decode error.
+func cleanYAMLError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
+	return errors.New(msg)
+}
+
+// FieldError is a validation error about one field.
+type FieldError struct {
+	Field  string // the path, e.g. carriers[0].window
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+func fieldErr(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
+
+func (c *Config) complete(getenv func(string) string) error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	defDur := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	// HTTP
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		add(fieldErr("http.listen", "want host:port, got %q", c.HTTP.Listen))
+	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 16<<20 {
+		add(fieldErr("http.max_body_bytes", "must be 1024 to 16777216, got %d", c.HTTP.MaxBodyBytes))
+	}
+	defDur(&c.HTTP.ShutdownGrace, 10*time.Second)
+	// Log
+	switch c.Log.Level {
+	case "":
+		c.Log.Level = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		add(fieldErr("log.level", "must be debug, info, warn or error, got %q", c.Log.Level))
+	}
+	// Postgres, Redis
+	if c.Postgres.URL == "" {
+		c.Postgres.URL = getenv("DATABASE_URL")
+	}
+	if c.Postgres.URL == "" {
+		c.Postgres.URL = DefaultDatabaseURL
+	}
+	if u, err := url.Parse(c.Postgres.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		add(fieldErr("postgres.url", "want a postgres:// URL"))
+	}
+	if c.Postgres.MaxConns == 0 {
+		c.Postgres.MaxConns = 20
+	}
+	if c.Postgres.MaxConns < 2 || c.Postgres.MaxConns > 1000 {
+		add(fieldErr("postgres.max_conns", "must be 2 to 1000, got %d", c.Postgres.MaxConns))
+	}
+	if c.Redis.URL == "" {
+		c.Redis.URL = getenv("REDIS_URL")
+	}
+	if c.Redis.URL == "" {
+		c.Redis.URL = DefaultRedisURL
+	}
+	if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		add(fieldErr("redis.url", "want a redis:// or rediss:// URL"))
+	}
+	// Operator
+	if c.Operator.TokenEnv == "" {
+		c.Operator.TokenEnv = DefaultOperatorEnv
+	}
+	c.Operator.Token = getenv(c.Operator.TokenEnv)
+	if c.Operator.Token != "" && len(c.Operator.Token) < 16 {
+		add(fieldErr("operator.token_env", "the token in $%s is shorter than 16 characters", c.Operator.TokenEnv))
+	}
+	// Engine
+	e := &c.Engine
+	if e.InstanceID == "" {
+		host, _ := os.Hostname()
+		e.InstanceID = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	defDur(&e.MessageTTL, 10*time.Hour)
+	defDur(&e.Lease, time.Minute)
+	defDur(&e.RetryMin, time.Second)
+	defDur(&e.RetryMax, 5*time.Minute)
+	defDur(&e.InboundPartTimeout, 10*time.Minute)
+	defDur(&e.DrainTimeout, 10*time.Second)
+	if e.ClaimBatch == 0 {
+		e.ClaimBatch = 200
+	}
+	if e.MaxAttempts == 0 {
+		e.MaxAttempts = 10
+	}
+	if e.InFlight == 0 {
+		e.InFlight = 5000
+	}
+	if e.ClaimBatch < 1 || e.ClaimBatch > 5000 {
+		add(fieldErr("engine.claim_batch", "must be 1 to 5000, got %d", e.ClaimBatch))
+	}
+	if e.InFlight < e.ClaimBatch {
+		add(fieldErr("engine.in_flight", "must be at least engine.claim_batch (%d), got %d", e.ClaimBatch, e.InFlight))
+	}
+	if e.Lease.D() < 5*time.Second {
+		add(fieldErr("engine.lease", "must be at least 5s, got %v", e.Lease.D()))
+	}
+	if e.RetryMax < e.RetryMin {
+		add(fieldErr("engine.retry_max", "must not be below engine.retry_min (%v)", e.RetryMin.D()))
+	}
+	if e.MaxAttempts < 1 {
+		add(fieldErr("engine.max_attempts", "must be at least 1, got %d", e.MaxAttempts))
+	}
+	// Throttle
+	if c.Throttle.Prefix == "" {
+		c.Throttle.Prefix = "sb:throttle:"
+	}
+	if strings.ContainsAny(c.Throttle.Prefix, "{}") {
+		add(fieldErr("throttle.prefix", "must not contain { or } (the account is the hash tag)"))
+	}
+	defDur(&c.Throttle.Horizon, 30*time.Second)
+	// Rate classes
+	if len(c.Classes) == 0 {
+		add(fieldErr("rate_classes", "at least one class is required"))
+	}
+	seen := map[string]bool{}
+	for i := range c.Classes {
+		rc := &c.Classes[i]
+		f := fmt.Sprintf("rate_classes[%d]", i)
+		if !nameRE.MatchString(rc.Name) {
+			add(fieldErr(f+".name", "want 1 to 40 letters, digits, - or _, got %q", rc.Name))
+		} else if seen[rc.Name] {
+			add(fieldErr(f+".name", "%q is defined twice", rc.Name))
+		}
+		seen[rc.Name] = true
+		if rc.Rate <= 0 || rc.Rate > 100000 {
+			add(fieldErr(f+".rate", "must be above 0 and at most 100000 segments/s, got %v", rc.Rate))
+		}
+		if rc.Burst == 0 {
+			rc.Burst = 1
+		}
+		if rc.Burst < 1 || rc.Burst > 100000 {
+			add(fieldErr(f+".burst", "must be 1 to 100000, got %d", rc.Burst))
+		}
+	}
+	// Carriers
+	if len(c.Carriers) == 0 {
+		add(fieldErr("carriers", "at least one carrier is required"))
+	}
+	seen = map[string]bool{}
+	for i := range c.Carriers {
+		for _, err := range c.Carriers[i].complete(fmt.Sprintf("carriers[%d]", i), getenv) {
+			add(err)
+		}
+		if n := c.Carriers[i].Name; seen[n] {
+			add(fieldErr(fmt.Sprintf("carriers[%d].name", i), "%q is defined twice", n))
+		} else {
+			seen[n] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (k *Carrier) complete(f string, getenv func(string) string) []error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, fieldErr(f+"."+field, format, args...))
+	}
+	if !nameRE.MatchString(k.Name) {
+		add("name", "want 1 to 40 letters, digits, - or _, got %q", k.Name)
+	}
+	if k.Host == "" {
+		add("host", "is required")
+	}
+	if k.Port < 1 || k.Port > 65535 {
+		add("port", "must be 1 to 65535, got %d", k.Port)
+	}
+	if k.SystemID == "" || len(k.SystemID) > 15 {
+		add("system_id", "must be 1 to 15 characters, got %d", len(k.SystemID))
+	}
+	if len(k.SystemType) > 12 {
+		add("system_type", "must be at most 12 characters, got %d", len(k.SystemType))
+	}
+	if k.PasswordEnv != "" {
+		k.Password = getenv(k.PasswordEnv)
+		if k.Password == "" {
+			add("password_env", "$%s is empty or not set", k.PasswordEnv)
+		}
+	}
+	if len(k.Password) > 8 {
+		add("password_env", "the password in $%s is longer than SMPP's 8 characters", k.PasswordEnv)
+	}
+	switch k.BindMode {
+	case "":
+		k.BindMode = "transceiver"
+	case "transceiver", "transmitter_receiver":
+	default:
+		add("bind_mode", "must be transceiver or transmitter_receiver, got %q", k.BindMode)
+	}
+	if k.Binds == 0 {
+		k.Binds = 1
+	}
+	if k.Binds < 1 || k.Binds > 64 {
+		add("binds", "must be 1 to 64, got %d", k.Binds)
+	}
+	if k.MaxBinds == 0 {
+		k.MaxBinds = k.Binds
+	}
+	if k.MaxBinds < k.Binds {
+		add("max_binds", "must be at least binds (%d), got %d", k.Binds, k.MaxBinds)
+	}
+	if k.Window == 0 {
+		k.Window = 10
+	}
+	if k.Window < 1 || k.Window > 65535 {
+		add("window", "must be 1 to 65535, got %d", k.Window)
+	}
+	if k.TPS <= 0 || k.TPS > 1e6 {
+		add("tps", "must be above 0 and at most 1000000, got %v", k.TPS)
+	}
+	if k.TPSBurst == 0 {
+		k.TPSBurst = 1
+	}
+	if k.TPSBurst < 1 {
+		add("tps_burst", "must be at least 1, got %d", k.TPSBurst)
+	}
+	if k.GSMDataCoding > 1 {
+		add("gsm_data_coding", "must be 0 or 1, got %d", k.GSMDataCoding)
+	}
+	switch k.LongMessage {
+	case "":
+		k.LongMessage = "udh8"
+	case "udh8", "udh16", "sar", "payload":
+	default:
+		add("long_message", "must be udh8, udh16, sar or payload, got %q", k.LongMessage)
+	}
+	if k.MessageIDs.Submit == "" {
+		k.MessageIDs.Submit = "opaque"
+	}
+	if k.MessageIDs.Receipt == "" {
+		k.MessageIDs.Receipt = k.MessageIDs.Submit
+	}
+	for _, v := range []struct{ field, val string }{{"message_ids.submit", k.MessageIDs.Submit}, {"message_ids.receipt", k.MessageIDs.Receipt}} {
+		if v.val != "hex" && v.val != "decimal" && v.val != "opaque" {
+			add(v.field, "must be hex, decimal or opaque, got %q", v.val)
+		}
+	}
+	if k.SourceTON == 0 && k.SourceNPI == 0 {
+		k.SourceTON, k.SourceNPI = 1, 1
+	}
+	if k.DestTON == 0 && k.DestNPI == 0 {
+		k.DestTON, k.DestNPI = 1, 1
+	}
+	if k.RegisteredDelivery == nil {
+		one := uint8(1)
+		k.RegisteredDelivery = &one
+	} else if *k.RegisteredDelivery > 0x1F {
+		add("registered_delivery", "must be 0 to 31, got %d", *k.RegisteredDelivery)
+	}
+	if k.TLS != nil && k.TLS.CAFile != "" {
+		if _, err := os.Stat(k.TLS.CAFile); err != nil {
+			add("tls.ca_file", "%v", err)
+		}
+	}
+	return errs
+}
+
+// Addr returns the carrier's host:port.
+func (k *Carrier) Addr() string { return net.JoinHostPort(k.Host, strconv.Itoa(k.Port)) }
+
+// Class returns the rate class with the name.
+func (c *Config) Class(name string) (RateClass, bool) {
+	for _, rc := range c.Classes {
+		if rc.Name == name {
+			return rc, true
+		}
+	}
+	return RateClass{}, false
+}
+
+// Carrier returns the carrier with the name.
+func (c *Config) Carrier(name string) (*Carrier, bool) {
+	for i := range c.Carriers {
+		if c.Carriers[i].Name == name {
+			return &c.Carriers[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,99 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/config"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// The example shipped in configs/ loads and means what its comments say.
+func TestExampleConfigLoads(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	path := filepath.Join(filepath.Dir(file), "..", "configs", "switchboard.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse(b, env(map[string]string{"SIM_PASSWORD": "secret", "SWITCHBOARD_OPERATOR_TOKEN": "operator-token-0123456789"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, ok := c.Carrier("sim")
+	if !ok || k.Password != "secret" || k.Binds != 2 || k.Window != 100 || k.TPS != 500 || k.MessageIDs.Receipt != "decimal" || k.Addr() != "127.0.0.1:2775" {
+		t.Fatalf("carrier %+v", k)
+	}
+	if rc, ok := c.Class("shared"); !ok || rc.Rate != 1 {
+		t.Fatalf("class %+v", rc)
+	}
+	if c.Engine.MessageTTL.D() != 10*time.Hour || c.Operator.Token == "" || c.Postgres.URL != config.DefaultDatabaseURL {
+		t.Fatalf("engine %+v", c.Engine)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := config.Parse([]byte(`
+rate_classes: [{name: shared, rate: 0.1}]
+carriers: [{name: a, host: 127.0.0.1, port: 2775, system_id: sys, tps: 10}]
+`), env(map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/db", "REDIS_URL": "redis://127.0.0.1:2/0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Carriers[0]
+	if k.Window != 10 || k.Binds != 1 || k.MaxBinds != 1 || k.BindMode != "transceiver" || k.LongMessage != "udh8" ||
+		k.MessageIDs.Submit != "opaque" || *k.RegisteredDelivery != 1 || k.SourceTON != 1 {
+		t.Fatalf("carrier defaults %+v", k)
+	}
+	if c.Postgres.URL != "postgres://x@127.0.0.1:1/db" || c.Redis.URL != "redis://127.0.0.1:2/0" || c.HTTP.Listen != config.DefaultListen {
+		t.Fatalf("urls %q %q", c.Postgres.URL, c.Redis.URL)
+	}
+	if c.Classes[0].Burst != 1 || c.Engine.InstanceID == "" {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// Every error names its field and says what is wrong; all errors are
+// reported at once.
+func TestErrorsNameTheField(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"carriers: []\nrate_classes: [{name: s, rate: 1}]", "carriers: at least one carrier is required"},
+		{"rate_classes: [{name: s, rate: 0}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "rate_classes[0].rate: must be above 0"},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 70000, system_id: s, tps: 1}]", "carriers[0].port: must be 1 to 65535, got 70000"},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, window: -1}]", "carriers[0].window: must be 1 to 65535"},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, long_message: udh32}]", `carriers[0].long_message: must be udh8, udh16, sar or payload, got "udh32"`},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, password_env: NOPE}]", "carriers[0].password_env: $NOPE is empty or not set"},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, response_timeout: soon}]", `not a duration`},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, windw: 5}]", "field windw not found"},
+		{"log: {level: loud}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `log.level: must be debug, info, warn or error, got "loud"`},
+		{"rate_classes: [{name: s, rate: 1}, {name: s, rate: 2}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `rate_classes[1].name: "s" is defined twice`},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: waytoolongsystemid, tps: 1}]", "carriers[0].system_id: must be 1 to 15 characters"},
+		{"[not yaml", "did not find expected"},
+	} {
+		_, err := config.Parse([]byte(tc.yaml), env(nil))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %v\nwant %q", tc.yaml, err, tc.want)
+		}
+	}
+	_, err := config.Parse([]byte("rate_classes: [{name: s, rate: -1}]\ncarriers: [{name: a, host: '', port: 0, system_id: s, tps: 1}]"), env(nil))
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || strings.Count(err.Error(), "\n") < 2 {
+		t.Fatalf("want all three errors at once, got %v", err)
+	}
+}
+
+// FuzzParse: the loader never panics, whatever the file holds.
+func FuzzParse(f *testing.F) {
+	b, _ := os.ReadFile("../configs/switchboard.yaml")
+	f.Add(b)
+	f.Add([]byte("carriers: [{name: a, port: x}]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		config.Parse(b, env(map[string]string{"SIM_PASSWORD": "pw"}))
+	})
+}

@@ -136,6 +136,22 @@ func (p *Pool) Submit(ctx context.Context, m *SubmitSM) (SubmitResult, error) {
 	}
 }
 
+// SubmitAsync sends m on the bound session with the most free window (see
+// Session.SubmitAsync).
+func (p *Pool) SubmitAsync(ctx context.Context, m *SubmitSM, done func(SubmitResult, error)) error {
+	for tries := 0; ; tries++ {
+		s := p.pick()
+		if s == nil {
+			return ErrNotBound
+		}
+		err := s.SubmitAsync(ctx, m, done)
+		if errors.Is(err, ErrNotBound) && tries < len(p.tx) {
+			continue
+		}
+		return err
+	}
+}
+
 // WaitBound waits until at least one submitting session is bound, or every
 // one is refused or closed, or ctx ends.
 func (p *Pool) WaitBound(ctx context.Context) error {

@@ -1,0 +1,399 @@
+package routing_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/routing"
+	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
+)
+
+// memStore is an in-memory OutboundStore and InboundStore for the routing
+// package's own tests (the inbox's PostgreSQL implementation is tested
+// end to end in cmd/switchboard).
+type memStore struct {
+	mu       sync.Mutex
+	queue    []routing.Outbound
+	leased   map[int64]routing.Outbound
+	results  []routing.SegmentResult
+	retries  []routing.Retry
+	receipts []routing.Receipt
+	parts    map[routing.PartKey]map[int]routing.Part
+	inbound  []routing.Inbound
+	failNext int // store calls to fail
+}
+
+func newMemStore(msgs ...routing.Outbound) *memStore {
+	return &memStore{queue: msgs, leased: map[int64]routing.Outbound{}, parts: map[routing.PartKey]map[int]routing.Part{}}
+}
+
+func (s *memStore) fail() error {
+	if s.failNext > 0 {
+		s.failNext--
+		return errors.New("store down (test)")
+	}
+	return nil
+}
+
+func (s *memStore) Claim(ctx context.Context, owner string, max int, lease time.Duration) ([]routing.Outbound, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := min(max, len(s.queue))
+	out := append([]routing.Outbound(nil), s.queue[:n]...)
+	s.queue = s.queue[n:]
+	for i := range out {
+		out[i].Attempts++
+		s.leased[out[i].ID] = out[i]
+	}
+	return out, nil
+}
+
+func (s *memStore) RecordSubmits(ctx context.Context, rs []routing.SegmentResult) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results = append(s.results, rs...)
+	for _, r := range rs {
+		delete(s.leased, r.Message)
+	}
+	return nil
+}
+
+func (s *memStore) Requeue(ctx context.Context, owner string, rs []routing.Retry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retries = append(s.retries, rs...)
+	return nil
+}
+
+func (s *memStore) ExpireMessages(ctx context.Context) (int64, error) { return 0, nil }
+
+func (s *memStore) ApplyReceipts(ctx context.Context, rs []routing.Receipt) ([]routing.ReceiptOutcome, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	s.receipts = append(s.receipts, rs...)
+	return make([]routing.ReceiptOutcome, len(rs)), nil
+}
+
+func (s *memStore) StoreParts(ctx context.Context, ps []routing.Part) ([]*routing.PartSet, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*routing.PartSet, len(ps))
+	for i, p := range ps {
+		m := s.parts[p.Key]
+		if m == nil {
+			m = map[int]routing.Part{}
+			s.parts[p.Key] = m
+		}
+		m[p.Seq] = p
+		if len(m) == p.Key.Total {
+			set := &routing.PartSet{Key: p.Key, Complete: true}
+			for seq := 1; seq <= p.Key.Total; seq++ {
+				set.Parts = append(set.Parts, m[seq].Payload)
+				set.Codings = append(set.Codings, m[seq].Coding)
+			}
+			delete(s.parts, p.Key)
+			out[i] = set
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) SweepParts(ctx context.Context, older time.Duration, limit int) ([]routing.PartSet, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []routing.PartSet
+	for k, m := range s.parts {
+		set := routing.PartSet{Key: k}
+		for seq := 1; seq <= k.Total; seq++ {
+			p, ok := m[seq]
+			if ok {
+				set.Parts = append(set.Parts, p.Payload)
+			} else {
+				set.Parts = append(set.Parts, nil)
+			}
+			set.Codings = append(set.Codings, p.Coding)
+		}
+		delete(s.parts, k)
+		out = append(out, set)
+	}
+	return out, nil
+}
+
+func (s *memStore) AppendInbound(ctx context.Context, ms []routing.Inbound) ([]routing.InboundOutcome, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	s.inbound = append(s.inbound, ms...)
+	return make([]routing.InboundOutcome, len(ms)), nil
+}
+
+func (s *memStore) snapshot() ([]routing.SegmentResult, []routing.Retry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]routing.SegmentResult(nil), s.results...), append([]routing.Retry(nil), s.retries...)
+}
+
+// instant is a Limiter that grants at once and records throttling reports.
+type instant struct {
+	mu        sync.Mutex
+	throttled []string
+}
+
+type now struct{}
+
+func (now) WaitSegment(ctx context.Context, i int) error { return ctx.Err() }
+func (now) Cancel(ctx context.Context) error              { return nil }
+
+func (l *instant) ReserveBatch(ctx context.Context, b []routing.Booking) []routing.BookingResult {
+	out := make([]routing.BookingResult, len(b))
+	for i := range out {
+		out[i].Reservation = now{}
+	}
+	return out
+}
+
+func (l *instant) Throttled(ctx context.Context, carrier, number, class string) {
+	l.mu.Lock()
+	l.throttled = append(l.throttled, carrier+"/"+number)
+	l.mu.Unlock()
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func startCarrier(t *testing.T, srv *smpptest.Server, method coding.Method, h func(*routing.Carrier) smpp.Handler) *routing.Carrier {
+	t.Helper()
+	c := &routing.Carrier{Name: "sim", Method: method, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1, RegisteredDelivery: 1}
+	cfg := smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: 20, ReconnectMin: 10 * time.Millisecond}
+	if h != nil {
+		cfg.Handler = h(c)
+	}
+	pool, err := smpp.NewPool(smpp.PoolConfig{Session: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		pool.Close(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pool.WaitBound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Submitter = pool
+	return c
+}
+
+func runDispatcher(t *testing.T, store *memStore, lim routing.Limiter, c *routing.Carrier) *routing.Dispatcher {
+	t.Helper()
+	d, err := routing.NewDispatcher(routing.DispatcherConfig{
+		Owner: "test", Store: store, Limiter: lim, Carriers: map[string]*routing.Carrier{"sim": c},
+		Poll: 10 * time.Millisecond, RetryMin: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return d
+}
+
+func out(id int64, body string) routing.Outbound {
+	enc := coding.Choose(body)
+	info, _ := coding.Count(body, enc, coding.UDH8)
+	return routing.Outbound{ID: id, From: "+15550001111", To: "+447700900123", Carrier: "sim", RateClass: "shared",
+		Body: body, Encoding: enc.String(), Segments: info.Segments, CreatedAt: time.Now()}
+}
+
+func TestDispatchSubmitsEverySegment(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrier(t, srv, coding.UDH16, nil)
+	long := strings.Repeat("Emoji 😀 text ", 20) // UCS-2, several parts
+	store := newMemStore(out(1, "hello"), out(2, long))
+	runDispatcher(t, store, &instant{}, c)
+	want := 1 + out(2, long).Segments
+	eventually(t, "every segment recorded", func() bool { r, _ := store.snapshot(); return len(r) == want })
+	results, retries := store.snapshot()
+	if len(retries) != 0 {
+		t.Fatalf("retries %+v", retries)
+	}
+	for _, r := range results {
+		if r.Outcome != routing.Accepted || r.CarrierID == "" {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	// The carrier got the parts with 16-bit references and UCS-2 coding, the
+	// numbers without '+', and reassembling them gives the text back.
+	var joined []byte
+	for _, rc := range srv.Received() {
+		if rc.Header.ID != smpp.SubmitSMID {
+			continue
+		}
+		if rc.Dest != "447700900123" || rc.Source != "15550001111" {
+			t.Fatalf("received %+v", rc)
+		}
+		data, concat, isPart, err := smpp.UserData(rc.ESMClass, rc.ShortMessage, rc.TLVs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isPart {
+			if !concat.Wide || rc.DataCoding != smpp.DataCodingUCS2 {
+				t.Fatalf("part %+v coding %d", concat, rc.DataCoding)
+			}
+			joined = append(joined, data...)
+		}
+	}
+	if got, _ := coding.DecodeUCS2(joined); got != long {
+		t.Fatalf("reassembled %q", got)
+	}
+}
+
+func TestDispatchThrottledIsRetriedAndReported(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrier(t, srv, coding.UDH8, nil)
+	srv.FailNext(1, smpp.StatusTHROTTLED)
+	store := newMemStore(out(7, "hi"))
+	lim := &instant{}
+	runDispatcher(t, store, lim, c)
+	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
+	_, retries := store.snapshot()
+	if retries[0].Message != 7 || time.Until(retries[0].NotBefore) < 400*time.Millisecond || !strings.Contains(retries[0].Reason, "THROTTLED") {
+		t.Fatalf("retry %+v", retries[0])
+	}
+	eventually(t, "the limiter told", func() bool { lim.mu.Lock(); defer lim.mu.Unlock(); return len(lim.throttled) == 1 })
+}
+
+func TestDispatchPermanentFailure(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrier(t, srv, coding.UDH8, nil)
+	srv.FailNext(1, smpp.StatusINVDSTADR)
+	store := newMemStore(out(9, "hi"))
+	d := runDispatcher(t, store, &instant{}, c)
+	eventually(t, "a result", func() bool { r, _ := store.snapshot(); return len(r) == 1 })
+	results, retries := store.snapshot()
+	if results[0].Outcome != routing.Permanent || results[0].Status != uint32(smpp.StatusINVDSTADR) || len(retries) != 0 {
+		t.Fatalf("%+v %+v", results, retries)
+	}
+	if d.Stats().Failed != 1 {
+		t.Fatalf("stats %+v", d.Stats())
+	}
+}
+
+func TestDispatchUnknownCarrierIsGivenBack(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrier(t, srv, coding.UDH8, nil)
+	m := out(3, "x")
+	m.Carrier = "elsewhere"
+	store := newMemStore(m)
+	runDispatcher(t, store, &instant{}, c)
+	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
+	if s := srv.Stats().Submits; s != 0 {
+		t.Fatalf("%d submits", s)
+	}
+}
+
+// A receipt and an MO in parts are filed; a failing store makes the carrier
+// resend (ESME_RX_T_APPN) instead of losing the delivery.
+func TestRouterFilesAndAcksAfterCommit(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	r := routing.NewRouter(routing.RouterConfig{Store: store})
+	t.Cleanup(r.Close)
+	srv := smpptest.Start(t, smpptest.Config{})
+	startCarrier(t, srv, coding.UDH8, r.Handler)
+	ctx := context.Background()
+
+	var tl smpp.TLVs
+	tl = smpp.AppendTLV(tl, smpp.TagReceiptedMessageID, []byte("00AB\x00"))
+	tl = smpp.AppendTLV(tl, smpp.TagMessageState, []byte{byte(smpp.StateUndeliverable)})
+	st, err := srv.Deliver(ctx, &smpp.DeliverSM{ESMClass: smpp.ESMClassDeliveryReceipt, TLVs: tl,
+		ShortMessage: []byte("id:00AB sub:001 dlvrd:000 submit date:2611251200 done date:2611251201 stat:UNDELIV err:034 text:")})
+	if err != nil || st != smpp.StatusOK {
+		t.Fatal(st, err)
+	}
+	// A receipt read from the text alone.
+	st, err = srv.Deliver(ctx, &smpp.DeliverSM{ESMClass: smpp.ESMClassDeliveryReceipt,
+		ShortMessage: []byte("id:77 sub:001 dlvrd:001 submit date:2611251200 done date:2611251201 stat:DELIVRD err:000 text:")})
+	if err != nil || st != smpp.StatusOK {
+		t.Fatal(st, err)
+	}
+	text := strings.Repeat("long reply ", 30)
+	parts, err := coding.Split(text, coding.GSM7, coding.SAR, 0x1234)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(parts) - 1; i >= 0; i-- { // out of order
+		p := smpp.DeliverSM{Source: smpp.Address{TON: 1, NPI: 1, Addr: []byte("447700900123")}, Dest: smpp.Address{TON: 1, NPI: 1, Addr: []byte("15550001111")}}
+		smpp.SetPart((*smpp.SubmitSM)(&p), parts[i], coding.SAR)
+		if st, err := srv.Deliver(ctx, &p); err != nil || st != 0 {
+			t.Fatal(st, err)
+		}
+	}
+	store.mu.Lock()
+	if len(store.receipts) != 2 || store.receipts[0].CarrierID != "00AB" || store.receipts[0].State != routing.ReceiptFailed || store.receipts[0].ErrorCode != 34 ||
+		store.receipts[1].CarrierID != "77" || store.receipts[1].State != routing.ReceiptDelivered {
+		t.Fatalf("receipts %+v", store.receipts)
+	}
+	if len(store.inbound) != 1 || store.inbound[0].Body != text || store.inbound[0].From != "+447700900123" || store.inbound[0].Segments != len(parts) {
+		t.Fatalf("inbound %+v", store.inbound)
+	}
+	store.failNext = 1
+	store.mu.Unlock()
+	st, err = srv.Deliver(ctx, &smpp.DeliverSM{Source: smpp.Address{Addr: []byte("447700900123")}, ShortMessage: []byte("STOP")})
+	if err != nil || st != smpp.StatusX_T_APPN {
+		t.Fatalf("with the store down: %v %v, want ESME_RX_T_APPN", st, err)
+	}
+	if r.Stats().Failures != 1 {
+		t.Fatalf("%+v", r.Stats())
+	}
+}
+
+func TestRouterSweepsIncompleteParts(t *testing.T) {
+	t.Parallel()
+	store := newMemStore()
+	r := routing.NewRouter(routing.RouterConfig{Store: store, PartTimeout: time.Millisecond})
+	t.Cleanup(r.Close)
+	srv := smpptest.Start(t, smpptest.Config{})
+	startCarrier(t, srv, coding.UDH8, r.Handler)
+	parts, _ := coding.Split(strings.Repeat("x", 400), coding.GSM7, coding.UDH8, 5)
+	p := smpp.DeliverSM{Source: smpp.Address{TON: 1, Addr: []byte("447700900123")}}
+	smpp.SetPart((*smpp.SubmitSM)(&p), parts[0], coding.UDH8)
+	if st, err := srv.Deliver(context.Background(), &p); err != nil || st != 0 {
+		t.Fatal(st, err)
+	}
+	if n := r.Sweep(context.Background()); n != 1 {
+		t.Fatalf("swept %d", n)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.inbound) != 1 || !store.inbound[0].Incomplete || !strings.HasPrefix(store.inbound[0].Body, strings.Repeat("x", 153)) || !strings.Contains(store.inbound[0].Body, "[…]") {
+		t.Fatalf("%+v", store.inbound)
+	}
+}

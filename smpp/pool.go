@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // PoolMode says how a Pool binds: N transceivers, or N transmitter and
@@ -35,10 +37,62 @@ type PoolConfig struct {
 }
 
 // Pool holds N binds to one carrier account and gives each submit to the
-// bound session with the most free window. It is safe for concurrent use.
+// bound session with the most free window. Sessions may be added and removed
+// while it is in use (Add, Remove). It is safe for concurrent use; its zero
+// value is an empty pool.
 type Pool struct {
+	mu      sync.Mutex // serialises Add and Remove
+	members atomic.Pointer[poolMembers]
+}
+
+// poolMembers is an immutable snapshot of a pool's sessions.
+type poolMembers struct {
 	tx  []*Session // sessions that submit
 	all []*Session
+}
+
+func (p *Pool) load() *poolMembers {
+	if m := p.members.Load(); m != nil {
+		return m
+	}
+	return &poolMembers{}
+}
+
+// Add puts sessions in the pool.
+func (p *Pool) Add(ss ...*Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.load()
+	m := &poolMembers{tx: append([]*Session(nil), old.tx...), all: append([]*Session(nil), old.all...)}
+	for _, s := range ss {
+		m.all = append(m.all, s)
+		if s.cfg.Type != BindReceiver {
+			m.tx = append(m.tx, s)
+		}
+	}
+	p.members.Store(m)
+}
+
+// Remove takes a session out of the pool (it does not close it) and reports
+// whether it was there.
+func (p *Pool) Remove(s *Session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.load()
+	m := &poolMembers{}
+	found := false
+	for _, x := range old.all {
+		if x == s {
+			found = true
+			continue
+		}
+		m.all = append(m.all, x)
+		if x.cfg.Type != BindReceiver {
+			m.tx = append(m.tx, x)
+		}
+	}
+	p.members.Store(m)
+	return found
 }
 
 // NewPool starts every session of the pool.
@@ -54,10 +108,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		if err != nil {
 			return err
 		}
-		p.all = append(p.all, s)
-		if t != BindReceiver {
-			p.tx = append(p.tx, s)
-		}
+		p.Add(s)
 		return nil
 	}
 	for i := 0; i < cfg.Binds; i++ {
@@ -79,14 +130,14 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 
 // Sessions returns every session of the pool (transmitters first in
 // transceiver mode order of creation).
-func (p *Pool) Sessions() []*Session { return append([]*Session(nil), p.all...) }
+func (p *Pool) Sessions() []*Session { return append([]*Session(nil), p.load().all...) }
 
 // pick returns the bound submitting session with the most free window, or
 // nil when none is bound.
 func (p *Pool) pick() *Session {
 	var best *Session
 	bestFree := -1
-	for _, s := range p.tx {
+	for _, s := range p.load().tx {
 		if !s.Bound() {
 			continue
 		}
@@ -100,7 +151,7 @@ func (p *Pool) pick() *Session {
 // FreeWindow returns the free window summed over bound submitting sessions.
 func (p *Pool) FreeWindow() int {
 	n := 0
-	for _, s := range p.tx {
+	for _, s := range p.load().tx {
 		n += s.FreeWindow()
 	}
 	return n
@@ -109,7 +160,7 @@ func (p *Pool) FreeWindow() int {
 // Bound returns how many submitting sessions are bound.
 func (p *Pool) Bound() int {
 	n := 0
-	for _, s := range p.tx {
+	for _, s := range p.load().tx {
 		if s.Bound() {
 			n++
 		}
@@ -129,7 +180,7 @@ func (p *Pool) Submit(ctx context.Context, m *SubmitSM) (SubmitResult, error) {
 		r, err := s.Submit(ctx, m)
 		// The session lost its bind between pick and send: nothing was
 		// written, so another session may take it.
-		if errors.Is(err, ErrNotBound) && tries < len(p.tx) {
+		if errors.Is(err, ErrNotBound) && tries < len(p.load().tx) {
 			continue
 		}
 		return r, err
@@ -145,7 +196,7 @@ func (p *Pool) SubmitAsync(ctx context.Context, m *SubmitSM, done func(SubmitRes
 			return ErrNotBound
 		}
 		err := s.SubmitAsync(ctx, m, done)
-		if errors.Is(err, ErrNotBound) && tries < len(p.tx) {
+		if errors.Is(err, ErrNotBound) && tries < len(p.load().tx) {
 			continue
 		}
 		return err
@@ -155,18 +206,19 @@ func (p *Pool) SubmitAsync(ctx context.Context, m *SubmitSM, done func(SubmitRes
 // WaitBound waits until at least one submitting session is bound, or every
 // one is refused or closed, or ctx ends.
 func (p *Pool) WaitBound(ctx context.Context) error {
-	if len(p.tx) == 0 {
+	tx := p.load().tx
+	if len(tx) == 0 {
 		return ErrClosed
 	}
 	type res struct{ err error }
-	ch := make(chan res, len(p.tx))
+	ch := make(chan res, len(tx))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, s := range p.tx {
+	for _, s := range tx {
 		go func(s *Session) { ch <- res{s.WaitBound(ctx)} }(s)
 	}
 	var last error
-	for range p.tx {
+	for range tx {
 		r := <-ch
 		if r.err == nil {
 			return nil
@@ -181,12 +233,13 @@ func (p *Pool) WaitBound(ctx context.Context) error {
 
 // Close closes every session, concurrently, within ctx.
 func (p *Pool) Close(ctx context.Context) error {
-	errs := make(chan error, len(p.all))
-	for _, s := range p.all {
+	all := p.load().all
+	errs := make(chan error, len(all))
+	for _, s := range all {
 		go func(s *Session) { errs <- s.Close(ctx) }(s)
 	}
 	var first error
-	for range p.all {
+	for range all {
 		if err := <-errs; err != nil && first == nil && !errors.Is(err, ErrClosed) {
 			first = err
 		}

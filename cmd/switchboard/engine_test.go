@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/internal/testenv"
+	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
+)
+
+// testEngine runs an engine in-process against a fresh database, a unique
+// Redis prefix and the given carrier address.
+type testEngine struct {
+	*engine
+	cancel context.CancelFunc
+	done   chan error
+	url    string // http base URL
+	dbURL  string
+}
+
+func engineConfig(t *testing.T, dbURL, carrierAddr string, mod func(*config.Config)) *config.Config {
+	t.Helper()
+	_, prefix := testenv.Redis(t)
+	host, port, _ := net.SplitHostPort(carrierAddr)
+	yaml := fmt.Sprintf(`
+http: {listen: "127.0.0.1:0"}
+log: {level: warn}
+postgres: {url: %q}
+redis: {url: %q}
+engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q}
+throttle: {prefix: %q, assume_idle: true}
+rate_classes:
+  - {name: shared, rate: 50, burst: 10}
+  - {name: dedicated, rate: 100, burst: 20}
+carriers:
+  - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 1000, tps_burst: 50,
+     message_ids: {submit: decimal}, reconnect_min: 20ms, reconnect_max: 200ms}
+`, dbURL, testenv.RedisURL(), testenv.UniqueName("engine-"), prefix, host, port)
+	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod != nil {
+		mod(cfg)
+	}
+	return cfg
+}
+
+func startEngine(t *testing.T, cfg *config.Config) *testEngine {
+	t.Helper()
+	var logs bytes.Buffer
+	e, err := newEngine(context.Background(), cfg, newLogger(cfg.Log.Level, &syncBuffer{b: &logs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	te := &testEngine{engine: e, cancel: cancel, done: make(chan error, 1), dbURL: cfg.Postgres.URL}
+	go func() { te.done <- e.run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.listener == nil || e.ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("engine not ready: %v", e.ready(context.Background()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	te.url = "http://" + e.listener.Addr().String()
+	t.Cleanup(te.stop)
+	return te
+}
+
+func (te *testEngine) stop() {
+	te.cancel()
+	<-te.done
+}
+
+type syncBuffer struct{ b *bytes.Buffer }
+
+func (s *syncBuffer) Write(p []byte) (int, error) { return len(p), nil }
+
+// seed creates a workspace with the add-on and a connected dedicated number.
+func seed(t *testing.T, s *inbox.Store, number string) inbox.WorkspaceID {
+	t.Helper()
+	ctx := context.Background()
+	ws, _, err := s.CreateWorkspace(ctx, "acme", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.AddNumber(ctx, inbox.NewNumber{E164: number, Kind: inbox.Dedicated, Carrier: "sim", Owner: ws.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConnectNumber(ctx, ws.ID, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	return ws.ID
+}
+
+func waitStatus(t *testing.T, s *inbox.Store, ws inbox.WorkspaceID, id inbox.MessageID, want inbox.Status) inbox.Message {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m, err := s.GetMessage(context.Background(), ws, id)
+		if err == nil && m.Status == want {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %d: status %q (err %v, last error %q), want %q", id, m.Status, err, m.LastError, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The whole path in one process: a queued message is submitted, its receipt
+// delivers it; a reply lands in the same thread.
+func TestEngineSendReceiptReply(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{Receipts: true})
+	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), srv.Addr(), nil))
+	ws := seed(t, te.store, "+14155552671")
+	ctx := context.Background()
+	long := strings.Repeat("long message with emoji 😀 ", 8)
+	var ids []inbox.MessageID
+	for _, text := range []string{"hello", long} {
+		res, err := te.store.Enqueue(ctx, []inbox.OutboundRequest{{Workspace: ws, To: "+447911123456", Body: text, Encoding: encodingOf(text), Segments: segmentsOf(text)}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		ids = append(ids, res[0].ID)
+	}
+	te.dispatcher.Kick()
+	for _, id := range ids {
+		m := waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+		if len(m.SegmentInfo) != m.Segments {
+			t.Fatalf("message %d: %d segment ids for %d segments", id, len(m.SegmentInfo), m.Segments)
+		}
+	}
+	st, err := srv.Deliver(ctx, &smpp.DeliverSM{
+		Source: smpp.Address{TON: 1, NPI: 1, Addr: []byte("447911123456")},
+		Dest:   smpp.Address{TON: 1, NPI: 1, Addr: []byte("14155552671")}, ShortMessage: []byte("thanks!"),
+	})
+	if err != nil || st != smpp.StatusOK {
+		t.Fatal(st, err)
+	}
+	m, _ := te.store.GetMessage(ctx, ws, ids[0])
+	msgs, _, err := te.store.ListMessages(ctx, ws, m.Thread, inbox.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 3 || msgs[2].Direction != inbox.DirectionIn || msgs[2].Body != "thanks!" {
+		var b strings.Builder
+		for _, m := range msgs {
+			b.WriteString(strconv.Itoa(int(m.ID)) + " " + string(m.Direction) + " " + m.Body + "\n")
+		}
+		t.Fatalf("thread:\n%s", b.String())
+	}
+}
+
+func encodingOf(text string) string { return coding.Choose(text).String() }
+
+func segmentsOf(text string) int {
+	info, err := coding.Count(text, coding.Choose(text), coding.UDH8)
+	if err != nil {
+		panic(err)
+	}
+	return info.Segments
+}

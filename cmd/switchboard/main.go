@@ -1,0 +1,175 @@
+// Command switchboard is the Switchboard engine: it holds the SMPP binds to
+// the carriers, sends queued messages within every number's rate, files
+// replies and receipts into workspace threads, and serves the HTTP API.
+//
+//	switchboard serve --config configs/switchboard.yaml
+//	switchboard check-config --config FILE
+//	switchboard migrate --config FILE
+//	switchboard workspace create --name N [--sms-addon]
+//	switchboard number add --number +E164 --kind shared|dedicated [--workspace ID] --carrier NAME [--class NAME]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/inbox"
+)
+
+const usage = `switchboard: a direct SMPP carrier-connection engine
+
+Usage:
+  switchboard serve        --config FILE     run the engine until SIGTERM/SIGINT
+  switchboard check-config --config FILE     validate the configuration and exit
+  switchboard migrate      --config FILE     bring the database schema up to date
+  switchboard workspace create --config FILE --name NAME [--sms-addon]
+                                             create a workspace; prints its API token once
+  switchboard number add --config FILE --number +E164 --kind shared|dedicated
+                         [--workspace ID] --carrier NAME [--class NAME]
+                                             add a number to the shared pool or dedicate it
+
+--config defaults to $SWITCHBOARD_CONFIG, then configs/switchboard.yaml.
+Secrets come from the environment variables the file names (carriers'
+password_env, operator.token_env), never from the file.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, rest := args[0], args[1:]
+	if (cmd == "workspace" || cmd == "number") && len(rest) > 0 {
+		cmd, rest = cmd+" "+rest[0], rest[1:]
+	}
+	fs := flag.NewFlagSet("switchboard "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
+	var (
+		name, number, kind, carrier, class string
+		addon                              bool
+		workspace                          int64
+	)
+	switch cmd {
+	case "workspace create":
+		fs.StringVar(&name, "name", "", "workspace name (required)")
+		fs.BoolVar(&addon, "sms-addon", false, "give the workspace the SMS add-on")
+	case "number add":
+		fs.StringVar(&number, "number", "", "the number, E.164 (required)")
+		fs.StringVar(&kind, "kind", "", "shared or dedicated (required)")
+		fs.Int64Var(&workspace, "workspace", 0, "the owning workspace of a dedicated number")
+		fs.StringVar(&carrier, "carrier", "", "the carrier that sends from it (required)")
+		fs.StringVar(&class, "class", "", "its rate class (default: shared or dedicated by kind)")
+	case "serve", "check-config", "migrate":
+	default:
+		fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	switch cmd {
+	case "check-config":
+		fmt.Fprintf(stdout, "%s: ok (%d carriers, %d rate classes)\n", *cfgPath, len(cfg.Carriers), len(cfg.Classes))
+		return 0
+	case "serve":
+		log := newLogger(cfg.Log.Level, stderr)
+		defer log.Sync()
+		e, err := newEngine(ctx, cfg, log)
+		if err != nil {
+			log.Error("start failed", zap.Error(err))
+			return 1
+		}
+		if err := e.run(ctx); err != nil {
+			log.Error("engine failed", zap.Error(err))
+			return 1
+		}
+		return 0
+	}
+	db, store, err := openStore(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "switchboard:", err)
+		return 1
+	}
+	defer db.Close()
+	switch cmd {
+	case "migrate":
+		v, _ := inbox.SchemaVersion(ctx, db)
+		fmt.Fprintf(stdout, "schema at version %d\n", v)
+	case "workspace create":
+		if name == "" {
+			fmt.Fprintln(stderr, "switchboard workspace create: --name is required")
+			return 2
+		}
+		ws, token, err := store.CreateWorkspace(ctx, name, addon)
+		if err != nil {
+			fmt.Fprintln(stderr, "switchboard:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "workspace %d %q created (sms add-on: %v)\nAPI token (shown once): %s\n", ws.ID, ws.Name, ws.SMSAddon, token)
+	case "number add":
+		if number == "" || carrier == "" || (kind != "shared" && kind != "dedicated") {
+			fmt.Fprintln(stderr, "switchboard number add: --number, --carrier and --kind shared|dedicated are required")
+			return 2
+		}
+		if _, ok := cfg.Carrier(carrier); !ok {
+			fmt.Fprintf(stderr, "switchboard number add: carrier %q is not in %s\n", carrier, *cfgPath)
+			return 2
+		}
+		if class != "" {
+			if _, ok := cfg.Class(class); !ok {
+				fmt.Fprintf(stderr, "switchboard number add: rate class %q is not in %s\n", class, *cfgPath)
+				return 2
+			}
+		}
+		n, err := store.AddNumber(ctx, inbox.NewNumber{E164: number, Kind: inbox.NumberKind(kind), RateClass: class, Carrier: carrier, Owner: inbox.WorkspaceID(workspace)})
+		if err != nil {
+			fmt.Fprintln(stderr, "switchboard:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "number %d %s added (%s, class %s, carrier %s)\n", n.ID, n.E164, n.Kind, n.RateClass, n.Carrier)
+	}
+	return 0
+}
+
+func defaultConfigPath() string {
+	if p := os.Getenv("SWITCHBOARD_CONFIG"); p != "" {
+		return p
+	}
+	return "configs/switchboard.yaml"
+}
+
+func newLogger(level string, w io.Writer) *zap.Logger {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core)
+}
+

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-sms/switchboard/smpp"
+)
+
+// collector exports the engine's counters at scrape time, reading the same
+// snapshots the operator API shows; it keeps no state of its own.
+type collector struct{ e *engine }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {} // unchecked: the label sets vary with the binds
+
+var (
+	bindLabels  = []string{"carrier", "slot", "type"}
+	descBindUp  = prometheus.NewDesc("switchboard_bind_up", "1 when the bind is bound.", bindLabels, nil)
+	descWinUse  = prometheus.NewDesc("switchboard_bind_window_in_use", "Requests outstanding on the bind.", bindLabels, nil)
+	descWinSize = prometheus.NewDesc("switchboard_bind_window_size", "The bind's window.", bindLabels, nil)
+	descSubmit  = prometheus.NewDesc("switchboard_bind_requests_total", "Requests written on the bind.", bindLabels, nil)
+	descResp    = prometheus.NewDesc("switchboard_bind_responses_total", "Responses by command_status.", append(bindLabels, "status"), nil)
+	descReconn  = prometheus.NewDesc("switchboard_bind_reconnects_total", "Binds after the first.", bindLabels, nil)
+	descTimeout = prometheus.NewDesc("switchboard_bind_timeouts_total", "Requests with no response in time.", bindLabels, nil)
+	descUnknown = prometheus.NewDesc("switchboard_bind_unknown_outcome_total", "Requests whose outcome is unknown (timeout or link lost after writing).", bindLabels, nil)
+	descInbound = prometheus.NewDesc("switchboard_bind_inbound_total", "deliver_sm/data_sm received.", bindLabels, nil)
+	descBackoff = prometheus.NewDesc("switchboard_bind_backoff_seconds", "Current reconnect backoff.", bindLabels, nil)
+	descRTT     = prometheus.NewDesc("switchboard_bind_response_seconds", "Response time of requests.", bindLabels, nil)
+
+	descDispatch = prometheus.NewDesc("switchboard_dispatch_total", "Dispatcher counters by event.", []string{"event"}, nil)
+	descInFlight = prometheus.NewDesc("switchboard_dispatch_in_flight", "Messages held between claim and result.", nil, nil)
+	descRouter   = prometheus.NewDesc("switchboard_inbound_total", "Inbound counters by kind.", []string{"kind"}, nil)
+	descThrottle = prometheus.NewDesc("switchboard_throttle_total", "Throttle counters by event.", []string{"event"}, nil)
+	descTHealthy = prometheus.NewDesc("switchboard_throttle_healthy", "1 while Redis answers the throttle.", nil, nil)
+)
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	bounds := smpp.LatencyBuckets()
+	for _, b := range c.e.binds() {
+		l := []string{b.Carrier, strconv.Itoa(b.Slot), b.Type}
+		st := b.Stats
+		up := 0.0
+		if st.State == smpp.SessionBound {
+			up = 1
+		}
+		gauge(descBindUp, up, l...)
+		gauge(descWinUse, float64(st.InFlight), l...)
+		gauge(descWinSize, float64(st.Window), l...)
+		counter(descSubmit, float64(st.Submitted), l...)
+		for status, n := range st.ByStatus {
+			counter(descResp, float64(n), append(l, status.String())...)
+		}
+		counter(descReconn, float64(st.Reconnects), l...)
+		counter(descTimeout, float64(st.Timeouts), l...)
+		counter(descUnknown, float64(st.UnknownOutcome), l...)
+		counter(descInbound, float64(st.Inbound), l...)
+		gauge(descBackoff, st.Backoff.Seconds(), l...)
+		buckets := map[float64]uint64{}
+		var cum uint64
+		for i, bound := range bounds {
+			cum += uint64(st.ResponseTime.Counts[i])
+			buckets[bound.Seconds()] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(descRTT, uint64(st.ResponseTime.Count), st.ResponseTime.Sum.Seconds(), buckets, l...)
+	}
+	d := c.e.dispatcher.Stats()
+	for ev, v := range map[string]int64{
+		"claimed": d.Claimed, "accepted": d.Accepted, "retried": d.Retried, "failed": d.Failed, "deferred": d.Deferred,
+		"expired": d.Expired, "segments": d.Segments, "throttled": d.Throttled, "unknown_outcome": d.Unknown,
+		"limiter_down": d.LimiterDown, "store_errors": d.StoreErrors,
+	} {
+		counter(descDispatch, float64(v), ev)
+	}
+	gauge(descInFlight, float64(d.InFlight))
+	r := c.e.router.Stats()
+	for k, v := range map[string]int64{
+		"receipt": r.Receipts, "receipt_unmatched": r.ReceiptsUnmatched, "mo": r.MO, "mo_part": r.MOParts, "mo_incomplete": r.MOIncomplete,
+		"unrouted": r.Unrouted, "duplicate": r.Duplicates, "keyword": r.Keywords, "store_failure": r.Failures, "malformed": r.Malformed,
+	} {
+		counter(descRouter, float64(v), k)
+	}
+	t := c.e.limiter.Stats()
+	for ev, v := range map[string]int64{"granted": t.Granted, "segments": t.Segments, "refused": t.Refused, "cancelled": t.Cancelled, "cuts": t.Cuts, "failures": t.Failures} {
+		counter(descThrottle, float64(v), ev)
+	}
+	h := 0.0
+	if t.Healthy {
+		h = 1
+	}
+	gauge(descTHealthy, h)
+}

@@ -172,4 +172,3 @@ func newLogger(level string, w io.Writer) *zap.Logger {
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
 	return zap.New(core)
 }
-

@@ -184,22 +184,24 @@ func (c *conn) readLoop() {
 			s.logf("smpptest: conn %d: dropped on receiving %v (DropAfter)", c.id, h.ID)
 			return
 		}
-		if h.ID.IsResponse() {
+		switch {
+		case h.ID.IsResponse():
 			if c.onResponse(h) {
 				return // our unbind answered: nothing more to say, close now
 			}
-			continue
+		case s.muteUntil.Load() != 0 && s.muted(s.now()):
+		default:
+			if !c.onRequest(h, body) {
+				c.kick()
+				c.finish()
+				return
+			}
+			c.handled++
 		}
-		if s.muteUntil.Load() != 0 && s.muted(s.now()) {
-			continue
-		}
-		if !c.onRequest(h, body) {
-			c.kick()
-			c.finish()
-			return
-		}
-		c.handled++
-		if c.rd.Buffered() == 0 || c.handled >= 256 {
+		// Checked after every PDU, responses included: a request may be
+		// the last thing before responses in the same read, and its answer
+		// must not wait for the next request.
+		if c.handled > 0 && (c.rd.Buffered() == 0 || c.handled >= 256) {
 			c.handled = 0
 			c.mu.Lock()
 			n := len(c.out)

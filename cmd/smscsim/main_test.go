@@ -1,0 +1,131 @@
+package main
+
+// An internal test: a main package cannot be imported, so its tests live in
+// it. The binary itself is this test binary run with SMSCSIM_MAIN set.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smscsim"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SMSCSIM_MAIN") != "" {
+		os.Args = append([]string{"smscsim"}, strings.Fields(os.Getenv("SMSCSIM_MAIN"))...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// binary runs the program in a child process with args.
+func binary(t *testing.T, args ...string) (*exec.Cmd, io.ReadCloser) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SMSCSIM_MAIN="+strings.Join(args, " "))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, stderr
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, &out, nil); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, s := range []string{"Usage:", "-listen addr", "-system-id", "-receipt-first", "-gomaxprocs"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("--help lacks %q", s)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"--latency", "fast", "--system-id", "x"}, &out, nil); code != 2 || !strings.Contains(out.String(), "accounts[0].latency") {
+		t.Fatalf("bad flag value: exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"--system-id", "x", "stray"}, &out, nil); code != 2 {
+		t.Fatalf("stray argument: exit %d", code)
+	}
+}
+
+// TestSIGTERMWritesReport runs the binary's quick start, submits a message
+// with a receipt, sends SIGTERM and reads the report.
+func TestSIGTERMWritesReport(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	reportPath := filepath.Join(dir, "report.json")
+	cmd, stderr := binary(t, "--listen", "127.0.0.1:0", "--system-id", "ID", "--password", "PW", "--report", reportPath, "--stats", "127.0.0.1:0")
+	sc := bufio.NewScanner(stderr)
+	addr := ""
+	var lines []string
+	for addr == "" && sc.Scan() {
+		lines = append(lines, sc.Text())
+		addr, _ = strings.CutPrefix(sc.Text(), "smscsim: listening default ")
+	}
+	if addr == "" {
+		t.Fatalf("no address in %q", lines)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	receipts := make(chan struct{}, 1)
+	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID", Password: "PW",
+		Handler: smpp.HandlerFunc(func(_ context.Context, p smpp.SMSCPDU) smpp.Status {
+			receipts <- struct{}{}
+			return smpp.StatusOK
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sess.WaitBound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := &smpp.SubmitSM{Source: smpp.Address{Addr: []byte("14155550100")}, Dest: smpp.Address{Addr: []byte("447700900001")},
+		RegisteredDelivery: 1, ShortMessage: []byte("hello")}
+	if _, err := sess.Submit(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-receipts:
+	case <-ctx.Done():
+		t.Fatal("no receipt")
+	}
+	_ = sess.Close(ctx)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	b, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r smscsim.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	ar, ok := r.Account("ID")
+	if !ok || ar.Accepted != 1 || ar.Receipts != 1 || ar.MaxPerSecond != 1 {
+		t.Fatalf("report %s", b)
+	}
+}

@@ -1,0 +1,584 @@
+package smscsim
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smpp/coding"
+)
+
+// compiled is a checked Config, ready to run.
+type compiled struct {
+	cfg       Config
+	listeners []listenerSpec
+	accounts  []*account
+	byID      map[string]*account
+}
+
+type listenerSpec struct {
+	name    string
+	addr    string
+	tls     *TLSConfig
+	allowed map[string]bool // nil: all accounts
+}
+
+// account is an account at run time: its compiled behaviour, its rate
+// limits and windows, its bound connections and its counters.
+type account struct {
+	sim *Sim
+	id  string
+	pw  string
+
+	allow     [3]bool // by smpp.BindType
+	maxBinds  int
+	window    int64
+	latency   Dist
+	idFmt     IDFormat
+	rcptFmt   IDFormat
+	nextID    atomic.Uint64
+	receipts  bool
+	rcptDelay Dist
+	outcomes  Outcomes
+	before    float64
+	beforeGap int64
+	numbers   []string
+	numberSet numberSet
+	loop      numberSet
+	loopDelay Dist
+	mo        moSpec
+	dropEvery int64
+	dropAfter int64
+	muteEvery int64
+	muteFor   int64
+	fails     Failures
+	scripts   bool
+
+	// Rate limits and sliding windows, under mu.
+	mu        sync.Mutex
+	bucket    gcra
+	srcRate   gcra            // template of each source's bucket
+	srcRates  map[string]gcra // per-number templates
+	win       slidingMax
+	sources   map[string]*source
+	other     *source // sources beyond maxSources
+	acceptedN int64   // accepted submit_sm, under mu with the windows
+
+	// Bound connections and the backlog, under bmu. Lock order: a conn's
+	// mu may be held when bmu is taken, never the other way round.
+	bmu            sync.Mutex
+	conns          []*conn
+	rr             int
+	backlog        []item
+	backlogLimit   int
+	backlogDropped int64
+
+	st acctCounters
+
+	// Statuses of answers, under smu.
+	smu          sync.Mutex
+	respStatus   map[smpp.Status]int64 // submit_sm_resp statuses other than ESME_ROK
+	receiptResps map[string]int64      // deliver_sm_resp to receipts, by status name
+	moResps      map[string]int64      // deliver_sm_resp to MO parts, by status name
+}
+
+type acctCounters struct {
+	binds, bindsRefused, bound, maxOutstanding atomic.Int64
+	submits, accepted, segments                atomic.Int64
+	throttled, throttledAcct, throttledSrc     atomic.Int64
+	queueFull, injected, dropped, scriptErrors atomic.Int64
+	receipts, moMessages, moParts, loopbacks   atomic.Int64
+	moSkipped, drops, mutedDrops               atomic.Int64
+}
+
+// source is one source_addr's limit, window and counters (under account.mu).
+type source struct {
+	addr      string
+	bucket    gcra
+	win       slidingMax
+	accepted  int64
+	segments  int64
+	throttled int64
+}
+
+// moSpec is a compiled MOConfig.
+type moSpec struct {
+	rate     float64
+	from, to []string
+	texts    []string
+	long     float64
+	methods  []coding.Method
+	ucs2     float64
+	keywords float64
+}
+
+func compile(c *Config) (*compiled, error) {
+	var e configError
+	out := &compiled{cfg: *c, byID: map[string]*account{}}
+	if c.SystemID != "" && len(c.SystemID) > 15 {
+		e.add("system_id", "%q is longer than 15 characters", c.SystemID)
+	}
+	if c.Backlog < 0 {
+		e.add("backlog", "must be ≥ 0, got %d", c.Backlog)
+	}
+	if len(c.Accounts) == 0 {
+		e.add("accounts", "at least one account is needed")
+	}
+	for i := range c.Accounts {
+		path := fmt.Sprintf("accounts[%d]", i)
+		a := compileAccount(&c.Accounts[i], path, &e)
+		if a == nil {
+			continue
+		}
+		a.backlogLimit = c.Backlog
+		if a.backlogLimit == 0 {
+			a.backlogLimit = DefaultBacklog
+		}
+		if _, dup := out.byID[a.id]; dup {
+			e.add(path+".system_id", "%q is already the system_id of another account", a.id)
+			continue
+		}
+		out.byID[a.id] = a
+		out.accounts = append(out.accounts, a)
+	}
+	ls := c.Listeners
+	if len(ls) == 0 {
+		ls = []ListenerConfig{{Name: "default", Addr: DefaultListenAddr}}
+	}
+	names := map[string]bool{}
+	for i, l := range ls {
+		path := fmt.Sprintf("listeners[%d]", i)
+		spec := listenerSpec{name: l.Name, addr: l.Addr, tls: l.TLS}
+		if spec.name == "" {
+			spec.name = fmt.Sprintf("listener%d", i)
+			if len(ls) == 1 {
+				spec.name = "default"
+			}
+		}
+		if names[spec.name] {
+			e.add(path+".name", "%q names another listener too", spec.name)
+		}
+		names[spec.name] = true
+		if spec.addr == "" {
+			e.add(path+".addr", "required (host:port, e.g. 127.0.0.1:2775)")
+		} else if !strings.Contains(spec.addr, ":") {
+			e.add(path+".addr", "%q is not host:port", spec.addr)
+		}
+		if t := l.TLS; t != nil {
+			switch {
+			case t.SelfSigned && (t.Cert != "" || t.Key != ""):
+				e.add(path+".tls", "either cert and key, or self_signed")
+			case !t.SelfSigned && (t.Cert == "" || t.Key == ""):
+				e.add(path+".tls", "cert and key are both required (or self_signed: true)")
+			}
+		}
+		if len(l.Accounts) > 0 {
+			spec.allowed = map[string]bool{}
+			for j, id := range l.Accounts {
+				if _, ok := out.byID[id]; !ok {
+					e.add(fmt.Sprintf("%s.accounts[%d]", path, j), "no account has system_id %q", id)
+				}
+				spec.allowed[id] = true
+			}
+		}
+		out.listeners = append(out.listeners, spec)
+	}
+	if err := e.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func compileAccount(c *AccountConfig, path string, e *configError) *account {
+	n0 := len(e.msgs)
+	a := &account{
+		id: c.SystemID, pw: c.Password, maxBinds: c.MaxBinds, window: int64(c.Window),
+		receipts: !c.Receipts.Disabled, before: c.Receipts.BeforeResp, beforeGap: int64(c.Receipts.BeforeRespGap),
+		dropEvery: int64(c.Faults.DropEvery), dropAfter: int64(c.Faults.DropAfterPDUs),
+		muteEvery: int64(c.Faults.MuteEvery), muteFor: int64(c.Faults.MuteFor), scripts: !c.Faults.NoScripts,
+		sources: map[string]*source{}, respStatus: map[smpp.Status]int64{},
+		receiptResps: map[string]int64{}, moResps: map[string]int64{},
+	}
+	switch {
+	case c.SystemID == "":
+		e.add(path+".system_id", "required")
+	case len(c.SystemID) > 15:
+		e.add(path+".system_id", "%q is longer than 15 characters", c.SystemID)
+	}
+	if len(c.Password) > 8 {
+		e.add(path+".password", "longer than 8 characters (SMPP 3.4's limit)")
+	}
+	if len(c.BindTypes) == 0 {
+		a.allow = [3]bool{true, true, true}
+	}
+	for i, bt := range c.BindTypes {
+		switch strings.ToLower(strings.TrimSpace(bt)) {
+		case BindTransceiver, "trx":
+			a.allow[smpp.BindTransceiver] = true
+		case BindTransmitter, "tx":
+			a.allow[smpp.BindTransmitter] = true
+		case BindReceiver, "rx":
+			a.allow[smpp.BindReceiver] = true
+		default:
+			e.add(fmt.Sprintf("%s.bind_types[%d]", path, i), "%q is not transceiver, transmitter or receiver", bt)
+		}
+	}
+	if c.MaxBinds < 0 {
+		e.add(path+".max_binds", "must be ≥ 0, got %d", c.MaxBinds)
+	}
+	if c.Window < 0 {
+		e.add(path+".window", "must be ≥ 0, got %d", c.Window)
+	}
+	// Rate limits.
+	r := c.Rate
+	checkRate := func(p string, rate float64, burst int) {
+		if rate < 0 || rate != rate {
+			e.add(p, "must be ≥ 0 segments per second, got %v", rate)
+		}
+		if burst < 0 {
+			e.add(p+"_burst", "must be ≥ 0, got %d", burst)
+		}
+	}
+	checkRate(path+".rate.account", r.Account, r.AccountBurst)
+	checkRate(path+".rate.source", r.Source, r.SourceBurst)
+	a.bucket = newGCRA(r.Account, r.AccountBurst)
+	a.srcRate = newGCRA(r.Source, r.SourceBurst)
+	for i, sr := range r.Sources {
+		p := fmt.Sprintf("%s.rate.sources[%d]", path, i)
+		if sr.Rate < 0 || sr.Rate != sr.Rate {
+			e.add(p+".rate", "must be ≥ 0, got %v", sr.Rate)
+		}
+		if sr.Burst < 0 {
+			e.add(p+".burst", "must be ≥ 0, got %d", sr.Burst)
+		}
+		if len(sr.Numbers) == 0 {
+			e.add(p+".numbers", "required")
+		}
+		nums, err := expandNumbers(sr.Numbers)
+		if err != nil {
+			e.add(p+".numbers", "%v", err)
+		}
+		if a.srcRates == nil {
+			a.srcRates = map[string]gcra{}
+		}
+		for _, n := range nums {
+			a.srcRates[n] = newGCRA(sr.Rate, sr.Burst)
+		}
+	}
+	var err error
+	if a.latency, err = ParseDist(c.Latency); err != nil {
+		e.add(path+".latency", "%v", err)
+	}
+	if a.idFmt, err = ParseIDFormat(c.MessageID); err != nil {
+		e.add(path+".message_id", "%v", err)
+	}
+	a.rcptFmt = a.idFmt
+	if c.ReceiptID != "" {
+		if a.rcptFmt, err = ParseIDFormat(c.ReceiptID); err != nil {
+			e.add(path+".receipt_id", "%v", err)
+		}
+	}
+	start := c.IDStart
+	if start == 0 {
+		start = 1
+	}
+	a.nextID.Store(start - 1)
+	if a.rcptDelay, err = ParseDist(c.Receipts.Delay); err != nil {
+		e.add(path+".receipts.delay", "%v", err)
+	}
+	if a.outcomes, err = ParseOutcomes(c.Receipts.Outcomes); err != nil {
+		e.add(path+".receipts.outcomes", "%v", err)
+	}
+	if f := c.Receipts.BeforeResp; f < 0 || f > 1 || f != f {
+		e.add(path+".receipts.before_resp", "must be a fraction 0..1, got %v", f)
+	}
+	if c.Receipts.BeforeRespGap < 0 {
+		e.add(path+".receipts.before_resp_gap", "must be ≥ 0")
+	}
+	if a.numbers, err = expandNumbers(c.Numbers); err != nil {
+		e.add(path+".numbers", "%v", err)
+	}
+	a.numberSet = newNumberSet(a.numbers)
+	loop, err := expandNumbers(c.Loopback.Numbers)
+	if err != nil {
+		e.add(path+".loopback.numbers", "%v", err)
+	}
+	a.loop = newNumberSet(loop)
+	if a.loopDelay, err = ParseDist(c.Loopback.Delay); err != nil {
+		e.add(path+".loopback.delay", "%v", err)
+	}
+	// Generated MO traffic.
+	m := c.MO
+	a.mo = moSpec{rate: m.Rate, long: m.Long, ucs2: m.UCS2, keywords: m.Keywords}
+	if m.Rate < 0 || m.Rate != m.Rate || m.Rate > 100_000 {
+		e.add(path+".mo.rate", "must be 0..100000 messages per second, got %v", m.Rate)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"long", m.Long}, {"ucs2", m.UCS2}, {"keywords", m.Keywords}} {
+		if f.v < 0 || f.v > 1 || f.v != f.v {
+			e.add(path+".mo."+f.name, "must be a fraction 0..1, got %v", f.v)
+		}
+	}
+	if a.mo.from, err = expandNumbers(m.From); err != nil {
+		e.add(path+".mo.from", "%v", err)
+	}
+	if a.mo.to, err = expandNumbers(m.To); err != nil {
+		e.add(path+".mo.to", "%v", err)
+	}
+	if len(a.mo.to) == 0 {
+		a.mo.to = a.numbers
+	}
+	if m.Rate > 0 {
+		if len(a.mo.from) == 0 {
+			e.add(path+".mo.from", "required when mo.rate is set (the contacts' numbers)")
+		}
+		if len(a.mo.to) == 0 {
+			e.add(path+".mo.to", "required when mo.rate is set and the account has no numbers")
+		}
+	}
+	for i, name := range m.Methods {
+		meth, err := parseMethod(name)
+		if err != nil {
+			e.add(fmt.Sprintf("%s.mo.methods[%d]", path, i), "%v", err)
+		}
+		a.mo.methods = append(a.mo.methods, meth)
+	}
+	if len(a.mo.methods) == 0 {
+		a.mo.methods = []coding.Method{coding.UDH8}
+	}
+	if m.TextsFile != "" {
+		texts, err := readTexts(m.TextsFile)
+		if err != nil {
+			e.add(path+".mo.texts_file", "%v", err)
+		}
+		a.mo.texts = texts
+	}
+	// Faults.
+	f := c.Faults
+	if f.DropEvery < 0 {
+		e.add(path+".faults.drop_every", "must be ≥ 0")
+	}
+	if f.DropAfterPDUs < 0 {
+		e.add(path+".faults.drop_after_pdus", "must be ≥ 0")
+	}
+	switch {
+	case f.MuteEvery < 0 || f.MuteFor < 0:
+		e.add(path+".faults", "mute_every and mute_for must be ≥ 0")
+	case (f.MuteEvery > 0) != (f.MuteFor > 0):
+		e.add(path+".faults", "mute_every and mute_for go together")
+	case f.MuteFor > f.MuteEvery:
+		e.add(path+".faults.mute_for", "%v is longer than mute_every %v", f.MuteFor, f.MuteEvery)
+	}
+	if a.fails, err = ParseFailures(f.Fail); err != nil {
+		e.add(path+".faults.fail", "%v", err)
+	}
+	if len(e.msgs) > n0 {
+		return nil
+	}
+	return a
+}
+
+func parseMethod(s string) (coding.Method, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "udh8", "udh":
+		return coding.UDH8, nil
+	case "udh16":
+		return coding.UDH16, nil
+	case "sar":
+		return coding.SAR, nil
+	case "payload", "message_payload":
+		return coding.Payload, nil
+	}
+	return 0, fmt.Errorf("%q is not udh8, udh16, sar or payload", s)
+}
+
+func readTexts(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if t := strings.TrimRight(sc.Text(), "\r"); strings.TrimSpace(t) != "" {
+			out = append(out, t)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no text", path)
+	}
+	return out, nil
+}
+
+// Admission verdicts.
+const (
+	admitOK = iota
+	admitAccount
+	admitSource
+)
+
+// admit applies the account's and the source's limits to a submit_sm of
+// segs segments from src and, when it passes, counts it in the sliding
+// windows. The clock is read under the lock so window times never go back.
+func (a *account) admit(src []byte, segs int) int {
+	a.mu.Lock()
+	now := a.sim.now()
+	s := a.sources[string(src)] // no allocation for the lookup
+	if s == nil {
+		s = a.newSource(src)
+	}
+	verdict := admitOK
+	switch {
+	case !a.bucket.allows(now, segs):
+		verdict = admitAccount
+	case !s.bucket.allows(now, segs):
+		verdict = admitSource
+	}
+	if verdict != admitOK {
+		s.throttled++
+		a.mu.Unlock()
+		return verdict
+	}
+	a.bucket.take(now, segs)
+	s.bucket.take(now, segs)
+	a.win.add(now, segs)
+	s.win.add(now, segs)
+	s.accepted++
+	s.segments += int64(segs)
+	a.acceptedN++
+	a.mu.Unlock()
+	return admitOK
+}
+
+// newSource starts tracking a source. Called with mu held.
+func (a *account) newSource(src []byte) *source {
+	if len(a.sources) >= maxSources {
+		if a.other == nil {
+			a.other = &source{addr: "(other)", bucket: a.srcRate}
+			a.sources[a.other.addr] = a.other
+		}
+		return a.other
+	}
+	key := string(src)
+	b, ok := a.srcRates[string(trimPlusB(src))]
+	if !ok {
+		b = a.srcRate
+	}
+	s := &source{addr: key, bucket: b}
+	a.sources[key] = s
+	return s
+}
+
+// muted reports whether the account's periodic mute is on at now.
+func (a *account) muted(now int64) bool {
+	return a.muteEvery > 0 && now%a.muteEvery >= a.muteEvery-a.muteFor
+}
+
+// register adds a bound connection, refusing it when the account has its
+// maximum of binds. A receiver or transceiver takes the backlog.
+func (a *account) register(c *conn) (ok bool, backlog []item) {
+	a.bmu.Lock()
+	defer a.bmu.Unlock()
+	if a.maxBinds > 0 && len(a.conns) >= a.maxBinds {
+		return false, nil
+	}
+	a.conns = append(a.conns, c)
+	a.st.bound.Store(int64(len(a.conns)))
+	if c.bindType != smpp.BindTransmitter {
+		backlog, a.backlog = a.backlog, nil
+	}
+	return true, backlog
+}
+
+func (a *account) unregister(c *conn) {
+	a.bmu.Lock()
+	for i, x := range a.conns {
+		if x == c {
+			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			break
+		}
+	}
+	a.st.bound.Store(int64(len(a.conns)))
+	a.bmu.Unlock()
+}
+
+// pickLocked returns the next receiver or transceiver in turn. Called with
+// bmu held.
+func (a *account) pickLocked() *conn {
+	n := len(a.conns)
+	for i := 0; i < n; i++ {
+		c := a.conns[(a.rr+i)%n]
+		if c.receives() {
+			a.rr = (a.rr + i + 1) % n
+			return c
+		}
+	}
+	return nil
+}
+
+// hasReceiver reports whether a receiver or transceiver is bound.
+func (a *account) hasReceiver() bool {
+	a.bmu.Lock()
+	defer a.bmu.Unlock()
+	for _, c := range a.conns {
+		if c.receives() {
+			return true
+		}
+	}
+	return false
+}
+
+// deliver hands an item (a receipt or a deliver_sm) to a bound receiver or
+// transceiver, or keeps it in the backlog until one binds. It must not be
+// called with a conn's mu held.
+func (a *account) deliver(it item) {
+	for {
+		a.bmu.Lock()
+		c := a.pickLocked()
+		if c == nil {
+			if len(a.backlog) >= a.backlogLimit {
+				a.backlogDropped++
+				a.bmu.Unlock()
+				it.abandon()
+				return
+			}
+			a.backlog = append(a.backlog, it)
+			a.bmu.Unlock()
+			return
+		}
+		a.bmu.Unlock()
+		if c.schedule(it) {
+			return
+		}
+		// c is closing: it has left a.conns, so the next pick differs.
+	}
+}
+
+func (a *account) countResp(m map[string]int64, st smpp.Status, lost bool) {
+	a.smu.Lock()
+	if lost {
+		m["lost"]++
+	} else {
+		m[st.String()]++
+	}
+	a.smu.Unlock()
+}
+
+func (a *account) countStatus(st smpp.Status) {
+	a.smu.Lock()
+	a.respStatus[st]++
+	a.smu.Unlock()
+}
+
+func (a *account) logf(format string, args ...any) { a.sim.logf(format, args...) }

@@ -1,0 +1,352 @@
+package smscsim_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smscsim"
+)
+
+// Benchmarks of the instant path: one bind, window 100, the simulator with
+// instant answers. The client is either a raw pipelined one (coalesced
+// writes, nothing but the codec) or our smpp.Session.SubmitAsync; the
+// simulator runs in this process or in a child process (this test binary
+// with SMSCSIM_CHILD set), whose CPU time is then reported alone;
+// SMSCSIM_CHILD_CPUPROFILE=file profiles the child.
+//
+//	go test -run '^$' -bench . -count 5 ./smscsim/
+
+func cpuNow() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// childSim is the child process: a simulator with one account "bench",
+// instant answers (receipts on request), on 127.0.0.1:0. It prints
+// "ADDR host:port", answers each "cpu" line on standard input with
+// "CPU <ns>", and exits when standard input closes.
+func childSim() {
+	s, err := smscsim.Start(smscsim.Config{
+		Listeners: []smscsim.ListenerConfig{{Addr: "127.0.0.1:0"}},
+		Accounts:  []smscsim.AccountConfig{{SystemID: "bench"}},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if path := os.Getenv("SMSCSIM_CHILD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
+	fmt.Printf("ADDR %s\n", s.Addr(""))
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "cpu" {
+			fmt.Printf("CPU %d\n", cpuNow())
+		}
+	}
+	_ = s.Close()
+}
+
+type child struct {
+	addr  string
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+// startChild runs the simulator in a child process with GOMAXPROCS procs
+// (0: the default).
+func startChild(b *testing.B, procs int) *child {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SMSCSIM_CHILD=1")
+	if procs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procs))
+	}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	ch := &child{stdin: stdin, out: bufio.NewScanner(stdout)}
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	ch.addr = ch.line(b, "ADDR ")
+	return ch
+}
+
+func (ch *child) line(b *testing.B, prefix string) string {
+	for ch.out.Scan() {
+		if s, ok := strings.CutPrefix(ch.out.Text(), prefix); ok {
+			return s
+		}
+	}
+	b.Fatalf("child: no %q line (%v)", prefix, ch.out.Err())
+	return ""
+}
+
+func (ch *child) cpu(b *testing.B) int64 {
+	if _, err := io.WriteString(ch.stdin, "cpu\n"); err != nil {
+		b.Fatal(err)
+	}
+	n, err := strconv.ParseInt(ch.line(b, "CPU "), 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// template is a submit_sm of 100 GSM characters from one long code, with
+// sequence number 0.
+func template(tb testing.TB, rd uint8) []byte {
+	b, err := smpp.AppendPDU(nil, msg("14155550100", "447700900123", rd, strings.Repeat("Hello 0123", 10)), smpp.StatusOK, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// pipeline sends n copies of tmpl through nc with increasing sequence
+// numbers, at most window unanswered, every free slot in one Write, and
+// reads the answers with rd on a second goroutine, acknowledging receipts
+// (deliver_sm) in batches. It fails on any answer but submit_sm_resp
+// ESME_ROK and deliver_sm. It allocates nothing per message.
+func pipeline(nc net.Conn, rd *smpp.Reader, tmpl []byte, n, window, receipts int) error {
+	_ = nc.SetDeadline(time.Time{})
+	var (
+		acked atomic.Int64
+		wmu   sync.Mutex
+	)
+	wake := make(chan struct{}, 1)
+	errc := make(chan error, 1)
+	go func() {
+		var got, rcpts int64
+		var acks []byte
+		for got < int64(n) || rcpts < int64(receipts) {
+			h, _, err := rd.Next()
+			if err != nil {
+				errc <- err
+				return
+			}
+			switch {
+			case h.ID == smpp.DeliverSMID:
+				rcpts++
+				acks = smpp.AppendHeader(acks, smpp.Header{Length: smpp.HeaderLen + 1, ID: smpp.DeliverSMRespID, Sequence: h.Sequence})
+				acks = append(acks, 0)
+			case h.ID == smpp.SubmitSMRespID && h.Status == smpp.StatusOK:
+				got++
+			default:
+				errc <- fmt.Errorf("got %v status %v seq %d", h.ID, h.Status, h.Sequence)
+				return
+			}
+			if rd.Buffered() == 0 || got == int64(n) {
+				if len(acks) > 0 {
+					wmu.Lock()
+					_, err := nc.Write(acks)
+					wmu.Unlock()
+					if err != nil {
+						errc <- err
+						return
+					}
+					acks = acks[:0]
+				}
+				acked.Store(got)
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+		errc <- nil
+	}()
+	buf := make([]byte, 0, window*len(tmpl))
+	sent, seq := 0, uint32(0)
+	for sent < n {
+		free := window - (sent - int(acked.Load()))
+		if free <= 0 {
+			select {
+			case <-wake:
+			case err := <-errc:
+				if err == nil {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+			continue
+		}
+		free = min(free, n-sent)
+		buf = buf[:0]
+		for range free {
+			seq++
+			buf = append(buf, tmpl...)
+			binary.BigEndian.PutUint32(buf[len(buf)-len(tmpl)+12:], seq)
+		}
+		wmu.Lock()
+		_, err := nc.Write(buf)
+		wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		sent += free
+	}
+	return <-errc
+}
+
+func benchRaw(b *testing.B, addr string, rd uint8, cpu func() int64, metric string) {
+	c := dial(b, addr)
+	if st := c.bind(smpp.BindTransceiver, "bench", ""); st != smpp.StatusOK {
+		b.Fatal(st)
+	}
+	tmpl := template(b, rd)
+	receipts := 0
+	if rd != 0 {
+		receipts = b.N
+	}
+	b.ReportAllocs()
+	cpu0 := cpu()
+	b.ResetTimer()
+	t0 := time.Now()
+	if err := pipeline(c.nc, c.rd, tmpl, b.N, 100, receipts); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu()-cpu0)/float64(b.N), metric)
+}
+
+// BenchmarkSimSubmit: raw client and simulator in this process;
+// cpu-ns/msg is both together.
+func BenchmarkSimSubmit(b *testing.B) {
+	s := start(b, smscsim.Config{Accounts: []smscsim.AccountConfig{{SystemID: "bench"}}})
+	benchRaw(b, s.Addr(""), 0, cpuNow, "cpu-ns/msg")
+}
+
+// BenchmarkSimSubmitChild: raw client here, simulator in a child process
+// with GOMAXPROCS 1 and 2; server-cpu-ns/msg is the child's.
+func BenchmarkSimSubmitChild(b *testing.B) {
+	for _, procs := range []int{1, 2} {
+		b.Run("procs="+strconv.Itoa(procs), func(b *testing.B) {
+			ch := startChild(b, procs)
+			benchRaw(b, ch.addr, 0, func() int64 { return ch.cpu(b) }, "server-cpu-ns/msg")
+		})
+	}
+}
+
+// BenchmarkSimSubmitReceiptsChild: as BenchmarkSimSubmitChild with
+// registered_delivery 1: each message also costs a receipt and its
+// deliver_sm_resp.
+func BenchmarkSimSubmitReceiptsChild(b *testing.B) {
+	ch := startChild(b, smscsim.DefaultGOMAXPROCS)
+	benchRaw(b, ch.addr, smpp.RegisteredDeliveryFinal, func() int64 { return ch.cpu(b) }, "server-cpu-ns/msg")
+}
+
+// BenchmarkSessionSubmitAsyncChild: our smpp.Session.SubmitAsync, window
+// 100, against the simulator in a child process (DefaultGOMAXPROCS);
+// client-cpu-ns/msg is this process's.
+func BenchmarkSessionSubmitAsyncChild(b *testing.B) {
+	ch := startChild(b, smscsim.DefaultGOMAXPROCS)
+	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: ch.addr, SystemID: "bench", Window: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sess.WaitBound(ctx); err != nil {
+		b.Fatal(err)
+	}
+	m := msg("14155550100", "447700900123", 0, strings.Repeat("Hello 0123", 10))
+	var done, failed atomic.Int64
+	fin := make(chan struct{})
+	n := int64(b.N)
+	cb := func(_ smpp.SubmitResult, err error) {
+		if err != nil {
+			failed.Add(1)
+		}
+		if done.Add(1) == n {
+			close(fin)
+		}
+	}
+	cpu0, ccpu0 := ch.cpu(b), cpuNow()
+	b.ResetTimer()
+	t0 := time.Now()
+	for range b.N {
+		if err := sess.SubmitAsync(context.Background(), m, cb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	<-fin
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	if failed.Load() > 0 {
+		b.Fatalf("%d submits failed", failed.Load())
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(ch.cpu(b)-cpu0)/float64(b.N), "server-cpu-ns/msg")
+	b.ReportMetric(float64(cpuNow()-ccpu0)/float64(b.N), "client-cpu-ns/msg")
+}
+
+// TestSubmitAllocatesNothing: answering submit_sm on the instant path
+// allocates nothing, without and with a receipt per message. Not timed; it
+// counts every allocation of the process, so it does not run in parallel.
+func TestSubmitAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s := start(t, smscsim.Config{Accounts: []smscsim.AccountConfig{{SystemID: "bench"}}})
+	for _, rd := range []uint8{0, smpp.RegisteredDeliveryFinal} {
+		c := dial(t, s.Addr(""))
+		if st := c.bind(smpp.BindTransceiver, "bench", ""); st != smpp.StatusOK {
+			t.Fatal(st)
+		}
+		tmpl := template(t, rd)
+		run := func(n int) {
+			receipts := 0
+			if rd != 0 {
+				receipts = n
+			}
+			if err := pipeline(c.nc, c.rd, tmpl, n, 100, receipts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(20000) // warm up buffers, maps and the sliding-window rings
+		const n = 20000
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		run(n)
+		runtime.ReadMemStats(&m1)
+		per := float64(m1.Mallocs-m0.Mallocs) / n
+		t.Logf("registered_delivery %d: %.4f allocations per submit_sm (%d in all)", rd, per, m1.Mallocs-m0.Mallocs)
+		if per > 0.01 {
+			t.Errorf("registered_delivery %d: %.4f allocations per submit_sm", rd, per)
+		}
+	}
+}

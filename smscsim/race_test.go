@@ -1,0 +1,5 @@
+//go:build race
+
+package smscsim_test
+
+const raceEnabled = true

@@ -153,7 +153,7 @@ type instant struct {
 type now struct{}
 
 func (now) WaitSegment(ctx context.Context, i int) error { return ctx.Err() }
-func (now) Cancel(ctx context.Context) error              { return nil }
+func (now) Cancel(ctx context.Context) error             { return nil }
 
 func (l *instant) ReserveBatch(ctx context.Context, b []routing.Booking) []routing.BookingResult {
 	out := make([]routing.BookingResult, len(b))

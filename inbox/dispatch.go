@@ -1,0 +1,457 @@
+package inbox
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// ClaimedMessage is a message leased to a dispatcher: everything it needs to
+// submit the message. The lease runs until LeaseUntil; after that the message
+// is claimable again by anyone, with Attempts one higher.
+type ClaimedMessage struct {
+	ID         MessageID
+	Workspace  WorkspaceID
+	Thread     ThreadID
+	From       string // the local number, E.164
+	Carrier    string // the carrier of From
+	RateClass  string // the throttle class of From
+	To         string // the contact, E.164
+	Body       string
+	Encoding   string
+	Segments   int
+	Attempts   int       // including this one
+	CreatedAt  time.Time // when the message was accepted
+	LeaseUntil time.Time
+	// Submitted holds, per segment index, whether an earlier attempt already
+	// submitted it: a retry submits only the others.
+	Submitted []bool
+}
+
+// Claim leases up to max claimable messages to owner for lease, oldest due
+// first, and marks them sending. It never waits on rows another claimer
+// holds (FOR UPDATE SKIP LOCKED), so concurrent claimers get disjoint sets.
+//
+// A message is claimable when it is queued and due (its not-before time has
+// passed), or sending with an expired lease (its claimer is presumed dead),
+// and younger than the message TTL, and its number is connected and enabled
+// in its workspace, and it is the head of its thread.
+//
+// Order: the outbound messages of a thread are numbered as they are
+// accepted (thread_seq, handed out under the thread row's lock), and the
+// thread names its head, the oldest one still pending (threads.out_next).
+// Only the head is claimable; it stays the head while claimed, in flight or
+// requeued for later, and the thread moves to the next message only when the
+// head is submitted, failed or expired. So message N+1 from a number to a
+// contact never goes out before message N of the same thread. Ordering is
+// per thread (workspace, number, contact): two workspaces sharing a number
+// are independent senders, and one of them pausing its number must not hold
+// the other's messages.
+func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Duration) ([]ClaimedMessage, error) {
+	if owner == "" || max <= 0 || lease <= 0 {
+		return nil, invalid("claim needs an owner, a positive max and a positive lease")
+	}
+	var out []ClaimedMessage
+	err := retry(ctx, func() error {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, claimSQL, owner, max, micros(lease), micros(s.ttl))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c ClaimedMessage
+			var segs int16
+			var mask int32
+			if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
+				&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask); err != nil {
+				return err
+			}
+			c.Segments = int(segs)
+			c.Submitted = make([]bool, c.Segments)
+			for i := range c.Submitted {
+				c.Submitted[i] = mask&(1<<i) != 0
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b ClaimedMessage) int { return int(a.ID - b.ID) })
+	return out, nil
+}
+
+// claimSQL scans messages_due, the one index in claim order, checks each
+// entry with a primary-key probe (a scalar subquery, which the planner keeps
+// as a per-row probe: is it its thread's head, thread_seq = out_next) and
+// locks up to $2 heads, skipping rows other claimers hold. No plan here
+// depends on how many messages the statistics think are pending. Only then
+// are the candidates' connections checked, once per batch (a hash join):
+// a candidate whose number is not connected and enabled — one that became
+// due while its number was being disabled — is put back on hold instead of
+// being claimed, and leaves the claim index.
+const claimSQL = `
+WITH c AS MATERIALIZED (
+    SELECT m.id, m.workspace_id, m.number_id
+    FROM messages m
+    WHERE m.due_at <= now()
+      AND m.status IN ('queued', 'sending')
+      AND m.created_at > now() - $4::int8 * interval '1 microsecond'
+      AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
+    ORDER BY m.due_at, m.id
+    LIMIT $2
+    FOR NO KEY UPDATE OF m SKIP LOCKED
+),
+v AS MATERIALIZED (
+    SELECT c.id, coalesce(nc.enabled, false) AS enabled
+    FROM c
+    LEFT JOIN number_connections nc
+           ON nc.workspace_id = c.workspace_id AND nc.number_id = c.number_id AND nc.disconnected_at IS NULL
+),
+held AS (
+    UPDATE messages m SET status = 'queued', due_at = NULL, lease_owner = NULL
+    FROM v WHERE m.id = v.id AND NOT v.enabled
+)
+UPDATE messages m
+SET status = 'sending', lease_owner = $1, attempts = m.attempts + 1, sending_at = now(),
+    due_at = now() + $3::int8 * interval '1 microsecond'
+FROM v, numbers n
+WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
+RETURNING m.id, m.workspace_id, m.thread_id, n.e164, n.carrier, n.rate_class, m.contact,
+          m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask
+`
+
+// SubmitOutcome is what became of one segment's submit_sm, as the caller
+// (who knows the carrier's status codes) judged it.
+type SubmitOutcome int
+
+// Submit outcomes.
+const (
+	SubmitOK        SubmitOutcome = iota // accepted; CarrierMessageID is its id
+	SubmitRetryable                      // refused for now (throttled, queue full, timeout, bind lost)
+	SubmitPermanent                      // refused for good: the message fails
+)
+
+// SubmitResult is the result of submitting one segment.
+type SubmitResult struct {
+	Message MessageID
+	Segment int // 0-based index
+	Outcome SubmitOutcome
+	// CarrierMessageID is the id from submit_sm_resp (SubmitOK), written in
+	// Format, the carrier's submit-response id format.
+	CarrierMessageID string
+	Format           IDFormat
+	ErrorCode        int    // the carrier's command_status, for errors
+	Reason           string // free text kept as the message's last error
+}
+
+// RecordSubmits records submit results. A successful segment is mapped from
+// its carrier message id to the message (a receipt that arrived first is
+// applied now); when every segment of a message is submitted, the message
+// is submitted and its lease ends. A permanent error fails the message with
+// the carrier's code. A retryable error is recorded (code and reason) and
+// the message stays sending under its lease: the caller requeues it with
+// Requeue, or the lease runs out and it comes back by itself. Results are
+// recorded even when the lease has been lost, since the segment did go out.
+// Final statuses never change. Per item: nil, ErrNotFound (no such outbound
+// message) or ErrInvalidArgument (segment index out of range). One round trip.
+func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]error, error) {
+	errs := make([]error, len(results))
+	if len(results) == 0 {
+		return errs, nil
+	}
+	n := len(results)
+	var (
+		ord     = make([]int32, n)
+		msg     = make([]int64, n)
+		seg     = make([]int16, n)
+		raw     = make([]string, n)
+		key     = make([]string, n)
+		outcome = make([]int16, n)
+		code    = make([]int32, n)
+		reason  = make([]string, n)
+	)
+	for i, r := range results {
+		ord[i], msg[i], outcome[i], code[i], reason[i] = int32(i), int64(r.Message), int16(r.Outcome), int32(r.ErrorCode), r.Reason
+		if r.Segment < 0 || r.Segment >= MaxSegments || r.Outcome < SubmitOK || r.Outcome > SubmitPermanent {
+			seg[i] = -1
+			continue
+		}
+		seg[i] = int16(r.Segment)
+		if r.Outcome == SubmitOK {
+			raw[i] = r.CarrierMessageID
+			key[i] = CanonicalMessageID(r.Format, r.CarrierMessageID)
+			if key[i] == "" {
+				seg[i] = -1
+			}
+		}
+	}
+	err := retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, recordSubmitsSQL, planPerCall, ord, msg, seg, raw, key, outcome, code, reason)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var i int32
+			var c string
+			if err := rows.Scan(&i, &c); err != nil {
+				return err
+			}
+			errs[i] = refusal(c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// messageUpdate is the tail shared by RecordSubmits and ApplyReceipts: agg
+// holds per message (msg) the bits to add (sent, deliv), a permanent submit
+// error (perm_code), a failed receipt (rfail, rfail_code), a retryable
+// error (retry_code) and a reason. The UPDATE computes the new state from
+// the row it locks (in READ COMMITTED that is the latest version, so
+// concurrent batches on one message compose), visits the messages in id
+// order, writes only rows that change (upd), and moves a thread on when its
+// head stopped being pending (adv: out_next still names the message, which
+// is no longer queued or sending).
+const messageUpdate = `
+upd AS (
+    UPDATE messages m SET
+        status = ` + newStatus + `,
+        sent_mask = m.sent_mask | a.sent,
+        delivered_mask = m.delivered_mask | a.deliv,
+        carrier_error = CASE WHEN m.status IN ('delivered', 'failed', 'expired', 'rejected')
+                             THEN m.carrier_error ELSE coalesce(a.perm_code, a.rfail_code, a.retry_code, m.carrier_error) END,
+        last_error = coalesce(nullif(a.reason, ''), m.last_error),
+        submitted_at = CASE WHEN m.submitted_at IS NULL AND (m.sent_mask | a.sent) = (1 << m.segments) - 1
+                            THEN now() ELSE m.submitted_at END,
+        delivered_at = CASE WHEN m.delivered_at IS NULL AND ` + newStatus + ` = 'delivered' THEN now() ELSE m.delivered_at END,
+        failed_at    = CASE WHEN m.failed_at    IS NULL AND ` + newStatus + ` = 'failed'    THEN now() ELSE m.failed_at END,
+        expired_at   = CASE WHEN m.expired_at   IS NULL AND ` + newStatus + ` = 'expired'   THEN now() ELSE m.expired_at END,
+        rejected_at  = CASE WHEN m.rejected_at  IS NULL AND ` + newStatus + ` = 'rejected'  THEN now() ELSE m.rejected_at END,
+        due_at        = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.due_at END,
+        pending_since = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.pending_since END,
+        lease_owner   = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.lease_owner END
+    FROM (SELECT * FROM agg ORDER BY msg) a
+    WHERE m.id = a.msg AND m.direction = 'out'
+      AND (a.sent & ~m.sent_mask <> 0 OR a.deliv & ~m.delivered_mask <> 0
+           OR a.perm_code IS NOT NULL OR a.rfail IS NOT NULL OR a.retry_code IS NOT NULL
+           OR coalesce(a.reason, '') <> '')
+    RETURNING m.id, m.thread_id, m.thread_seq, m.status
+),
+adv AS (
+    UPDATE threads t SET out_next = t.out_next + 1
+    FROM upd
+    WHERE t.id = upd.thread_id AND t.out_next = upd.thread_seq
+      AND upd.status NOT IN ('queued', 'sending')
+)
+`
+
+// newStatus is a message's status after agg is applied to its row m. A
+// final status never changes; a permanent error fails the message; a
+// failed, expired or rejected segment gives the message that status; all
+// segments delivered make it delivered, all submitted make it submitted.
+const newStatus = `(CASE
+            WHEN m.status IN ('delivered', 'failed', 'expired', 'rejected') THEN m.status
+            WHEN a.perm_code IS NOT NULL THEN 'failed'
+            WHEN a.rfail IS NOT NULL THEN a.rfail
+            WHEN (m.delivered_mask | a.deliv) = (1 << m.segments) - 1 THEN 'delivered'
+            WHEN (m.sent_mask | a.sent) = (1 << m.segments) - 1 THEN 'submitted'
+            ELSE m.status
+        END)`
+
+// recordSubmitsSQL: segments first (in key order), then messages (in id
+// order), the same lock order as ApplyReceipts, so the two never deadlock.
+const recordSubmitsSQL = `
+WITH r AS (
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::int2[], $4::text[], $5::text[],
+                         $6::int2[], $7::int4[], $8::text[])
+        AS r(ord, msg, seg, raw, key, outcome, code, reason)
+),
+tgt AS MATERIALIZED (
+    SELECT r.*, m.segments, n.carrier
+    FROM r
+    JOIN messages m ON m.id = r.msg AND m.direction = 'out'
+    JOIN numbers n ON n.id = m.number_id
+    WHERE r.seg >= 0 AND r.seg < m.segments
+),
+s AS (
+    INSERT INTO segments AS s (carrier, carrier_key, message_id, seg, carrier_id, submitted_at)
+    SELECT DISTINCT ON (carrier, key) carrier, key, msg, seg, raw, now()
+    FROM tgt WHERE outcome = 0
+    ORDER BY carrier, key, ord DESC
+    ON CONFLICT (carrier, carrier_key) DO UPDATE SET
+        message_id = excluded.message_id, seg = excluded.seg,
+        carrier_id = excluded.carrier_id, submitted_at = excluded.submitted_at,
+        -- a receipt waiting for this id is kept; an id the carrier reuses
+        -- for another message starts without one
+        receipt_status = CASE WHEN s.message_id IS NULL OR s.message_id = excluded.message_id
+                              THEN s.receipt_status END,
+        receipt_error  = CASE WHEN s.message_id IS NULL OR s.message_id = excluded.message_id
+                              THEN s.receipt_error END,
+        receipt_at     = CASE WHEN s.message_id IS NULL OR s.message_id = excluded.message_id
+                              THEN s.receipt_at END
+    RETURNING s.message_id, s.seg, s.receipt_status, s.receipt_error
+),
+agg AS (
+    SELECT msg, bit_or(sent) AS sent, bit_or(deliv) AS deliv,
+           min(perm_code) AS perm_code, min(rfail) AS rfail, min(rfail_code) AS rfail_code,
+           min(retry_code) AS retry_code, max(reason) AS reason
+    FROM (
+        SELECT message_id AS msg, 1 << seg AS sent,
+               CASE WHEN receipt_status = 'delivered' THEN 1 << seg ELSE 0 END AS deliv,
+               NULL::int4 AS perm_code,
+               CASE WHEN receipt_status IN ('failed', 'expired', 'rejected') THEN receipt_status END AS rfail,
+               CASE WHEN receipt_status IN ('failed', 'expired', 'rejected') THEN receipt_error END AS rfail_code,
+               NULL::int4 AS retry_code, NULL::text AS reason
+        FROM s
+        UNION ALL
+        SELECT msg, 0, 0,
+               CASE WHEN outcome = 2 THEN code END, NULL, NULL,
+               CASE WHEN outcome = 1 THEN code END, reason
+        FROM tgt WHERE outcome <> 0
+    ) x
+    GROUP BY msg
+),
+` + messageUpdate + `
+SELECT r.ord,
+       CASE WHEN NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = r.msg AND m.direction = 'out') THEN 'not_found'
+            WHEN NOT EXISTS (SELECT 1 FROM tgt WHERE tgt.ord = r.ord) THEN 'invalid_argument'
+            ELSE '' END
+FROM r
+`
+
+// Requeue is a request to put a leased message back in the queue.
+type Requeue struct {
+	ID        MessageID
+	NotBefore time.Time // not claimable before; zero means at once
+	Reason    string    // kept as the message's last error
+}
+
+// Requeue puts messages leased to owner back in the queue as queued, not
+// claimable before their NotBefore time; their attempt counts stay. Later
+// messages of the same thread keep waiting behind them. Per item: nil,
+// ErrNotFound, or ErrLeaseLost when the message is not sending under
+// owner's lease (its lease ran out and another claimer has it, or it is
+// already submitted or final). One round trip.
+func (s *Store) Requeue(ctx context.Context, owner string, reqs []Requeue) ([]error, error) {
+	errs := make([]error, len(reqs))
+	if len(reqs) == 0 {
+		return errs, nil
+	}
+	ord := make([]int32, len(reqs))
+	ids := make([]int64, len(reqs))
+	nb := make([]time.Time, len(reqs))
+	reason := make([]string, len(reqs))
+	for i, r := range reqs {
+		ord[i], ids[i], nb[i], reason[i] = int32(i), int64(r.ID), r.NotBefore, r.Reason
+	}
+	err := retry(ctx, func() error {
+		rows, err := s.pool.Query(ctx, requeueSQL, planPerCall, owner, ord, ids, nb, reason)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var i int32
+			var c string
+			if err := rows.Scan(&i, &c); err != nil {
+				return err
+			}
+			errs[i] = refusal(c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+const requeueSQL = `
+WITH r AS (
+    SELECT DISTINCT ON (id) * FROM unnest($2::int4[], $3::int8[], $4::timestamptz[], $5::text[])
+        AS r(ord, id, not_before, reason)
+    ORDER BY id, ord DESC
+),
+lk AS MATERIALIZED (
+    SELECT m.id FROM messages m
+    WHERE m.id IN (SELECT id FROM r) AND m.status = 'sending' AND m.lease_owner = $1
+    ORDER BY m.id
+    FOR NO KEY UPDATE
+),
+upd AS (
+    UPDATE messages m
+    SET status = 'queued', lease_owner = NULL, last_error = coalesce(nullif(r.reason, ''), m.last_error),
+        not_before = r.not_before,
+        -- held (no due_at) while its number is disabled or disconnected
+        due_at = CASE WHEN coalesce((SELECT nc.enabled FROM number_connections nc
+                                     WHERE nc.workspace_id = m.workspace_id AND nc.number_id = m.number_id
+                                       AND nc.disconnected_at IS NULL), false)
+                      THEN greatest(now(), coalesce(r.not_before, now())) END
+    FROM r
+    WHERE m.id = r.id AND m.id IN (SELECT id FROM lk) AND m.status = 'sending' AND m.lease_owner = $1
+    RETURNING m.id
+)
+SELECT x.ord,
+       CASE WHEN EXISTS (SELECT 1 FROM upd WHERE upd.id = x.id) THEN ''
+            WHEN EXISTS (SELECT 1 FROM messages m WHERE m.id = x.id AND m.direction = 'out') THEN 'lease_lost'
+            ELSE 'not_found' END
+FROM unnest($2::int4[], $3::int8[]) AS x(ord, id)
+`
+
+// ExpireMessages marks expired every message not yet submitted that is older
+// than the message TTL: queued ones, and sending ones whose lease has run
+// out. Messages in flight under a live lease are left to their dispatcher.
+// Only a thread's head is expired, and the thread moves on, so a thread's
+// messages expire in order; the call repeats until nothing is left to
+// expire. It returns how many it expired. Safe to run from several
+// processes; meant to run every minute or so (Claim already skips messages
+// past the TTL).
+func (s *Store) ExpireMessages(ctx context.Context) (int64, error) {
+	const batch = 5000
+	var total int64
+	for {
+		var n int64
+		err := retry(ctx, func() error {
+			return s.pool.QueryRow(ctx, expireSQL, micros(s.ttl), batch).Scan(&n)
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
+
+const expireSQL = `
+WITH c AS (
+    SELECT m.id
+    FROM messages m
+    WHERE m.pending_since IS NOT NULL
+      AND m.created_at <= now() - $1::int8 * interval '1 microsecond'
+      AND (m.status = 'queued' OR m.due_at <= now())
+      AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
+    ORDER BY m.id
+    LIMIT $2
+    FOR NO KEY UPDATE SKIP LOCKED
+),
+e AS (
+    UPDATE messages m
+    SET status = 'expired', expired_at = now(), due_at = NULL, pending_since = NULL, lease_owner = NULL
+    FROM c WHERE m.id = c.id
+    RETURNING m.thread_id, m.thread_seq
+),
+adv AS (
+    UPDATE threads t SET out_next = t.out_next + 1
+    FROM e WHERE t.id = e.thread_id AND t.out_next = e.thread_seq
+)
+SELECT count(*) FROM e
+`

@@ -1,0 +1,103 @@
+// Package inbox is Switchboard's system of record, in PostgreSQL: workspaces
+// and their SMS add-on, shared and dedicated numbers and their connections,
+// the durable outbound queue, delivery statuses, and the threads that hold
+// each conversation. A message answered 202 is here (Enqueue returned); a
+// reply acknowledged to the carrier is here (AppendInbound returned). It
+// knows nothing of SMPP: callers pass encodings, segment counts, carrier
+// message ids and their formats, and decide whether a carrier error is
+// retryable.
+//
+// # Schema
+//
+// Versioned SQL files in migrations/ are embedded in the binary and applied
+// by Migrate (each in its own transaction, under an advisory lock, recorded
+// in schema_migrations; running it again is a no-op). MigrateTo stops at a
+// given version.
+//
+//   - workspaces (name, sms_addon); api_tokens (SHA-256 of each token only).
+//   - numbers (e164, kind shared|dedicated, rate_class, carrier, owning
+//     workspace_id for dedicated ones, status active|retired); one active row
+//     per E.164.
+//   - number_connections: which workspace has which number connected and
+//     enabled; a row is current while disconnected_at is NULL, ended rows
+//     are the history; number_events logs every change.
+//   - contacts: opt-out state per (workspace, contact).
+//   - threads (workspace, channel 'sms', number, contact, last_message_at,
+//     last_outbound_at, unread_count, out_seq, out_next), unique on
+//     (number_id, contact, workspace_id, channel).
+//   - messages, both directions: body, encoding, segments, status, a time
+//     per status, attempts, per-segment masks (sent, delivered), carrier
+//     error, idempotency key, and the queue columns thread_seq, due_at,
+//     not_before, pending_since, lease_owner.
+//   - segments: one row per (carrier, canonical carrier message id): the
+//     submitted segment it names and/or its delivery receipt.
+//   - inbound_part_sets and inbound_parts: concatenated inbound messages
+//     awaiting reassembly. unrouted_messages: inbound nobody could claim.
+//
+// Key indexes: messages_due (due_at, id) WHERE due_at IS NOT NULL, the claim
+// queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
+// (thread_id, id); messages_pending (number_id, workspace_id) WHERE pending;
+// threads_recent (workspace_id, last_message_at DESC, id DESC); segments
+// primary key (carrier, carrier_key).
+//
+// Identifiers are bigint identities: eight bytes, ordered by creation, the
+// cheapest keys to index and join on the hot paths (UUIDs would double the
+// key size and scatter inserts). They are not secrets: every
+// workspace-facing operation takes the caller's WorkspaceID and answers
+// ErrNotFound for another workspace's objects. Times are timestamptz.
+//
+// # Concurrency and guarantees
+//
+// A Store is safe for concurrent use by many goroutines and by many
+// processes sharing the database. Every operation is one transaction (the
+// batch operations one statement, or one pgx.Batch, that is one implicit
+// transaction) and is retried as a whole on deadlock or serialization
+// failure. The batch operations — Enqueue, Claim, RecordSubmits, Requeue,
+// ApplyReceipts, AppendInbound, StoreInboundParts — do one round trip per
+// call whatever the batch size, using unnest() over array parameters, and
+// are planned per call (see planPerCall). Results are per item: a refused
+// item gets its own error and does not affect the others; the error return
+// is for the database, in which case nothing of the batch was written.
+//
+// Rows are locked in one order everywhere — segments, then messages, then
+// threads, then contacts — and within a table in key order, so concurrent
+// batches do not deadlock in the ordinary course.
+//
+// Outbound order. The outbound messages of a thread are numbered as they
+// are accepted (thread_seq, handed out from threads.out_seq by the thread
+// upsert, under the thread row's lock), and threads.out_next names the head,
+// the oldest message still pending. Only the head is claimable; the thread
+// moves on (out_next+1, under the same lock) only when the head is
+// submitted, fails, or expires. Claim therefore never hands out message N+1
+// of a thread while N is claimed, in flight or requeued, and since the
+// bookkeeping is arithmetic on the locked thread row, no statement depends on
+// seeing another transaction's new messages. Claim scans messages_due in
+// order and checks each candidate with primary-key probes only, so its plan
+// does not depend on statistics about how many messages are pending (which
+// swing from none to millions between two ANALYZE runs; an earlier design
+// using partial-index anti-joins went quadratic exactly then).
+//
+// Leases. Claim marks messages sending with a lease (due_at = lease end).
+// A dispatcher that dies loses nothing: when the lease ends the message is
+// claimable again, with the segments already submitted recorded in
+// ClaimedMessage.Submitted. RecordSubmits records results even after a
+// lease is lost (the segment did go out); Requeue is refused (ErrLeaseLost).
+//
+// Receipts. ApplyReceipts and RecordSubmits upsert the same segments row,
+// keyed by (carrier, CanonicalMessageID(format, id)): whichever comes first,
+// the second sees it, so a receipt that overtakes its submit result is kept
+// and applied when the result lands. Final statuses never move back; a
+// message is delivered when all its segments are; one failed, expired or
+// rejected segment makes the whole message so.
+//
+// Inbound. AppendInbound routes by the destination number: dedicated → its
+// owner; shared → the workspace that most recently wrote to that contact
+// from that number; otherwise unrouted (kept, never dropped). Threads are
+// found or created with INSERT ... ON CONFLICT, so concurrent first messages
+// from one contact make one thread. Delivery is at least once: a carrier
+// that re-sends a message whose acknowledgement was lost gets it stored
+// twice (concatenated messages excepted, see StoreInboundParts).
+//
+// Durability: every write commits with the server's synchronous_commit
+// setting (on by default); nothing here relaxes it.
+package inbox

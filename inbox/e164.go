@@ -1,0 +1,133 @@
+package inbox
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// NormalizeE164 returns s in E.164 form ("+14155552671") when it is a valid
+// phone number written in international form: a leading '+', with spaces,
+// dots, dashes and parentheses allowed between the digits. It uses the
+// libphonenumber metadata (number plans per country), so "+1 555 0100" or
+// "+999 123" are refused.
+func NormalizeE164(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 || s[0] != '+' || len(s) > 32 {
+		return "", false
+	}
+	if e, ok := strictE164(s); ok {
+		return e, true
+	}
+	n, err := phonenumbers.Parse(s, "ZZ")
+	if err != nil || !phonenumbers.IsValidNumber(n) {
+		return "", false
+	}
+	return phonenumbers.Format(n, phonenumbers.E164), true
+}
+
+// strictE164 is the fast path for input already in E.164 form ("+" and
+// digits only, the common case): it splits off the country code by the
+// metadata and checks validity without the general parser, which costs
+// about half of a full validation. Anything else — formatting characters, a
+// national number with a leading zero, a number the check refuses — goes to
+// the full parser, which then decides.
+func strictE164(s string) (string, bool) {
+	if len(s) < 8 || len(s) > 16 || s[1] == '0' {
+		return "", false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return "", false
+		}
+	}
+	for l := 1; l <= 3; l++ {
+		cc, _ := strconv.Atoi(s[1 : 1+l])
+		if phonenumbers.GetRegionCodeForCountryCode(cc) == phonenumbers.UNKNOWN_REGION {
+			continue // country codes are prefix-free: try a longer one
+		}
+		nat := s[1+l:]
+		if nat == "" || nat[0] == '0' {
+			return "", false
+		}
+		nn, err := strconv.ParseUint(nat, 10, 64)
+		if err != nil {
+			return "", false
+		}
+		cc32 := int32(cc)
+		if !phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &cc32, NationalNumber: &nn}) {
+			return "", false
+		}
+		return s, true
+	}
+	return "", false
+}
+
+// normalizeAddress is the light clean-up applied to the addresses of inbound
+// messages, which the caller has already put in E.164 form where the carrier
+// gave a number: surrounding space is trimmed and, for "+..." addresses, the
+// formatting characters between digits are dropped. Short codes and
+// alphanumeric senders are kept as they are.
+func normalizeAddress(s string) string {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "+") {
+		return s
+	}
+	clean := true
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.WriteByte('+')
+	for _, r := range s[1:] {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
+		default:
+			return s // not a formatted number: keep as given
+		}
+	}
+	return b.String()
+}
+
+// Keyword is an opt-out keyword's effect.
+type Keyword int
+
+// Keyword effects.
+const (
+	KeywordNone   Keyword = iota
+	KeywordOptOut         // STOP and synonyms
+	KeywordOptIn          // START and synonyms
+)
+
+var keywords = map[string]Keyword{
+	"STOP": KeywordOptOut, "STOPALL": KeywordOptOut, "UNSUBSCRIBE": KeywordOptOut,
+	"CANCEL": KeywordOptOut, "END": KeywordOptOut, "QUIT": KeywordOptOut,
+	"START": KeywordOptIn, "YES": KeywordOptIn, "UNSTOP": KeywordOptIn,
+}
+
+// ParseKeyword reports whether a whole inbound body is an opt-out or opt-in
+// keyword. Case and whitespace (anywhere in the body) are ignored, so
+// " Stop ", "stop all" and "STOPALL" all opt out; "stop please" does not.
+func ParseKeyword(body string) Keyword {
+	if len(body) > 64 {
+		return KeywordNone
+	}
+	var b strings.Builder
+	for _, r := range body {
+		if unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff' {
+			continue
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return keywords[b.String()]
+}

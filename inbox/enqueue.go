@@ -1,0 +1,287 @@
+package inbox
+
+import (
+	"context"
+	"strings"
+)
+
+// OutboundRequest is one message a workspace asks to send.
+type OutboundRequest struct {
+	Workspace WorkspaceID
+	// From is the E.164 of one of the workspace's connected numbers, or ""
+	// for the workspace's own choice: the number already used with this
+	// contact (sticky sender), else the least loaded enabled number.
+	From string
+	To   string // the recipient, E.164 (formatting characters accepted)
+	Body string
+	// Encoding and Segments come from the caller's segmentation (the API,
+	// using smpp/coding); the inbox stores them and enforces MaxSegments.
+	Encoding string
+	Segments int
+	// IdempotencyKey, when set, makes the request idempotent within the
+	// workspace: a request whose key was accepted before returns the first
+	// message (Duplicate set) instead of queueing another.
+	IdempotencyKey string
+}
+
+// EnqueueResult is the outcome of one OutboundRequest.
+type EnqueueResult struct {
+	ID        MessageID
+	Thread    ThreadID
+	Duplicate bool  // the idempotency key matched an earlier message, which ID names
+	Err       error // a refusal (*Error); nothing was queued
+}
+
+const maxIdempotencyKey = 255
+
+// Enqueue validates and queues outbound messages, durably: when it returns,
+// every item without Err is committed as queued. Items are independent: a
+// refused item does not affect the others. Per item, in this order:
+// ErrNotFound (no such workspace), an earlier message with the same
+// idempotency key (returned as a duplicate, whatever has changed since),
+// ErrSMSAddonRequired, ErrInvalidArgument (empty body or encoding, bad
+// segment count), ErrInvalidRecipient, ErrMessageTooLong,
+// ErrNoNumberConnected (none connected, or From is not one of them),
+// ErrNumberDisabled, ErrRecipientOptedOut. Messages of one batch to one
+// thread are queued (and later sent) in slice order. One round trip; the
+// error return is for database failures, in which case nothing was queued.
+func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueResult, error) {
+	res := make([]EnqueueResult, len(reqs))
+	if len(reqs) == 0 {
+		return res, nil
+	}
+	n := len(reqs)
+	var (
+		ord    = make([]int32, 0, n)
+		ws     = make([]int64, 0, n)
+		from   = make([]string, 0, n)
+		to     = make([]string, 0, n)
+		body   = make([]string, 0, n)
+		enc    = make([]string, 0, n)
+		segs   = make([]int16, 0, n)
+		idem   = make([]string, 0, n)
+		local  = make([]string, 0, n)
+		sameAs = map[int]int{} // item → earlier item with the same workspace and key
+		keys   = map[idemKey]int{}
+	)
+	for i, r := range reqs {
+		if r.IdempotencyKey != "" {
+			k := idemKey{r.Workspace, r.IdempotencyKey}
+			if j, ok := keys[k]; ok {
+				sameAs[i] = j
+				continue
+			}
+			keys[k] = i
+		}
+		var lerr Code
+		contact, ok := NormalizeE164(r.To)
+		switch {
+		case r.Body == "" || strings.TrimSpace(r.Encoding) == "" || r.Segments < 1 ||
+			len(r.IdempotencyKey) > maxIdempotencyKey:
+			lerr = CodeInvalidArgument
+		case !ok:
+			lerr, contact = CodeInvalidRecipient, ""
+		case r.Segments > MaxSegments:
+			lerr = CodeMessageTooLong
+		}
+		fromN := ""
+		if r.From != "" {
+			fromN = normalizeAddress(r.From)
+		}
+		if r.Segments > MaxSegments || r.Segments < 0 {
+			r.Segments = 0 // keep the smallint parameter in range
+		}
+		ord = append(ord, int32(i))
+		ws = append(ws, int64(r.Workspace))
+		from = append(from, fromN)
+		to = append(to, contact)
+		body = append(body, r.Body)
+		enc = append(enc, strings.TrimSpace(r.Encoding))
+		segs = append(segs, int16(r.Segments))
+		idem = append(idem, r.IdempotencyKey)
+		local = append(local, string(lerr))
+	}
+
+	var lost []int // accepted items whose key a concurrent call inserted first
+	err := retry(ctx, func() error {
+		lost = lost[:0]
+		rows, err := s.pool.Query(ctx, enqueueSQL, planPerCall, ord, ws, from, to, body, enc, segs, idem, local)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				i        int32
+				code     string
+				id, th   int64
+				inserted bool
+			)
+			if err := rows.Scan(&i, &code, &id, &th, &inserted); err != nil {
+				return err
+			}
+			r := &res[i]
+			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th)}
+			switch {
+			case code == "duplicate":
+				r.Duplicate = true
+			case code != "":
+				*r = EnqueueResult{Err: refusal(code)}
+			case !inserted:
+				lost = append(lost, int(i))
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range lost {
+		// A concurrent Enqueue committed the same key between our snapshot
+		// and our insert: report its message as the duplicate it is.
+		r := &res[i]
+		err := s.pool.QueryRow(ctx, `SELECT id, thread_id FROM messages
+			WHERE workspace_id = $1 AND idempotency_key = $2`, reqs[i].Workspace, reqs[i].IdempotencyKey).
+			Scan(&r.ID, &r.Thread)
+		if err != nil {
+			return nil, err
+		}
+		r.Duplicate = true
+	}
+	for i, j := range sameAs {
+		res[i] = res[j]
+		if res[i].Err == nil {
+			res[i].Duplicate = true
+		}
+	}
+	return res, nil
+}
+
+type idemKey struct {
+	ws  WorkspaceID
+	key string
+}
+
+// enqueueSQL validates, picks the sender and inserts a whole batch in one
+// statement (one snapshot, one round trip).
+//
+// Sender choice per item (cand): the workspace's current connections,
+// restricted to From when given; enabled ones first; then, only for a
+// workspace with several enabled numbers, the one with a thread with this
+// contact (sticky sender, most recent first), then the least loaded, spread
+// by a hash of contact and number among equally loaded ones. Load is the
+// number's pending messages counted up to 50, in buckets of 10: idle numbers
+// are preferred to busy ones, and busy ones share new contacts evenly.
+// (Counting a whole backlog costs O(backlog) per batch; perf showed an
+// uncapped count as the top cost of Enqueue.)
+//
+// The lookups into big tables are LATERAL subqueries with LIMIT 1, which
+// the planner cannot flatten into joins: each is an index probe per item
+// whatever the statistics say (flattened, one became a merge join over the
+// whole idempotency index once the table had grown).
+//
+// Message ids are drawn from the sequence in item order before the insert
+// (ok), so messages of a batch to one thread are ordered as given. The
+// thread upsert takes the thread row's lock and hands out the thread
+// sequence numbers (out_seq) of the new messages: a new message is the
+// thread's head, and claimable at once, exactly when the thread had no
+// pending message (out_next = old out_seq + 1), with no read of messages.
+const enqueueSQL = `
+WITH req AS (
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::int2[], $8::text[], $9::text[])
+        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err)
+),
+conn AS MATERIALIZED (
+    SELECT c.workspace_id, c.number_id, c.enabled, n.e164,
+           count(*) FILTER (WHERE c.enabled) OVER (PARTITION BY c.workspace_id) AS n_enabled
+    FROM number_connections c
+    JOIN numbers n ON n.id = c.number_id
+    WHERE c.disconnected_at IS NULL
+      AND c.workspace_id IN (SELECT DISTINCT ws FROM req)
+),
+load AS MATERIALIZED (
+    SELECT c.number_id,
+           (SELECT count(*) FROM (
+                SELECT 1 FROM messages m
+                WHERE m.number_id = c.number_id AND m.pending_since IS NOT NULL
+                LIMIT 50) x) AS n
+    FROM (SELECT DISTINCT number_id FROM conn WHERE enabled AND n_enabled > 1) c
+),
+cand AS (
+    SELECT DISTINCT ON (r.ord) r.ord, c.number_id, c.enabled
+    FROM req r
+    JOIN conn c ON c.workspace_id = r.ws AND (r.from_e164 = '' OR c.e164 = r.from_e164)
+    LEFT JOIN LATERAL (
+        SELECT t.last_message_at FROM threads t
+        WHERE c.n_enabled > 1 AND c.enabled AND r.from_e164 = ''
+          AND t.workspace_id = r.ws AND t.channel = 'sms'
+          AND t.number_id = c.number_id AND t.contact = r.contact
+        LIMIT 1
+    ) st ON true
+    LEFT JOIN load l ON l.number_id = c.number_id
+    ORDER BY r.ord, c.enabled DESC, st.last_message_at DESC NULLS LAST,
+             coalesce(l.n, 0) / 10, hashtext(r.contact || '/' || c.number_id), c.number_id
+),
+verdict AS MATERIALIZED (
+    SELECT r.*, cand.number_id, d.id AS dup_id, d.thread_id AS dup_thread,
+        CASE
+            WHEN w.id IS NULL THEN 'not_found'
+            WHEN d.id IS NOT NULL THEN 'duplicate'
+            WHEN NOT w.sms_addon THEN 'sms_addon_required'
+            WHEN r.local_err <> '' THEN r.local_err
+            WHEN cand.number_id IS NULL THEN 'no_number_connected'
+            WHEN NOT cand.enabled THEN 'number_disabled'
+            WHEN coalesce(o.opted_out, false) THEN 'recipient_opted_out'
+            ELSE ''
+        END AS refusal
+    FROM req r
+    LEFT JOIN workspaces w ON w.id = r.ws
+    LEFT JOIN cand ON cand.ord = r.ord
+    LEFT JOIN LATERAL (
+        SELECT d.id, d.thread_id FROM messages d
+        WHERE r.idem <> '' AND d.workspace_id = r.ws AND d.idempotency_key = r.idem
+        LIMIT 1
+    ) d ON true
+    LEFT JOIN LATERAL (
+        SELECT o.opted_out FROM contacts o
+        WHERE o.workspace_id = r.ws AND o.contact = r.contact
+        LIMIT 1
+    ) o ON true
+),
+ok AS MATERIALIZED (
+    SELECT x.*,
+           row_number() OVER (PARTITION BY x.ws, x.number_id, x.contact ORDER BY x.ord) AS k,
+           count(*) OVER (PARTITION BY x.ws, x.number_id, x.contact) AS n
+    FROM (
+        SELECT nextval('messages_id_seq') AS id, v.*
+        FROM (SELECT * FROM verdict WHERE refusal = '' ORDER BY ord) v
+    ) x
+),
+th AS (
+    INSERT INTO threads AS t (workspace_id, channel, number_id, contact, last_message_at, last_outbound_at, out_seq)
+    SELECT ws, 'sms', number_id, contact, now(), now(), count(*) FROM ok
+    GROUP BY ws, number_id, contact
+    ORDER BY ws, number_id, contact
+    ON CONFLICT (workspace_id, channel, number_id, contact) DO UPDATE
+        SET last_message_at = excluded.last_message_at, last_outbound_at = excluded.last_outbound_at,
+            out_seq = t.out_seq + excluded.out_seq
+    RETURNING t.id, t.workspace_id, t.number_id, t.contact, t.out_seq
+),
+ins AS (
+    INSERT INTO messages (id, workspace_id, thread_id, thread_seq, number_id, contact, direction, body,
+                          encoding, segments, status, idempotency_key, created_at, queued_at,
+                          due_at, pending_since)
+    SELECT ok.id, ok.ws, th.id, th.out_seq - ok.n + ok.k, ok.number_id, ok.contact, 'out', ok.body,
+           ok.enc, ok.segs, 'queued', nullif(ok.idem, ''), now(), now(), now(), now()
+    FROM ok
+    JOIN th ON th.workspace_id = ok.ws AND th.number_id = ok.number_id AND th.contact = ok.contact
+    ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, thread_id
+)
+SELECT v.ord, v.refusal,
+       coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL
+FROM verdict v
+LEFT JOIN ok ON ok.ord = v.ord
+LEFT JOIN ins i ON i.id = ok.id
+`

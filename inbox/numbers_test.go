@@ -1,0 +1,194 @@
+package inbox_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-sms/switchboard/inbox"
+)
+
+func TestOperatorNumbers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.workspace("a", true)
+	b := e.workspace("b", true)
+
+	n, err := e.s.AddNumber(e.ctx, inbox.NewNumber{E164: "+1 (212) 555-0000", Kind: inbox.Shared, Carrier: "acme"})
+	ok(t, err)
+	if n.E164 != "+12125550000" || n.Kind != inbox.Shared || n.RateClass != inbox.RateClassShared ||
+		n.Status != inbox.NumberActive || n.Owner != 0 {
+		t.Fatalf("added %+v", n)
+	}
+	_, err = e.s.AddNumber(e.ctx, inbox.NewNumber{E164: "+12125550000", Kind: inbox.Shared, Carrier: "acme"})
+	wantCode(t, err, inbox.CodeNumberExists)
+	for _, bad := range []inbox.NewNumber{
+		{E164: "12125550000", Kind: inbox.Shared, Carrier: "acme"},
+		{E164: "+12125550001", Kind: "pooled", Carrier: "acme"},
+		{E164: "+12125550001", Kind: inbox.Shared},
+		{E164: "+12125550001", Kind: inbox.Dedicated, Carrier: "acme"},
+		{E164: "+12125550001", Kind: inbox.Shared, Carrier: "acme", Owner: a},
+	} {
+		_, err := e.s.AddNumber(e.ctx, bad)
+		wantCode(t, err, inbox.CodeInvalidArgument)
+	}
+	_, err = e.s.AddNumber(e.ctx, inbox.NewNumber{E164: "+12125550001", Kind: inbox.Dedicated, Carrier: "acme", Owner: 999})
+	wantCode(t, err, inbox.CodeNotFound)
+
+	// Dedicating: refused while another workspace has it connected.
+	e.connect(b, n)
+	_, err = e.s.DedicateNumber(e.ctx, n.ID, a, "")
+	wantCode(t, err, inbox.CodeNumberInUse)
+	ok(t, e.s.DisconnectNumber(e.ctx, b, n.ID))
+	d, err := e.s.DedicateNumber(e.ctx, n.ID, a, "premium")
+	ok(t, err)
+	if d.Kind != inbox.Dedicated || d.Owner != a || d.RateClass != "premium" {
+		t.Fatalf("dedicated %+v", d)
+	}
+	_, err = e.s.DedicateNumber(e.ctx, n.ID, b, "")
+	wantCode(t, err, inbox.CodeNumberDedicated)
+	_, err = e.s.DedicateNumber(e.ctx, 987654, b, "")
+	wantCode(t, err, inbox.CodeNotFound)
+
+	// Retiring disconnects everyone; the E.164 may be added again.
+	e.connect(a, d)
+	ok(t, e.s.RetireNumber(e.ctx, n.ID))
+	wantCode(t, e.s.RetireNumber(e.ctx, n.ID), inbox.CodeNumberRetired)
+	wantCode(t, e.s.RetireNumber(e.ctx, 987654), inbox.CodeNotFound)
+	_, err = e.s.DedicateNumber(e.ctx, n.ID, b, "")
+	wantCode(t, err, inbox.CodeNumberRetired)
+	_, err = e.s.ConnectNumber(e.ctx, a, n.ID)
+	wantCode(t, err, inbox.CodeNumberRetired)
+	res, err := e.s.Enqueue(e.ctx, []inbox.OutboundRequest{msg(a, contact(1), "x")})
+	ok(t, err)
+	wantCode(t, res[0].Err, inbox.CodeNoNumberConnected)
+	again, err := e.s.AddNumber(e.ctx, inbox.NewNumber{E164: "+12125550000", Kind: inbox.Shared, Carrier: "acme"})
+	ok(t, err)
+	if again.ID == n.ID {
+		t.Fatal("re-added number reuses the retired id")
+	}
+
+	hist, err := e.s.NumberHistory(e.ctx, n.ID)
+	ok(t, err)
+	var evs []string
+	for _, h := range hist {
+		evs = append(evs, h.Event)
+	}
+	want := []string{"added", "connected", "disconnected", "dedicated", "connected", "disconnected", "retired"}
+	if len(evs) != len(want) {
+		t.Fatalf("history %v, want %v", evs, want)
+	}
+	for i := range want {
+		if evs[i] != want[i] {
+			t.Fatalf("history %v, want %v", evs, want)
+		}
+	}
+}
+
+func TestConnectSwitchDisableEnableDisconnect(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws := e.workspace("w", true)
+	other := e.workspace("other", true)
+	s1, s2 := e.shared("c"), e.shared("c")
+	d1 := e.dedicated(ws, "c")
+	theirs := e.dedicated(other, "c")
+
+	state := func(num inbox.Number) inbox.ConnectionState {
+		t.Helper()
+		list, err := e.s.ListNumbers(e.ctx, ws)
+		ok(t, err)
+		for _, n := range list {
+			if n.ID == num.ID {
+				return n.State
+			}
+		}
+		return "absent"
+	}
+	enqueue := func() error {
+		t.Helper()
+		res, err := e.s.Enqueue(e.ctx, []inbox.OutboundRequest{msg(ws, contact(7), "x")})
+		ok(t, err)
+		return res[0].Err
+	}
+
+	wantCode(t, enqueue(), inbox.CodeNoNumberConnected)
+	if state(s1) != inbox.Available || state(d1) != inbox.Available || state(theirs) != "absent" {
+		t.Fatalf("initial states %s %s %s", state(s1), state(d1), state(theirs))
+	}
+	list, err := e.s.ListNumbers(e.ctx, ws)
+	ok(t, err)
+	if len(list) != 3 || list[0].ID != d1.ID || list[0].RateClass != inbox.RateClassDedicated || list[1].Kind != inbox.Shared {
+		t.Fatalf("list %+v", list)
+	}
+	e.connect(ws, s1)
+	if state(s1) != inbox.Connected {
+		t.Fatal("s1 not connected")
+	}
+	ok(t, enqueue())
+
+	// Switching to another shared number disconnects the first.
+	e.connect(ws, s2)
+	if state(s1) != inbox.Available || state(s2) != inbox.Connected {
+		t.Fatalf("after switch: s1 %s s2 %s", state(s1), state(s2))
+	}
+	// A dedicated number connects beside the shared one.
+	e.connect(ws, d1)
+	if state(s2) != inbox.Connected || state(d1) != inbox.Connected {
+		t.Fatal("dedicated connection replaced the shared one")
+	}
+	// Reconnecting is a no-op.
+	wn, err := e.s.ConnectNumber(e.ctx, ws, d1.ID)
+	ok(t, err)
+	if wn.State != inbox.Connected {
+		t.Fatalf("reconnect: %s", wn.State)
+	}
+
+	ok(t, e.s.DisableNumber(e.ctx, ws, s2.ID))
+	ok(t, e.s.DisableNumber(e.ctx, ws, d1.ID))
+	if state(s2) != inbox.Disabled {
+		t.Fatal("s2 not disabled")
+	}
+	wantCode(t, enqueue(), inbox.CodeNumberDisabled)
+	ok(t, e.s.EnableNumber(e.ctx, ws, d1.ID))
+	ok(t, enqueue())
+	ok(t, e.s.DisconnectNumber(e.ctx, ws, d1.ID))
+	wantCode(t, enqueue(), inbox.CodeNumberDisabled) // s2 is still connected, disabled
+	ok(t, e.s.DisconnectNumber(e.ctx, ws, s2.ID))
+	wantCode(t, enqueue(), inbox.CodeNoNumberConnected)
+	wantCode(t, e.s.DisconnectNumber(e.ctx, ws, s2.ID), inbox.CodeNoNumberConnected)
+	wantCode(t, e.s.DisableNumber(e.ctx, ws, s1.ID), inbox.CodeNoNumberConnected)
+	wantCode(t, e.s.EnableNumber(e.ctx, ws, d1.ID), inbox.CodeNoNumberConnected)
+	e.connect(ws, d1)
+	ok(t, enqueue())
+
+	// Another workspace's dedicated number is invisible.
+	_, err = e.s.ConnectNumber(e.ctx, ws, theirs.ID)
+	wantCode(t, err, inbox.CodeNotFound)
+	wantCode(t, e.s.DisableNumber(e.ctx, ws, theirs.ID), inbox.CodeNotFound)
+	_, err = e.s.ConnectNumber(e.ctx, 5555, s1.ID)
+	wantCode(t, err, inbox.CodeNotFound)
+	_, err = e.s.ListNumbers(e.ctx, 5555)
+	wantCode(t, err, inbox.CodeNotFound)
+
+	// History of the connection of d1.
+	hist, err := e.s.NumberHistory(e.ctx, d1.ID)
+	ok(t, err)
+	var evs []string
+	for _, h := range hist {
+		evs = append(evs, h.Event)
+	}
+	want := "added connected disabled enabled disconnected connected"
+	if got := join(evs); got != want {
+		t.Fatalf("history %q, want %q", got, want)
+	}
+}
+
+func join(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
+}

@@ -64,6 +64,10 @@ type Postgres struct {
 type Redis struct {
 	// URL of the server; default REDIS_URL, else redis://127.0.0.1:6379/0.
 	URL string `yaml:"url"`
+	// Prefix starts every key Switchboard writes (default "sb:"): engines
+	// sharing a prefix share their throttle buckets and bind leases; give
+	// each deployment its own.
+	Prefix string `yaml:"prefix"`
 }
 
 // Operator configures the operator API's token.
@@ -103,7 +107,7 @@ type Engine struct {
 
 // Throttle configures the Redis buckets.
 type Throttle struct {
-	Prefix  string   `yaml:"prefix"`  // key prefix; default sb:throttle:
+	Prefix  string   `yaml:"prefix"`  // key prefix; default <redis.prefix>throttle:
 	Horizon Duration `yaml:"horizon"` // the furthest a message is booked ahead; default 30s
 	// AssumeIdle skips the quiet period a fresh Redis otherwise imposes (a
 	// first deployment, tests).
@@ -367,8 +371,14 @@ func (c *Config) complete(getenv func(string) string) error {
 		add(fieldErr("engine.max_attempts", "must be at least 1, got %d", e.MaxAttempts))
 	}
 	// Throttle
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = "sb:"
+	}
+	if strings.ContainsAny(c.Redis.Prefix, "{}") {
+		add(fieldErr("redis.prefix", "must not contain { or }"))
+	}
 	if c.Throttle.Prefix == "" {
-		c.Throttle.Prefix = "sb:throttle:"
+		c.Throttle.Prefix = c.Redis.Prefix + "throttle:"
 	}
 	if strings.ContainsAny(c.Throttle.Prefix, "{}") {
 		add(fieldErr("throttle.prefix", "must not contain { or } (the account is the hash tag)"))

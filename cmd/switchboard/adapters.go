@@ -105,6 +105,11 @@ func (a *storeAdapter) ApplyReceipts(ctx context.Context, rs []routing.Receipt) 
 	}
 	out := make([]routing.ReceiptOutcome, len(rs))
 	for i := range res {
+		if res[i].Err != nil {
+			// An unusable receipt (empty id, unknown state): nothing to
+			// retry, so it is acknowledged; the router counts it unmatched.
+			continue
+		}
 		out[i].Matched = res[i].Message != 0
 	}
 	return out, nil

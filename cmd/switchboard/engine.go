@@ -85,7 +85,7 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 		e.close()
 		return nil, err
 	}
-	e.slots = lease.New(e.rdb, "sb:binds:", cfg.Engine.InstanceID, 15*time.Second)
+	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, 15*time.Second)
 
 	limits := &limiterAdapter{l: e.limiter, classes: map[string]throttle.Class{}, accounts: map[string]throttle.Bucket{}}
 	for _, rc := range cfg.Classes {
@@ -168,6 +168,7 @@ func (e *engine) run(ctx context.Context) error {
 	dispDone := make(chan struct{})
 	go func() { e.dispatcher.Run(dispCtx); close(dispDone) }()
 
+	go e.maintain(dispCtx)
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -192,6 +193,28 @@ func (e *engine) run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// orphanReceiptAge is how long a receipt whose message id matches no submit
+// result is kept, waiting for the result (it may come from a slow engine).
+const orphanReceiptAge = 24 * time.Hour
+
+// maintain runs the periodic sweeps the store needs until ctx ends.
+func (e *engine) maintain(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := e.store.DeleteOrphanReceipts(ctx, orphanReceiptAge); err != nil {
+			e.log.Warn("deleting orphan receipts failed", zap.Error(err))
+		} else if n > 0 {
+			e.log.Info("orphan receipts deleted", zap.Int64("count", n), zap.Duration("older_than", orphanReceiptAge))
+		}
+	}
 }
 
 // carrierRun holds a carrier's binds: as many as configured, within the

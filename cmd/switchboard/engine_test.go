@@ -36,16 +36,16 @@ func engineConfig(t *testing.T, dbURL, carrierAddr string, mod func(*config.Conf
 http: {listen: "127.0.0.1:0"}
 log: {level: warn}
 postgres: {url: %q}
-redis: {url: %q}
+redis: {url: %q, prefix: %q}
 engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q}
-throttle: {prefix: %q, assume_idle: true}
+throttle: {assume_idle: true}
 rate_classes:
   - {name: shared, rate: 50, burst: 10}
   - {name: dedicated, rate: 100, burst: 20}
 carriers:
   - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 1000, tps_burst: 50,
      message_ids: {submit: decimal}, reconnect_min: 20ms, reconnect_max: 200ms}
-`, dbURL, testenv.RedisURL(), testenv.UniqueName("engine-"), prefix, host, port)
+`, dbURL, testenv.RedisURL(), prefix, testenv.UniqueName("engine-"), host, port)
 	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,14 @@ const (
 type pending struct {
 	kind pendKind
 	d    *delivery // pendMO
+	n    uint64    // pendReceipt: the message number
+	rc   receipt   // pendReceipt: what to send again
 }
+
+// receiptRetry is how long a carrier waits before it sends again a receipt
+// the ESME did not acknowledge (the connection closed first) or answered
+// with a temporary error: real SMSCs keep a receipt until it is acknowledged.
+const receiptRetry = 500 * time.Millisecond
 
 const (
 	// maxQueued is how many octets may wait for a peer that does not read
@@ -178,7 +185,10 @@ func (c *conn) close() {
 				a.countResp(a.moResps, 0, true)
 				p.d.finish(statusLost, 1)
 			} else if p.kind == pendReceipt && a != nil {
+				// Unacknowledged: it goes again, on another bind or later.
 				a.countResp(a.receiptResps, 0, true)
+				a.st.receiptRetries.Add(1)
+				keep = append(keep, item{kind: kReceipt, n: p.n, rc: p.rc, due: c.sim.now() + int64(receiptRetry)})
 			}
 		}
 		for _, it := range keep {
@@ -757,7 +767,7 @@ func (c *conn) emitReceipt(rc *receipt, n uint64) {
 		return
 	}
 	c.out = out
-	c.pend[seq] = pending{kind: pendReceipt}
+	c.pend[seq] = pending{kind: pendReceipt, n: n, rc: *rc}
 	a.st.receipts.Add(1)
 }
 
@@ -839,6 +849,11 @@ func (c *conn) onResponse(h smpp.Header) bool {
 	switch p.kind {
 	case pendReceipt:
 		a.countResp(a.receiptResps, h.Status, false)
+		if h.Status.Temporary() {
+			// The ESME asks for it later (ESME_RX_T_APPN, ...): send again.
+			a.st.receiptRetries.Add(1)
+			a.deliver(item{kind: kReceipt, n: p.n, rc: p.rc, due: c.sim.now() + int64(receiptRetry)})
+		}
 	case pendMO:
 		a.countResp(a.moResps, h.Status, false)
 		p.d.finish(h.Status, 1)

@@ -9,22 +9,23 @@ import (
 
 // Stats are the simulator's totals over all accounts, for quick checks.
 type Stats struct {
-	ConnsOpen    int64 // connections open now
-	Bound        int64 // bound connections now
-	Binds        int64 // binds accepted
-	BindsRefused int64 // binds refused (any reason)
-	Submits      int64 // submit_sm received on bound connections
-	Accepted     int64 // answered ESME_ROK
-	Throttled    int64 // answered ESME_RTHROTTLED by a rate limit
-	QueueFull    int64 // answered ESME_RMSGQFUL (window)
-	Injected     int64 // answered with a status from faults.fail or a script
-	Receipts     int64 // receipts sent
-	ReceiptResps int64 // deliver_sm_resp received (or lost) for receipts
-	MOMessages   int64 // MO messages sent (generated, injected, loopback)
-	MOParts      int64 // their deliver_sm parts
-	MOResps      int64 // deliver_sm_resp received (or lost) for MO parts
-	Loopbacks    int64 // submit_sm to a loopback number
-	Drops        int64 // connections closed by a fault
+	ConnsOpen      int64 // connections open now
+	Bound          int64 // bound connections now
+	Binds          int64 // binds accepted
+	BindsRefused   int64 // binds refused (any reason)
+	Submits        int64 // submit_sm received on bound connections
+	Accepted       int64 // answered ESME_ROK
+	Throttled      int64 // answered ESME_RTHROTTLED by a rate limit
+	QueueFull      int64 // answered ESME_RMSGQFUL (window)
+	Injected       int64 // answered with a status from faults.fail or a script
+	Receipts       int64 // receipts sent (retries included)
+	ReceiptRetries int64 // receipts sent again: unacknowledged, or answered with a temporary error
+	ReceiptResps   int64 // deliver_sm_resp received (or lost) for receipts
+	MOMessages     int64 // MO messages sent (generated, injected, loopback)
+	MOParts        int64 // their deliver_sm parts
+	MOResps        int64 // deliver_sm_resp received (or lost) for MO parts
+	Loopbacks      int64 // submit_sm to a loopback number
+	Drops          int64 // connections closed by a fault
 }
 
 // Stats returns a snapshot of the totals.
@@ -45,6 +46,7 @@ func (s *Sim) Stats() Stats {
 		t.QueueFull += st.queueFull.Load()
 		t.Injected += st.injected.Load()
 		t.Receipts += st.receipts.Load()
+		t.ReceiptRetries += st.receiptRetries.Load()
 		t.MOMessages += st.moMessages.Load()
 		t.MOParts += st.moParts.Load()
 		t.Loopbacks += st.loopbacks.Load()
@@ -100,13 +102,14 @@ type AccountReport struct {
 	// MaxOutstanding is the most submit_sm unanswered at once on one bind.
 	MaxOutstanding int64 `json:"max_outstanding"`
 
-	Receipts     int64            `json:"receipts_sent"`
-	ReceiptResps map[string]int64 `json:"receipt_resps"` // deliver_sm_resp statuses; "lost": the connection closed first
-	MOSent       int64            `json:"mo_sent"`       // messages
-	MOParts      int64            `json:"mo_parts"`      // deliver_sm
-	MOResps      map[string]int64 `json:"mo_resps"`
-	MOSkipped    int64            `json:"mo_skipped"` // generated while no receiver was bound
-	Loopbacks    int64            `json:"loopbacks"`
+	Receipts       int64            `json:"receipts_sent"`
+	ReceiptRetries int64            `json:"receipt_retries"` // sent again: unacknowledged, or a temporary error
+	ReceiptResps   map[string]int64 `json:"receipt_resps"`   // deliver_sm_resp statuses; "lost": the connection closed first
+	MOSent         int64            `json:"mo_sent"`         // messages
+	MOParts        int64            `json:"mo_parts"`        // deliver_sm
+	MOResps        map[string]int64 `json:"mo_resps"`
+	MOSkipped      int64            `json:"mo_skipped"` // generated while no receiver was bound
+	Loopbacks      int64            `json:"loopbacks"`
 
 	Backlog        int   `json:"backlog"`         // receipts and MO waiting for a receiver
 	BacklogDropped int64 `json:"backlog_dropped"` // over the backlog limit
@@ -163,7 +166,7 @@ func (a *account) report() AccountReport {
 		Submits: st.submits.Load(), Accepted: st.accepted.Load(), AcceptedSegments: st.segments.Load(),
 		Throttled: st.throttled.Load(), ThrottledAccount: st.throttledAcct.Load(), ThrottledSource: st.throttledSrc.Load(),
 		QueueFull: st.queueFull.Load(), Injected: st.injected.Load(), Unanswered: st.dropped.Load(),
-		MaxOutstanding: st.maxOutstanding.Load(), Receipts: st.receipts.Load(),
+		MaxOutstanding: st.maxOutstanding.Load(), Receipts: st.receipts.Load(), ReceiptRetries: st.receiptRetries.Load(),
 		MOSent: st.moMessages.Load(), MOParts: st.moParts.Load(), MOSkipped: st.moSkipped.Load(),
 		Loopbacks: st.loopbacks.Load(), Drops: st.drops.Load(), MutedDrops: st.mutedDrops.Load(),
 		ScriptErrors: st.scriptErrors.Load(),

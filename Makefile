@@ -29,18 +29,21 @@ build:
 bench:
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt
 
-## fuzz: every fuzz target for FUZZTIME each (default 10m)
+## fuzz: every fuzz target for FUZZTIME each (default 10m); new inputs are
+## copied into the package's testdata/fuzz so they are committed
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "== $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; for dir in $$($(GO) list -f '{{.Dir}}' ./...); do \
+	  for f in $$(cd $$dir && $(GO) test -list '^Fuzz' . | grep '^Fuzz' || true); do \
+	    echo "== $$dir $$f ($(FUZZTIME))"; \
+	    (cd $$dir && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) .); \
+	    scripts/fuzz-corpus.sh $$dir $$f; \
 	  done; \
 	done
 
-## demo: the engine against the built-in carrier simulator (filled by the engine issue)
-demo:
-	@echo "make demo: the engine and simulator are not built yet (issues 3 and 6)"; exit 1
+## demo: the whole engine against the carrier simulator, end to end
+## (DEMO_KEEP=1 keeps it running)
+demo: build
+	$(WITH_SERVICES) $(GO) run ./scripts/demo --bin bin $(if $(DEMO_KEEP),--keep,)
 
 services:
 	@scripts/services.sh up

@@ -93,7 +93,7 @@ type acctCounters struct {
 	queueFull, injected, dropped, scriptErrors atomic.Int64
 	receipts, moMessages, moParts, loopbacks   atomic.Int64
 	moSkipped, drops, mutedDrops               atomic.Int64
-	receiptRetries                             atomic.Int64 // receipts sent again (unacknowledged or a temporary error)
+	receiptRetries, moRetries                  atomic.Int64 // sent again (unacknowledged or a temporary error)
 }
 
 // source is one source_addr's limit, window and counters (under account.mu).

@@ -37,14 +37,23 @@ const (
 type pending struct {
 	kind pendKind
 	d    *delivery // pendMO
+	part int       // pendMO: which part of d
 	n    uint64    // pendReceipt: the message number
 	rc   receipt   // pendReceipt: what to send again
 }
 
 // receiptRetry is how long a carrier waits before it sends again a receipt
-// the ESME did not acknowledge (the connection closed first) or answered
-// with a temporary error: real SMSCs keep a receipt until it is acknowledged.
+// or an MO part the ESME did not acknowledge (the connection closed first)
+// or answered with a temporary error: real SMSCs keep a message until it is
+// acknowledged.
 const receiptRetry = 500 * time.Millisecond
+
+// retryMO schedules one MO part again, on any receiver of the account. The
+// retry has no waiter: InjectMO reports the first attempt's statuses.
+func (c *conn) retryMO(a *account, p pending) {
+	a.st.moRetries.Add(1)
+	a.deliver(item{kind: kDeliver, d: &delivery{parts: []smpp.DeliverSM{p.d.parts[p.part]}}, due: c.sim.now() + int64(receiptRetry)})
+}
 
 const (
 	// maxQueued is how many octets may wait for a peer that does not read
@@ -184,6 +193,7 @@ func (c *conn) close() {
 			if p.kind == pendMO && a != nil {
 				a.countResp(a.moResps, 0, true)
 				p.d.finish(statusLost, 1)
+				c.retryMO(a, p)
 			} else if p.kind == pendReceipt && a != nil {
 				// Unacknowledged: it goes again, on another bind or later.
 				a.countResp(a.receiptResps, 0, true)
@@ -826,7 +836,7 @@ func (c *conn) emitDeliver(it *item) {
 			continue
 		}
 		c.out = out
-		c.pend[seq] = pending{kind: pendMO, d: d}
+		c.pend[seq] = pending{kind: pendMO, d: d, part: i}
 	}
 	c.acct.st.moMessages.Add(1)
 	c.acct.st.moParts.Add(int64(len(d.parts)))
@@ -857,6 +867,9 @@ func (c *conn) onResponse(h smpp.Header) bool {
 	case pendMO:
 		a.countResp(a.moResps, h.Status, false)
 		p.d.finish(h.Status, 1)
+		if h.Status.Temporary() {
+			c.retryMO(a, p)
+		}
 	case pendUnbind:
 		return h.ID == smpp.UnbindRespID || h.ID == smpp.GenericNackID
 	}

@@ -49,3 +49,24 @@ func TestReceiptRedelivery(t *testing.T) {
 		t.Fatalf("receipt retries %d, want 2", r.ReceiptRetries)
 	}
 }
+
+// An MO part answered with a temporary error is sent again until the ESME
+// takes it; InjectMO reports the first attempt.
+func TestMORedelivery(t *testing.T) {
+	t.Parallel()
+	s := start(t, oneAccount(nil))
+	in := newInbox()
+	in.status = smpp.StatusX_T_APPN
+	session(t, s.Addr(""), func(c *smpp.SessionConfig) { c.Handler = in })
+	sts, err := s.InjectMO(ctx(t), smscsim.MO{From: "447700900001", To: "14155550100", Text: "retry me"})
+	if err != nil || len(sts) != 1 || sts[0] != smpp.StatusX_T_APPN {
+		t.Fatalf("first attempt: %v %v", sts, err)
+	}
+	in.mu.Lock()
+	in.status = smpp.StatusOK
+	in.mu.Unlock()
+	waitStats(t, s, "the retry to be taken", func(st smscsim.Stats) bool { return st.MORetries >= 1 && report(t, s, "acme").MOResps["ESME_ROK"] == 1 })
+	if r := report(t, s, "acme"); r.MOResps["ESME_ROK"] != 1 {
+		t.Fatalf("mo_resps %v", r.MOResps)
+	}
+}

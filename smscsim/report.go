@@ -20,6 +20,7 @@ type Stats struct {
 	Injected       int64 // answered with a status from faults.fail or a script
 	Receipts       int64 // receipts sent (retries included)
 	ReceiptRetries int64 // receipts sent again: unacknowledged, or answered with a temporary error
+	MORetries      int64 // MO parts sent again, likewise
 	ReceiptResps   int64 // deliver_sm_resp received (or lost) for receipts
 	MOMessages     int64 // MO messages sent (generated, injected, loopback)
 	MOParts        int64 // their deliver_sm parts
@@ -47,6 +48,7 @@ func (s *Sim) Stats() Stats {
 		t.Injected += st.injected.Load()
 		t.Receipts += st.receipts.Load()
 		t.ReceiptRetries += st.receiptRetries.Load()
+		t.MORetries += st.moRetries.Load()
 		t.MOMessages += st.moMessages.Load()
 		t.MOParts += st.moParts.Load()
 		t.Loopbacks += st.loopbacks.Load()
@@ -104,6 +106,7 @@ type AccountReport struct {
 
 	Receipts       int64            `json:"receipts_sent"`
 	ReceiptRetries int64            `json:"receipt_retries"` // sent again: unacknowledged, or a temporary error
+	MORetries      int64            `json:"mo_retries"`      // MO parts sent again, likewise
 	ReceiptResps   map[string]int64 `json:"receipt_resps"`   // deliver_sm_resp statuses; "lost": the connection closed first
 	MOSent         int64            `json:"mo_sent"`         // messages
 	MOParts        int64            `json:"mo_parts"`        // deliver_sm
@@ -166,7 +169,7 @@ func (a *account) report() AccountReport {
 		Submits: st.submits.Load(), Accepted: st.accepted.Load(), AcceptedSegments: st.segments.Load(),
 		Throttled: st.throttled.Load(), ThrottledAccount: st.throttledAcct.Load(), ThrottledSource: st.throttledSrc.Load(),
 		QueueFull: st.queueFull.Load(), Injected: st.injected.Load(), Unanswered: st.dropped.Load(),
-		MaxOutstanding: st.maxOutstanding.Load(), Receipts: st.receipts.Load(), ReceiptRetries: st.receiptRetries.Load(),
+		MaxOutstanding: st.maxOutstanding.Load(), Receipts: st.receipts.Load(), ReceiptRetries: st.receiptRetries.Load(), MORetries: st.moRetries.Load(),
 		MOSent: st.moMessages.Load(), MOParts: st.moParts.Load(), MOSkipped: st.moSkipped.Load(),
 		Loopbacks: st.loopbacks.Load(), Drops: st.drops.Load(), MutedDrops: st.mutedDrops.Load(),
 		ScriptErrors: st.scriptErrors.Load(),

@@ -88,7 +88,7 @@ type Engine struct {
 	// ClaimBatch is how many messages a claim takes at once (200).
 	ClaimBatch int `yaml:"claim_batch"`
 	// Lease is how long a claim holds a message before another process may
-	// take it back (60s).
+	// take it back (2m): longer than a message may wait for its booking.
 	Lease Duration `yaml:"lease"`
 	// RetryMin and RetryMax bound the backoff of a requeued message (1s, 5m).
 	RetryMin Duration `yaml:"retry_min"`
@@ -109,6 +109,11 @@ type Engine struct {
 type Throttle struct {
 	Prefix  string   `yaml:"prefix"`  // key prefix; default <redis.prefix>throttle:
 	Horizon Duration `yaml:"horizon"` // the furthest a message is booked ahead; default 30s
+	// MaxSpan is the most time from a message's first segment to its last
+	// (default 60s). Horizon+MaxSpan is also the quiet period after Redis
+	// lost its data (restarted without persistence): shorter values resume
+	// sooner, but refuse long messages on slow numbers.
+	MaxSpan Duration `yaml:"max_span"`
 	// AssumeIdle skips the quiet period a fresh Redis otherwise imposes (a
 	// first deployment, tests).
 	AssumeIdle bool `yaml:"assume_idle"`
@@ -341,7 +346,7 @@ func (c *Config) complete(getenv func(string) string) error {
 		e.InstanceID = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	defDur(&e.MessageTTL, 10*time.Hour)
-	defDur(&e.Lease, time.Minute)
+	defDur(&e.Lease, 2*time.Minute)
 	defDur(&e.RetryMin, time.Second)
 	defDur(&e.RetryMax, 5*time.Minute)
 	defDur(&e.InboundPartTimeout, 10*time.Minute)
@@ -384,6 +389,11 @@ func (c *Config) complete(getenv func(string) string) error {
 		add(fieldErr("throttle.prefix", "must not contain { or } (the account is the hash tag)"))
 	}
 	defDur(&c.Throttle.Horizon, 30*time.Second)
+	defDur(&c.Throttle.MaxSpan, 60*time.Second)
+	if c.Engine.Lease.D() < c.Throttle.Horizon.D()+c.Throttle.MaxSpan.D()/2 {
+		add(fieldErr("engine.lease", "must outlast throttle.horizon plus half of throttle.max_span (%v), or claims run out while messages wait for their booking",
+			c.Throttle.Horizon.D()+c.Throttle.MaxSpan.D()/2))
+	}
 	// Rate classes
 	if len(c.Classes) == 0 {
 		add(fieldErr("rate_classes", "at least one class is required"))

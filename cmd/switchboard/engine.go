@@ -79,6 +79,7 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 	e.limiter, err = throttle.New(e.rdb, throttle.Config{
 		Prefix:  cfg.Throttle.Prefix,
 		Horizon: cfg.Throttle.Horizon.D(),
+		MaxSpan: cfg.Throttle.MaxSpan.D(),
 		Logger:  zapSlog(log.Named("throttle")),
 	})
 	if err != nil {

@@ -73,7 +73,7 @@ log: {level: info}
 postgres: {url: %q}
 redis: {url: %q, prefix: %q}
 engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q}
-throttle: {assume_idle: true}
+throttle: {assume_idle: true, horizon: 4s, max_span: 4s}
 rate_classes:
   - {name: shared, rate: 50, burst: 10}
   - {name: dedicated, rate: 200, burst: 20}

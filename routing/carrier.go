@@ -61,4 +61,9 @@ type Limiter interface {
 	// Throttled reports that the carrier answered 0x58 or 0x14 for a
 	// message from number on carrier: slow them down.
 	Throttled(ctx context.Context, carrier, number, rateClass string)
+	// Pace waits, just before a segment is submitted, until sending it keeps
+	// this process's own stream within the number's and the account's rate.
+	// Bookings are spaced in Redis, but timers that fire late can bunch
+	// segments; pacing smooths what actually reaches the carrier.
+	Pace(ctx context.Context, carrier, number, rateClass string) error
 }

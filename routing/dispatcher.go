@@ -358,6 +358,17 @@ func (d *Dispatcher) send(stop, sendCtx context.Context, j *job, res Reservation
 			}
 			break
 		}
+		if err := d.cfg.Limiter.Pace(waitCtx, m.Carrier, m.From, m.RateClass); err != nil {
+			if !started {
+				res.Cancel(context.Background())
+				d.done(dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now(), Reason: "not sent: " + err.Error()}})
+				return
+			}
+			for _, rest := range j.unsent[k:] {
+				add(SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: rest, Outcome: Retryable, Reason: "not sent: " + err.Error()})
+			}
+			break
+		}
 		p := smpp.SubmitSM{
 			Source:             smpp.Address{TON: c.SourceTON, NPI: c.SourceNPI, Addr: addrDigits(m.From, c.SourceTON)},
 			Dest:               smpp.Address{TON: c.DestTON, NPI: c.DestNPI, Addr: addrDigits(m.To, c.DestTON)},

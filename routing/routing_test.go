@@ -163,6 +163,8 @@ func (l *instant) ReserveBatch(ctx context.Context, b []routing.Booking) []routi
 	return out
 }
 
+func (l *instant) Pace(ctx context.Context, carrier, number, class string) error { return ctx.Err() }
+
 func (l *instant) Throttled(ctx context.Context, carrier, number, class string) {
 	l.mu.Lock()
 	l.throttled = append(l.throttled, carrier+"/"+number)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/routing"
@@ -196,6 +199,7 @@ func (a *storeAdapter) AppendInbound(ctx context.Context, ms []routing.Inbound) 
 // its segments from its number's bucket (at its rate class) and its carrier
 // account's bucket (at the account's TPS).
 type limiterAdapter struct {
+	pace     *pacer
 	l        *throttle.Limiter
 	classes  map[string]throttle.Class
 	accounts map[string]throttle.Bucket
@@ -250,4 +254,48 @@ func (a *limiterAdapter) Throttled(ctx context.Context, carrier, number, rateCla
 	if class, ok := a.classes[rateClass]; ok {
 		a.l.Throttled(ctx, carrier, throttle.Number(number, class))
 	}
+}
+
+// pacer keeps this process's stream of submits within each number's and
+// each account's rate at the moment they are written (x/time/rate token
+// buckets at the class and account limits), behind the Redis bookings.
+type pacer struct {
+	mu       sync.Mutex
+	numbers  map[string]*rate.Limiter
+	accounts map[string]*rate.Limiter
+	classes  map[string]throttle.Class
+}
+
+func newPacer(classes map[string]throttle.Class, accounts map[string]throttle.Bucket) *pacer {
+	p := &pacer{numbers: map[string]*rate.Limiter{}, accounts: map[string]*rate.Limiter{}, classes: classes}
+	for name, b := range accounts {
+		p.accounts[name] = rate.NewLimiter(rate.Limit(b.Limit.Rate), max(b.Limit.Burst, 1))
+	}
+	return p
+}
+
+func (p *pacer) wait(ctx context.Context, carrier, number, class string) error {
+	p.mu.Lock()
+	nl := p.numbers[number]
+	if nl == nil {
+		if c, ok := p.classes[class]; ok {
+			nl = rate.NewLimiter(rate.Limit(c.Rate), max(c.Burst, 1))
+			p.numbers[number] = nl
+		}
+	}
+	al := p.accounts[carrier]
+	p.mu.Unlock()
+	if nl != nil {
+		if err := nl.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	if al != nil {
+		return al.Wait(ctx)
+	}
+	return nil
+}
+
+func (a *limiterAdapter) Pace(ctx context.Context, carrier, number, rateClass string) error {
+	return a.pace.wait(ctx, carrier, number, rateClass)
 }

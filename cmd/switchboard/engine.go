@@ -113,6 +113,7 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 			}
 		}
 	}
+	limits.pace = newPacer(limits.classes, limits.accounts)
 	e.router = routing.NewRouter(routing.RouterConfig{
 		Store: adapter, Carriers: routingCarriers, PartTimeout: cfg.Engine.InboundPartTimeout.D(), Logger: log,
 	})

@@ -148,3 +148,6 @@ func redact(s string) string {
 	}
 	return u.Redacted()
 }
+
+// Getenv returns an environment variable (for test knobs such as scales).
+func Getenv(k string) string { return os.Getenv(k) }

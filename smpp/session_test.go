@@ -688,3 +688,33 @@ func TestSessionSubmitAsync(t *testing.T) {
 		t.Fatalf("got %v", st)
 	}
 }
+
+// A peer that sends an oversized command_length or garbage gets a
+// generic_nack and the connection is closed; the session rebinds, nothing is
+// allocated for the hostile length, and the process lives on.
+func TestSessionHostilePeer(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	s := newSession(t, srv, func(c *smpp.SessionConfig) { c.MaxPDULength = 4096 })
+	waitBound(t, s)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	huge := smpp.AppendHeader(nil, smpp.Header{Length: 0x7FFFFFF0, ID: smpp.DeliverSMID, Sequence: 9})
+	if err := srv.SendRaw(huge); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a rebind after the oversized PDU", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.TotalAlloc) - int64(before.TotalAlloc); grew > 64<<20 {
+		t.Fatalf("%d MiB allocated after a 2 GiB command_length", grew>>20)
+	}
+	eventually(t, "the generic_nack", func() bool { return srv.Stats().GenericNacks >= 1 })
+	// Garbage: a length below the header's own.
+	if err := srv.SendRaw([]byte{0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a second rebind", func() bool { return s.Stats().Reconnects == 2 && s.Bound() })
+	if _, err := s.Submit(context.Background(), msg("1")); err != nil {
+		t.Fatalf("after the hostile peer: %v", err)
+	}
+}

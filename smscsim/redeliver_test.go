@@ -70,3 +70,33 @@ func TestMORedelivery(t *testing.T) {
 		t.Fatalf("mo_resps %v", r.MOResps)
 	}
 }
+
+// A bind storm: 200 connections bind at once; the account's maximum holds,
+// every other bind is refused with ESME_RALYBND, and the simulator serves on.
+func TestBindStorm(t *testing.T) {
+	t.Parallel()
+	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.MaxBinds = 4 }))
+	const n = 200
+	results := make(chan smpp.Status, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			c := dial(t, s.Addr(""))
+			results <- c.bind(smpp.BindTransceiver, "acme", "secret")
+		}()
+	}
+	ok, refused := 0, 0
+	for i := 0; i < n; i++ {
+		switch <-results {
+		case smpp.StatusOK:
+			ok++
+		case smpp.StatusALYBND:
+			refused++
+		}
+	}
+	if ok != 4 || refused != n-4 {
+		t.Fatalf("%d bound, %d refused", ok, refused)
+	}
+	if st := s.Stats(); st.Bound != 4 {
+		t.Fatalf("%d bound after the storm", st.Bound)
+	}
+}

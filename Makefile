@@ -50,3 +50,10 @@ services:
 
 clean:
 	rm -rf bin bench.txt
+
+## bench-suite: every smppbench scenario with its defaults (BENCH_FLAGS=--short
+## for seconds each); reports in bin/bench/SCENARIO/ (see bench/README.md)
+.PHONY: bench-suite
+bench-suite: build
+	$(WITH_SERVICES) for s in window advise throttle e2e inbound soak; do \
+	  bin/smppbench $$s $(BENCH_FLAGS) --out bin/bench/$$s || exit 1; done

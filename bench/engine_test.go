@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The engine scenarios in short mode, against real switchboard processes
+// (built once from this checkout, or $SMPPBENCH_SWITCHBOARD), PostgreSQL
+// and Redis ($DATABASE_URL, $REDIS_URL; scripts/services.sh up), and the
+// in-process simulator. Their numbers are checked for sanity, not speed.
+
+var (
+	engineOnce sync.Once
+	engineBin  string
+	engineErr  error
+)
+
+func engineBinary(t *testing.T) string {
+	t.Helper()
+	engineOnce.Do(func() {
+		if p := os.Getenv("SMPPBENCH_SWITCHBOARD"); p != "" {
+			engineBin = p
+			return
+		}
+		dir, err := os.MkdirTemp("", "smppbench-test-")
+		if err != nil {
+			engineErr = err
+			return
+		}
+		engineBin, engineErr = buildSwitchboard(context.Background(), dir, nil)
+	})
+	if engineErr != nil {
+		t.Fatal(engineErr)
+	}
+	return engineBin
+}
+
+func runEngineScenario(t *testing.T, name string, edit func(*Scenario)) *Report {
+	t.Helper()
+	sc := Defaults(name, true)
+	sc.Engine.Switchboard = engineBinary(t)
+	sc.Out = t.TempDir()
+	if edit != nil {
+		edit(&sc)
+	}
+	rep, err := Run(context.Background(), sc, nil)
+	if errors.Is(err, ErrNoAPI) {
+		t.Skipf("skipped: %v — the engine binary does not mount the HTTP API yet", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt strings.Builder
+	rep.WriteText(&txt)
+	t.Logf("\n%s", txt.String())
+	for _, c := range rep.Checks {
+		if !c.OK {
+			t.Errorf("check %q failed: %s", c.Name, c.Detail)
+		}
+	}
+	checkFiles(t, sc.Out)
+	return rep
+}
+
+func TestThrottleShort(t *testing.T) {
+	rep := runEngineScenario(t, ScenarioThrottle, nil)
+	res := rep.Results.(*ThrottleResults)
+	if res.Violations != 0 {
+		t.Errorf("%d violations", res.Violations)
+	}
+	for _, n := range res.Numbers {
+		if n.Accepted != n.Segments {
+			t.Errorf("%s: the carrier accepted %d of %d segments", n.Number, n.Accepted, n.Segments)
+		}
+		if n.Utilisation < 80 || n.Utilisation > 120 {
+			t.Errorf("%s: utilisation %.1f%%, want 80–120%%", n.Number, n.Utilisation)
+		}
+		if float64(n.MaxPerSecond) > n.Limit || n.MaxPerSecond < int64(n.Rate) {
+			t.Errorf("%s: %d in 1 s against rate %v + burst %d", n.Number, n.MaxPerSecond, n.Rate, n.Burst)
+		}
+	}
+	if res.Processes != 2 {
+		t.Errorf("%d processes", res.Processes)
+	}
+}
+
+func TestE2EShort(t *testing.T) {
+	rep := runEngineScenario(t, ScenarioE2E, nil)
+	res := rep.Results.(*E2EResults)
+	if res.Accepted != int64(Defaults(ScenarioE2E, true).E2E.Messages) || res.Delivered != res.Accepted {
+		t.Errorf("accepted %d, delivered %d", res.Accepted, res.Delivered)
+	}
+	if res.AcceptRate <= 0 || res.DeliveredRate <= 0 {
+		t.Errorf("rates %v %v", res.AcceptRate, res.DeliveredRate)
+	}
+	// The stages happen in order.
+	s := res.Stages
+	if !(s[1].P50MS <= s[2].P50MS && s[2].P50MS <= s[3].P50MS) || s[0].Count != res.Accepted || s[3].Count != res.Delivered {
+		t.Errorf("stages out of order: %+v", s)
+	}
+}
+
+func TestInboundShort(t *testing.T) {
+	rep := runEngineScenario(t, ScenarioInbound, nil)
+	res := rep.Results.(*InboundResults)
+	if res.Injected != int64(Defaults(ScenarioInbound, true).Inbound.Messages) || res.InThreads != res.Injected {
+		t.Errorf("acknowledged %d, in threads %d", res.Injected, res.InThreads)
+	}
+	if res.MORate <= 0 || res.DeliverResp.P50MS <= 0 || res.InjectedLong == 0 {
+		t.Errorf("%+v", res)
+	}
+}
+
+func TestSoakShort(t *testing.T) {
+	rep := runEngineScenario(t, ScenarioSoak, nil)
+	res := rep.Results.(*SoakResults)
+	if res.Accepted == 0 || res.MOAcked == 0 {
+		t.Errorf("no traffic: %+v", res)
+	}
+	if res.Drops == 0 && res.MutedDrops == 0 && res.Injected == 0 {
+		t.Errorf("no fault happened: %+v", res)
+	}
+}

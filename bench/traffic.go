@@ -1,0 +1,300 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Numbers and contacts. Ours are +1 415 555 NNNN (valid North American
+// numbers of the 555 exchange); contacts are +44 7911 1NNNNN (UK mobile).
+
+func ourNumbers(n, offset int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("+1415555%04d", 100+offset+i)
+	}
+	return out
+}
+
+func contact(i int) string { return fmt.Sprintf("+447911%06d", 100000+i%900000) }
+
+// numberOffset keeps the numbers of runs against a running engine apart
+// (they stay in its database); a started engine's database is new.
+func numberOffset(sc Scenario) int {
+	if sc.Engine.URL == "" {
+		return 0
+	}
+	return int(time.Now().Unix()%90) * 100
+}
+
+const filler = " Your appointment is confirmed; reply to this message to change it, or STOP to opt out."
+
+// benchText is message i's text: a unique tag, made two segments long
+// (161..306 GSM characters) when long.
+func benchText(tag string, i int, long bool) string {
+	t := fmt.Sprintf("%s %06d", tag, i)
+	if long {
+		for len(t) < 200 {
+			t += filler
+		}
+		t = t[:200]
+	}
+	return t
+}
+
+// tagOf returns the tag and index at the start of a bench text.
+func tagOf(text string) string {
+	f := strings.Fields(text)
+	if len(f) < 3 {
+		return text
+	}
+	return f[0] + " " + f[1] + " " + f[2]
+}
+
+// sentMessage is a message the API accepted.
+type sentMessage struct {
+	ID       string
+	At       time.Time // POST started
+	Text     string
+	Segments int
+}
+
+// sender posts messages through the API and tracks what was accepted and,
+// from the event stream, what became final.
+type sender struct {
+	c        *apiClient
+	numbers  []string
+	contacts int
+	long     float64
+	tag      string
+	rng      *rand.Rand
+	rngMu    sync.Mutex
+
+	accepted *Latency // POST → 202
+	meter    *Meter   // accepted per time
+	errs     counts
+	next     atomic.Int64
+
+	mu      sync.Mutex
+	sent    []sentMessage
+	byID    map[string]int
+	finals  map[string]string // id → final status, from events
+	nFinal  int               // accepted messages with a final status
+	changed chan struct{}     // closed and replaced at every final
+}
+
+func newSender(c *apiClient, numbers []string, contacts int, long float64, tag string, seed uint64) *sender {
+	return &sender{c: c, numbers: numbers, contacts: contacts, long: long, tag: tag,
+		rng: rand.New(rand.NewPCG(seed, 0x5eed)), accepted: NewLatency(), meter: NewMeter(250 * time.Millisecond),
+		byID: map[string]int{}, finals: map[string]string{}, changed: make(chan struct{})}
+}
+
+// send posts one message; false when it was refused (counted in errs).
+func (s *sender) send(ctx context.Context) bool {
+	i := int(s.next.Add(1) - 1)
+	s.rngMu.Lock()
+	long := s.rng.Float64() < s.long
+	s.rngMu.Unlock()
+	text := benchText(s.tag, i, long)
+	body := map[string]any{"to": contact(i % s.contacts), "text": text, "from": s.numbers[i%len(s.numbers)]}
+	t0 := time.Now()
+	var resp sendJSON
+	err := s.c.do(ctx, "POST", "/v1/messages", body, &resp)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.errs.add(httpErrName(err))
+		}
+		return false
+	}
+	s.accepted.Record(time.Since(t0))
+	s.meter.Add(1)
+	s.mu.Lock()
+	s.byID[resp.ID] = len(s.sent)
+	s.sent = append(s.sent, sentMessage{ID: resp.ID, At: t0, Text: text, Segments: resp.Segments})
+	if _, ok := s.finals[resp.ID]; ok {
+		s.finalLocked()
+	}
+	s.mu.Unlock()
+	return true
+}
+
+func httpErrName(err error) string {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.Code != "" {
+			return strconv.Itoa(ae.Status) + " " + ae.Code
+		}
+		return strconv.Itoa(ae.Status)
+	}
+	return "transport error"
+}
+
+// event takes a message.status event.
+func (s *sender) event(ev event) {
+	if ev.Kind != "message.status" || !finalStatus(ev.Data.Status) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, seen := s.finals[ev.Data.ID]; seen {
+		return
+	}
+	s.finals[ev.Data.ID] = ev.Data.Status
+	if _, ok := s.byID[ev.Data.ID]; ok {
+		s.finalLocked()
+	}
+}
+
+func (s *sender) finalLocked() {
+	s.nFinal++
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// progress returns accepted and final counts, and a channel closed at the
+// next final.
+func (s *sender) progress() (accepted, final int, changed <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sent), s.nFinal, s.changed
+}
+
+// ids returns the accepted messages' ids.
+func (s *sender) ids() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.sent))
+	for i, m := range s.sent {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func (s *sender) messages() []sentMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sentMessage(nil), s.sent...)
+}
+
+// run posts n messages (n < 0: until ctx ends) with conc clients, at
+// most rate per second (0: no limit).
+func (s *sender) run(ctx context.Context, n int, conc int, rate float64, prog *Progress) {
+	var tokens <-chan time.Time
+	if rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer t.Stop()
+		tokens = t.C
+	}
+	var issued atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if n >= 0 && issued.Add(1) > int64(n) {
+					return
+				}
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
+				}
+				if s.send(ctx) {
+					prog.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// waitFinal waits until every accepted message has a final status (by the
+// events), or ctx ends, or timeout passes.
+func (s *sender) waitFinal(ctx context.Context, timeout time.Duration, prog *Progress) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	reported := 0
+	for {
+		acc, fin, ch := s.progress()
+		prog.Add(int64(fin - reported))
+		reported = fin
+		if fin >= acc {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// stageTimes holds the latency of each stage of the accepted messages, from
+// their status history.
+type stageTimes struct {
+	sending, submitted, deliver, e2e *Latency
+	statuses                         map[string]int64
+	notFinal                         []string
+	submittedMeter, deliveredMeter   *Meter
+	firstQueued, lastDelivered       time.Time
+	delivered                        int64
+	segments                         int64
+}
+
+// collectStages fetches every accepted message and measures its stages.
+func collectStages(ctx context.Context, s *sender, start time.Time) (*stageTimes, []error) {
+	msgs := s.messages()
+	got, errs := getMessages(ctx, s.c, s.ids(), 8)
+	st := &stageTimes{sending: NewLatency(), submitted: NewLatency(), deliver: NewLatency(), e2e: NewLatency(),
+		statuses: map[string]int64{}, submittedMeter: &Meter{start: start, width: 250 * time.Millisecond},
+		deliveredMeter: &Meter{start: start, width: 250 * time.Millisecond}}
+	for _, sm := range msgs {
+		m, ok := got[sm.ID]
+		if !ok {
+			st.statuses["unknown"]++
+			continue
+		}
+		st.statuses[m.Status]++
+		st.segments += int64(m.Segments)
+		if !finalStatus(m.Status) {
+			st.notFinal = append(st.notFinal, m.ID)
+		}
+		q := m.at("queued")
+		if q.IsZero() {
+			q = m.CreatedAt
+		}
+		if st.firstQueued.IsZero() || q.Before(st.firstQueued) {
+			st.firstQueued = q
+		}
+		if t := m.at("sending"); !t.IsZero() {
+			st.sending.Record(t.Sub(q))
+		}
+		if t := m.at("submitted"); !t.IsZero() {
+			st.submitted.Record(t.Sub(q))
+			st.submittedMeter.AddAt(t, 1)
+		}
+		if t := m.at("delivered"); !t.IsZero() {
+			st.deliver.Record(t.Sub(q))
+			st.e2e.Record(t.Sub(sm.At))
+			st.deliveredMeter.AddAt(t, 1)
+			st.delivered++
+			if t.After(st.lastDelivered) {
+				st.lastDelivered = t
+			}
+		}
+	}
+	return st, errs
+}

@@ -111,11 +111,13 @@ v AS MATERIALIZED (
            ON nc.workspace_id = c.workspace_id AND nc.number_id = c.number_id AND nc.disconnected_at IS NULL
 ),
 held AS (
-    UPDATE messages m SET status = 'queued', due_at = NULL, lease_owner = NULL
+    UPDATE messages m SET status = 'queued', due_at = NULL, lease_owner = NULL,
+        change_xid = CASE WHEN m.status <> 'queued' THEN pg_current_xact_id() ELSE m.change_xid END
     FROM v WHERE m.id = v.id AND NOT v.enabled
 )
 UPDATE messages m
 SET status = 'sending', lease_owner = $1, attempts = m.attempts + 1, sending_at = now(),
+    change_xid = pg_current_xact_id(),
     due_at = now() + $3::int8 * interval '1 microsecond'
 FROM v, numbers n
 WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
@@ -236,7 +238,8 @@ upd AS (
         rejected_at  = CASE WHEN m.rejected_at  IS NULL AND ` + newStatus + ` = 'rejected'  THEN now() ELSE m.rejected_at END,
         due_at        = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.due_at END,
         pending_since = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.pending_since END,
-        lease_owner   = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.lease_owner END
+        lease_owner   = CASE WHEN ` + newStatus + ` IN ('queued', 'sending') THEN m.lease_owner END,
+        change_xid    = CASE WHEN ` + newStatus + ` <> m.status THEN pg_current_xact_id() ELSE m.change_xid END
     FROM (SELECT * FROM agg ORDER BY msg) a
     WHERE m.id = a.msg AND m.direction = 'out'
       AND (a.sent & ~m.sent_mask <> 0 OR a.deliv & ~m.delivered_mask <> 0
@@ -388,6 +391,7 @@ lk AS MATERIALIZED (
 upd AS (
     UPDATE messages m
     SET status = 'queued', lease_owner = NULL, last_error = coalesce(nullif(r.reason, ''), m.last_error),
+        change_xid = pg_current_xact_id(),
         not_before = r.not_before,
         -- held (no due_at) while its number is disabled or disconnected
         due_at = CASE WHEN coalesce((SELECT nc.enabled FROM number_connections nc
@@ -445,7 +449,8 @@ WITH c AS (
 ),
 e AS (
     UPDATE messages m
-    SET status = 'expired', expired_at = now(), due_at = NULL, pending_since = NULL, lease_owner = NULL
+    SET status = 'expired', expired_at = now(), due_at = NULL, pending_since = NULL, lease_owner = NULL,
+        change_xid = pg_current_xact_id()
     FROM c WHERE m.id = c.id
     RETURNING m.thread_id, m.thread_seq
 ),

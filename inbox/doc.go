@@ -27,8 +27,10 @@
 //     (number_id, contact, workspace_id, channel).
 //   - messages, both directions: body, encoding, segments, status, a time
 //     per status, attempts, per-segment masks (sent, delivered), carrier
-//     error, idempotency key, and the queue columns thread_seq, due_at,
-//     not_before, pending_since, lease_owner.
+//     error, idempotency key, the queue columns thread_seq, due_at,
+//     not_before, pending_since, lease_owner, and change_xid, the
+//     transaction that created the message or last changed its status (the
+//     change feed, see Changes).
 //   - segments: one row per (carrier, canonical carrier message id): the
 //     submitted segment it names and/or its delivery receipt.
 //   - inbound_part_sets and inbound_parts: concatenated inbound messages
@@ -38,7 +40,8 @@
 // queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
 // (thread_id, id); messages_pending (number_id, workspace_id) WHERE pending;
 // threads_recent (workspace_id, last_message_at DESC, id DESC); segments
-// primary key (carrier, carrier_key).
+// primary key (carrier, carrier_key); messages_changes (workspace_id,
+// change_xid, id), the change feed.
 //
 // Identifiers are bigint identities: eight bytes, ordered by creation, the
 // cheapest keys to index and join on the hot paths (UUIDs would double the
@@ -97,6 +100,13 @@
 // from one contact make one thread. Delivery is at least once: a carrier
 // that re-sends a message whose acknowledgement was lost gets it stored
 // twice (concatenated messages excepted, see StoreInboundParts).
+//
+// Change feed. Changes returns a workspace's messages created or changed
+// since a cursor, in the order of the transactions that wrote them, and
+// only once every transaction of this database running when they were
+// written has ended, so a reader never skips a change committed late. The
+// statements that change a status set change_xid in the same UPDATE. The
+// feed carries no wake-ups of its own: package events does (LISTEN/NOTIFY).
 //
 // Durability: every write commits with the server's synchronous_commit
 // setting (on by default); nothing here relaxes it.

@@ -28,8 +28,9 @@ type OutboundRequest struct {
 type EnqueueResult struct {
 	ID        MessageID
 	Thread    ThreadID
-	Duplicate bool  // the idempotency key matched an earlier message, which ID names
-	Err       error // a refusal (*Error); nothing was queued
+	From      string // the local number it is sent from, E.164
+	Duplicate bool   // the idempotency key matched an earlier message, which ID names
+	Err       error  // a refusal (*Error); nothing was queued
 }
 
 const maxIdempotencyKey = 255
@@ -112,16 +113,16 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				i        int32
-				code     string
-				id, th   int64
-				inserted bool
+				i          int32
+				code, from string
+				id, th     int64
+				inserted   bool
 			)
-			if err := rows.Scan(&i, &code, &id, &th, &inserted); err != nil {
+			if err := rows.Scan(&i, &code, &id, &th, &inserted, &from); err != nil {
 				return err
 			}
 			r := &res[i]
-			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th)}
+			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from}
 			switch {
 			case code == "duplicate":
 				r.Duplicate = true
@@ -140,9 +141,10 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		// A concurrent Enqueue committed the same key between our snapshot
 		// and our insert: report its message as the duplicate it is.
 		r := &res[i]
-		err := s.pool.QueryRow(ctx, `SELECT id, thread_id FROM messages
-			WHERE workspace_id = $1 AND idempotency_key = $2`, reqs[i].Workspace, reqs[i].IdempotencyKey).
-			Scan(&r.ID, &r.Thread)
+		err := s.pool.QueryRow(ctx, `SELECT m.id, m.thread_id, n.e164 FROM messages m
+			JOIN numbers n ON n.id = m.number_id
+			WHERE m.workspace_id = $1 AND m.idempotency_key = $2`, reqs[i].Workspace, reqs[i].IdempotencyKey).
+			Scan(&r.ID, &r.Thread, &r.From)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +211,7 @@ load AS MATERIALIZED (
     FROM (SELECT DISTINCT number_id FROM conn WHERE enabled AND n_enabled > 1) c
 ),
 cand AS (
-    SELECT DISTINCT ON (r.ord) r.ord, c.number_id, c.enabled
+    SELECT DISTINCT ON (r.ord) r.ord, c.number_id, c.enabled, c.e164
     FROM req r
     JOIN conn c ON c.workspace_id = r.ws AND (r.from_e164 = '' OR c.e164 = r.from_e164)
     LEFT JOIN LATERAL (
@@ -224,7 +226,7 @@ cand AS (
              coalesce(l.n, 0) / 10, hashtext(r.contact || '/' || c.number_id), c.number_id
 ),
 verdict AS MATERIALIZED (
-    SELECT r.*, cand.number_id, d.id AS dup_id, d.thread_id AS dup_thread,
+    SELECT r.*, cand.number_id, cand.e164 AS sender, d.id AS dup_id, d.thread_id AS dup_thread, d.e164 AS dup_from,
         CASE
             WHEN w.id IS NULL THEN 'not_found'
             WHEN d.id IS NOT NULL THEN 'duplicate'
@@ -239,7 +241,8 @@ verdict AS MATERIALIZED (
     LEFT JOIN workspaces w ON w.id = r.ws
     LEFT JOIN cand ON cand.ord = r.ord
     LEFT JOIN LATERAL (
-        SELECT d.id, d.thread_id FROM messages d
+        SELECT d.id, d.thread_id, (SELECT n.e164 FROM numbers n WHERE n.id = d.number_id) AS e164
+        FROM messages d
         WHERE r.idem <> '' AND d.workspace_id = r.ws AND d.idempotency_key = r.idem
         LIMIT 1
     ) d ON true
@@ -280,7 +283,8 @@ ins AS (
     RETURNING id, thread_id
 )
 SELECT v.ord, v.refusal,
-       coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL
+       coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL,
+       coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, '')
 FROM verdict v
 LEFT JOIN ok ON ok.ord = v.ord
 LEFT JOIN ins i ON i.id = ok.id

@@ -123,6 +123,18 @@ func TestWorkspaceIsolation(t *testing.T) {
 			}
 			return nil
 		}, ""},
+		{"Changes shows only A's", func(ctx context.Context) error {
+			cs, err := e.s.Changes(ctx, a, "", inbox.MaxPageSize)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if c.Message == bMsg || c.Thread == bThread || c.Body == "b's secret" || c.Body == "reply to b" {
+					return fmt.Errorf("A's feed has B's change %+v", c)
+				}
+			}
+			return nil
+		}, ""},
 		{"AppendInbound to A's number lands in A", func(ctx context.Context) error {
 			res, err := e.s.AppendInbound(ctx, []inbox.Inbound{mo(contact(1), aNum.E164, "to a")})
 			if err != nil {

@@ -110,3 +110,39 @@ func TestMigrateConcurrently(t *testing.T) {
 		t.Fatalf("version %d", v)
 	}
 }
+
+// TestMigrateChangeFeed: messages written before the change feed existed
+// (version 3) survive 0004 and stay out of the feed; what is written after
+// is in it.
+func TestMigrateChangeFeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := openPool(t, testenv.NewDatabase(t), 4)
+	ok(t, inbox.MigrateTo(ctx, pool, 3))
+	var ws, num, old int64
+	ok(t, pool.QueryRow(ctx, `INSERT INTO workspaces (name, sms_addon) VALUES ('old', true) RETURNING id`).Scan(&ws))
+	ok(t, pool.QueryRow(ctx, `INSERT INTO numbers (e164, kind, rate_class, carrier, workspace_id)
+		VALUES ('+14155550100', 'dedicated', 'dedicated', 'c', $1) RETURNING id`, ws).Scan(&num))
+	_, err := pool.Exec(ctx, `INSERT INTO number_connections (workspace_id, number_id) VALUES ($1, $2)`, ws, num)
+	ok(t, err)
+	ok(t, pool.QueryRow(ctx, `
+		WITH t AS (INSERT INTO threads (workspace_id, number_id, contact, last_message_at) VALUES ($1, $2, '+16465550100', now()) RETURNING id)
+		INSERT INTO messages (workspace_id, thread_id, number_id, contact, direction, body, encoding, segments, status, received_at)
+		SELECT $1, t.id, $2, '+16465550100', 'in', 'before the feed', 'gsm7', 1, 'received', now() FROM t
+		RETURNING id`, ws, num).Scan(&old))
+
+	ok(t, inbox.Migrate(ctx, pool))
+	s := inbox.New(pool, inbox.Options{})
+	m, err := s.GetMessage(ctx, inbox.WorkspaceID(ws), inbox.MessageID(old))
+	ok(t, err)
+	if m.Body != "before the feed" {
+		t.Fatalf("old message %+v", m)
+	}
+	res, err := s.AppendInbound(ctx, []inbox.Inbound{{Carrier: "c", From: "+16465550100", To: "+14155550100", Body: "after", Encoding: "gsm7"}})
+	ok(t, err)
+	e := &env{t: t, ctx: ctx, s: s, pool: pool}
+	cs, _ := e.changesN(inbox.WorkspaceID(ws), "", 1)
+	if len(cs) != 1 || cs[0].Message != res[0].Message {
+		t.Fatalf("feed after the upgrade: %s", describe(cs))
+	}
+}

@@ -66,10 +66,10 @@ func decodeCursor(c, kind string, n int) ([]int64, error) {
 const threadColumns = `t.id, t.workspace_id, t.channel, t.number_id, n.e164, t.contact, t.created_at,
 	t.last_message_at, t.last_outbound_at, t.unread_count`
 
-func scanThread(row pgx.Row, t *Thread) error {
+func scanThread(row pgx.Row, t *Thread, extra ...any) error {
 	var lastOut *time.Time
-	err := row.Scan(&t.ID, &t.Workspace, &t.Channel, &t.NumberID, &t.Number, &t.Contact, &t.CreatedAt,
-		&t.LastMessageAt, &lastOut, &t.UnreadCount)
+	err := row.Scan(append([]any{&t.ID, &t.Workspace, &t.Channel, &t.NumberID, &t.Number, &t.Contact, &t.CreatedAt,
+		&t.LastMessageAt, &lastOut, &t.UnreadCount}, extra...)...)
 	t.LastOutboundAt = timeOrZero(lastOut)
 	return err
 }
@@ -88,9 +88,16 @@ func (s *Store) ListThreads(ctx context.Context, ws WorkspaceID, p Page) ([]Thre
 		at, id = f[0], f[1]
 	}
 	lim := p.limit()
+	// The newest message of each thread of the page: a backward probe of
+	// messages_thread per thread. A thread without messages (its first
+	// message lost an idempotency race) has nothing to show and is skipped.
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+threadColumns+`
-		FROM threads t JOIN numbers n ON n.id = t.number_id
+		SELECT `+threadColumns+`, `+messageBaseColumns+`
+		FROM threads t
+		JOIN numbers n ON n.id = t.number_id
+		JOIN LATERAL (
+			SELECT * FROM messages m WHERE m.thread_id = t.id ORDER BY m.id DESC LIMIT 1
+		) m ON true
 		WHERE t.workspace_id = $1
 		  AND (t.last_message_at, t.id) < ($2::timestamptz, $3)
 		ORDER BY t.last_message_at DESC, t.id DESC
@@ -100,8 +107,14 @@ func (s *Store) ListThreads(ctx context.Context, ws WorkspaceID, p Page) ([]Thre
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Thread, error) {
 		var t Thread
-		err := scanThread(r, &t)
-		return t, err
+		var x messageScan
+		m := new(Message)
+		if err := scanThread(r, &t, x.dest(m)...); err != nil {
+			return t, err
+		}
+		x.finish(m)
+		t.Last = m
+		return t, nil
 	})
 	if err != nil {
 		return nil, "", err
@@ -145,41 +158,57 @@ func (s *Store) MarkThreadRead(ctx context.Context, ws WorkspaceID, id ThreadID)
 	return nil
 }
 
-const messageColumns = `m.id, m.workspace_id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding,
+// messageBaseColumns are a message's own columns (n is its number),
+// messageColumns add its segments.
+const messageBaseColumns = `m.id, m.workspace_id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding,
 	m.segments, m.status, m.attempts, coalesce(m.carrier_error, 0), coalesce(m.last_error, ''),
 	coalesce(m.idempotency_key, ''), m.created_at, m.queued_at, m.sending_at, m.submitted_at,
-	m.delivered_at, m.failed_at, m.expired_at, m.rejected_at, m.received_at,
+	m.delivered_at, m.failed_at, m.expired_at, m.rejected_at, m.received_at`
+
+const messageColumns = messageBaseColumns + `,
 	(SELECT coalesce(array_agg(g.seg ORDER BY g.seg), '{}') FROM segments g WHERE g.message_id = m.id),
 	(SELECT coalesce(array_agg(coalesce(g.carrier_id, '') ORDER BY g.seg), '{}') FROM segments g WHERE g.message_id = m.id),
 	(SELECT coalesce(array_agg(coalesce(g.receipt_status, '') ORDER BY g.seg), '{}') FROM segments g WHERE g.message_id = m.id),
 	(SELECT coalesce(array_agg(coalesce(g.receipt_error, 0) ORDER BY g.seg), '{}') FROM segments g WHERE g.message_id = m.id)`
 
+// messageScan is the scratch messageBaseColumns scan into: dest gives the
+// destinations, finish moves what they hold into the Message.
+type messageScan struct {
+	local, contact                                string
+	segs                                          int16
+	queued, sending, submitted, delivered, failed *time.Time
+	expired, rejected, received                   *time.Time
+}
+
+func (x *messageScan) dest(m *Message) []any {
+	return []any{&m.ID, &m.Workspace, &m.Thread, &m.Direction, &x.local, &x.contact, &m.Body, &m.Encoding,
+		&x.segs, &m.Status, &m.Attempts, &m.CarrierError, &m.LastError, &m.IdempotencyKey, &m.CreatedAt,
+		&x.queued, &x.sending, &x.submitted, &x.delivered, &x.failed, &x.expired, &x.rejected, &x.received}
+}
+
+func (x *messageScan) finish(m *Message) {
+	m.Segments = int(x.segs)
+	if m.Direction == DirectionOut {
+		m.From, m.To = x.local, x.contact
+	} else {
+		m.From, m.To = x.contact, x.local
+	}
+	m.QueuedAt, m.SendingAt, m.SubmittedAt = timeOrZero(x.queued), timeOrZero(x.sending), timeOrZero(x.submitted)
+	m.DeliveredAt, m.FailedAt, m.ExpiredAt = timeOrZero(x.delivered), timeOrZero(x.failed), timeOrZero(x.expired)
+	m.RejectedAt, m.ReceivedAt = timeOrZero(x.rejected), timeOrZero(x.received)
+}
+
 func scanMessage(row pgx.Row, m *Message) error {
 	var (
-		local, contact                                string
-		segs                                          int16
-		queued, sending, submitted, delivered, failed *time.Time
-		expired, rejected, received                   *time.Time
-		segIdx                                        []int16
-		segIDs, segStatus                             []string
-		segErr                                        []int32
+		segIdx            []int16
+		segIDs, segStatus []string
+		segErr            []int32
 	)
-	err := row.Scan(&m.ID, &m.Workspace, &m.Thread, &m.Direction, &local, &contact, &m.Body, &m.Encoding,
-		&segs, &m.Status, &m.Attempts, &m.CarrierError, &m.LastError, &m.IdempotencyKey, &m.CreatedAt,
-		&queued, &sending, &submitted, &delivered, &failed, &expired, &rejected, &received,
-		&segIdx, &segIDs, &segStatus, &segErr)
-	if err != nil {
+	var x messageScan
+	if err := row.Scan(append(x.dest(m), &segIdx, &segIDs, &segStatus, &segErr)...); err != nil {
 		return err
 	}
-	m.Segments = int(segs)
-	if m.Direction == DirectionOut {
-		m.From, m.To = local, contact
-	} else {
-		m.From, m.To = contact, local
-	}
-	m.QueuedAt, m.SendingAt, m.SubmittedAt = timeOrZero(queued), timeOrZero(sending), timeOrZero(submitted)
-	m.DeliveredAt, m.FailedAt, m.ExpiredAt = timeOrZero(delivered), timeOrZero(failed), timeOrZero(expired)
-	m.RejectedAt, m.ReceivedAt = timeOrZero(rejected), timeOrZero(received)
+	x.finish(m)
 	for i := range segIdx {
 		m.SegmentInfo = append(m.SegmentInfo, Segment{Index: int(segIdx[i]), CarrierMessageID: segIDs[i],
 			ReceiptStatus: ReceiptStatus(segStatus[i]), ReceiptError: int(segErr[i])})

@@ -19,15 +19,23 @@ type Options struct {
 	// MessageTTL is the age past which a message not yet submitted expires
 	// (and stops being claimable). Zero means DefaultMessageTTL.
 	MessageTTL time.Duration
+	// ChangesWaitLimit is how long the change feed (Changes) waits for a
+	// write transaction of this database still running before it reads
+	// past it. Zero means DefaultChangesWaitLimit.
+	ChangesWaitLimit time.Duration
 }
+
+// DefaultChangesWaitLimit is the default of Options.ChangesWaitLimit.
+const DefaultChangesWaitLimit = 10 * time.Second
 
 // Store is the inbox over a PostgreSQL pool whose schema Migrate has brought
 // to LatestVersion. It is safe for concurrent use by many goroutines and by
 // many processes sharing the database: every operation is one transaction,
 // and the batch operations do a constant number of round trips per call.
 type Store struct {
-	pool *pgxpool.Pool
-	ttl  time.Duration
+	pool     *pgxpool.Pool
+	ttl      time.Duration
+	feedWait time.Duration
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.
@@ -35,7 +43,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.MessageTTL <= 0 {
 		opts.MessageTTL = DefaultMessageTTL
 	}
-	return &Store{pool: pool, ttl: opts.MessageTTL}
+	if opts.ChangesWaitLimit <= 0 {
+		opts.ChangesWaitLimit = DefaultChangesWaitLimit
+	}
+	return &Store{pool: pool, ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit}
 }
 
 // MessageTTL returns the configured message age limit.

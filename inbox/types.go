@@ -129,6 +129,9 @@ type Thread struct {
 	LastMessageAt  time.Time
 	LastOutboundAt time.Time // zero when the workspace never wrote
 	UnreadCount    int
+	// Last is the thread's newest message (without SegmentInfo), set by
+	// ListThreads only.
+	Last *Message
 }
 
 // Segment is what the inbox knows of one submitted segment.

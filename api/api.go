@@ -1,0 +1,240 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sms/switchboard/inbox"
+)
+
+// Store is what the API needs of the inbox; *inbox.Store implements it.
+type Store interface {
+	AuthenticateToken(ctx context.Context, token string) (inbox.WorkspaceID, error)
+
+	Enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]inbox.EnqueueResult, error)
+	GetMessage(ctx context.Context, ws inbox.WorkspaceID, id inbox.MessageID) (inbox.Message, error)
+	ListThreads(ctx context.Context, ws inbox.WorkspaceID, p inbox.Page) ([]inbox.Thread, string, error)
+	ListMessages(ctx context.Context, ws inbox.WorkspaceID, thread inbox.ThreadID, p inbox.Page) ([]inbox.Message, string, error)
+	MarkThreadRead(ctx context.Context, ws inbox.WorkspaceID, id inbox.ThreadID) error
+
+	GetWorkspace(ctx context.Context, ws inbox.WorkspaceID) (inbox.Workspace, error)
+	ListNumbers(ctx context.Context, ws inbox.WorkspaceID) ([]inbox.WorkspaceNumber, error)
+	ConnectNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) (inbox.WorkspaceNumber, error)
+	DisableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
+	EnableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
+	DisconnectNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
+
+	ChangeCursor(ctx context.Context) (string, error)
+	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
+
+	CreateWorkspace(ctx context.Context, name string, smsAddon bool) (inbox.Workspace, string, error)
+	SetSMSAddon(ctx context.Context, ws inbox.WorkspaceID, on bool) error
+	AddNumber(ctx context.Context, nn inbox.NewNumber) (inbox.Number, error)
+	ListUnrouted(ctx context.Context, p inbox.Page) ([]inbox.UnroutedMessage, string, error)
+}
+
+var _ Store = (*inbox.Store)(nil)
+
+// Events wakes the event streams when the change feed may have grown and
+// carries this process's writes to the other processes;
+// *events.Hub implements it.
+type Events interface {
+	// Changed returns a channel closed at the next wake-up.
+	Changed() <-chan struct{}
+	// Notify says something was committed (never blocks).
+	Notify()
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes   = 64 << 10
+	DefaultEnqueueBatch   = 256
+	DefaultEnqueueWorkers = 2
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultAuthCacheTTL   = 5 * time.Second
+	DefaultHeartbeat      = 15 * time.Second
+	// streamPoll is how often a stream reads the feed when Config.Events
+	// is nil.
+	streamPoll = time.Second
+)
+
+// Config configures the API. Store is required; zero values take the
+// defaults above.
+type Config struct {
+	Store Store
+	// OperatorToken authorises /admin routes (compared in constant time).
+	// Empty turns the operator API off: every /admin route answers 401.
+	OperatorToken string
+	// MaxBodyBytes limits request bodies; larger ones answer 413.
+	MaxBodyBytes int64
+	// Binds lists the engine's binds for GET /admin/v1/binds; its result is
+	// sent as JSON under "binds". Nil lists none.
+	Binds func() any
+	// Kick is called after messages were queued, so the dispatcher looks
+	// at once. Nil: nothing is called.
+	Kick func()
+	// Events wakes the event streams and is notified after each enqueue.
+	// Nil: streams read the feed every second and nothing is notified.
+	Events Events
+	// Carriers and RateClasses, when not empty, are the names
+	// POST /admin/v1/numbers accepts (the engine's configuration).
+	Carriers, RateClasses []string
+	// EnqueueBatch is the most messages one Enqueue call carries: POST
+	// /v1/messages requests that arrive while earlier ones are being stored
+	// are stored together (group commit). 1 stores each request alone.
+	EnqueueBatch int
+	// EnqueueWorkers is how many Enqueue calls may run at once.
+	EnqueueWorkers int
+	// RequestTimeout bounds the store calls of a request; past it the
+	// request answers 503. Event streams are not bounded.
+	RequestTimeout time.Duration
+	// AuthCacheTTL is how long a workspace token, once checked, is
+	// trusted without asking the store again (so revoking a token takes
+	// effect within it). Negative: every request asks the store.
+	AuthCacheTTL time.Duration
+	// Heartbeat is the interval of the comment lines event streams send
+	// to keep idle connections open through proxies.
+	Heartbeat time.Duration
+	Logger    *zap.Logger // nil: no logging
+}
+
+// Server is the HTTP API. It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	store    Store
+	log      *zap.Logger
+	mux      *http.ServeMux
+	methods  []string // every method some route has, for 405 answers
+	opHash   [32]byte // SHA-256 of the operator token
+	carriers map[string]bool
+	classes  map[string]bool
+	batch    *batcher
+	auth     *authCache // nil: no cache
+
+	closeOnce sync.Once
+	closing   chan struct{} // closed by CloseStreams
+
+	enqueueCalls, enqueued, streams atomic.Int64
+}
+
+// Stats are the API's counters, for metrics.
+type Stats struct {
+	EnqueueCalls int64 // Enqueue calls made (each may carry many messages)
+	Enqueued     int64 // messages passed to Enqueue
+	Streams      int64 // event streams open now
+}
+
+// Stats returns the API's counters.
+func (s *Server) Stats() Stats {
+	return Stats{EnqueueCalls: s.enqueueCalls.Load(), Enqueued: s.enqueued.Load(), Streams: s.streams.Load()}
+}
+
+// New builds the API. Mount the returned Server at the root of the
+// engine's mux (it answers /v1/..., /admin/v1/... and /openapi.json, and a
+// JSON 404 for anything else).
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("api: Config.Store is nil")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.EnqueueBatch <= 0 {
+		cfg.EnqueueBatch = DefaultEnqueueBatch
+	}
+	if cfg.EnqueueWorkers <= 0 {
+		cfg.EnqueueWorkers = DefaultEnqueueWorkers
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.AuthCacheTTL == 0 {
+		cfg.AuthCacheTTL = DefaultAuthCacheTTL
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Server{
+		cfg:      cfg,
+		store:    cfg.Store,
+		log:      cfg.Logger,
+		mux:      http.NewServeMux(),
+		carriers: set(cfg.Carriers),
+		classes:  set(cfg.RateClasses),
+		closing:  make(chan struct{}),
+	}
+	if cfg.OperatorToken != "" {
+		s.opHash = sha(cfg.OperatorToken)
+	}
+	if cfg.AuthCacheTTL > 0 {
+		s.auth = &authCache{ttl: cfg.AuthCacheTTL, m: map[[32]byte]authEntry{}}
+	}
+	s.batch = &batcher{s: s, max: cfg.EnqueueBatch, workers: cfg.EnqueueWorkers}
+	seen := map[string]bool{}
+	for i := range routes {
+		rt := &routes[i]
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+		if !seen[rt.method] {
+			seen[rt.method] = true
+			s.methods = append(s.methods, rt.method)
+		}
+	}
+	s.mux.HandleFunc("/", s.noRoute)
+	return s, nil
+}
+
+func set(names []string) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// ServeHTTP answers one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// noRoute answers what no route matches: a JSON 405 when the path exists
+// with other methods, else a JSON 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range s.methods {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := s.mux.Handler(r2); p != "" && p != "/" {
+			allow = append(allow, m)
+		}
+	}
+	c := &call{s: s, w: &statusWriter{ResponseWriter: w}, r: r, start: time.Now()}
+	var err error
+	if len(allow) > 0 {
+		for _, m := range allow {
+			w.Header().Add("Allow", m)
+		}
+		err = c.fail(errorf(http.StatusMethodNotAllowed, codeMethodNotAllowed, "%s is not allowed here", r.Method))
+	} else {
+		err = c.fail(errorf(http.StatusNotFound, codeNotFound, "no such route"))
+	}
+	c.logLine(err)
+}
+
+// CloseStreams ends the open event streams (each sends nothing more and
+// returns, so its client reconnects, to another process if this one is
+// going away) and refuses new ones with 503. Register it with
+// http.Server.RegisterOnShutdown: Shutdown waits for open requests, and an
+// event stream never ends by itself.
+func (s *Server) CloseStreams() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}

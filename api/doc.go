@@ -1,0 +1,75 @@
+// Package api is Switchboard's HTTP API: the workspace API (send, threads,
+// number settings, live events) and the operator API (workspaces, numbers,
+// binds). The contract is openapi.json, served at /openapi.json; a test
+// checks that it lists exactly the routes of the route table (routes.go),
+// the only place routes are registered. The API has no SQL of its own:
+// everything goes through the inbox (the Store interface lists what it
+// uses) and, for binds, a function the engine passes in.
+//
+// # Wiring (cmd/switchboard)
+//
+//	hub, err := events.New(events.Config{Pool: db, Logger: log.Named("events")})
+//	defer hub.Close()                     // after the HTTP server has shut down
+//	srv, err := api.New(api.Config{
+//		Store: store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+//		Binds: func() any { return e.binds() }, Kick: dispatcher.Kick, Events: hub,
+//		Carriers: carrierNames, RateClasses: classNames, Logger: log.Named("api"),
+//	})
+//	mux.Handle("/", srv)                  // /v1/..., /admin/v1/..., /openapi.json, JSON 404s
+//	httpSrv.RegisterOnShutdown(srv.CloseStreams)
+//
+// and hub.Notify() after each commit that creates messages or changes their
+// status (AppendInbound, Claim, RecordSubmits, Requeue, ApplyReceipts,
+// ExpireMessages): it never blocks and sends at most one notification per
+// 20 ms. The API notifies after its own enqueues.
+//
+// # Requests and answers
+//
+// Workspace routes take "Authorization: Bearer <workspace token>", checked
+// with the store (a success is cached for AuthCacheTTL, 5 s, under the
+// token's hash); operator routes take the operator token, compared in
+// constant time (through SHA-256, so its length does not leak either).
+// Each kind is refused (401) on the other's routes. Another workspace's
+// objects are 404, as if they did not exist.
+//
+// Bodies are JSON objects of at most MaxBodyBytes (413 past it), decoded
+// strictly: unknown fields, data after the object, wrong types and bodies
+// that are not UTF-8 are 400. Errors are {"error": {"code", "message"}};
+// the codes and statuses are listed in errors.go and in the OpenAPI
+// document. When the database cannot be reached (connection refused or
+// lost, pool closed, server shutting down or out of connections, a store
+// call past RequestTimeout), the answer is 503 unavailable with
+// Retry-After: 1, never 500, so a load balancer retries elsewhere.
+//
+// Ids are strings of decimal digits (64-bit values do not survive
+// JavaScript numbers). Lists page with opaque cursors and answer
+// next_cursor, null after the last page.
+//
+// # Sending
+//
+// POST /v1/messages computes the encoding (coding.Choose: GSM7, else UCS2)
+// and the billed segments (coding.Count with the 8-bit reference UDH) before
+// the store sees the message; text that is not valid Unicode is 422
+// invalid_text, more than 10 segments 422 message_too_long (from the
+// inbox, after its add-on and idempotency checks). A repeated client_ref
+// answers 200 with the first message as it is now and
+// Idempotent-Replayed: true; the same client_ref with another to, text or
+// from is 409 client_ref_conflict.
+//
+// Group commit: the inbox stores a batch in one statement whose fixed cost
+// (planning, commit) dominates small calls, so concurrent sends share an
+// Enqueue call. A request that finds fewer than EnqueueWorkers calls in
+// flight makes one at once with everything waiting (up to EnqueueBatch);
+// otherwise it waits for the next. An idle server adds no delay, a busy
+// one fills batches. Each request gets its own result; a database error
+// fails every request of the batch (503), and nothing of it was stored.
+//
+// # Event stream
+//
+// GET /v1/events is a server-sent event stream of the workspace's changes
+// (inbox.Store.Changes), woken by an Events (events.Hub: LISTEN/NOTIFY
+// across processes plus a 1 s poll). See stream.go for the format and
+// resume rules. Each open stream reads the feed once per wake-up (at most
+// 20 per second while notifications flow, once a second when idle); an
+// index range scan that finds nothing costs about 0.1 ms of database time.
+package api

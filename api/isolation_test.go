@@ -1,0 +1,172 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/api"
+)
+
+// TestWorkspaceIsolation calls every workspace route with workspace A's
+// token on workspace B's objects: each is not found (or shows only A's
+// own), and nothing of B changes.
+func TestWorkspaceIsolation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	start, err := e.store.ChangeCursor(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.ready("A")
+	b := e.ready("B")
+	bShared := e.shared()
+	if _, err := e.store.ConnectNumber(e.ctx, b.id, bShared.ID); err != nil {
+		t.Fatal(err)
+	}
+	sent := e.do("POST", "/v1/messages", b.token, map[string]any{"to": contact(1), "text": "b's secret", "client_ref": "k1", "from": b.num.E164})
+	want(t, sent, 202, "")
+	bMsg, bThread := sent.json(t)["id"].(string), sent.json(t)["thread_id"].(string)
+	e.inbound(contact(1), b.num.E164, "reply to b")
+	bIn := e.inbound(contact(2), b.num.E164, "another")
+
+	// B as B sees it, through the API.
+	snapshot := func() string {
+		t.Helper()
+		var out strings.Builder
+		for _, p := range []string{"/v1/sms", "/v1/sms/numbers", "/v1/threads", "/v1/threads/" + bThread + "/messages", "/v1/messages/" + bMsg} {
+			r := e.do("GET", p, b.token, nil)
+			want(t, r, 200, "")
+			out.Write(r.body)
+		}
+		return out.String()
+	}
+	before := snapshot()
+
+	bDed, bShr := b.num.E164, bShared.E164
+	checks := map[string][]struct {
+		name   string
+		path   string
+		body   any
+		status int
+		code   string
+		check  func(t *testing.T, r resp)
+	}{
+		"POST /v1/messages": {
+			{name: "from B's number", body: map[string]any{"to": contact(1), "text": "spoof", "from": bDed}, status: 409, code: "no_number_connected"},
+			{name: "B's client_ref is A's own", body: map[string]any{"to": contact(1), "text": "mine", "client_ref": "k1"}, status: 202,
+				check: func(t *testing.T, r resp) {
+					if v := r.json(t); v["id"] == bMsg || v["thread_id"] == bThread {
+						t.Fatalf("A got B's message: %s", r.body)
+					}
+				}},
+		},
+		"GET /v1/messages/{id}": {
+			{name: "B's outbound", path: "/v1/messages/" + bMsg, status: 404, code: "not_found"},
+			{name: "B's inbound", path: fmt.Sprintf("/v1/messages/%d", bIn.Message), status: 404, code: "not_found"},
+		},
+		"GET /v1/threads": {
+			{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
+				var l struct{ Threads []map[string]any }
+				json.Unmarshal(r.body, &l)
+				for _, th := range l.Threads {
+					if th["id"] == bThread || th["number"] == bDed || th["number"] == bShr {
+						t.Fatalf("A sees B's thread %v", th)
+					}
+				}
+				if len(l.Threads) != 1 || strings.Contains(string(r.body), "b's secret") {
+					t.Fatalf("A's threads: %s", r.body)
+				}
+			}},
+		},
+		"GET /v1/threads/{id}/messages": {{name: "B's thread", path: "/v1/threads/" + bThread + "/messages", status: 404, code: "not_found"}},
+		"POST /v1/threads/{id}/read":    {{name: "B's thread", path: "/v1/threads/" + bThread + "/read", status: 404, code: "not_found"}},
+		"GET /v1/sms": {{name: "A's own", status: 200, check: func(t *testing.T, r resp) {
+			if strings.Contains(string(r.body), bDed) || strings.Contains(string(r.body), bShr) {
+				t.Fatalf("A sees B's numbers: %s", r.body)
+			}
+		}}},
+		"GET /v1/sms/numbers": {{name: "no B's dedicated, no B's state", status: 200, check: func(t *testing.T, r resp) {
+			var l struct{ Numbers []map[string]any }
+			json.Unmarshal(r.body, &l)
+			for _, n := range l.Numbers {
+				if n["number"] == bDed || (n["number"] == bShr && n["state"] != "available") {
+					t.Fatalf("A sees %v", n)
+				}
+			}
+		}}},
+		"PUT /v1/sms/number": {{name: "B's dedicated", body: map[string]string{"number": bDed}, status: 404, code: "not_found"}},
+		"POST /v1/sms/number/disable": {
+			{name: "B's dedicated", body: map[string]string{"number": bDed}, status: 404, code: "not_found"},
+			{name: "B's shared (A's own connection)", body: map[string]string{"number": bShr}, status: 409, code: "no_number_connected"},
+		},
+		"POST /v1/sms/number/enable": {{name: "B's dedicated", path: "/v1/sms/number/enable?number=%2B" + bDed[1:], status: 404, code: "not_found"}},
+		"DELETE /v1/sms/number": {
+			{name: "B's dedicated", body: map[string]string{"number": bDed}, status: 404, code: "not_found"},
+			{name: "B's shared (A's own connection)", body: map[string]string{"number": bShr}, status: 409, code: "no_number_connected"},
+		},
+		"GET /v1/events": {{name: "no B's events", status: 200}},
+	}
+	for _, rt := range api.WorkspaceRoutes() {
+		cs, ok := checks[rt]
+		if !ok {
+			t.Fatalf("workspace route %s has no isolation case", rt)
+		}
+		method, path, _ := strings.Cut(rt, " ")
+		for _, c := range cs {
+			t.Run(rt+" "+c.name, func(t *testing.T) {
+				p := path
+				if c.path != "" {
+					p = c.path
+				}
+				if rt == "GET /v1/events" {
+					checkNoEvents(t, e, a.token, start)
+					return
+				}
+				r := e.do(method, p, a.token, c.body)
+				want(t, r, c.status, c.code)
+				if c.check != nil {
+					c.check(t, r)
+				}
+			})
+		}
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("B changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// checkNoEvents opens A's event stream from before B's messages were
+// written and reads it up to A's own message: none of B's comes first.
+func checkNoEvents(t *testing.T, e *env, token, from string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Last-Event-ID", from)
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("events: %d", res.StatusCode)
+	}
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "b's secret") || strings.Contains(line, "reply to b") || strings.Contains(line, "another") {
+			t.Fatalf("A's stream carries B's message: %s", line)
+		}
+		if strings.Contains(line, `"text":"mine"`) {
+			return
+		}
+	}
+	t.Fatalf("A's own message did not come: %v", sc.Err())
+}

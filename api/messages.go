@@ -1,0 +1,303 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/smpp/coding"
+)
+
+// maxClientRef is the longest client_ref the inbox keeps.
+const maxClientRef = 255
+
+type sendRequest struct {
+	To        string          `json:"to"`
+	Text      json.RawMessage `json:"text"`
+	ClientRef string          `json:"client_ref"`
+	From      string          `json:"from"`
+}
+
+// sendMessage: POST /v1/messages.
+func (c *call) sendMessage() error {
+	body, err := c.readBody()
+	if err != nil {
+		return err
+	}
+	var req sendRequest
+	// The text is checked on its own first: text that is not valid UTF-8
+	// (or a lone surrogate escape, which encoding/json would silently
+	// replace) is 422 invalid_text, not a malformed request.
+	if err := decodeStrict(body, &req, false); err != nil {
+		if !utf8.Valid(body) {
+			var loose struct {
+				Text json.RawMessage `json:"text"`
+			}
+			if json.Unmarshal(body, &loose) == nil && len(loose.Text) > 0 && !utf8.Valid(loose.Text) {
+				return errorf(http.StatusUnprocessableEntity, codeInvalidText, "text is not valid UTF-8")
+			}
+		}
+		return err
+	}
+	text, err := decodeText(req.Text)
+	if err != nil {
+		return err
+	}
+	switch {
+	case strings.TrimSpace(req.To) == "":
+		return errorf(http.StatusBadRequest, codeInvalidRequest, "to is required")
+	case len(req.ClientRef) > maxClientRef:
+		return errorf(http.StatusBadRequest, codeInvalidRequest, "client_ref is longer than %d bytes", maxClientRef)
+	}
+	enc := coding.Choose(text)
+	info, err := coding.Count(text, enc, coding.UDH8)
+	if err != nil && !errors.Is(err, coding.ErrTooManyParts) {
+		return errorf(http.StatusUnprocessableEntity, codeInvalidText, "text cannot be encoded: %v", err)
+	}
+	// More than MaxSegments is refused by the inbox, after the add-on
+	// check and the idempotency lookup, like its other rules.
+	res, err := c.s.batch.enqueue(c.ctx, inbox.OutboundRequest{
+		Workspace: c.ws, From: req.From, To: req.To, Body: text,
+		Encoding: enc.String(), Segments: info.Segments, IdempotencyKey: req.ClientRef,
+	})
+	if err != nil {
+		return err
+	}
+	if res.Err != nil {
+		return res.Err
+	}
+	if !res.Duplicate {
+		return c.json(http.StatusAccepted, sendResponse{
+			ID: idString(int64(res.ID)), ThreadID: idString(int64(res.Thread)), Status: string(inbox.StatusQueued),
+			To: normalizedOr(req.To), From: res.From, Segments: info.Segments, Encoding: encodingName(enc.String()),
+			ClientRef: req.ClientRef,
+		})
+	}
+	// A repeated client_ref: the first message, as it is now, with 200.
+	m, err := c.s.store.GetMessage(c.ctx, c.ws, res.ID)
+	if err != nil {
+		return err
+	}
+	if to, _ := inbox.NormalizeE164(req.To); m.Body != text || (to != "" && to != m.To) ||
+		(req.From != "" && normalizedOr(req.From) != m.From) {
+		return errorf(http.StatusConflict, codeClientRefConflict,
+			"client_ref was used for message %d with another recipient, sender or text", m.ID)
+	}
+	c.w.Header().Set("Idempotent-Replayed", "true")
+	return c.json(http.StatusOK, sendResponse{
+		ID: idString(int64(m.ID)), ThreadID: idString(int64(m.Thread)), Status: string(m.Status), To: m.To,
+		From: m.From, Segments: m.Segments, Encoding: encodingName(m.Encoding), ClientRef: m.IdempotencyKey,
+	})
+}
+
+func normalizedOr(s string) string {
+	if n, ok := inbox.NormalizeE164(s); ok {
+		return n
+	}
+	return s
+}
+
+// decodeText reads the text field: a non-empty JSON string of valid
+// Unicode. encoding/json turns invalid UTF-8 and lone surrogate escapes
+// ("\ud800") into U+FFFD without a word; here they are 422 invalid_text.
+func decodeText(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", errorf(http.StatusBadRequest, codeInvalidRequest, "text is required")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", errorf(http.StatusBadRequest, codeInvalidRequest, "text must be a string")
+	}
+	if !utf8.Valid(raw) || strings.Count(s, "\uFFFD") > replacementsWritten(raw) {
+		return "", errorf(http.StatusUnprocessableEntity, codeInvalidText, "text is not valid Unicode (invalid UTF-8 or a lone surrogate)")
+	}
+	if s == "" {
+		return "", errorf(http.StatusBadRequest, codeInvalidRequest, "text is empty")
+	}
+	return s, nil
+}
+
+// replacementsWritten counts the U+FFFD characters a JSON string literal
+// spells out, literally or as \uFFFD escapes.
+func replacementsWritten(raw []byte) int {
+	n := strings.Count(string(raw), "\uFFFD")
+	lower := strings.ToLower(string(raw))
+	for i := 0; ; {
+		j := strings.Index(lower[i:], `\ufffd`)
+		if j < 0 {
+			return n
+		}
+		// An escaped backslash before it ("\\ufffd") is not an escape.
+		k := i + j
+		bs := 0
+		for k-1-bs >= 0 && lower[k-1-bs] == '\\' {
+			bs++
+		}
+		if bs%2 == 0 {
+			n++
+		}
+		i = k + len(`\ufffd`)
+	}
+}
+
+type sendResponse struct {
+	ID        string `json:"id"`
+	ThreadID  string `json:"thread_id"`
+	Status    string `json:"status"`
+	To        string `json:"to"`
+	From      string `json:"from"`
+	Segments  int    `json:"segments"`
+	Encoding  string `json:"encoding"`
+	ClientRef string `json:"client_ref,omitempty"`
+}
+
+// getMessage: GET /v1/messages/{id}.
+func (c *call) getMessage() error {
+	id, err := c.pathID("id")
+	if err != nil {
+		return err
+	}
+	m, err := c.s.store.GetMessage(c.ctx, c.ws, inbox.MessageID(id))
+	if err != nil {
+		return err
+	}
+	return c.json(http.StatusOK, messageOf(&m))
+}
+
+// batcher groups concurrent enqueues into one Enqueue call each (group
+// commit): a request that finds fewer than workers calls in flight stores
+// its message at once, with whatever else is waiting; one that finds them
+// all busy waits for the next call, which takes up to max waiting
+// messages. No goroutine runs while nothing is waiting, and an idle server
+// adds no delay.
+type batcher struct {
+	s       *Server
+	max     int
+	workers int
+
+	mu      sync.Mutex
+	pending []*pendingSend
+	running int // flush loops running
+}
+
+type pendingSend struct {
+	req  inbox.OutboundRequest
+	res  inbox.EnqueueResult
+	err  error
+	done chan struct{}
+}
+
+// enqueue stores one message and returns its result.
+func (b *batcher) enqueue(ctx context.Context, req inbox.OutboundRequest) (inbox.EnqueueResult, error) {
+	if b.max <= 1 {
+		b.s.enqueueCalls.Add(1)
+		b.s.enqueued.Add(1)
+		res, err := b.s.store.Enqueue(ctx, []inbox.OutboundRequest{req})
+		if err != nil {
+			return inbox.EnqueueResult{}, err
+		}
+		b.s.afterEnqueue(res)
+		return res[0], nil
+	}
+	p := &pendingSend{req: req, done: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, p)
+	// Another call in parallel only when the one in flight leaves a
+	// quarter batch waiting: fewer, fuller calls are cheaper (each has a
+	// fixed cost, planning and commit, of about 2 ms).
+	lead := b.running == 0 || (b.running < b.workers && len(b.pending) >= max(b.max/4, 1))
+	if lead {
+		b.running++
+	}
+	b.mu.Unlock()
+	if lead {
+		b.flush(p)
+	}
+	select {
+	case <-p.done:
+		return p.res, p.err
+	case <-ctx.Done():
+		// The message may still be stored by the call it is part of.
+		return inbox.EnqueueResult{}, ctx.Err()
+	}
+}
+
+// flush stores waiting messages batch after batch until its own is stored;
+// if more are waiting then, a goroutine carries on in its place.
+func (b *batcher) flush(own *pendingSend) {
+	for {
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		if own != nil && isDone(own.done) {
+			// Ours is stored; hand the rest to a goroutine and answer.
+			b.mu.Unlock()
+			go b.flush(nil)
+			return
+		}
+		n := min(len(b.pending), b.max)
+		batch := make([]*pendingSend, n)
+		copy(batch, b.pending)
+		b.pending = append(b.pending[:0], b.pending[n:]...)
+		b.mu.Unlock()
+		b.store(batch)
+	}
+}
+
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// store runs one Enqueue for a batch. It is not tied to any one request:
+// a client that leaves does not cancel the others' messages.
+func (b *batcher) store(batch []*pendingSend) {
+	reqs := make([]inbox.OutboundRequest, len(batch))
+	for i, p := range batch {
+		reqs[i] = p.req
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.s.cfg.RequestTimeout)
+	b.s.enqueueCalls.Add(1)
+	b.s.enqueued.Add(int64(len(reqs)))
+	res, err := b.s.store.Enqueue(ctx, reqs)
+	cancel()
+	for i, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.res = res[i]
+		}
+		close(p.done)
+	}
+	if err == nil {
+		b.s.afterEnqueue(res)
+	}
+}
+
+// afterEnqueue wakes the dispatcher and the event streams when something
+// was queued.
+func (s *Server) afterEnqueue(res []inbox.EnqueueResult) {
+	for _, r := range res {
+		if r.Err == nil && !r.Duplicate {
+			if s.cfg.Kick != nil {
+				s.cfg.Kick()
+			}
+			if s.cfg.Events != nil {
+				s.cfg.Events.Notify()
+			}
+			return
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sms/switchboard/inbox"
+)
+
+// access says who may call a route.
+type access int
+
+const (
+	public    access = iota // anyone
+	workspace               // a workspace token (Authorization: Bearer sbk_...)
+	operator                // the operator token
+)
+
+// route is one entry of the API. The table below is the only place routes
+// are registered; the OpenAPI document is checked against it.
+type route struct {
+	method, path string
+	access       access
+	handle       func(c *call) error
+	stream       bool // no request timeout (event streams)
+}
+
+var routes = []route{
+	{method: "GET", path: "/openapi.json", access: public, handle: (*call).openAPI},
+
+	{method: "POST", path: "/v1/messages", access: workspace, handle: (*call).sendMessage},
+	{method: "GET", path: "/v1/messages/{id}", access: workspace, handle: (*call).getMessage},
+	{method: "GET", path: "/v1/threads", access: workspace, handle: (*call).listThreads},
+	{method: "GET", path: "/v1/threads/{id}/messages", access: workspace, handle: (*call).listThreadMessages},
+	{method: "POST", path: "/v1/threads/{id}/read", access: workspace, handle: (*call).markThreadRead},
+	{method: "GET", path: "/v1/sms", access: workspace, handle: (*call).getSMS},
+	{method: "GET", path: "/v1/sms/numbers", access: workspace, handle: (*call).listNumbers},
+	{method: "PUT", path: "/v1/sms/number", access: workspace, handle: (*call).connectNumber},
+	{method: "POST", path: "/v1/sms/number/disable", access: workspace, handle: (*call).disableNumber},
+	{method: "POST", path: "/v1/sms/number/enable", access: workspace, handle: (*call).enableNumber},
+	{method: "DELETE", path: "/v1/sms/number", access: workspace, handle: (*call).disconnectNumber},
+	{method: "GET", path: "/v1/events", access: workspace, handle: (*call).events, stream: true},
+
+	{method: "POST", path: "/admin/v1/workspaces", access: operator, handle: (*call).createWorkspace},
+	{method: "GET", path: "/admin/v1/workspaces/{id}", access: operator, handle: (*call).getWorkspace},
+	{method: "PATCH", path: "/admin/v1/workspaces/{id}", access: operator, handle: (*call).patchWorkspace},
+	{method: "POST", path: "/admin/v1/numbers", access: operator, handle: (*call).addNumber},
+	{method: "GET", path: "/admin/v1/binds", access: operator, handle: (*call).listBinds},
+	{method: "GET", path: "/admin/v1/unrouted", access: operator, handle: (*call).listUnrouted},
+}
+
+// call is one request being served.
+type call struct {
+	s     *Server
+	w     *statusWriter
+	r     *http.Request
+	ctx   context.Context // the request's, bounded by RequestTimeout
+	route *route
+	ws    inbox.WorkspaceID // the caller, on workspace routes
+	start time.Time
+}
+
+// wrap turns a route into an http.Handler: authentication, the request
+// timeout, error answers and the log line.
+func (s *Server) wrap(rt *route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		c := &call{s: s, w: sw, r: r, route: rt, start: time.Now()}
+		var cancel context.CancelFunc
+		c.ctx, cancel = context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		err := c.authenticate()
+		if err == nil {
+			if rt.stream {
+				c.ctx = r.Context() // the stream bounds each of its reads itself
+			}
+			err = rt.handle(c)
+		}
+		if err != nil {
+			err = c.fail(err)
+		}
+		c.logLine(err)
+	})
+}
+
+// authenticate checks the route's token.
+func (c *call) authenticate() error {
+	switch c.route.access {
+	case workspace:
+		tok, ok := bearer(c.r)
+		if !ok {
+			return errUnauthorized
+		}
+		ws, err := c.s.authenticateToken(c.ctx, tok)
+		if err != nil {
+			return err
+		}
+		c.ws = ws
+	case operator:
+		tok, ok := bearer(c.r)
+		if !ok || c.s.cfg.OperatorToken == "" {
+			return errUnauthorized
+		}
+		h := sha(tok)
+		if subtle.ConstantTimeCompare(h[:], c.s.opHash[:]) != 1 {
+			return errUnauthorized
+		}
+	}
+	return nil
+}
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return tok, true
+}
+
+func sha(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// json writes a success answer.
+func (c *call) json(status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	h := c.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	c.w.WriteHeader(status)
+	c.w.Write(append(b, '\n'))
+	return nil
+}
+
+// noContent writes 204.
+func (c *call) noContent() error {
+	c.w.Header().Set("Cache-Control", "no-store")
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// logLine logs the request at debug, and its failure at warn (503) or
+// error (500). Never a token or a message body.
+func (c *call) logLine(err error) {
+	status := http.StatusOK
+	pattern := ""
+	switch {
+	case c.w.status != 0:
+		status = c.w.status
+	case c.r.Context().Err() != nil:
+		status = 499 // the client went away before an answer
+	}
+	if c.route != nil {
+		pattern = c.route.method + " " + c.route.path
+	}
+	fields := []zap.Field{
+		zap.String("method", c.r.Method), zap.String("route", pattern), zap.String("path", c.r.URL.Path),
+		zap.Int("status", status), zap.Duration("took", time.Since(c.start)),
+	}
+	if c.ws != 0 {
+		fields = append(fields, zap.Int64("workspace", int64(c.ws)))
+	}
+	switch {
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		c.s.log.Error("api request failed", append(fields, zap.Error(err))...)
+	case status == http.StatusServiceUnavailable:
+		c.s.log.Warn("api request: service unavailable", append(fields, zap.Error(err))...)
+	default:
+		c.s.log.Debug("api request", fields...)
+	}
+}
+
+// statusWriter records the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes and
+// write deadlines of event streams).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// pathID reads a positive integer path parameter; anything else names
+// nothing (404).
+func (c *call) pathID(name string) (int64, error) {
+	id, err := strconv.ParseInt(c.r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errNotFound
+	}
+	return id, nil
+}
+
+// page reads ?cursor= and ?limit=.
+func (c *call) page() (inbox.Page, error) {
+	q := c.r.URL.Query()
+	p := inbox.Page{Cursor: q.Get("cursor")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > inbox.MaxPageSize {
+			return p, errorf(http.StatusBadRequest, codeInvalidRequest, "limit must be 1 to %d", inbox.MaxPageSize)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}

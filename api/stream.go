@@ -1,0 +1,209 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sms/switchboard/inbox"
+)
+
+// Event stream (GET /v1/events), server-sent events:
+//
+//	id: <cursor>
+//	event: message.received | message.status
+//	data: {"id": ..., "thread_id": ..., "direction", "from", "to", "text", "status", "status_at", ...}
+//
+// message.received is a new inbound message; message.status is an
+// outbound message queued or changing status (queued, sending, submitted,
+// delivered, failed, expired, rejected). Each event carries the message as
+// it is at the time of reading: a message that changed twice between two
+// reads is sent once, with its latest status. The first event of a new
+// stream is "ready" (data {}), whose id marks where the stream starts, so
+// an EventSource that reconnects before any message event resumes from
+// there. A client resumes with the Last-Event-ID header (EventSource sends
+// it by itself) or ?last_event_id=; events after that id are sent, none
+// before. Comment lines (": heartbeat") keep an idle stream open.
+
+const (
+	streamBatch      = 100              // changes read per query
+	streamWriteLimit = 30 * time.Second // a client that takes longer to read an event is dropped
+	streamReauth     = time.Minute      // the token is checked again this often
+	streamDBGiveUp   = 30 * time.Second // a stream whose reads fail this long ends
+)
+
+var errStreamClosed = errorf(http.StatusServiceUnavailable, codeUnavailable, "the server is shutting down; reconnect")
+
+type eventData struct {
+	ID           string    `json:"id"`
+	ThreadID     string    `json:"thread_id"`
+	Direction    string    `json:"direction"`
+	From         string    `json:"from"`
+	To           string    `json:"to"`
+	Text         string    `json:"text"`
+	Encoding     string    `json:"encoding"`
+	Segments     int       `json:"segments"`
+	Status       string    `json:"status"`
+	StatusAt     time.Time `json:"status_at"`
+	CreatedAt    time.Time `json:"created_at"`
+	CarrierError int       `json:"carrier_error,omitempty"`
+}
+
+// events: GET /v1/events.
+func (c *call) events() error {
+	select {
+	case <-c.s.closing:
+		return errStreamClosed
+	default:
+	}
+	cursor := c.r.Header.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = c.r.URL.Query().Get("last_event_id")
+	}
+	fresh := cursor == ""
+	if fresh {
+		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
+		var err error
+		cursor, err = c.s.store.ChangeCursor(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	// The first read happens before the answer starts, so a bad cursor or
+	// a database that is down gets a proper error status.
+	wake := c.s.changed()
+	changes, err := c.readChanges(cursor)
+	if err != nil {
+		return err
+	}
+
+	c.s.streams.Add(1)
+	defer c.s.streams.Add(-1)
+	rc := http.NewResponseController(c.w)
+	h := c.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	c.w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(c.w, 8<<10)
+	flush := func() error {
+		rc.SetWriteDeadline(time.Now().Add(streamWriteLimit))
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	bw.WriteString("retry: 2000\n\n")
+	if fresh {
+		writeEvent(bw, cursor, "ready", []byte("{}"))
+	}
+	if err := flush(); err != nil {
+		return nil
+	}
+
+	heartbeat := time.NewTicker(c.s.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	authed := time.Now()
+	var failingSince time.Time
+	for {
+		for _, ch := range changes {
+			data, err := json.Marshal(eventOf(&ch))
+			if err != nil {
+				return err
+			}
+			kind := "message.status"
+			if ch.Direction == inbox.DirectionIn {
+				kind = "message.received"
+			}
+			writeEvent(bw, ch.Cursor, kind, data)
+			cursor = ch.Cursor
+		}
+		if len(changes) > 0 {
+			if err := flush(); err != nil {
+				return nil // the client is gone
+			}
+		}
+		if len(changes) < streamBatch { // else read on at once
+		wait:
+			for {
+				select {
+				case <-wake:
+					break wait
+				case <-heartbeat.C:
+					bw.WriteString(": heartbeat\n\n")
+					if err := flush(); err != nil {
+						return nil
+					}
+					if time.Since(authed) > streamReauth {
+						tok, _ := bearer(c.r)
+						if _, err := c.s.store.AuthenticateToken(c.ctx, tok); inbox.ErrorCode(err) == inbox.CodeUnauthorized {
+							return nil // revoked: the reconnect gets 401
+						}
+						authed = time.Now()
+					}
+				case <-c.s.closing:
+					return nil
+				case <-c.ctx.Done():
+					return nil
+				}
+			}
+		}
+		wake = c.s.changed()
+		changes, err = c.readChanges(cursor)
+		switch {
+		case err == nil:
+			failingSince = time.Time{}
+		case c.ctx.Err() != nil:
+			return nil
+		case failingSince.IsZero():
+			failingSince = time.Now()
+			fallthrough
+		default:
+			if time.Since(failingSince) > streamDBGiveUp {
+				c.s.log.Warn("event stream: the feed cannot be read; closing", zap.Int64("workspace", int64(c.ws)), zap.Error(err))
+				return nil
+			}
+			c.s.log.Debug("event stream: read failed; retrying", zap.Error(err))
+		}
+	}
+}
+
+// readChanges reads the feed after cursor within RequestTimeout.
+func (c *call) readChanges(cursor string) ([]inbox.Change, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
+	defer cancel()
+	return c.s.store.Changes(ctx, c.ws, cursor, streamBatch)
+}
+
+func writeEvent(w *bufio.Writer, id, kind string, data []byte) {
+	w.WriteString("id: ")
+	w.WriteString(id)
+	w.WriteString("\nevent: ")
+	w.WriteString(kind)
+	w.WriteString("\ndata: ")
+	w.Write(data)
+	w.WriteString("\n\n")
+}
+
+func eventOf(ch *inbox.Change) eventData {
+	return eventData{
+		ID: idString(int64(ch.Message)), ThreadID: idString(int64(ch.Thread)), Direction: string(ch.Direction),
+		From: ch.From, To: ch.To, Text: ch.Body, Encoding: encodingName(ch.Encoding), Segments: ch.Segments,
+		Status: string(ch.Status), StatusAt: ch.At.UTC(), CreatedAt: ch.CreatedAt.UTC(), CarrierError: ch.CarrierError,
+	}
+}
+
+// changed returns the channel the next wake-up closes.
+func (s *Server) changed() <-chan struct{} {
+	if s.cfg.Events != nil {
+		return s.cfg.Events.Changed()
+	}
+	ch := make(chan struct{})
+	time.AfterFunc(streamPoll, func() { close(ch) })
+	return ch
+}

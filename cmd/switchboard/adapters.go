@@ -18,6 +18,9 @@ import (
 // InboundStore. It converts types and nothing else.
 type storeAdapter struct {
 	s *inbox.Store
+	// notify wakes the readers of the change feed (the API's event streams,
+	// in every process) after a write that changed messages.
+	notify func()
 	// formats holds each carrier's message-id formats (submit, receipt).
 	formats map[string][2]inbox.IDFormat
 }
@@ -26,6 +29,9 @@ func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease t
 	ms, err := a.s.Claim(ctx, owner, max, lease)
 	if err != nil {
 		return nil, err
+	}
+	if len(ms) > 0 {
+		a.changed()
 	}
 	out := make([]routing.Outbound, len(ms))
 	for i, m := range ms {
@@ -56,6 +62,7 @@ func (a *storeAdapter) RecordSubmits(ctx context.Context, rs []routing.SegmentRe
 	if err != nil {
 		return err
 	}
+	a.changed()
 	return firstItemError(errs, inbox.ErrNotFound)
 }
 
@@ -68,6 +75,7 @@ func (a *storeAdapter) Requeue(ctx context.Context, owner string, rs []routing.R
 	if err != nil {
 		return err
 	}
+	a.changed()
 	// A lost lease means another claimer has the message: nothing to do.
 	return firstItemError(errs, inbox.ErrNotFound, inbox.ErrLeaseLost)
 }
@@ -93,7 +101,17 @@ func firstItemError(errs []error, harmless ...error) error {
 }
 
 func (a *storeAdapter) ExpireMessages(ctx context.Context) (int64, error) {
-	return a.s.ExpireMessages(ctx)
+	n, err := a.s.ExpireMessages(ctx)
+	if n > 0 {
+		a.changed()
+	}
+	return n, err
+}
+
+func (a *storeAdapter) changed() {
+	if a.notify != nil {
+		a.notify()
+	}
 }
 
 func (a *storeAdapter) ApplyReceipts(ctx context.Context, rs []routing.Receipt) ([]routing.ReceiptOutcome, error) {
@@ -106,6 +124,7 @@ func (a *storeAdapter) ApplyReceipts(ctx context.Context, rs []routing.Receipt) 
 	if err != nil {
 		return nil, err
 	}
+	a.changed()
 	out := make([]routing.ReceiptOutcome, len(rs))
 	for i := range res {
 		if res[i].Err != nil {
@@ -181,6 +200,7 @@ func (a *storeAdapter) AppendInbound(ctx context.Context, ms []routing.Inbound) 
 	if err != nil {
 		return nil, err
 	}
+	a.changed()
 	out := make([]routing.InboundOutcome, len(res))
 	for i, r := range res {
 		out[i] = routing.InboundOutcome{Workspace: int64(r.Workspace), Thread: int64(r.Thread), Message: int64(r.Message),

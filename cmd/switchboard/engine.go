@@ -18,7 +18,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/events"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/lease"
 	"github.com/switchboard-sms/switchboard/routing"
@@ -42,6 +44,8 @@ type engine struct {
 	dispatcher *routing.Dispatcher
 	httpSrv    *http.Server
 	listener   net.Listener
+	hub        *events.Hub
+	api        *api.Server
 }
 
 // openStore connects to PostgreSQL and brings the schema up to date.
@@ -114,6 +118,11 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 		}
 	}
 	limits.pace = newPacer(limits.classes, limits.accounts)
+	if e.hub, err = events.New(events.Config{Pool: e.db, Logger: log.Named("events")}); err != nil {
+		e.close()
+		return nil, err
+	}
+	adapter.notify = e.hub.Notify
 	e.router = routing.NewRouter(routing.RouterConfig{
 		Store: adapter, Carriers: routingCarriers, PartTimeout: cfg.Engine.InboundPartTimeout.D(), Logger: log,
 	})
@@ -130,6 +139,22 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 		e.close()
 		return nil, err
 	}
+	var carriers, classes []string
+	for _, k := range cfg.Carriers {
+		carriers = append(carriers, k.Name)
+	}
+	for _, rc := range cfg.Classes {
+		classes = append(classes, rc.Name)
+	}
+	e.api, err = api.New(api.Config{
+		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		Binds: func() any { return e.binds() }, Kick: e.dispatcher.Kick, Events: e.hub,
+		Carriers: carriers, RateClasses: classes, Logger: log.Named("api"),
+	})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
 	if e.listener, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		e.close()
 		return nil, fmt.Errorf("http.listen: %w", err)
@@ -139,6 +164,9 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 
 // close releases the connections (after run, or when newEngine fails).
 func (e *engine) close() {
+	if e.hub != nil {
+		e.hub.Close()
+	}
 	if e.rdb != nil {
 		e.rdb.Close()
 	}
@@ -155,6 +183,7 @@ func (e *engine) run(ctx context.Context) error {
 	ln := e.listener
 	var err error
 	e.httpSrv = &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
+	e.httpSrv.RegisterOnShutdown(e.api.CloseStreams)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- e.httpSrv.Serve(ln) }()
 	e.log.Info("switchboard serving", zap.String("http", ln.Addr().String()), zap.String("instance", e.cfg.Engine.InstanceID),

@@ -34,6 +34,7 @@ func (e *engine) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), &collector{e: e})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", e.api) // /v1/..., /admin/v1/..., /openapi.json
 	return mux
 }
 

@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // batcher groups calls from many goroutines into batch calls: group commit.
@@ -11,10 +12,11 @@ import (
 // at once, and under load the batches grow while the flushers are busy.
 // Callers wait for their own item's result. Safe for concurrent use.
 type batcher[T, R any] struct {
-	flush func(ctx context.Context, items []T) ([]R, error)
-	in    chan *batchItem[T, R]
-	max   int
-	wg    sync.WaitGroup
+	flush  func(ctx context.Context, items []T) ([]R, error)
+	in     chan *batchItem[T, R]
+	max    int
+	linger time.Duration // how long a flusher waits for more items after the first
+	wg     sync.WaitGroup
 }
 
 type batchItem[T, R any] struct {
@@ -24,9 +26,13 @@ type batchItem[T, R any] struct {
 	done chan struct{}
 }
 
-// newBatcher starts flushers goroutines; stop them with close.
-func newBatcher[T, R any](flushers, max int, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
-	b := &batcher[T, R]{flush: flush, in: make(chan *batchItem[T, R], max*flushers), max: max}
+// newBatcher starts flushers goroutines; stop them with close. After the
+// first item of a batch a flusher waits up to linger for more: a store call
+// costs a commit and a plan whatever its size, so under load a millisecond
+// spent gathering saves far more than it costs; when idle it adds at most
+// linger to one item's wait.
+func newBatcher[T, R any](flushers, max int, linger time.Duration, flush func(context.Context, []T) ([]R, error)) *batcher[T, R] {
+	b := &batcher[T, R]{flush: flush, in: make(chan *batchItem[T, R], max*flushers), max: max, linger: linger}
 	for i := 0; i < flushers; i++ {
 		b.wg.Add(1)
 		go b.run()
@@ -56,8 +62,18 @@ func (b *batcher[T, R]) run() {
 	defer b.wg.Done()
 	batch := make([]*batchItem[T, R], 0, b.max)
 	items := make([]T, 0, b.max)
+	var timer *time.Timer
 	for first := range b.in {
 		batch = append(batch[:0], first)
+		var deadline <-chan time.Time
+		if b.linger > 0 {
+			if timer == nil {
+				timer = time.NewTimer(b.linger)
+			} else {
+				timer.Reset(b.linger)
+			}
+			deadline = timer.C
+		}
 	more:
 		for len(batch) < b.max {
 			select {
@@ -66,9 +82,25 @@ func (b *batcher[T, R]) run() {
 					break more
 				}
 				batch = append(batch, it)
+				continue
 			default:
+			}
+			if deadline == nil {
+				break
+			}
+			select {
+			case it, ok := <-b.in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, it)
+			case <-deadline:
+				deadline = nil
 				break more
 			}
+		}
+		if deadline != nil && !timer.Stop() {
+			<-timer.C
 		}
 		items = items[:0]
 		for _, it := range batch {

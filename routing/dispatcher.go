@@ -23,12 +23,16 @@ type DispatcherConfig struct {
 	Limiter  Limiter
 	Carriers map[string]*Carrier
 
-	ClaimBatch   int           // messages per claim (200)
-	Lease        time.Duration // claim lease (2m)
-	InFlight     int           // messages held between claim and result (5000)
-	RetryMin     time.Duration // first retry delay (1s)
-	RetryMax     time.Duration // longest retry delay (5m)
-	Poll         time.Duration // how often an idle dispatcher looks for work (200ms)
+	ClaimBatch int           // messages per claim (200)
+	Lease      time.Duration // claim lease (2m)
+	InFlight   int           // messages held between claim and result (5000)
+	RetryMin   time.Duration // first retry delay (1s)
+	RetryMax   time.Duration // longest retry delay (5m)
+	Poll       time.Duration // how often an idle dispatcher looks for work (200ms)
+	// ClaimGap is the least time between two claims that found less than a
+	// full batch (10ms): kicks arriving meanwhile are gathered into one
+	// claim, which costs a transaction whatever its size.
+	ClaimGap     time.Duration
 	ExpireEvery  time.Duration // how often expired messages are failed (30s)
 	DrainTimeout time.Duration // how long Run waits for submits in flight when stopping (10s)
 	Logger       *zap.Logger
@@ -100,6 +104,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	def(&cfg.RetryMin, time.Second)
 	def(&cfg.RetryMax, 5*time.Minute)
 	def(&cfg.Poll, 200*time.Millisecond)
+	def(&cfg.ClaimGap, 10*time.Millisecond)
 	def(&cfg.ExpireEvery, 30*time.Second)
 	def(&cfg.DrainTimeout, 10*time.Second)
 	if cfg.Logger == nil {
@@ -176,6 +181,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				continue // there may be more: claim again at once
 			}
 		}
+		// Less than a full batch was waiting: gather what comes next for a
+		// moment before claiming again.
+		sleepCtx(ctx, d.cfg.ClaimGap)
 		poll.Reset(d.cfg.Poll)
 		select {
 		case <-ctx.Done():
@@ -525,6 +533,9 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 			}
 		}
 		add(r)
+		// Gather for a moment: each store call costs a transaction and a
+		// plan whatever its size.
+		linger := time.NewTimer(2 * time.Millisecond)
 	more:
 		for len(segs)+len(retries) < 2000 {
 			select {
@@ -533,10 +544,11 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 					break more
 				}
 				add(r)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		d.retryStore("record submits", func(ctx context.Context) error {
 			if len(segs) == 0 {
 				return nil

@@ -22,9 +22,11 @@ type RouterConfig struct {
 	PartTimeout time.Duration
 	// SweepEvery is how often timed-out part sets are looked for (30s).
 	SweepEvery time.Duration
-	// Flushers is how many store calls of each kind may run at once (4);
-	// BatchMax the most items in one (500).
+	// Flushers is how many store calls of each kind may run at once (2);
+	// BatchMax the most items in one (500); Linger how long a call waits
+	// for more items after its first (2ms).
 	Flushers, BatchMax int
+	Linger             time.Duration
 	// OnInbound, when set, is called after each inbound message is committed.
 	OnInbound func(Inbound, InboundOutcome)
 	Logger    *zap.Logger
@@ -75,7 +77,10 @@ func NewRouter(cfg RouterConfig) *Router {
 		cfg.SweepEvery = 30 * time.Second
 	}
 	if cfg.Flushers <= 0 {
-		cfg.Flushers = 4
+		cfg.Flushers = 2
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = 2 * time.Millisecond
 	}
 	if cfg.BatchMax <= 0 {
 		cfg.BatchMax = 500
@@ -84,9 +89,9 @@ func NewRouter(cfg RouterConfig) *Router {
 		cfg.Logger = zap.NewNop()
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger.Named("router"), stop: make(chan struct{}), swept: make(chan struct{})}
-	r.receipts = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Store.ApplyReceipts)
-	r.parts = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Store.StoreParts)
-	r.inbound = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Store.AppendInbound)
+	r.receipts = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.ApplyReceipts)
+	r.parts = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.StoreParts)
+	r.inbound = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.AppendInbound)
 	go r.sweepLoop()
 	return r
 }

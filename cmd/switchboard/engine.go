@@ -308,7 +308,10 @@ func (cr *carrierRun) sessionConfig(t smpp.BindType) smpp.SessionConfig {
 		Window: k.Window, ResponseTimeout: k.ResponseTimeout.D(), EnquireLinkInterval: k.EnquireLinkInterval.D(),
 		ReconnectMin: k.ReconnectMin.D(), ReconnectMax: k.ReconnectMax.D(),
 		Handler: cr.handler,
-		Logf:    func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		// Receipts and replies are committed in groups: many handlers in
+		// flight make the groups large (order per sender is kept).
+		InboundWorkers: 32,
+		Logf:           func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
 		OnStateChange: func(c smpp.StateChange) {
 			f := []zap.Field{zap.String("state", c.State.String())}
 			if c.Err != nil {

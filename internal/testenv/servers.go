@@ -96,3 +96,82 @@ func waitDial(addr string, d time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// PostgresServer is a private PostgreSQL cluster on a port of its own, for
+// tests that stop and start the database. Its methods are not safe for
+// concurrent use.
+type PostgresServer struct {
+	Port int
+
+	t      testing.TB
+	dir    string
+	bindir string
+	asUser []string // runuser prefix when running as root
+}
+
+// StartPostgresServer creates a private cluster (initdb, trust auth, fsync
+// on) and starts it; it is stopped and removed when the test ends.
+func StartPostgresServer(t testing.TB) *PostgresServer {
+	t.Helper()
+	bindirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	var bindir string
+	for _, d := range bindirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			bindir = d
+		}
+	}
+	if bindir == "" {
+		t.Fatalf("testenv: PostgreSQL server binaries not found (scripts/services.sh up installs them)")
+	}
+	dir, err := os.MkdirTemp("", "sbtest-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &PostgresServer{t: t, dir: dir, bindir: bindir, Port: FreePort(t)}
+	if os.Geteuid() == 0 {
+		// initdb and postgres refuse to run as root.
+		os.Chmod(dir, 0o777)
+		if out, err := exec.Command("chown", "postgres", dir).CombinedOutput(); err != nil {
+			t.Fatalf("testenv: chown postgres %s: %v %s", dir, err, out)
+		}
+		s.asUser = []string{"runuser", "-u", "postgres", "--"}
+	}
+	if out, err := s.cmd(filepath.Join(bindir, "initdb"), "-D", filepath.Join(dir, "data"), "-A", "trust", "-U", "postgres").CombinedOutput(); err != nil {
+		t.Fatalf("testenv: initdb: %v\n%s", err, out)
+	}
+	s.Start()
+	t.Cleanup(func() {
+		s.Stop()
+		os.RemoveAll(dir)
+	})
+	return s
+}
+
+func (s *PostgresServer) cmd(name string, args ...string) *exec.Cmd {
+	all := append(append(append([]string(nil), s.asUser...), name), args...)
+	return exec.Command(all[0], all[1:]...)
+}
+
+// URL returns the URL of database name on the server.
+func (s *PostgresServer) URL(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, name)
+}
+
+// Start starts the server and waits until it accepts connections.
+func (s *PostgresServer) Start() {
+	s.t.Helper()
+	out, err := s.cmd(filepath.Join(s.bindir, "pg_ctl"), "-D", filepath.Join(s.dir, "data"), "-l", filepath.Join(s.dir, "server.log"), "-w", "-t", "60",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=200", s.Port, s.dir), "start").CombinedOutput()
+	if err != nil {
+		s.t.Fatalf("testenv: pg_ctl start: %v\n%s", err, out)
+	}
+	if err := waitDial(fmt.Sprintf("127.0.0.1:%d", s.Port), 30*time.Second); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Stop stops the server at once (immediate mode, as a crash would: the next
+// start replays the WAL). Stopping a stopped server does nothing.
+func (s *PostgresServer) Stop() {
+	s.cmd(filepath.Join(s.bindir, "pg_ctl"), "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop").Run()
+}

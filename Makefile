@@ -8,7 +8,7 @@ WITH_SERVICES = set -a && eval "$$(scripts/services.sh up)" && set +a &&
 FUZZTIME ?= 10m
 BENCHCOUNT ?= 5
 
-.PHONY: test vet unit bench fuzz demo services build clean
+.PHONY: test vet unit bench fuzz faults demo services build clean
 
 ## test: go vet, then every test with the race detector, against real services
 test: vet
@@ -44,6 +44,13 @@ fuzz:
 ## (DEMO_KEEP=1 keeps it running)
 demo: build
 	$(WITH_SERVICES) $(GO) run ./scripts/demo --bin bin $(if $(DEMO_KEEP),--keep,)
+
+## faults: the fault suite in its long form (SB_FAULT_SCALE=3), then a table:
+## fault, load held, accepted, lost (must be 0), duplicates, violations (must be 0)
+faults:
+	$(WITH_SERVICES) SB_FAULT_SCALE=3 $(GO) test -count=1 -timeout 30m -run 'TestFault' -v ./cmd/switchboard/ | tee faults.txt | grep -E '^(--- |ok|FAIL)'
+	@echo; printf 'fault|load held|accepted|lost|duplicates|violations\n' > faults.table; \
+	  grep -o 'FAULTROW|.*' faults.txt | cut -d'|' -f2- >> faults.table; column -t -s'|' faults.table
 
 services:
 	@scripts/services.sh up

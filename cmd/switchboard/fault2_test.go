@@ -95,6 +95,12 @@ func simTexts(t *testing.T, logPath string) (map[string]int, map[string][]string
 	return seen, order
 }
 
+// faultRow logs one row of the `make faults` table.
+func faultRow(t *testing.T, fault, load string, accepted, lost, dups, violations int) {
+	t.Helper()
+	t.Logf("FAULTROW|%s|%s|%d|%d|%d|%d", fault, load, accepted, lost, dups, violations)
+}
+
 func fastClasses(c *config.Config) {
 	for i := range c.Classes {
 		c.Classes[i].Rate, c.Classes[i].Burst = 2000, 50
@@ -140,6 +146,7 @@ log: %s`, map[bool]int{true: 2, false: 5}[scale == 1], logPath))
 	acct, _ := rep.Account("sb")
 	t.Logf("drops under load: accepted %d, delivered %d, lost %d, duplicates %d (unknown-outcome resends), carrier drops %d, reconnects %d, binds refused %d",
 		n, counts[inbox.StatusDelivered], lost, dups, acct.Drops, reconnects, acct.BindsRefused)
+	faultRow(t, "carrier drops binds every few s", fmt.Sprintf("%d msgs, 2 binds", n), n, lost, dups, int(acct.BindsRefused))
 	if lost != 0 || counts[inbox.StatusDelivered] != n {
 		t.Fatalf("lost %d; statuses %v", lost, counts)
 	}
@@ -190,6 +197,7 @@ log: `+logPath)
 	}
 	t.Logf("0x58 storm: %d messages, delivered %d, throttled answers %d, retries %d, rate cuts %d, missing %d, contacts reordered %d",
 		n, counts[inbox.StatusDelivered], d.Throttled, d.Retried, cuts, missing, reordered)
+	faultRow(t, "0x58 storm (40% of submits)", fmt.Sprintf("%d msgs, 30 contacts", n), n, missing, 0, reordered)
 	if counts[inbox.StatusDelivered] != n || missing != 0 {
 		t.Fatalf("statuses %v, missing %d", counts, missing)
 	}
@@ -340,6 +348,11 @@ log: `+logPath)
 	}
 	t.Logf("redis restart under load: down %v, resumed %v after it came back, delivered %d/%d, worst second per number %d (limit rate+burst 25), carrier throttled %d",
 		up.Sub(down).Round(time.Millisecond), resumed.Round(time.Millisecond), counts[inbox.StatusDelivered], n, worst, acct.ThrottledSource)
+	viol := 0
+	if worst > 25 {
+		viol = int(worst - 25)
+	}
+	faultRow(t, "Redis stopped and restarted", fmt.Sprintf("%d msgs, 3 numbers at 20/s", n), n, n-counts[inbox.StatusDelivered], 0, viol+int(acct.ThrottledSource))
 	if resumed > 5*time.Second {
 		t.Fatalf("sending resumed %v after Redis came back, want within 5s", resumed)
 	}

@@ -168,6 +168,11 @@ func TestFaultPostgresRestart(t *testing.T) {
 	})
 	t.Logf("postgres restart under load: outage %v, 202s %d, 503s during the outage %d, other errors %d, not final %d; replies during the outage answered %v, then stored %v",
 		outage.Round(time.Millisecond), len(ids), during, other.Load(), notFinal, moStatuses, replies)
+	dupReplies := 0
+	for _, k := range replies {
+		dupReplies += k - 1
+	}
+	faultRow(t, "PostgreSQL restarted (immediate stop)", "8 API clients + 5 replies", len(ids), notFinal+5-len(replies), dupReplies, 0)
 	if during == 0 {
 		t.Fatal("the API never answered 503 while the database was down")
 	}

@@ -83,6 +83,7 @@ log: `+logPath)
 	db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'delivered'`).Scan(&delivered)
 	t.Logf("kill -9 under load: accepted %d, delivered %d, lost %d, duplicates at the carrier %d (in flight at the kill %d), all final %v after the kill",
 		len(res), delivered, lost, dups, inFlight, recovery.Round(time.Millisecond))
+	faultRow(t, "kill -9 of an engine process", fmt.Sprintf("%d msgs, 2 processes", n), n, lost, dups, 0)
 	if lost != 0 || delivered != n {
 		t.Fatalf("lost %d, delivered %d of %d", lost, delivered, n)
 	}

@@ -22,7 +22,8 @@ type call struct {
 	windowed bool   // holds a window slot
 	gen      uint64 // the write generation its octets were appended in
 	sent     time.Time
-	deadline int64 // unix nanoseconds
+	rtt      time.Duration // set when the response is read
+	deadline int64         // unix nanoseconds
 
 	// result
 	status    Status
@@ -40,7 +41,7 @@ var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}
 func getCall() *call { return callPool.Get().(*call) }
 
 func putCall(c *call) {
-	c.messageID, c.body, c.err, c.abandoned, c.status, c.windowed, c.cb = "", nil, nil, false, 0, false, nil
+	c.messageID, c.body, c.err, c.abandoned, c.status, c.windowed, c.cb, c.rtt = "", nil, nil, false, 0, false, nil, 0
 	callPool.Put(c)
 }
 
@@ -267,7 +268,11 @@ func (c *conn) writeLoop() {
 // readLoop reads and dispatches PDUs until the connection fails.
 func (c *conn) readLoop() error {
 	var dec Decoder
+	var now time.Time // the time of the read that brought the PDU
 	for {
+		if c.rd.Buffered() == 0 {
+			now = time.Time{} // the next PDU needs a read: take the time after it
+		}
 		h, body, err := c.rd.Next()
 		if err != nil {
 			var le *PDULengthError
@@ -281,7 +286,10 @@ func (c *conn) readLoop() error {
 		c.reads.Add(1)
 		c.links.Store(0)
 		if h.ID.IsResponse() {
-			c.response(&dec, h, body)
+			if now.IsZero() {
+				now = time.Now()
+			}
+			c.response(&dec, h, body, now)
 			continue
 		}
 		switch h.ID {
@@ -328,7 +336,7 @@ func (c *conn) flushAndWait() {
 }
 
 // response completes the request a response answers.
-func (c *conn) response(dec *Decoder, h Header, body []byte) {
+func (c *conn) response(dec *Decoder, h Header, body []byte, now time.Time) {
 	c.mu.Lock()
 	cl := c.pending[h.Sequence]
 	if cl != nil {
@@ -344,8 +352,8 @@ func (c *conn) response(dec *Decoder, h Header, body []byte) {
 		c.logf("smpp: %s: %v seq %d status %v matches no request", c.s.cfg.Addr, h.ID, h.Sequence, h.Status)
 		return
 	}
-	now := time.Now()
-	c.s.stats.rtt.observe(now.Sub(cl.sent))
+	cl.rtt = now.Sub(cl.sent)
+	c.s.stats.rtt.observe(cl.rtt)
 	c.s.stats.response(h.Status)
 	cl.status = h.Status
 	switch {

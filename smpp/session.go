@@ -143,7 +143,7 @@ func (s *Session) Submit(ctx context.Context, p *SubmitSM) (SubmitResult, error)
 	if err != nil {
 		return SubmitResult{}, err
 	}
-	r := SubmitResult{MessageID: cl.messageID, RTT: time.Since(cl.sent)}
+	r := SubmitResult{MessageID: cl.messageID, RTT: cl.rtt}
 	err = cl.err
 	putCall(cl)
 	return r, err
@@ -238,7 +238,7 @@ func (s *Session) complete(cl *call) {
 	}
 	if cl.cb != nil {
 		cb := cl.cb
-		r, err := SubmitResult{MessageID: cl.messageID, RTT: time.Since(cl.sent)}, cl.err
+		r, err := SubmitResult{MessageID: cl.messageID, RTT: cl.rtt}, cl.err
 		putCall(cl)
 		cb(r, err)
 		return

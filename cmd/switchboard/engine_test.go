@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,4 +175,33 @@ func segmentsOf(text string) int {
 		panic(err)
 	}
 	return info.Segments
+}
+
+// /metrics exports the binds, the dispatcher and the queue.
+func TestEngineMetrics(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{Receipts: true})
+	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), srv.Addr(), nil))
+	ws := seed(t, te.store, "+14155552671")
+	id := enqueue(t, te.store, ws, "+447911123456", "metrics")
+	waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+	resp, err := http.Get(te.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`switchboard_bind_up{carrier="sim",slot="0",type="transceiver"} 1`,
+		`switchboard_bind_responses_total{carrier="sim",slot="0",status="ESME_ROK",type="transceiver"}`,
+		`switchboard_dispatch_total{event="accepted"} 1`,
+		`switchboard_inbound_total{kind="receipt"} 1`,
+		`switchboard_queue_messages 0`,
+		`switchboard_throttle_healthy 1`,
+		`switchboard_bind_response_seconds_bucket`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

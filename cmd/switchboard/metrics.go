@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -33,6 +35,9 @@ var (
 	descRouter   = prometheus.NewDesc("switchboard_inbound_total", "Inbound counters by kind.", []string{"kind"}, nil)
 	descThrottle = prometheus.NewDesc("switchboard_throttle_total", "Throttle counters by event.", []string{"event"}, nil)
 	descTHealthy = prometheus.NewDesc("switchboard_throttle_healthy", "1 while Redis answers the throttle.", nil, nil)
+	descQueue    = prometheus.NewDesc("switchboard_queue_messages", "Outbound messages queued or being sent, all workspaces (counted up to 100,000).", nil, nil)
+	descQueueSeg = prometheus.NewDesc("switchboard_queue_segments", "Their segments.", nil, nil)
+	descQueueAge = prometheus.NewDesc("switchboard_queue_oldest_seconds", "Age of the oldest pending outbound message.", nil, nil)
 )
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -95,4 +100,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		h = 1
 	}
 	gauge(descTHealthy, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if q, err := c.e.store.QueueStats(ctx); err == nil {
+		gauge(descQueue, float64(q.Pending))
+		gauge(descQueueSeg, float64(q.Segments))
+		gauge(descQueueAge, q.Oldest.Seconds())
+	}
 }

@@ -133,25 +133,36 @@ func (c *call) listBinds() error {
 	}{binds})
 }
 
-// listUnrouted: GET /admin/v1/unrouted, inbound messages no workspace
-// could claim, newest first.
-func (c *call) listUnrouted() error {
+// listAllNumbers: GET /admin/v1/numbers, every number in the order it was
+// added, with the workspaces that have it connected.
+func (c *call) listAllNumbers() error {
 	p, err := c.page()
 	if err != nil {
 		return err
 	}
-	list, next, err := c.s.store.ListUnrouted(c.ctx, p)
+	var status inbox.NumberStatus
+	switch q := c.r.URL.Query().Get("status"); q {
+	case "", "all":
+	case string(inbox.NumberActive), string(inbox.NumberRetired):
+		status = inbox.NumberStatus(q)
+	default:
+		return errorf(http.StatusBadRequest, codeInvalidRequest, "status must be active, retired or all")
+	}
+	list, next, err := c.s.store.AllNumbers(c.ctx, status, p)
 	if err != nil {
 		return err
 	}
 	out := struct {
-		Messages   []unroutedView `json:"messages"`
-		NextCursor *string        `json:"next_cursor"`
-	}{Messages: make([]unroutedView, len(list)), NextCursor: cursorOrNull(next)}
-	for i, u := range list {
-		out.Messages[i] = unroutedView{ID: idString(int64(u.ID)), Carrier: u.Carrier, From: u.From, To: u.To,
-			Text: u.Body, Encoding: encodingName(u.Encoding), Segments: u.Segments, Reason: u.Reason,
-			ReceivedAt: u.ReceivedAt.UTC()}
+		Numbers    []adminNumberView `json:"numbers"`
+		NextCursor *string           `json:"next_cursor"`
+	}{Numbers: make([]adminNumberView, len(list)), NextCursor: cursorOrNull(next)}
+	for i := range list {
+		v := adminNumberOf(&list[i].Number)
+		v.ConnectedBy = make([]useView, len(list[i].Uses))
+		for j, u := range list[i].Uses {
+			v.ConnectedBy[j] = useView{Workspace: idString(int64(u.Workspace)), State: string(u.State), ConnectedAt: u.ConnectedAt.UTC()}
+		}
+		out.Numbers[i] = v
 	}
 	return c.json(http.StatusOK, out)
 }

@@ -15,7 +15,7 @@ import (
 
 // Store is what the API needs of the inbox; *inbox.Store implements it.
 type Store interface {
-	AuthenticateToken(ctx context.Context, token string) (inbox.WorkspaceID, error)
+	Authenticate(ctx context.Context, token string) (inbox.Auth, error)
 
 	Enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]inbox.EnqueueResult, error)
 	GetMessage(ctx context.Context, ws inbox.WorkspaceID, id inbox.MessageID) (inbox.Message, error)
@@ -29,6 +29,12 @@ type Store interface {
 	DisableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
 	EnableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
 	DisconnectNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
+	SendingStats(ctx context.Context, ws inbox.WorkspaceID, numbers []inbox.NumberID, window time.Duration, throttleCodes []int32) ([]inbox.SendingStats, error)
+
+	RequestNumber(ctx context.Context, ws inbox.WorkspaceID, nr inbox.NewNumberRequest) (inbox.NumberRequest, error)
+	GetNumberRequest(ctx context.Context, ws inbox.WorkspaceID, id inbox.RequestID) (inbox.NumberRequest, error)
+	ListNumberRequests(ctx context.Context, ws inbox.WorkspaceID, p inbox.Page) ([]inbox.NumberRequest, string, error)
+	CancelNumberRequest(ctx context.Context, ws inbox.WorkspaceID, id inbox.RequestID) (inbox.NumberRequest, error)
 
 	ChangeCursor(ctx context.Context) (string, error)
 	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
@@ -36,7 +42,18 @@ type Store interface {
 	CreateWorkspace(ctx context.Context, name string, smsAddon bool) (inbox.Workspace, string, error)
 	SetSMSAddon(ctx context.Context, ws inbox.WorkspaceID, on bool) error
 	AddNumber(ctx context.Context, nn inbox.NewNumber) (inbox.Number, error)
-	ListUnrouted(ctx context.Context, p inbox.Page) ([]inbox.UnroutedMessage, string, error)
+	AllNumbers(ctx context.Context, status inbox.NumberStatus, p inbox.Page) ([]inbox.NumberInUse, string, error)
+	IssueToken(ctx context.Context, ws inbox.WorkspaceID, nt inbox.NewToken) (inbox.Token, string, error)
+	ListTokens(ctx context.Context, ws inbox.WorkspaceID) ([]inbox.Token, error)
+	RevokeTokenID(ctx context.Context, ws inbox.WorkspaceID, id inbox.TokenID) (inbox.Token, error)
+	ListAllNumberRequests(ctx context.Context, status inbox.RequestStatus, p inbox.Page) ([]inbox.NumberRequest, string, error)
+	FulfilNumberRequest(ctx context.Context, id inbox.RequestID, f inbox.Fulfilment) (inbox.NumberRequest, inbox.Number, error)
+	DeclineNumberRequest(ctx context.Context, id inbox.RequestID, reason string) (inbox.NumberRequest, error)
+	StartSelfTest(ctx context.Context, nt inbox.NewSelfTest) (inbox.SelfTest, error)
+	GetSelfTest(ctx context.Context, id inbox.SelfTestID) (inbox.SelfTest, error)
+	ListUnroutedGroups(ctx context.Context, p inbox.Page) ([]inbox.UnroutedGroup, string, error)
+	ListUnroutedTo(ctx context.Context, to string, p inbox.Page) ([]inbox.UnroutedMessage, string, error)
+	AssignUnrouted(ctx context.Context, a inbox.Assignment) (inbox.Assigned, error)
 }
 
 var _ Store = (*inbox.Store)(nil)
@@ -59,6 +76,11 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultAuthCacheTTL   = 5 * time.Second
 	DefaultHeartbeat      = 15 * time.Second
+	// DefaultSelfTestTimeout is how long a number self-test waits for its
+	// probe to come back unless the request says; MaxSelfTestTimeout is the
+	// longest it may ask for.
+	DefaultSelfTestTimeout = 20 * time.Second
+	MaxSelfTestTimeout     = 2 * time.Minute
 	// streamPoll is how often a stream reads the feed when Config.Events
 	// is nil.
 	streamPoll = time.Second
@@ -83,8 +105,21 @@ type Config struct {
 	// Nil: streams read the feed every second and nothing is notified.
 	Events Events
 	// Carriers and RateClasses, when not empty, are the names
-	// POST /admin/v1/numbers accepts (the engine's configuration).
+	// POST /admin/v1/numbers accepts (the engine's configuration). When
+	// RateClasses is empty, the classes of Rates are accepted.
 	Carriers, RateClasses []string
+	// Rates maps each rate class to its rate in segments per second and
+	// CarrierRates each carrier to its account's rate (the engine's
+	// rate_classes and carriers' tps): GET /v1/sms reports a number's rate
+	// and explains waits with them. Nil: rates are reported unknown (null)
+	// and waits are not explained.
+	Rates, CarrierRates map[string]float64
+	// DedicatedClass is the rate class of a dedicated local number, whose
+	// rate the late-SMS advice quotes; "" means inbox.RateClassDedicated.
+	DedicatedClass string
+	// SelfTestTimeout is how long a self-test waits for its probe by
+	// default (DefaultSelfTestTimeout).
+	SelfTestTimeout time.Duration
 	// EnqueueBatch is the most messages one Enqueue call carries: POST
 	// /v1/messages requests that arrive while earlier ones are being stored
 	// are stored together (group commit). 1 stores each request alone.
@@ -159,6 +194,17 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.DedicatedClass == "" {
+		cfg.DedicatedClass = inbox.RateClassDedicated
+	}
+	if cfg.SelfTestTimeout <= 0 {
+		cfg.SelfTestTimeout = DefaultSelfTestTimeout
+	}
+	if len(cfg.RateClasses) == 0 {
+		for class := range cfg.Rates {
+			cfg.RateClasses = append(cfg.RateClasses, class)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

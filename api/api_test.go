@@ -275,14 +275,14 @@ func TestOperatorAPI(t *testing.T) {
 	// Inbound to an unknown number is kept as unrouted.
 	e.inbound(contact(1), newE164(), "who is this?")
 	e.inbound(contact(2), newE164(), "hello?")
-	u := e.do("GET", "/admin/v1/unrouted?limit=1", opToken, nil)
+	u := e.do("GET", "/admin/v1/unrouted/messages?limit=1", opToken, nil)
 	want(t, u, 200, "")
 	v := u.json(t)
 	if msgs := v["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["text"] != "hello?" ||
 		msgs[0].(map[string]any)["reason"] != "unknown_number" || v["next_cursor"] == nil {
 		t.Fatalf("unrouted: %s", u.body)
 	}
-	u = e.do("GET", "/admin/v1/unrouted?limit=1&cursor="+v["next_cursor"].(string), opToken, nil)
+	u = e.do("GET", "/admin/v1/unrouted/messages?limit=1&cursor="+v["next_cursor"].(string), opToken, nil)
 	if v := u.json(t); v["messages"].([]any)[0].(map[string]any)["text"] != "who is this?" {
 		t.Fatalf("unrouted page 2: %s", u.body)
 	}
@@ -352,4 +352,64 @@ func TestNumbers(t *testing.T) {
 	}
 	want(t, e.do("POST", "/v1/messages", w.token, map[string]any{"to": contact(1), "text": "hi", "from": d2.E164}), 409, "number_disabled")
 	_ = inbox.Connected
+}
+
+// GET /admin/v1/numbers: the operator's list with who has each number
+// connected, the status filter, and paging.
+func TestAdminListNumbers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.ready("a")
+	b := e.workspace("b", true)
+	pool := e.shared()
+	if _, err := e.store.ConnectNumber(e.ctx, b.id, pool.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.DisableNumber(e.ctx, b.id, pool.ID); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.do("GET", "/admin/v1/numbers", a.token, nil), 401, "unauthorized")
+	want(t, e.do("GET", "/admin/v1/numbers?status=gone", opToken, nil), 400, "invalid_request")
+
+	r := e.do("GET", "/admin/v1/numbers", opToken, nil)
+	want(t, r, 200, "")
+	var out struct {
+		Numbers []struct {
+			Number      string  `json:"number"`
+			Kind        string  `json:"kind"`
+			Workspace   *string `json:"workspace"`
+			ConnectedBy []struct {
+				Workspace string `json:"workspace"`
+				State     string `json:"state"`
+			} `json:"connected_by"`
+		} `json:"numbers"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Numbers) != 2 || out.NextCursor != nil {
+		t.Fatalf("numbers: %s", r.body)
+	}
+	ded, sh := out.Numbers[0], out.Numbers[1]
+	if ded.Number != a.num.E164 || ded.Workspace == nil || len(ded.ConnectedBy) != 1 || ded.ConnectedBy[0].State != "connected" ||
+		ded.ConnectedBy[0].Workspace != fmt.Sprint(a.id) {
+		t.Fatalf("dedicated number: %s", r.body)
+	}
+	if sh.Number != pool.E164 || sh.Workspace != nil || len(sh.ConnectedBy) != 1 || sh.ConnectedBy[0].State != "disabled" {
+		t.Fatalf("shared number: %s", r.body)
+	}
+	page := e.do("GET", "/admin/v1/numbers?limit=1", opToken, nil)
+	want(t, page, 200, "")
+	if next, _ := page.json(t)["next_cursor"].(string); next == "" {
+		t.Fatalf("first page of one: %s", page.body)
+	}
+	if err := e.store.RetireNumber(e.ctx, pool.ID); err != nil {
+		t.Fatal(err)
+	}
+	retired := e.do("GET", "/admin/v1/numbers?status=retired", opToken, nil)
+	want(t, retired, 200, "")
+	if list := retired.json(t)["numbers"].([]any); len(list) != 1 || list[0].(map[string]any)["number"] != pool.E164 {
+		t.Fatalf("retired: %s", retired.body)
+	}
 }

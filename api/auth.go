@@ -11,10 +11,11 @@ import (
 // authCacheMax bounds the token cache; past it the cache starts afresh.
 const authCacheMax = 10000
 
-// authCache remembers which workspace a token authenticated as, for
-// Config.AuthCacheTTL, so a busy client does not cost a database query per
-// request. Only successes are kept, under the token's SHA-256 (never the
-// token). A revoked token therefore keeps working here for up to the TTL.
+// authCache remembers what a token authenticated as (its workspace and
+// scopes), for Config.AuthCacheTTL, so a busy client does not cost a
+// database query per request. Only successes are kept, under the token's
+// SHA-256 (never the token). A revoked token therefore keeps working here
+// for up to the TTL.
 type authCache struct {
 	ttl time.Duration
 	mu  sync.Mutex
@@ -22,15 +23,16 @@ type authCache struct {
 }
 
 type authEntry struct {
-	ws    inbox.WorkspaceID
+	auth  inbox.Auth
 	until time.Time
 }
 
-// authenticate returns the workspace of token, from the cache or the store.
-func (s *Server) authenticateToken(ctx context.Context, token string) (inbox.WorkspaceID, error) {
+// authenticateToken returns what token authenticates as, from the cache or
+// the store.
+func (s *Server) authenticateToken(ctx context.Context, token string) (inbox.Auth, error) {
 	c := s.auth
 	if c == nil {
-		return s.store.AuthenticateToken(ctx, token)
+		return s.store.Authenticate(ctx, token)
 	}
 	key := sha(token)
 	now := time.Now()
@@ -38,17 +40,17 @@ func (s *Server) authenticateToken(ctx context.Context, token string) (inbox.Wor
 	e, ok := c.m[key]
 	c.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.ws, nil
+		return e.auth, nil
 	}
-	ws, err := s.store.AuthenticateToken(ctx, token)
+	a, err := s.store.Authenticate(ctx, token)
 	if err != nil {
-		return 0, err
+		return inbox.Auth{}, err
 	}
 	c.mu.Lock()
 	if len(c.m) >= authCacheMax {
 		c.m = make(map[[32]byte]authEntry)
 	}
-	c.m[key] = authEntry{ws: ws, until: now.Add(c.ttl)}
+	c.m[key] = authEntry{auth: a, until: now.Add(c.ttl)}
 	c.mu.Unlock()
-	return ws, nil
+	return a, nil
 }

@@ -14,6 +14,7 @@
 //		Store: store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
 //		Binds: func() any { return e.binds() }, Kick: dispatcher.Kick, Events: hub,
 //		Carriers: carrierNames, RateClasses: classNames, Logger: log.Named("api"),
+//		Rates: classRates, CarrierRates: carrierTPS, // GET /v1/sms's late-SMS answer (late.go)
 //	})
 //	mux.Handle("/", srv)                  // /v1/..., /admin/v1/..., /openapi.json, JSON 404s
 //	httpSrv.RegisterOnShutdown(srv.CloseStreams)
@@ -30,7 +31,15 @@
 // token's hash); operator routes take the operator token, compared in
 // constant time (through SHA-256, so its length does not leak either).
 // Each kind is refused (401) on the other's routes. Another workspace's
-// objects are 404, as if they did not exist.
+// objects are 404, as if they did not exist. A workspace route may need a
+// scope (the route table's scope: messages to send and read
+// conversations, settings to change numbers and number requests); a token
+// without it is 403 forbidden, the error naming missing_scope. The event
+// stream sends each token only the events its scopes cover.
+//
+// Tenant self-service: custom number requests (requests.go), tokens
+// (tokens.go, operator), the late-SMS report of GET /v1/sms (late.go),
+// number self-tests (selftest.go) and unrouted messages (unrouted.go).
 //
 // Bodies are JSON objects of at most MaxBodyBytes (413 past it), decoded
 // strictly: unknown fields, data after the object, wrong types and bodies

@@ -24,6 +24,7 @@ const (
 	codeNumberRequired       = "number_required"          // 400: several numbers connected; name one
 	codeUnauthorized         = "unauthorized"             // 401
 	codeSMSAddonRequired     = "sms_addon_required"       // 402
+	codeForbidden            = "forbidden"                // 403: the token lacks the route's scope (missing_scope)
 	codeNotFound             = "not_found"                // 404: also another workspace's objects
 	codeMethodNotAllowed     = "method_not_allowed"       // 405
 	codeNoNumberConnected    = "no_number_connected"      // 409
@@ -34,6 +35,10 @@ const (
 	codeNumberRetired        = "number_retired"           // 409
 	codeNumberDedicated      = "number_already_dedicated" // 409
 	codeNumberInUse          = "number_in_use"            // 409
+	codeRequestClosed        = "number_request_closed"    // 409: the request is no longer open
+	codeRequestLimit         = "number_request_limit"     // 409: too many open requests
+	codeUnknownNumber        = "unknown_number"           // 409: Switchboard has no such active number
+	codeNoProbeNumber        = "no_probe_number"          // 409: no number to send a self-test from
 	codePayloadTooLarge      = "payload_too_large"        // 413
 	codeUnsupportedMediaType = "unsupported_media_type"   // 415
 	codeInvalidRecipient     = "invalid_recipient"        // 422
@@ -51,6 +56,7 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	scope   inbox.Scope // the missing scope of a 403
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }
@@ -63,6 +69,13 @@ var (
 	errUnauthorized = errorf(http.StatusUnauthorized, codeUnauthorized, "missing or invalid bearer token")
 	errNotFound     = errorf(http.StatusNotFound, codeNotFound, "not found")
 )
+
+// errForbidden answers a token that lacks the scope a route needs.
+func errForbidden(sc inbox.Scope) *apiError {
+	e := errorf(http.StatusForbidden, codeForbidden, "this token lacks the %q scope this request needs", sc)
+	e.scope = sc
+	return e
+}
 
 // inboxStatus maps the inbox's refusal codes to HTTP statuses.
 var inboxStatus = map[inbox.Code]int{
@@ -80,6 +93,10 @@ var inboxStatus = map[inbox.Code]int{
 	inbox.CodeNumberRetired:     http.StatusConflict,
 	inbox.CodeNumberDedicated:   http.StatusConflict,
 	inbox.CodeNumberInUse:       http.StatusConflict,
+	inbox.CodeRequestClosed:     http.StatusConflict,
+	inbox.CodeRequestLimit:      http.StatusConflict,
+	inbox.CodeUnknownNumber:     http.StatusConflict,
+	inbox.CodeNoProbeNumber:     http.StatusConflict,
 }
 
 // inboxMessage is the message of each refusal in the API's words.
@@ -97,6 +114,10 @@ var inboxMessage = map[inbox.Code]string{
 	inbox.CodeNumberRetired:     "the number is retired",
 	inbox.CodeNumberDedicated:   "the number is already dedicated",
 	inbox.CodeNumberInUse:       "the number is connected by other workspaces",
+	inbox.CodeRequestClosed:     "the number request is no longer open",
+	inbox.CodeRequestLimit:      fmt.Sprintf("a workspace may have at most %d open number requests", inbox.MaxOpenRequests),
+	inbox.CodeUnknownNumber:     "Switchboard has no active number with this E.164",
+	inbox.CodeNoProbeNumber:     "there is no number to send the self-test from: add a shared number or name one in from",
 }
 
 // toAPIError classifies an error: a refusal keeps its code; a database
@@ -162,8 +183,9 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	MissingScope string `json:"missing_scope,omitempty"`
 }
 
 // fail writes the error answer for err (unless the client is gone) and
@@ -186,7 +208,7 @@ func (c *call) fail(err error) error {
 	if c.w.status != 0 {
 		return err // an answer was already started (an event stream)
 	}
-	b, _ := json.Marshal(errorBody{errorDetail{Code: ae.code, Message: ae.message}})
+	b, _ := json.Marshal(errorBody{errorDetail{Code: ae.code, Message: ae.message, MissingScope: string(ae.scope)}})
 	c.w.WriteHeader(ae.status)
 	c.w.Write(append(b, '\n'))
 	if ae.status >= 500 {

@@ -1,5 +1,7 @@
 package api
 
+import "github.com/switchboard-sms/switchboard/inbox"
+
 // Routes lists the route table as "METHOD /path" (for the tests).
 func Routes() []string {
 	out := make([]string, len(routes))
@@ -18,4 +20,10 @@ func WorkspaceRoutes() []string {
 		}
 	}
 	return out
+}
+
+// ExplainLate applies the late-SMS rule of GET /v1/sms to one number of
+// the given rates (for the tests).
+func ExplainLate(rate, dedicatedRate, carrierRate float64, st inbox.SendingStats) sendingView {
+	return sendingOf(lateFacts{class: "c", rate: rate, dedicatedRate: dedicatedRate, carrierRate: carrierRate, st: st})
 }

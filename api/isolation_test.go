@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sms/switchboard/api"
+	"github.com/switchboard-sms/switchboard/inbox"
 )
 
 // TestWorkspaceIsolation calls every workspace route with workspace A's
@@ -34,12 +35,18 @@ func TestWorkspaceIsolation(t *testing.T) {
 	bMsg, bThread := sent.json(t)["id"].(string), sent.json(t)["thread_id"].(string)
 	e.inbound(contact(1), b.num.E164, "reply to b")
 	bIn := e.inbound(contact(2), b.num.E164, "another")
+	bReq, err := e.store.RequestNumber(e.ctx, b.id, inbox.NewNumberRequest{Country: "GB", Note: "b's brand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bReqID := fmt.Sprint(bReq.ID)
 
 	// B as B sees it, through the API.
 	snapshot := func() string {
 		t.Helper()
 		var out strings.Builder
-		for _, p := range []string{"/v1/sms", "/v1/sms/numbers", "/v1/threads", "/v1/threads/" + bThread + "/messages", "/v1/messages/" + bMsg} {
+		for _, p := range []string{"/v1/sms", "/v1/sms/numbers", "/v1/threads", "/v1/threads/" + bThread + "/messages", "/v1/messages/" + bMsg,
+			"/v1/sms/number-requests"} {
 			r := e.do("GET", p, b.token, nil)
 			want(t, r, 200, "")
 			out.Write(r.body)
@@ -110,7 +117,15 @@ func TestWorkspaceIsolation(t *testing.T) {
 			{name: "B's dedicated", body: map[string]string{"number": bDed}, status: 404, code: "not_found"},
 			{name: "B's shared (A's own connection)", body: map[string]string{"number": bShr}, status: 409, code: "no_number_connected"},
 		},
-		"GET /v1/events": {{name: "no B's events", status: 200}},
+		"POST /v1/sms/number-requests": {{name: "A's own", body: map[string]string{"country": "US"}, status: 201}},
+		"GET /v1/sms/number-requests": {{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
+			if strings.Contains(string(r.body), "b's brand") || strings.Contains(string(r.body), `"id":"`+bReqID+`"`) {
+				t.Fatalf("A sees B's request: %s", r.body)
+			}
+		}}},
+		"GET /v1/sms/number-requests/{id}":         {{name: "B's request", path: "/v1/sms/number-requests/" + bReqID, status: 404, code: "not_found"}},
+		"POST /v1/sms/number-requests/{id}/cancel": {{name: "B's request", path: "/v1/sms/number-requests/" + bReqID + "/cancel", status: 404, code: "not_found"}},
+		"GET /v1/events":                           {{name: "no B's events", status: 200}},
 	}
 	for _, rt := range api.WorkspaceRoutes() {
 		cs, ok := checks[rt]
@@ -161,7 +176,8 @@ func checkNoEvents(t *testing.T, e *env, token, from string) {
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.Contains(line, "b's secret") || strings.Contains(line, "reply to b") || strings.Contains(line, "another") {
+		if strings.Contains(line, "b's secret") || strings.Contains(line, "reply to b") || strings.Contains(line, "another") ||
+			strings.Contains(line, "b's brand") {
 			t.Fatalf("A's stream carries B's message: %s", line)
 		}
 		if strings.Contains(line, `"text":"mine"`) {

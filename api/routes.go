@@ -29,32 +29,59 @@ const (
 type route struct {
 	method, path string
 	access       access
-	handle       func(c *call) error
-	stream       bool // no request timeout (event streams)
+	// scope is what a workspace token needs for the route; "" is any
+	// token of the workspace. A token without it is 403 forbidden.
+	scope  inbox.Scope
+	handle func(c *call) error
+	// long routes have no request timeout: the handler bounds each store
+	// call itself (event streams, self-tests).
+	long bool
 }
+
+// Scopes of the workspace routes: messages to send and read
+// conversations, settings to change the SMS settings (numbers, number
+// requests). Reading the settings needs either.
+const (
+	msgs     = inbox.ScopeMessages
+	settings = inbox.ScopeSettings
+)
 
 var routes = []route{
 	{method: "GET", path: "/openapi.json", access: public, handle: (*call).openAPI},
 
-	{method: "POST", path: "/v1/messages", access: workspace, handle: (*call).sendMessage},
-	{method: "GET", path: "/v1/messages/{id}", access: workspace, handle: (*call).getMessage},
-	{method: "GET", path: "/v1/threads", access: workspace, handle: (*call).listThreads},
-	{method: "GET", path: "/v1/threads/{id}/messages", access: workspace, handle: (*call).listThreadMessages},
-	{method: "POST", path: "/v1/threads/{id}/read", access: workspace, handle: (*call).markThreadRead},
+	{method: "POST", path: "/v1/messages", access: workspace, scope: msgs, handle: (*call).sendMessage},
+	{method: "GET", path: "/v1/messages/{id}", access: workspace, scope: msgs, handle: (*call).getMessage},
+	{method: "GET", path: "/v1/threads", access: workspace, scope: msgs, handle: (*call).listThreads},
+	{method: "GET", path: "/v1/threads/{id}/messages", access: workspace, scope: msgs, handle: (*call).listThreadMessages},
+	{method: "POST", path: "/v1/threads/{id}/read", access: workspace, scope: msgs, handle: (*call).markThreadRead},
 	{method: "GET", path: "/v1/sms", access: workspace, handle: (*call).getSMS},
 	{method: "GET", path: "/v1/sms/numbers", access: workspace, handle: (*call).listNumbers},
-	{method: "PUT", path: "/v1/sms/number", access: workspace, handle: (*call).connectNumber},
-	{method: "POST", path: "/v1/sms/number/disable", access: workspace, handle: (*call).disableNumber},
-	{method: "POST", path: "/v1/sms/number/enable", access: workspace, handle: (*call).enableNumber},
-	{method: "DELETE", path: "/v1/sms/number", access: workspace, handle: (*call).disconnectNumber},
-	{method: "GET", path: "/v1/events", access: workspace, handle: (*call).events, stream: true},
+	{method: "PUT", path: "/v1/sms/number", access: workspace, scope: settings, handle: (*call).connectNumber},
+	{method: "POST", path: "/v1/sms/number/disable", access: workspace, scope: settings, handle: (*call).disableNumber},
+	{method: "POST", path: "/v1/sms/number/enable", access: workspace, scope: settings, handle: (*call).enableNumber},
+	{method: "DELETE", path: "/v1/sms/number", access: workspace, scope: settings, handle: (*call).disconnectNumber},
+	{method: "POST", path: "/v1/sms/number-requests", access: workspace, scope: settings, handle: (*call).requestNumber},
+	{method: "GET", path: "/v1/sms/number-requests", access: workspace, handle: (*call).listNumberRequests},
+	{method: "GET", path: "/v1/sms/number-requests/{id}", access: workspace, handle: (*call).getNumberRequest},
+	{method: "POST", path: "/v1/sms/number-requests/{id}/cancel", access: workspace, scope: settings, handle: (*call).cancelNumberRequest},
+	{method: "GET", path: "/v1/events", access: workspace, handle: (*call).events, long: true},
 
 	{method: "POST", path: "/admin/v1/workspaces", access: operator, handle: (*call).createWorkspace},
 	{method: "GET", path: "/admin/v1/workspaces/{id}", access: operator, handle: (*call).getWorkspace},
 	{method: "PATCH", path: "/admin/v1/workspaces/{id}", access: operator, handle: (*call).patchWorkspace},
+	{method: "GET", path: "/admin/v1/workspaces/{id}/tokens", access: operator, handle: (*call).listTokens},
+	{method: "POST", path: "/admin/v1/workspaces/{id}/tokens", access: operator, handle: (*call).issueToken},
+	{method: "DELETE", path: "/admin/v1/workspaces/{id}/tokens/{token_id}", access: operator, handle: (*call).revokeToken},
+	{method: "GET", path: "/admin/v1/numbers", access: operator, handle: (*call).listAllNumbers},
 	{method: "POST", path: "/admin/v1/numbers", access: operator, handle: (*call).addNumber},
+	{method: "POST", path: "/admin/v1/numbers/{number}/self-test", access: operator, handle: (*call).selfTest, long: true},
+	{method: "GET", path: "/admin/v1/number-requests", access: operator, handle: (*call).listAllNumberRequests},
+	{method: "POST", path: "/admin/v1/number-requests/{id}/fulfil", access: operator, handle: (*call).fulfilNumberRequest},
+	{method: "POST", path: "/admin/v1/number-requests/{id}/decline", access: operator, handle: (*call).declineNumberRequest},
 	{method: "GET", path: "/admin/v1/binds", access: operator, handle: (*call).listBinds},
-	{method: "GET", path: "/admin/v1/unrouted", access: operator, handle: (*call).listUnrouted},
+	{method: "GET", path: "/admin/v1/unrouted", access: operator, handle: (*call).listUnroutedGroups},
+	{method: "GET", path: "/admin/v1/unrouted/messages", access: operator, handle: (*call).listUnrouted},
+	{method: "POST", path: "/admin/v1/unrouted/assign", access: operator, handle: (*call).assignUnrouted},
 }
 
 // call is one request being served.
@@ -65,6 +92,7 @@ type call struct {
 	ctx   context.Context // the request's, bounded by RequestTimeout
 	route *route
 	ws    inbox.WorkspaceID // the caller, on workspace routes
+	auth  inbox.Auth        // the caller's token, on workspace routes
 	start time.Time
 }
 
@@ -79,8 +107,8 @@ func (s *Server) wrap(rt *route) http.Handler {
 		defer cancel()
 		err := c.authenticate()
 		if err == nil {
-			if rt.stream {
-				c.ctx = r.Context() // the stream bounds each of its reads itself
+			if rt.long {
+				c.ctx = r.Context() // the handler bounds each store call itself
 			}
 			err = rt.handle(c)
 		}
@@ -99,11 +127,14 @@ func (c *call) authenticate() error {
 		if !ok {
 			return errUnauthorized
 		}
-		ws, err := c.s.authenticateToken(c.ctx, tok)
+		a, err := c.s.authenticateToken(c.ctx, tok)
 		if err != nil {
 			return err
 		}
-		c.ws = ws
+		c.ws, c.auth = a.Workspace, a
+		if sc := c.route.scope; sc != "" && !a.Has(sc) {
+			return errForbidden(sc)
+		}
 	case operator:
 		tok, ok := bearer(c.r)
 		if !ok || c.s.cfg.OperatorToken == "" {

@@ -11,6 +11,8 @@ import (
 // numbers. The workspace-facing state of a connection is connected,
 // disabled, or disconnected (for GET /v1/sms) / available (for a number
 // listed by GET /v1/sms/numbers that the workspace has not connected).
+// GET /v1/sms also reports, per connected number, how its sending goes
+// (late.go).
 
 const stateDisconnected = "disconnected"
 
@@ -32,6 +34,7 @@ func (c *call) getSMS() error {
 		return err
 	}
 	v := smsView{Addon: w.SMSAddon, State: stateDisconnected, Numbers: []numberView{}}
+	var conn []*inbox.WorkspaceNumber
 	for i := range nums {
 		n := &nums[i]
 		switch n.State {
@@ -44,7 +47,24 @@ func (c *call) getSMS() error {
 		default:
 			continue
 		}
-		v.Numbers = append(v.Numbers, numberOf(n))
+		conn = append(conn, n)
+	}
+	if len(conn) > 0 {
+		ids := make([]inbox.NumberID, len(conn))
+		for i, n := range conn {
+			ids[i] = n.ID
+		}
+		stats, err := c.s.store.SendingStats(c.ctx, c.ws, ids, waitWindow, throttleCodes)
+		if err != nil {
+			return err
+		}
+		for i, n := range conn {
+			nv := numberOf(n)
+			sv := sendingOf(lateFacts{class: n.RateClass, rate: c.s.cfg.Rates[n.RateClass],
+				dedicatedRate: c.s.cfg.Rates[c.s.cfg.DedicatedClass], carrierRate: c.s.cfg.CarrierRates[n.Carrier], st: stats[i]})
+			nv.Sending = &sv
+			v.Numbers = append(v.Numbers, nv)
+		}
 	}
 	if len(v.Numbers) == 1 {
 		v.Number = &v.Numbers[0].Number

@@ -20,9 +20,14 @@ import (
 //
 // message.received is a new inbound message; message.status is an
 // outbound message queued or changing status (queued, sending, submitted,
-// delivered, failed, expired, rejected). Each event carries the message as
-// it is at the time of reading: a message that changed twice between two
-// reads is sent once, with its latest status. The first event of a new
+// delivered, failed, expired, rejected); number_request.status is a
+// custom number request created or changing status (open, fulfilled,
+// declined, cancelled), its data the request as GET
+// /v1/sms/number-requests/{id} shows it. Each event carries the object as
+// it is at the time of reading: one that changed twice between two reads
+// is sent once, with its latest status. Message events need a token with
+// the messages scope (they carry the conversations); request events go to
+// every token, as GET /v1/sms/number-requests does. The first event of a new
 // stream is "ready" (data {}), whose id marks where the stream starts, so
 // an EventSource that reconnects before any message event resumes from
 // there. A client resumes with the Last-Event-ID header (EventSource sends
@@ -111,19 +116,21 @@ func (c *call) events() error {
 	authed := time.Now()
 	var failingSince time.Time
 	for {
+		wrote := false
 		for _, ch := range changes {
-			data, err := json.Marshal(eventOf(&ch))
+			cursor = ch.Cursor
+			kind, v := c.eventOf(&ch)
+			if kind == "" {
+				continue // not for this token's scopes
+			}
+			data, err := json.Marshal(v)
 			if err != nil {
 				return err
 			}
-			kind := "message.status"
-			if ch.Direction == inbox.DirectionIn {
-				kind = "message.received"
-			}
 			writeEvent(bw, ch.Cursor, kind, data)
-			cursor = ch.Cursor
+			wrote = true
 		}
-		if len(changes) > 0 {
+		if wrote {
 			if err := flush(); err != nil {
 				return nil // the client is gone
 			}
@@ -141,7 +148,7 @@ func (c *call) events() error {
 					}
 					if time.Since(authed) > streamReauth {
 						tok, _ := bearer(c.r)
-						if _, err := c.s.store.AuthenticateToken(c.ctx, tok); inbox.ErrorCode(err) == inbox.CodeUnauthorized {
+						if _, err := c.s.store.Authenticate(c.ctx, tok); inbox.ErrorCode(err) == inbox.CodeUnauthorized {
 							return nil // revoked: the reconnect gets 401
 						}
 						authed = time.Now()
@@ -190,7 +197,23 @@ func writeEvent(w *bufio.Writer, id, kind string, data []byte) {
 	w.WriteString("\n\n")
 }
 
-func eventOf(ch *inbox.Change) eventData {
+// eventOf returns a change's event name and data, or "" when the token
+// may not see it.
+func (c *call) eventOf(ch *inbox.Change) (string, any) {
+	if ch.Kind == inbox.ChangeRequest {
+		return "number_request.status", requestOf(ch.Request)
+	}
+	if !c.auth.Has(inbox.ScopeMessages) {
+		return "", nil
+	}
+	kind := "message.status"
+	if ch.Direction == inbox.DirectionIn {
+		kind = "message.received"
+	}
+	return kind, messageEventOf(ch)
+}
+
+func messageEventOf(ch *inbox.Change) eventData {
 	return eventData{
 		ID: idString(int64(ch.Message)), ThreadID: idString(int64(ch.Thread)), Direction: string(ch.Direction),
 		From: ch.From, To: ch.To, Text: ch.Body, Encoding: encodingName(ch.Encoding), Segments: ch.Segments,

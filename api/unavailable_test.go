@@ -64,9 +64,20 @@ func TestDatabaseDown(t *testing.T) {
 				body = map[string]any{"sms_addon": true}
 			case "POST /admin/v1/numbers":
 				body = map[string]any{"number": newE164(), "kind": "shared", "carrier": "c"}
+			case "POST /v1/sms/number-requests":
+				body = map[string]any{"country": "US"}
+			case "POST /admin/v1/workspaces/{id}/tokens":
+				body = map[string]any{"scopes": []string{"messages"}}
+			case "POST /admin/v1/number-requests/{id}/fulfil":
+				body = map[string]any{"number": newE164()}
+			case "POST /admin/v1/number-requests/{id}/decline":
+				body = map[string]any{"reason": "none left"}
+			case "POST /admin/v1/unrouted/assign":
+				body = map[string]any{"workspace": "1", "to": newE164()}
 			}
 			start := time.Now()
-			r := c.env.do(method, strings.ReplaceAll(path, "{id}", "1"), tok, body)
+			path = strings.NewReplacer("{id}", "1", "{token_id}", "1", "{number}", "%2B"+newE164()[1:]).Replace(path)
+			r := c.env.do(method, path, tok, body)
 			want(t, r, http.StatusServiceUnavailable, "unavailable")
 			if r.header.Get("Retry-After") == "" {
 				t.Fatalf("%s: no Retry-After", rt)

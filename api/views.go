@@ -161,6 +161,8 @@ type numberView struct {
 	RateClass   string     `json:"rate_class"`
 	State       string     `json:"state"`
 	ConnectedAt *time.Time `json:"connected_at"`
+	// Sending is set by GET /v1/sms only (connected numbers).
+	Sending *sendingView `json:"sending,omitempty"`
 }
 
 func numberOf(n *inbox.WorkspaceNumber) numberView {
@@ -172,12 +174,13 @@ type workspaceView struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	SMSAddon  bool      `json:"sms_addon"`
+	System    bool      `json:"system,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	Token     string    `json:"token,omitempty"`
 }
 
 func workspaceOf(w *inbox.Workspace) workspaceView {
-	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, CreatedAt: w.CreatedAt.UTC()}
+	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, System: w.System, CreatedAt: w.CreatedAt.UTC()}
 }
 
 type adminNumberView struct {
@@ -189,6 +192,15 @@ type adminNumberView struct {
 	Workspace *string   `json:"workspace"`
 	Status    string    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
+	// ConnectedBy is set by GET /admin/v1/numbers only.
+	ConnectedBy []useView `json:"connected_by,omitempty"`
+}
+
+// useView is one workspace's current connection of a number.
+type useView struct {
+	Workspace   string    `json:"workspace"`
+	State       string    `json:"state"` // connected or disabled
+	ConnectedAt time.Time `json:"connected_at"`
 }
 
 func adminNumberOf(n *inbox.Number) adminNumberView {
@@ -199,18 +211,6 @@ func adminNumberOf(n *inbox.Number) adminNumberView {
 		v.Workspace = &s
 	}
 	return v
-}
-
-type unroutedView struct {
-	ID         string    `json:"id"`
-	Carrier    string    `json:"carrier"`
-	From       string    `json:"from"`
-	To         string    `json:"to"`
-	Text       string    `json:"text"`
-	Encoding   string    `json:"encoding"`
-	Segments   int       `json:"segments"`
-	Reason     string    `json:"reason"`
-	ReceivedAt time.Time `json:"received_at"`
 }
 
 // cursorOrNull is a next_cursor: null after the last page.

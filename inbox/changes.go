@@ -9,13 +9,19 @@ import (
 )
 
 // Change is one entry of a workspace's change feed: a message as it is
-// after it was created (inbound or outbound) or its status changed. A
-// message changed several times between two reads appears once, as it is
+// after it was created (inbound or outbound) or its status changed, or a
+// number request as it is after it was created or its status changed. An
+// object changed several times between two reads appears once, as it is
 // now.
 type Change struct {
 	// Cursor names this change: Changes(after: Cursor) returns what came
 	// after it. It is opaque, like page cursors.
-	Cursor    string
+	Cursor string
+	Kind   ChangeKind
+	// Request is the number request (Kind ChangeRequest); the message
+	// fields below are then zero.
+	Request *NumberRequest
+
 	Message   MessageID
 	Thread    ThreadID
 	Direction Direction
@@ -30,10 +36,27 @@ type Change struct {
 	CarrierError int // the carrier's error code, 0 when none
 }
 
+// ChangeKind says what a change is about.
+type ChangeKind int
+
+// Change kinds. Within one writing transaction, message changes come
+// before request changes.
+const (
+	ChangeMessage ChangeKind = iota // a message (the fields of Change)
+	ChangeRequest                   // a number request (Change.Request)
+)
+
 // DefaultChangesLimit is the page size of Changes when limit is 0.
 const DefaultChangesLimit = 100
 
-const changeCursorKind = "c1"
+// Cursor kinds of the feed: after a message change ("c1:xid:message") and
+// after a request change ("c1r:xid:request"). ChangeCursor hands out c1.
+const (
+	changeCursorKind  = "c1"
+	requestCursorKind = "c1r"
+	noMessageAfter    = int64(1<<63 - 1)
+	noRequestAfter    = int64(0)
+)
 
 // ChangeCursor returns a cursor at the end of the change feed as of now:
 // Changes after it returns what changes from here on (and what
@@ -75,18 +98,27 @@ func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 // (medians on a busy 2-core machine). Setting
 // change_xid in the statements was measured cheaper than a BEFORE UPDATE
 // trigger (about 1 µs per changed row less, bare UPDATE of 50,000 rows). A
-// read is one index range scan of messages_changes; pg_stat_get_activity
-// is read only while some transaction is running.
+// read is one index range scan of messages_changes and one of
+// number_requests_changes (a small table); pg_stat_get_activity is read
+// only while some transaction is running.
 func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit int) ([]Change, error) {
-	var xid, id int64
+	// The feed's order is (change_xid, kind, id). A cursor after a message
+	// (xid, m) is followed by the messages (xid, > m) and every request of
+	// xid; one after a request (xid, r) by no message of xid and the
+	// requests (xid, > r): each table gets its own row comparison, which
+	// its index answers.
+	var xid, msgAfter, reqAfter int64
 	if after != "" {
 		f, err := decodeCursor(after, changeCursorKind, 2)
-		if err != nil {
+		if err == nil {
+			xid, msgAfter, reqAfter = f[0], f[1], noRequestAfter
+		} else if f, err = decodeCursor(after, requestCursorKind, 2); err == nil {
+			xid, msgAfter, reqAfter = f[0], noMessageAfter, f[1]
+		} else {
 			return nil, err
 		}
-		xid, id = f[0], f[1]
 	}
-	if xid < 0 || id < 0 {
+	if xid < 0 || msgAfter < 0 || reqAfter < 0 {
 		return nil, ErrInvalidCursor
 	}
 	switch {
@@ -95,7 +127,7 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 	case limit > MaxPageSize:
 		limit = MaxPageSize
 	}
-	rows, err := s.pool.Query(ctx, changesSQL, ws, uint64(xid), id, limit, micros(s.feedWait))
+	rows, err := s.pool.Query(ctx, changesSQL, ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -103,12 +135,24 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 		var (
 			c              Change
 			cx             uint64
+			id             int64
 			local, contact string
 			segs           int16
+			q              NumberRequest
+			closed         *time.Time
 		)
-		err := r.Scan(&cx, &c.Message, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
-			&c.Status, &c.CarrierError, &c.At, &c.CreatedAt)
-		c.Cursor = encodeCursor(changeCursorKind, int64(cx), int64(c.Message))
+		err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
+			&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
+			&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed)
+		if err != nil {
+			return c, err
+		}
+		if c.Kind == ChangeRequest {
+			q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
+			return Change{Cursor: encodeCursor(requestCursorKind, int64(cx), id), Kind: ChangeRequest, Request: &q}, nil
+		}
+		c.Message = MessageID(id)
+		c.Cursor = encodeCursor(changeCursorKind, int64(cx), id)
 		c.Segments = int(segs)
 		if c.Direction == DirectionOut {
 			c.From, c.To = local, contact
@@ -143,23 +187,43 @@ horizon AS MATERIALIZED (
 )
 `
 
-// changesSQL: an index range scan of messages_changes, bounded above by
-// the horizon.
+// changesSQL: an index range scan of messages_changes and one of
+// number_requests_changes, each bounded above by the horizon, merged in
+// feed order. Rows have the columns of both kinds (the other kind's are
+// empty); for a request, the number is its dedicated number's E.164, the
+// status its status, "at" when it reached it.
 var changesSQL = fmt.Sprintf(horizonCTE, 5) + `
-SELECT m.change_xid, m.id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding, m.segments,
-       m.status, coalesce(m.carrier_error, 0),
-       coalesce(CASE m.status
-           WHEN 'queued' THEN m.queued_at WHEN 'sending' THEN m.sending_at
-           WHEN 'submitted' THEN m.submitted_at WHEN 'delivered' THEN m.delivered_at
-           WHEN 'failed' THEN m.failed_at WHEN 'expired' THEN m.expired_at
-           WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at END, m.created_at),
-       m.created_at
-FROM messages m
-JOIN numbers n ON n.id = m.number_id
-WHERE m.workspace_id = $1
-  AND (m.change_xid, m.id) > ($2::xid8, $3::int8)
-  AND m.change_xid < (SELECT h FROM horizon)
-ORDER BY m.change_xid, m.id
+SELECT * FROM (
+    (SELECT m.change_xid, 0 AS kind, m.id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding,
+            m.segments, m.status, coalesce(m.carrier_error, 0),
+            coalesce(CASE m.status
+                WHEN 'queued' THEN m.queued_at WHEN 'sending' THEN m.sending_at
+                WHEN 'submitted' THEN m.submitted_at WHEN 'delivered' THEN m.delivered_at
+                WHEN 'failed' THEN m.failed_at WHEN 'expired' THEN m.expired_at
+                WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at END, m.created_at),
+            m.created_at,
+            ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz
+     FROM messages m
+     JOIN numbers n ON n.id = m.number_id
+     WHERE m.workspace_id = $1
+       AND (m.change_xid, m.id) > ($2::xid8, $3::int8)
+       AND m.change_xid < (SELECT h FROM horizon)
+     ORDER BY m.change_xid, m.id
+     LIMIT $4)
+    UNION ALL
+    (SELECT r.change_xid, 1, r.id, 0::int8, ''::text, coalesce(n.e164, ''), ''::text, ''::text, ''::text,
+            0::int2, r.status, 0, coalesce(r.closed_at, r.created_at), r.created_at,
+            r.country, coalesce(r.area_code, ''), r.note, r.status, coalesce(r.number_id, 0),
+            coalesce(r.decline_reason, ''), r.closed_at
+     FROM number_requests r
+     LEFT JOIN numbers n ON n.id = r.number_id
+     WHERE r.workspace_id = $1
+       AND (r.change_xid, r.id) > ($2::xid8, $6::int8)
+       AND r.change_xid < (SELECT h FROM horizon)
+     ORDER BY r.change_xid, r.id
+     LIMIT $4)
+) x
+ORDER BY 1, 2, 3
 LIMIT $4
 `
 

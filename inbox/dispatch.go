@@ -334,6 +334,10 @@ type Requeue struct {
 	ID        MessageID
 	NotBefore time.Time // not claimable before; zero means at once
 	Reason    string    // kept as the message's last error
+	// CarrierError is the carrier's error code when the carrier refused
+	// the message for now (throttled, queue full), kept as the message's
+	// carrier error; 0 keeps the one it has.
+	CarrierError int
 }
 
 // Requeue puts messages leased to owner back in the queue as queued, not
@@ -351,11 +355,12 @@ func (s *Store) Requeue(ctx context.Context, owner string, reqs []Requeue) ([]er
 	ids := make([]int64, len(reqs))
 	nb := make([]time.Time, len(reqs))
 	reason := make([]string, len(reqs))
+	code := make([]int32, len(reqs))
 	for i, r := range reqs {
-		ord[i], ids[i], nb[i], reason[i] = int32(i), int64(r.ID), r.NotBefore, r.Reason
+		ord[i], ids[i], nb[i], reason[i], code[i] = int32(i), int64(r.ID), r.NotBefore, r.Reason, int32(r.CarrierError)
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, requeueSQL, planPerCall, owner, ord, ids, nb, reason)
+		rows, err := s.pool.Query(ctx, requeueSQL, planPerCall, owner, ord, ids, nb, reason, code)
 		if err != nil {
 			return err
 		}
@@ -378,8 +383,8 @@ func (s *Store) Requeue(ctx context.Context, owner string, reqs []Requeue) ([]er
 
 const requeueSQL = `
 WITH r AS (
-    SELECT DISTINCT ON (id) * FROM unnest($2::int4[], $3::int8[], $4::timestamptz[], $5::text[])
-        AS r(ord, id, not_before, reason)
+    SELECT DISTINCT ON (id) * FROM unnest($2::int4[], $3::int8[], $4::timestamptz[], $5::text[], $6::int4[])
+        AS r(ord, id, not_before, reason, code)
     ORDER BY id, ord DESC
 ),
 lk AS MATERIALIZED (
@@ -391,6 +396,7 @@ lk AS MATERIALIZED (
 upd AS (
     UPDATE messages m
     SET status = 'queued', lease_owner = NULL, last_error = coalesce(nullif(r.reason, ''), m.last_error),
+        carrier_error = coalesce(nullif(r.code, 0), m.carrier_error),
         change_xid = pg_current_xact_id(),
         not_before = r.not_before,
         -- held (no due_at) while its number is disabled or disconnected

@@ -14,7 +14,10 @@
 // in schema_migrations; running it again is a no-op). MigrateTo stops at a
 // given version.
 //
-//   - workspaces (name, sms_addon); api_tokens (SHA-256 of each token only).
+//   - workspaces (name, sms_addon, system: the one system workspace, which
+//     owns self-test messages); api_tokens (SHA-256 of each token only, an
+//     id, a name, its first 12 characters, scopes messages/settings, the
+//     time of last use).
 //   - numbers (e164, kind shared|dedicated, rate_class, carrier, owning
 //     workspace_id for dedicated ones, status active|retired); one active row
 //     per E.164.
@@ -35,13 +38,19 @@
 //     submitted segment it names and/or its delivery receipt.
 //   - inbound_part_sets and inbound_parts: concatenated inbound messages
 //     awaiting reassembly. unrouted_messages: inbound nobody could claim.
+//   - number_requests: a workspace's requests for a dedicated number
+//     (open → fulfilled | declined | cancelled), with change_xid like
+//     messages. self_tests: number self-tests and whether their probe came
+//     back (see StartSelfTest).
 //
 // Key indexes: messages_due (due_at, id) WHERE due_at IS NOT NULL, the claim
 // queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
 // (thread_id, id); messages_pending (number_id, workspace_id) WHERE pending;
 // threads_recent (workspace_id, last_message_at DESC, id DESC); segments
 // primary key (carrier, carrier_key); messages_changes (workspace_id,
-// change_xid, id), the change feed.
+// change_xid, id) and number_requests_changes, the change feed;
+// messages_submitted (number_id, workspace_id, submitted_at), partial, the
+// waits of SendingStats; unrouted_messages_destination.
 //
 // Identifiers are bigint identities: eight bytes, ordered by creation, the
 // cheapest keys to index and join on the hot paths (UUIDs would double the
@@ -101,12 +110,20 @@
 // that re-sends a message whose acknowledgement was lost gets it stored
 // twice (concatenated messages excepted, see StoreInboundParts).
 //
-// Change feed. Changes returns a workspace's messages created or changed
-// since a cursor, in the order of the transactions that wrote them, and
+// Change feed. Changes returns a workspace's messages (and number
+// requests) created or changed since a cursor, in the order of the
+// transactions that wrote them, and
 // only once every transaction of this database running when they were
 // written has ended, so a reader never skips a change committed late. The
 // statements that change a status set change_xid in the same UPDATE. The
 // feed carries no wake-ups of its own: package events does (LISTEN/NOTIFY).
+//
+// Self-tests. StartSelfTest queues a probe message in the system workspace
+// (an ordinary outbound message, so any engine process sends it) whose text
+// carries a random token; AppendInbound records an inbound message carrying
+// a known token on its self-test and files it nowhere else. Token scopes
+// and last use: Authenticate. Unrouted messages: ListUnroutedGroups,
+// AssignUnrouted.
 //
 // Durability: every write commits with the server's synchronous_commit
 // setting (on by default); nothing here relaxes it.

@@ -26,6 +26,10 @@ const (
 	CodeNumberDedicated   Code = "number_already_dedicated"
 	CodeNumberInUse       Code = "number_in_use"
 	CodeLeaseLost         Code = "lease_lost"
+	CodeRequestClosed     Code = "number_request_closed"
+	CodeRequestLimit      Code = "number_request_limit"
+	CodeUnknownNumber     Code = "unknown_number"
+	CodeNoProbeNumber     Code = "no_probe_number"
 )
 
 // Error is a refusal with a code. Compare with errors.Is against the Err*
@@ -61,6 +65,10 @@ var (
 	ErrNumberDedicated   = &Error{CodeNumberDedicated, "number already dedicated"}
 	ErrNumberInUse       = &Error{CodeNumberInUse, "number connected by other workspaces"}
 	ErrLeaseLost         = &Error{CodeLeaseLost, "message not leased by this owner"}
+	ErrRequestClosed     = &Error{CodeRequestClosed, "number request no longer open"}
+	ErrRequestLimit      = &Error{CodeRequestLimit, "too many open number requests"}
+	ErrUnknownNumber     = &Error{CodeUnknownNumber, "no active number with this E.164"}
+	ErrNoProbeNumber     = &Error{CodeNoProbeNumber, "no number to send the self-test from"}
 )
 
 var errByCode = map[Code]*Error{}
@@ -69,7 +77,8 @@ func init() {
 	for _, e := range []*Error{ErrSMSAddonRequired, ErrNoNumberConnected, ErrNumberDisabled,
 		ErrRecipientOptedOut, ErrInvalidRecipient, ErrMessageTooLong, ErrNotFound,
 		ErrInvalidArgument, ErrInvalidCursor, ErrUnauthorized, ErrNumberExists,
-		ErrNumberRetired, ErrNumberDedicated, ErrNumberInUse, ErrLeaseLost} {
+		ErrNumberRetired, ErrNumberDedicated, ErrNumberInUse, ErrLeaseLost, ErrRequestClosed,
+		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber} {
 		errByCode[e.Code] = e
 	}
 }

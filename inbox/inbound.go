@@ -31,6 +31,10 @@ type InboundResult struct {
 	Unrouted  UnroutedID  // set when no workspace could claim it
 	Keyword   Keyword     // the opt-out/opt-in keyword applied, if any
 	Duplicate bool        // its part set was already stored by another call
+	// SelfTest is set when the message carried the token of a self-test
+	// (see StartSelfTest): it is recorded on the self-test and stored
+	// nowhere else (no thread, not unrouted).
+	SelfTest bool
 }
 
 // AppendInbound stores inbound messages, durably: when it returns nil, every
@@ -43,8 +47,10 @@ type InboundResult struct {
 // unique key, so concurrent first messages from one contact make one thread.
 // A body that is exactly an opt-out keyword (ParseKeyword) opts the contact
 // out of that workspace, an opt-in keyword opts it back in; the message is
-// still stored. Within a batch, the last keyword of a contact wins. One
-// round trip.
+// still stored. Within a batch, the last keyword of a contact wins. A
+// message carrying a self-test's token is the self-test's probe coming
+// back: it is recorded on the self-test instead (InboundResult.SelfTest).
+// One round trip.
 func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundResult, error) {
 	res := make([]InboundResult, len(msgs))
 	if len(msgs) == 0 {
@@ -66,6 +72,7 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 		pDst     = make([]string, 0, n)
 		pRef     = make([]int32, 0, n)
 		pTotal   = make([]int16, 0, n)
+		probe    = make([]string, 0, n)
 		sets     = map[PartSetKey]int{}
 		dupOf    = map[int]int{}
 	)
@@ -98,6 +105,7 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 		segs = append(segs, int16(sg))
 		at = append(at, t)
 		kw = append(kw, int16(ParseKeyword(m.Body)))
+		probe = append(probe, selfTestToken(m.Body))
 		if p := m.Parts; p != nil {
 			pCarrier, pSrc, pDst = append(pCarrier, p.Carrier), append(pSrc, p.Source), append(pDst, p.Destination)
 			pRef, pTotal = append(pRef, int32(p.Reference)), append(pTotal, int16(p.Total))
@@ -108,7 +116,7 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 	}
 	err := retry(ctx, func() error {
 		rows, err := s.pool.Query(ctx, appendInboundSQL, planPerCall, ord, carrier, src, dst, body, enc, segs, at, kw,
-			pCarrier, pSrc, pDst, pRef, pTotal)
+			pCarrier, pSrc, pDst, pRef, pTotal, probe)
 		if err != nil {
 			return err
 		}
@@ -118,13 +126,13 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 				i               int32
 				id, th, ws, unr int64
 				k               int16
-				live            bool
+				live, selfTest  bool
 			)
-			if err := rows.Scan(&i, &live, &id, &th, &ws, &unr, &k); err != nil {
+			if err := rows.Scan(&i, &live, &id, &th, &ws, &unr, &k, &selfTest); err != nil {
 				return err
 			}
 			r := InboundResult{Message: MessageID(id), Thread: ThreadID(th), Workspace: WorkspaceID(ws),
-				Unrouted: UnroutedID(unr), Duplicate: !live}
+				Unrouted: UnroutedID(unr), Duplicate: !live && !selfTest, SelfTest: selfTest}
 			if ws != 0 {
 				r.Keyword = Keyword(k)
 			}
@@ -145,8 +153,21 @@ const appendInboundSQL = `
 WITH r AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::int2[], $8::timestamptz[], $9::int2[],
-                         $10::text[], $11::text[], $12::text[], $13::int4[], $14::int2[])
-        AS r(ord, carrier, src, dst, body, enc, segs, at, kw, pcarrier, psrc, pdst, pref, ptotal)
+                         $10::text[], $11::text[], $12::text[], $13::int4[], $14::int2[], $15::text[])
+        AS r(ord, carrier, src, dst, body, enc, segs, at, kw, pcarrier, psrc, pdst, pref, ptotal, probe)
+),
+-- Self-test probes coming back: recorded on their self-test (the first
+-- arrival), routed nowhere. A token no self-test has is an ordinary text.
+probe AS MATERIALIZED (
+    SELECT r.ord, st.id FROM r JOIN self_tests st ON st.token = r.probe
+    WHERE r.probe <> ''
+),
+probe_upd AS (
+    UPDATE self_tests st
+    SET returned_at = p.at, returned_from = p.src, returned_to = p.dst, returned_carrier = p.carrier
+    FROM (SELECT DISTINCT ON (probe.id) probe.id, r.at, r.src, r.dst, r.carrier
+          FROM probe JOIN r ON r.ord = probe.ord ORDER BY probe.id, r.ord) p
+    WHERE st.id = p.id AND st.returned_at IS NULL
 ),
 del AS (
     DELETE FROM inbound_part_sets p
@@ -172,10 +193,11 @@ route AS MATERIALIZED (
         ORDER BY t.last_outbound_at DESC, t.id DESC
         LIMIT 1
     ) lw ON true
-    WHERE r.ptotal = 0 OR EXISTS (
+    WHERE (r.ptotal = 0 OR EXISTS (
         SELECT 1 FROM del d
         WHERE d.carrier = r.pcarrier AND d.source = r.psrc AND d.destination = r.pdst
-          AND d.reference = r.pref AND d.total = r.ptotal)
+          AND d.reference = r.pref AND d.total = r.ptotal))
+      AND NOT EXISTS (SELECT 1 FROM probe WHERE probe.ord = r.ord)
 ),
 ids AS MATERIALIZED (
     SELECT nextval('messages_id_seq') AS id, x.*
@@ -216,7 +238,7 @@ opt AS (
         SET opted_out = excluded.opted_out, changed_at = excluded.changed_at
 )
 SELECT r.ord, (rt.ord IS NOT NULL), coalesce(ins.id, 0), coalesce(ins.thread_id, 0),
-       coalesce(i.ws, 0), coalesce(u.id, 0), r.kw
+       coalesce(i.ws, 0), coalesce(u.id, 0), r.kw, EXISTS (SELECT 1 FROM probe WHERE probe.ord = r.ord)
 FROM r
 LEFT JOIN route rt ON rt.ord = r.ord
 LEFT JOIN ids i ON i.ord = r.ord

@@ -36,54 +36,81 @@ func scanNumber(row pgx.Row, n *Number, extra ...any) error {
 // to a workspace at once (Kind Dedicated, Owner set). An active number with
 // the same E.164 is ErrNumberExists.
 func (s *Store) AddNumber(ctx context.Context, nn NewNumber) (Number, error) {
+	if err := nn.check(); err != nil {
+		return Number{}, err
+	}
+	var n Number
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		n, err = insertNumber(ctx, tx, nn)
+		return err
+	})
+	if err != nil {
+		return Number{}, numberWriteError(err)
+	}
+	return n, nil
+}
+
+// check validates and completes nn: the E.164 form, the carrier, the owner
+// and the default rate class of its kind.
+func (nn *NewNumber) check() error {
 	e164, ok := NormalizeE164(nn.E164)
 	if !ok {
-		return Number{}, invalid("number %q is not a valid E.164 number", nn.E164)
+		return invalid("number %q is not a valid E.164 number", nn.E164)
 	}
-	carrier := strings.TrimSpace(nn.Carrier)
-	if carrier == "" {
-		return Number{}, invalid("number %s: no carrier", e164)
+	nn.E164 = e164
+	nn.Carrier = strings.TrimSpace(nn.Carrier)
+	if nn.Carrier == "" {
+		return invalid("number %s: no carrier", e164)
 	}
-	var owner *WorkspaceID
 	switch nn.Kind {
 	case Shared:
 		if nn.Owner != 0 {
-			return Number{}, invalid("shared number %s with an owner", e164)
+			return invalid("shared number %s with an owner", e164)
 		}
 		if nn.RateClass == "" {
 			nn.RateClass = RateClassShared
 		}
 	case Dedicated:
 		if nn.Owner == 0 {
-			return Number{}, invalid("dedicated number %s without an owner", e164)
+			return invalid("dedicated number %s without an owner", e164)
 		}
-		owner = &nn.Owner
 		if nn.RateClass == "" {
 			nn.RateClass = RateClassDedicated
 		}
 	default:
-		return Number{}, invalid("number kind %q", nn.Kind)
+		return invalid("number kind %q", nn.Kind)
+	}
+	return nil
+}
+
+// insertNumber adds a number nn.check accepted, within tx.
+func insertNumber(ctx context.Context, tx pgx.Tx, nn NewNumber) (Number, error) {
+	var owner *WorkspaceID
+	if nn.Kind == Dedicated {
+		owner = &nn.Owner
 	}
 	var n Number
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := scanNumber(tx.QueryRow(ctx, `INSERT INTO numbers AS n (e164, kind, rate_class, carrier, workspace_id)
-			VALUES ($1, $2, $3, $4, $5) RETURNING `+numberColumns,
-			e164, nn.Kind, nn.RateClass, carrier, owner), &n)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO number_events (number_id, workspace_id, event) VALUES ($1, $2, 'added')`, n.ID, owner)
-		return err
-	})
-	switch {
-	case isUniqueViolation(err, "numbers_e164_active"):
-		return Number{}, ErrNumberExists
-	case isForeignKeyViolation(err):
-		return Number{}, ErrNotFound
-	case err != nil:
+	err := scanNumber(tx.QueryRow(ctx, `INSERT INTO numbers AS n (e164, kind, rate_class, carrier, workspace_id)
+		VALUES ($1, $2, $3, $4, $5) RETURNING `+numberColumns,
+		nn.E164, nn.Kind, nn.RateClass, nn.Carrier, owner), &n)
+	if err != nil {
 		return Number{}, err
 	}
-	return n, nil
+	_, err = tx.Exec(ctx, `INSERT INTO number_events (number_id, workspace_id, event) VALUES ($1, $2, 'added')`, n.ID, owner)
+	return n, err
+}
+
+// numberWriteError turns the constraint violations of adding or
+// dedicating a number into refusals.
+func numberWriteError(err error) error {
+	switch {
+	case isUniqueViolation(err, "numbers_e164_active"):
+		return ErrNumberExists
+	case isForeignKeyViolation(err):
+		return ErrNotFound
+	}
+	return err
 }
 
 // GetNumber returns a number (operator view).
@@ -99,49 +126,79 @@ func (s *Store) GetNumber(ctx context.Context, id NumberID) (Number, error) {
 // DedicateNumber moves a shared number to one workspace (operator). It is
 // refused with ErrNumberRetired, ErrNumberDedicated, or ErrNumberInUse while
 // another workspace has it connected. If the workspace itself has it
-// connected, the connection stays. rateClass "" means RateClassDedicated.
+// connected, the connection stays. The system workspace's connection (a
+// number used to send self-tests) does not hold it back: it ends.
+// rateClass "" means RateClassDedicated.
 func (s *Store) DedicateNumber(ctx context.Context, id NumberID, ws WorkspaceID, rateClass string) (Number, error) {
+	var n Number
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		n, err = dedicateNumber(ctx, tx, id, ws, rateClass)
+		return err
+	})
+	if err != nil {
+		return Number{}, numberWriteError(err)
+	}
+	return n, nil
+}
+
+// dedicateNumber is DedicateNumber within tx.
+func dedicateNumber(ctx context.Context, tx pgx.Tx, id NumberID, ws WorkspaceID, rateClass string) (Number, error) {
 	if rateClass == "" {
 		rateClass = RateClassDedicated
 	}
 	var n Number
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		err := scanNumber(tx.QueryRow(ctx, `SELECT `+numberColumns+` FROM numbers n WHERE n.id = $1 FOR NO KEY UPDATE`, id), &n)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		switch {
-		case n.Status == NumberRetired:
-			return ErrNumberRetired
-		case n.Kind == Dedicated:
-			return ErrNumberDedicated
-		}
-		var others bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM number_connections
-			WHERE number_id = $1 AND disconnected_at IS NULL AND workspace_id <> $2)`, id, ws).Scan(&others); err != nil {
-			return err
-		}
-		if others {
-			return ErrNumberInUse
-		}
-		err = scanNumber(tx.QueryRow(ctx, `UPDATE numbers n SET kind = 'dedicated', workspace_id = $2, rate_class = $3
-			WHERE n.id = $1 RETURNING `+numberColumns, id, ws, rateClass), &n)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO number_events (number_id, workspace_id, event) VALUES ($1, $2, 'dedicated')`, id, ws)
-		return err
-	})
-	if isForeignKeyViolation(err) {
+	err := scanNumber(tx.QueryRow(ctx, `SELECT `+numberColumns+` FROM numbers n WHERE n.id = $1 FOR NO KEY UPDATE`, id), &n)
+	if errors.Is(err, pgx.ErrNoRows) {
 		return Number{}, ErrNotFound
 	}
 	if err != nil {
 		return Number{}, err
 	}
-	return n, nil
+	switch {
+	case n.Status == NumberRetired:
+		return Number{}, ErrNumberRetired
+	case n.Kind == Dedicated:
+		return Number{}, ErrNumberDedicated
+	}
+	var others bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM number_connections c JOIN workspaces w ON w.id = c.workspace_id
+		WHERE c.number_id = $1 AND c.disconnected_at IS NULL AND c.workspace_id <> $2 AND NOT w.system)`, id, ws).Scan(&others); err != nil {
+		return Number{}, err
+	}
+	if others {
+		return Number{}, ErrNumberInUse
+	}
+	rows, err := tx.Query(ctx, `
+		WITH ended AS (
+			UPDATE number_connections c SET disconnected_at = now()
+			FROM workspaces w
+			WHERE c.number_id = $1 AND c.disconnected_at IS NULL AND w.id = c.workspace_id AND w.system
+			RETURNING c.workspace_id
+		), ev AS (
+			INSERT INTO number_events (number_id, workspace_id, event)
+			SELECT $1, workspace_id, 'disconnected' FROM ended
+		)
+		SELECT workspace_id FROM ended`, id)
+	if err != nil {
+		return Number{}, err
+	}
+	ended, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return Number{}, err
+	}
+	for _, sys := range ended {
+		if _, err := tx.Exec(ctx, holdSQL, sys, id); err != nil {
+			return Number{}, err
+		}
+	}
+	err = scanNumber(tx.QueryRow(ctx, `UPDATE numbers n SET kind = 'dedicated', workspace_id = $2, rate_class = $3
+		WHERE n.id = $1 RETURNING `+numberColumns, id, ws, rateClass), &n)
+	if err != nil {
+		return Number{}, err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO number_events (number_id, workspace_id, event) VALUES ($1, $2, 'dedicated')`, id, ws)
+	return n, err
 }
 
 // RetireNumber takes a number out of service (operator): every workspace
@@ -432,4 +489,73 @@ func (s *Store) changeConnection(ctx context.Context, ws WorkspaceID, id NumberI
 		_, err = tx.Exec(ctx, q, ws, id)
 		return err
 	})
+}
+
+// Use is one workspace's current connection of a number.
+type Use struct {
+	Workspace   WorkspaceID
+	State       ConnectionState // Connected or Disabled
+	ConnectedAt time.Time
+}
+
+// NumberInUse is a number with every workspace that has it connected: the
+// operator's view of the pool.
+type NumberInUse struct {
+	Number
+	Uses []Use // by workspace id; empty when nobody has it connected
+}
+
+// AllNumbers lists every number, retired ones included, in the order they
+// were added, with the workspaces that have each connected. status "" lists
+// all; else only numbers of that status (active, retired).
+func (s *Store) AllNumbers(ctx context.Context, status NumberStatus, p Page) ([]NumberInUse, string, error) {
+	after := int64(0)
+	if p.Cursor != "" {
+		f, err := decodeCursor(p.Cursor, "n1", 1)
+		if err != nil {
+			return nil, "", err
+		}
+		after = f[0]
+	}
+	lim := p.limit()
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+numberColumns+`,
+		       coalesce(array_agg(c.workspace_id ORDER BY c.workspace_id) FILTER (WHERE c.id IS NOT NULL), '{}'),
+		       coalesce(array_agg(c.enabled ORDER BY c.workspace_id) FILTER (WHERE c.id IS NOT NULL), '{}'),
+		       coalesce(array_agg(c.connected_at ORDER BY c.workspace_id) FILTER (WHERE c.id IS NOT NULL), '{}')
+		FROM numbers n
+		LEFT JOIN number_connections c ON c.number_id = n.id AND c.disconnected_at IS NULL
+		WHERE n.id > $1 AND ($2 = '' OR n.status = $2)
+		GROUP BY n.id
+		ORDER BY n.id
+		LIMIT $3`, after, string(status), lim+1)
+	if err != nil {
+		return nil, "", err
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (NumberInUse, error) {
+		var n NumberInUse
+		var wss []int64
+		var enabled []bool
+		var at []time.Time
+		if err := scanNumber(r, &n.Number, &wss, &enabled, &at); err != nil {
+			return n, err
+		}
+		if len(wss) != len(enabled) || len(wss) != len(at) {
+			return n, errors.New("inbox: number connections do not line up")
+		}
+		for i := range wss {
+			e := enabled[i]
+			n.Uses = append(n.Uses, Use{Workspace: WorkspaceID(wss[i]), State: connState(&e), ConnectedAt: at[i]})
+		}
+		return n, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > lim {
+		list = list[:lim]
+		next = encodeCursor("n1", int64(list[lim-1].ID))
+	}
+	return list, next, nil
 }

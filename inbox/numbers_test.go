@@ -192,3 +192,51 @@ func join(s []string) string {
 	}
 	return out
 }
+
+// The operator's list: every number with the workspaces that have it
+// connected, their state, retired numbers by filter, and paging.
+func TestAllNumbers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.workspace("a", true), e.workspace("b", true)
+	pool := e.shared("c")
+	mine := e.dedicated(a, "c")
+	gone := e.shared("c")
+	e.connect(a, pool)
+	e.connect(b, pool)
+	ok(t, e.s.DisableNumber(e.ctx, b, pool.ID))
+	ok(t, e.s.RetireNumber(e.ctx, gone.ID))
+
+	all, next, err := e.s.AllNumbers(e.ctx, "", inbox.Page{})
+	ok(t, err)
+	if next != "" || len(all) != 3 || all[0].ID != pool.ID || all[1].ID != mine.ID || all[2].ID != gone.ID {
+		t.Fatalf("all numbers %+v next %q", all, next)
+	}
+	uses := all[0].Uses
+	if len(uses) != 2 || uses[0].Workspace != a || uses[0].State != inbox.Connected ||
+		uses[1].Workspace != b || uses[1].State != inbox.Disabled || uses[1].ConnectedAt.IsZero() {
+		t.Fatalf("uses of the pool number %+v", uses)
+	}
+	if len(all[1].Uses) != 0 || all[1].Owner != a || all[2].Status != inbox.NumberRetired {
+		t.Fatalf("dedicated %+v retired %+v", all[1], all[2])
+	}
+
+	active, _, err := e.s.AllNumbers(e.ctx, inbox.NumberActive, inbox.Page{})
+	ok(t, err)
+	if len(active) != 2 {
+		t.Fatalf("active numbers %+v", active)
+	}
+	first, next, err := e.s.AllNumbers(e.ctx, "", inbox.Page{Limit: 2})
+	ok(t, err)
+	if len(first) != 2 || next == "" {
+		t.Fatalf("first page %d next %q", len(first), next)
+	}
+	rest, next, err := e.s.AllNumbers(e.ctx, "", inbox.Page{Limit: 2, Cursor: next})
+	ok(t, err)
+	if len(rest) != 1 || rest[0].ID != gone.ID || next != "" {
+		t.Fatalf("second page %+v next %q", rest, next)
+	}
+	if _, _, err := e.s.AllNumbers(e.ctx, "", inbox.Page{Cursor: "bogus"}); err == nil {
+		t.Fatal("a bad cursor is accepted")
+	}
+}

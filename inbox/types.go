@@ -16,9 +16,12 @@ type (
 
 // Workspace is a tenant.
 type Workspace struct {
-	ID        WorkspaceID
-	Name      string
-	SMSAddon  bool // whether the workspace may use SMS at all
+	ID       WorkspaceID
+	Name     string
+	SMSAddon bool // whether the workspace may use SMS at all
+	// System marks the system workspace, which owns the self-test messages
+	// (see StartSelfTest); it has no tokens.
+	System    bool
 	CreatedAt time.Time
 }
 

@@ -4,16 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// tokenPrefix marks Switchboard API tokens, so a leaked one is recognisable.
-const tokenPrefix = "sbk_"
 
 // newToken returns a fresh API token and its hash.
 func newToken() (string, []byte) {
@@ -26,8 +22,9 @@ func newToken() (string, []byte) {
 	return tok, h[:]
 }
 
-// CreateWorkspace creates a workspace and its first API token. The token is
-// returned in plaintext this once; only its SHA-256 is stored.
+// CreateWorkspace creates a workspace and its first API token, named
+// "first", with every scope. The token is returned in plaintext this once;
+// only its SHA-256 is stored.
 func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool) (Workspace, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
@@ -42,7 +39,9 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO api_tokens (token_hash, workspace_id) VALUES ($1, $2)`, hash, w.ID)
+		// The first token has both scopes (the column's default).
+		_, err = tx.Exec(ctx, `INSERT INTO api_tokens (token_hash, workspace_id, prefix, name) VALUES ($1, $2, $3, 'first')`,
+			hash, w.ID, tokenDisplayPrefix(tok))
 		return err
 	})
 	if err != nil {
@@ -54,8 +53,8 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool)
 // GetWorkspace returns a workspace, or ErrNotFound.
 func (s *Store) GetWorkspace(ctx context.Context, ws WorkspaceID) (Workspace, error) {
 	var w Workspace
-	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, created_at FROM workspaces WHERE id = $1`, ws).
-		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, system, created_at FROM workspaces WHERE id = $1`, ws).
+		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.System, &w.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotFound
 	}
@@ -75,55 +74,4 @@ func (s *Store) SetSMSAddon(ctx context.Context, ws WorkspaceID, on bool) error 
 		return ErrNotFound
 	}
 	return nil
-}
-
-// CreateToken issues another API token for a workspace (operator), returned
-// in plaintext this once.
-func (s *Store) CreateToken(ctx context.Context, ws WorkspaceID) (string, error) {
-	tok, hash := newToken()
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_tokens (token_hash, workspace_id) VALUES ($1, $2)`, hash, ws)
-	if isForeignKeyViolation(err) {
-		return "", ErrNotFound
-	}
-	if err != nil {
-		return "", err
-	}
-	return tok, nil
-}
-
-// RevokeToken makes a token unusable. Revoking an unknown token is ErrNotFound.
-func (s *Store) RevokeToken(ctx context.Context, token string) error {
-	h := sha256.Sum256([]byte(token))
-	tag, err := s.pool.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`, h[:])
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
-// AuthenticateToken returns the workspace a token belongs to, or
-// ErrUnauthorized. The database finds the row by the token's hash, so the
-// plaintext never reaches it; the hash is compared again in constant time.
-func (s *Store) AuthenticateToken(ctx context.Context, token string) (WorkspaceID, error) {
-	if !strings.HasPrefix(token, tokenPrefix) || len(token) > 128 {
-		return 0, ErrUnauthorized
-	}
-	h := sha256.Sum256([]byte(token))
-	var ws WorkspaceID
-	var stored []byte
-	err := s.pool.QueryRow(ctx, `SELECT workspace_id, token_hash FROM api_tokens
-		WHERE token_hash = $1 AND revoked_at IS NULL`, h[:]).Scan(&ws, &stored)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, ErrUnauthorized
-	}
-	if err != nil {
-		return 0, err
-	}
-	if subtle.ConstantTimeCompare(stored, h[:]) != 1 {
-		return 0, ErrUnauthorized
-	}
-	return ws, nil
 }

@@ -476,13 +476,14 @@ func (d *Dispatcher) finish(m Outbound, results []SegmentResult) {
 	case retryable:
 		d.stats.retried.Add(1)
 		var reason string
+		var status uint32
 		for _, r := range results {
 			if r.Outcome == Retryable {
-				reason = r.Reason
+				reason, status = r.Reason, r.Status
 				break
 			}
 		}
-		res.retry = &Retry{Message: m.ID, NotBefore: time.Now().Add(d.backoff(m.Attempts)), Reason: reason}
+		res.retry = &Retry{Message: m.ID, NotBefore: time.Now().Add(d.backoff(m.Attempts)), Reason: reason, Status: status}
 		// Only the accepted segments are recorded; the retry resends the rest.
 		kept := results[:0:0]
 		for _, r := range results {

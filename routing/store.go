@@ -51,6 +51,10 @@ type Retry struct {
 	Message   int64
 	NotBefore time.Time
 	Reason    string
+	// Status is the carrier's command_status when the carrier refused the
+	// message for now (ESME_RTHROTTLED, ESME_RMSGQFUL...), 0 otherwise; it
+	// is kept as the message's carrier error.
+	Status uint32
 }
 
 // OutboundStore is the queue the dispatcher works from. Implementations are

@@ -69,7 +69,7 @@ func (a *storeAdapter) RecordSubmits(ctx context.Context, rs []routing.SegmentRe
 func (a *storeAdapter) Requeue(ctx context.Context, owner string, rs []routing.Retry) error {
 	in := make([]inbox.Requeue, len(rs))
 	for i, r := range rs {
-		in[i] = inbox.Requeue{ID: inbox.MessageID(r.Message), NotBefore: r.NotBefore, Reason: r.Reason}
+		in[i] = inbox.Requeue{ID: inbox.MessageID(r.Message), NotBefore: r.NotBefore, Reason: r.Reason, CarrierError: int(r.Status)}
 	}
 	errs, err := a.s.Requeue(ctx, owner, in)
 	if err != nil {

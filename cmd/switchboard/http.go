@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/switchboard-sms/switchboard/console"
 )
 
 // handler is the engine's HTTP surface: health, readiness, metrics and the API.
@@ -34,7 +36,9 @@ func (e *engine) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), &collector{e: e})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", e.api) // /v1/..., /admin/v1/..., /openapi.json
+	mux.Handle("/console/", console.Handler()) // the web console, over the API
+	mux.Handle("/console", console.Handler())  // redirects to /console/
+	mux.Handle("/", e.api)                     // /v1/..., /admin/v1/..., /openapi.json
 	return mux
 }
 

@@ -7,6 +7,9 @@
 //	switchboard migrate --config FILE
 //	switchboard workspace create --name N [--sms-addon]
 //	switchboard number add --number +E164 --kind shared|dedicated [--workspace ID] --carrier NAME [--class NAME]
+//	switchboard workspace token create --workspace ID --scope messages|settings [--scope ...] [--name N]
+//	switchboard workspace token list --workspace ID
+//	switchboard workspace token revoke --workspace ID --id TOKEN_ID
 package main
 
 import (
@@ -16,7 +19,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -36,6 +41,14 @@ Usage:
   switchboard number add --config FILE --number +E164 --kind shared|dedicated
                          [--workspace ID] --carrier NAME [--class NAME]
                                              add a number to the shared pool or dedicate it
+  switchboard workspace token create --config FILE --workspace ID --scope SCOPE [--scope SCOPE] [--name NAME]
+                                             issue an API token with scopes (messages: send and
+                                             read threads; settings: numbers and number requests);
+                                             prints it once
+  switchboard workspace token list   --config FILE --workspace ID
+                                             list the workspace's tokens (never their secrets)
+  switchboard workspace token revoke --config FILE --workspace ID --id TOKEN_ID
+                                             revoke a token
 
 --config defaults to $SWITCHBOARD_CONFIG, then configs/switchboard.yaml.
 Secrets come from the environment variables the file names (carriers'
@@ -58,13 +71,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if (cmd == "workspace" || cmd == "number") && len(rest) > 0 {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
+	if cmd == "workspace token" && len(rest) > 0 {
+		cmd, rest = cmd+" "+rest[0], rest[1:]
+	}
 	fs := flag.NewFlagSet("switchboard "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", defaultConfigPath(), "configuration file")
 	var (
 		name, number, kind, carrier, class string
 		addon                              bool
-		workspace                          int64
+		workspace, tokenID                 int64
+		scopes                             scopeFlag
 	)
 	switch cmd {
 	case "workspace create":
@@ -76,6 +93,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Int64Var(&workspace, "workspace", 0, "the owning workspace of a dedicated number")
 		fs.StringVar(&carrier, "carrier", "", "the carrier that sends from it (required)")
 		fs.StringVar(&class, "class", "", "its rate class (default: shared or dedicated by kind)")
+	case "workspace token create":
+		fs.Int64Var(&workspace, "workspace", 0, "the workspace (required)")
+		fs.Var(&scopes, "scope", "a scope of the token: messages or settings (required; repeat or comma-separate for both)")
+		fs.StringVar(&name, "name", "", "a name to tell the token apart")
+	case "workspace token list":
+		fs.Int64Var(&workspace, "workspace", 0, "the workspace (required)")
+	case "workspace token revoke":
+		fs.Int64Var(&workspace, "workspace", 0, "the workspace (required)")
+		fs.Int64Var(&tokenID, "id", 0, "the token's id, as token list shows it (required)")
 	case "serve", "check-config", "migrate":
 	default:
 		fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", cmd, usage)
@@ -151,6 +177,81 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "number %d %s added (%s, class %s, carrier %s)\n", n.ID, n.E164, n.Kind, n.RateClass, n.Carrier)
+	case "workspace token create", "workspace token list", "workspace token revoke":
+		return tokenCommand(ctx, store, cmd, inbox.WorkspaceID(workspace), inbox.TokenID(tokenID), name, scopes, stdout, stderr)
+	}
+	return 0
+}
+
+// scopeFlag collects --scope values (repeated or comma-separated).
+type scopeFlag []inbox.Scope
+
+func (f *scopeFlag) String() string { return fmt.Sprint([]inbox.Scope(*f)) }
+
+func (f *scopeFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		sc, ok := inbox.ParseScope(s)
+		if !ok {
+			return fmt.Errorf("unknown scope %q (messages or settings)", s)
+		}
+		*f = append(*f, sc)
+	}
+	return nil
+}
+
+// tokenCommand runs switchboard workspace token create|list|revoke.
+func tokenCommand(ctx context.Context, store *inbox.Store, cmd string, ws inbox.WorkspaceID, id inbox.TokenID, name string,
+	scopes []inbox.Scope, stdout, stderr io.Writer) int {
+	if ws <= 0 {
+		fmt.Fprintf(stderr, "switchboard %s: --workspace is required\n", cmd)
+		return 2
+	}
+	show := func(t inbox.Token) {
+		prefix, used, state := t.Prefix, "never", "active"
+		if prefix == "" {
+			prefix = "-"
+		}
+		if !t.LastUsedAt.IsZero() {
+			used = t.LastUsedAt.UTC().Format(time.RFC3339)
+		}
+		if !t.RevokedAt.IsZero() {
+			state = "revoked " + t.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "%d\t%s\t%q\t%v\tcreated %s\tlast used %s\t%s\n", t.ID, prefix, t.Name, t.Scopes,
+			t.CreatedAt.UTC().Format(time.RFC3339), used, state)
+	}
+	switch cmd {
+	case "workspace token create":
+		if len(scopes) == 0 {
+			fmt.Fprintln(stderr, "switchboard workspace token create: --scope is required (messages, settings, or both)")
+			return 2
+		}
+		t, secret, err := store.IssueToken(ctx, ws, inbox.NewToken{Name: name, Scopes: scopes})
+		if err != nil {
+			fmt.Fprintln(stderr, "switchboard:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "token %d for workspace %d, scopes %v\nAPI token (shown once): %s\n", t.ID, ws, t.Scopes, secret)
+	case "workspace token list":
+		list, err := store.ListTokens(ctx, ws)
+		if err != nil {
+			fmt.Fprintln(stderr, "switchboard:", err)
+			return 1
+		}
+		for _, t := range list {
+			show(t)
+		}
+	case "workspace token revoke":
+		if id <= 0 {
+			fmt.Fprintln(stderr, "switchboard workspace token revoke: --id is required")
+			return 2
+		}
+		t, err := store.RevokeTokenID(ctx, ws, id)
+		if err != nil {
+			fmt.Fprintln(stderr, "switchboard:", err)
+			return 1
+		}
+		show(t)
 	}
 	return 0
 }

@@ -64,3 +64,9 @@ clean:
 bench-suite: build
 	$(WITH_SERVICES) for s in window advise throttle e2e inbound soak; do \
 	  bin/smppbench $$s $(BENCH_FLAGS) --out bin/bench/$$s || exit 1; done
+
+## screenshots: the README's console screenshots (docs/inbox.png,
+## docs/binds.png) from a real engine in headless Chromium
+.PHONY: screenshots
+screenshots:
+	$(WITH_SERVICES) $(GO) test -count=1 -run 'TestConsoleScreenshots' ./cmd/switchboard/ -args -update-screenshots

@@ -46,6 +46,7 @@ type engine struct {
 	listener   net.Listener
 	hub        *events.Hub
 	api        *api.Server
+	accounts   map[string]throttle.Bucket // each carrier account's bucket, by carrier
 }
 
 // openStore connects to PostgreSQL and brings the schema up to date.
@@ -118,6 +119,7 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 		}
 	}
 	limits.pace = newPacer(limits.classes, limits.accounts)
+	e.accounts = limits.accounts
 	if e.hub, err = events.New(events.Config{Pool: e.db, Logger: log.Named("events")}); err != nil {
 		e.close()
 		return nil, err
@@ -140,16 +142,19 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 		return nil, err
 	}
 	var carriers, classes []string
+	rates, carrierRates := map[string]float64{}, map[string]float64{}
 	for _, k := range cfg.Carriers {
 		carriers = append(carriers, k.Name)
+		carrierRates[k.Name] = k.TPS
 	}
 	for _, rc := range cfg.Classes {
 		classes = append(classes, rc.Name)
+		rates[rc.Name] = rc.Rate
 	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		Binds: func() any { return e.binds() }, Kick: e.dispatcher.Kick, Events: e.hub,
-		Carriers: carriers, RateClasses: classes, Logger: log.Named("api"),
+		Binds: func() any { return e.bindsWithRates() }, Kick: e.dispatcher.Kick, Events: e.hub,
+		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
 	})
 	if err != nil {
 		e.close()
@@ -422,21 +427,27 @@ func (cr *carrierRun) close(ctx context.Context) {
 
 // BindInfo describes one bind for the operator API and metrics.
 type BindInfo struct {
-	Carrier    string            `json:"carrier"`
-	Slot       int               `json:"slot"`
-	Type       string            `json:"type"`
-	State      string            `json:"state"`
-	LastError  string            `json:"last_error,omitempty"`
-	InFlight   int               `json:"window_in_use"`
-	Window     int               `json:"window_size"`
-	Submitted  int64             `json:"submitted"`
-	P50        time.Duration     `json:"-"`
-	P99        time.Duration     `json:"-"`
-	P50Ms      float64           `json:"response_p50_ms"`
-	P99Ms      float64           `json:"response_p99_ms"`
-	Throttled  int64             `json:"throttled"`
-	Reconnects int64             `json:"reconnects"`
-	Stats      smpp.SessionStats `json:"-"`
+	Carrier    string        `json:"carrier"`
+	Slot       int           `json:"slot"`
+	Type       string        `json:"type"`
+	State      string        `json:"state"`
+	LastError  string        `json:"last_error,omitempty"`
+	InFlight   int           `json:"window_in_use"`
+	Window     int           `json:"window_size"`
+	Submitted  int64         `json:"submitted"`
+	P50        time.Duration `json:"-"`
+	P99        time.Duration `json:"-"`
+	P50Ms      float64       `json:"response_p50_ms"`
+	P99Ms      float64       `json:"response_p99_ms"`
+	Throttled  int64         `json:"throttled"`
+	Reconnects int64         `json:"reconnects"`
+	// AccountRate is the carrier account's configured TPS (segments/s, every
+	// engine process together); EffectiveRate is what the adaptive slow-down
+	// leaves of it now, nil when Redis could not be asked. Both are per
+	// carrier account, repeated on each of its binds; set for the API only.
+	AccountRate   float64           `json:"account_rate"`
+	EffectiveRate *float64          `json:"effective_rate"`
+	Stats         smpp.SessionStats `json:"-"`
 }
 
 // binds lists the binds this process holds.
@@ -466,6 +477,36 @@ func (e *engine) binds() []BindInfo {
 		}
 		return out[i].Type < out[j].Type
 	})
+	return out
+}
+
+// bindsWithRates is binds with each carrier account's configured and
+// effective rate: one Redis call per carrier, bounded by a short deadline so
+// that a slow Redis leaves the rates unknown rather than the answer late.
+func (e *engine) bindsWithRates() []BindInfo {
+	out := e.binds()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	type rates struct {
+		account   float64
+		effective *float64
+	}
+	known := map[string]rates{}
+	for i := range out {
+		b := &out[i]
+		r, ok := known[b.Carrier]
+		if !ok {
+			acct := e.accounts[b.Carrier]
+			r.account = acct.Limit.Rate
+			if ctx.Err() == nil {
+				if v, err := e.limiter.EffectiveRate(ctx, b.Carrier, acct); err == nil {
+					r.effective = &v
+				}
+			}
+			known[b.Carrier] = r
+		}
+		b.AccountRate, b.EffectiveRate = r.account, r.effective
+	}
 	return out
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -177,7 +178,31 @@ log: `+logPath)
 	n := 600 * faultScale()
 	enqueueLoad(t, te.store, ws, "storm", n, 30)
 	te.dispatcher.Kick()
+	// What the operator's bind view shows meanwhile: the account's
+	// effective rate below its configured TPS.
+	lowest := make(chan float64, 1)
+	stopWatch := make(chan struct{})
+	go func() {
+		low := math.Inf(1)
+		defer func() { lowest <- low }()
+		for {
+			for _, b := range te.bindsWithRates() {
+				if b.EffectiveRate != nil && b.AccountRate > 0 {
+					low = min(low, *b.EffectiveRate/b.AccountRate)
+				}
+			}
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
 	counts := waitAllFinal(t, te, 90*time.Second)
+	close(stopWatch)
+	if low := <-lowest; !(low < 1) {
+		t.Errorf("the bind view never showed the account's effective rate below its TPS (lowest fraction %v)", low)
+	}
 	d := te.dispatcher.Stats()
 	cuts := te.limiter.Stats().Cuts
 	sim.Close()

@@ -1,0 +1,59 @@
+// Package counter is what the console's message counter says about a text:
+// the encoding, length and billed segments the API will compute when the
+// text is sent. It calls smpp/coding exactly as the API does (coding.Choose,
+// then coding.Count with the 8-bit reference UDH), and it is compiled to
+// WebAssembly for the page (console/wasm), so the counter and the engine
+// cannot disagree.
+package counter
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/switchboard-sms/switchboard/smpp/coding"
+)
+
+// MaxSegments is the most segments the API accepts for one message; a test
+// checks it against inbox.MaxSegments (the inbox enforces it).
+const MaxSegments = 10
+
+// Result is what Count reports. Encoding is the API's name (gsm7, ucs2).
+type Result struct {
+	Encoding string
+	// Units are septets (GSM-7, extension characters count 2) or UTF-16
+	// code units (UCS-2, characters beyond the BMP count 2).
+	Units int
+	// Chars are Unicode code points.
+	Chars int
+	// Segments are the parts the carrier bills (1 for an empty text).
+	Segments int
+	// Free is how many units the last segment has left.
+	Free int
+	// PerSegment is the capacity of a segment of this text: a single
+	// message's (160, 70) when it fits one, else a part's (153, 67).
+	PerSegment int
+	// TooLong says the API refuses the text (more than MaxSegments).
+	TooLong bool
+	// Err is set when the text cannot be encoded at all; the API answers
+	// such text 422 invalid_text.
+	Err string
+}
+
+// Count reports on text as the API computes it for POST /v1/messages.
+func Count(text string) Result {
+	enc := coding.Choose(text)
+	info, err := coding.Count(text, enc, coding.UDH8)
+	r := Result{Encoding: strings.ToLower(enc.String())}
+	if err != nil && !errors.Is(err, coding.ErrTooManyParts) {
+		r.Err = err.Error()
+		return r
+	}
+	single, part := coding.Capacity(enc, coding.UDH8)
+	r.Units, r.Chars, r.Segments, r.Free = info.Units, info.Chars, info.Segments, info.Free
+	r.PerSegment = single
+	if info.Segments > 1 {
+		r.PerSegment = part
+	}
+	r.TooLong = info.Segments > MaxSegments
+	return r
+}

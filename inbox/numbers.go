@@ -552,10 +552,6 @@ func (s *Store) AllNumbers(ctx context.Context, status NumberStatus, p Page) ([]
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		next = encodeCursor("n1", int64(list[lim-1].ID))
-	}
+	list, next := trimPage(list, lim, func(last *NumberInUse) string { return encodeCursor("n1", int64(last.ID)) })
 	return list, next, nil
 }

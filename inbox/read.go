@@ -124,12 +124,7 @@ func (s *Store) ListThreads(ctx context.Context, ws WorkspaceID, p Page) ([]Thre
 			return nil, "", err
 		}
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		last := list[lim-1]
-		next = encodeCursor("t1", last.LastMessageAt.UnixMicro(), int64(last.ID))
-	}
+	list, next := trimPage(list, lim, func(last *Thread) string { return encodeCursor("t1", last.LastMessageAt.UnixMicro(), int64(last.ID)) })
 	return list, next, nil
 }
 
@@ -266,10 +261,16 @@ func (s *Store) ListMessages(ctx context.Context, ws WorkspaceID, thread ThreadI
 			return nil, "", err
 		}
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		next = encodeCursor("m1", int64(list[lim-1].ID))
-	}
+	list, next := trimPage(list, lim, func(last *Message) string { return encodeCursor("m1", int64(last.ID)) })
 	return list, next, nil
+}
+
+// trimPage cuts the lim+1 rows a list query fetched to one page, and makes
+// the next cursor from the last row it keeps ("" after the last page).
+func trimPage[T any](list []T, lim int, cursor func(last *T) string) ([]T, string) {
+	if len(list) <= lim {
+		return list, ""
+	}
+	list = list[:lim]
+	return list, cursor(&list[lim-1])
 }

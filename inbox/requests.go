@@ -172,11 +172,7 @@ func (s *Store) ListNumberRequests(ctx context.Context, ws WorkspaceID, p Page) 
 			return nil, "", err
 		}
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		next = encodeCursor("r1", int64(list[lim-1].ID))
-	}
+	list, next := trimPage(list, lim, func(last *NumberRequest) string { return encodeCursor("r1", int64(last.ID)) })
 	return list, next, nil
 }
 
@@ -207,11 +203,7 @@ func (s *Store) ListAllNumberRequests(ctx context.Context, status RequestStatus,
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		next = encodeCursor("r2", int64(list[lim-1].ID))
-	}
+	list, next := trimPage(list, lim, func(last *NumberRequest) string { return encodeCursor("r2", int64(last.ID)) })
 	return list, next, nil
 }
 

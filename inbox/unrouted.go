@@ -70,12 +70,9 @@ func (s *Store) ListUnroutedTo(ctx context.Context, to string, p Page) ([]Unrout
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		last := list[lim-1]
-		next = encodeCursor("u1", last.ReceivedAt.UnixMicro(), int64(last.ID))
-	}
+	list, next := trimPage(list, lim, func(last *UnroutedMessage) string {
+		return encodeCursor("u1", last.ReceivedAt.UnixMicro(), int64(last.ID))
+	})
 	return list, next, nil
 }
 
@@ -154,12 +151,7 @@ func (s *Store) ListUnroutedGroups(ctx context.Context, p Page) ([]UnroutedGroup
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(list) > lim {
-		list = list[:lim]
-		last := list[lim-1]
-		next = encodeGroupCursor(last.LastReceived.UnixMicro(), last.To)
-	}
+	list, next := trimPage(list, lim, func(last *UnroutedGroup) string { return encodeGroupCursor(last.LastReceived.UnixMicro(), last.To) })
 	return list, next, nil
 }
 

@@ -73,6 +73,7 @@ type lastHourView struct {
 	Segments         int      `json:"segments"`
 	WaitP50Seconds   *float64 `json:"wait_p50_seconds"`
 	WaitP95Seconds   *float64 `json:"wait_p95_seconds"`
+	WaitSampled      int      `json:"wait_sampled"`
 	CarrierThrottled int      `json:"carrier_throttled"`
 }
 
@@ -94,7 +95,7 @@ func sendingOf(f lateFacts) sendingView {
 		RateClass: f.class,
 		Queue:     queueView{Messages: st.QueuedMessages, Segments: st.QueuedSegments, OldestQueuedAt: utc(st.OldestQueued)},
 		LastHour: lastHourView{Submitted: st.Submitted, Segments: st.SubmittedSegments,
-			CarrierThrottled: st.CarrierThrottled},
+			WaitSampled: st.WaitSampled, CarrierThrottled: st.CarrierThrottled},
 	}
 	if st.Submitted > 0 {
 		v.LastHour.WaitP50Seconds, v.LastHour.WaitP95Seconds = ptr(secs(st.WaitP50)), ptr(secs(st.WaitP95))

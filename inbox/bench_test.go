@@ -461,3 +461,57 @@ func BenchmarkAppendInbound(b *testing.B) {
 		return nil
 	})
 }
+
+// BenchmarkSendingStats is the "why is my SMS late" query of GET /v1/sms on
+// one dedicated number of a busy workspace: the last hour holds `submitted`
+// messages (36,000 is 10/s for an hour, 360,000 is 100/s, a dedicated
+// number at full rate) and the queue 5,000. One op is one call.
+// statsSeeded marks the databases BenchmarkSendingStats has filled (-count
+// runs share them).
+var statsSeeded = map[*benchDB]bool{}
+
+func BenchmarkSendingStats(b *testing.B) {
+	for _, submitted := range []int{36_000, 360_000} {
+		b.Run(fmt.Sprint("submitted=", submitted), func(b *testing.B) {
+			db := openBench(b)
+			ctx := context.Background()
+			var num inbox.NumberID
+			if err := db.pool.QueryRow(ctx, `SELECT id FROM numbers WHERE workspace_id = 1`).Scan(&num); err != nil {
+				b.Fatal(err)
+			}
+			benchMu.Lock()
+			seeded := statsSeeded[db]
+			statsSeeded[db] = true
+			benchMu.Unlock()
+			if !seeded {
+				// Spread over the workspace's threads; waits of 0 to 5 s.
+				q := fmt.Sprintf(`
+					INSERT INTO messages (workspace_id, thread_id, thread_seq, number_id, contact, direction, body, encoding,
+						segments, status, attempts, sent_mask, created_at, queued_at, sending_at, submitted_at, pending_since)
+					SELECT t.workspace_id, t.id, 1000 + j, t.number_id, t.contact, 'out', 'Your code is 123456', 'gsm7', 1,
+						CASE WHEN j < %[1]d THEN 'submitted' ELSE 'queued' END, 1, 1,
+						s - (j %% 50) * interval '100 ms', s, s, CASE WHEN j < %[1]d THEN s END, CASE WHEN j >= %[1]d THEN s END
+					FROM generate_series(0, %[1]d + 4999) j
+					JOIN threads t ON t.workspace_id = 1 AND t.contact = %[2]s,
+					LATERAL (SELECT now() - (j::int8 * 3500000 / %[1]d) * interval '1 ms' AS s) x`,
+					submitted, sqlContact(fmt.Sprintf("(%d + j %% %d)", benchThreadsPer, benchThreadsPer)))
+				if _, err := db.pool.Exec(ctx, q); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := db.pool.Exec(ctx, `ANALYZE messages`); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				st, err := db.s.SendingStats(ctx, 1, []inbox.NumberID{num}, time.Hour, []int32{0x58, 0x14})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st[0].Submitted != submitted || st[0].QueuedMessages != 5000 || st[0].WaitP95 <= st[0].WaitP50 {
+					b.Fatalf("stats %+v", st[0])
+				}
+			}
+		})
+	}
+}

@@ -313,6 +313,18 @@ func TestSendingStats(t *testing.T) {
 	if st.WaitP50.Round(time.Millisecond) != 4*time.Second || st.WaitP95.Round(time.Millisecond) != 5800*time.Millisecond {
 		t.Fatalf("waits p50 %v p95 %v", st.WaitP50, st.WaitP95)
 	}
+	if st.WaitSampled != 3 {
+		t.Fatalf("percentiles over %d messages, want all 3", st.WaitSampled)
+	}
+	// With a sample of 2, the percentiles are over the two newest (4 s, 6 s)
+	// and the counts still cover the window.
+	small := inbox.New(e.pool, inbox.Options{WaitSample: 2})
+	sampled, err := small.SendingStats(e.ctx, ws, []inbox.NumberID{n.ID}, time.Hour, nil)
+	ok(t, err)
+	if s := sampled[0]; s.WaitSampled != 2 || s.Submitted != 3 || s.WaitP50.Round(time.Millisecond) != 5*time.Second ||
+		s.WaitP95.Round(time.Millisecond) != 5900*time.Millisecond {
+		t.Fatalf("sampled stats %+v", s)
+	}
 	if i := stats[1]; i.Number != idle.ID || i.QueuedMessages != 0 || i.Submitted != 0 || i.WaitP95 != 0 {
 		t.Fatalf("idle number %+v", i)
 	}

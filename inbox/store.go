@@ -23,6 +23,10 @@ type Options struct {
 	// write transaction of this database still running before it reads
 	// past it. Zero means DefaultChangesWaitLimit.
 	ChangesWaitLimit time.Duration
+	// WaitSample bounds how many of a number's submitted messages
+	// SendingStats computes wait percentiles over. Zero means
+	// DefaultWaitSample.
+	WaitSample int
 }
 
 // DefaultChangesWaitLimit is the default of Options.ChangesWaitLimit.
@@ -36,6 +40,8 @@ type Store struct {
 	pool     *pgxpool.Pool
 	ttl      time.Duration
 	feedWait time.Duration
+	// waitSample is Options.WaitSample.
+	waitSample int
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.
@@ -46,7 +52,10 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.ChangesWaitLimit <= 0 {
 		opts.ChangesWaitLimit = DefaultChangesWaitLimit
 	}
-	return &Store{pool: pool, ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit}
+	if opts.WaitSample <= 0 {
+		opts.WaitSample = DefaultWaitSample
+	}
+	return &Store{pool: pool, ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit, waitSample: opts.WaitSample}
 }
 
 // MessageTTL returns the configured message age limit.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ClaimedMessage is a message leased to a dispatcher: everything it needs to
@@ -54,7 +56,23 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 	var out []ClaimedMessage
 	err := retry(ctx, func() error {
 		out = out[:0]
-		rows, err := s.pool.Query(ctx, claimSQL, owner, max, micros(lease), micros(s.ttl))
+		// One round trip: the claim in a transaction of its own whose
+		// planner settings keep the scan of messages_due a plain index
+		// scan in claim order (see claimPlan).
+		b := &pgx.Batch{}
+		for _, q := range claimPlan {
+			b.Queue(q)
+		}
+		b.Queue(claimSQL, owner, max, micros(lease), micros(s.ttl))
+		b.Queue("COMMIT")
+		br := s.pool.SendBatch(ctx, b)
+		defer br.Close()
+		for range claimPlan {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return err
 		}
@@ -74,7 +92,12 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 			}
 			out = append(out, c)
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		_, err = br.Exec()
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -82,6 +105,16 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 	slices.SortFunc(out, func(a, b ClaimedMessage) int { return int(a.ID - b.ID) })
 	return out, nil
 }
+
+// claimPlan opens the claim's transaction with the settings that keep its
+// scan of messages_due a plain index scan, in (due_at, id) order, stopping
+// at the LIMIT. Left to itself the planner estimates the head check as very
+// selective and picks a bitmap scan and a sort, which reads every entry of
+// the index up to now — including those of the dead row versions that
+// every claim and result leaves behind (an UPDATE of messages is never HOT)
+// — and never marks them dead, since only a plain index scan does. Seen in
+// smppbench e2e: 15,722 entries read to find 26 due messages, every 10 ms.
+var claimPlan = []string{"BEGIN", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off"}
 
 // claimSQL scans messages_due, the one index in claim order, checks each
 // entry with a primary-key probe (a scalar subquery, which the planner keeps
@@ -252,8 +285,27 @@ adv AS (
     FROM upd
     WHERE t.id = upd.thread_id AND t.out_next = upd.thread_seq
       AND upd.status NOT IN ('queued', 'sending')
-)
+    RETURNING t.id, t.out_next, upd.id AS done
+),
+` + promoteNext + `
 `
+
+// promoteNext makes the new head of each thread that adv moved on
+// claimable: messages behind their thread's head wait outside the claim
+// index (due_at NULL), so that a claim never scans them (see enqueueSQL).
+// The next outbound message of the thread is found from the finished one
+// along messages_thread; it is promoted only if it is still queued and not
+// held for a disabled number (held heads have due_at NULL too, but then
+// the claim puts them back on hold at once, so promoting one is harmless).
+const promoteNext = `nxt AS (
+    UPDATE messages m SET due_at = now()
+    FROM adv
+    WHERE m.id = (SELECT n.id FROM messages n
+                  WHERE n.thread_id = adv.id AND n.id > adv.done AND n.thread_seq IS NOT NULL
+                  ORDER BY n.id LIMIT 1)
+      AND m.thread_seq = adv.out_next AND m.status = 'queued'
+      AND m.due_at IS NULL AND m.pending_since IS NOT NULL
+)`
 
 // newStatus is a message's status after agg is applied to its row m. A
 // final status never changes; a permanent error fails the message; a
@@ -458,11 +510,13 @@ e AS (
     SET status = 'expired', expired_at = now(), due_at = NULL, pending_since = NULL, lease_owner = NULL,
         change_xid = pg_current_xact_id()
     FROM c WHERE m.id = c.id
-    RETURNING m.thread_id, m.thread_seq
+    RETURNING m.id, m.thread_id, m.thread_seq
 ),
 adv AS (
     UPDATE threads t SET out_next = t.out_next + 1
     FROM e WHERE t.id = e.thread_id AND t.out_next = e.thread_seq
-)
+    RETURNING t.id, t.out_next, e.id AS done
+),
+` + promoteNext + `
 SELECT count(*) FROM e
 `

@@ -266,3 +266,41 @@ func TestEnqueueBigBatch(t *testing.T) {
 		t.Fatalf("%d threads", got)
 	}
 }
+
+// New contacts go to the least loaded number, also in a batch whose other
+// items are sticky (load is counted only for the items that need it).
+func TestEnqueueLeastLoaded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws := e.workspace("tenant", true)
+	var nums []inbox.Number
+	for range 3 {
+		n := e.dedicated(ws, "c")
+		e.connect(ws, n)
+		nums = append(nums, n)
+	}
+	busy := nums[0]
+	var reqs []inbox.OutboundRequest
+	for i := range 30 { // 30 pending on busy: load bucket 3
+		r := msg(ws, contact(i), "backlog")
+		r.From = busy.E164
+		reqs = append(reqs, r)
+	}
+	e.send(reqs...)
+	// One batch: a known contact of busy (sticky), and 40 new ones.
+	reqs = []inbox.OutboundRequest{msg(ws, contact(0), "sticky")}
+	for i := range 40 {
+		reqs = append(reqs, msg(ws, contact(1000+i), "new"))
+	}
+	res := e.send(reqs...)
+	if got := e.message(ws, res[0].ID).From; got != busy.E164 {
+		t.Fatalf("the known contact moved from %s to %s", busy.E164, got)
+	}
+	used := map[string]int{}
+	for _, r := range res[1:] {
+		used[e.message(ws, r.ID).From]++
+	}
+	if used[busy.E164] != 0 || used[nums[1].E164] == 0 || used[nums[2].E164] == 0 {
+		t.Fatalf("new contacts went to %v; %s is the busy one", used, busy.E164)
+	}
+}

@@ -12,24 +12,17 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
 // chromiumPath finds Debian's chromium. When it is missing and
 // SMPPBENCH_CHROMIUM_INSTALL=1, the test installs it with apt-get (as
-// root); otherwise it skips, saying how to get it.
+// root); otherwise testenv.Chromium skips (or fails, in CI).
 func chromiumPath(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("SMPPBENCH_CHROMIUM_INSTALL") != "1" || os.Geteuid() != 0 {
-		t.Skip("chromium is not installed: the HTML report is not checked in a browser. " +
-			"Install it (apt-get install -y chromium), or set SMPPBENCH_CHROMIUM_INSTALL=1 (as root) to let this test install it.")
+	if p := testenv.ChromiumPath(); p != "" || os.Getenv("SMPPBENCH_CHROMIUM_INSTALL") != "1" || os.Geteuid() != 0 {
+		return testenv.Chromium(t, "the HTML report is not checked in a browser (or set SMPPBENCH_CHROMIUM_INSTALL=1, as root, to let this test install it)")
 	}
 	t.Log("installing chromium with apt-get")
 	for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "chromium"}} {

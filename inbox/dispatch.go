@@ -285,27 +285,8 @@ adv AS (
     FROM upd
     WHERE t.id = upd.thread_id AND t.out_next = upd.thread_seq
       AND upd.status NOT IN ('queued', 'sending')
-    RETURNING t.id, t.out_next, upd.id AS done
-),
-` + promoteNext + `
+)
 `
-
-// promoteNext makes the new head of each thread that adv moved on
-// claimable: messages behind their thread's head wait outside the claim
-// index (due_at NULL), so that a claim never scans them (see enqueueSQL).
-// The next outbound message of the thread is found from the finished one
-// along messages_thread; it is promoted only if it is still queued and not
-// held for a disabled number (held heads have due_at NULL too, but then
-// the claim puts them back on hold at once, so promoting one is harmless).
-const promoteNext = `nxt AS (
-    UPDATE messages m SET due_at = now()
-    FROM adv
-    WHERE m.id = (SELECT n.id FROM messages n
-                  WHERE n.thread_id = adv.id AND n.id > adv.done AND n.thread_seq IS NOT NULL
-                  ORDER BY n.id LIMIT 1)
-      AND m.thread_seq = adv.out_next AND m.status = 'queued'
-      AND m.due_at IS NULL AND m.pending_since IS NOT NULL
-)`
 
 // newStatus is a message's status after agg is applied to its row m. A
 // final status never changes; a permanent error fails the message; a
@@ -510,13 +491,11 @@ e AS (
     SET status = 'expired', expired_at = now(), due_at = NULL, pending_since = NULL, lease_owner = NULL,
         change_xid = pg_current_xact_id()
     FROM c WHERE m.id = c.id
-    RETURNING m.id, m.thread_id, m.thread_seq
+    RETURNING m.thread_id, m.thread_seq
 ),
 adv AS (
     UPDATE threads t SET out_next = t.out_next + 1
     FROM e WHERE t.id = e.thread_id AND t.out_next = e.thread_seq
-    RETURNING t.id, t.out_next, e.id AS done
-),
-` + promoteNext + `
+)
 SELECT count(*) FROM e
 `

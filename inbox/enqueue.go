@@ -191,12 +191,7 @@ type idemKey struct {
 // thread upsert takes the thread row's lock and hands out the thread
 // sequence numbers (out_seq) of the new messages: a new message is the
 // thread's head, and claimable at once, exactly when the thread had no
-// pending message (its thread_seq = out_next), with no read of messages.
-// Only a head enters the claim index (due_at set); the others wait with
-// due_at NULL until the message before them stops being pending and
-// promotes them (promoteNext), so a claim never scans the messages queued
-// behind their thread's head: with a backlog of many messages per contact,
-// scanning them was the claim's main cost.
+// pending message (out_next = old out_seq + 1), with no read of messages.
 const enqueueSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[],
@@ -285,15 +280,14 @@ th AS (
     ON CONFLICT (workspace_id, channel, number_id, contact) DO UPDATE
         SET last_message_at = excluded.last_message_at, last_outbound_at = excluded.last_outbound_at,
             out_seq = t.out_seq + excluded.out_seq
-    RETURNING t.id, t.workspace_id, t.number_id, t.contact, t.out_seq, t.out_next
+    RETURNING t.id, t.workspace_id, t.number_id, t.contact, t.out_seq
 ),
 ins AS (
     INSERT INTO messages (id, workspace_id, thread_id, thread_seq, number_id, contact, direction, body,
                           encoding, segments, status, idempotency_key, created_at, queued_at,
                           due_at, pending_since)
     SELECT ok.id, ok.ws, th.id, th.out_seq - ok.n + ok.k, ok.number_id, ok.contact, 'out', ok.body,
-           ok.enc, ok.segs, 'queued', nullif(ok.idem, ''), now(), now(),
-           CASE WHEN th.out_seq - ok.n + ok.k = th.out_next THEN now() END, now()
+           ok.enc, ok.segs, 'queued', nullif(ok.idem, ''), now(), now(), now(), now()
     FROM ok
     JOIN th ON th.workspace_id = ok.ws AND th.number_id = ok.number_id AND th.contact = ok.contact
     ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING

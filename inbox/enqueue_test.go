@@ -190,13 +190,7 @@ func TestEnqueueThreadsAndOrder(t *testing.T) {
 func TestEnqueueStickySender(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ws := e.workspace("tenant", true)
-	var nums []inbox.Number
-	for range 3 {
-		n := e.dedicated(ws, "c")
-		e.connect(ws, n)
-		nums = append(nums, n)
-	}
+	ws, nums := e.pool3()
 	// Spread: new contacts land on several numbers.
 	var reqs []inbox.OutboundRequest
 	for i := range 60 {
@@ -272,13 +266,7 @@ func TestEnqueueBigBatch(t *testing.T) {
 func TestEnqueueLeastLoaded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ws := e.workspace("tenant", true)
-	var nums []inbox.Number
-	for range 3 {
-		n := e.dedicated(ws, "c")
-		e.connect(ws, n)
-		nums = append(nums, n)
-	}
+	ws, nums := e.pool3()
 	busy := nums[0]
 	var reqs []inbox.OutboundRequest
 	for i := range 30 { // 30 pending on busy: load bucket 3
@@ -303,4 +291,18 @@ func TestEnqueueLeastLoaded(t *testing.T) {
 	if used[busy.E164] != 0 || used[nums[1].E164] == 0 || used[nums[2].E164] == 0 {
 		t.Fatalf("new contacts went to %v; %s is the busy one", used, busy.E164)
 	}
+}
+
+// pool3 is a workspace with the add-on and three connected dedicated
+// numbers (so sticky and least-loaded sender choice apply).
+func (e *env) pool3() (inbox.WorkspaceID, []inbox.Number) {
+	e.t.Helper()
+	ws := e.workspace("tenant", true)
+	var nums []inbox.Number
+	for range 3 {
+		n := e.dedicated(ws, "c")
+		e.connect(ws, n)
+		nums = append(nums, n)
+	}
+	return ws, nums
 }

@@ -305,10 +305,9 @@ const (
 	holdSQL = `UPDATE messages SET due_at = NULL
 		WHERE number_id = $2 AND ($1::int8 IS NULL OR workspace_id = $1)
 		  AND pending_since IS NOT NULL AND status = 'queued' AND due_at IS NOT NULL`
-	releaseSQL = `UPDATE messages m SET due_at = greatest(coalesce(m.not_before, m.created_at), m.created_at)
-		WHERE m.number_id = $2 AND m.workspace_id = $1
-		  AND m.pending_since IS NOT NULL AND m.status = 'queued' AND m.due_at IS NULL
-		  AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)`
+	releaseSQL = `UPDATE messages SET due_at = greatest(coalesce(not_before, created_at), created_at)
+		WHERE number_id = $2 AND workspace_id = $1
+		  AND pending_since IS NOT NULL AND status = 'queued' AND due_at IS NULL`
 )
 
 func connState(enabled *bool) ConnectionState {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -38,20 +37,7 @@ const consoleOperator = "console-operator-token-3f9b2c71"
 // SB_REQUIRE_BROWSER is set, as .ci/run sets it).
 func consoleChromium(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	const why = "chromium is not installed, so the console's browser tests cannot run: apt-get install -y chromium (.ci/run does)"
-	if os.Getenv("SB_REQUIRE_BROWSER") != "" { // CI: a missing browser is a failure, not a skip
-		t.Fatal(why)
-	}
-	t.Skip(why)
-	return ""
+	return testenv.Chromium(t, "the console's browser tests cannot run")
 }
 
 // tab is one browser tab on the console, with what the page wrote to its

@@ -188,11 +188,12 @@ carriers:
 	}
 	fmt.Printf("\nLogs and the simulator's report are in %s\n", dir)
 	if keep {
-		fmt.Printf("\nStill running: API http://127.0.0.1:%d (token %s), simulator stats http://127.0.0.1:%d/stats.\nPress Ctrl-C to stop.\n",
-			httpPort, token[1], statsPort)
+		fmt.Printf("\nStill running: API http://127.0.0.1:%d (token %s), simulator stats http://127.0.0.1:%d/stats.\n"+
+			"The web console is http://127.0.0.1:%d/console/: sign in with the token.\nPress Ctrl-C to stop.\n",
+			httpPort, token[1], statsPort, httpPort)
 		<-ctx.Done()
 	} else {
-		fmt.Println("\nDone. To keep the engine running and play with the API: make demo DEMO_KEEP=1")
+		fmt.Println("\nDone. To keep the engine running and play with the API and the web console: make demo DEMO_KEEP=1")
 	}
 	return nil
 }

@@ -177,7 +177,8 @@ func segmentsOf(text string) int {
 	return info.Segments
 }
 
-// /metrics exports the binds, the dispatcher and the queue.
+// /metrics exports the binds, the dispatcher, the carrier accounts' rates
+// and the queue.
 func TestEngineMetrics(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{Receipts: true})
@@ -199,6 +200,8 @@ func TestEngineMetrics(t *testing.T) {
 		`switchboard_queue_messages 0`,
 		`switchboard_throttle_healthy 1`,
 		`switchboard_bind_response_seconds_bucket`,
+		`switchboard_carrier_account_rate{carrier="sim"}`,
+		`switchboard_carrier_effective_rate{carrier="sim"}`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

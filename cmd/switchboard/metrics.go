@@ -38,6 +38,8 @@ var (
 	descQueue    = prometheus.NewDesc("switchboard_queue_messages", "Outbound messages queued or being sent, all workspaces (counted up to 100,000).", nil, nil)
 	descQueueSeg = prometheus.NewDesc("switchboard_queue_segments", "Their segments.", nil, nil)
 	descQueueAge = prometheus.NewDesc("switchboard_queue_oldest_seconds", "Age of the oldest pending outbound message.", nil, nil)
+	descAcctRate = prometheus.NewDesc("switchboard_carrier_account_rate", "The carrier account's configured rate, segments/s (all engine processes).", []string{"carrier"}, nil)
+	descEffRate  = prometheus.NewDesc("switchboard_carrier_effective_rate", "What the adaptive slow-down leaves of the account's rate now, segments/s.", []string{"carrier"}, nil)
 )
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -102,6 +104,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTHealthy, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	for name, acct := range c.e.accounts {
+		gauge(descAcctRate, acct.Limit.Rate, name)
+		if v, err := c.e.limiter.EffectiveRate(ctx, name, acct); err == nil {
+			gauge(descEffRate, v, name)
+		}
+	}
 	if q, err := c.e.store.QueueStats(ctx); err == nil {
 		gauge(descQueue, float64(q.Pending))
 		gauge(descQueueSeg, float64(q.Segments))

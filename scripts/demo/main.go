@@ -142,11 +142,31 @@ carriers:
 	if err := api.do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": ourNumber}, nil); err != nil {
 		return err
 	}
-	var sms map[string]any
+	var sms struct {
+		Addon   bool    `json:"addon"`
+		Number  *string `json:"number"`
+		State   string  `json:"state"`
+		Numbers []struct {
+			Number  string `json:"number"`
+			Sending *struct {
+				RateClass string   `json:"rate_class"`
+				Rate      *float64 `json:"rate"`
+			} `json:"sending"`
+		} `json:"numbers"`
+	}
 	if err := api.do(ctx, "GET", "/v1/sms", nil, &sms); err != nil {
 		return err
 	}
-	fmt.Printf("    SMS settings: %v\n", sms)
+	if sms.Number == nil {
+		return fmt.Errorf("GET /v1/sms: no number connected (state %s)", sms.State)
+	}
+	fmt.Printf("    SMS add-on %v, number %s %s", sms.Addon, *sms.Number, sms.State)
+	for _, n := range sms.Numbers {
+		if n.Number == *sms.Number && n.Sending != nil && n.Sending.Rate != nil {
+			fmt.Printf(", rate class %s at %g segments/s", n.Sending.RateClass, *n.Sending.Rate)
+		}
+	}
+	fmt.Println()
 
 	texts := []string{
 		"Hi Sam, this is Acme Dental: your appointment is confirmed for Tuesday at 10:00.",

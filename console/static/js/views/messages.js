@@ -88,7 +88,10 @@ export function mount(main, app, params) {
       threads.clear();
       for (const t of page.threads) threads.set(t.id, t);
       nextCursor = page.next_cursor;
-      renderList();
+      // The open thread is being read: a list fetched before its read was
+      // stored must not bring its unread count back.
+      if (open && open.id === openID && threads.get(openID)?.unread_count > 0) markRead(openID);
+      else renderList();
     } catch (e) {
       if (!alive) return;
       listState.hidden = false;

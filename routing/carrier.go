@@ -15,6 +15,20 @@ type Submitter interface {
 	SubmitAsync(ctx context.Context, p *smpp.SubmitSM, done func(smpp.SubmitResult, error)) error
 }
 
+// BindCounter is implemented by a Submitter that can say how many of its
+// binds are up (smpp.Pool does). The dispatcher leaves a carrier's messages
+// to other engine processes while this one has none of its binds up.
+type BindCounter interface {
+	Bound() int
+}
+
+// up reports whether c can submit now: a Submitter that does not count its
+// binds is taken to be up.
+func (c *Carrier) up() bool {
+	bc, ok := c.Submitter.(BindCounter)
+	return !ok || bc.Bound() > 0
+}
+
 // Carrier is one carrier account as the dispatcher and router see it.
 type Carrier struct {
 	Name      string

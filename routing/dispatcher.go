@@ -163,6 +163,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		if !d.anyUp() {
+			// No bind is up here (starting, or other processes hold them
+			// all): leave the queue to the processes that can send.
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			case <-expire.C:
+				d.expire(ctx)
+			}
+			continue
+		}
 		msgs, err := d.cfg.Store.Claim(ctx, d.cfg.Owner, min(free, d.cfg.ClaimBatch), d.cfg.Lease)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -190,13 +201,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-d.kick:
 		case <-poll.C:
 		case <-expire.C:
-			if n, err := d.cfg.Store.ExpireMessages(ctx); err != nil {
-				d.stats.storeErrors.Add(1)
-				d.log.Warn("expiring messages failed", zap.Error(err))
-			} else if n > 0 {
-				d.stats.expired.Add(n)
-				d.log.Info("messages expired", zap.Int64("count", n))
-			}
+			d.expire(ctx)
 		}
 	}
 	// Drain: goroutines waiting for their booking saw ctx end and put their
@@ -282,11 +287,44 @@ func errString(err error) string {
 
 // prepare splits a message for its carrier. It returns a result instead of a
 // job when the message cannot be sent now.
+// expire fails the messages past their maximum age.
+func (d *Dispatcher) expire(ctx context.Context) {
+	if n, err := d.cfg.Store.ExpireMessages(ctx); err != nil {
+		d.stats.storeErrors.Add(1)
+		d.log.Warn("expiring messages failed", zap.Error(err))
+	} else if n > 0 {
+		d.stats.expired.Add(n)
+		d.log.Info("messages expired", zap.Int64("count", n))
+	}
+}
+
+// handoffDelay is about how long a message given back for want of a bind
+// waits before anyone may claim it again (jittered in [1/2, 1]).
+const handoffDelay = 300 * time.Millisecond
+
+// anyUp reports whether some carrier of this process has a bind up: until
+// one does, claiming would only hand messages back.
+func (d *Dispatcher) anyUp() bool {
+	for _, c := range d.cfg.Carriers {
+		if c.up() {
+			return true
+		}
+	}
+	return len(d.cfg.Carriers) == 0
+}
+
 func (d *Dispatcher) prepare(m Outbound) (*job, *dispatchResult) {
 	c := d.cfg.Carriers[m.Carrier]
 	if c == nil {
 		// Another engine may hold this carrier: give it back for a while.
 		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now().Add(time.Minute), Reason: fmt.Sprintf("carrier %q is not configured on %s", m.Carrier, d.cfg.Owner)}}
+	}
+	if !c.up() {
+		// No bind of this carrier is up here (another engine process may
+		// hold them all): give the message back at once, for a process that
+		// can send it, rather than retry it here with a growing backoff.
+		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now().Add(handoffDelay/2 + rand.N(handoffDelay/2+1)),
+			Reason: fmt.Sprintf("no bind of carrier %q is up on %s", m.Carrier, d.cfg.Owner)}}
 	}
 	enc, ok := parseEncoding(m.Encoding)
 	if !ok {

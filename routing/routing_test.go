@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -397,5 +398,58 @@ func TestRouterSweepsIncompleteParts(t *testing.T) {
 	defer store.mu.Unlock()
 	if len(store.inbound) != 1 || !store.inbound[0].Incomplete || !strings.HasPrefix(store.inbound[0].Body, strings.Repeat("x", 153)) || !strings.Contains(store.inbound[0].Body, "[…]") {
 		t.Fatalf("%+v", store.inbound)
+	}
+}
+
+// downPool is a Submitter with no bind up (another engine process holds
+// them all); it must never be asked to submit.
+type downPool struct{ submits atomic.Int64 }
+
+func (p *downPool) Bound() int { return 0 }
+func (p *downPool) SubmitAsync(ctx context.Context, sm *smpp.SubmitSM, done func(smpp.SubmitResult, error)) error {
+	p.submits.Add(1)
+	return errors.New("not bound (test)")
+}
+
+// A process with no bind up claims nothing, so the processes that hold the
+// binds send the queue; one whose carrier is down among others gives that
+// carrier's messages back at once, for a short while, without submitting.
+func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
+	t.Parallel()
+	down := &downPool{}
+	store := newMemStore(out(1, "x"))
+	runDispatcher(t, store, &instant{}, &routing.Carrier{Name: "sim", Submitter: down})
+	time.Sleep(200 * time.Millisecond)
+	store.mu.Lock()
+	queued, leased := len(store.queue), len(store.leased)
+	store.mu.Unlock()
+	if queued != 1 || leased != 0 {
+		t.Fatalf("a process with no bind up claimed: %d queued, %d leased", queued, leased)
+	}
+
+	srv := smpptest.Start(t, smpptest.Config{})
+	up := startCarrier(t, srv, coding.UDH8, nil)
+	m := out(2, "y")
+	m.Carrier = "down"
+	store2 := newMemStore(m)
+	d, err := routing.NewDispatcher(routing.DispatcherConfig{
+		Owner: "test", Store: store2, Limiter: &instant{},
+		Carriers: map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}},
+		Poll:     10 * time.Millisecond, RetryMin: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var r []routing.Retry
+	eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
+	if wait := time.Until(r[0].NotBefore); wait > time.Second {
+		t.Fatalf("given back for %v, as a failed attempt would be (RetryMin is a minute)", wait)
+	}
+	if n := down.submits.Load(); n != 0 {
+		t.Fatalf("%d submits on a carrier with no bind up", n)
 	}
 }

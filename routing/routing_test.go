@@ -210,9 +210,14 @@ func startCarrier(t *testing.T, srv *smpptest.Server, method coding.Method, h fu
 
 func runDispatcher(t *testing.T, store *memStore, lim routing.Limiter, c *routing.Carrier) *routing.Dispatcher {
 	t.Helper()
+	return runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, time.Second)
+}
+
+func runDispatcherOf(t *testing.T, store *memStore, lim routing.Limiter, carriers map[string]*routing.Carrier, retryMin time.Duration) *routing.Dispatcher {
+	t.Helper()
 	d, err := routing.NewDispatcher(routing.DispatcherConfig{
-		Owner: "test", Store: store, Limiter: lim, Carriers: map[string]*routing.Carrier{"sim": c},
-		Poll: 10 * time.Millisecond, RetryMin: time.Second,
+		Owner: "test", Store: store, Limiter: lim, Carriers: carriers,
+		Poll: 10 * time.Millisecond, RetryMin: retryMin,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -432,18 +437,7 @@ func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
 	m := out(2, "y")
 	m.Carrier = "down"
 	store2 := newMemStore(m)
-	d, err := routing.NewDispatcher(routing.DispatcherConfig{
-		Owner: "test", Store: store2, Limiter: &instant{},
-		Carriers: map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}},
-		Poll:     10 * time.Millisecond, RetryMin: time.Minute,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runDispatcherOf(t, store2, &instant{}, map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}}, time.Minute)
 	var r []routing.Retry
 	eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
 	if wait := time.Until(r[0].NotBefore); wait > time.Second {

@@ -9,16 +9,15 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-sms/switchboard/api"
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
 // BenchmarkSendMessage measures POST /v1/messages end to end: HTTP client →
@@ -69,7 +68,7 @@ func benchSend(b *testing.B, batch, clients int) {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	pids := backendPIDs(b, e)
-	pg0, go0 := procCPU(pids), selfCPU()
+	pg0, go0 := testenv.ProcessCPU(pids), testenv.SelfCPU()
 	b.ResetTimer()
 	start := time.Now()
 	for c := range clients {
@@ -106,7 +105,7 @@ func benchSend(b *testing.B, batch, clients int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	pgCPU, goCPU := procCPU(pids)-pg0, selfCPU()-go0
+	pgCPU, goCPU := testenv.ProcessCPU(pids)-pg0, testenv.SelfCPU()-go0
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d requests failed", n, b.N)
 	}
@@ -147,30 +146,4 @@ func backendPIDs(b *testing.B, e *env) []int {
 		c.Release()
 	}
 	return pids
-}
-
-// procCPU sums the user and system CPU time of processes (a local server).
-func procCPU(pids []int) time.Duration {
-	var ticks int64
-	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		if len(f) > 12 {
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			s, _ := strconv.ParseInt(f[12], 10, 64)
-			ticks += u + s
-		}
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

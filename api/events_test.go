@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/events"
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
 type sse struct {
@@ -107,7 +108,7 @@ func (s *stream) next(within time.Duration) sse {
 // otherProcess is a second engine process on the same database: its own
 // pool, store and hub.
 func (e *env) otherProcess(t *testing.T) (*inbox.Store, *events.Hub) {
-	pool := openPool(t, e.url, 4)
+	pool := testenv.OpenPool(t, e.url, 4)
 	hub, err := events.New(events.Config{Pool: pool, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

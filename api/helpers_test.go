@@ -44,7 +44,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	t.Helper()
 	ctx := context.Background()
 	url := testenv.NewDatabase(t)
-	pool := openPool(t, url, 16)
+	pool := testenv.OpenPool(t, url, 16)
 	if err := inbox.Migrate(ctx, pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -84,21 +84,6 @@ func newServer(t testing.TB, s *api.Server) *httptest.Server {
 
 func testLogger(t testing.TB) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-}
-
-func openPool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = maxConns
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }
 
 var numberSeq atomic.Int64

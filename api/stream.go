@@ -43,19 +43,11 @@ const (
 
 var errStreamClosed = errorf(http.StatusServiceUnavailable, codeUnavailable, "the server is shutting down; reconnect")
 
+// eventData is a message event: the message as lists show it and, for a
+// failed one, the carrier's error.
 type eventData struct {
-	ID           string    `json:"id"`
-	ThreadID     string    `json:"thread_id"`
-	Direction    string    `json:"direction"`
-	From         string    `json:"from"`
-	To           string    `json:"to"`
-	Text         string    `json:"text"`
-	Encoding     string    `json:"encoding"`
-	Segments     int       `json:"segments"`
-	Status       string    `json:"status"`
-	StatusAt     time.Time `json:"status_at"`
-	CreatedAt    time.Time `json:"created_at"`
-	CarrierError int       `json:"carrier_error,omitempty"`
+	messageSummary
+	CarrierError int `json:"carrier_error,omitempty"`
 }
 
 // events: GET /v1/events.
@@ -214,11 +206,11 @@ func (c *call) eventOf(ch *inbox.Change) (string, any) {
 }
 
 func messageEventOf(ch *inbox.Change) eventData {
-	return eventData{
+	return eventData{messageSummary: messageSummary{
 		ID: idString(int64(ch.Message)), ThreadID: idString(int64(ch.Thread)), Direction: string(ch.Direction),
 		From: ch.From, To: ch.To, Text: ch.Body, Encoding: encodingName(ch.Encoding), Segments: ch.Segments,
-		Status: string(ch.Status), StatusAt: ch.At.UTC(), CreatedAt: ch.CreatedAt.UTC(), CarrierError: ch.CarrierError,
-	}
+		Status: string(ch.Status), StatusAt: ch.At.UTC(), CreatedAt: ch.CreatedAt.UTC(),
+	}, CarrierError: ch.CarrierError}
 }
 
 // changed returns the channel the next wake-up closes.

@@ -126,36 +126,7 @@ func (m *moInjector) counts() (acked, seen int) {
 // run injects n MO (n < 0: until ctx ends) with conc at once, at most
 // rate per second (0: no limit).
 func (m *moInjector) run(ctx context.Context, n, conc int, rate float64, prog *Progress) {
-	var tokens <-chan time.Time
-	if rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
-		defer t.Stop()
-		tokens = t.C
-	}
-	var issued atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if n >= 0 && issued.Add(1) > int64(n) {
-					return
-				}
-				if tokens != nil {
-					select {
-					case <-tokens:
-					case <-ctx.Done():
-						return
-					}
-				}
-				if m.inject(ctx) {
-					prog.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	drive(ctx, n, conc, rate, prog, m.inject)
 }
 
 // verify lists the workspace's threads and checks every acknowledged MO

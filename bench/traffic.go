@@ -186,6 +186,13 @@ func (s *sender) messages() []sentMessage {
 // run posts n messages (n < 0: until ctx ends) with conc clients, at
 // most rate per second (0: no limit).
 func (s *sender) run(ctx context.Context, n int, conc int, rate float64, prog *Progress) {
+	drive(ctx, n, conc, rate, prog, s.send)
+}
+
+// drive calls do n times (n < 0: until ctx ends) from conc goroutines, at
+// most rate calls per second (0: no limit), counting each call that
+// reports success in prog.
+func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do func(context.Context) bool) {
 	var tokens <-chan time.Time
 	if rate > 0 {
 		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
@@ -209,7 +216,7 @@ func (s *sender) run(ctx context.Context, n int, conc int, rate float64, prog *P
 						return
 					}
 				}
-				if s.send(ctx) {
+				if do(ctx) {
 					prog.Add(1)
 				}
 			}

@@ -13,16 +13,6 @@ import (
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
-func openPool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 func newHub(t *testing.T, pool *pgxpool.Pool, cfg events.Config) *events.Hub {
 	t.Helper()
 	cfg.Pool = pool
@@ -53,8 +43,8 @@ func TestNotifyWakesOtherProcesses(t *testing.T) {
 	t.Parallel()
 	url := testenv.NewDatabase(t)
 	slowPoll := events.Config{PollInterval: time.Hour}
-	a := newHub(t, openPool(t, url), slowPoll)
-	b := newHub(t, openPool(t, url), slowPoll)
+	a := newHub(t, testenv.OpenPool(t, url, 0), slowPoll)
+	b := newHub(t, testenv.OpenPool(t, url, 0), slowPoll)
 	waitListening(t, b)
 	var worst time.Duration
 	for range 5 {
@@ -80,7 +70,7 @@ func TestNotifyWakesOtherProcesses(t *testing.T) {
 func TestNotifyCoalesces(t *testing.T) {
 	t.Parallel()
 	url := testenv.NewDatabase(t)
-	a := newHub(t, openPool(t, url), events.Config{NotifyInterval: 50 * time.Millisecond})
+	a := newHub(t, testenv.OpenPool(t, url, 0), events.Config{NotifyInterval: 50 * time.Millisecond})
 	start := time.Now()
 	for time.Since(start) < 200*time.Millisecond {
 		a.Notify()
@@ -104,7 +94,7 @@ func TestNotifyCoalesces(t *testing.T) {
 func TestPollWakesWithoutNotifications(t *testing.T) {
 	t.Parallel()
 	url := testenv.NewDatabase(t)
-	h := newHub(t, openPool(t, url), events.Config{PollInterval: 100 * time.Millisecond})
+	h := newHub(t, testenv.OpenPool(t, url, 0), events.Config{PollInterval: 100 * time.Millisecond})
 	for range 3 {
 		select {
 		case <-h.Changed():
@@ -120,7 +110,7 @@ func TestPollWakesWithoutNotifications(t *testing.T) {
 func TestListenerReconnects(t *testing.T) {
 	t.Parallel()
 	url := testenv.NewDatabase(t)
-	pool := openPool(t, url)
+	pool := testenv.OpenPool(t, url, 0)
 	h := newHub(t, pool, events.Config{PollInterval: time.Hour, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond})
 	waitListening(t, h)
 	ch := h.Changed()
@@ -159,7 +149,7 @@ func TestListenerReconnects(t *testing.T) {
 func TestIdleCheck(t *testing.T) {
 	t.Parallel()
 	url := testenv.NewDatabase(t)
-	pool := openPool(t, url)
+	pool := testenv.OpenPool(t, url, 0)
 	h := newHub(t, pool, events.Config{PollInterval: time.Hour, IdleCheck: 30 * time.Millisecond})
 	waitListening(t, h)
 	time.Sleep(200 * time.Millisecond) // several idle checks

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -247,12 +244,12 @@ func startProbe(b *testing.B, pool *pgxpool.Pool) *probe {
 	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&p.walLSN); err != nil {
 		b.Fatal(err)
 	}
-	p.pgCPU, p.goCPU = procCPU(p.pids), selfCPU()
+	p.pgCPU, p.goCPU = testenv.ProcessCPU(p.pids), testenv.SelfCPU()
 	return p
 }
 
 func (p *probe) report(b *testing.B, n int) {
-	pg, self := procCPU(p.pids)-p.pgCPU, selfCPU()-p.goCPU
+	pg, self := testenv.ProcessCPU(p.pids)-p.pgCPU, testenv.SelfCPU()-p.goCPU
 	var wal int64
 	if err := p.pool.QueryRow(context.Background(),
 		`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::int8`, p.walLSN).Scan(&wal); err != nil {
@@ -263,33 +260,6 @@ func (p *probe) report(b *testing.B, n int) {
 	}
 	b.ReportMetric(float64(self.Microseconds())/float64(n), "go-cpu-us/msg")
 	b.ReportMetric(float64(wal)/float64(n), "wal-B/msg")
-}
-
-// procCPU sums user and system CPU time of processes (0 where /proc has
-// none of them: a remote server).
-func procCPU(pids []int) time.Duration {
-	var ticks int64
-	for _, pid := range pids {
-		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
-		if len(f) > 12 {
-			u, _ := strconv.ParseInt(f[11], 10, 64)
-			s, _ := strconv.ParseInt(f[12], 10, 64)
-			ticks += u + s
-		}
-	}
-	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 var benchRun atomic.Int64

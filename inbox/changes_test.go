@@ -159,7 +159,7 @@ func TestChangesIgnoreOtherDatabases(t *testing.T) {
 	start, err := e.s.ChangeCursor(e.ctx)
 	ok(t, err)
 
-	other := openPool(t, testenv.NewDatabase(t), 1)
+	other := testenv.OpenPool(t, testenv.NewDatabase(t), 1)
 	tx, err := other.Begin(e.ctx)
 	ok(t, err)
 	defer tx.Rollback(context.Background())

@@ -29,26 +29,11 @@ func newEnv(t testing.TB) *env {
 func newEnvOpts(t testing.TB, opts inbox.Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	pool := openPool(t, testenv.NewDatabase(t), 8)
+	pool := testenv.OpenPool(t, testenv.NewDatabase(t), 8)
 	if err := inbox.Migrate(ctx, pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return &env{t: t, ctx: ctx, s: inbox.New(pool, opts), pool: pool}
-}
-
-func openPool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = maxConns
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }
 
 var numberSeq atomic.Int64

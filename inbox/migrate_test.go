@@ -47,14 +47,14 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 	if inbox.LatestVersion() < 2 {
 		t.Fatalf("only %d migrations", inbox.LatestVersion())
 	}
-	fresh := openPool(t, testenv.NewDatabase(t), 2)
+	fresh := testenv.OpenPool(t, testenv.NewDatabase(t), 2)
 	ok(t, inbox.Migrate(ctx, fresh))
 	want := schemaOf(t, fresh)
 	if !strings.Contains(want, "messages_due") {
 		t.Fatal("schema lacks the claim index")
 	}
 	for v := 0; v <= inbox.LatestVersion(); v++ {
-		pool := openPool(t, testenv.NewDatabase(t), 2)
+		pool := testenv.OpenPool(t, testenv.NewDatabase(t), 2)
 		ok(t, inbox.MigrateTo(ctx, pool, v))
 		got, err := inbox.SchemaVersion(ctx, pool)
 		ok(t, err)
@@ -90,7 +90,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := openPool(t, testenv.NewDatabase(t), 8)
+	pool := testenv.OpenPool(t, testenv.NewDatabase(t), 8)
 	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	for i := range errs {
@@ -117,7 +117,7 @@ func TestMigrateConcurrently(t *testing.T) {
 func TestMigrateChangeFeed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := openPool(t, testenv.NewDatabase(t), 4)
+	pool := testenv.OpenPool(t, testenv.NewDatabase(t), 4)
 	ok(t, inbox.MigrateTo(ctx, pool, 3))
 	var ws, num, old int64
 	ok(t, pool.QueryRow(ctx, `INSERT INTO workspaces (name, sms_addon) VALUES ('old', true) RETURNING id`).Scan(&ws))

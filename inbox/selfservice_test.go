@@ -79,7 +79,7 @@ func TestTokenScopes(t *testing.T) {
 func TestMigrateTokensKeepFullAccess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := openPool(t, testenv.NewDatabase(t), 4)
+	pool := testenv.OpenPool(t, testenv.NewDatabase(t), 4)
 	ok(t, inbox.MigrateTo(ctx, pool, 4))
 	// A workspace and its token as version 4 wrote them.
 	var ws int64

@@ -25,7 +25,11 @@ type ClaimedMessage struct {
 	Attempts   int       // including this one
 	CreatedAt  time.Time // when the message was accepted
 	LeaseUntil time.Time
-	// Submitted holds, per segment index, whether an earlier attempt already
+	// Parts is how many submit_sm the message goes out in, as recorded by
+	// its first accepted submit (1 for a long message in one
+	// message_payload); 0 while none was accepted: then it is Segments.
+	Parts int
+	// Submitted holds, per part index, whether an earlier attempt already
 	// submitted it: a retry submits only the others.
 	Submitted []bool
 }
@@ -79,13 +83,13 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 		defer rows.Close()
 		for rows.Next() {
 			var c ClaimedMessage
-			var segs int16
+			var segs, parts int16
 			var mask int32
 			if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
-				&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask); err != nil {
+				&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts); err != nil {
 				return err
 			}
-			c.Segments = int(segs)
+			c.Segments, c.Parts = int(segs), int(parts)
 			c.Submitted = make([]bool, c.Segments)
 			for i := range c.Submitted {
 				c.Submitted[i] = mask&(1<<i) != 0
@@ -155,7 +159,8 @@ SET status = 'sending', lease_owner = $1, attempts = m.attempts + 1, sending_at 
 FROM v, numbers n
 WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
 RETURNING m.id, m.workspace_id, m.thread_id, n.e164, n.carrier, n.rate_class, m.contact,
-          m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask
+          m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask,
+          coalesce(m.wire_parts, 0)::int2
 `
 
 // SubmitOutcome is what became of one segment's submit_sm, as the caller
@@ -169,10 +174,17 @@ const (
 	SubmitPermanent                      // refused for good: the message fails
 )
 
-// SubmitResult is the result of submitting one segment.
+// SubmitResult is the result of submitting one part of a message.
 type SubmitResult struct {
 	Message MessageID
-	Segment int // 0-based index
+	Segment int // 0-based index of the part
+	// Parts is how many submit_sm the message goes out in: its segment
+	// count when each segment is its own submit_sm (UDH, SAR), 1 when the
+	// whole text rides in one message_payload. 0 means Segments. The first
+	// accepted result fixes it for the message (wire_parts): the message is
+	// submitted when that many parts are, delivered when that many parts'
+	// receipts say so.
+	Parts   int
 	Outcome SubmitOutcome
 	// CarrierMessageID is the id from submit_sm_resp (SubmitOK), written in
 	// Format, the carrier's submit-response id format.
@@ -207,10 +219,13 @@ func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]er
 		outcome = make([]int16, n)
 		code    = make([]int32, n)
 		reason  = make([]string, n)
+		parts   = make([]int16, n)
 	)
 	for i, r := range results {
 		ord[i], msg[i], outcome[i], code[i], reason[i] = int32(i), int64(r.Message), int16(r.Outcome), int32(r.ErrorCode), r.Reason
-		if r.Segment < 0 || r.Segment >= MaxSegments || r.Outcome < SubmitOK || r.Outcome > SubmitPermanent {
+		parts[i] = int16(r.Parts)
+		if r.Segment < 0 || r.Segment >= MaxSegments || r.Outcome < SubmitOK || r.Outcome > SubmitPermanent ||
+			r.Parts < 0 || r.Parts > MaxSegments || (r.Parts > 0 && r.Segment >= r.Parts) {
 			seg[i] = -1
 			continue
 		}
@@ -224,7 +239,7 @@ func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]er
 		}
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, recordSubmitsSQL, planPerCall, ord, msg, seg, raw, key, outcome, code, reason)
+		rows, err := s.pool.Query(ctx, recordSubmitsSQL, planPerCall, ord, msg, seg, raw, key, outcome, code, reason, parts)
 		if err != nil {
 			return err
 		}
@@ -263,7 +278,8 @@ upd AS (
         carrier_error = CASE WHEN m.status IN ('delivered', 'failed', 'expired', 'rejected')
                              THEN m.carrier_error ELSE coalesce(a.perm_code, a.rfail_code, a.retry_code, m.carrier_error) END,
         last_error = coalesce(nullif(a.reason, ''), m.last_error),
-        submitted_at = CASE WHEN m.submitted_at IS NULL AND (m.sent_mask | a.sent) = (1 << m.segments) - 1
+        wire_parts = coalesce(m.wire_parts, a.parts),
+        submitted_at = CASE WHEN m.submitted_at IS NULL AND (m.sent_mask | a.sent) = ` + allParts + `
                             THEN now() ELSE m.submitted_at END,
         delivered_at = CASE WHEN m.delivered_at IS NULL AND ` + newStatus + ` = 'delivered' THEN now() ELSE m.delivered_at END,
         failed_at    = CASE WHEN m.failed_at    IS NULL AND ` + newStatus + ` = 'failed'    THEN now() ELSE m.failed_at END,
@@ -276,6 +292,7 @@ upd AS (
     FROM (SELECT * FROM agg ORDER BY msg) a
     WHERE m.id = a.msg AND m.direction = 'out'
       AND (a.sent & ~m.sent_mask <> 0 OR a.deliv & ~m.delivered_mask <> 0
+           OR (m.wire_parts IS NULL AND a.parts IS NOT NULL)
            OR a.perm_code IS NOT NULL OR a.rfail IS NOT NULL OR a.retry_code IS NOT NULL
            OR coalesce(a.reason, '') <> '')
     RETURNING m.id, m.thread_id, m.thread_seq, m.status
@@ -288,16 +305,22 @@ adv AS (
 )
 `
 
+// allParts is the mask of every part of message m on the wire: one bit per
+// segment, or per submit_sm when the message went out in fewer (a long text
+// in one message_payload is one part). a.parts is the part count a batch's
+// accepted submit reports; the first one recorded stays (wire_parts).
+const allParts = `((1 << coalesce(m.wire_parts, a.parts, m.segments)) - 1)`
+
 // newStatus is a message's status after agg is applied to its row m. A
 // final status never changes; a permanent error fails the message; a
-// failed, expired or rejected segment gives the message that status; all
-// segments delivered make it delivered, all submitted make it submitted.
+// failed, expired or rejected part gives the message that status; all
+// parts delivered make it delivered, all submitted make it submitted.
 const newStatus = `(CASE
             WHEN m.status IN ('delivered', 'failed', 'expired', 'rejected') THEN m.status
             WHEN a.perm_code IS NOT NULL THEN 'failed'
             WHEN a.rfail IS NOT NULL THEN a.rfail
-            WHEN (m.delivered_mask | a.deliv) = (1 << m.segments) - 1 THEN 'delivered'
-            WHEN (m.sent_mask | a.sent) = (1 << m.segments) - 1 THEN 'submitted'
+            WHEN (m.delivered_mask | a.deliv) = ` + allParts + ` THEN 'delivered'
+            WHEN (m.sent_mask | a.sent) = ` + allParts + ` THEN 'submitted'
             ELSE m.status
         END)`
 
@@ -306,15 +329,16 @@ const newStatus = `(CASE
 const recordSubmitsSQL = `
 WITH r AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::int2[], $4::text[], $5::text[],
-                         $6::int2[], $7::int4[], $8::text[])
-        AS r(ord, msg, seg, raw, key, outcome, code, reason)
+                         $6::int2[], $7::int4[], $8::text[], $9::int2[])
+        AS r(ord, msg, seg, raw, key, outcome, code, reason, parts)
 ),
 tgt AS MATERIALIZED (
     SELECT r.*, m.segments, n.carrier
     FROM r
     JOIN messages m ON m.id = r.msg AND m.direction = 'out'
     JOIN numbers n ON n.id = m.number_id
-    WHERE r.seg >= 0 AND r.seg < m.segments
+    WHERE r.seg >= 0 AND r.seg < m.segments AND r.parts <= m.segments
+      AND (r.parts = 0 OR r.seg < r.parts)
 ),
 s AS (
     INSERT INTO segments AS s (carrier, carrier_key, message_id, seg, carrier_id, submitted_at)
@@ -337,20 +361,24 @@ s AS (
 agg AS (
     SELECT msg, bit_or(sent) AS sent, bit_or(deliv) AS deliv,
            min(perm_code) AS perm_code, min(rfail) AS rfail, min(rfail_code) AS rfail_code,
-           min(retry_code) AS retry_code, max(reason) AS reason
+           min(retry_code) AS retry_code, max(reason) AS reason, max(parts) AS parts
     FROM (
         SELECT message_id AS msg, 1 << seg AS sent,
                CASE WHEN receipt_status = 'delivered' THEN 1 << seg ELSE 0 END AS deliv,
                NULL::int4 AS perm_code,
                CASE WHEN receipt_status IN ('failed', 'expired', 'rejected') THEN receipt_status END AS rfail,
                CASE WHEN receipt_status IN ('failed', 'expired', 'rejected') THEN receipt_error END AS rfail_code,
-               NULL::int4 AS retry_code, NULL::text AS reason
+               NULL::int4 AS retry_code, NULL::text AS reason, NULL::int2 AS parts
         FROM s
         UNION ALL
         SELECT msg, 0, 0,
                CASE WHEN outcome = 2 THEN code END, NULL, NULL,
-               CASE WHEN outcome = 1 THEN code END, reason
+               CASE WHEN outcome = 1 THEN code END, reason, NULL
         FROM tgt WHERE outcome <> 0
+        UNION ALL
+        -- the part count an accepted submit reports (0: one per segment)
+        SELECT msg, 0, 0, NULL, NULL, NULL, NULL, NULL, nullif(parts, 0)
+        FROM tgt WHERE outcome = 0 AND parts > 0
     ) x
     GROUP BY msg
 ),

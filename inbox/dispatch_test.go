@@ -517,3 +517,62 @@ func TestQueueDrainsUnderConcurrentEnqueue(t *testing.T) {
 			e.count(`SELECT count(*) FROM messages WHERE status = 'queued' AND due_at IS NULL`))
 	}
 }
+
+// A long message sent whole in one message_payload is one part on the wire:
+// it is submitted by that part's result and delivered by its receipt, in
+// either order; the part count stays as first recorded, a bad one is refused.
+func TestRecordSubmitsWholeMessageInOnePart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws, _ := e.ready("w", inbox.Dedicated)
+	long := func(to string) inbox.OutboundRequest {
+		r := msg(ws, to, "long")
+		r.Segments = 3
+		return r
+	}
+	res := e.send(long(contact(1)), long(contact(2)), long(contact(3)))
+	after, before, bad := res[0].ID, res[1].ID, res[2].ID
+	if c := e.claim("d", 10, time.Minute); len(c) != 3 || c[0].Parts != 0 {
+		t.Fatalf("claimed %+v", c)
+	}
+	whole := func(id inbox.MessageID, carrierID string) inbox.SubmitResult {
+		r := okSeg(id, 0, carrierID)
+		r.Parts = 1
+		return r
+	}
+	// The receipt of "before" arrives before its submit result.
+	e.receipts(inbox.Receipt{Carrier: "carrier-a", CarrierMessageID: "p-2", Format: inbox.IDOpaque, Status: inbox.ReceiptDelivered})
+	e.record(whole(after, "p-1"), whole(before, "p-2"))
+	if m := e.message(ws, after); m.Status != inbox.StatusSubmitted || m.SubmittedAt.IsZero() || len(m.SegmentInfo) != 1 {
+		t.Fatalf("after its one part: %s with %d parts", m.Status, len(m.SegmentInfo))
+	}
+	if m := e.message(ws, before); m.Status != inbox.StatusDelivered {
+		t.Fatalf("receipt first: %s", m.Status)
+	}
+	e.receipts(inbox.Receipt{Carrier: "carrier-a", CarrierMessageID: "p-1", Format: inbox.IDOpaque, Status: inbox.ReceiptDelivered})
+	if m := e.message(ws, after); m.Status != inbox.StatusDelivered || m.Segments != 3 {
+		t.Fatalf("after its receipt: %s, %d segments", m.Status, m.Segments)
+	}
+	// A part count above the segments, or a part index beyond the count, is
+	// refused and changes nothing.
+	r := whole(bad, "p-3")
+	r.Parts = 4
+	r2 := okSeg(bad, 1, "p-4")
+	r2.Parts = 1
+	errs, err := e.s.RecordSubmits(e.ctx, []inbox.SubmitResult{r, r2})
+	ok(t, err)
+	wantCode(t, errs[0], inbox.CodeInvalidArgument)
+	wantCode(t, errs[1], inbox.CodeInvalidArgument)
+	if m := e.message(ws, bad); m.Status != inbox.StatusSending {
+		t.Fatalf("after refused results: %s", m.Status)
+	}
+	// A retry is claimed with the split the first accepted part fixed.
+	r = okSeg(bad, 0, "p-5")
+	r.Parts = 3
+	e.record(r)
+	ok(t, first(e.s.Requeue(e.ctx, "d", []inbox.Requeue{{ID: bad}})))
+	c := e.claim("d", 10, time.Minute)
+	if len(c) != 1 || c[0].ID != bad || c[0].Parts != 3 || !c[0].Submitted[0] || c[0].Submitted[1] {
+		t.Fatalf("retry claimed %+v", c)
+	}
+}

@@ -186,7 +186,7 @@ agg AS (
            0 AS sent, NULL::int4 AS perm_code,
            min(receipt_status) FILTER (WHERE receipt_status IN ('failed', 'expired', 'rejected')) AS rfail,
            min(receipt_error) FILTER (WHERE receipt_status IN ('failed', 'expired', 'rejected')) AS rfail_code,
-           NULL::int4 AS retry_code, NULL::text AS reason
+           NULL::int4 AS retry_code, NULL::text AS reason, NULL::int2 AS parts
     FROM s
     WHERE message_id IS NOT NULL
     GROUP BY message_id

@@ -236,8 +236,15 @@ type job struct {
 	parts  []coding.Part
 	enc    coding.Encoding
 	method coding.Method
-	unsent []int // segment indexes still to send
+	unsent []int // part indexes still to send
+	// perPart is how many segments (throttle tokens) each part counts: 1,
+	// or the message's segments when it goes out whole in one
+	// message_payload, which the carrier splits and bills as segments.
+	perPart int
 }
+
+// tokens is how many segments the unsent parts count.
+func (j *job) tokens() int { return len(j.unsent) * j.perPart }
 
 func (d *Dispatcher) dispatch(stop, sendCtx context.Context, msgs []Outbound, wg *sync.WaitGroup) {
 	d.stats.claimed.Add(int64(len(msgs)))
@@ -252,7 +259,7 @@ func (d *Dispatcher) dispatch(stop, sendCtx context.Context, msgs []Outbound, wg
 			continue
 		}
 		jobs = append(jobs, j)
-		bookings = append(bookings, Booking{Carrier: m.Carrier, From: m.From, RateClass: m.RateClass, Segments: len(j.unsent)})
+		bookings = append(bookings, Booking{Carrier: m.Carrier, From: m.From, RateClass: m.RateClass, Segments: j.tokens()})
 	}
 	if len(jobs) == 0 {
 		return
@@ -331,6 +338,15 @@ func (d *Dispatcher) prepare(m Outbound) (*job, *dispatchResult) {
 		return nil, d.permanent(m, 0, "unknown encoding "+m.Encoding)
 	}
 	method := c.Method
+	switch {
+	case m.Parts == 1 && m.Segments > 1:
+		// An earlier attempt sent it whole in message_payload: keep that.
+		method = coding.Payload
+	case m.Parts > 1 && method == coding.Payload:
+		// An earlier attempt sent it in parts (the carrier's method changed
+		// since): send the rest in parts too.
+		method = coding.UDH8
+	}
 	ref := c.refs.Next(m.To, method)
 	parts, err := coding.Split(m.Body, enc, method, ref)
 	if err == nil && len(parts) != m.Segments && method != coding.Payload {
@@ -343,7 +359,10 @@ func (d *Dispatcher) prepare(m Outbound) (*job, *dispatchResult) {
 	if err != nil {
 		return nil, d.permanent(m, 0, "cannot encode: "+err.Error())
 	}
-	j := &job{m: m, c: c, parts: parts, enc: enc, method: method}
+	j := &job{m: m, c: c, parts: parts, enc: enc, method: method, perPart: 1}
+	if len(parts) == 1 && m.Segments > 1 {
+		j.perPart = m.Segments
+	}
 	for i := range parts {
 		if i < len(m.Submitted) && m.Submitted[i] {
 			continue
@@ -389,7 +408,8 @@ func (d *Dispatcher) send(stop, sendCtx context.Context, j *job, res Reservation
 		if started {
 			waitCtx = sendCtx // a message that has started is finished
 		}
-		if err := res.WaitSegment(waitCtx, k); err != nil {
+		// A part that counts several segments goes when its last is due.
+		if err := res.WaitSegment(waitCtx, (k+1)*j.perPart-1); err != nil {
 			if !started {
 				res.Cancel(context.Background())
 				delay := time.Second
@@ -404,7 +424,7 @@ func (d *Dispatcher) send(stop, sendCtx context.Context, j *job, res Reservation
 			}
 			break
 		}
-		if err := d.cfg.Limiter.Pace(waitCtx, m.Carrier, m.From, m.RateClass); err != nil {
+		if err := d.pace(waitCtx, m, j.perPart); err != nil {
 			if !started {
 				res.Cancel(context.Background())
 				d.done(dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now(), Reason: "not sent: " + err.Error()}})
@@ -425,12 +445,12 @@ func (d *Dispatcher) send(stop, sendCtx context.Context, j *job, res Reservation
 		pending.Add(1)
 		seg := idx
 		err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
-			add(d.segmentResult(m, seg, r, err))
+			add(d.segmentResult(m, seg, len(j.parts), r, err))
 			pending.Done()
 		})
 		if err != nil {
 			pending.Done()
-			add(d.segmentResult(m, seg, smpp.SubmitResult{}, err))
+			add(d.segmentResult(m, seg, len(j.parts), smpp.SubmitResult{}, err))
 			if !started {
 				// Nothing reached the carrier: the booking is not needed.
 				res.Cancel(context.Background())
@@ -447,6 +467,17 @@ func (d *Dispatcher) send(stop, sendCtx context.Context, j *job, res Reservation
 	d.finish(m, results)
 }
 
+// pace waits until this process may send segs more segments of m's number
+// and account (see Limiter.Pace).
+func (d *Dispatcher) pace(ctx context.Context, m Outbound, segs int) error {
+	for range segs {
+		if err := d.cfg.Limiter.Pace(ctx, m.Carrier, m.From, m.RateClass); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // addrDigits writes an E.164 number as SMPP wants it for an international
 // TON: digits without the '+'.
 func addrDigits(n string, ton uint8) []byte {
@@ -457,8 +488,8 @@ func addrDigits(n string, ton uint8) []byte {
 }
 
 // segmentResult classifies one submit's result.
-func (d *Dispatcher) segmentResult(m Outbound, seg int, r smpp.SubmitResult, err error) SegmentResult {
-	out := SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: seg}
+func (d *Dispatcher) segmentResult(m Outbound, seg, parts int, r smpp.SubmitResult, err error) SegmentResult {
+	out := SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: seg, Parts: parts}
 	if err == nil {
 		out.Outcome = Accepted
 		out.CarrierID = r.MessageID

@@ -17,7 +17,11 @@ type Outbound struct {
 	Segments  int    // as billed when accepted
 	Attempts  int    // claims so far, this one included
 	CreatedAt time.Time
-	// Submitted[i] says segment i was accepted by the carrier in an earlier
+	// Parts is how many submit_sm the message went out in when an earlier
+	// attempt had a part accepted (1 for a long text in one
+	// message_payload); 0 when none was. A retry keeps that split.
+	Parts int
+	// Submitted[i] says part i was accepted by the carrier in an earlier
 	// attempt; a retry sends only the others.
 	Submitted []bool
 }
@@ -35,11 +39,14 @@ const (
 	Permanent
 )
 
-// SegmentResult is the result of one segment's submit_sm.
+// SegmentResult is the result of one part's submit_sm.
 type SegmentResult struct {
-	Message   int64
-	Carrier   string
-	Segment   int // 0-based
+	Message int64
+	Carrier string
+	Segment int // 0-based index of the part
+	// Parts is how many submit_sm the whole message goes out in: its
+	// segment count with UDH or SAR, 1 with message_payload.
+	Parts     int
 	Outcome   Outcome
 	CarrierID string // the carrier's message id, as written in submit_sm_resp
 	Status    uint32 // the carrier's command_status for refusals

@@ -37,7 +37,7 @@ func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease t
 	for i, m := range ms {
 		out[i] = routing.Outbound{
 			ID: int64(m.ID), From: m.From, To: m.To, Carrier: m.Carrier, RateClass: m.RateClass, Body: m.Body,
-			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, Submitted: m.Submitted,
+			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, Parts: m.Parts, Submitted: m.Submitted,
 		}
 	}
 	return out, nil
@@ -54,7 +54,7 @@ func (a *storeAdapter) RecordSubmits(ctx context.Context, rs []routing.SegmentRe
 			o = inbox.SubmitPermanent
 		}
 		in = append(in, inbox.SubmitResult{
-			Message: inbox.MessageID(r.Message), Segment: r.Segment, Outcome: o, CarrierMessageID: r.CarrierID,
+			Message: inbox.MessageID(r.Message), Segment: r.Segment, Parts: r.Parts, Outcome: o, CarrierMessageID: r.CarrierID,
 			Format: a.formats[r.Carrier][0], ErrorCode: int(r.Status), Reason: r.Reason,
 		})
 	}

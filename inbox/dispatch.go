@@ -54,8 +54,24 @@ type ClaimedMessage struct {
 // are independent senders, and one of them pausing its number must not hold
 // the other's messages.
 func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Duration) ([]ClaimedMessage, error) {
-	if owner == "" || max <= 0 || lease <= 0 {
+	return s.ClaimLimited(ctx, owner, max, lease, nil, 0)
+}
+
+// ClaimLimited is Claim taking at most perNumber messages of any one sender
+// number (0: no limit) and none of the numbers in skip (E.164), so that a
+// dispatcher keeps only a few seconds of each number's backlog and one
+// number's long backlog never fills a claim that other numbers' messages
+// are waiting for. It looks at most claimScan(max) due messages past the
+// skipped numbers' to fill the claim.
+func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]ClaimedMessage, error) {
+	if owner == "" || max <= 0 || lease <= 0 || perNumber < 0 {
 		return nil, invalid("claim needs an owner, a positive max and a positive lease")
+	}
+	if perNumber == 0 {
+		perNumber = max
+	}
+	if skip == nil {
+		skip = []string{}
 	}
 	var out []ClaimedMessage
 	err := retry(ctx, func() error {
@@ -67,7 +83,7 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 		for _, q := range claimPlan {
 			b.Queue(q)
 		}
-		b.Queue(claimSQL, owner, max, micros(lease), micros(s.ttl))
+		b.Queue(claimSQL, owner, max, micros(lease), micros(s.ttl), skip, perNumber, claimScan(max))
 		b.Queue("COMMIT")
 		br := s.pool.SendBatch(ctx, b)
 		defer br.Close()
@@ -120,22 +136,48 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 // smppbench e2e: 15,722 entries read to find 26 due messages, every 10 ms.
 var claimPlan = []string{"BEGIN", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off"}
 
+// claimScan is how many due heads a claim of max messages looks at, at most,
+// to find max that pass the per-number limit.
+func claimScan(max int) int { return 4*max + 100 }
+
 // claimSQL scans messages_due, the one index in claim order, checks each
 // entry with a primary-key probe (a scalar subquery, which the planner keeps
-// as a per-row probe: is it its thread's head, thread_seq = out_next) and
-// locks up to $2 heads, skipping rows other claimers hold. No plan here
-// depends on how many messages the statistics think are pending. Only then
-// are the candidates' connections checked, once per batch (a hash join):
-// a candidate whose number is not connected and enabled — one that became
-// due while its number was being disabled — is put back on hold instead of
-// being claimed, and leaves the claim index.
+// as a per-row probe: is it its thread's head, thread_seq = out_next), leaves
+// out the skipped numbers and stops after $7 heads; of those it keeps at
+// most $6 per sender number, then locks up to $2 of them, skipping rows
+// other claimers hold (and checking again, on the row it locks, that it is
+// still a due head). No plan here depends on how many messages the
+// statistics think are pending. Only then are the candidates' connections
+// checked, once per batch (a hash join): a candidate whose number is not
+// connected and enabled — one that became due while its number was being
+// disabled — is put back on hold instead of being claimed, and leaves the
+// claim index.
 const claimSQL = `
-WITH c AS MATERIALIZED (
-    SELECT m.id, m.workspace_id, m.number_id
+WITH skipped AS MATERIALIZED (
+    SELECT coalesce(array_agg(n.id), '{}') AS ids FROM numbers n WHERE n.e164 = ANY($5::text[])
+),
+scan AS MATERIALIZED (
+    SELECT m.id, m.number_id, m.due_at
     FROM messages m
     WHERE m.due_at <= now()
       AND m.status IN ('queued', 'sending')
       AND m.created_at > now() - $4::int8 * interval '1 microsecond'
+      AND m.number_id <> ALL((SELECT ids FROM skipped)::int8[])
+      AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
+    ORDER BY m.due_at, m.id
+    LIMIT $7
+),
+fair AS (
+    SELECT id FROM (
+        SELECT id, row_number() OVER (PARTITION BY number_id ORDER BY due_at, id) AS rn FROM scan
+    ) x WHERE rn <= $6
+),
+c AS MATERIALIZED (
+    SELECT m.id, m.workspace_id, m.number_id
+    FROM messages m
+    WHERE m.id IN (SELECT id FROM fair)
+      AND m.due_at <= now()
+      AND m.status IN ('queued', 'sending')
       AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
     ORDER BY m.due_at, m.id
     LIMIT $2

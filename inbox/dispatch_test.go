@@ -576,3 +576,37 @@ func TestRecordSubmitsWholeMessageInOnePart(t *testing.T) {
 		t.Fatalf("retry claimed %+v", c)
 	}
 }
+
+// ClaimLimited takes at most perNumber messages of a sender number and none
+// of the skipped numbers, so one number's long backlog queued first does
+// not fill the claim that other numbers' messages wait for.
+func TestClaimLimitedSharesTheClaim(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wsA, a := e.ready("a", inbox.Dedicated)
+	wsB, b := e.ready("b", inbox.Dedicated)
+	var reqs []inbox.OutboundRequest
+	for i := range 30 {
+		reqs = append(reqs, msg(wsA, contact(i), "campaign a"))
+	}
+	for i := range 5 {
+		reqs = append(reqs, msg(wsB, contact(i), "campaign b"))
+	}
+	e.send(reqs...)
+	c, err := e.s.ClaimLimited(e.ctx, "d", 20, time.Minute, nil, 4)
+	ok(t, err)
+	per := map[string]int{}
+	for _, m := range c {
+		per[m.From]++
+	}
+	if per[a.E164] != 4 || per[b.E164] != 4 {
+		t.Fatalf("claimed per number %v, want 4 of each", per)
+	}
+	c, err = e.s.ClaimLimited(e.ctx, "d", 20, time.Minute, []string{a.E164}, 10)
+	ok(t, err)
+	if len(c) != 1 || c[0].From != b.E164 {
+		t.Fatalf("with a skipped: claimed %d (%v)", len(c), ids(c))
+	}
+	_, err = e.s.ClaimLimited(e.ctx, "d", 20, time.Minute, nil, -1)
+	wantCode(t, err, inbox.CodeInvalidArgument)
+}

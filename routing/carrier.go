@@ -40,44 +40,64 @@ type Carrier struct {
 	SourceTON, SourceNPI uint8
 	DestTON, DestNPI     uint8
 	RegisteredDelivery   uint8
-	refs                 coding.RefSource
+	// AccountThrottle says the carrier's rate limit is account-wide: a
+	// refusal (0x58) of any number slows the whole account, not only that
+	// number.
+	AccountThrottle bool
+	refs            coding.RefSource
 }
 
-// Booking asks the limiter for a message's segments.
-type Booking struct {
-	Carrier   string // the carrier account
-	From      string // the sender number
-	RateClass string // its rate class
-	Segments  int
+// Want asks the limiter for a sender number's segments in a Take.
+type Want struct {
+	Number    string  // the sender number, E.164
+	RateClass string  // its rate class
+	Weight    float64 // its share of the account when the account is short (the class's rate by default)
+	Max       int     // segments wanted now
 }
 
-// Reservation is a booking granted by a Limiter: segment i may go from the
-// time WaitSegment(i) returns.
-type Reservation interface {
-	WaitSegment(ctx context.Context, i int) error
-	// Cancel gives the tokens back when no segment was sent.
-	Cancel(ctx context.Context) error
+// Grant is what a Want got: N segments to submit at once. When N is below
+// Max, Wait is how long until the number itself has room for one more (0:
+// the account held it back, see TakeResult.AccountWait).
+type Grant struct {
+	N    int
+	Wait time.Duration
 }
 
-// BookingResult is one booking's outcome: a Reservation, or an error.
-// RetryAfter, when positive, says the booking was refused because the
-// number is booked too far ahead: ask again after it.
-type BookingResult struct {
-	Reservation Reservation
-	RetryAfter  time.Duration
+// TakeRequest is one carrier account's wants in a Take.
+type TakeRequest struct {
+	Carrier string
+	Wants   []Want
+}
+
+// TakeResult is one TakeRequest's outcome: a Grant per Want, in order; how
+// long until the account has room again when it held wants back; a quiet
+// period (nothing granted until it ends) after the limiter lost its state;
+// or an error (nothing granted: the limiter could not answer).
+type TakeResult struct {
+	Grants      []Grant
+	AccountWait time.Duration
+	Quiet       time.Duration
 	Err         error
 }
 
-// Limiter keeps numbers and carrier accounts under their rates (package
-// throttle behind an adapter). Safe for concurrent use.
+// Limiter keeps numbers and carrier accounts under the rates their carriers
+// allow (package throttle behind an adapter). Tokens are taken just in time:
+// a grant is for segments the dispatcher writes at once. Safe for concurrent
+// use.
 type Limiter interface {
-	ReserveBatch(ctx context.Context, b []Booking) []BookingResult
-	// Throttled reports that the carrier answered 0x58 or 0x14 for a
-	// message from number on carrier: slow them down.
+	// Take takes, for each request, what its wants may send now, from each
+	// number's bucket and its account's, in one round trip for the batch.
+	// When an account's room is short it is shared among the wants by
+	// weight (max-min fair); integer remainders go in the order given.
+	Take(ctx context.Context, reqs []TakeRequest) []TakeResult
+	// Return gives back n segments granted to number by the latest Take
+	// that were never written (the bind went down first). Best effort.
+	Return(ctx context.Context, carrier, number, rateClass string, n int)
+	// Throttled reports that the carrier refused a submit of number for
+	// now (0x58 or 0x14): slow the number down, or the whole account when
+	// number is "".
 	Throttled(ctx context.Context, carrier, number, rateClass string)
-	// Pace waits, just before a segment is submitted, until sending it keeps
-	// this process's own stream within the number's and the account's rate.
-	// Bookings are spaced in Redis, but timers that fire late can bunch
-	// segments; pacing smooths what actually reaches the carrier.
-	Pace(ctx context.Context, carrier, number, rateClass string) error
+	// Rate is the number's configured rate in segments per second; the
+	// dispatcher sizes the number's queue from it.
+	Rate(carrier, rateClass string) float64
 }

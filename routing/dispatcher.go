@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -15,34 +16,73 @@ import (
 	"github.com/switchboard-sms/switchboard/smpp/coding"
 )
 
-// DispatcherConfig configures a Dispatcher. Store, Limiter and Carriers are
-// required; the other fields have the defaults named.
+// Defaults of DispatcherConfig's zero fields.
+const (
+	DefaultClaimBatch   = 200
+	DefaultLease        = 2 * time.Minute
+	DefaultInFlight     = 5000
+	DefaultQueueAhead   = 2 * time.Second
+	DefaultMinQueue     = 8
+	DefaultRetryMin     = time.Second
+	DefaultRetryMax     = 5 * time.Minute
+	DefaultPoll         = 200 * time.Millisecond
+	DefaultClaimGap     = 10 * time.Millisecond
+	DefaultExpireEvery  = 30 * time.Second
+	DefaultDrainTimeout = 10 * time.Second
+	DefaultRefusalSpan  = 2 * time.Second
+)
+
+// DispatcherConfig configures a Dispatcher. Owner, Store, Limiter and
+// Carriers are required; the other fields default to the Default* constants.
 type DispatcherConfig struct {
 	Owner    string // this process in claims; required
 	Store    OutboundStore
 	Limiter  Limiter
 	Carriers map[string]*Carrier
 
-	ClaimBatch int           // messages per claim (200)
-	Lease      time.Duration // claim lease (2m)
-	InFlight   int           // messages held between claim and result (5000)
-	RetryMin   time.Duration // first retry delay (1s)
-	RetryMax   time.Duration // longest retry delay (5m)
-	Poll       time.Duration // how often an idle dispatcher looks for work (200ms)
+	ClaimBatch int           // messages per claim
+	Lease      time.Duration // claim lease: a message not started within half of it is given back
+	InFlight   int           // messages held between claim and result, all numbers together
+	// QueueAhead sizes each sender number's ready queue: it holds at most
+	// what the number can send in this long at its rate (and at least
+	// MinQueue messages). A number whose queue is full is left out of
+	// claims, so its backlog stays in the store and never takes the claims
+	// or the in-flight budget of other numbers.
+	QueueAhead time.Duration
+	MinQueue   int
+	RetryMin   time.Duration // first retry delay
+	RetryMax   time.Duration // longest retry delay
+	Poll       time.Duration // how often an idle dispatcher looks for work
 	// ClaimGap is the least time between two claims that found less than a
-	// full batch (10ms): kicks arriving meanwhile are gathered into one
-	// claim, which costs a transaction whatever its size.
+	// full batch: kicks arriving meanwhile are gathered into one claim,
+	// which costs a transaction whatever its size.
 	ClaimGap     time.Duration
-	ExpireEvery  time.Duration // how often expired messages are failed (30s)
-	DrainTimeout time.Duration // how long Run waits for submits in flight when stopping (10s)
-	Logger       *zap.Logger
+	ExpireEvery  time.Duration // how often expired messages are failed
+	DrainTimeout time.Duration // how long Run waits for started messages when stopping
+	// RefusalSpan: carrier refusals (0x58) of two or more numbers of one
+	// account within this span slow the whole account; a refusal of one
+	// number slows only that number.
+	RefusalSpan time.Duration
+	Logger      *zap.Logger
 }
 
-// Dispatcher takes queued messages from the store, books their segments with
-// the limiter, submits each segment on its carrier's binds when its time
-// comes, and records the results: accepted segments with the carrier's id,
-// retryable refusals requeued with backoff (and the limiter told of carrier
-// throttling), permanent refusals failing the message.
+// Dispatcher takes queued messages from the store into a ready queue per
+// sender number and serves the numbers that have room in turn. Every few
+// milliseconds, for each carrier account, it asks the limiter for what the
+// numbers with work may send now (tokens taken just in time, never booked
+// ahead: a number waiting for its rate holds nothing that another number
+// could use), writes those segments at once on the carrier's binds (never
+// more than their free window, so a granted segment does not wait for the
+// window after its token was taken), and records the results: accepted
+// segments with the carrier's id, retryable refusals requeued with backoff
+// (and the refused number, or account, slowed down), permanent refusals
+// failing the message.
+//
+// Fairness: the binds' free window is dealt to the numbers with work in
+// rotating order, and when a carrier account's rate is short of what its
+// numbers could send, the limiter shares it by the numbers' weights. A
+// number's queue holds only what it can send in QueueAhead, so a long
+// backlog of one number never takes the claims of another.
 //
 // Messages to one contact from one number go out in the order they were
 // accepted: the store hands out only the oldest pending message of a pair,
@@ -52,9 +92,22 @@ type Dispatcher struct {
 	cfg     DispatcherConfig
 	log     *zap.Logger
 	kick    chan struct{}
-	slots   chan struct{} // in-flight budget: a claimed message holds one
+	wake    chan struct{} // the scheduler: new claims, a window slot freed
 	results chan dispatchResult
 	stats   dispatchCounters
+
+	held    atomic.Int64             // messages claimed and not yet released
+	jobs    sync.WaitGroup           // one per message held
+	full    atomic.Pointer[[]string] // numbers whose queues are full, for Claim
+	intakeM sync.Mutex               // guards intake
+	intake  []Outbound               // claimed, not yet in a queue
+	refuseM sync.Mutex               // guards refusals and recent
+	refuse  map[RefusalKey]*refusalCount
+	recent  map[string]map[string]time.Time // carrier → number → last 0x58
+
+	// scheduler state: only the scheduler goroutine touches these
+	carriers map[string]*carrierQ
+	numbers  map[numberKey]*numberQ
 }
 
 type dispatchResult struct {
@@ -63,25 +116,41 @@ type dispatchResult struct {
 }
 
 type dispatchCounters struct {
-	claimed, accepted, retried, failed, deferred, expired  atomic.Int64
-	segments, throttled, unknown, limiterDown, storeErrors atomic.Int64
-	inFlight                                               atomic.Int64
+	claimed, accepted, retried, failed, handedBack, expired atomic.Int64
+	segments, throttled, unknown, limiterDown, storeErrors  atomic.Int64
+	takes, quiet, queued                                    atomic.Int64
 }
 
 // DispatcherStats are the dispatcher's counters.
 type DispatcherStats struct {
 	Claimed     int64 // messages claimed
-	Accepted    int64 // messages whose every segment the carrier accepted
+	Accepted    int64 // messages whose every part the carrier accepted
 	Retried     int64 // messages requeued after a retryable refusal
 	Failed      int64 // messages failed by a permanent refusal
-	Deferred    int64 // messages requeued because their number was booked too far ahead
+	HandedBack  int64 // messages given back unsent (no bind up here, waited too long, shutting down)
 	Expired     int64 // messages expired by age
 	Segments    int64 // submit_sm sent
-	Throttled   int64 // segments answered 0x58 or 0x14
-	Unknown     int64 // segments whose outcome is unknown (timeout, link lost after writing)
-	LimiterDown int64 // bookings that failed because the limiter could not answer
+	Throttled   int64 // parts answered 0x58 or 0x14
+	Unknown     int64 // parts whose outcome is unknown (timeout, link lost after writing)
+	LimiterDown int64 // takes that failed because the limiter could not answer
 	StoreErrors int64 // store calls that failed
-	InFlight    int64 // messages held now
+	Takes       int64 // limiter calls (one per carrier account per round)
+	Quiet       int64 // takes answered with a quiet period
+	InFlight    int64 // messages held now (claimed, not yet released)
+	Queued      int64 // of which waiting in a number's queue, not started
+}
+
+// RefusalKey names a count of carrier refusals.
+type RefusalKey struct {
+	Carrier string
+	Number  string // the sender number
+	Status  uint32 // 0x58 or 0x14
+}
+
+type refusalCount struct {
+	n       int64
+	logged  time.Time // last warn line
+	skipped int64     // refusals since, not logged
 }
 
 // NewDispatcher checks cfg and fills its defaults.
@@ -95,35 +164,51 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		}
 	}
 	if cfg.ClaimBatch <= 0 {
-		cfg.ClaimBatch = 200
+		cfg.ClaimBatch = DefaultClaimBatch
 	}
 	if cfg.InFlight < cfg.ClaimBatch {
-		cfg.InFlight = max(5000, cfg.ClaimBatch)
+		cfg.InFlight = max(DefaultInFlight, cfg.ClaimBatch)
 	}
-	def(&cfg.Lease, 2*time.Minute)
-	def(&cfg.RetryMin, time.Second)
-	def(&cfg.RetryMax, 5*time.Minute)
-	def(&cfg.Poll, 200*time.Millisecond)
-	def(&cfg.ClaimGap, 10*time.Millisecond)
-	def(&cfg.ExpireEvery, 30*time.Second)
-	def(&cfg.DrainTimeout, 10*time.Second)
+	if cfg.MinQueue <= 0 {
+		cfg.MinQueue = DefaultMinQueue
+	}
+	def(&cfg.Lease, DefaultLease)
+	def(&cfg.QueueAhead, DefaultQueueAhead)
+	def(&cfg.RetryMin, DefaultRetryMin)
+	def(&cfg.RetryMax, DefaultRetryMax)
+	def(&cfg.Poll, DefaultPoll)
+	def(&cfg.ClaimGap, DefaultClaimGap)
+	def(&cfg.ExpireEvery, DefaultExpireEvery)
+	def(&cfg.DrainTimeout, DefaultDrainTimeout)
+	def(&cfg.RefusalSpan, DefaultRefusalSpan)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	return &Dispatcher{
-		cfg:     cfg,
-		log:     cfg.Logger.Named("dispatcher"),
-		kick:    make(chan struct{}, 1),
-		slots:   make(chan struct{}, cfg.InFlight),
-		results: make(chan dispatchResult, cfg.InFlight),
-	}, nil
+	d := &Dispatcher{
+		cfg:      cfg,
+		log:      cfg.Logger.Named("dispatcher"),
+		kick:     make(chan struct{}, 1),
+		wake:     make(chan struct{}, 1),
+		results:  make(chan dispatchResult, cfg.InFlight),
+		refuse:   map[RefusalKey]*refusalCount{},
+		recent:   map[string]map[string]time.Time{},
+		carriers: map[string]*carrierQ{},
+		numbers:  map[numberKey]*numberQ{},
+	}
+	for name, c := range cfg.Carriers {
+		d.carriers[name] = &carrierQ{name: name, c: c}
+	}
+	d.full.Store(&[]string{})
+	return d, nil
 }
 
 // Kick tells the dispatcher that new messages were queued, so it looks now
 // instead of at its next poll.
-func (d *Dispatcher) Kick() {
+func (d *Dispatcher) Kick() { signal(d.kick) }
+
+func signal(c chan struct{}) {
 	select {
-	case d.kick <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -133,34 +218,65 @@ func (d *Dispatcher) Stats() DispatcherStats {
 	c := &d.stats
 	return DispatcherStats{
 		Claimed: c.claimed.Load(), Accepted: c.accepted.Load(), Retried: c.retried.Load(), Failed: c.failed.Load(),
-		Deferred: c.deferred.Load(), Expired: c.expired.Load(), Segments: c.segments.Load(), Throttled: c.throttled.Load(),
-		Unknown: c.unknown.Load(), LimiterDown: c.limiterDown.Load(), StoreErrors: c.storeErrors.Load(), InFlight: c.inFlight.Load(),
+		HandedBack: c.handedBack.Load(), Expired: c.expired.Load(), Segments: c.segments.Load(), Throttled: c.throttled.Load(),
+		Unknown: c.unknown.Load(), LimiterDown: c.limiterDown.Load(), StoreErrors: c.storeErrors.Load(),
+		Takes: c.takes.Load(), Quiet: c.quiet.Load(), InFlight: d.held.Load(), Queued: c.queued.Load(),
 	}
 }
 
-// Run dispatches until ctx ends. It then stops claiming, puts back the
-// messages not yet started, lets submits in flight finish for up to
+// Refusals returns how many submits each carrier refused for now (0x58,
+// 0x14), per sender number, since the dispatcher started.
+func (d *Dispatcher) Refusals() map[RefusalKey]int64 {
+	d.refuseM.Lock()
+	defer d.refuseM.Unlock()
+	out := make(map[RefusalKey]int64, len(d.refuse))
+	for k, v := range d.refuse {
+		out[k] = v.n
+	}
+	return out
+}
+
+// Run dispatches until ctx ends. It then stops claiming, gives back the
+// messages not yet started, lets the started ones finish for up to
 // DrainTimeout, records every result and returns.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	flushed := make(chan struct{})
 	go d.flusher(flushed)
 	sendCtx, cancelSends := context.WithCancel(context.Background())
 	defer cancelSends()
-	var wg sync.WaitGroup
+	schedDone, claimsDone := make(chan struct{}), make(chan struct{})
+	go func() { d.schedule(ctx, sendCtx, claimsDone); close(schedDone) }()
+	d.claimLoop(ctx)
+	close(claimsDone)
+	signal(d.wake)
+	<-schedDone
+	drained := make(chan struct{})
+	go func() { d.jobs.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(d.cfg.DrainTimeout):
+		d.log.Warn("drain timeout: cancelling submits still in flight")
+		cancelSends()
+		<-drained
+	}
+	close(d.results)
+	<-flushed
+	return nil
+}
+
+// claimLoop claims messages for the scheduler until ctx ends: as many as the
+// in-flight budget allows, leaving out the numbers whose queues are full.
+func (d *Dispatcher) claimLoop(ctx context.Context) {
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	expire := time.NewTicker(d.cfg.ExpireEvery)
 	defer expire.Stop()
 	errDelay := 100 * time.Millisecond
-
 	for ctx.Err() == nil {
-		free := cap(d.slots) - len(d.slots)
-		if free < min(d.cfg.ClaimBatch, cap(d.slots))/2 {
+		free := d.cfg.InFlight - int(d.held.Load())
+		if free < min(d.cfg.ClaimBatch, d.cfg.InFlight)/2 {
 			// Wait for some messages to finish before claiming more.
-			select {
-			case <-ctx.Done():
-			case <-time.After(5 * time.Millisecond):
-			}
+			sleepCtx(ctx, 5*time.Millisecond)
 			continue
 		}
 		if !d.anyUp() {
@@ -174,7 +290,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		msgs, err := d.cfg.Store.Claim(ctx, d.cfg.Owner, min(free, d.cfg.ClaimBatch), d.cfg.Lease)
+		want := min(free, d.cfg.ClaimBatch)
+		msgs, err := d.cfg.Store.Claim(ctx, d.cfg.Owner, want, d.cfg.Lease, *d.full.Load(), d.cfg.MinQueue)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -187,8 +304,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		errDelay = 100 * time.Millisecond
 		if len(msgs) > 0 {
-			d.dispatch(ctx, sendCtx, msgs, &wg)
-			if len(msgs) == min(free, d.cfg.ClaimBatch) {
+			d.stats.claimed.Add(int64(len(msgs)))
+			d.held.Add(int64(len(msgs)))
+			d.jobs.Add(len(msgs))
+			d.intakeM.Lock()
+			d.intake = append(d.intake, msgs...)
+			d.intakeM.Unlock()
+			signal(d.wake)
+			if len(msgs) == want {
 				continue // there may be more: claim again at once
 			}
 		}
@@ -204,20 +327,6 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.expire(ctx)
 		}
 	}
-	// Drain: goroutines waiting for their booking saw ctx end and put their
-	// message back; those submitting finish within DrainTimeout.
-	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(d.cfg.DrainTimeout):
-		d.log.Warn("drain timeout: cancelling submits still in flight")
-		cancelSends()
-		<-drained
-	}
-	close(d.results)
-	<-flushed
-	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -229,71 +338,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// job is one claimed message being sent.
-type job struct {
-	m      Outbound
-	c      *Carrier
-	parts  []coding.Part
-	enc    coding.Encoding
-	method coding.Method
-	unsent []int // part indexes still to send
-	// perPart is how many segments (throttle tokens) each part counts: 1,
-	// or the message's segments when it goes out whole in one
-	// message_payload, which the carrier splits and bills as segments.
-	perPart int
-}
-
-// tokens is how many segments the unsent parts count.
-func (j *job) tokens() int { return len(j.unsent) * j.perPart }
-
-func (d *Dispatcher) dispatch(stop, sendCtx context.Context, msgs []Outbound, wg *sync.WaitGroup) {
-	d.stats.claimed.Add(int64(len(msgs)))
-	jobs := make([]*job, 0, len(msgs))
-	bookings := make([]Booking, 0, len(msgs))
-	for _, m := range msgs {
-		d.slots <- struct{}{}
-		d.stats.inFlight.Add(1)
-		j, res := d.prepare(m)
-		if res != nil {
-			d.done(*res)
-			continue
-		}
-		jobs = append(jobs, j)
-		bookings = append(bookings, Booking{Carrier: m.Carrier, From: m.From, RateClass: m.RateClass, Segments: j.tokens()})
-	}
-	if len(jobs) == 0 {
-		return
-	}
-	granted := d.cfg.Limiter.ReserveBatch(stop, bookings)
-	now := time.Now()
-	for i, j := range jobs {
-		g := granted[i]
-		switch {
-		case g.Err == nil && g.Reservation != nil:
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d.send(stop, sendCtx, j, g.Reservation)
-			}()
-		case g.RetryAfter > 0:
-			d.stats.deferred.Add(1)
-			d.done(dispatchResult{retry: &Retry{Message: j.m.ID, NotBefore: now.Add(g.RetryAfter), Reason: "number booked ahead: " + errString(g.Err)}})
-		default:
-			d.stats.limiterDown.Add(1)
-			d.done(dispatchResult{retry: &Retry{Message: j.m.ID, NotBefore: now.Add(time.Second), Reason: "throttle unavailable: " + errString(g.Err)}})
-		}
-	}
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}
-
-// prepare splits a message for its carrier. It returns a result instead of a
-// job when the message cannot be sent now.
 // expire fails the messages past their maximum age.
 func (d *Dispatcher) expire(ctx context.Context) {
 	if n, err := d.cfg.Store.ExpireMessages(ctx); err != nil {
@@ -317,21 +361,175 @@ func (d *Dispatcher) anyUp() bool {
 			return true
 		}
 	}
-	return len(d.cfg.Carriers) == 0
+	return false
 }
 
-func (d *Dispatcher) prepare(m Outbound) (*job, *dispatchResult) {
+// job is one claimed message on its way to the carrier.
+type job struct {
+	m       Outbound
+	c       *Carrier
+	parts   []coding.Part
+	enc     coding.Encoding
+	method  coding.Method
+	unsent  []int // part indexes to send in this attempt
+	perPart int   // segments (tokens) each part counts: 1, or all of them for one message_payload
+	next    int   // unsent[next] is the next part to submit
+	tokens  int   // tokens taken toward that part
+	claimed time.Time
+
+	mu          sync.Mutex
+	results     []SegmentResult
+	outstanding int  // parts submitted whose result has not come
+	closed      bool // no more parts will be submitted
+}
+
+// need is how many tokens the job's remaining parts take.
+func (j *job) need() int { return (len(j.unsent)-j.next)*j.perPart - j.tokens }
+
+func (j *job) started() bool { return j.next > 0 }
+
+// numberKey names a sender number on a carrier account.
+type numberKey struct{ carrier, number string }
+
+// numberQ is a sender number's ready queue.
+type numberQ struct {
+	key      numberKey
+	class    string
+	cq       *carrierQ
+	jobs     []*job    // in claim order; jobs[0] may be partly submitted
+	eligible time.Time // no take for it before this (it has no room until then)
+	inRing   bool
+	weight   float64
+	cap      int // most jobs queued
+}
+
+// carrierQ is a carrier account's numbers with work.
+type carrierQ struct {
+	name     string
+	c        *Carrier
+	ring     []*numberQ
+	rr       int       // where the next round starts in ring
+	eligible time.Time // the account has no room before this
+	errDelay time.Duration
+	quiet    bool // in a quiet period (logged once)
+}
+
+// schedule is the scheduler goroutine: it moves claimed messages into their
+// numbers' queues and serves the numbers with work and room. When ctx ends
+// it gives back what has not started and goes on serving the started
+// messages; it returns once none is left (or DrainTimeout has passed) and
+// claimsDone is closed (no claim can bring more).
+func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var stopDeadline time.Time
+	lastSweep := time.Now()
+	for {
+		now := time.Now()
+		stopping := ctx.Err() != nil
+		if stopping && stopDeadline.IsZero() {
+			stopDeadline = now.Add(d.cfg.DrainTimeout)
+		}
+		d.takeIntake(now)
+		if stopping {
+			d.handBackAll(0, false)
+			if d.startedJobs() == 0 || now.After(stopDeadline) {
+				select {
+				case <-claimsDone:
+					d.takeIntake(now)
+					d.handBackAll(0, true)
+					d.publishFull()
+					return
+				default:
+				}
+			}
+		}
+		if now.Sub(lastSweep) > time.Second {
+			lastSweep = now
+			d.sweep(now)
+		}
+		reqs, plans := d.plan(now)
+		granted := 0
+		if len(reqs) > 0 {
+			takeCtx, cancel := context.WithTimeout(sendCtx, 5*time.Second)
+			res := d.cfg.Limiter.Take(takeCtx, reqs)
+			cancel()
+			granted = d.apply(sendCtx, reqs, plans, res)
+		}
+		d.publishFull()
+		next := d.nextWake(time.Now())
+		switch {
+		case next <= 0 && granted > 0:
+			continue // more to send now
+		case next <= 0 && len(reqs) > 0:
+			next = time.Millisecond // asked and got nothing, yet nothing says wait: do not spin
+		case next <= 0 || next > d.cfg.Poll:
+			next = d.cfg.Poll
+		}
+		done := ctx.Done()
+		if stopping {
+			done = nil
+		}
+		timer.Reset(next)
+		select {
+		case <-d.wake:
+		case <-timer.C:
+		case <-done:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// takeIntake moves the claimed messages into their numbers' queues.
+func (d *Dispatcher) takeIntake(now time.Time) {
+	d.intakeM.Lock()
+	msgs := d.intake
+	d.intake = nil
+	d.intakeM.Unlock()
+	for _, m := range msgs {
+		j, res := d.prepare(m, now)
+		if res != nil {
+			d.done(*res)
+			continue
+		}
+		n := d.number(j)
+		n.jobs = append(n.jobs, j)
+		d.stats.queued.Add(1)
+		if !n.inRing {
+			n.inRing = true
+			n.cq.ring = append(n.cq.ring, n)
+		}
+	}
+}
+
+// number returns the queue of j's sender number, making it when new.
+func (d *Dispatcher) number(j *job) *numberQ {
+	k := numberKey{j.m.Carrier, j.m.From}
+	n := d.numbers[k]
+	if n == nil {
+		rate := d.cfg.Limiter.Rate(j.m.Carrier, j.m.RateClass)
+		n = &numberQ{key: k, class: j.m.RateClass, cq: d.carriers[j.m.Carrier], weight: max(rate, 0.001),
+			cap: max(d.cfg.MinQueue, int(math.Ceil(rate*d.cfg.QueueAhead.Seconds())))}
+		d.numbers[k] = n
+	}
+	return n
+}
+
+func (d *Dispatcher) prepare(m Outbound, now time.Time) (*job, *dispatchResult) {
 	c := d.cfg.Carriers[m.Carrier]
 	if c == nil {
 		// Another engine may hold this carrier: give it back for a while.
-		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now().Add(time.Minute), Reason: fmt.Sprintf("carrier %q is not configured on %s", m.Carrier, d.cfg.Owner)}}
+		d.stats.handedBack.Add(1)
+		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: now.Add(time.Minute), Reason: fmt.Sprintf("carrier %q is not configured on %s", m.Carrier, d.cfg.Owner)}}
 	}
 	if !c.up() {
-		// No bind of this carrier is up here (another engine process may
-		// hold them all): give the message back at once, for a process that
-		// can send it, rather than retry it here with a growing backoff.
-		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now().Add(handoffDelay/2 + rand.N(handoffDelay/2+1)),
-			Reason: fmt.Sprintf("no bind of carrier %q is up on %s", m.Carrier, d.cfg.Owner)}}
+		d.stats.handedBack.Add(1)
+		return nil, d.handBack(m, now, c)
 	}
 	enc, ok := parseEncoding(m.Encoding)
 	if !ok {
@@ -359,7 +557,7 @@ func (d *Dispatcher) prepare(m Outbound) (*job, *dispatchResult) {
 	if err != nil {
 		return nil, d.permanent(m, 0, "cannot encode: "+err.Error())
 	}
-	j := &job{m: m, c: c, parts: parts, enc: enc, method: method, perPart: 1}
+	j := &job{m: m, c: c, parts: parts, enc: enc, method: method, perPart: 1, claimed: now}
 	if len(parts) == 1 && m.Segments > 1 {
 		j.perPart = m.Segments
 	}
@@ -370,11 +568,19 @@ func (d *Dispatcher) prepare(m Outbound) (*job, *dispatchResult) {
 		j.unsent = append(j.unsent, i)
 	}
 	if len(j.unsent) == 0 {
-		// Every segment went out in an earlier attempt; record nothing new,
+		// Every part went out in an earlier attempt; record nothing new,
 		// the store already has them all.
 		return nil, &dispatchResult{}
 	}
 	return j, nil
+}
+
+// handBack gives a message back unsent for a process whose binds are up:
+// no bind of its carrier is up here (another engine process may hold them
+// all). At once rather than with a growing backoff.
+func (d *Dispatcher) handBack(m Outbound, now time.Time, c *Carrier) *dispatchResult {
+	return &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: now.Add(handoffDelay/2 + rand.N(handoffDelay/2+1)),
+		Reason: fmt.Sprintf("no bind of carrier %q is up on %s", c.Name, d.cfg.Owner)}}
 }
 
 func (d *Dispatcher) permanent(m Outbound, status uint32, reason string) *dispatchResult {
@@ -391,91 +597,413 @@ func parseEncoding(s string) (coding.Encoding, bool) {
 	return 0, false
 }
 
-// send waits for each segment's booked time and submits it.
-func (d *Dispatcher) send(stop, sendCtx context.Context, j *job, res Reservation) {
-	m, c := j.m, j.c
-	var mu sync.Mutex
-	var pending sync.WaitGroup
-	results := make([]SegmentResult, 0, len(j.unsent))
-	add := func(r SegmentResult) {
-		mu.Lock()
-		results = append(results, r)
-		mu.Unlock()
-	}
-	started := false
-	for k, idx := range j.unsent {
-		waitCtx := stop
-		if started {
-			waitCtx = sendCtx // a message that has started is finished
+// plan builds this round's takes: for each carrier account with free window
+// and room, the numbers with work whose own room has come, each wanting the
+// tokens of the parts dealt to it from the free window (one part each in
+// turn, from a start that rotates every round).
+func (d *Dispatcher) plan(now time.Time) ([]TakeRequest, [][]*numberQ) {
+	var reqs []TakeRequest
+	var plans [][]*numberQ
+	for _, cq := range d.carriers {
+		if len(cq.ring) == 0 || now.Before(cq.eligible) {
+			continue
 		}
-		// A part that counts several segments goes when its last is due.
-		if err := res.WaitSegment(waitCtx, (k+1)*j.perPart-1); err != nil {
-			if !started {
-				res.Cancel(context.Background())
-				delay := time.Second
-				if stop.Err() != nil {
-					delay = 0 // shutting down: another engine may take it at once
+		if !cq.c.up() {
+			d.handBackCarrier(cq, now)
+			continue
+		}
+		free := freeWindow(cq.c)
+		if free <= 0 {
+			continue // a response will wake the scheduler
+		}
+		var cands []*numberQ
+		var alloc, left []int
+		for i := range cq.ring {
+			n := cq.ring[(cq.rr+i)%len(cq.ring)]
+			if len(n.jobs) > 0 && !now.Before(n.eligible) {
+				cands = append(cands, n)
+				alloc = append(alloc, 0)
+				left = append(left, partsLeft(n))
+			}
+		}
+		if len(cands) == 0 {
+			continue
+		}
+		cq.rr = (cq.rr + 1) % len(cq.ring)
+		// Deal the free window one part at a time.
+		for dealt := true; free > 0 && dealt; {
+			dealt = false
+			for i := range cands {
+				if free == 0 {
+					break
 				}
-				d.done(dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now().Add(delay), Reason: "not sent: " + err.Error()}})
-				return
+				if alloc[i] < left[i] {
+					alloc[i]++
+					free--
+					dealt = true
+				}
 			}
-			for _, rest := range j.unsent[k:] {
-				add(SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: rest, Outcome: Retryable, Reason: "not sent: " + err.Error()})
-			}
-			break
 		}
-		if err := d.pace(waitCtx, m, j.perPart); err != nil {
-			if !started {
-				res.Cancel(context.Background())
-				d.done(dispatchResult{retry: &Retry{Message: m.ID, NotBefore: time.Now(), Reason: "not sent: " + err.Error()}})
-				return
+		req := TakeRequest{Carrier: cq.name}
+		var plan []*numberQ
+		for i, n := range cands {
+			if alloc[i] == 0 {
+				continue
 			}
-			for _, rest := range j.unsent[k:] {
-				add(SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: rest, Outcome: Retryable, Reason: "not sent: " + err.Error()})
-			}
-			break
+			req.Wants = append(req.Wants, Want{Number: n.key.number, RateClass: n.class, Weight: n.weight, Max: tokensFor(n, alloc[i])})
+			plan = append(plan, n)
 		}
-		p := smpp.SubmitSM{
-			Source:             smpp.Address{TON: c.SourceTON, NPI: c.SourceNPI, Addr: addrDigits(m.From, c.SourceTON)},
-			Dest:               smpp.Address{TON: c.DestTON, NPI: c.DestNPI, Addr: addrDigits(m.To, c.DestTON)},
-			RegisteredDelivery: c.RegisteredDelivery,
-			DataCoding:         smpp.DataCoding(j.enc, c.GSMDataCoding),
+		if len(req.Wants) > 0 {
+			reqs = append(reqs, req)
+			plans = append(plans, plan)
 		}
-		smpp.SetPart(&p, j.parts[idx], j.method)
-		pending.Add(1)
-		seg := idx
-		err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
-			add(d.segmentResult(m, seg, len(j.parts), r, err))
-			pending.Done()
-		})
-		if err != nil {
-			pending.Done()
-			add(d.segmentResult(m, seg, len(j.parts), smpp.SubmitResult{}, err))
-			if !started {
-				// Nothing reached the carrier: the booking is not needed.
-				res.Cancel(context.Background())
-			}
-			for _, rest := range j.unsent[k+1:] {
-				add(SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: rest, Outcome: Retryable, Reason: "not sent: " + err.Error()})
-			}
-			break
-		}
-		started = true
-		d.stats.segments.Add(1)
 	}
-	pending.Wait()
-	d.finish(m, results)
+	return reqs, plans
 }
 
-// pace waits until this process may send segs more segments of m's number
-// and account (see Limiter.Pace).
-func (d *Dispatcher) pace(ctx context.Context, m Outbound, segs int) error {
-	for range segs {
-		if err := d.cfg.Limiter.Pace(ctx, m.Carrier, m.From, m.RateClass); err != nil {
-			return err
+// partsLeft is how many parts n's queue still has to submit.
+func partsLeft(n *numberQ) int {
+	k := 0
+	for _, j := range n.jobs {
+		k += len(j.unsent) - j.next
+	}
+	return k
+}
+
+// tokensFor is how many tokens n's next k parts take.
+func tokensFor(n *numberQ, k int) int {
+	t := 0
+	for _, j := range n.jobs {
+		left := len(j.unsent) - j.next
+		if left > k {
+			left = k
+		}
+		if left == 0 {
+			continue
+		}
+		t += left * j.perPart
+		if j.next < len(j.unsent) {
+			t -= j.tokens
+		}
+		k -= left
+		if k == 0 {
+			break
 		}
 	}
-	return nil
+	return t
+}
+
+// freeWindow is how many more submit_sm c's binds take now without waiting.
+func freeWindow(c *Carrier) int {
+	if fw, ok := c.Submitter.(interface{ FreeWindow() int }); ok {
+		return fw.FreeWindow()
+	}
+	return 1 << 20
+}
+
+// apply spends the grants: each number's tokens go to its parts in order,
+// which are submitted at once.
+func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans [][]*numberQ, res []TakeResult) (granted int) {
+	now := time.Now()
+	d.stats.takes.Add(int64(len(reqs)))
+	for i, req := range reqs {
+		cq := d.carriers[req.Carrier]
+		r := res[i]
+		switch {
+		case r.Err != nil:
+			d.stats.limiterDown.Add(1)
+			cq.errDelay = min(max(2*cq.errDelay, 100*time.Millisecond), 2*time.Second)
+			cq.eligible = now.Add(cq.errDelay)
+			d.log.Warn("throttle unavailable: nothing sent on this carrier meanwhile", zap.String("carrier", cq.name),
+				zap.Error(r.Err), zap.Duration("retry_in", cq.errDelay))
+			continue
+		case r.Quiet > 0:
+			d.stats.quiet.Add(1)
+			cq.eligible = now.Add(r.Quiet)
+			if !cq.quiet {
+				cq.quiet = true
+				d.log.Warn("throttle quiet period: the carrier account's rate state was lost (Redis restarted?); sending resumes when it ends",
+					zap.String("carrier", cq.name), zap.Duration("quiet_for", r.Quiet), zap.Time("resumes_at", now.Add(r.Quiet)))
+			}
+			continue
+		}
+		cq.errDelay, cq.quiet = 0, false
+		accountShort := false
+		for k, n := range plans[i] {
+			g := Grant{}
+			if k < len(r.Grants) {
+				g = r.Grants[k]
+			}
+			want := req.Wants[k].Max
+			granted += g.N
+			d.spend(sendCtx, n, g.N)
+			if g.N < want {
+				if g.Wait > 0 {
+					n.eligible = now.Add(g.Wait)
+				} else {
+					accountShort = true
+				}
+			}
+		}
+		if accountShort && r.AccountWait > 0 {
+			cq.eligible = now.Add(r.AccountWait)
+		}
+	}
+	return granted
+}
+
+// spend gives g tokens to n's parts in order, submitting each part whose
+// tokens are all there.
+func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, g int) {
+	for g > 0 && len(n.jobs) > 0 {
+		j := n.jobs[0]
+		t := min(g, j.perPart-j.tokens)
+		j.tokens += t
+		g -= t
+		if j.tokens < j.perPart {
+			break
+		}
+		j.tokens = 0
+		if !j.started() {
+			d.stats.queued.Add(-1)
+		}
+		if !d.submit(sendCtx, j) {
+			// The bind went down under us: give back this part's tokens
+			// and the rest; the job is finished with what it sent.
+			g += j.perPart
+			n.jobs = n.jobs[1:]
+			break
+		}
+		if j.next == len(j.unsent) {
+			n.jobs = n.jobs[1:]
+			j.close(d)
+			if len(n.jobs) == n.cap/2 {
+				d.Kick() // room for more of this number: claim now
+			}
+		}
+	}
+	if g > 0 {
+		d.cfg.Limiter.Return(context.Background(), n.key.carrier, n.key.number, n.class, g)
+	}
+	if len(n.jobs) == 0 {
+		n.jobs = nil
+	}
+}
+
+// submit writes j's next part. It returns false when the write failed at
+// once (no bind): the job is then closed, its unsent parts retryable.
+func (d *Dispatcher) submit(sendCtx context.Context, j *job) bool {
+	m, c := j.m, j.c
+	idx := j.unsent[j.next]
+	p := smpp.SubmitSM{
+		Source:             smpp.Address{TON: c.SourceTON, NPI: c.SourceNPI, Addr: addrDigits(m.From, c.SourceTON)},
+		Dest:               smpp.Address{TON: c.DestTON, NPI: c.DestNPI, Addr: addrDigits(m.To, c.DestTON)},
+		RegisteredDelivery: c.RegisteredDelivery,
+		DataCoding:         smpp.DataCoding(j.enc, c.GSMDataCoding),
+	}
+	smpp.SetPart(&p, j.parts[idx], j.method)
+	j.mu.Lock()
+	j.outstanding++
+	j.mu.Unlock()
+	err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
+		j.result(d, d.segmentResult(m, idx, len(j.parts), r, err))
+		signal(d.wake) // a window slot is free
+	})
+	if err != nil {
+		j.result(d, d.segmentResult(m, idx, len(j.parts), smpp.SubmitResult{}, err))
+		j.next++
+		j.closeUnsent(d, "not sent: "+err.Error())
+		return false
+	}
+	j.next++
+	d.stats.segments.Add(1)
+	return true
+}
+
+// result records one part's result; the last one finishes the job.
+func (j *job) result(d *Dispatcher, r SegmentResult) {
+	j.mu.Lock()
+	j.results = append(j.results, r)
+	j.outstanding--
+	last := j.closed && j.outstanding == 0
+	j.mu.Unlock()
+	if last {
+		d.finish(j)
+	}
+}
+
+// close says no more parts will be submitted.
+func (j *job) close(d *Dispatcher) {
+	j.mu.Lock()
+	j.closed = true
+	last := j.outstanding == 0
+	j.mu.Unlock()
+	if last {
+		d.finish(j)
+	}
+}
+
+// closeUnsent closes j with its parts not yet submitted recorded as not
+// sent (retryable).
+func (j *job) closeUnsent(d *Dispatcher, reason string) {
+	j.mu.Lock()
+	for _, idx := range j.unsent[j.next:] {
+		j.results = append(j.results, SegmentResult{Message: j.m.ID, Carrier: j.m.Carrier, Segment: idx, Parts: len(j.parts), Outcome: Retryable, Reason: reason})
+	}
+	j.mu.Unlock()
+	j.next = len(j.unsent)
+	j.close(d)
+}
+
+// handBackAll empties every queue: jobs not started are given back (to be
+// claimed again at once); started ones too when all is true, their unsent
+// parts recorded as not sent.
+func (d *Dispatcher) handBackAll(delay time.Duration, all bool) {
+	now := time.Now()
+	for _, cq := range d.carriers {
+		for _, n := range cq.ring {
+			kept := n.jobs[:0]
+			for _, j := range n.jobs {
+				switch {
+				case !j.started():
+					d.stats.queued.Add(-1)
+					d.stats.handedBack.Add(1)
+					d.done(dispatchResult{retry: &Retry{Message: j.m.ID, NotBefore: now.Add(delay), Reason: "not sent: shutting down"}})
+				case all:
+					j.closeUnsent(d, "not sent: shutting down")
+				default:
+					kept = append(kept, j)
+				}
+			}
+			n.jobs = kept
+		}
+	}
+}
+
+// handBackCarrier gives back the queued messages of a carrier none of whose
+// binds is up here, for a process that can send them.
+func (d *Dispatcher) handBackCarrier(cq *carrierQ, now time.Time) {
+	for _, n := range cq.ring {
+		kept := n.jobs[:0]
+		for _, j := range n.jobs {
+			if j.started() {
+				j.closeUnsent(d, fmt.Sprintf("not sent: no bind of carrier %q is up", cq.name))
+				continue
+			}
+			d.stats.queued.Add(-1)
+			d.stats.handedBack.Add(1)
+			d.done(*d.handBack(j.m, now, cq.c))
+		}
+		n.jobs = kept
+	}
+}
+
+// sweep gives back the messages that waited in a queue for half their lease
+// (before another process may claim them again), and drops idle numbers
+// from the rings.
+func (d *Dispatcher) sweep(now time.Time) {
+	limit := d.cfg.Lease / 2
+	for _, cq := range d.carriers {
+		ring := cq.ring[:0]
+		for _, n := range cq.ring {
+			kept := n.jobs[:0]
+			for _, j := range n.jobs {
+				if !j.started() && now.Sub(j.claimed) > limit {
+					d.stats.queued.Add(-1)
+					d.stats.handedBack.Add(1)
+					d.done(dispatchResult{retry: &Retry{Message: j.m.ID, NotBefore: now, Reason: "waited too long for its number's turn; given back"}})
+					continue
+				}
+				kept = append(kept, j)
+			}
+			n.jobs = kept
+			if len(n.jobs) > 0 {
+				ring = append(ring, n)
+			} else {
+				n.inRing = false
+				if now.After(n.eligible) {
+					delete(d.numbers, n.key)
+				}
+			}
+		}
+		clear(cq.ring[len(ring):])
+		cq.ring = ring
+		if len(ring) > 0 {
+			cq.rr %= len(ring)
+		} else {
+			cq.rr = 0
+		}
+	}
+}
+
+// startedJobs counts the jobs partly submitted.
+func (d *Dispatcher) startedJobs() int {
+	k := 0
+	for _, cq := range d.carriers {
+		for _, n := range cq.ring {
+			for _, j := range n.jobs {
+				if j.started() {
+					k++
+				}
+			}
+		}
+	}
+	return k
+}
+
+// publishFull tells the claimer which numbers have full queues.
+func (d *Dispatcher) publishFull() {
+	var full []string
+	for _, cq := range d.carriers {
+		for _, n := range cq.ring {
+			if len(n.jobs) >= n.cap {
+				full = append(full, n.key.number)
+			}
+		}
+	}
+	old := *d.full.Load()
+	if len(old) == len(full) {
+		same := true
+		for i := range old {
+			if old[i] != full[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	d.full.Store(&full)
+}
+
+// nextWake is how long the scheduler may sleep: until the earliest time a
+// number with work or an account gets room, for carriers with free window.
+// 0 means there is work to do now.
+func (d *Dispatcher) nextWake(now time.Time) time.Duration {
+	next := time.Duration(-1)
+	for _, cq := range d.carriers {
+		if len(cq.ring) == 0 || freeWindow(cq.c) <= 0 {
+			continue
+		}
+		for _, n := range cq.ring {
+			if len(n.jobs) == 0 {
+				continue
+			}
+			t := n.eligible
+			if cq.eligible.After(t) {
+				t = cq.eligible
+			}
+			w := t.Sub(now)
+			if w <= 0 {
+				return 0
+			}
+			if next < 0 || w < next {
+				next = w
+			}
+		}
+	}
+	return next
 }
 
 // addrDigits writes an E.164 number as SMPP wants it for an international
@@ -521,22 +1049,20 @@ func (d *Dispatcher) segmentResult(m Outbound, seg, parts int, r smpp.SubmitResu
 	return out
 }
 
-// finish turns a message's segment results into its outcome.
-func (d *Dispatcher) finish(m Outbound, results []SegmentResult) {
-	var retryable, permanent, throttled bool
+// finish turns a job's part results into its outcome.
+func (d *Dispatcher) finish(j *job) {
+	m, results := j.m, j.results
+	var retryable, permanent bool
 	for _, r := range results {
 		switch r.Outcome {
 		case Retryable:
 			retryable = true
 			if r.Status == uint32(smpp.StatusTHROTTLED) || r.Status == uint32(smpp.StatusMSGQFUL) {
-				throttled = true
+				d.refused(j.c, m.From, m.RateClass, r.Status)
 			}
 		case Permanent:
 			permanent = true
 		}
-	}
-	if throttled {
-		go d.cfg.Limiter.Throttled(context.Background(), m.Carrier, m.From, m.RateClass)
 	}
 	res := dispatchResult{segs: results}
 	switch {
@@ -553,7 +1079,7 @@ func (d *Dispatcher) finish(m Outbound, results []SegmentResult) {
 			}
 		}
 		res.retry = &Retry{Message: m.ID, NotBefore: time.Now().Add(d.backoff(m.Attempts)), Reason: reason, Status: status}
-		// Only the accepted segments are recorded; the retry resends the rest.
+		// Only the accepted parts are recorded; the retry resends the rest.
 		kept := results[:0:0]
 		for _, r := range results {
 			if r.Outcome == Accepted {
@@ -567,6 +1093,62 @@ func (d *Dispatcher) finish(m Outbound, results []SegmentResult) {
 	d.done(res)
 }
 
+// refused counts and logs a carrier's refusal of number's submit and slows
+// down what it was about: the number for 0x58; the whole account for 0x14
+// (the carrier's queue), when the carrier says its limit is account-wide,
+// or when refusals of two or more of its numbers fall within RefusalSpan.
+func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32) {
+	now := time.Now()
+	d.refuseM.Lock()
+	k := RefusalKey{Carrier: c.Name, Number: number, Status: status}
+	rc := d.refuse[k]
+	if rc == nil {
+		rc = &refusalCount{}
+		d.refuse[k] = rc
+	}
+	rc.n++
+	logNow := now.Sub(rc.logged) >= 10*time.Second
+	skipped := rc.skipped
+	if logNow {
+		rc.logged, rc.skipped = now, 0
+	} else {
+		rc.skipped++
+	}
+	account := status == uint32(smpp.StatusMSGQFUL) || c.AccountThrottle
+	if status == uint32(smpp.StatusTHROTTLED) {
+		rec := d.recent[c.Name]
+		if rec == nil {
+			rec = map[string]time.Time{}
+			d.recent[c.Name] = rec
+		}
+		rec[number] = now
+		others := 0
+		for n, t := range rec {
+			switch {
+			case now.Sub(t) > d.cfg.RefusalSpan:
+				delete(rec, n)
+			case n != number:
+				others++
+			}
+		}
+		if others > 0 {
+			account = true
+		}
+	}
+	d.refuseM.Unlock()
+	if logNow {
+		d.log.Warn("carrier refused a submit for now; slowing down", zap.String("carrier", c.Name), zap.String("number", number),
+			zap.String("status", fmt.Sprintf("0x%02X", status)), zap.Bool("account_wide", account), zap.Int64("since_last_line", skipped))
+	}
+	ctx := context.Background()
+	if status == uint32(smpp.StatusTHROTTLED) {
+		go d.cfg.Limiter.Throttled(ctx, c.Name, number, class)
+	}
+	if account {
+		go d.cfg.Limiter.Throttled(ctx, c.Name, "", class)
+	}
+}
+
 // backoff is the delay before attempt n+1: RetryMin doubling per attempt up
 // to RetryMax, with jitter in [b/2, b].
 func (d *Dispatcher) backoff(attempts int) time.Duration {
@@ -578,18 +1160,18 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 	return b/2 + rand.N(b/2+1)
 }
 
-// done hands a message's result to the flusher and frees its slot.
+// done hands a message's result to the flusher and releases it.
 func (d *Dispatcher) done(r dispatchResult) {
 	d.results <- r
-	<-d.slots
-	d.stats.inFlight.Add(-1)
+	d.held.Add(-1)
+	d.jobs.Done()
 }
 
 // flusher records results in batches: segment results first, then retries,
 // so a requeued message's accepted segments are known before anyone claims
 // it again. A failing store is retried until it answers: results are never
-// dropped (if the process dies meanwhile, the leases run out and the messages
-// are claimed again).
+// dropped (if the process dies meanwhile, its claims come back to the
+// others).
 func (d *Dispatcher) flusher(done chan<- struct{}) {
 	defer close(done)
 	var segs []SegmentResult
@@ -631,6 +1213,8 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 			}
 			return d.cfg.Store.Requeue(ctx, d.cfg.Owner, retries)
 		})
+		// A thread's next message can be claimed now.
+		d.Kick()
 	}
 }
 

@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ type memStore struct {
 	parts    map[routing.PartKey]map[int]routing.Part
 	inbound  []routing.Inbound
 	failNext int // store calls to fail
+	claims   int
+	recorded map[int64]time.Time // when each message's first result was recorded
 }
 
 func newMemStore(msgs ...routing.Outbound) *memStore {
@@ -42,16 +45,24 @@ func (s *memStore) fail() error {
 	return nil
 }
 
-func (s *memStore) Claim(ctx context.Context, owner string, max int, lease time.Duration) ([]routing.Outbound, error) {
+func (s *memStore) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := min(max, len(s.queue))
-	out := append([]routing.Outbound(nil), s.queue[:n]...)
-	s.queue = s.queue[n:]
-	for i := range out {
-		out[i].Attempts++
-		s.leased[out[i].ID] = out[i]
+	s.claims++
+	var out []routing.Outbound
+	per := map[string]int{}
+	kept := s.queue[:0]
+	for _, m := range s.queue {
+		if len(out) == max || slices.Contains(skip, m.From) || per[m.From] == perNumber {
+			kept = append(kept, m)
+			continue
+		}
+		per[m.From]++
+		m.Attempts++
+		s.leased[m.ID] = m
+		out = append(out, m)
 	}
+	s.queue = kept
 	return out, nil
 }
 
@@ -59,10 +70,25 @@ func (s *memStore) RecordSubmits(ctx context.Context, rs []routing.SegmentResult
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.results = append(s.results, rs...)
+	now := time.Now()
+	if s.recorded == nil {
+		s.recorded = map[int64]time.Time{}
+	}
 	for _, r := range rs {
 		delete(s.leased, r.Message)
+		if _, ok := s.recorded[r.Message]; !ok {
+			s.recorded[r.Message] = now
+		}
 	}
 	return nil
+}
+
+// recordedAt returns when message id's first result was recorded.
+func (s *memStore) recordedAt(id int64) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.recorded[id]
+	return t, ok
 }
 
 func (s *memStore) Requeue(ctx context.Context, owner string, rs []routing.Retry) error {
@@ -151,26 +177,64 @@ type instant struct {
 	throttled []string
 }
 
-type now struct{}
-
-func (now) WaitSegment(ctx context.Context, i int) error { return ctx.Err() }
-func (now) Cancel(ctx context.Context) error             { return nil }
-
-func (l *instant) ReserveBatch(ctx context.Context, b []routing.Booking) []routing.BookingResult {
-	out := make([]routing.BookingResult, len(b))
-	for i := range out {
-		out[i].Reservation = now{}
+// instant is a Limiter that grants everything at once.
+func (l *instant) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {
+	out := make([]routing.TakeResult, len(reqs))
+	for i, r := range reqs {
+		out[i].Grants = make([]routing.Grant, len(r.Wants))
+		for k, w := range r.Wants {
+			out[i].Grants[k].N = w.Max
+		}
 	}
 	return out
 }
 
-func (l *instant) Pace(ctx context.Context, carrier, number, class string) error { return ctx.Err() }
+func (l *instant) Return(ctx context.Context, carrier, number, class string, n int) {}
+
+func (l *instant) Rate(carrier, class string) float64 { return 100 }
 
 func (l *instant) Throttled(ctx context.Context, carrier, number, class string) {
 	l.mu.Lock()
 	l.throttled = append(l.throttled, carrier+"/"+number)
 	l.mu.Unlock()
 }
+
+// sliding is a Limiter that allows each number at most perNumber segments
+// in any second, in memory (the real one is package throttle's, in Redis).
+type sliding struct {
+	instant
+	perNumber int
+	mu2       sync.Mutex
+	sent      map[string][]time.Time
+}
+
+func (l *sliding) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {
+	l.mu2.Lock()
+	defer l.mu2.Unlock()
+	now := time.Now()
+	out := make([]routing.TakeResult, len(reqs))
+	for i, r := range reqs {
+		out[i].Grants = make([]routing.Grant, len(r.Wants))
+		for k, w := range r.Wants {
+			ts := l.sent[w.Number]
+			for len(ts) > 0 && now.Sub(ts[0]) >= time.Second {
+				ts = ts[1:]
+			}
+			g := min(w.Max, l.perNumber-len(ts))
+			for range g {
+				ts = append(ts, now)
+			}
+			l.sent[w.Number] = ts
+			out[i].Grants[k].N = g
+			if g < w.Max {
+				out[i].Grants[k].Wait = ts[0].Add(time.Second).Sub(now)
+			}
+		}
+	}
+	return out
+}
+
+func (l *sliding) Rate(carrier, class string) float64 { return float64(l.perNumber) }
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -446,4 +510,141 @@ func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
 	if n := down.submits.Load(); n != 0 {
 		t.Fatalf("%d submits on a carrier with no bind up", n)
 	}
+}
+
+// from returns a one-segment message from number.
+func from(id int64, number string) routing.Outbound {
+	m := out(id, "hi")
+	m.From = number
+	return m
+}
+
+// A number's backlog holds back no other number: number A's 40 messages
+// (4 s at 10 per second) are queued first, number B's one message after
+// them; B's goes out at once, and A's go no faster than A's rate.
+func TestDispatchNoHeadOfLineBlocking(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrier(t, srv, coding.UDH8, nil)
+	var msgs []routing.Outbound
+	for i := range 40 {
+		msgs = append(msgs, from(int64(i+1), "+15550000001"))
+	}
+	msgs = append(msgs, from(100, "+15550000002"))
+	store := newMemStore(msgs...)
+	start := time.Now()
+	runDispatcher(t, store, &sliding{perNumber: 10, sent: map[string][]time.Time{}}, c)
+	var at time.Time
+	eventually(t, "B's message recorded", func() bool { var ok bool; at, ok = store.recordedAt(100); return ok })
+	if wait := at.Sub(start); wait > time.Second {
+		t.Fatalf("B's message waited %v behind A's backlog", wait)
+	}
+	// A's backlog is not all claimed at once: its queue holds about what
+	// it sends in QueueAhead, the rest stays in the store.
+	store.mu.Lock()
+	left := len(store.queue)
+	store.mu.Unlock()
+	if left == 0 {
+		t.Fatal("A's whole backlog was claimed at once")
+	}
+	if s := srv.Stats().Submits; s > 21 {
+		t.Fatalf("%d submits within the first second: more than A's rate allows", s)
+	}
+}
+
+// The binds' free window is dealt to the numbers with work in turn: with a
+// window of 2 and a slow carrier, four numbers each with a backlog send
+// about as much as each other, whatever order they were queued in.
+func TestDispatchDealsTheWindowInTurn(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{Latency: 20 * time.Millisecond})
+	c := &routing.Carrier{Name: "sim", Method: coding.UDH8, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1}
+	pool, err := smpp.NewPool(smpp.PoolConfig{Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		pool.Close(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := pool.WaitBound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Submitter = pool
+	var msgs []routing.Outbound
+	numbers := []string{"+15550000001", "+15550000002", "+15550000003", "+15550000004"}
+	for k, n := range numbers {
+		for i := range 30 {
+			msgs = append(msgs, from(int64(k*100+i+1), n))
+		}
+	}
+	store := newMemStore(msgs...)
+	runDispatcher(t, store, &instant{}, c)
+	eventually(t, "40 submits", func() bool { return srv.Stats().Submits >= 40 })
+	per := map[string]int{}
+	for i, rc := range srv.Received() {
+		if i >= 40 {
+			break
+		}
+		if rc.Header.ID == smpp.SubmitSMID {
+			per[rc.Source]++
+		}
+	}
+	for _, n := range numbers {
+		if got := per[n[1:]]; got < 7 || got > 13 {
+			t.Fatalf("first 40 submits per number: %v (want about 10 each)", per)
+		}
+	}
+}
+
+// A refusal of one number slows that number only; refusals of two numbers
+// of the account within the span slow the account too; 0x14 slows the
+// account. Each is counted per number.
+func TestDispatchRefusalsSlowWhatWasRefused(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrier(t, srv, coding.UDH8, nil)
+	refuse := map[string]smpp.Status{"15550000001": smpp.StatusTHROTTLED}
+	var mu sync.Mutex
+	srv.SetResponder(func(p *smpp.SubmitSM) smpp.Status {
+		mu.Lock()
+		defer mu.Unlock()
+		st := refuse[string(p.Source.Addr)]
+		delete(refuse, string(p.Source.Addr))
+		return st
+	})
+	store := newMemStore(from(1, "+15550000001"), from(2, "+15550000003"))
+	lim := &instant{}
+	d := runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, 50*time.Millisecond)
+	eventually(t, "the refused number slowed", func() bool {
+		lim.mu.Lock()
+		defer lim.mu.Unlock()
+		return slices.Contains(lim.throttled, "sim/+15550000001")
+	})
+	eventually(t, "the other one accepted, the refused one requeued", func() bool { r, q := store.snapshot(); return len(r) == 1 && len(q) == 1 })
+	lim.mu.Lock()
+	if slices.Contains(lim.throttled, "sim/") {
+		t.Fatalf("one number's refusal slowed the account: %v", lim.throttled)
+	}
+	lim.mu.Unlock()
+	if n := d.Refusals()[routing.RefusalKey{Carrier: "sim", Number: "+15550000001", Status: uint32(smpp.StatusTHROTTLED)}]; n != 1 {
+		t.Fatalf("refusals %v", d.Refusals())
+	}
+
+	// Two numbers refused within the span: the account slows too.
+	mu.Lock()
+	refuse["15550000001"], refuse["15550000002"] = smpp.StatusTHROTTLED, smpp.StatusTHROTTLED
+	mu.Unlock()
+	store.mu.Lock()
+	store.queue = append(store.queue, from(3, "+15550000001"), from(4, "+15550000002"))
+	store.mu.Unlock()
+	d.Kick()
+	eventually(t, "the account slowed", func() bool {
+		lim.mu.Lock()
+		defer lim.mu.Unlock()
+		return slices.Contains(lim.throttled, "sim/")
+	})
 }

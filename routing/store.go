@@ -67,10 +67,12 @@ type Retry struct {
 // OutboundStore is the queue the dispatcher works from. Implementations are
 // safe for concurrent use; each call is one transaction.
 type OutboundStore interface {
-	// Claim leases up to max queued messages to owner for lease. Only the
+	// Claim leases up to max queued messages to owner for lease, oldest
+	// first, at most perNumber of any one sender number and none of the
+	// numbers in skip (those have enough queued here already). Only the
 	// oldest pending message of each (from, to) pair is claimable, so
 	// messages to one contact go out in order.
-	Claim(ctx context.Context, owner string, max int, lease time.Duration) ([]Outbound, error)
+	Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]Outbound, error)
 	// RecordSubmits records segment results; a Permanent result fails its
 	// message, a message whose segments are all Accepted becomes submitted.
 	RecordSubmits(ctx context.Context, results []SegmentResult) error

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -107,23 +108,35 @@ type Engine struct {
 
 // Throttle configures the Redis buckets.
 type Throttle struct {
-	Prefix  string   `yaml:"prefix"`  // key prefix; default <redis.prefix>throttle:
-	Horizon Duration `yaml:"horizon"` // the furthest a message is booked ahead; default 30s
-	// MaxSpan is the most time from a message's first segment to its last
-	// (default 60s). Horizon+MaxSpan is also the quiet period after Redis
-	// lost its data (restarted without persistence): shorter values resume
-	// sooner, but refuse long messages on slow numbers.
-	MaxSpan Duration `yaml:"max_span"`
-	// AssumeIdle skips the quiet period a fresh Redis otherwise imposes (a
-	// first deployment, tests).
-	AssumeIdle bool `yaml:"assume_idle"`
+	Prefix string `yaml:"prefix"` // key prefix; default <redis.prefix>throttle:
+	// Margin is added to every sliding interval (default 10ms): it covers
+	// the spread between the moment a segment is granted and the moment the
+	// carrier reads it, so that a carrier counting strictly never sees N+1
+	// in its interval. It costs Margin/Interval of a sliding rate.
+	Margin Duration `yaml:"margin"`
 }
 
-// RateClass is a class of sender numbers and its rate in segments per second.
+// Limit modes: how a carrier counts segments.
+const (
+	// ModeSliding: never more than rate segments in any interval, as
+	// strict carriers count (the default).
+	ModeSliding = "sliding"
+	// ModeBucket: rate segments per interval on average, in bursts of at
+	// most burst (a token bucket).
+	ModeBucket = "bucket"
+)
+
+// RateClass is a class of sender numbers and how their carrier counts their
+// segments: at most Rate per Interval.
 type RateClass struct {
-	Name  string  `yaml:"name"`
-	Rate  float64 `yaml:"rate"`  // segments per second, > 0 (0.1 is fine)
-	Burst int     `yaml:"burst"` // default 1
+	Name string `yaml:"name"`
+	// Rate is segments per Interval: a whole number in sliding mode; a rate
+	// below 1 with no interval means one segment per 1/rate seconds (0.1 is
+	// one segment in any 10 s).
+	Rate     float64  `yaml:"rate"`
+	Interval Duration `yaml:"interval"` // default 1s
+	Mode     string   `yaml:"mode"`     // sliding (default) or bucket
+	Burst    int      `yaml:"burst"`    // bucket only: most segments at once (default 1)
 }
 
 // Carrier is one SMSC account and how to bind to it.
@@ -144,10 +157,20 @@ type Carrier struct {
 	// process (default Binds); leases in Redis enforce it.
 	MaxBinds int `yaml:"max_binds"`
 	Window   int `yaml:"window"` // outstanding requests per bind (10)
-	// TPS is the account's rate in segments per second, across all binds and
-	// processes; TPSBurst its burst (1).
-	TPS      float64 `yaml:"tps"`
-	TPSBurst int     `yaml:"tps_burst"`
+	// TPS is the account's rate in segments per TPSInterval (default 1s),
+	// across all binds and processes, counted as TPSMode says: sliding
+	// (default: never more than TPS in any interval) or bucket (TPSBurst at
+	// most at once, default 1). A whole number in sliding mode.
+	TPS         float64  `yaml:"tps"`
+	TPSInterval Duration `yaml:"tps_interval"`
+	TPSMode     string   `yaml:"tps_mode"`
+	TPSBurst    int      `yaml:"tps_burst"`
+	// ThrottleScope says what a carrier refusal (0x58) is about: number
+	// (default: the carrier limits each source number; only the refused
+	// number slows down, the account only when refusals span several of its
+	// numbers) or account (the carrier's limit is account-wide: any refusal
+	// slows the whole account).
+	ThrottleScope string `yaml:"throttle_scope"`
 	// GSMDataCoding is the data_coding value the carrier reads as GSM 03.38:
 	// 0 (default) or 1.
 	GSMDataCoding uint8 `yaml:"gsm_data_coding"`
@@ -388,11 +411,11 @@ func (c *Config) complete(getenv func(string) string) error {
 	if strings.ContainsAny(c.Throttle.Prefix, "{}") {
 		add(fieldErr("throttle.prefix", "must not contain { or } (the account is the hash tag)"))
 	}
-	defDur(&c.Throttle.Horizon, 30*time.Second)
-	defDur(&c.Throttle.MaxSpan, 60*time.Second)
-	if c.Engine.Lease.D() < c.Throttle.Horizon.D()+c.Throttle.MaxSpan.D()/2 {
-		add(fieldErr("engine.lease", "must outlast throttle.horizon plus half of throttle.max_span (%v), or claims run out while messages wait for their booking",
-			c.Throttle.Horizon.D()+c.Throttle.MaxSpan.D()/2))
+	if c.Throttle.Margin == 0 {
+		c.Throttle.Margin = Duration(DefaultMargin)
+	}
+	if c.Throttle.Margin < 0 || c.Throttle.Margin.D() > time.Second {
+		add(fieldErr("throttle.margin", "must be 0 to 1s, got %v", c.Throttle.Margin.D()))
 	}
 	// Rate classes
 	if len(c.Classes) == 0 {
@@ -408,14 +431,8 @@ func (c *Config) complete(getenv func(string) string) error {
 			add(fieldErr(f+".name", "%q is defined twice", rc.Name))
 		}
 		seen[rc.Name] = true
-		if rc.Rate <= 0 || rc.Rate > 100000 {
-			add(fieldErr(f+".rate", "must be above 0 and at most 100000 segments/s, got %v", rc.Rate))
-		}
-		if rc.Burst == 0 {
-			rc.Burst = 1
-		}
-		if rc.Burst < 1 || rc.Burst > 100000 {
-			add(fieldErr(f+".burst", "must be 1 to 100000, got %d", rc.Burst))
+		for _, err := range completeLimit(f+".", "rate", "interval", "mode", "burst", &rc.Rate, &rc.Interval, &rc.Mode, &rc.Burst) {
+			add(err)
 		}
 	}
 	// Carriers
@@ -490,14 +507,13 @@ func (k *Carrier) complete(f string, getenv func(string) string) []error {
 	if k.Window < 1 || k.Window > 65535 {
 		add("window", "must be 1 to 65535, got %d", k.Window)
 	}
-	if k.TPS <= 0 || k.TPS > 1e6 {
-		add("tps", "must be above 0 and at most 1000000, got %v", k.TPS)
-	}
-	if k.TPSBurst == 0 {
-		k.TPSBurst = 1
-	}
-	if k.TPSBurst < 1 {
-		add("tps_burst", "must be at least 1, got %d", k.TPSBurst)
+	errs = append(errs, completeLimit(f+".", "tps", "tps_interval", "tps_mode", "tps_burst", &k.TPS, &k.TPSInterval, &k.TPSMode, &k.TPSBurst)...)
+	switch k.ThrottleScope {
+	case "":
+		k.ThrottleScope = "number"
+	case "number", "account":
+	default:
+		add("throttle_scope", "must be number or account, got %q", k.ThrottleScope)
 	}
 	if k.GSMDataCoding > 1 {
 		add("gsm_data_coding", "must be 0 or 1, got %d", k.GSMDataCoding)
@@ -535,6 +551,55 @@ func (k *Carrier) complete(f string, getenv func(string) string) []error {
 	if k.TLS != nil && k.TLS.CAFile != "" {
 		if _, err := os.Stat(k.TLS.CAFile); err != nil {
 			add("tls.ca_file", "%v", err)
+		}
+	}
+	return errs
+}
+
+// DefaultMargin is throttle.margin's default.
+const DefaultMargin = 10 * time.Millisecond
+
+// completeLimit checks and fills one rate limit (a rate class's, or a
+// carrier account's): rate per interval, sliding or bucket, burst. A rate
+// below 1 with no interval becomes one segment per 1/rate seconds.
+func completeLimit(f, rateF, intervalF, modeF, burstF string, rate *float64, interval *Duration, mode *string, burst *int) []error {
+	var errs []error
+	add := func(field, format string, args ...any) { errs = append(errs, fieldErr(f+field, format, args...)) }
+	switch *mode {
+	case "":
+		*mode = ModeSliding
+	case ModeSliding, ModeBucket:
+	default:
+		add(modeF, "must be sliding or bucket, got %q", *mode)
+	}
+	if *rate <= 0 || *rate > 1e6 {
+		add(rateF, "must be above 0 and at most 1000000, got %v", *rate)
+		return errs
+	}
+	if *interval == 0 {
+		*interval = Duration(time.Second)
+		if *rate < 1 {
+			*interval = Duration(time.Duration(math.Round(float64(time.Second) / *rate)))
+			*rate = 1
+		}
+	}
+	if *interval < Duration(time.Millisecond) || *interval > Duration(24*time.Hour) {
+		add(intervalF, "must be 1ms to 24h, got %v", interval.D())
+	}
+	switch *mode {
+	case ModeSliding:
+		if *rate != math.Trunc(*rate) {
+			add(rateF, "must be a whole number of segments per %s in sliding mode, got %v (write e.g. %s: 1, %s: 2s)", intervalF, *rate, rateF, intervalF)
+		}
+		if *burst != 0 {
+			add(burstF, "applies to mode bucket only (sliding allows %s segments at once)", rateF)
+		}
+	case ModeBucket:
+		if *burst == 0 {
+			*burst = 1
+		}
+		if *burst < 1 || *burst > 1000000 {
+			add(burstF, "must be 1 to 1000000, got %d", *burst)
 		}
 	}
 	return errs

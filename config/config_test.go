@@ -54,8 +54,12 @@ carriers: [{name: a, host: 127.0.0.1, port: 2775, system_id: sys, tps: 10}]
 	if c.Postgres.URL != "postgres://x@127.0.0.1:1/db" || c.Redis.URL != "redis://127.0.0.1:2/0" || c.HTTP.Listen != config.DefaultListen {
 		t.Fatalf("urls %q %q", c.Postgres.URL, c.Redis.URL)
 	}
-	if c.Classes[0].Burst != 1 || c.Engine.InstanceID == "" {
+	// 0.1 per second: one segment in any 10 s, sliding.
+	if rc := c.Classes[0]; rc.Rate != 1 || rc.Interval.D() != 10*time.Second || rc.Mode != config.ModeSliding || rc.Burst != 0 || c.Engine.InstanceID == "" {
 		t.Fatalf("%+v", c)
+	}
+	if k.TPS != 10 || k.TPSInterval.D() != time.Second || k.TPSMode != config.ModeSliding || k.ThrottleScope != "number" || c.Throttle.Margin.D() != config.DefaultMargin {
+		t.Fatalf("limit defaults %+v %+v", k, c.Throttle)
 	}
 }
 
@@ -73,6 +77,13 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, windw: 5}]", "field windw not found"},
 		{"log: {level: loud}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `log.level: must be debug, info, warn or error, got "loud"`},
 		{"rate_classes: [{name: s, rate: 1}, {name: s, rate: 2}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `rate_classes[1].name: "s" is defined twice`},
+		{"rate_classes: [{name: s, rate: 2.5}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "rate_classes[0].rate: must be a whole number of segments per interval in sliding mode"},
+		{"rate_classes: [{name: s, rate: 2, burst: 2}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "rate_classes[0].burst: applies to mode bucket only"},
+		{"rate_classes: [{name: s, rate: 2, mode: leaky}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `rate_classes[0].mode: must be sliding or bucket, got "leaky"`},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, tps_burst: 5}]", "carriers[0].tps_burst: applies to mode bucket only"},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, tps_interval: 0s5}]", "not a duration"},
+		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, throttle_scope: all}]", `carriers[0].throttle_scope: must be number or account, got "all"`},
+		{"throttle: {margin: 2s}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "throttle.margin: must be 0 to 1s"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: waytoolongsystemid, tps: 1}]", "carriers[0].system_id: must be 1 to 15 characters"},
 		{"[not yaml", "did not find expected"},
 	} {

@@ -3,10 +3,12 @@ package smscsim
 import (
 	"bufio"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
@@ -58,15 +60,24 @@ type account struct {
 	fails     Failures
 	scripts   bool
 
-	// Rate limits and sliding windows, under mu.
+	// Rate limits and sliding windows, under mu. In bucket mode the
+	// buckets limit, in sliding mode the slidingLimits (the others then
+	// allow everything).
 	mu        sync.Mutex
+	sliding   bool  // rate.mode sliding
+	span      int64 // rate.interval in sliding mode, else one second
 	bucket    gcra
-	srcRate   gcra            // template of each source's bucket
-	srcRates  map[string]gcra // per-number templates
-	win       slidingMax
+	lim       slidingLimit
+	srcTmpl   srcLimits            // template of each source's limit
+	srcRates  map[string]srcLimits // per-number templates
+	win       slidingMax           // one second: max_per_second
+	iwin      slidingMax           // span, when not one second: max_in_interval
 	sources   map[string]*source
 	other     *source // sources beyond maxSources
 	acceptedN int64   // accepted submit_sm, under mu with the windows
+
+	// hook, when set (tests), sees every admission decision, under mu.
+	hook func(acct, src string, now int64, segs, verdict int)
 
 	// Bound connections and the backlog, under bmu. Lock order: a conn's
 	// mu may be held when bmu is taken, never the other way round.
@@ -96,15 +107,27 @@ type acctCounters struct {
 	receiptRetries, moRetries                  atomic.Int64 // sent again (unacknowledged or a temporary error)
 }
 
-// source is one source_addr's limit, window and counters (under account.mu).
+// source is one source_addr's limit, windows and counters (under account.mu).
 type source struct {
 	addr      string
 	bucket    gcra
-	win       slidingMax
+	lim       slidingLimit
+	win       slidingMax // one second
+	iwin      slidingMax // the account's span, when not one second
 	accepted  int64
 	segments  int64
 	throttled int64
 }
+
+// srcLimits is a source's limit as configured: a bucket or a sliding limit.
+type srcLimits struct {
+	bucket gcra
+	lim    slidingLimit
+}
+
+// maxSlidingLimit caps N in sliding mode: a limit keeps up to N arrival
+// times (8 octets each).
+const maxSlidingLimit = 10_000_000
 
 // moSpec is a compiled MOConfig.
 type moSpec struct {
@@ -135,6 +158,7 @@ func compile(c *Config) (*compiled, error) {
 		if a == nil {
 			continue
 		}
+		a.hook = c.admitHook
 		a.backlogLimit = c.Backlog
 		if a.backlogLimit == 0 {
 			a.backlogLimit = DefaultBacklog
@@ -234,42 +258,7 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 	if c.Window < 0 {
 		e.add(path+".window", "must be ≥ 0, got %d", c.Window)
 	}
-	// Rate limits.
-	r := c.Rate
-	checkRate := func(p string, rate float64, burst int) {
-		if rate < 0 || rate != rate {
-			e.add(p, "must be ≥ 0 segments per second, got %v", rate)
-		}
-		if burst < 0 {
-			e.add(p+"_burst", "must be ≥ 0, got %d", burst)
-		}
-	}
-	checkRate(path+".rate.account", r.Account, r.AccountBurst)
-	checkRate(path+".rate.source", r.Source, r.SourceBurst)
-	a.bucket = newGCRA(r.Account, r.AccountBurst)
-	a.srcRate = newGCRA(r.Source, r.SourceBurst)
-	for i, sr := range r.Sources {
-		p := fmt.Sprintf("%s.rate.sources[%d]", path, i)
-		if sr.Rate < 0 || sr.Rate != sr.Rate {
-			e.add(p+".rate", "must be ≥ 0, got %v", sr.Rate)
-		}
-		if sr.Burst < 0 {
-			e.add(p+".burst", "must be ≥ 0, got %d", sr.Burst)
-		}
-		if len(sr.Numbers) == 0 {
-			e.add(p+".numbers", "required")
-		}
-		nums, err := expandNumbers(sr.Numbers)
-		if err != nil {
-			e.add(p+".numbers", "%v", err)
-		}
-		if a.srcRates == nil {
-			a.srcRates = map[string]gcra{}
-		}
-		for _, n := range nums {
-			a.srcRates[n] = newGCRA(sr.Rate, sr.Burst)
-		}
-	}
+	compileRate(a, &c.Rate, path+".rate", e)
 	var err error
 	if a.latency, err = ParseDist(c.Latency); err != nil {
 		e.add(path+".latency", "%v", err)
@@ -385,6 +374,70 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 	return a
 }
 
+// compileRate checks the rate limits (path is "accounts[i].rate") and sets
+// the account's buckets or sliding limits.
+func compileRate(a *account, r *RateConfig, path string, e *configError) {
+	modeOK := true
+	switch strings.ToLower(strings.TrimSpace(r.Mode)) {
+	case "", RateBucket:
+	case RateSliding:
+		a.sliding = true
+	default:
+		modeOK = false
+		e.add(path+".mode", "must be bucket or sliding, got %q", r.Mode)
+	}
+	a.span = second
+	switch {
+	case r.Interval < 0:
+		e.add(path+".interval", "must be > 0, got %v", r.Interval)
+	case r.Interval > 0 && modeOK && !a.sliding:
+		e.add(path+".interval", "only with mode: sliding (bucket rates are per second)")
+	case r.Interval > 0:
+		a.span = int64(r.Interval)
+	}
+	a.iwin.span = a.span
+	// limit checks one limit (field p, burst field bp) and returns it.
+	limit := func(p string, rate float64, bp string, burst int) srcLimits {
+		if !a.sliding {
+			if rate < 0 || rate != rate {
+				e.add(p, "must be ≥ 0 segments per second, got %v", rate)
+			}
+			if burst < 0 {
+				e.add(bp, "must be ≥ 0, got %d", burst)
+			}
+			return srcLimits{bucket: newGCRA(rate, burst)}
+		}
+		if burst != 0 {
+			e.add(bp, "not used in sliding mode (the limit is %v segments in any %v)", rate, time.Duration(a.span))
+		}
+		if !(rate >= 0 && rate <= maxSlidingLimit && rate == math.Trunc(rate)) {
+			e.add(p, "must be a whole number of segments per interval in sliding mode, 1 to %d (0: no limit), got %v", maxSlidingLimit, rate)
+			return srcLimits{}
+		}
+		return srcLimits{lim: newSlidingLimit(int(rate), a.span)}
+	}
+	acct := limit(path+".account", r.Account, path+".account_burst", r.AccountBurst)
+	a.bucket, a.lim = acct.bucket, acct.lim
+	a.srcTmpl = limit(path+".source", r.Source, path+".source_burst", r.SourceBurst)
+	for i, sr := range r.Sources {
+		p := fmt.Sprintf("%s.sources[%d]", path, i)
+		l := limit(p+".rate", sr.Rate, p+".burst", sr.Burst)
+		if len(sr.Numbers) == 0 {
+			e.add(p+".numbers", "required")
+		}
+		nums, err := expandNumbers(sr.Numbers)
+		if err != nil {
+			e.add(p+".numbers", "%v", err)
+		}
+		if a.srcRates == nil {
+			a.srcRates = map[string]srcLimits{}
+		}
+		for _, n := range nums {
+			a.srcRates[n] = l
+		}
+	}
+}
+
 func parseMethod(s string) (coding.Method, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "udh8", "udh":
@@ -431,8 +484,13 @@ const (
 
 // admit applies the account's and the source's limits to a submit_sm of
 // segs segments from src and, when it passes, counts it in the sliding
-// windows. The clock is read under the lock so window times never go back.
-func (a *account) admit(src []byte, segs int) int {
+// windows. It returns the verdict and the arrival time (Sim.now) it was
+// judged at. The clock is read under the lock so window times never go
+// back.
+func (a *account) admit(src []byte, segs int) (int, int64) {
+	if a.sliding {
+		return a.admitSliding(src, segs)
+	}
 	a.mu.Lock()
 	now := a.sim.now()
 	s := a.sources[string(src)] // no allocation for the lookup
@@ -446,10 +504,13 @@ func (a *account) admit(src []byte, segs int) int {
 	case !s.bucket.allows(now, segs):
 		verdict = admitSource
 	}
+	if a.hook != nil {
+		a.hook(a.id, string(src), now, segs, verdict)
+	}
 	if verdict != admitOK {
 		s.throttled++
 		a.mu.Unlock()
-		return verdict
+		return verdict, now
 	}
 	a.bucket.take(now, segs)
 	s.bucket.take(now, segs)
@@ -459,24 +520,62 @@ func (a *account) admit(src []byte, segs int) int {
 	s.segments += int64(segs)
 	a.acceptedN++
 	a.mu.Unlock()
-	return admitOK
+	return admitOK, now
+}
+
+// admitSliding is admit in sliding mode.
+func (a *account) admitSliding(src []byte, segs int) (int, int64) {
+	a.mu.Lock()
+	now := a.sim.now()
+	s := a.sources[string(src)]
+	if s == nil {
+		s = a.newSource(src)
+	}
+	verdict := admitOK
+	switch {
+	case !a.lim.allows(now, segs):
+		verdict = admitAccount
+	case !s.lim.allows(now, segs):
+		verdict = admitSource
+	}
+	if a.hook != nil {
+		a.hook(a.id, string(src), now, segs, verdict)
+	}
+	if verdict != admitOK {
+		s.throttled++
+		a.mu.Unlock()
+		return verdict, now
+	}
+	a.lim.take(now, segs)
+	s.lim.take(now, segs)
+	a.win.add(now, segs)
+	s.win.add(now, segs)
+	if a.span != second {
+		a.iwin.add(now, segs)
+		s.iwin.add(now, segs)
+	}
+	s.accepted++
+	s.segments += int64(segs)
+	a.acceptedN++
+	a.mu.Unlock()
+	return admitOK, now
 }
 
 // newSource starts tracking a source. Called with mu held.
 func (a *account) newSource(src []byte) *source {
 	if len(a.sources) >= maxSources {
 		if a.other == nil {
-			a.other = &source{addr: "(other)", bucket: a.srcRate}
+			a.other = &source{addr: "(other)", bucket: a.srcTmpl.bucket, lim: a.srcTmpl.lim, iwin: slidingMax{span: a.span}}
 			a.sources[a.other.addr] = a.other
 		}
 		return a.other
 	}
 	key := string(src)
-	b, ok := a.srcRates[string(trimPlusB(src))]
+	l, ok := a.srcRates[string(trimPlusB(src))]
 	if !ok {
-		b = a.srcRate
+		l = a.srcTmpl
 	}
-	s := &source{addr: key, bucket: b}
+	s := &source{addr: key, bucket: l.bucket, lim: l.lim, iwin: slidingMax{span: a.span}}
 	a.sources[key] = s
 	return s
 }

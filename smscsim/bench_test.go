@@ -249,6 +249,27 @@ func BenchmarkSimSubmit(b *testing.B) {
 	benchRaw(b, s.Addr(""), 0, cpuNow, "cpu-ns/msg")
 }
 
+// BenchmarkSimSubmitRated: as BenchmarkSimSubmit with account and source
+// limits too high to refuse anything, so each submit_sm pays for the
+// checks and their bookkeeping, in each rate mode.
+func BenchmarkSimSubmitRated(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		rate smscsim.RateConfig
+	}{
+		{"bucket", smscsim.RateConfig{Account: 1e8, Source: 1e8}},
+		// At most 10,000 in any 1 ms (rings of 80 kB), and 2^20 in any
+		// 100 ms (8 MB): max_in_interval needs a window of its own.
+		{"sliding", smscsim.RateConfig{Mode: smscsim.RateSliding, Interval: time.Millisecond, Account: 10_000, Source: 10_000}},
+		{"sliding-big", smscsim.RateConfig{Mode: smscsim.RateSliding, Interval: 100 * time.Millisecond, Account: 1 << 20, Source: 1 << 20}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := start(b, smscsim.Config{Accounts: []smscsim.AccountConfig{{SystemID: "bench", Rate: tc.rate}}})
+			benchRaw(b, s.Addr(""), 0, cpuNow, "cpu-ns/msg")
+		})
+	}
+}
+
 // BenchmarkSimSubmitChild: raw client here, simulator in a child process
 // with GOMAXPROCS 1 and 2; server-cpu-ns/msg is the child's.
 func BenchmarkSimSubmitChild(b *testing.B) {

@@ -60,6 +60,11 @@ type Config struct {
 	// close, fault) and per configuration problem at run time; never one per
 	// message.
 	Logf func(format string, args ...any) `yaml:"-"`
+
+	// admitHook, when set (tests only, see export_test.go), sees every
+	// decision of the rate limits: account, source, arrival (Sim.now),
+	// segments and verdict, in the order each account made them.
+	admitHook func(acct, src string, now int64, segs, verdict int)
 }
 
 // ListenerConfig is one listening address.
@@ -136,11 +141,41 @@ type AccountConfig struct {
 	Faults FaultConfig `yaml:"faults"`
 }
 
-// RateConfig holds the rate limits, in segments per second: a submit_sm is
-// one segment (each part of a concatenated message is its own submit_sm);
-// one that carries a long text in message_payload counts the segments the
-// text needs. Limits are token buckets; 0 means no limit.
+// Rate modes of RateConfig.Mode.
+const (
+	// RateBucket: token buckets, rates in segments per second with a burst.
+	RateBucket = "bucket"
+	// RateSliding: a sliding window, as strict carriers count: at most N
+	// segments in any interval of length Interval.
+	RateSliding = "sliding"
+)
+
+// RateConfig holds the rate limits, in segments: a submit_sm is one segment
+// (each part of a concatenated message is its own submit_sm); one that
+// carries a long text in message_payload counts the segments the text
+// needs. 0 means no limit. Both levels apply: a submit_sm needs room at
+// the account and at its source, and one refused (ESME_RTHROTTLED) counts
+// at neither.
+//
+// In Mode "bucket" (the default) the limits are token buckets of Account or
+// Source segments per second, of AccountBurst or SourceBurst segments.
+//
+// In Mode "sliding" Account, Source and a Sources entry's Rate are whole
+// numbers N: at most N segments whose arrivals (the moment the simulator
+// reads the submit_sm) fall in any interval of length Interval, i.e. a
+// submit_sm of k segments arriving at u passes when at most N−k accepted
+// segments arrived in (u−Interval, u]; one arrived at t stops counting at
+// exactly t+Interval. A submit_sm of more than N segments never passes. The
+// burst fields are errors in this mode.
 type RateConfig struct {
+	// Mode is "bucket" or "sliding"; "" means "bucket".
+	Mode string `yaml:"mode"`
+	// Interval is the sliding window's length; 0 means one second. Only in
+	// sliding mode (bucket rates are per second). A limit of N keeps the
+	// arrival times of the last N segments; the report's max_in_interval
+	// keeps those of the last interval (bounded by N where there is a
+	// limit, by the traffic where there is none).
+	Interval time.Duration `yaml:"interval"`
 	// Account limits the whole account, all binds and sources together.
 	Account float64 `yaml:"account"`
 	// AccountBurst is the account bucket's size; 0 means max(1, Account).
@@ -154,7 +189,8 @@ type RateConfig struct {
 	Sources []SourceRate `yaml:"sources"`
 }
 
-// SourceRate is the limit of some source numbers.
+// SourceRate is the limit of some source numbers: a rate and burst in
+// bucket mode, N per interval in sliding mode (Burst unset).
 type SourceRate struct {
 	Numbers []string `yaml:"numbers"`
 	Rate    float64  `yaml:"rate"`

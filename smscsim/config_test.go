@@ -21,12 +21,18 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Listeners) != 3 || len(cfg.Accounts) != 3 || cfg.Accounts[0].Rate.Sources[0].Rate != 3 ||
+	if len(cfg.Listeners) != 3 || len(cfg.Accounts) != 4 || cfg.Accounts[0].Rate.Sources[0].Rate != 3 ||
+		cfg.Accounts[2].Rate.Mode != smscsim.RateSliding || cfg.Accounts[2].Rate.Interval != time.Second || cfg.Accounts[2].Rate.Source != 1 ||
 		cfg.Accounts[0].Receipts.BeforeRespGap != 50*time.Millisecond || cfg.Accounts[0].Faults.DropEvery != 30*time.Minute {
 		t.Fatalf("loaded %+v", cfg)
 	}
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
+	}
+	// Sliding values that are fine: "Sliding" in any case, 0 (no limit).
+	ok, err := smscsim.ParseConfig([]byte("accounts:\n  - system_id: a\n    rate: {mode: Sliding, interval: 250ms, account: 0, source: 3}\n"))
+	if err != nil || ok.Check() != nil {
+		t.Fatalf("sliding config: %v %v", err, ok.Check())
 	}
 	dir := t.TempDir()
 	cfg.Stats, cfg.Report, cfg.Log = "127.0.0.1:0", filepath.Join(dir, "report.json"), filepath.Join(dir, "log.jsonl")
@@ -48,6 +54,26 @@ func TestExampleConfig(t *testing.T) {
 	b := dial(t, s.Addr("plain"))
 	if st := b.bind(smpp.BindTransceiver, "bench", "bench"); st != smpp.StatusOK {
 		t.Fatal(st)
+	}
+	// The strict account: one per second per long code, three for the
+	// toll-free number, back to back.
+	st := dial(t, s.Addr("plain"))
+	if s := st.bind(smpp.BindTransceiver, "strict", "strict"); s != smpp.StatusOK {
+		t.Fatal(s)
+	}
+	for range 4 {
+		st.send(msg("14155550100", "447700900001", 0, "x"))
+		st.send(msg("18005550100", "447700900001", 0, "x"))
+	}
+	st.collect(8, 0, 0, ioTimeout)
+	ar := report(t, s, "strict")
+	ls, _ := ar.Source("14155550100")
+	tf, _ := ar.Source("18005550100")
+	// Whatever the scheduling: never two from the long code in a second,
+	// nor four from the toll-free number.
+	if ar.RateMode != "sliding" || ar.IntervalMS != 1000 || ls.Accepted+ls.Throttled != 4 || ls.MaxInInterval != 1 ||
+		tf.Accepted+tf.Throttled != 4 || tf.MaxInInterval > 3 || (ls.Accepted > 1 && ls.TightestMS < 1000) {
+		t.Fatalf("strict: %+v", ar)
 	}
 }
 
@@ -72,6 +98,18 @@ func TestConfigErrors(t *testing.T) {
 		{"accounts:\n  - system_id: a\n    mo: {rate: 1}\n", []string{"accounts[0].mo.from: required"}},
 		{"accounts:\n  - system_id: a\n    faults: {mute_every: 1s}\n", []string{"mute_every and mute_for go together"}},
 		{"accounts:\n  - system_id: a\n    loopback: {numbers: [\"5..3\"]}\n", []string{"accounts[0].loopback.numbers:", "ends before"}},
+		{"accounts:\n  - system_id: a\n    rate: {mode: fast}\n", []string{`accounts[0].rate.mode: must be bucket or sliding, got "fast"`}},
+		{"accounts:\n  - system_id: a\n    rate: {interval: 2s, source: 1}\n", []string{"accounts[0].rate.interval: only with mode: sliding"}},
+		{"accounts:\n  - system_id: a\n    rate: {mode: sliding, interval: -1s}\n", []string{"accounts[0].rate.interval: must be > 0"}},
+		{"accounts:\n  - system_id: a\n    rate:\n      mode: sliding\n      interval: soon\n", []string{"line 5: accounts[0].rate.interval:", "time.Duration"}},
+		{"accounts:\n  - system_id: a\n    rate: {mode: sliding, account: 2.5, source: -1}\n", []string{
+			"accounts[0].rate.account: must be a whole number of segments per interval in sliding mode", "got 2.5",
+			"accounts[0].rate.source: must be a whole number"}},
+		{"accounts:\n  - system_id: a\n    rate: {mode: sliding, account: 20, account_burst: 20, source: 1, source_burst: 2}\n", []string{
+			"accounts[0].rate.account_burst: not used in sliding mode", "accounts[0].rate.source_burst: not used in sliding mode"}},
+		{"accounts:\n  - system_id: a\n    rate:\n      mode: sliding\n      sources: [{numbers: [\"1\"], rate: 0.5, burst: 3}]\n", []string{
+			"accounts[0].rate.sources[0].rate: must be a whole number", "accounts[0].rate.sources[0].burst: not used in sliding mode"}},
+		{"accounts:\n  - system_id: a\n    rate: {mode: sliding, source: 1e9}\n", []string{"accounts[0].rate.source:", "1 to 10000000"}},
 		{"", []string{"empty"}},
 	} {
 		cfg, err := smscsim.ParseConfig([]byte(tc.yaml))

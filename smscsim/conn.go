@@ -531,6 +531,7 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 	}
 	segs := segmentsOf(sm)
 	status := smpp.StatusOK
+	var arrival int64 // Sim.now when the limits judged it
 	if scripted && sc.HasStatus {
 		status = sc.Status
 	} else if st, ok := a.fails.Sample(c.rng); ok {
@@ -539,7 +540,9 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 	if status != smpp.StatusOK {
 		a.st.injected.Add(1)
 	} else {
-		switch a.admit(sm.Source.Addr, segs) {
+		var verdict int
+		verdict, arrival = a.admit(sm.Source.Addr, segs)
+		switch verdict {
 		case admitAccount:
 			status = smpp.StatusTHROTTLED
 			a.st.throttled.Add(1)
@@ -568,7 +571,7 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 		a.st.accepted.Add(1)
 		a.st.segments.Add(int64(segs))
 		if s.log != nil {
-			c.logAccepted(a, sm, h.Sequence, it.n, segs)
+			c.logAccepted(a, sm, h.Sequence, it.n, segs, arrival)
 		}
 		c.receiptFor(a, sm, &it, &sc, scripted, &delay)
 		if a.loop != nil && a.loop.has(sm.Dest.Addr) {

@@ -33,7 +33,9 @@
 //
 //  1. the window: more than Window unanswered on the bind → 0x14;
 //  2. a fault script in the text ({submit:{status:…}}), else faults.fail;
-//  3. the rate limits, account then source, in segments → 0x58;
+//  3. the rate limits, account then source, in segments → 0x58: token
+//     buckets, or in sliding mode at most N segments whose arrivals fall in
+//     any interval of the configured length (see RateConfig);
 //  4. acceptance: a message id from the account's counter, the latency
 //     before the response, a receipt when registered_delivery asks (outcome
 //     from the mix, delay from its distribution, maybe before the
@@ -53,7 +55,9 @@
 //
 // Sim.Stats gives totals, Sim.Report the full report (per account and per
 // source number: accepted, throttled, the most segments in any sliding
-// one-second window, the most outstanding on a bind, receipts and MO sent
+// one-second window and in any window of the rate interval, how close the
+// traffic came to a sliding limit, the most outstanding on a bind,
+// receipts and MO sent
 // and their deliver_sm_resp statuses), also served as JSON by GET /stats
 // and written to Config.Report on Close. Config.Log appends each accepted
 // submit_sm to a JSONL file. POST /mo and Sim.InjectMO deliver a message

@@ -61,7 +61,7 @@ const DefaultGOMAXPROCS = 1
 // accountFlags names the flags that describe the flag account.
 var accountFlags = map[string]bool{
 	"system-id": true, "password": true, "bind-types": true, "max-binds": true, "window": true,
-	"rate": true, "burst": true, "source-rate": true, "source-burst": true, "source-rates": true,
+	"rate": true, "burst": true, "rate-mode": true, "rate-interval": true, "source-rate": true, "source-burst": true, "source-rates": true,
 	"latency": true, "id-format": true, "receipt-id-format": true, "id-start": true,
 	"no-receipts": true, "receipt-delay": true, "receipt-outcomes": true, "receipt-first": true, "receipt-first-gap": true,
 	"numbers": true, "loopback": true, "loopback-delay": true,
@@ -93,11 +93,13 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.Var(&f.bindTypes, "bind-types", "bind `types` allowed: transceiver,transmitter,receiver (default all; others get ESME_RBINDFAIL)")
 	fs.IntVar(&a.MaxBinds, "max-binds", 0, "most simultaneous binds; one more gets ESME_RALYBND (0: no limit)")
 	fs.IntVar(&a.Window, "window", 0, "most submit_sm outstanding per bind; one more gets ESME_RMSGQFUL 0x14 (0: no limit)")
-	fs.Float64Var(&a.Rate.Account, "rate", 0, "account limit in segments per second; over it ESME_RTHROTTLED 0x58 (0: none)")
-	fs.IntVar(&a.Rate.AccountBurst, "burst", 0, "account bucket size in segments (0: max(1, --rate))")
-	fs.Float64Var(&a.Rate.Source, "source-rate", 0, "limit per source number in segments per second (0: none)")
-	fs.IntVar(&a.Rate.SourceBurst, "source-burst", 0, "bucket size per source number (0: max(1, --source-rate))")
-	fs.Var(&f.sourceRates, "source-rates", "per-number `limits`, NUMBER=RATE[/BURST], e.g. 18005550100=3/3 (repeatable)")
+	fs.StringVar(&a.Rate.Mode, "rate-mode", "", "rate limit `mode`: bucket (token buckets, per second with a burst) or sliding (at most N segments in any --rate-interval, as strict carriers count) (default bucket)")
+	fs.DurationVar(&a.Rate.Interval, "rate-interval", 0, "the sliding window of --rate-mode sliding: --rate, --source-rate and --source-rates are segments in any `interval` this long (0: 1s)")
+	fs.Float64Var(&a.Rate.Account, "rate", 0, "account limit in segments per second (sliding: per --rate-interval); over it ESME_RTHROTTLED 0x58 (0: none)")
+	fs.IntVar(&a.Rate.AccountBurst, "burst", 0, "account bucket size in segments (0: max(1, --rate); bucket mode only)")
+	fs.Float64Var(&a.Rate.Source, "source-rate", 0, "limit per source number in segments per second (sliding: per --rate-interval) (0: none)")
+	fs.IntVar(&a.Rate.SourceBurst, "source-burst", 0, "bucket size per source number (0: max(1, --source-rate); bucket mode only)")
+	fs.Var(&f.sourceRates, "source-rates", "per-number `limits`, NUMBER=RATE[/BURST], e.g. 18005550100=3/3 (sliding mode: NUMBER=N) (repeatable)")
 	fs.StringVar(&a.Latency, "latency", "", "submit_sm_resp delay `dist`ribution: 10ms, 5ms..20ms or 80%:10ms,15%:100ms,5%:1s (default instant)")
 	fs.StringVar(&a.MessageID, "id-format", "", "message_id `format` in submit_sm_resp: decimal, hex, HEX, with a zero-padded width as hex:10 (default decimal)")
 	fs.StringVar(&a.ReceiptID, "receipt-id-format", "", "message id `format` in receipts when it differs from --id-format (e.g. hex resp, decimal receipt)")

@@ -67,7 +67,8 @@ func TestEveryFlagTakesEffect(t *testing.T) {
 		"mo-texts": {"--mo-texts", "../configs/smscsim.yaml"}, "mo-to": {"--mo-to", "1"}, "mo-ucs2": {"--mo-ucs2", "0.5"},
 		"mute-every": {"--mute-every", "2s", "--mute-for", "1s"}, "mute-for": {"--mute-every", "2s", "--mute-for", "1s"},
 		"no-receipts": {"--no-receipts"}, "no-scripts": {"--no-scripts"}, "numbers": {"--numbers", "1,2"},
-		"password": {"--password", "pw"}, "rate": {"--rate", "5"}, "receipt-delay": {"--receipt-delay", "1s"},
+		"password": {"--password", "pw"}, "rate": {"--rate", "5"},
+		"rate-mode": {"--rate-mode", "sliding"}, "rate-interval": {"--rate-mode", "sliding", "--rate-interval", "2s"}, "receipt-delay": {"--receipt-delay", "1s"},
 		"receipt-first": {"--receipt-first", "0.5"}, "receipt-first-gap": {"--receipt-first-gap", "1s"},
 		"receipt-id-format": {"--receipt-id-format", "HEX"}, "receipt-outcomes": {"--receipt-outcomes", "UNDELIV:100"},
 		"report": {"--report", "r.json"}, "seed": {"--seed", "3"}, "smsc-id": {"--smsc-id", "carrier"},
@@ -82,8 +83,9 @@ func TestEveryFlagTakesEffect(t *testing.T) {
 	// the partner alone.
 	partner := map[string][]string{
 		"burst": {"--rate", "5"}, "source-burst": {"--source-rate", "1"}, "mute-every": nil, "mute-for": nil,
-		"mo-rate":  {"--mo-from", "44", "--mo-to", "1"},
-		"tls-cert": {"--tls-listen", "127.0.0.1:0"}, "tls-key": {"--tls-listen", "127.0.0.1:0"},
+		"rate-interval": {"--rate-mode", "sliding"},
+		"mo-rate":       {"--mo-from", "44", "--mo-to", "1"},
+		"tls-cert":      {"--tls-listen", "127.0.0.1:0"}, "tls-key": {"--tls-listen", "127.0.0.1:0"},
 	}
 	f0, cfg0, err := parseFlags(t, base...)
 	if err != nil {
@@ -150,7 +152,7 @@ func TestFlagsAddToConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Listeners) != 4 || cfg.Listeners[3].Name != "listen0" || len(cfg.Accounts) != 4 || cfg.Accounts[3].SystemID != "extra" ||
+	if len(cfg.Listeners) != 4 || cfg.Listeners[3].Name != "listen0" || len(cfg.Accounts) != 5 || cfg.Accounts[4].SystemID != "extra" ||
 		cfg.Stats != "127.0.0.1:0" || cfg.Seed != 9 || cfg.Report != "smscsim-report.json" {
 		t.Fatalf("config %+v", cfg)
 	}

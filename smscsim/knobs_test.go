@@ -189,6 +189,16 @@ func TestSourceRate(t *testing.T) {
 	if ar.ThrottledSource != 70 || ar.ThrottledAccount != 0 || ar.MaxPerSecond != 20 {
 		t.Fatalf("report %+v", ar)
 	}
+	// Bucket mode: the interval of max_in_interval is one second, and no
+	// sliding limit gives a tightest spacing.
+	if ar.RateMode != "bucket" || ar.IntervalMS != 1000 || ar.MaxInInterval != ar.MaxPerSecond || ar.TightestMS != 0 {
+		t.Fatalf("report %+v", ar)
+	}
+	for _, sr := range ar.Sources {
+		if sr.MaxInInterval != sr.MaxPerSecond || sr.TightestMS != 0 {
+			t.Errorf("source %+v", sr)
+		}
+	}
 }
 
 // TestRateRefills: after a second, a throttled source may send again, and

@@ -47,17 +47,20 @@ func (g *gcra) take(now int64, n int) {
 	g.tat = max(g.tat, now) + int64(n)*g.interval
 }
 
-// slidingMax finds the most segments accepted in any one-second window
-// [t, t+1s), exactly: it keeps the accept time of each segment of the last
-// second in a ring, and on each accept at now evicts those at or before
-// now−1s, so the ring holds the window (now−1s, now] that ends with this
-// accept. The maximum over all windows is reached by one that ends at an
-// accept, so the ring's length after each accept finds it.
+// slidingMax finds the most segments accepted in any window [t, t+span),
+// span one second unless set, exactly: it keeps the accept time of each
+// segment of the last span in a ring, and on each accept at now evicts
+// those at or before now−span, so the ring holds the window (now−span, now]
+// that ends with this accept. The maximum over all windows is reached by
+// one that ends at an accept, so the ring's length after each accept finds
+// it.
 //
 // Times must not decrease from one add to the next (the caller holds the
 // lock under which it reads the clock). The ring holds one int64 per
-// segment of the last second: 8 MB at a million segments per second.
+// segment of the last span: 8 MB at a million segments per second over
+// one second.
 type slidingMax struct {
+	span int64   // window length in nanoseconds; 0 means one second
 	ring []int64 // power-of-two length
 	head int     // oldest entry
 	n    int     // entries in the ring
@@ -83,7 +86,11 @@ func (w *slidingMax) add(now int64, k int) {
 
 func (w *slidingMax) evict(now int64) {
 	mask := len(w.ring) - 1
-	for w.n > 0 && w.ring[w.head] <= now-second {
+	span := w.span
+	if span == 0 {
+		span = second
+	}
+	for w.n > 0 && w.ring[w.head] <= now-span {
 		w.head = (w.head + 1) & mask
 		w.n--
 	}
@@ -99,4 +106,89 @@ func (w *slidingMax) grow() {
 		r[i] = w.ring[(w.head+i)&(len(w.ring)-1)]
 	}
 	w.ring, w.head = r, 0
+}
+
+// slidingLimit is a strict carrier's limit: at most n segments in any
+// interval of length span, counted at their arrival. It keeps the arrival
+// times of the last n accepted segments in a ring, oldest first; a request
+// of k segments at now is allowed when at most n−k of them are in
+// (now−span, now], i.e. when the k-th oldest of the last n arrived at or
+// before now−span (a segment at t stops counting at exactly t+span). One
+// comparison per request, one store per segment; the ring grows to n
+// entries as segments are accepted, so a source that sends little costs
+// little. The ring also yields the tightest spacing: the smallest
+// t[i+n] − t[i] over all accepted segments, taken as each segment pushes
+// out the one n before it. Its zero value allows everything.
+//
+// Times must not decrease from one call to the next (see slidingMax).
+type slidingLimit struct {
+	n     int     // segments per span; 0 means no limit
+	span  int64   // nanoseconds
+	ring  []int64 // power-of-two length, at most the next power of two ≥ n
+	head  int     // oldest entry
+	cnt   int     // entries, at most n
+	tight int64   // smallest t[i+n] − t[i] so far; 0 while none
+}
+
+func newSlidingLimit(n int, span int64) slidingLimit {
+	if n <= 0 {
+		return slidingLimit{}
+	}
+	return slidingLimit{n: n, span: span}
+}
+
+// allows reports whether k segments may pass at now, without taking them.
+// A request of more than n segments never passes.
+func (l *slidingLimit) allows(now int64, k int) bool {
+	if l.n == 0 {
+		return true
+	}
+	if k > l.n {
+		return false
+	}
+	// The last n accepted, oldest first, are n−cnt that never were (long
+	// ago) and then the ring; the k-th of them must be out of the window.
+	missing := l.n - l.cnt
+	if k <= missing {
+		return true
+	}
+	t := l.ring[(l.head+k-missing-1)&(len(l.ring)-1)]
+	return t <= now-l.span
+}
+
+// take records k segments arriving at now (after allows said yes).
+func (l *slidingLimit) take(now int64, k int) {
+	if l.n == 0 {
+		return
+	}
+	for range k {
+		if l.cnt == l.n {
+			// now is t[i+n] for the oldest entry t[i].
+			if d := now - l.ring[l.head]; l.tight == 0 || d < l.tight {
+				l.tight = max(d, 1) // ≥ span, as allows let it pass; 0 means none
+			}
+			l.head = (l.head + 1) & (len(l.ring) - 1)
+			l.cnt--
+		}
+		if l.cnt == len(l.ring) {
+			l.grow()
+		}
+		l.ring[(l.head+l.cnt)&(len(l.ring)-1)] = now
+		l.cnt++
+	}
+}
+
+func (l *slidingLimit) grow() {
+	size := len(l.ring) * 2
+	if size == 0 {
+		size = 1
+		for size < l.n && size < 16 {
+			size *= 2
+		}
+	}
+	r := make([]int64, size)
+	for i := 0; i < l.cnt; i++ {
+		r[i] = l.ring[(l.head+i)&(len(l.ring)-1)]
+	}
+	l.ring, l.head = r, 0
 }

@@ -104,3 +104,159 @@ func TestBucketRate(t *testing.T) {
 		t.Fatal("0.1/s")
 	}
 }
+
+const ms = int64(1e6)
+
+// TestSlidingLimitBoundaries: at most n segments in any interval, with
+// the edges exact: a segment at t counts in (t−span, t] and stops counting
+// at exactly t+span; a request of k segments needs room for all k.
+func TestSlidingLimitBoundaries(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		at   int64
+		k    int
+		want bool
+	}
+	for _, tc := range []struct {
+		name  string
+		n     int
+		span  int64
+		steps []step
+		tight int64
+	}{
+		{"1/s", 1, sec, []step{
+			{0, 1, true}, {sec - 1, 1, false}, {sec, 1, true}, {2*sec - 1, 1, false}, {2 * sec, 1, true},
+		}, sec},
+		{"3/s", 3, sec, []step{
+			{0, 1, true}, {500 * ms, 1, true}, {900 * ms, 1, true}, {sec - 1, 1, false},
+			{sec, 1, true},          // the one at 0 has left
+			{1400 * ms, 1, false},   // 500, 900, 1000 in (400, 1400]
+			{1500 * ms, 1, true},    // 500 left at exactly 1500
+			{1900 * ms, 1, true},    // 900 left at exactly 1900
+			{1900*ms + 1, 1, false}, // 1000, 1500, 1900
+			{2 * sec, 1, true},      // 1000 left
+		}, sec},
+		{"segments", 3, sec, []step{
+			{0, 2, true}, {500 * ms, 2, false}, {500 * ms, 1, true}, {700 * ms, 1, false},
+			{sec - 1, 2, false}, {sec, 2, true}, // 0, 0 left: 500 + 2 = 3
+			{1500*ms - 1, 1, false}, {1500 * ms, 1, true},
+		}, sec},
+		{"larger than n", 3, sec, []step{{0, 4, false}, {0, 3, true}, {10 * sec, 4, false}}, 0},
+		{"one instant", 2, sec, []step{{5 * sec, 1, true}, {5 * sec, 1, true}, {5 * sec, 1, false}, {6 * sec, 2, true}}, sec},
+		{"long interval", 2, 60 * sec, []step{{0, 1, true}, {59 * sec, 1, true}, {60*sec - 1, 1, false}, {60 * sec, 1, true}, {119 * sec, 1, true}}, 60 * sec},
+		{"spaced", 1, sec, []step{{0, 1, true}, {1050 * ms, 1, true}, {2100 * ms, 1, true}, {3300 * ms, 1, true}}, 1050 * ms},
+		{"no limit", 0, sec, []step{{0, 1000, true}, {0, 1000, true}}, 0},
+	} {
+		l := smscsim.NewTestLimit(tc.n, tc.span)
+		for i, s := range tc.steps {
+			if got := l.Take(s.at, s.k); got != s.want {
+				t.Errorf("%s: step %d: %d segments at %v: allowed %v, want %v", tc.name, i, s.k, s.at, got, s.want)
+			}
+		}
+		if l.Tightest() != tc.tight {
+			t.Errorf("%s: tightest %d, want %d", tc.name, l.Tightest(), tc.tight)
+		}
+	}
+}
+
+// modelLimit is the sliding limit by its definition: every accepted
+// segment's time, counted over (u−span, u] at each request.
+type modelLimit struct {
+	n    int
+	span int64
+	ts   []int64
+}
+
+// allows reports whether k segments may pass at u.
+func (m *modelLimit) allows(u int64, k int) bool {
+	if m.n == 0 {
+		return true
+	}
+	in := 0
+	for _, t := range m.ts {
+		if t > u-m.span && t <= u {
+			in++
+		}
+	}
+	return in+k <= m.n
+}
+
+// take takes k segments at u when they may pass.
+func (m *modelLimit) take(u int64, k int) bool {
+	if !m.allows(u, k) {
+		return false
+	}
+	for range k {
+		m.ts = append(m.ts, u)
+	}
+	return true
+}
+
+// tightest is the smallest ts[i+n] − ts[i], or 0.
+func tightest(ts []int64, n int) int64 {
+	var best int64
+	for i := 0; n > 0 && i+n < len(ts); i++ {
+		if d := ts[i+n] - ts[i]; best == 0 || d < best {
+			best = d
+		}
+	}
+	return best
+}
+
+// maxIn is the most of ts in any window [t, t+span), by brute force.
+func maxIn(ts []int64, span int64) int64 {
+	var best int64
+	for _, a := range ts {
+		var n int64
+		for _, b := range ts {
+			if b >= a && b < a+span {
+				n++
+			}
+		}
+		best = max(best, n)
+	}
+	return best
+}
+
+// TestSlidingLimitModel: on random traffic (gaps that often land exactly
+// on the interval or one nanosecond either side of it, several segments at
+// once), the limit decides as the definition does, its tightest spacing is
+// the brute-force one, and a window of the same span never sees more than
+// n.
+func TestSlidingLimitModel(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(11, 12))
+	for round := range 300 {
+		n := 1 + r.IntN(6)
+		span := (1 + r.Int64N(30)) * 100 * ms
+		l := smscsim.NewTestLimit(n, span)
+		m := &modelLimit{n: n, span: span}
+		w := smscsim.NewTestWindow(span)
+		now := int64(0)
+		for i := range 200 {
+			switch r.IntN(5) {
+			case 0: // exactly a span after an accepted segment, or next to it
+				if len(m.ts) > 0 {
+					now = max(now, m.ts[r.IntN(len(m.ts))]+span+r.Int64N(3)-1)
+				}
+			case 1: // the same instant
+			default:
+				now += r.Int64N(span / int64(n))
+			}
+			k := 1 + r.IntN(3)
+			want := m.take(now, k)
+			if got := l.Take(now, k); got != want {
+				t.Fatalf("round %d (n %d span %v) request %d: %d at %d: allowed %v, model %v", round, n, span, i, k, now, got, want)
+			}
+			if want {
+				w.Add(now, k)
+			}
+		}
+		if got, want := l.Tightest(), tightest(m.ts, n); got != want {
+			t.Fatalf("round %d: tightest %d, brute force %d", round, got, want)
+		}
+		if got, want := w.Max(), maxIn(m.ts, span); got != want || got > int64(n) {
+			t.Fatalf("round %d: window max %d, brute force %d, limit %d", round, got, want, n)
+		}
+	}
+}

@@ -17,8 +17,12 @@ import (
 //	{"t":"2026-…Z","account":"acme","conn":3,"seq":17,"id":"1a2b","src":"14155550100",
 //	 "dst":"447700900001","segments":1,"dc":0,"esm":0,"rd":1,"text":"Hello"}
 //
-// text is the user data without its UDH, decoded (U+FFFD for what does not
-// decode); a part of a concatenated message adds "ref", "part" and "parts".
+// t is the submit_sm's arrival, the time the rate limits judged it at (the
+// simulator's start plus the monotonic time since, to the nanosecond), so
+// that the times of two lines differ exactly as the report's windows see
+// them; segments is what it counted against the limits. text is the user
+// data without its UDH, decoded (U+FFFD for what does not decode); a part
+// of a concatenated message adds "ref", "part" and "parts".
 type msgLog struct {
 	mu sync.Mutex
 	f  *os.File
@@ -49,12 +53,13 @@ func (l *msgLog) close() error {
 	return err
 }
 
-// logAccepted appends an accepted message to the log. Reader goroutine only;
-// its buffer is reused, so this allocates nothing once warm.
-func (c *conn) logAccepted(a *account, sm *smpp.SubmitSM, seq uint32, n uint64, segs int) {
+// logAccepted appends an accepted message, which arrived at Sim.now
+// arrival, to the log. Reader goroutine only; its buffer is reused, so this
+// allocates nothing once warm.
+func (c *conn) logAccepted(a *account, sm *smpp.SubmitSM, seq uint32, n uint64, segs int, arrival int64) {
 	b := c.logBuf[:0]
 	b = append(b, `{"t":"`...)
-	b = time.Now().UTC().AppendFormat(b, time.RFC3339Nano)
+	b = time.Unix(0, c.sim.epochUnix+arrival).UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","account":`...)
 	b = appendJSONString(b, []byte(a.id))
 	b = append(b, `,"conn":`...)

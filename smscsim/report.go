@@ -101,6 +101,21 @@ type AccountReport struct {
 	// in seconds since the start.
 	MaxPerSecond   int64   `json:"max_per_second"`
 	MaxPerSecondAt float64 `json:"max_per_second_at"`
+	// RateMode is the rate limits' mode, "bucket" or "sliding";
+	// IntervalMS the length of the windows of MaxInInterval (rate.interval
+	// in sliding mode, 1000 in bucket mode).
+	RateMode   string  `json:"rate_mode"`
+	IntervalMS float64 `json:"interval_ms"`
+	// MaxInInterval is the most segments accepted in any window of length
+	// IntervalMS (any start), exactly; in sliding mode it never exceeds
+	// the account's limit.
+	MaxInInterval int64 `json:"max_in_interval"`
+	// TightestMS, in sliding mode with an account limit N, is the smallest
+	// t[i+N] − t[i] over the arrival times t of the accepted segments, in
+	// milliseconds: how close the traffic came to N+1 in one interval (it
+	// is never below IntervalMS). 0 when there is no such limit or fewer
+	// than N+1 segments were accepted.
+	TightestMS float64 `json:"tightest_ms"`
 	// MaxOutstanding is the most submit_sm unanswered at once on one bind.
 	MaxOutstanding int64 `json:"max_outstanding"`
 
@@ -123,7 +138,9 @@ type AccountReport struct {
 	Sources []SourceReport `json:"sources"`
 }
 
-// SourceReport is one source number's part of the report.
+// SourceReport is one source number's part of the report. MaxInInterval
+// and TightestMS are as in AccountReport, over this source's segments and
+// against its own limit N (rate.source or its rate.sources entry).
 type SourceReport struct {
 	Source           string  `json:"source"`
 	Accepted         int64   `json:"accepted"`
@@ -131,6 +148,8 @@ type SourceReport struct {
 	Throttled        int64   `json:"throttled"`
 	MaxPerSecond     int64   `json:"max_per_second"`
 	MaxPerSecondAt   float64 `json:"max_per_second_at"`
+	MaxInInterval    int64   `json:"max_in_interval"`
+	TightestMS       float64 `json:"tightest_ms"`
 }
 
 // Report returns the report as of now; after Close, the final one.
@@ -162,6 +181,17 @@ func (s *Sim) Report() Report {
 
 func secs(ns int64) float64 { return float64(ns) / 1e9 }
 
+func millis(ns int64) float64 { return float64(ns) / 1e6 }
+
+// inInterval is the window maximum over the account's span: the one-second
+// window's when the span is one second.
+func (a *account) inInterval(win, iwin *slidingMax) int64 {
+	if a.span == second {
+		return win.max
+	}
+	return iwin.max
+}
+
 func (a *account) report() AccountReport {
 	st := &a.st
 	ar := AccountReport{
@@ -190,8 +220,13 @@ func (a *account) report() AccountReport {
 	a.bmu.Lock()
 	ar.Backlog, ar.BacklogDropped = len(a.backlog), a.backlogDropped
 	a.bmu.Unlock()
+	ar.RateMode, ar.IntervalMS = RateBucket, millis(a.span)
+	if a.sliding {
+		ar.RateMode = RateSliding
+	}
 	a.mu.Lock()
 	ar.MaxPerSecond, ar.MaxPerSecondAt = a.win.max, secs(a.win.at)
+	ar.MaxInInterval, ar.TightestMS = a.inInterval(&a.win, &a.iwin), millis(a.lim.tight)
 	if n := a.acceptedN; n > 0 {
 		ar.Statuses["ESME_ROK"] = n
 	}
@@ -199,6 +234,7 @@ func (a *account) report() AccountReport {
 		ar.Sources = append(ar.Sources, SourceReport{
 			Source: src.addr, Accepted: src.accepted, AcceptedSegments: src.segments, Throttled: src.throttled,
 			MaxPerSecond: src.win.max, MaxPerSecondAt: secs(src.win.at),
+			MaxInInterval: a.inInterval(&src.win, &src.iwin), TightestMS: millis(src.lim.tight),
 		})
 	}
 	a.mu.Unlock()

@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,7 +54,7 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"--help"}, &out, nil); code != 0 {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, s := range []string{"Usage:", "-listen addr", "-system-id", "-receipt-first", "-gomaxprocs"} {
+	for _, s := range []string{"Usage:", "-listen addr", "-system-id", "-receipt-first", "-gomaxprocs", "-rate-mode mode", "-rate-interval interval"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("--help lacks %q", s)
 		}
@@ -60,6 +62,14 @@ func TestHelp(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"--latency", "fast", "--system-id", "x"}, &out, nil); code != 2 || !strings.Contains(out.String(), "accounts[0].latency") {
 		t.Fatalf("bad flag value: exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"--system-id", "x", "--rate-mode", "strict"}, &out, nil); code != 2 || !strings.Contains(out.String(), "accounts[0].rate.mode: must be bucket or sliding") {
+		t.Fatalf("bad rate mode: exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"--system-id", "x", "--rate-mode", "sliding", "--source-rate", "1", "--source-burst", "2"}, &out, nil); code != 2 || !strings.Contains(out.String(), "accounts[0].rate.source_burst") {
+		t.Fatalf("burst in sliding mode: exit %d, %q", code, out.String())
 	}
 	out.Reset()
 	if code := run([]string{"--system-id", "x", "stray"}, &out, nil); code != 2 {
@@ -126,6 +136,79 @@ func TestSIGTERMWritesReport(t *testing.T) {
 	}
 	ar, ok := r.Account("ID")
 	if !ok || ar.Accepted != 1 || ar.Receipts != 1 || ar.MaxPerSecond != 1 {
+		t.Fatalf("report %s", b)
+	}
+}
+
+// TestStrictCarrierFlags runs the binary as a strict carrier from flags
+// alone (sliding window, 1 per 10 s per source, 3 per 10 s for the
+// account) and submits with our smpp.Session: the second submit_sm from a
+// source within the interval gets ESME_RTHROTTLED, as does the fourth of
+// the account; the report on SIGTERM says so.
+func TestStrictCarrierFlags(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	reportPath := filepath.Join(dir, "report.json")
+	cmd, stderr := binary(t, "--listen", "127.0.0.1:0", "--system-id", "ID", "--report", reportPath,
+		"--rate-mode", "sliding", "--rate-interval", "10s", "--source-rate", "1", "--rate", "3")
+	sc := bufio.NewScanner(stderr)
+	addr := ""
+	for addr == "" && sc.Scan() {
+		addr, _ = strings.CutPrefix(sc.Text(), "smscsim: listening default ")
+	}
+	if addr == "" {
+		t.Fatal("no address")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := sess.WaitBound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(src string) smpp.Status {
+		m := &smpp.SubmitSM{Source: smpp.Address{Addr: []byte(src)}, Dest: smpp.Address{Addr: []byte("447700900001")}, ShortMessage: []byte("hi")}
+		_, err := sess.Submit(ctx, m)
+		var se *smpp.StatusError
+		switch {
+		case err == nil:
+			return smpp.StatusOK
+		case errors.As(err, &se):
+			return se.Status
+		}
+		t.Fatal(err)
+		return 0
+	}
+	var got []smpp.Status
+	for _, src := range []string{"14155550100", "14155550100", "14155550101", "14155550102", "14155550103"} {
+		got = append(got, submit(src))
+	}
+	want := []smpp.Status{smpp.StatusOK, smpp.StatusTHROTTLED, smpp.StatusOK, smpp.StatusOK, smpp.StatusTHROTTLED}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("answers %v, want %v", got, want)
+	}
+	_ = sess.Close(ctx)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	b, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r smscsim.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	ar, _ := r.Account("ID")
+	src, _ := ar.Source("14155550100")
+	if ar.RateMode != "sliding" || ar.IntervalMS != 10000 || ar.Accepted != 3 || ar.ThrottledSource != 1 || ar.ThrottledAccount != 1 ||
+		ar.MaxInInterval != 3 || src.MaxInInterval != 1 || src.Throttled != 1 {
 		t.Fatalf("report %s", b)
 	}
 }

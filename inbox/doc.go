@@ -42,6 +42,8 @@
 //     (open → fulfilled | declined | cancelled), with change_xid like
 //     messages. self_tests: number self-tests and whether their probe came
 //     back (see StartSelfTest).
+//   - dispatch_owners: the live claimers (owner, instance, started_at,
+//     heartbeat_at), at most one per instance; see Liveness.
 //
 // Key indexes: messages_due (due_at, id) WHERE due_at IS NOT NULL, the claim
 // queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
@@ -71,9 +73,9 @@
 // item gets its own error and does not affect the others; the error return
 // is for the database, in which case nothing of the batch was written.
 //
-// Rows are locked in one order everywhere — segments, then messages, then
-// threads, then contacts — and within a table in key order, so concurrent
-// batches do not deadlock in the ordinary course.
+// Rows are locked in one order everywhere — dispatch_owners, then segments,
+// then messages, then threads, then contacts — and within a table in key
+// order, so concurrent batches do not deadlock in the ordinary course.
 //
 // Outbound order. The outbound messages of a thread are numbered as they
 // are accepted (thread_seq, handed out from threads.out_seq by the thread
@@ -94,6 +96,46 @@
 // claimable again, with the segments already submitted recorded in
 // ClaimedMessage.Submitted. RecordSubmits records results even after a
 // lease is lost (the segment did go out); Requeue is refused (ErrLeaseLost).
+//
+// Liveness. A claimer that dies need not be waited for until its leases
+// end (minutes): a dispatcher process that registers its owner and keeps a
+// heartbeat has its claims released within seconds of its death, or at
+// once when its instance restarts. What a dispatcher process does:
+//
+//  1. At start, picks an owner string no process start has used before
+//     (NewOwner(instance)) and calls TakeOverInstance(owner, instance)
+//     before its first Claim. The instance id is the configured one,
+//     stable across restarts and unique among running processes (bind
+//     leases require it already): another owner of the instance is this
+//     instance's previous life (killed, restarted at once), released at
+//     once, without waiting for its heartbeat to go stale.
+//  2. Calls Heartbeat every interval (2 s) from a goroutine of its own,
+//     never queued behind claims or submits — nor behind them for a pool
+//     connection — each call with a deadline shorter than the interval.
+//  3. Calls ReleaseDeadClaims(staleAfter) every interval too. Any number of
+//     processes may: each dead owner is released by exactly one call, and
+//     a call that finds none writes nothing. staleAfter must exceed three
+//     heartbeat intervals plus the longest pause a live process may take
+//     (GC, a slow database), and stay well below the claim lease, or it
+//     gains nothing: 6 s for a 2 s interval, which releases a dead
+//     process's claims within about 8 s (staleAfter plus one interval).
+//  4. On clean shutdown, once its dispatcher has stopped submitting and
+//     requeued what it held, calls Unregister(owner): whatever is left
+//     under its lease is released at once.
+//  5. Stops dispatching on ErrOwnerSuperseded from Heartbeat: a newer life
+//     of its instance has taken over.
+//
+// A released message stays sending, with its lease ended (due_at = the
+// release time) and no lease owner: Claim takes it again with Attempts one
+// higher and ClaimedMessage.Submitted holding the parts already accepted,
+// so what may go out twice is only what was in flight when its claimer
+// died. Fencing: a released owner that was only paused and wakes up has its
+// Requeue refused (ErrLeaseLost), before and after another claimer took the
+// message, so it never undoes a successor's claim; its RecordSubmits are
+// recorded (the segment did go out); its next Heartbeat registers it again
+// and reports it (revived), unless a newer life of its instance exists
+// (ErrOwnerSuperseded). Owners that never register are not watched: their
+// leases are the only backstop.
 //
 // Receipts. ApplyReceipts and RecordSubmits upsert the same segments row,
 // keyed by (carrier, CanonicalMessageID(format, id)): whichever comes first,

@@ -30,6 +30,7 @@ const (
 	CodeRequestLimit      Code = "number_request_limit"
 	CodeUnknownNumber     Code = "unknown_number"
 	CodeNoProbeNumber     Code = "no_probe_number"
+	CodeOwnerSuperseded   Code = "owner_superseded"
 )
 
 // Error is a refusal with a code. Compare with errors.Is against the Err*
@@ -69,6 +70,12 @@ var (
 	ErrRequestLimit      = &Error{CodeRequestLimit, "too many open number requests"}
 	ErrUnknownNumber     = &Error{CodeUnknownNumber, "no active number with this E.164"}
 	ErrNoProbeNumber     = &Error{CodeNoProbeNumber, "no number to send the self-test from"}
+	// ErrOwnerSuperseded says another owner has registered the same
+	// instance since (see Store.Heartbeat): this process is the previous
+	// life of its instance (it was paused for long and a restarted process
+	// took over), or two running processes share an instance id. Its
+	// claims were released; it must stop dispatching.
+	ErrOwnerSuperseded = &Error{CodeOwnerSuperseded, "instance taken over by another owner"}
 )
 
 var errByCode = map[Code]*Error{}
@@ -78,7 +85,7 @@ func init() {
 		ErrRecipientOptedOut, ErrInvalidRecipient, ErrMessageTooLong, ErrNotFound,
 		ErrInvalidArgument, ErrInvalidCursor, ErrUnauthorized, ErrNumberExists,
 		ErrNumberRetired, ErrNumberDedicated, ErrNumberInUse, ErrLeaseLost, ErrRequestClosed,
-		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber} {
+		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber, ErrOwnerSuperseded} {
 		errByCode[e.Code] = e
 	}
 }

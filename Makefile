@@ -48,7 +48,7 @@ demo: build
 ## faults: the fault suite in its long form (SB_FAULT_SCALE=3), then a table:
 ## fault, load held, accepted, lost (must be 0), duplicates, violations (must be 0)
 faults:
-	$(WITH_SERVICES) SB_FAULT_SCALE=3 $(GO) test -count=1 -timeout 30m -run 'TestFault' -v ./cmd/switchboard/ | tee faults.txt | grep -E '^(--- |ok|FAIL)'
+	$(WITH_SERVICES) SB_FAULT_SCALE=3 $(GO) test -count=1 -timeout 30m -run 'TestFault' -v ./engine/ ./cmd/switchboard/ | tee faults.txt | grep -E '^(--- |ok|FAIL)'
 	@echo; printf 'fault|load held|accepted|lost|duplicates|violations\n' > faults.table; \
 	  grep -o 'FAULTROW|.*' faults.txt | cut -d'|' -f2- >> faults.table; column -t -s'|' faults.table
 
@@ -69,4 +69,4 @@ bench-suite: build
 ## docs/binds.png) from a real engine in headless Chromium
 .PHONY: screenshots
 screenshots:
-	$(WITH_SERVICES) $(GO) test -count=1 -run 'TestConsoleScreenshots' ./cmd/switchboard/ -args -update-screenshots
+	$(WITH_SERVICES) $(GO) test -count=1 -run 'TestConsoleScreenshots' ./engine/ -args -update-screenshots

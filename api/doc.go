@@ -6,7 +6,7 @@
 // everything goes through the inbox (the Store interface lists what it
 // uses) and, for binds, a function the engine passes in.
 //
-// # Wiring (cmd/switchboard)
+// # Wiring (package engine)
 //
 //	hub, err := events.New(events.Config{Pool: db, Logger: log.Named("events")})
 //	defer hub.Close()                     // after the HTTP server has shut down

@@ -18,7 +18,7 @@ import (
 
 // memStore is an in-memory OutboundStore and InboundStore for the routing
 // package's own tests (the inbox's PostgreSQL implementation is tested
-// end to end in cmd/switchboard).
+// end to end in package engine).
 type memStore struct {
 	mu       sync.Mutex
 	queue    []routing.Outbound

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/switchboard-sms/switchboard/engine"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
@@ -20,7 +21,7 @@ import (
 func TestFaultKill9UnderLoad(t *testing.T) {
 	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", latency: 20ms, receipts: {delay: 5ms}}]
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 20ms, receipts: {delay: 5ms}}]
 log: `+logPath)
 	dbURL := testenv.NewDatabase(t)
 	_, prefix := testenv.Redis(t)
@@ -28,12 +29,12 @@ log: `+logPath)
 	a := startProc(t, "engine-a", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine-a", extra))
 	b := startProc(t, "engine-b", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine-b", extra))
 	ctx := context.Background()
-	db, store, err := openStore(ctx, engineConfig(t, dbURL, sim.Addr(""), nil))
+	db, store, err := engine.OpenStore(ctx, loadConfig(t, a.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ws := seed(t, store, "+14155552671")
+	ws := testenv.Seed(t, store, "+14155552671")
 	const n = 1500
 	var reqs []inbox.OutboundRequest
 	for i := 0; i < n; i++ {
@@ -44,7 +45,7 @@ log: `+logPath)
 		t.Fatal(err)
 	}
 	// Kill engine-a in the middle of the load.
-	eventually(t, "a third of the messages submitted", func() bool { return sim.Stats().Accepted >= n/3 })
+	testenv.Eventually(t, "a third of the messages submitted", func() bool { return sim.Stats().Accepted >= n/3 })
 	a.stop(syscall.SIGKILL)
 	var inFlight int
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sending' AND lease_owner = 'engine-a'`).Scan(&inFlight); err != nil {
@@ -67,7 +68,7 @@ log: `+logPath)
 	b.stop(syscall.SIGTERM)
 	sim.Close()
 	seen := map[string]int{}
-	for _, l := range readSimLog(t, logPath) {
+	for _, l := range testenv.ReadSimLog(t, logPath) {
 		seen[l.Text]++
 	}
 	dups, lost := 0, 0
@@ -83,7 +84,7 @@ log: `+logPath)
 	db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'delivered'`).Scan(&delivered)
 	t.Logf("kill -9 under load: accepted %d, delivered %d, lost %d, duplicates at the carrier %d (in flight at the kill %d), all final %v after the kill",
 		len(res), delivered, lost, dups, inFlight, recovery.Round(time.Millisecond))
-	faultRow(t, "kill -9 of an engine process", fmt.Sprintf("%d msgs, 2 processes", n), n, lost, dups, 0)
+	testenv.FaultRow(t, "kill -9 of an engine process", fmt.Sprintf("%d msgs, 2 processes", n), n, lost, dups, 0)
 	if lost != 0 || delivered != n {
 		t.Fatalf("lost %d, delivered %d of %d", lost, delivered, n)
 	}

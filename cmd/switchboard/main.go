@@ -1,6 +1,8 @@
 // Command switchboard is the Switchboard engine: it holds the SMPP binds to
 // the carriers, sends queued messages within every number's rate, files
-// replies and receipts into workspace threads, and serves the HTTP API.
+// replies and receipts into workspace threads, and serves the HTTP API. The
+// engine itself is package engine; this command parses the command line and
+// calls it.
 //
 //	switchboard serve --config configs/switchboard.yaml
 //	switchboard check-config --config FILE
@@ -24,9 +26,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine"
 	"github.com/switchboard-sms/switchboard/inbox"
 )
 
@@ -122,20 +124,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: ok (%d carriers, %d rate classes)\n", *cfgPath, len(cfg.Carriers), len(cfg.Classes))
 		return 0
 	case "serve":
-		log := newLogger(cfg.Log.Level, stderr)
+		log := engine.NewLogger(cfg.Log.Level, stderr)
 		defer log.Sync()
-		e, err := newEngine(ctx, cfg, log)
+		e, err := engine.New(ctx, cfg, log)
 		if err != nil {
 			log.Error("start failed", zap.Error(err))
 			return 1
 		}
-		if err := e.run(ctx); err != nil {
+		if err := e.Run(ctx); err != nil {
 			log.Error("engine failed", zap.Error(err))
 			return 1
 		}
 		return 0
 	}
-	db, store, err := openStore(ctx, cfg)
+	db, store, err := engine.OpenStore(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "switchboard:", err)
 		return 1
@@ -261,15 +263,4 @@ func defaultConfigPath() string {
 		return p
 	}
 	return "configs/switchboard.yaml"
-}
-
-func newLogger(level string, w io.Writer) *zap.Logger {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		lvl = zapcore.InfoLevel
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
-	return zap.New(core)
 }

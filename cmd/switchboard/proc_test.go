@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smscsim"
@@ -167,30 +168,14 @@ func (p *engineProc) metric(name string) float64 {
 	return -1
 }
 
-// simLog reads the simulator's JSONL log of accepted submit_sm.
-type simLogLine struct {
-	Src, Dst, Text string
-	Part, Parts    int
-}
-
-func readSimLog(t *testing.T, path string) []simLogLine {
+// loadConfig loads an engine config file as the process does.
+func loadConfig(t *testing.T, path string) *config.Config {
 	t.Helper()
-	f, err := os.Open(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []simLogLine
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var l simLogLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("sim log: %v: %s", err, sc.Text())
-		}
-		out = append(out, l)
-	}
-	return out
+	return cfg
 }
 
 // Two engine processes share one queue: every message is sent exactly once,
@@ -198,7 +183,7 @@ func readSimLog(t *testing.T, path string) []simLogLine {
 func TestProcessesShareTheWork(t *testing.T) {
 	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms}}]
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms}}]
 log: `+logPath)
 	dbURL := testenv.NewDatabase(t)
 	_, prefix := testenv.Redis(t)
@@ -206,12 +191,12 @@ log: `+logPath)
 		startProc(t, "engine-a", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine-a", "")),
 		startProc(t, "engine-b", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine-b", "")),
 	}
-	db, store, err := openStore(context.Background(), engineConfig(t, dbURL, sim.Addr(""), nil))
+	db, store, err := engine.OpenStore(context.Background(), loadConfig(t, procs[0].cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ws := seed(t, store, "+14155552671")
+	ws := testenv.Seed(t, store, "+14155552671")
 	const n = 400
 	ctx := context.Background()
 	var reqs []inbox.OutboundRequest
@@ -230,7 +215,7 @@ log: `+logPath)
 		}
 	}
 	for _, r := range res {
-		waitStatus(t, store, ws, r.ID, inbox.StatusDelivered)
+		testenv.WaitStatus(t, store, ws, r.ID, inbox.StatusDelivered)
 	}
 	claimed := []float64{}
 	for _, p := range procs {
@@ -241,7 +226,7 @@ log: `+logPath)
 	}
 	sim.Close()
 	seen := map[string]int{}
-	for _, l := range readSimLog(t, logPath) {
+	for _, l := range testenv.ReadSimLog(t, logPath) {
 		seen[l.Text]++
 	}
 	for i := 0; i < n; i++ {

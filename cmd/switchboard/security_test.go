@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,33 +19,6 @@ import (
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
-
-// apiCall makes one HTTP call with a bearer token and decodes the answer.
-func apiCall(t *testing.T, method, url, token string, body, out any) int {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("%s %s: %v: %s", method, url, err, b)
-		}
-	}
-	return resp.StatusCode
-}
 
 // A full run over a TLS bind with a self-signed certificate, driven through
 // the API: the message is delivered, and neither the carrier password, the
@@ -91,35 +60,35 @@ func TestSecurityTLSAndSecretsNotLogged(t *testing.T) {
 		ID    string `json:"id"`
 		Token string `json:"token"`
 	}
-	if st := apiCall(t, "POST", base+"/admin/v1/workspaces", operator, map[string]any{"name": "acme", "sms_addon": true}, &ws); st != 201 && st != 200 {
+	if st := testenv.APICall(t, "POST", base+"/admin/v1/workspaces", operator, map[string]any{"name": "acme", "sms_addon": true}, &ws); st != 201 && st != 200 {
 		t.Fatalf("create workspace: %d", st)
 	}
 	if ws.Token == "" {
 		var raw map[string]any
-		apiCall(t, "POST", base+"/admin/v1/workspaces", operator, map[string]any{"name": "acme2", "sms_addon": true}, &raw)
+		testenv.APICall(t, "POST", base+"/admin/v1/workspaces", operator, map[string]any{"name": "acme2", "sms_addon": true}, &raw)
 		t.Fatalf("no token in the answer: %v", raw)
 	}
-	if st := apiCall(t, "POST", base+"/admin/v1/numbers", operator, map[string]any{"number": "+14155552671", "kind": "dedicated", "workspace": ws.ID, "carrier": "sim"}, nil); st >= 300 {
+	if st := testenv.APICall(t, "POST", base+"/admin/v1/numbers", operator, map[string]any{"number": "+14155552671", "kind": "dedicated", "workspace": ws.ID, "carrier": "sim"}, nil); st >= 300 {
 		t.Fatalf("add number: %d", st)
 	}
-	if st := apiCall(t, "PUT", base+"/v1/sms/number", ws.Token, map[string]any{"number": "+14155552671"}, nil); st >= 300 {
+	if st := testenv.APICall(t, "PUT", base+"/v1/sms/number", ws.Token, map[string]any{"number": "+14155552671"}, nil); st >= 300 {
 		t.Fatalf("connect: %d", st)
 	}
 	var sent struct {
 		ID string `json:"id"`
 	}
-	if st := apiCall(t, "POST", base+"/v1/messages", ws.Token, map[string]any{"to": "+447911123456", "text": text}, &sent); st != 202 {
+	if st := testenv.APICall(t, "POST", base+"/v1/messages", ws.Token, map[string]any{"to": "+447911123456", "text": text}, &sent); st != 202 {
 		t.Fatalf("send: %d", st)
 	}
-	eventually(t, "delivery over TLS", func() bool {
+	testenv.Eventually(t, "delivery over TLS", func() bool {
 		var m struct {
 			Status string `json:"status"`
 		}
-		apiCall(t, "GET", base+"/v1/messages/"+sent.ID, ws.Token, nil, &m)
+		testenv.APICall(t, "GET", base+"/v1/messages/"+sent.ID, ws.Token, nil, &m)
 		return m.Status == "delivered"
 	})
 	// A wrong token is refused and logged without the token either.
-	if st := apiCall(t, "GET", base+"/v1/sms", "not-a-token-"+operator, nil, nil); st != 401 {
+	if st := testenv.APICall(t, "GET", base+"/v1/sms", "not-a-token-"+operator, nil, nil); st != 401 {
 		t.Fatalf("bad token: %d", st)
 	}
 	p.stop(syscall.SIGTERM)

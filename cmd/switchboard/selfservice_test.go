@@ -1,160 +1,25 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
-	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
-// End-to-end tests of tenant self-service (issue 9): token scopes and the
-// token CLI, custom number requests, "why is my SMS late", number
-// self-tests and unrouted messages, each against a real engine, Postgres,
-// Redis and the carrier simulator.
-
-const testOperatorToken = "operator-token-for-e2e"
-
-func withOperator(mod func(*config.Config)) func(*config.Config) {
-	return func(c *config.Config) {
-		c.Operator.Token = testOperatorToken
-		if mod != nil {
-			mod(c)
-		}
-	}
-}
-
-// apiResp is an answer of the engine's HTTP API.
-type apiResp struct {
-	status int
-	body   []byte
-}
-
-func (r apiResp) obj(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("answer %d is not a JSON object: %s", r.status, r.body)
-	}
-	return m
-}
-
-// call sends one API request to base with a bearer token.
-func call(t *testing.T, base, method, path, token string, body any) apiResp {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return apiResp{status: res.StatusCode, body: b}
-}
-
-func expect(t *testing.T, r apiResp, status int) apiResp {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("answer %d, want %d: %s", r.status, status, r.body)
-	}
-	return r
-}
-
-// sseEvent is one server-sent event.
-type sseEvent struct {
-	event string
-	data  map[string]any
-}
-
-// openEvents opens GET /v1/events and returns its events.
-func openEvents(t *testing.T, base, token string) <-chan sseEvent {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("events: %v %v", res, err)
-	}
-	out := make(chan sseEvent, 100)
-	go func() {
-		defer res.Body.Close()
-		defer close(out)
-		sc := bufio.NewScanner(res.Body)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "" && ev.event != "":
-				out <- ev
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "event: "):
-				ev.event = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				json.Unmarshal([]byte(line[6:]), &ev.data)
-			}
-		}
-	}()
-	if ev := nextEvent(t, out, ""); ev.event != "ready" {
-		t.Fatalf("first event %+v", ev)
-	}
-	return out
-}
-
-// nextEvent returns the next event named kind ("" for any).
-func nextEvent(t *testing.T, evs <-chan sseEvent, kind string) sseEvent {
-	t.Helper()
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case ev, ok := <-evs:
-			if !ok {
-				t.Fatal("the event stream ended")
-			}
-			if kind == "" || ev.event == kind {
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no %q event within 15 s", kind)
-		}
-	}
-}
-
-// tenantOf creates a workspace with the add-on through the operator API
-// and returns its id and first token.
-func tenantOf(t *testing.T, base, name string) (string, string) {
-	t.Helper()
-	v := expect(t, call(t, base, "POST", "/admin/v1/workspaces", testOperatorToken, map[string]any{"name": name, "sms_addon": true}), 201).obj(t)
-	return v["id"].(string), v["token"].(string)
-}
+// End-to-end tests of tenant self-service (issue 9) that need the binary:
+// token scopes with the token CLI, and the number self-test across engine
+// processes, each against real engine processes, Postgres, Redis and the
+// carrier simulator. The others are package engine's.
 
 var tokenLineRE = regexp.MustCompile(`API token \(shown once\): (sbk_\S+)`)
 
@@ -171,14 +36,20 @@ func cli(t *testing.T, args ...string) (string, int) {
 // messages works end to end; tokens are listed without secrets and revoked.
 func TestSelfServiceScopes(t *testing.T) {
 	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
 	dbURL := testenv.NewDatabase(t)
 	_, prefix := testenv.Redis(t)
-	te := startEngine(t, engineConfig(t, dbURL, sim.Addr(""), withOperator(nil)))
+	p := startProc(t, "engine", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine", ""), "SWITCHBOARD_OPERATOR_TOKEN="+testenv.OperatorToken)
+	base := "http://" + p.http
 	cfgPath := writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "cli", "")
-	ws, first := tenantOf(t, te.url, "acme")
+	db, store, err := engine.OpenStore(context.Background(), loadConfig(t, cfgPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ws, first := testenv.TenantOf(t, base, "acme")
 	num := "+14155552671"
-	expect(t, call(t, te.url, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": num, "kind": "dedicated", "workspace": ws, "carrier": "sim"}), 201)
+	testenv.Expect(t, testenv.Call(t, base, "POST", "/admin/v1/numbers", testenv.OperatorToken, map[string]any{"number": num, "kind": "dedicated", "workspace": ws, "carrier": "sim"}), 201)
 
 	out, code := cli(t, "workspace", "token", "create", "--config", cfgPath, "--workspace", ws, "--scope", "messages", "--name", "sender")
 	m := tokenLineRE.FindStringSubmatch(out)
@@ -194,28 +65,28 @@ func TestSelfServiceScopes(t *testing.T) {
 	}
 
 	// Without settings: 403, the scope named; the number stays as it was.
-	r := expect(t, call(t, te.url, "PUT", "/v1/sms/number", sender, map[string]any{"number": num}), http.StatusForbidden)
-	if v := r.obj(t)["error"].(map[string]any); v["code"] != "forbidden" || v["missing_scope"] != "settings" {
-		t.Fatalf("403: %s", r.body)
+	r := testenv.Expect(t, testenv.Call(t, base, "PUT", "/v1/sms/number", sender, map[string]any{"number": num}), http.StatusForbidden)
+	if v := r.Obj(t)["error"].(map[string]any); v["code"] != "forbidden" || v["missing_scope"] != "settings" {
+		t.Fatalf("403: %s", r.Body)
 	}
-	expect(t, call(t, te.url, "POST", "/v1/sms/number-requests", sender, map[string]any{"country": "US"}), http.StatusForbidden)
-	if v := expect(t, call(t, te.url, "GET", "/v1/sms", sender, nil), 200).obj(t); v["state"] != "disconnected" {
+	testenv.Expect(t, testenv.Call(t, base, "POST", "/v1/sms/number-requests", sender, map[string]any{"country": "US"}), http.StatusForbidden)
+	if v := testenv.Expect(t, testenv.Call(t, base, "GET", "/v1/sms", sender, nil), 200).Obj(t); v["state"] != "disconnected" {
 		t.Fatalf("the number changed: %v", v)
 	}
 	// The first token has every scope; the sender sends.
-	expect(t, call(t, te.url, "PUT", "/v1/sms/number", first, map[string]any{"number": num}), 200)
-	sent := expect(t, call(t, te.url, "POST", "/v1/messages", sender, map[string]any{"to": "+447911123456", "text": "hello"}), 202).obj(t)
+	testenv.Expect(t, testenv.Call(t, base, "PUT", "/v1/sms/number", first, map[string]any{"number": num}), 200)
+	sent := testenv.Expect(t, testenv.Call(t, base, "POST", "/v1/messages", sender, map[string]any{"to": "+447911123456", "text": "hello"}), 202).Obj(t)
 	var id inbox.MessageID
 	fmt.Sscan(sent["id"].(string), &id)
 	var wsID inbox.WorkspaceID
 	fmt.Sscan(ws, &wsID)
-	waitStatus(t, te.store, wsID, id, inbox.StatusDelivered)
+	testenv.WaitStatus(t, store, wsID, id, inbox.StatusDelivered)
 
 	// A settings-only token from the CLI (comma-separated scopes work too).
 	out, _ = cli(t, "workspace", "token", "create", "--config", cfgPath, "--workspace", ws, "--scope", "settings")
 	settingsTok := tokenLineRE.FindStringSubmatch(out)[1]
-	expect(t, call(t, te.url, "POST", "/v1/messages", settingsTok, map[string]any{"to": "+447911123456", "text": "no"}), http.StatusForbidden)
-	expect(t, call(t, te.url, "POST", "/v1/sms/number/disable", settingsTok, nil), 200)
+	testenv.Expect(t, testenv.Call(t, base, "POST", "/v1/messages", settingsTok, map[string]any{"to": "+447911123456", "text": "no"}), http.StatusForbidden)
+	testenv.Expect(t, testenv.Call(t, base, "POST", "/v1/sms/number/disable", settingsTok, nil), 200)
 
 	// Listed without secrets; revoked by id.
 	out, code = cli(t, "workspace", "token", "list", "--config", cfgPath, "--workspace", ws)
@@ -243,226 +114,14 @@ func TestSelfServiceScopes(t *testing.T) {
 	if out, code := cli(t, "workspace", "token", "revoke", "--config", cfgPath, "--workspace", ws, "--id", spareID); code != 0 || !strings.Contains(out, "revoked") {
 		t.Fatalf("revoke: %d %s", code, out)
 	}
-	expect(t, call(t, te.url, "GET", "/v1/sms", spare, nil), http.StatusUnauthorized)
+	testenv.Expect(t, testenv.Call(t, base, "GET", "/v1/sms", spare, nil), http.StatusUnauthorized)
 	if out, code := cli(t, "workspace", "token", "revoke", "--config", cfgPath, "--workspace", "987654", "--id", settingsID); code != 1 {
 		t.Fatalf("revoke another workspace's token: %d %s", code, out)
 	}
 	// The operator API shows the same tokens.
-	l := expect(t, call(t, te.url, "GET", "/admin/v1/workspaces/"+ws+"/tokens", testOperatorToken, nil), 200)
-	if strings.Contains(string(l.body), sender) || strings.Count(string(l.body), `"scopes"`) != 4 {
-		t.Fatalf("tokens: %s", l.body)
-	}
-}
-
-// Custom number requests: one is fulfilled (a number is dedicated to the
-// workspace, which is told on its event stream, connects it and sends from
-// it), another is declined with a reason.
-func TestSelfServiceNumberRequests(t *testing.T) {
-	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
-	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), withOperator(nil)))
-	ws, tok := tenantOf(t, te.url, "acme")
-	evs := openEvents(t, te.url, tok)
-
-	q := expect(t, call(t, te.url, "POST", "/v1/sms/number-requests", tok, map[string]any{"country": "US", "area_code": "415", "note": "Acme Bakery, SF"}), 201).obj(t)
-	if ev := nextEvent(t, evs, "number_request.status"); ev.data["id"] != q["id"] || ev.data["status"] != "open" {
-		t.Fatalf("event %+v", ev)
-	}
-	q2 := expect(t, call(t, te.url, "POST", "/v1/sms/number-requests", tok, map[string]any{"country": "GB"}), 201).obj(t)
-	nextEvent(t, evs, "number_request.status")
-
-	var open struct{ Requests []map[string]any }
-	json.Unmarshal(expect(t, call(t, te.url, "GET", "/admin/v1/number-requests", testOperatorToken, nil), 200).body, &open)
-	if len(open.Requests) != 2 || open.Requests[0]["workspace"] != ws || open.Requests[0]["area_code"] != "415" {
-		t.Fatalf("open requests %+v", open.Requests)
-	}
-
-	// Fulfilled with a number the carrier gave us: added, dedicated.
-	num := "+14155550142"
-	f := expect(t, call(t, te.url, "POST", "/admin/v1/number-requests/"+q["id"].(string)+"/fulfil", testOperatorToken,
-		map[string]any{"number": num, "carrier": "sim"}), 200).obj(t)
-	if f["number"].(map[string]any)["rate_class"] != "dedicated" {
-		t.Fatalf("fulfil %v", f)
-	}
-	ev := nextEvent(t, evs, "number_request.status")
-	if ev.data["status"] != "fulfilled" || ev.data["number"] != num {
-		t.Fatalf("fulfilled event %+v", ev)
-	}
-	if v := expect(t, call(t, te.url, "GET", "/v1/sms/number-requests/"+q["id"].(string), tok, nil), 200).obj(t); v["status"] != "fulfilled" || v["number"] != num {
-		t.Fatalf("request state %v", v)
-	}
-	nums := expect(t, call(t, te.url, "GET", "/v1/sms/numbers", tok, nil), 200)
-	if !strings.Contains(string(nums.body), `"number":"`+num+`","kind":"dedicated","rate_class":"dedicated","state":"available"`) {
-		t.Fatalf("numbers %s", nums.body)
-	}
-	expect(t, call(t, te.url, "PUT", "/v1/sms/number", tok, map[string]any{"number": num}), 200)
-	expect(t, call(t, te.url, "POST", "/v1/messages", tok, map[string]any{"to": "+447911123456", "text": "from our own number"}), 202)
-	if ev := nextEvent(t, evs, "message.status"); ev.data["from"] != num {
-		t.Fatalf("message event %+v", ev)
-	}
-
-	// Declined, with the reason shown to the workspace.
-	expect(t, call(t, te.url, "POST", "/admin/v1/number-requests/"+q2["id"].(string)+"/decline", testOperatorToken,
-		map[string]any{"reason": "no GB numbers available this month"}), 200)
-	ev = nextEvent(t, evs, "number_request.status")
-	if ev.data["status"] != "declined" || ev.data["decline_reason"] != "no GB numbers available this month" {
-		t.Fatalf("declined event %+v", ev)
-	}
-	v := expect(t, call(t, te.url, "GET", "/v1/sms/number-requests/"+q2["id"].(string), tok, nil), 200).obj(t)
-	if v["status"] != "declined" || v["number"] != nil {
-		t.Fatalf("declined request %v", v)
-	}
-	expect(t, call(t, te.url, "POST", "/v1/sms/number-requests/"+q2["id"].(string)+"/cancel", tok, nil), http.StatusConflict)
-	json.Unmarshal(expect(t, call(t, te.url, "GET", "/admin/v1/number-requests", testOperatorToken, nil), 200).body, &open)
-	if len(open.Requests) != 0 {
-		t.Fatalf("still open: %+v", open.Requests)
-	}
-}
-
-type smsReport struct {
-	Numbers []struct {
-		Number  string
-		Sending struct {
-			RateClass string   `json:"rate_class"`
-			Rate      *float64 `json:"rate"`
-			Queue     struct {
-				Messages, Segments int
-			}
-			Drain    *float64 `json:"drain_seconds"`
-			LastHour struct {
-				Submitted        int
-				P50              *float64 `json:"wait_p50_seconds"`
-				P95              *float64 `json:"wait_p95_seconds"`
-				CarrierThrottled int      `json:"carrier_throttled"`
-			} `json:"last_hour"`
-			Cause         *string
-			Advice        *string
-			DedicatedRate *float64 `json:"dedicated_rate"`
-		}
-	}
-}
-
-func getReport(t *testing.T, base, tok string) smsReport {
-	t.Helper()
-	var r smsReport
-	b := expect(t, call(t, base, "GET", "/v1/sms", tok, nil), 200).body
-	if err := json.Unmarshal(b, &r); err != nil || len(r.Numbers) != 1 {
-		t.Fatalf("GET /v1/sms: %v %s", err, b)
-	}
-	return r
-}
-
-// "My SMS arrives late": on a 1 segment/s shared number with a backlog, the
-// answer is the number's own rate, with the rate of a dedicated local
-// number; when the carrier throttles, the answer is the carrier.
-func TestSelfServiceLateSMS(t *testing.T) {
-	t.Parallel()
-	t.Run("number rate", func(t *testing.T) {
-		t.Parallel()
-		sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
-		te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), withOperator(func(c *config.Config) {
-			c.Classes[0].Rate, c.Classes[0].Burst = 1, 1 // shared: 1 segment/s
-		})))
-		_, tok := tenantOf(t, te.url, "acme")
-		shared := "+14155552600"
-		expect(t, call(t, te.url, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": shared, "kind": "shared", "carrier": "sim"}), 201)
-		expect(t, call(t, te.url, "PUT", "/v1/sms/number", tok, map[string]any{"number": shared}), 200)
-		for i := 0; i < 15; i++ {
-			expect(t, call(t, te.url, "POST", "/v1/messages", tok, map[string]any{"to": fmt.Sprintf("+4479111234%02d", i), "text": "order ready"}), 202)
-		}
-		rep := getReport(t, te.url, tok).Numbers[0].Sending
-		t.Logf("backlog: queue %+v drain %v cause %v\nadvice: %v", rep.Queue, *rep.Drain, *rep.Cause, *rep.Advice)
-		if rep.RateClass != "shared" || *rep.Rate != 1 || rep.Queue.Messages < 8 || *rep.Drain < 8 || *rep.DedicatedRate != 100 ||
-			rep.Cause == nil || *rep.Cause != "number_rate" ||
-			!strings.Contains(*rep.Advice, "own rate: 1 segment/s (rate class shared)") ||
-			!strings.Contains(*rep.Advice, "Use a dedicated local number for higher throughput: it sends 100 segments/s") {
-			t.Fatalf("report %+v", rep)
-		}
-		// As the backlog drains at 1/s, the waits of the last hour grow.
-		var last smsReport
-		eventually(t, "three messages submitted", func() bool {
-			last = getReport(t, te.url, tok)
-			return last.Numbers[0].Sending.LastHour.Submitted >= 3
-		})
-		lh := last.Numbers[0].Sending.LastHour
-		if lh.P50 == nil || *lh.P95 < 1 || lh.CarrierThrottled != 0 {
-			t.Fatalf("last hour %+v", lh)
-		}
-	})
-	t.Run("carrier", func(t *testing.T) {
-		t.Parallel()
-		// The carrier allows 2 segments/s per source; the number's class
-		// (50/s, under the account's 1000/s) allows far more, so the
-		// carrier answers ESME_RTHROTTLED.
-		sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}, rate: {source: 2, source_burst: 1}}]`)
-		te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), withOperator(func(c *config.Config) {
-			c.Engine.RetryMin = config.Duration(200 * time.Millisecond)
-			c.Engine.RetryMax = config.Duration(time.Second)
-		})))
-		_, tok := tenantOf(t, te.url, "acme")
-		shared := "+14155552600"
-		expect(t, call(t, te.url, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": shared, "kind": "shared", "carrier": "sim"}), 201)
-		expect(t, call(t, te.url, "PUT", "/v1/sms/number", tok, map[string]any{"number": shared}), 200)
-		for i := 0; i < 30; i++ {
-			expect(t, call(t, te.url, "POST", "/v1/messages", tok, map[string]any{"to": fmt.Sprintf("+4479111234%02d", i), "text": "order ready"}), 202)
-		}
-		var rep smsReport
-		eventually(t, "the carrier named as the cause", func() bool {
-			rep = getReport(t, te.url, tok)
-			c := rep.Numbers[0].Sending.Cause
-			return c != nil && *c == "carrier"
-		})
-		s := rep.Numbers[0].Sending
-		t.Logf("carrier throttling: queue %+v, submitted in the last hour %d, throttled %d\nadvice: %s", s.Queue, s.LastHour.Submitted,
-			s.LastHour.CarrierThrottled, *s.Advice)
-		if s.LastHour.CarrierThrottled == 0 || !strings.Contains(*s.Advice, "The carrier answered \"throttled\"") || strings.Contains(*s.Advice, "Use a dedicated") {
-			t.Fatalf("report %+v", s)
-		}
-	})
-}
-
-// Number self-test: a number the simulator routes back (a loopback
-// number) comes back as a mobile-originated message; one it does not
-// times out with a hint; nothing reaches a tenant's threads or the
-// unrouted list.
-func TestSelfServiceSelfTest(t *testing.T) {
-	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}, loopback: {numbers: ["+14155550199"], delay: 20ms}}]`)
-	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), withOperator(nil)))
-	ws, _ := tenantOf(t, te.url, "acme")
-	routed, unrouted := "+14155550199", "+14155550188"
-	for _, n := range []string{routed, unrouted} {
-		expect(t, call(t, te.url, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": n, "kind": "dedicated", "workspace": ws, "carrier": "sim"}), 201)
-	}
-	probe := "+14155552600"
-	expect(t, call(t, te.url, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": probe, "kind": "shared", "carrier": "sim"}), 201)
-
-	v := expect(t, call(t, te.url, "POST", "/admin/v1/numbers/%2B"+routed[1:]+"/self-test", testOperatorToken, map[string]any{"timeout_ms": 10000}), 200).obj(t)
-	t.Logf("routed number: result %v, latency %v ms, came back as %v\nhint: %v", v["result"], v["latency_ms"], v["returned_as"], v["hint"])
-	if v["result"] != "returned" || v["from"] != probe || v["number_known"] != true || v["latency_ms"] == nil ||
-		v["probe"].(map[string]any)["submitted_at"] == nil {
-		t.Fatalf("self-test of a routed number: %v", v)
-	}
-
-	start := time.Now()
-	v = expect(t, call(t, te.url, "POST", "/admin/v1/numbers/"+unrouted[1:]+"/self-test", testOperatorToken, map[string]any{"timeout_ms": 3000}), 200).obj(t)
-	t.Logf("unrouted number: result %v after %v\nhint: %v", v["result"], time.Since(start).Round(time.Millisecond), v["hint"])
-	if v["result"] != "timed_out" || v["returned_at"] != nil || v["probe"].(map[string]any)["submitted_at"] == nil ||
-		!strings.Contains(v["hint"].(string), "does not route this number's inbound traffic") {
-		t.Fatalf("self-test of a number the simulator does not route back: %v", v)
-	}
-	if st := sim.Stats(); st.Loopbacks != 1 {
-		t.Fatalf("loopbacks at the simulator: %d", st.Loopbacks)
-	}
-	var wsID inbox.WorkspaceID
-	fmt.Sscan(ws, &wsID)
-	threads, _, err := te.store.ListThreads(context.Background(), wsID, inbox.Page{})
-	if err != nil || len(threads) != 0 {
-		t.Fatalf("the tenant has %d threads (%v)", len(threads), err)
-	}
-	un, _, err := te.store.ListUnrouted(context.Background(), inbox.Page{})
-	if err != nil || len(un) != 0 {
-		t.Fatalf("unrouted: %+v %v", un, err)
+	l := testenv.Expect(t, testenv.Call(t, base, "GET", "/admin/v1/workspaces/"+ws+"/tokens", testenv.OperatorToken, nil), 200)
+	if strings.Contains(string(l.Body), sender) || strings.Count(string(l.Body), `"scopes"`) != 4 {
+		t.Fatalf("tokens: %s", l.Body)
 	}
 }
 
@@ -471,7 +130,7 @@ func TestSelfServiceSelfTest(t *testing.T) {
 // other one.
 func TestSelfServiceSelfTestAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}, loopback: {numbers: ["+14155550199"]}}]`)
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}, loopback: {numbers: ["+14155550199"]}}]`)
 	dbURL := testenv.NewDatabase(t)
 	_, prefix := testenv.Redis(t)
 	var procs []*engineProc
@@ -485,15 +144,15 @@ func TestSelfServiceSelfTestAcrossProcesses(t *testing.T) {
 		if err := os.WriteFile(path, bytes.Replace(b, []byte("max_binds: 4"), []byte("max_binds: 1"), 1), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		procs = append(procs, startProc(t, name, path, "SWITCHBOARD_OPERATOR_TOKEN="+testOperatorToken))
+		procs = append(procs, startProc(t, name, path, "SWITCHBOARD_OPERATOR_TOKEN="+testenv.OperatorToken))
 	}
 	holds := func(p *engineProc) bool {
 		var v struct{ Binds []map[string]any }
-		json.Unmarshal(call(t, "http://"+p.http, "GET", "/admin/v1/binds", testOperatorToken, nil).body, &v)
+		json.Unmarshal(testenv.Call(t, "http://"+p.http, "GET", "/admin/v1/binds", testenv.OperatorToken, nil).Body, &v)
 		return len(v.Binds) > 0 && v.Binds[0]["state"] == "bound"
 	}
 	var idle *engineProc
-	eventually(t, "one process holding the bind", func() bool {
+	testenv.Eventually(t, "one process holding the bind", func() bool {
 		a, b := holds(procs[0]), holds(procs[1])
 		switch {
 		case a && !b:
@@ -504,79 +163,12 @@ func TestSelfServiceSelfTestAcrossProcesses(t *testing.T) {
 		return idle != nil
 	})
 	base := "http://" + idle.http
-	ws, _ := tenantOf(t, base, "acme")
-	expect(t, call(t, base, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": "+14155550199", "kind": "dedicated", "workspace": ws, "carrier": "sim"}), 201)
-	expect(t, call(t, base, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": "+14155552600", "kind": "shared", "carrier": "sim"}), 201)
-	v := expect(t, call(t, base, "POST", "/admin/v1/numbers/%2B14155550199/self-test", testOperatorToken, map[string]any{"timeout_ms": 15000}), 200).obj(t)
+	ws, _ := testenv.TenantOf(t, base, "acme")
+	testenv.Expect(t, testenv.Call(t, base, "POST", "/admin/v1/numbers", testenv.OperatorToken, map[string]any{"number": "+14155550199", "kind": "dedicated", "workspace": ws, "carrier": "sim"}), 201)
+	testenv.Expect(t, testenv.Call(t, base, "POST", "/admin/v1/numbers", testenv.OperatorToken, map[string]any{"number": "+14155552600", "kind": "shared", "carrier": "sim"}), 201)
+	v := testenv.Expect(t, testenv.Call(t, base, "POST", "/admin/v1/numbers/%2B14155550199/self-test", testenv.OperatorToken, map[string]any{"timeout_ms": 15000}), 200).Obj(t)
 	t.Logf("across processes (asked %s, which holds no bind): %v after %v ms", idle.name, v["result"], v["latency_ms"])
 	if v["result"] != "returned" {
 		t.Fatalf("self-test: %v", v)
-	}
-}
-
-// Unrouted messages grouped by destination: the sign of a number the
-// carrier routes to us but Switchboard does not have. Once the number is
-// added, its messages are assigned to a workspace's threads and later
-// replies land there by themselves.
-func TestSelfServiceUnrouted(t *testing.T) {
-	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
-	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), withOperator(nil)))
-	ctx := context.Background()
-	ws, tok := tenantOf(t, te.url, "acme")
-	evs := openEvents(t, te.url, tok)
-	missing := "+14155550177"
-	for _, mo := range []struct{ from, to, text string }{
-		{"+447911123401", missing, "are you open today?"},
-		{"+447911123402", missing, "hello?"},
-		{"+447911123499", "+14155550166", "wrong number"},
-		{"+447911123401", missing, "anyone there?"},
-	} {
-		if _, err := sim.InjectMO(ctx, smscsim.MO{From: mo.from, To: mo.to, Text: mo.text}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var groups struct {
-		Destinations []struct {
-			To       string
-			Messages int
-			Contacts int
-			Number   map[string]any
-		}
-	}
-	eventually(t, "four unrouted messages", func() bool {
-		json.Unmarshal(expect(t, call(t, te.url, "GET", "/admin/v1/unrouted", testOperatorToken, nil), 200).body, &groups)
-		return len(groups.Destinations) == 2 && groups.Destinations[0].Messages+groups.Destinations[1].Messages == 4
-	})
-	g := groups.Destinations[0]
-	if g.To != missing || g.Messages != 3 || g.Contacts != 2 || g.Number != nil {
-		t.Fatalf("groups %+v", groups.Destinations)
-	}
-	expect(t, call(t, te.url, "POST", "/admin/v1/unrouted/assign", testOperatorToken, map[string]any{"workspace": ws, "to": missing}), http.StatusConflict)
-	expect(t, call(t, te.url, "POST", "/admin/v1/numbers", testOperatorToken, map[string]any{"number": missing, "kind": "dedicated", "workspace": ws, "carrier": "sim"}), 201)
-	a := expect(t, call(t, te.url, "POST", "/admin/v1/unrouted/assign", testOperatorToken, map[string]any{"workspace": ws, "to": missing}), 200).obj(t)
-	if len(a["messages"].([]any)) != 3 || len(a["threads"].([]any)) != 2 {
-		t.Fatalf("assigned %v", a)
-	}
-	if ev := nextEvent(t, evs, "message.received"); ev.data["text"] != "are you open today?" {
-		t.Fatalf("first assigned event %+v", ev)
-	}
-	var wsID inbox.WorkspaceID
-	fmt.Sscan(ws, &wsID)
-	_, msgs := threadOf(t, te.store, wsID, "+447911123401")
-	if len(msgs) != 2 || msgs[0].Body != "are you open today?" || msgs[1].Body != "anyone there?" {
-		t.Fatalf("thread %+v", msgs)
-	}
-	// A later reply lands in the thread by itself.
-	if _, err := sim.InjectMO(ctx, smscsim.MO{From: "+447911123401", To: missing, Text: "thanks"}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the reply in the thread", func() bool {
-		_, msgs := threadOf(t, te.store, wsID, "+447911123401")
-		return len(msgs) == 3
-	})
-	json.Unmarshal(expect(t, call(t, te.url, "GET", "/admin/v1/unrouted", testOperatorToken, nil), 200).body, &groups)
-	if len(groups.Destinations) != 1 || groups.Destinations[0].To != "+14155550166" {
-		t.Fatalf("groups after the assignment %+v", groups.Destinations)
 	}
 }

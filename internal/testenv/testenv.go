@@ -7,6 +7,12 @@
 // postgres://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379/0 (what
 // scripts/services.sh brings up). When a server does not answer, the helpers
 // fail the test with a message naming `scripts/services.sh up`; they never skip.
+//
+// The engine's end-to-end tests (package engine in-process, cmd/switchboard
+// with processes of the binary) share the rest: a carrier simulator of their
+// own (StartSim, ReadSimLog), a seeded workspace and a message's status in the
+// inbox, calls to the HTTP API, Eventually, and the rows of the `make faults`
+// table.
 package testenv
 
 import (

@@ -1,4 +1,12 @@
-package main
+// The adapters between routing and the concrete parts it drives live here,
+// in package engine, on purpose. Routing defines small interfaces for what it
+// needs, in its own types (OutboundStore, InboundStore, Limiter); the inbox
+// knows nothing of routing, and the throttle nothing of messages; only
+// engine joins concrete parts together (DESIGN.md, Packages). So neither
+// side imports the other: storeAdapter presents the inbox as routing's
+// stores, limiterAdapter (with the pacer) the throttle as its Limiter.
+
+package engine
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -297,7 +297,7 @@ func (tb *tab) audit(where string) {
 // consoleEngine starts the simulator and an engine with the operator API on.
 func consoleEngine(t *testing.T, simYAML string) (*smscsim.Sim, *testEngine) {
 	t.Helper()
-	sim := startSim(t, simYAML)
+	sim := testenv.StartSim(t, simYAML)
 	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) { c.Operator.Token = consoleOperator })
 	return sim, startEngine(t, cfg)
 }
@@ -310,7 +310,7 @@ type createdWorkspace struct {
 func createWorkspace(t *testing.T, base, name string, addon bool) createdWorkspace {
 	t.Helper()
 	var ws createdWorkspace
-	if st := apiCall(t, "POST", base+"/admin/v1/workspaces", consoleOperator, map[string]any{"name": name, "sms_addon": addon}, &ws); st != 201 || ws.Token == "" {
+	if st := testenv.APICall(t, "POST", base+"/admin/v1/workspaces", consoleOperator, map[string]any{"name": name, "sms_addon": addon}, &ws); st != 201 || ws.Token == "" {
 		t.Fatalf("create workspace: %d %+v", st, ws)
 	}
 	return ws
@@ -327,7 +327,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	sim, te := consoleEngine(t, `accounts: [{system_id: sb, password: "", latency: 60ms, receipts: {delay: 1ms}}]`)
 	ws := createWorkspace(t, te.url, "Acme Dental", false)
 	const shared, contact = "+14155552600", "+447911123456"
-	if st := apiCall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": shared, "kind": "shared", "carrier": "sim"}, nil); st != 201 {
+	if st := testenv.APICall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": shared, "kind": "shared", "carrier": "sim"}, nil); st != 201 {
 		t.Fatalf("add the shared number: %d", st)
 	}
 	tb := newTab(t, te.url, 1280, 900)
@@ -346,7 +346,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			t.Fatal("the SMS actions are not disabled without the add-on")
 		}
 		// The operator adds it; the page shows the settings.
-		if st := apiCall(t, "PATCH", te.url+"/admin/v1/workspaces/"+ws.ID, consoleOperator, map[string]any{"sms_addon": true}, nil); st != 200 {
+		if st := testenv.APICall(t, "PATCH", te.url+"/admin/v1/workspaces/"+ws.ID, consoleOperator, map[string]any{"sms_addon": true}, nil); st != 200 {
 			t.Fatalf("add-on: %d", st)
 		}
 		tb.do("reload", chromedp.Reload())
@@ -484,7 +484,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		tb.waitFor("the bind", `!!document.querySelector('tr[data-bind] td.window')`)
 		// Load: a dedicated number's workspace queues 400 messages; the
 		// carrier answers each after 60 ms, so requests wait in the window.
-		wsID := seed(t, te.store, "+14155552671")
+		wsID := testenv.Seed(t, te.store, "+14155552671")
 		var reqs []inbox.OutboundRequest
 		for i := range 400 {
 			reqs = append(reqs, inbox.OutboundRequest{Workspace: wsID, To: fmt.Sprintf("+4479111%05d", i%50), Body: fmt.Sprintf("load %d", i), Encoding: "GSM7", Segments: 1})
@@ -601,13 +601,13 @@ func checkCounter(t *testing.T, tb *tab) {
 }
 
 // TestConsoleScreenshots writes the README's screenshots of the inbox and
-// the bind view (go test ./cmd/switchboard -run TestConsoleScreenshots
+// the bind view (go test ./engine -run TestConsoleScreenshots
 // -args -update-screenshots, or make screenshots).
 func TestConsoleScreenshots(t *testing.T) {
 	if !*updateScreenshots {
 		t.Skip("writes docs/inbox.png and docs/binds.png with -update-screenshots")
 	}
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", latency: 40ms..120ms, receipts: {delay: 200ms}}]`)
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 40ms..120ms, receipts: {delay: 200ms}}]`)
 	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 		c.Operator.Token = consoleOperator
 		c.Carriers[0].Binds, c.Carriers[0].MaxBinds, c.Carriers[0].Window = 2, 2, 32
@@ -618,10 +618,10 @@ func TestConsoleScreenshots(t *testing.T) {
 	te := startEngine(t, cfg)
 	ws := createWorkspace(t, te.url, "Acme Dental", true)
 	const number = "+14155550100"
-	if st := apiCall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": number, "kind": "dedicated", "workspace": ws.ID, "carrier": "sim"}, nil); st != 201 {
+	if st := testenv.APICall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": number, "kind": "dedicated", "workspace": ws.ID, "carrier": "sim"}, nil); st != 201 {
 		t.Fatalf("add number: %d", st)
 	}
-	if st := apiCall(t, "PUT", te.url+"/v1/sms/number", ws.Token, map[string]any{"number": number}, nil); st != 200 {
+	if st := testenv.APICall(t, "PUT", te.url+"/v1/sms/number", ws.Token, map[string]any{"number": number}, nil); st != 200 {
 		t.Fatalf("connect: %d", st)
 	}
 	// Conversations: out is sent through the API, in comes from the simulator.
@@ -651,14 +651,14 @@ func TestConsoleScreenshots(t *testing.T) {
 				var sent struct {
 					ID string `json:"id"`
 				}
-				if st := apiCall(t, "POST", te.url+"/v1/messages", ws.Token, map[string]any{"to": c.contact, "text": l.text}, &sent); st != 202 {
+				if st := testenv.APICall(t, "POST", te.url+"/v1/messages", ws.Token, map[string]any{"to": c.contact, "text": l.text}, &sent); st != 202 {
 					t.Fatalf("send: %d", st)
 				}
-				eventually(t, "delivered", func() bool {
+				testenv.Eventually(t, "delivered", func() bool {
 					var m struct {
 						Status string `json:"status"`
 					}
-					apiCall(t, "GET", te.url+"/v1/messages/"+sent.ID, ws.Token, nil, &m)
+					testenv.APICall(t, "GET", te.url+"/v1/messages/"+sent.ID, ws.Token, nil, &m)
 					return m.Status == "delivered"
 				})
 			} else if _, err := sim.InjectMO(ctx, smscsim.MO{From: c.contact, To: number, Text: l.text}); err != nil {
@@ -667,7 +667,7 @@ func TestConsoleScreenshots(t *testing.T) {
 			time.Sleep(30 * time.Millisecond)
 		}
 	}
-	docs := filepath.Join("..", "..", "docs")
+	docs := filepath.Join("..", "docs")
 	if err := os.MkdirAll(docs, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -689,7 +689,7 @@ func TestConsoleScreenshots(t *testing.T) {
 	tb = newTab(t, te.url, 1480, 760)
 	tb.screenshotOnFailure(t)
 	tb.signIn(consoleOperator, "/console/binds")
-	wsID := seed(t, te.store, "+14155552671")
+	wsID := testenv.Seed(t, te.store, "+14155552671")
 	var reqs []inbox.OutboundRequest
 	for i := range 1500 {
 		reqs = append(reqs, inbox.OutboundRequest{Workspace: wsID, To: fmt.Sprintf("+4479111%05d", i%100), Body: fmt.Sprintf("load %d", i), Encoding: "GSM7", Segments: 1})
@@ -725,13 +725,13 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 	const loop = "+14155559000" // the simulator sends whatever reaches it back
 	sim, te := consoleEngine(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}, loopback: {numbers: ["`+loop+`"]}}]`)
 	ws := createWorkspace(t, te.url, "Acme Dental", true)
-	if st := apiCall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": "+14155552600", "kind": "shared", "carrier": "sim"}, nil); st != 201 {
+	if st := testenv.APICall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": "+14155552600", "kind": "shared", "carrier": "sim"}, nil); st != 201 {
 		t.Fatalf("add the shared number: %d", st)
 	}
 	var req struct {
 		ID string `json:"id"`
 	}
-	if st := apiCall(t, "POST", te.url+"/v1/sms/number-requests", ws.Token, map[string]any{"country": "US", "area_code": "415", "note": "Acme Dental reminders"}, &req); st != 201 {
+	if st := testenv.APICall(t, "POST", te.url+"/v1/sms/number-requests", ws.Token, map[string]any{"country": "US", "area_code": "415", "note": "Acme Dental reminders"}, &req); st != 201 {
 		t.Fatalf("request a number: %d", st)
 	}
 	tb := newTab(t, te.url, 1280, 900)
@@ -741,7 +741,7 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 			Number        *string `json:"number"`
 			DeclineReason *string `json:"decline_reason"`
 		}
-		apiCall(t, "GET", te.url+"/v1/sms/number-requests/"+id, ws.Token, nil, &r)
+		testenv.APICall(t, "GET", te.url+"/v1/sms/number-requests/"+id, ws.Token, nil, &r)
 		if r.Number != nil {
 			number = *r.Number
 		}
@@ -774,7 +774,7 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 		var other struct {
 			ID string `json:"id"`
 		}
-		if st := apiCall(t, "POST", te.url+"/v1/sms/number-requests", ws.Token, map[string]any{"country": "US", "area_code": "212"}, &other); st != 201 {
+		if st := testenv.APICall(t, "POST", te.url+"/v1/sms/number-requests", ws.Token, map[string]any{"country": "US", "area_code": "212"}, &other); st != 201 {
 			t.Fatalf("request a number: %d", st)
 		}
 		tb.do("reload", chromedp.Reload())
@@ -796,11 +796,11 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 		if _, err := sim.InjectMO(ctx, smscsim.MO{From: from, To: to, Text: "Is this still Acme Dental?"}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the unrouted message", func() bool {
+		testenv.Eventually(t, "the unrouted message", func() bool {
 			var l struct {
 				Destinations []any `json:"destinations"`
 			}
-			apiCall(t, "GET", te.url+"/admin/v1/unrouted", consoleOperator, nil, &l)
+			testenv.APICall(t, "GET", te.url+"/admin/v1/unrouted", consoleOperator, nil, &l)
 			return len(l.Destinations) == 1
 		})
 		tb.do("reload", chromedp.Reload())
@@ -819,7 +819,7 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 		var threads struct {
 			Threads []struct{ Contact string } `json:"threads"`
 		}
-		apiCall(t, "GET", te.url+"/v1/threads", ws.Token, nil, &threads)
+		testenv.APICall(t, "GET", te.url+"/v1/threads", ws.Token, nil, &threads)
 		if len(threads.Threads) != 1 || threads.Threads[0].Contact != from {
 			t.Fatalf("the workspace's threads: %+v", threads.Threads)
 		}
@@ -843,7 +843,7 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 		var tok struct {
 			Token string `json:"token"`
 		}
-		if st := apiCall(t, "POST", te.url+"/admin/v1/workspaces/"+ws.ID+"/tokens", consoleOperator, map[string]any{"name": "agents", "scopes": []string{"messages"}}, &tok); st != 201 {
+		if st := testenv.APICall(t, "POST", te.url+"/admin/v1/workspaces/"+ws.ID+"/tokens", consoleOperator, map[string]any{"name": "agents", "scopes": []string{"messages"}}, &tok); st != 201 {
 			t.Fatalf("issue a token: %d", st)
 		}
 		tb.click("#signout")

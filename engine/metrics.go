@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 // collector exports the engine's counters at scrape time, reading the same
 // snapshots the operator API shows; it keeps no state of its own.
-type collector struct{ e *engine }
+type collector struct{ e *Engine }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {} // unchecked: the label sets vary with the binds
 

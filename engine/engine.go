@@ -1,4 +1,17 @@
-package main
+// Package engine is the running Switchboard engine: from a configuration it
+// builds the carriers' binds (each carrier's share of the account's binds,
+// held through leases in Redis so that every engine process together stays
+// within the maximum), the dispatcher and the inbound router (package
+// routing) over the inbox (PostgreSQL) and the throttle (Redis), and the
+// HTTP server: the API, the web console, health, readiness and metrics. It
+// is the only package that joins concrete parts together; cmd/switchboard
+// parses the command line and calls it:
+//
+//	log := engine.NewLogger(cfg.Log.Level, os.Stderr)
+//	e, err := engine.New(ctx, cfg, log) // connects, migrates, listens
+//	...
+//	err = e.Run(ctx) // serves until ctx ends, then shuts down in order
+package engine
 
 import (
 	"context"
@@ -6,6 +19,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/config"
@@ -29,9 +44,10 @@ import (
 	"github.com/switchboard-sms/switchboard/throttle"
 )
 
-// engine is one switchboard process: the binds, the dispatcher, the router
-// and the HTTP API, over one PostgreSQL and one Redis.
-type engine struct {
+// Engine is one switchboard process: the binds, the dispatcher, the router
+// and the HTTP API, over one PostgreSQL and one Redis. New builds it, Run
+// runs it once.
+type Engine struct {
 	cfg        *config.Config
 	log        *zap.Logger
 	db         *pgxpool.Pool
@@ -49,8 +65,11 @@ type engine struct {
 	accounts   map[string]throttle.Bucket // each carrier account's bucket, by carrier
 }
 
-// openStore connects to PostgreSQL and brings the schema up to date.
-func openStore(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.Store, error) {
+// OpenStore connects to PostgreSQL (cfg.Postgres) and brings the schema up
+// to date; the caller closes the pool. The engine opens its store this way,
+// and so do the commands that work on the database alone (migrate, the
+// workspace, number and token commands).
+func OpenStore(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.Store, error) {
 	pc, err := pgxpool.ParseConfig(cfg.Postgres.URL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres.url: %w", err)
@@ -67,12 +86,14 @@ func openStore(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.S
 	return db, inbox.New(db, inbox.Options{MessageTTL: cfg.Engine.MessageTTL.D()}), nil
 }
 
-// newEngine connects to PostgreSQL (migrating it) and Redis and builds every
-// part; nothing runs until run.
-func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engine, error) {
-	e := &engine{cfg: cfg, log: log}
+// New connects to PostgreSQL (migrating it, as OpenStore) and Redis, builds
+// every part from cfg and listens on cfg.HTTP.Listen; nothing runs until
+// Run, which must follow (it releases what New opened). When New fails, it
+// has closed whatever it opened.
+func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, error) {
+	e := &Engine{cfg: cfg, log: log}
 	var err error
-	if e.db, e.store, err = openStore(ctx, cfg); err != nil {
+	if e.db, e.store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
 	ropt, err := redis.ParseURL(cfg.Redis.URL)
@@ -167,8 +188,8 @@ func newEngine(ctx context.Context, cfg *config.Config, log *zap.Logger) (*engin
 	return e, nil
 }
 
-// close releases the connections (after run, or when newEngine fails).
-func (e *engine) close() {
+// close releases the connections (after Run, or when New fails).
+func (e *Engine) close() {
 	if e.hub != nil {
 		e.hub.Close()
 	}
@@ -180,10 +201,15 @@ func (e *engine) close() {
 	}
 }
 
-// run serves until ctx ends, then shuts down in order: stop taking requests,
-// stop claiming and drain the submits in flight, unbind, stop the router,
-// release the bind leases.
-func (e *engine) run(ctx context.Context) error {
+// Run serves until ctx ends (or the HTTP server fails), then shuts down in
+// order: stop taking HTTP requests (those in progress get
+// http.shutdown_grace; event streams are closed), stop claiming and drain
+// the submits in flight, stop taking bind leases, unbind every bind
+// (waiting for responses within engine.drain_timeout) and release its
+// lease, stop the inbound router, and close the connections to Redis and
+// PostgreSQL. It returns nil after a shutdown caused by ctx, the HTTP
+// server's error otherwise. Run is called once.
+func (e *Engine) Run(ctx context.Context) error {
 	defer e.close()
 	ln := e.listener
 	var err error
@@ -236,7 +262,7 @@ func (e *engine) run(ctx context.Context) error {
 const orphanReceiptAge = 24 * time.Hour
 
 // maintain runs the periodic sweeps the store needs until ctx ends.
-func (e *engine) maintain(ctx context.Context) {
+func (e *Engine) maintain(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -257,7 +283,7 @@ func (e *engine) maintain(ctx context.Context) {
 // account's maximum across every engine process (leases in Redis).
 type carrierRun struct {
 	cfg     *config.Carrier
-	e       *engine
+	e       *Engine
 	rc      *routing.Carrier
 	pool    *smpp.Pool
 	handler smpp.Handler
@@ -271,7 +297,7 @@ type heldSlot struct {
 	renewed  time.Time
 }
 
-func newCarrierRun(k *config.Carrier, e *engine) (*carrierRun, error) {
+func newCarrierRun(k *config.Carrier, e *Engine) (*carrierRun, error) {
 	method := map[string]coding.Method{"udh8": coding.UDH8, "udh16": coding.UDH16, "sar": coding.SAR, "payload": coding.Payload}[k.LongMessage]
 	pool := &smpp.Pool{}
 	cr := &carrierRun{cfg: k, e: e, pool: pool, held: map[int]*heldSlot{}}
@@ -425,8 +451,8 @@ func (cr *carrierRun) close(ctx context.Context) {
 	}
 }
 
-// BindInfo describes one bind for the operator API and metrics.
-type BindInfo struct {
+// bindInfo describes one bind for the operator API and metrics.
+type bindInfo struct {
 	Carrier    string        `json:"carrier"`
 	Slot       int           `json:"slot"`
 	Type       string        `json:"type"`
@@ -451,15 +477,15 @@ type BindInfo struct {
 }
 
 // binds lists the binds this process holds.
-func (e *engine) binds() []BindInfo {
-	var out []BindInfo
+func (e *Engine) binds() []bindInfo {
+	var out []bindInfo
 	for _, cr := range e.carriers {
 		cr.mu.Lock()
 		for i, h := range cr.held {
 			for _, s := range h.sessions {
 				st := s.Stats()
 				p50, p99 := st.ResponseTime.Quantile(0.5), st.ResponseTime.Quantile(0.99)
-				out = append(out, BindInfo{
+				out = append(out, bindInfo{
 					Carrier: cr.cfg.Name, Slot: i, Type: s.Config().Type.String(), State: st.State.String(), LastError: st.LastError,
 					InFlight: st.InFlight, Window: st.Window, Submitted: st.Submitted, P50: p50, P99: p99,
 					P50Ms: ms(p50), P99Ms: ms(p99), Throttled: st.Throttled(), Reconnects: st.Reconnects, Stats: st,
@@ -483,7 +509,7 @@ func (e *engine) binds() []BindInfo {
 // bindsWithRates is binds with each carrier account's configured and
 // effective rate: one Redis call per carrier, bounded by a short deadline so
 // that a slow Redis leaves the rates unknown rather than the answer late.
-func (e *engine) bindsWithRates() []BindInfo {
+func (e *Engine) bindsWithRates() []bindInfo {
 	out := e.binds()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -512,9 +538,9 @@ func (e *engine) bindsWithRates() []BindInfo {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// ready reports why the engine cannot serve, or nil: PostgreSQL and Redis
-// answer and at least one bind is up.
-func (e *engine) ready(ctx context.Context) error {
+// Ready reports why the engine cannot serve, or nil: PostgreSQL and Redis
+// answer and at least one bind is up. GET /readyz answers with it.
+func (e *Engine) Ready(ctx context.Context) error {
 	if err := e.db.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
@@ -529,4 +555,21 @@ func (e *engine) ready(ctx context.Context) error {
 	return errors.New("no bind is up")
 }
 
+// Addr is the address the HTTP server listens on, from New on (the port
+// chosen when cfg.HTTP.Listen asks for port 0).
+func (e *Engine) Addr() net.Addr { return e.listener.Addr() }
+
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// NewLogger is the engine's logger: JSON lines on w, ISO 8601 times, at
+// level (debug, info, warn, error; info when level is not one of them).
+func NewLogger(level string, w io.Writer) *zap.Logger {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		lvl = zapcore.InfoLevel
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
+	return zap.New(core)
+}

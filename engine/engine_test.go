@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 // testEngine runs an engine in-process against a fresh database, a unique
 // Redis prefix and the given carrier address.
 type testEngine struct {
-	*engine
+	*Engine
 	cancel context.CancelFunc
 	done   chan error
 	url    string // http base URL
@@ -61,17 +61,17 @@ carriers:
 func startEngine(t *testing.T, cfg *config.Config) *testEngine {
 	t.Helper()
 	var logs bytes.Buffer
-	e, err := newEngine(context.Background(), cfg, newLogger(cfg.Log.Level, &syncBuffer{b: &logs}))
+	e, err := New(context.Background(), cfg, NewLogger(cfg.Log.Level, &syncBuffer{b: &logs}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	te := &testEngine{engine: e, cancel: cancel, done: make(chan error, 1), dbURL: cfg.Postgres.URL}
-	go func() { te.done <- e.run(ctx) }()
+	te := &testEngine{Engine: e, cancel: cancel, done: make(chan error, 1), dbURL: cfg.Postgres.URL}
+	go func() { te.done <- e.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for e.listener == nil || e.ready(context.Background()) != nil {
+	for e.listener == nil || e.Ready(context.Background()) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("engine not ready: %v", e.ready(context.Background()))
+			t.Fatalf("engine not ready: %v", e.Ready(context.Background()))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -89,46 +89,13 @@ type syncBuffer struct{ b *bytes.Buffer }
 
 func (s *syncBuffer) Write(p []byte) (int, error) { return len(p), nil }
 
-// seed creates a workspace with the add-on and a connected dedicated number.
-func seed(t *testing.T, s *inbox.Store, number string) inbox.WorkspaceID {
-	t.Helper()
-	ctx := context.Background()
-	ws, _, err := s.CreateWorkspace(ctx, "acme", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.AddNumber(ctx, inbox.NewNumber{E164: number, Kind: inbox.Dedicated, Carrier: "sim", Owner: ws.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ConnectNumber(ctx, ws.ID, n.ID); err != nil {
-		t.Fatal(err)
-	}
-	return ws.ID
-}
-
-func waitStatus(t *testing.T, s *inbox.Store, ws inbox.WorkspaceID, id inbox.MessageID, want inbox.Status) inbox.Message {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		m, err := s.GetMessage(context.Background(), ws, id)
-		if err == nil && m.Status == want {
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("message %d: status %q (err %v, last error %q), want %q", id, m.Status, err, m.LastError, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The whole path in one process: a queued message is submitted, its receipt
 // delivers it; a reply lands in the same thread.
 func TestEngineSendReceiptReply(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{Receipts: true})
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), srv.Addr(), nil))
-	ws := seed(t, te.store, "+14155552671")
+	ws := testenv.Seed(t, te.store, "+14155552671")
 	ctx := context.Background()
 	long := strings.Repeat("long message with emoji 😀 ", 8)
 	var ids []inbox.MessageID
@@ -141,7 +108,7 @@ func TestEngineSendReceiptReply(t *testing.T) {
 	}
 	te.dispatcher.Kick()
 	for _, id := range ids {
-		m := waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+		m := testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
 		if len(m.SegmentInfo) != m.Segments {
 			t.Fatalf("message %d: %d segment ids for %d segments", id, len(m.SegmentInfo), m.Segments)
 		}
@@ -183,9 +150,9 @@ func TestEngineMetrics(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{Receipts: true})
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), srv.Addr(), nil))
-	ws := seed(t, te.store, "+14155552671")
+	ws := testenv.Seed(t, te.store, "+14155552671")
 	id := enqueue(t, te.store, ws, "+447911123456", "metrics")
-	waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+	testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
 	resp, err := http.Get(te.url + "/metrics")
 	if err != nil {
 		t.Fatal(err)

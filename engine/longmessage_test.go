@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -63,13 +63,13 @@ func TestLongMessageMethods(t *testing.T) {
 				if first {
 					before = 1.0
 				}
-				sim := startSim(t, fmt.Sprintf(`accounts: [{system_id: sb, password: "", latency: 5ms,
+				sim := testenv.StartSim(t, fmt.Sprintf(`accounts: [{system_id: sb, password: "", latency: 5ms,
   receipts: {delay: 1ms, before_resp: %v, before_resp_gap: 5ms}}]`, before))
 				cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 					c.Carriers[0].LongMessage = method
 				})
 				te := startEngine(t, cfg)
-				ws := seed(t, te.store, "+14155552671")
+				ws := testenv.Seed(t, te.store, "+14155552671")
 				var ids []inbox.MessageID
 				wantSubmits := 0
 				for i, text := range texts {
@@ -77,7 +77,7 @@ func TestLongMessageMethods(t *testing.T) {
 					wantSubmits += wireParts(method, segmentsOf(text))
 				}
 				for i, id := range ids {
-					m := waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+					m := testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
 					segs := segmentsOf(texts[i])
 					if m.Segments != segs || len(m.SegmentInfo) != wireParts(method, segs) {
 						t.Fatalf("text %d: %d segments, %d parts; want %d segments, %d parts", i, m.Segments, len(m.SegmentInfo), segs, wireParts(method, segs))
@@ -114,7 +114,7 @@ func TestLongMessageMethodsRetried(t *testing.T) {
 					c.Carriers[0].LongMessage = method
 				})
 				te := startEngine(t, cfg)
-				ws := seed(t, te.store, "+14155552671")
+				ws := testenv.Seed(t, te.store, "+14155552671")
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				if err := srv.WaitFor(ctx, func(s smpptest.Stats) bool { return s.Binds > 0 }); err != nil {
@@ -128,7 +128,7 @@ func TestLongMessageMethodsRetried(t *testing.T) {
 				}
 				text := strings.Repeat("щ", 440) // UCS-2, 7 segments
 				id := enqueue(t, te.store, ws, "+447911123400", text)
-				m := waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+				m := testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
 				parts := wireParts(method, 7)
 				if m.Segments != 7 || len(m.SegmentInfo) != parts || m.Attempts < 2 {
 					t.Fatalf("%d segments, %d parts, %d attempts; want 7, %d, at least 2", m.Segments, len(m.SegmentInfo), m.Attempts, parts)

@@ -1,10 +1,9 @@
-package main
+package engine
 
 import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
@@ -14,22 +13,6 @@ import (
 	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
-
-// startSim starts the carrier simulator from YAML and closes it at the end.
-func startSim(t *testing.T, yaml string) *smscsim.Sim {
-	t.Helper()
-	cfg, err := smscsim.ParseConfig([]byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listeners = []smscsim.ListenerConfig{{Name: "plain", Addr: "127.0.0.1:0"}}
-	sim, err := smscsim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
-}
 
 func enqueue(t *testing.T, s *inbox.Store, ws inbox.WorkspaceID, to, text string) inbox.MessageID {
 	t.Helper()
@@ -62,22 +45,11 @@ func threadOf(t *testing.T, s *inbox.Store, ws inbox.WorkspaceID, contact string
 	return inbox.Thread{}, nil
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Replies to a shared number go to the workspace that last wrote to that
 // contact from it; a reply nobody can claim is kept as unrouted.
 func TestE2ESharedNumberRouting(t *testing.T) {
 	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), nil))
 	ctx := context.Background()
 	s := te.store
@@ -99,13 +71,13 @@ func TestE2ESharedNumberRouting(t *testing.T) {
 	contacts := [2]string{"+447911123401", "+447911123402"}
 	for i := range wss {
 		id := enqueue(t, s, wss[i], contacts[i], "hello from "+[]string{"alpha", "beta"}[i])
-		waitStatus(t, s, wss[i], id, inbox.StatusDelivered)
+		testenv.WaitStatus(t, s, wss[i], id, inbox.StatusDelivered)
 	}
 	for i, c := range contacts {
 		if _, err := sim.InjectMO(ctx, smscsim.MO{From: c, To: "+14155552600", Text: "reply " + c}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the reply in its thread", func() bool {
+		testenv.Eventually(t, "the reply in its thread", func() bool {
 			_, msgs := threadOf(t, s, wss[i], c)
 			return len(msgs) == 2 && msgs[1].Direction == inbox.DirectionIn && msgs[1].Body == "reply "+c
 		})
@@ -116,7 +88,7 @@ func TestE2ESharedNumberRouting(t *testing.T) {
 	if _, err := sim.InjectMO(ctx, smscsim.MO{From: "+447911123499", To: "+14155552600", Text: "who is this?"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an unrouted message", func() bool {
+	testenv.Eventually(t, "an unrouted message", func() bool {
 		un, _, err := s.ListUnrouted(ctx, inbox.Page{})
 		return err == nil && len(un) == 1 && un[0].Body == "who is this?"
 	})
@@ -127,18 +99,18 @@ func TestE2ESharedNumberRouting(t *testing.T) {
 // contact out and START back in.
 func TestE2ELongMessageEarlyReceiptAndOptOut(t *testing.T) {
 	t.Parallel()
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", message_id: hex, receipt_id: decimal,
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", message_id: hex, receipt_id: decimal,
   latency: 30ms, receipts: {delay: 1ms, before_resp: 1.0, before_resp_gap: 10ms}}]`)
 	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 		c.Carriers[0].LongMessage = "udh16"
 		c.Carriers[0].MessageIDs = config.MessageIDs{Submit: "hex", Receipt: "decimal"}
 	})
 	te := startEngine(t, cfg)
-	ws := seed(t, te.store, "+14155552671")
+	ws := testenv.Seed(t, te.store, "+14155552671")
 	ctx := context.Background()
 	long := strings.Repeat("Привет, мир! 😀 ", 12) // UCS-2, 4 parts
 	id := enqueue(t, te.store, ws, "+447911123456", long)
-	m := waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+	m := testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
 	if m.Encoding != "UCS2" || m.Segments < 3 || len(m.SegmentInfo) != m.Segments {
 		t.Fatalf("message %+v", m)
 	}
@@ -151,14 +123,14 @@ func TestE2ELongMessageEarlyReceiptAndOptOut(t *testing.T) {
 	if _, err := sim.InjectMO(ctx, smscsim.MO{From: "+447911123456", To: "+14155552671", Text: " stop "}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the opt-out", func() bool {
+	testenv.Eventually(t, "the opt-out", func() bool {
 		res, err := te.store.Enqueue(ctx, []inbox.OutboundRequest{{Workspace: ws, To: "+447911123456", Body: "x", Encoding: "GSM7", Segments: 1}})
 		return err == nil && inbox.ErrorCode(res[0].Err) == inbox.CodeRecipientOptedOut
 	})
 	if _, err := sim.InjectMO(ctx, smscsim.MO{From: "+447911123456", To: "+14155552671", Text: "START"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the opt-in", func() bool {
+	testenv.Eventually(t, "the opt-in", func() bool {
 		res, err := te.store.Enqueue(ctx, []inbox.OutboundRequest{{Workspace: ws, To: "+447911123456", Body: "welcome back", Encoding: "GSM7", Segments: 1}})
 		return err == nil && res[0].Err == nil
 	})
@@ -181,8 +153,8 @@ func TestE2EMOPartsAcrossBinds(t *testing.T) {
 	srv := smpptest.Start(t, smpptest.Config{})
 	cfg := engineConfig(t, testenv.NewDatabase(t), srv.Addr(), func(c *config.Config) { c.Carriers[0].Binds, c.Carriers[0].MaxBinds = 2, 2 })
 	te := startEngine(t, cfg)
-	ws := seed(t, te.store, "+14155552671")
-	eventually(t, "two binds", func() bool { return srv.Stats().Binds >= 2 })
+	ws := testenv.Seed(t, te.store, "+14155552671")
+	testenv.Eventually(t, "two binds", func() bool { return srv.Stats().Binds >= 2 })
 	text := strings.Repeat("A long reply that spans several parts. ", 10)
 	parts, err := coding.Split(text, coding.GSM7, coding.UDH8, 77)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -89,17 +89,11 @@ func waitAllFinal(t *testing.T, te *testEngine, within time.Duration) map[inbox.
 func simTexts(t *testing.T, logPath string) (map[string]int, map[string][]string) {
 	seen := map[string]int{}
 	order := map[string][]string{}
-	for _, l := range readSimLog(t, logPath) {
+	for _, l := range testenv.ReadSimLog(t, logPath) {
 		seen[l.Text]++
 		order[l.Dst] = append(order[l.Dst], l.Text)
 	}
 	return seen, order
-}
-
-// faultRow logs one row of the `make faults` table.
-func faultRow(t *testing.T, fault, load string, accepted, lost, dups, violations int) {
-	t.Helper()
-	t.Logf("FAULTROW|%s|%s|%d|%d|%d|%d", fault, load, accepted, lost, dups, violations)
 }
 
 func fastClasses(c *config.Config) {
@@ -115,14 +109,14 @@ func TestFaultCarrierDropsConnections(t *testing.T) {
 	t.Parallel()
 	scale := faultScale()
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := startSim(t, fmt.Sprintf(`accounts: [{system_id: sb, password: "", max_binds: 2, latency: 5ms..15ms,
+	sim := testenv.StartSim(t, fmt.Sprintf(`accounts: [{system_id: sb, password: "", max_binds: 2, latency: 5ms..15ms,
   receipts: {delay: 10ms}, faults: {drop_every: %ds}}]
 log: %s`, map[bool]int{true: 2, false: 5}[scale == 1], logPath))
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 		c.Carriers[0].Binds, c.Carriers[0].MaxBinds = 2, 2
 		fastClasses(c)
 	}))
-	ws := seed(t, te.store, "+14155552671")
+	ws := testenv.Seed(t, te.store, "+14155552671")
 	n := 2000 * scale
 	enqueueLoad(t, te.store, ws, "drop", n, 400)
 	te.dispatcher.Kick()
@@ -147,7 +141,7 @@ log: %s`, map[bool]int{true: 2, false: 5}[scale == 1], logPath))
 	acct, _ := rep.Account("sb")
 	t.Logf("drops under load: accepted %d, delivered %d, lost %d, duplicates %d (unknown-outcome resends), carrier drops %d, reconnects %d, binds refused %d",
 		n, counts[inbox.StatusDelivered], lost, dups, acct.Drops, reconnects, acct.BindsRefused)
-	faultRow(t, "carrier drops binds every few s", fmt.Sprintf("%d msgs, 2 binds", n), n, lost, dups, int(acct.BindsRefused))
+	testenv.FaultRow(t, "carrier drops binds every few s", fmt.Sprintf("%d msgs, 2 binds", n), n, lost, dups, int(acct.BindsRefused))
 	if lost != 0 || counts[inbox.StatusDelivered] != n {
 		t.Fatalf("lost %d; statuses %v", lost, counts)
 	}
@@ -167,14 +161,14 @@ log: %s`, map[bool]int{true: 2, false: 5}[scale == 1], logPath))
 func TestFaultThrottleStorm(t *testing.T) {
 	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms}, faults: {fail: "0x58:40%"}}]
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms}, faults: {fail: "0x58:40%"}}]
 log: `+logPath)
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 		fastClasses(c)
 		c.Engine.RetryMin = config.Duration(50 * time.Millisecond)
 		c.Engine.RetryMax = config.Duration(500 * time.Millisecond)
 	}))
-	ws := seed(t, te.store, "+14155552671")
+	ws := testenv.Seed(t, te.store, "+14155552671")
 	n := 600 * faultScale()
 	enqueueLoad(t, te.store, ws, "storm", n, 30)
 	te.dispatcher.Kick()
@@ -222,7 +216,7 @@ log: `+logPath)
 	}
 	t.Logf("0x58 storm: %d messages, delivered %d, throttled answers %d, retries %d, rate cuts %d, missing %d, contacts reordered %d",
 		n, counts[inbox.StatusDelivered], d.Throttled, d.Retried, cuts, missing, reordered)
-	faultRow(t, "0x58 storm (40% of submits)", fmt.Sprintf("%d msgs, 30 contacts", n), n, missing, 0, reordered)
+	testenv.FaultRow(t, "0x58 storm (40% of submits)", fmt.Sprintf("%d msgs, 30 contacts", n), n, missing, 0, reordered)
 	if counts[inbox.StatusDelivered] != n || missing != 0 {
 		t.Fatalf("statuses %v, missing %d", counts, missing)
 	}
@@ -239,11 +233,11 @@ func TestFaultOddDeliveries(t *testing.T) {
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), srv.Addr(), func(c *config.Config) {
 		c.Engine.InboundPartTimeout = config.Duration(time.Millisecond)
 	}))
-	ws := seed(t, te.store, "+14155552671")
+	ws := testenv.Seed(t, te.store, "+14155552671")
 	ctx := context.Background()
 	id := enqueue(t, te.store, ws, "+447911123456", "hello")
 	te.dispatcher.Kick()
-	m := waitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+	m := testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
 	receipt := func(carrierID, stat string) smpp.Status {
 		var tl smpp.TLVs
 		tl = smpp.AppendTLV(tl, smpp.TagReceiptedMessageID, []byte(carrierID+"\x00"))
@@ -314,7 +308,7 @@ func TestFaultRedisRestart(t *testing.T) {
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
 	// The carrier enforces 20 segments/s per number with a little headroom
 	// over the class's burst; its report gives the exact worst second.
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms},
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms},
   rate: {source: 20, source_burst: 8}}]
 log: `+logPath)
 	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
@@ -345,7 +339,7 @@ log: `+logPath)
 	n := 600
 	enqueueLoad(t, s, ws.ID, "redis", n, 60)
 	te.dispatcher.Kick()
-	eventually(t, "some messages sent", func() bool { return sim.Stats().Accepted > 60 })
+	testenv.Eventually(t, "some messages sent", func() bool { return sim.Stats().Accepted > 60 })
 	rs.Stop()
 	down := time.Now()
 	// What was booked before the outage (up to the horizon ahead) may still
@@ -358,7 +352,7 @@ log: `+logPath)
 	}
 	rs.Start()
 	up := time.Now()
-	eventually(t, "sending to resume", func() bool { return sim.Stats().Accepted > during })
+	testenv.Eventually(t, "sending to resume", func() bool { return sim.Stats().Accepted > during })
 	resumed := time.Since(up)
 	counts := waitAllFinal(t, te, 90*time.Second)
 	rep := sim.Report()
@@ -377,7 +371,7 @@ log: `+logPath)
 	if worst > 25 {
 		viol = int(worst - 25)
 	}
-	faultRow(t, "Redis stopped and restarted", fmt.Sprintf("%d msgs, 3 numbers at 20/s", n), n, n-counts[inbox.StatusDelivered], 0, viol+int(acct.ThrottledSource))
+	testenv.FaultRow(t, "Redis stopped and restarted", fmt.Sprintf("%d msgs, 3 numbers at 20/s", n), n, n-counts[inbox.StatusDelivered], 0, viol+int(acct.ThrottledSource))
 	if resumed > 5*time.Second {
 		t.Fatalf("sending resumed %v after Redis came back, want within 5s", resumed)
 	}

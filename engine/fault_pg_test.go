@@ -1,4 +1,4 @@
-package main
+package engine
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	}
 	admin.Close(ctx)
 
-	sim := startSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 20ms}}]`)
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 20ms}}]`)
 	te := startEngine(t, engineConfig(t, pg.URL("sb"), sim.Addr(""), func(c *config.Config) {
 		fastClasses(c)
 		c.Operator.Token = "operator-token-for-the-pg-test"
@@ -45,11 +45,11 @@ func TestFaultPostgresRestart(t *testing.T) {
 		ID    string `json:"id"`
 		Token string `json:"token"`
 	}
-	if st := apiCall(t, "POST", base+"/admin/v1/workspaces", "operator-token-for-the-pg-test", map[string]any{"name": "acme", "sms_addon": true}, &ws); st >= 300 {
+	if st := testenv.APICall(t, "POST", base+"/admin/v1/workspaces", "operator-token-for-the-pg-test", map[string]any{"name": "acme", "sms_addon": true}, &ws); st >= 300 {
 		t.Fatalf("create workspace: %d", st)
 	}
-	apiCall(t, "POST", base+"/admin/v1/numbers", "operator-token-for-the-pg-test", map[string]any{"number": "+14155552671", "kind": "dedicated", "workspace": ws.ID, "carrier": "sim"}, nil)
-	if st := apiCall(t, "PUT", base+"/v1/sms/number", ws.Token, map[string]any{"number": "+14155552671"}, nil); st >= 300 {
+	testenv.APICall(t, "POST", base+"/admin/v1/numbers", "operator-token-for-the-pg-test", map[string]any{"number": "+14155552671", "kind": "dedicated", "workspace": ws.ID, "carrier": "sim"}, nil)
+	if st := testenv.APICall(t, "PUT", base+"/v1/sms/number", ws.Token, map[string]any{"number": "+14155552671"}, nil); st >= 300 {
 		t.Fatalf("connect: %d", st)
 	}
 
@@ -72,7 +72,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 				var r struct {
 					ID string `json:"id"`
 				}
-				st := apiCall(t, "POST", base+"/v1/messages", ws.Token, map[string]any{"to": fmt.Sprintf("+4479111%05d", (c*1000+i)%500), "text": fmt.Sprintf("pg %d %d", c, i)}, &r)
+				st := testenv.APICall(t, "POST", base+"/v1/messages", ws.Token, map[string]any{"to": fmt.Sprintf("+4479111%05d", (c*1000+i)%500), "text": fmt.Sprintf("pg %d %d", c, i)}, &r)
 				switch st {
 				case 202:
 					mu.Lock()
@@ -120,7 +120,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 			var m struct {
 				Status string `json:"status"`
 			}
-			if st := apiCall(t, "GET", base+"/v1/messages/"+id, ws.Token, nil, &m); st == 200 && final[m.Status] {
+			if st := testenv.APICall(t, "GET", base+"/v1/messages/"+id, ws.Token, nil, &m); st == 200 && final[m.Status] {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -132,7 +132,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	}
 	// Each reply sent during the outage is in its thread exactly once.
 	replies := map[string]int{}
-	eventually(t, "the replies resent after the outage", func() bool {
+	testenv.Eventually(t, "the replies resent after the outage", func() bool {
 		var threads struct {
 			Threads []struct {
 				ID string `json:"id"`
@@ -144,7 +144,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		}
 		cursor := ""
 		for {
-			apiCall(t, "GET", base+"/v1/threads?cursor="+cursor, ws.Token, nil, &threads)
+			testenv.APICall(t, "GET", base+"/v1/threads?cursor="+cursor, ws.Token, nil, &threads)
 			for _, th := range threads.Threads {
 				var page struct {
 					Messages []struct {
@@ -152,7 +152,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 						Text      string `json:"text"`
 					} `json:"messages"`
 				}
-				apiCall(t, "GET", base+"/v1/threads/"+th.ID+"/messages", ws.Token, nil, &page)
+				testenv.APICall(t, "GET", base+"/v1/threads/"+th.ID+"/messages", ws.Token, nil, &page)
 				for _, m := range page.Messages {
 					if m.Direction == "in" && strings.HasPrefix(m.Text, "reply during outage") {
 						replies[m.Text]++
@@ -172,7 +172,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	for _, k := range replies {
 		dupReplies += k - 1
 	}
-	faultRow(t, "PostgreSQL restarted (immediate stop)", "8 API clients + 5 replies", len(ids), notFinal+5-len(replies), dupReplies, 0)
+	testenv.FaultRow(t, "PostgreSQL restarted (immediate stop)", "8 API clients + 5 replies", len(ids), notFinal+5-len(replies), dupReplies, 0)
 	if during == 0 {
 		t.Fatal("the API never answered 503 while the database was down")
 	}

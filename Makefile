@@ -62,7 +62,7 @@ clean:
 ## for seconds each); reports in bin/bench/SCENARIO/ (see bench/README.md)
 .PHONY: bench-suite
 bench-suite: build
-	$(WITH_SERVICES) for s in window advise throttle e2e inbound soak; do \
+	$(WITH_SERVICES) for s in window advise throttle e2e inbound soak fairness; do \
 	  bin/smppbench $$s $(BENCH_FLAGS) --out bin/bench/$$s || exit 1; done
 
 ## screenshots: the README's console screenshots (docs/inbox.png,

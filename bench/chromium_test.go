@@ -137,6 +137,12 @@ func TestReportInChromium(t *testing.T) {
 	// Every chart kind: advise-like charts too.
 	rep.Charts = append(rep.Charts, Chart{ID: "extra", Title: "Percentiles", Kind: "percentile", XLabel: "percentile", YLabel: "ms",
 		Series: []Series{{Name: "x", Points: rep.Latencies[0].Curve}}})
+	// And the fairness scenario's, from synthetic arrivals.
+	fsc := Defaults(ScenarioFairness, true)
+	fsc.Fairness.AccountTPS = 30
+	fair := newReport(fsc)
+	fairnessReport(fsc, fair, measureFairness(syntheticFairness(fsc)), time.Minute)
+	rep.Charts = append(rep.Charts, fair.Charts...)
 	if err := rep.WriteFiles(dir); err != nil {
 		t.Fatal(err)
 	}

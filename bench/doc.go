@@ -3,7 +3,7 @@
 //
 // It drives the engine from outside, as a user would: over SMPP with
 // package smpp's Session (window, advise) and over the engine's HTTP API
-// (throttle, e2e, inbound, soak), against real `switchboard serve`
+// (throttle, e2e, inbound, soak, fairness), against real `switchboard serve`
 // processes it starts with a database and a Redis prefix of the run's own,
 // and an in-process carrier simulator (package smscsim) whose report is
 // the carrier's word on what arrived. It never imports inbox, routing or
@@ -28,6 +28,12 @@
 //	          found in a thread
 //	soak      mixed traffic with the simulator's faults on, then every accepted
 //	          message final and every acknowledged MO in a thread
+//	fairness  K numbers each with a backlog (campaigns queued one after
+//	          another, or round robin) against a strict carrier (at most R
+//	          per source in any sliding second): per number queued → first
+//	          segment at the carrier, time to drain, rate against its
+//	          entitled rate (max-min fair share of the account), the most in
+//	          any second, 0x58 answers; utilisation and Jain's index
 //
 // # Parameters and reports
 //

@@ -47,6 +47,9 @@ type classDef struct {
 	Name  string
 	Rate  float64
 	Burst int
+	// RateOnly writes the class with its rate and no burst: the engine's
+	// default for a class (fairness).
+	RateOnly bool
 }
 
 // engineRun is an engine (one or more processes) and its carrier.
@@ -69,7 +72,12 @@ type engineOptions struct {
 	classes []classDef
 	numbers []string // our numbers, for the simulator's MO routing
 	tps     float64  // the carrier account's rate; 0: sc.Carrier.TPS
-	logSim  bool     // keep the simulator's message log (per-message accept times)
+	// accountTPS, when > 0, is the carrier account's rate exactly (tps
+	// and sc.Carrier.TPS are then ignored), written without a burst.
+	accountTPS float64
+	logSim     bool // keep the simulator's message log (per-message accept times)
+	// simRate is the simulator's rate limits; nil: none.
+	simRate *smscsim.RateConfig
 }
 
 // startEngine starts (or connects to) the engine of an engine scenario.
@@ -133,6 +141,10 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 	if opt.tps > tps {
 		tps, burst = opt.tps, max(burst, int(opt.tps/10))
 	}
+	burst = max(burst, 1)
+	if opt.accountTPS > 0 {
+		tps, burst = opt.accountTPS, 0
+	}
 	host, port, _ := net.SplitHostPort(sim.Addr(""))
 	for i := 0; i < sc.Engine.Processes; i++ {
 		httpAddr, err := freeAddr()
@@ -142,7 +154,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 		cfg := engineConfig(engineConfigArgs{
 			http: httpAddr, db: dbURL, redis: redisURL, prefix: prefix, instance: fmt.Sprintf("bench-%d", i+1),
 			classes: opt.classes, host: host, port: port, binds: sc.Carrier.Binds, maxBinds: sc.Carrier.Binds * sc.Engine.Processes,
-			window: sc.Carrier.Window, tps: tps, burst: max(burst, 1),
+			window: sc.Carrier.Window, tps: tps, burst: burst,
 		})
 		path := filepath.Join(e.dir, fmt.Sprintf("switchboard-%d.yaml", i+1))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -220,6 +232,9 @@ func simConfig(sc Scenario, opt engineOptions) (smscsim.Config, error) {
 		Receipts: smscsim.ReceiptConfig{Delay: s.ReceiptDelay, Outcomes: s.Outcomes, BeforeResp: s.ReceiptFirst, BeforeRespGap: 5 * time.Millisecond},
 		Faults:   smscsim.FaultConfig{Fail: s.Fail, DropEvery: s.DropEvery, MuteEvery: s.MuteEvery, MuteFor: s.MuteFor, NoScripts: true},
 	}
+	if opt.simRate != nil {
+		acct.Rate = *opt.simRate
+	}
 	cfg := smscsim.Config{Seed: sc.Seed, Listeners: []smscsim.ListenerConfig{{Addr: "127.0.0.1:0"}}, Accounts: []smscsim.AccountConfig{acct}}
 	return cfg, cfg.Check()
 }
@@ -230,7 +245,7 @@ type engineConfigArgs struct {
 	host, port                        string
 	binds, maxBinds, window           int
 	tps                               float64
-	burst                             int
+	burst                             int // 0: none written (the engine's default)
 }
 
 // engineConfig writes the config of one started engine process. Retries
@@ -245,7 +260,15 @@ func engineConfig(a engineConfigArgs) string {
 		}
 	}
 	for _, c := range a.classes {
+		if c.RateOnly {
+			fmt.Fprintf(&classes, "  - {name: %q, rate: %s}\n", c.Name, strconv.FormatFloat(c.Rate, 'g', -1, 64))
+			continue
+		}
 		fmt.Fprintf(&classes, "  - {name: %q, rate: %s, burst: %d}\n", c.Name, strconv.FormatFloat(c.Rate, 'g', -1, 64), max(c.Burst, 1))
+	}
+	tpsBurst := ""
+	if a.burst > 0 {
+		tpsBurst = fmt.Sprintf(" tps_burst: %d,", a.burst)
 	}
 	return fmt.Sprintf(`# written by smppbench
 http: {listen: %q}
@@ -258,9 +281,9 @@ throttle: {assume_idle: true, horizon: 20s, max_span: 20s}
 rate_classes:
 %scarriers:
   - {name: sim, host: %s, port: %s, system_id: %s, password_env: %s, binds: %d, max_binds: %d,
-     window: %d, tps: %s, tps_burst: %d, reconnect_min: 50ms, reconnect_max: 1s, response_timeout: 10s}
+     window: %d, tps: %s,%s reconnect_min: 50ms, reconnect_max: 1s, response_timeout: 10s}
 `, a.http, a.db, a.redis, a.prefix, envOperatorToken, a.instance, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
-		a.binds, a.maxBinds, a.window, strconv.FormatFloat(a.tps, 'g', -1, 64), a.burst)
+		a.binds, a.maxBinds, a.window, strconv.FormatFloat(a.tps, 'g', -1, 64), tpsBurst)
 }
 
 // engineProc is one switchboard process.

@@ -131,6 +131,19 @@ func Flags(scenario string) []flagDef {
 			{"long", "soak.long", "fraction of two-segment texts and MO", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Soak.Long) }},
 			{"settle", "soak.settle", "time allowed after the traffic for everything to be final", func(sc *Scenario) flag.Value { return (*durVal)(&sc.Soak.Settle) }},
 		}
+	case ScenarioFairness:
+		own = []flagDef{
+			{"numbers", "fairness.numbers", "our numbers, each with a campaign", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Fairness.Numbers) }},
+			{"number-rate", "fairness.number_rate", "each number's rate, segments/s (its rate class; the simulator's limit per source in any sliding second)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.NumberRate) }},
+			{"backlog-seconds", "fairness.backlog_seconds", "each number gets number-rate × this many segments", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.BacklogSeconds) }},
+			{"order", "fairness.order", "sequential (one campaign after another) or interleaved (round robin)", func(sc *Scenario) flag.Value { return (*stringVal)(&sc.Fairness.Order) }},
+			{"account-tps", "fairness.account_tps", "the carrier account's rate, in the engine and the simulator (0: none below the sum of the numbers' rates)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.AccountTPS) }},
+			{"segments", "fairness.segments", "segments per message (1..4)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Fairness.Segments) }},
+			{"over", "fairness.over", "configure the first number's rate class this many % above what the simulator allows (0: none)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.Over) }},
+			{"timeout", "fairness.timeout", "for every segment to reach the carrier (0: from the work)", func(sc *Scenario) flag.Value { return (*durVal)(&sc.Fairness.Timeout) }},
+			{"binds", "carrier.binds", "binds per engine process (as --carrier-binds)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Binds) }},
+			{"window", "carrier.window", "window per bind (as --carrier-window)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Window) }},
+		}
 	default:
 		return common
 	}
@@ -153,6 +166,7 @@ Scenarios:
   e2e       through the engine's HTTP API to delivered receipts; latency per stage
   inbound   an MO flood through the engine into threads
   soak      mixed traffic with the simulator's faults on; then every message final, every MO in a thread
+  fairness  numbers with a backlog each against a strict carrier: wait, rate and fairness per number
 
 Examples:
   smppbench window --out /tmp/window
@@ -163,6 +177,7 @@ Examples:
   smppbench e2e --messages 5000 --concurrency 32
   smppbench e2e --engine http://127.0.0.1:8080 --operator-token T --carrier-name sim
   smppbench soak --duration 10m --out /tmp/soak
+  smppbench fairness --numbers 20 --order interleaved --account-tps 100 --out /tmp/fair
   smppbench --scenario configs/bench/throttle.yaml --seed 7
 
 The engine scenarios start their own switchboard processes (--switchboard

@@ -126,7 +126,11 @@ const (
 	legendLine                           = 16
 )
 
-var palette = []string{"#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"}
+// palette colours series by group; the first eight are the usual ones,
+// the rest keep the lines of a chart with many series (one per number)
+// apart.
+var palette = []string{"#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563",
+	"#65a30d", "#92400e", "#be123c", "#4338ca", "#0f766e", "#a21caf"}
 
 // renderChart draws a chart as an inline SVG element: axes with ticks and
 // labels, one path per series (class "series", data-points its count),

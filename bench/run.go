@@ -28,6 +28,8 @@ func Run(ctx context.Context, sc Scenario, prog *Progress) (*Report, error) {
 		err = runInbound(ctx, sc, rep, prog)
 	case ScenarioSoak:
 		err = runSoak(ctx, sc, rep, prog)
+	case ScenarioFairness:
+		err = runFairness(ctx, sc, rep, prog)
 	default:
 		err = fmt.Errorf("unknown scenario %q", sc.Scenario)
 	}

@@ -20,10 +20,11 @@ const (
 	ScenarioE2E      = "e2e"
 	ScenarioInbound  = "inbound"
 	ScenarioSoak     = "soak"
+	ScenarioFairness = "fairness"
 )
 
 // Scenarios lists every scenario, in the order the usage text shows them.
-var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, ScenarioE2E, ScenarioInbound, ScenarioSoak}
+var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, ScenarioE2E, ScenarioInbound, ScenarioSoak, ScenarioFairness}
 
 // Scenario holds every parameter of a run. It is what a scenario file
 // (YAML) holds, what every flag sets, and what the report records: a
@@ -32,7 +33,8 @@ var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, Scena
 // Defaults(name, short) gives the defaults; LoadScenario reads a file on
 // top of them; flags override both (see ParseArgs).
 type Scenario struct {
-	// Scenario is which one runs: window, advise, throttle, e2e, inbound, soak.
+	// Scenario is which one runs: window, advise, throttle, e2e, inbound,
+	// soak, fairness.
 	Scenario string `yaml:"scenario"`
 	// Title names the run in the report; default the scenario's name.
 	Title string `yaml:"title,omitempty"`
@@ -51,7 +53,8 @@ type Scenario struct {
 	// started in-process for the run.
 	Target Target `yaml:"target"`
 	// Engine says which engine the engine scenarios drive (throttle, e2e,
-	// inbound, soak): processes started for the run, or a running one.
+	// inbound, soak, fairness): processes started for the run, or a running
+	// one (not fairness).
 	Engine EngineSetup `yaml:"engine"`
 	// Carrier is the carrier account the started engine binds to the
 	// simulator with.
@@ -65,6 +68,7 @@ type Scenario struct {
 	E2E      E2EParams      `yaml:"e2e"`
 	Inbound  InboundParams  `yaml:"inbound"`
 	Soak     SoakParams     `yaml:"soak"`
+	Fairness FairnessParams `yaml:"fairness"`
 }
 
 // Target is a real SMSC (window, advise).
@@ -222,6 +226,41 @@ type SoakParams struct {
 	Settle      time.Duration `yaml:"settle"` // after the traffic, how long everything may take to be final
 }
 
+// FairnessParams: numbers with a backlog each, against a strict carrier:
+// does each go out at its rate, and does none wait behind another's
+// backlog?
+type FairnessParams struct {
+	Numbers int `yaml:"numbers"` // our numbers, each with a campaign
+	// NumberRate is each number's rate, segments/s: the engine's rate
+	// class of the dedicated numbers (written with its rate only) and what
+	// the simulator allows each source in any sliding second.
+	NumberRate float64 `yaml:"number_rate"`
+	// BacklogSeconds: each number gets NumberRate × BacklogSeconds
+	// segments of work.
+	BacklogSeconds float64 `yaml:"backlog_seconds"`
+	// Order is how the campaigns are queued: sequential (number 1's whole
+	// campaign, then number 2's, ...) or interleaved (round robin).
+	Order string `yaml:"order"`
+	// AccountTPS is the carrier account's rate: the engine's carrier tps
+	// and the simulator's account limit. 0: none below the sum of the
+	// numbers' rates (the engine gets carrier.tps or twice that sum, the
+	// simulator no account limit).
+	AccountTPS float64 `yaml:"account_tps"`
+	Segments   int     `yaml:"segments"` // per message (1..4)
+	// Over configures the first number's rate class this many percent
+	// above what the simulator allows it (0: none).
+	Over float64 `yaml:"over"`
+	// Timeout for every segment to reach the carrier; 0: 60 s + 1.5 × the
+	// time the campaigns would take one after another.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Fairness queueing orders.
+const (
+	OrderSequential  = "sequential"
+	OrderInterleaved = "interleaved"
+)
+
 // Safety bounds of advise against a real SMSC.
 const (
 	MaxProbeRate  = 20   // probes per second
@@ -260,6 +299,7 @@ func Defaults(name string, short bool) Scenario {
 		Inbound: InboundParams{Messages: 2000, Concurrency: 16, Numbers: 2, Contacts: 500, Long: 0.1, Timeout: 2 * time.Minute},
 		Soak: SoakParams{Duration: time.Minute, SendRate: 40, MORate: 10, Numbers: 4, NumberRate: 50, NumberBurst: 10,
 			Contacts: 200, Long: 0.1, Settle: 2 * time.Minute},
+		Fairness: FairnessParams{Numbers: 10, NumberRate: 10, BacklogSeconds: 20, Order: OrderSequential, Segments: 1},
 	}
 	if name == ScenarioThrottle {
 		sc.Engine.Processes = 2
@@ -285,6 +325,7 @@ func Defaults(name string, short bool) Scenario {
 	sc.E2E.Messages, sc.E2E.Concurrency, sc.E2E.Contacts, sc.E2E.Timeout = 150, 8, 100, 40*time.Second
 	sc.Inbound.Messages, sc.Inbound.Concurrency, sc.Inbound.Contacts, sc.Inbound.Timeout = 150, 8, 50, 40*time.Second
 	sc.Soak.Duration, sc.Soak.SendRate, sc.Soak.MORate, sc.Soak.Contacts, sc.Soak.Settle = 5*time.Second, 20, 5, 40, 50*time.Second
+	sc.Fairness.Numbers, sc.Fairness.BacklogSeconds = 4, 2
 	if name == ScenarioSoak {
 		sc.Sim.DropEvery, sc.Sim.MuteEvery, sc.Sim.MuteFor = 2*time.Second, 3*time.Second, 500*time.Millisecond
 		sc.Sim.Fail = "0x58:2%,0x14:1%,0x08:1%"
@@ -482,6 +523,30 @@ func (sc *Scenario) Check() error {
 		p := &sc.Soak
 		if p.Duration <= 0 || p.SendRate <= 0 || p.MORate < 0 || p.Numbers < 1 || p.Contacts < 1 || p.NumberRate <= 0 || p.Settle <= 0 {
 			return bad("soak", "duration, send_rate, numbers, contacts, number_rate and settle must be positive")
+		}
+	case ScenarioFairness:
+		p := &sc.Fairness
+		switch {
+		case sc.Engine.URL != "":
+			return bad("engine.url", "fairness starts its own engine and carrier simulator (it configures the simulator strict and reads its message log)")
+		case p.Numbers < 1 || p.Numbers > 1000:
+			return bad("fairness.numbers", "1..1000")
+		case p.NumberRate <= 0 || p.NumberRate > 10000:
+			return bad("fairness.number_rate", "must be above 0 and at most 10000 segments/s")
+		case p.BacklogSeconds <= 0:
+			return bad("fairness.backlog_seconds", "must be > 0")
+		case p.NumberRate*p.BacklogSeconds*float64(p.Numbers) > 1e6:
+			return bad("fairness.backlog_seconds", "numbers × number_rate × backlog_seconds is over a million segments")
+		case p.Order != OrderSequential && p.Order != OrderInterleaved:
+			return bad("fairness.order", "%s or %s, got %q", OrderSequential, OrderInterleaved, p.Order)
+		case p.AccountTPS < 0:
+			return bad("fairness.account_tps", "must be ≥ 0 (0: no account limit below the sum of the numbers' rates)")
+		case p.Segments < 1 || p.Segments > 4:
+			return bad("fairness.segments", "1..4")
+		case p.Over < 0 || p.Over > 1000:
+			return bad("fairness.over", "a percentage, 0..1000")
+		case p.Timeout < 0:
+			return bad("fairness.timeout", "must be ≥ 0 (0: from the work)")
 		}
 	}
 	return nil

@@ -126,6 +126,9 @@ func TestScenarioFileErrors(t *testing.T) {
 		"advise no dest":   "scenario: advise\ntarget: {addr: 127.0.0.1:1}\n",
 		"too many probes":  "scenario: advise\nadvise: {count: 5000}\n",
 		"window target":    "scenario: window\ntarget: {addr: 127.0.0.1:1}\n",
+		"fairness order":   "scenario: fairness\nfairness: {order: random}\n",
+		"fairness engine":  "scenario: fairness\nengine: {url: 'http://127.0.0.1:1', operator_token: t}\n",
+		"fairness numbers": "scenario: fairness\nfairness: {numbers: 0}\n",
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		os.WriteFile(path, []byte(body), 0o644)

@@ -12,7 +12,8 @@ func TestUsageAndBadArguments(t *testing.T) {
 	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "smppbench window") {
 		t.Fatalf("--help: %d %q", code, out.String())
 	}
-	for _, args := range [][]string{{"nope"}, {"window", "--windows", "x"}, {"window", "--no-such-flag"}, {"advise", "--target", "127.0.0.1:1"}} {
+	for _, args := range [][]string{{"nope"}, {"window", "--windows", "x"}, {"window", "--no-such-flag"}, {"advise", "--target", "127.0.0.1:1"},
+		{"fairness", "--order", "random"}, {"fairness", "--numbers", "0"}, {"fairness", "--engine", "http://127.0.0.1:1", "--operator-token", "t"}} {
 		out.Reset()
 		errb.Reset()
 		if code := run(args, &out, &errb); code != 2 {
@@ -22,6 +23,10 @@ func TestUsageAndBadArguments(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"window", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "window.windows") {
 		t.Errorf("window -h: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"fairness", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "fairness.backlog_seconds") || !strings.Contains(errb.String(), "-window") {
+		t.Errorf("fairness -h: %d %q", code, errb.String())
 	}
 }
 

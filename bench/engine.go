@@ -253,22 +253,24 @@ type engineConfigArgs struct {
 func engineConfig(a engineConfigArgs) string {
 	var classes strings.Builder
 	// The kinds' default classes, unless the scenario defines its own.
-	defs := []classDef{{Name: "shared", Rate: 1, Burst: 1}, {Name: "dedicated", Rate: 10, Burst: 5}}
+	defs := []classDef{{Name: "shared", Rate: 1}, {Name: "dedicated", Rate: 10}}
 	for _, d := range defs {
 		if !slices.ContainsFunc(a.classes, func(c classDef) bool { return c.Name == d.Name }) {
 			a.classes = append(a.classes, d)
 		}
 	}
+	// A class or account with a burst above 1 is a token bucket; without
+	// one it is the engine's default, a strict sliding window of its rate.
 	for _, c := range a.classes {
-		if c.RateOnly {
+		if c.RateOnly || c.Burst <= 1 {
 			fmt.Fprintf(&classes, "  - {name: %q, rate: %s}\n", c.Name, strconv.FormatFloat(c.Rate, 'g', -1, 64))
 			continue
 		}
-		fmt.Fprintf(&classes, "  - {name: %q, rate: %s, burst: %d}\n", c.Name, strconv.FormatFloat(c.Rate, 'g', -1, 64), max(c.Burst, 1))
+		fmt.Fprintf(&classes, "  - {name: %q, rate: %s, mode: bucket, burst: %d}\n", c.Name, strconv.FormatFloat(c.Rate, 'g', -1, 64), c.Burst)
 	}
 	tpsBurst := ""
-	if a.burst > 0 {
-		tpsBurst = fmt.Sprintf(" tps_burst: %d,", a.burst)
+	if a.burst > 1 {
+		tpsBurst = fmt.Sprintf(" tps_mode: bucket, tps_burst: %d,", a.burst)
 	}
 	return fmt.Sprintf(`# written by smppbench
 http: {listen: %q}
@@ -277,7 +279,6 @@ postgres: {url: %q, max_conns: 10}
 redis: {url: %q, prefix: %q}
 operator: {token_env: %s}
 engine: {instance_id: %q, retry_min: 100ms, retry_max: 2s, lease: 40s, drain_timeout: 3s}
-throttle: {assume_idle: true, horizon: 20s, max_span: 20s}
 rate_classes:
 %scarriers:
   - {name: sim, host: %s, port: %s, system_id: %s, password_env: %s, binds: %d, max_binds: %d,

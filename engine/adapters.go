@@ -4,7 +4,7 @@
 // knows nothing of routing, and the throttle nothing of messages; only
 // engine joins concrete parts together (DESIGN.md, Packages). So neither
 // side imports the other: storeAdapter presents the inbox as routing's
-// stores, limiterAdapter (with the pacer) the throttle as its Limiter.
+// stores, limiterAdapter the throttle as its Limiter.
 
 package engine
 
@@ -15,8 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/throttle"
@@ -33,8 +32,8 @@ type storeAdapter struct {
 	formats map[string][2]inbox.IDFormat
 }
 
-func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease time.Duration) ([]routing.Outbound, error) {
-	ms, err := a.s.Claim(ctx, owner, max, lease)
+func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
+	ms, err := a.s.ClaimLimited(ctx, owner, max, lease, skip, perNumber)
 	if err != nil {
 		return nil, err
 	}
@@ -223,107 +222,124 @@ func (a *storeAdapter) AppendInbound(ctx context.Context, ms []routing.Inbound) 
 	return out, nil
 }
 
-// limiterAdapter presents the throttle as routing's Limiter: a message takes
-// its segments from its number's bucket (at its rate class) and its carrier
-// account's bucket (at the account's TPS).
+// limiterAdapter presents the throttle as routing's Limiter: a number's
+// segments are taken from its bucket (at its rate class's limit) and its
+// carrier account's bucket (at the account's limit), just in time.
 type limiterAdapter struct {
-	pace     *pacer
 	l        *throttle.Limiter
-	classes  map[string]throttle.Class
-	accounts map[string]throttle.Bucket
+	classes  map[string]throttle.Limit // by rate class
+	accounts map[string]throttle.Limit // by carrier
+
+	mu       sync.Mutex
+	lastTake map[string]time.Time // carrier → Redis time of its latest Take (for Return)
 }
 
-func (a *limiterAdapter) request(b routing.Booking) (throttle.Request, error) {
-	class, ok := a.classes[b.RateClass]
-	if !ok {
-		return throttle.Request{}, fmt.Errorf("rate class %q is not configured", b.RateClass)
+func newLimiterAdapter(l *throttle.Limiter, cfg *config.Config) *limiterAdapter {
+	a := &limiterAdapter{l: l, classes: map[string]throttle.Limit{}, accounts: map[string]throttle.Limit{}, lastTake: map[string]time.Time{}}
+	for _, rc := range cfg.Classes {
+		a.classes[rc.Name] = limitOf(rc.Rate, rc.Interval, rc.Mode, rc.Burst)
 	}
-	acct, ok := a.accounts[b.Carrier]
-	if !ok {
-		return throttle.Request{}, fmt.Errorf("carrier %q is not configured", b.Carrier)
+	for _, k := range cfg.Carriers {
+		a.accounts[k.Name] = limitOf(k.TPS, k.TPSInterval, k.TPSMode, k.TPSBurst)
 	}
-	return throttle.Request{Account: b.Carrier, Cost: b.Segments, Buckets: []throttle.Bucket{throttle.Number(b.From, class), acct}}, nil
+	return a
 }
 
-func (a *limiterAdapter) ReserveBatch(ctx context.Context, bs []routing.Booking) []routing.BookingResult {
-	out := make([]routing.BookingResult, len(bs))
-	reqs := make([]throttle.Request, 0, len(bs))
-	idx := make([]int, 0, len(bs))
-	for i, b := range bs {
-		r, err := a.request(b)
-		if err != nil {
-			out[i].Err = err
+// limitOf is a configured limit (checked by package config) as the
+// throttle's.
+func limitOf(rate float64, interval config.Duration, mode string, burst int) throttle.Limit {
+	l := throttle.Limit{N: int(rate), Interval: interval.D(), Burst: burst}
+	if mode == config.ModeBucket {
+		l.Mode = throttle.Bucket
+	}
+	return l
+}
+
+// longestInterval is the longest interval of the account's limit and its
+// classes': how far back a sent segment can still count.
+func (a *limiterAdapter) longestInterval(carrier string) time.Duration {
+	d := a.accounts[carrier].Interval
+	for _, c := range a.classes {
+		d = max(d, c.Interval)
+	}
+	return d
+}
+
+func (a *limiterAdapter) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {
+	out := make([]routing.TakeResult, len(reqs))
+	treqs := make([]throttle.TakeRequest, 0, len(reqs))
+	idx := make([]int, 0, len(reqs))
+	for i, r := range reqs {
+		acct, ok := a.accounts[r.Carrier]
+		if !ok {
+			out[i].Err = fmt.Errorf("carrier %q is not configured", r.Carrier)
 			continue
 		}
-		reqs = append(reqs, r)
+		wants := make([]throttle.Want, len(r.Wants))
+		bad := false
+		for k, w := range r.Wants {
+			lim, ok := a.classes[w.RateClass]
+			if !ok {
+				out[i].Err = fmt.Errorf("rate class %q is not configured", w.RateClass)
+				bad = true
+				break
+			}
+			wants[k] = throttle.Want{Number: w.Number, Limit: lim, Weight: w.Weight, Max: w.Max}
+		}
+		if bad {
+			continue
+		}
+		treqs = append(treqs, throttle.TakeRequest{Account: r.Carrier, Limit: acct, Wants: wants})
 		idx = append(idx, i)
 	}
-	for k, r := range a.l.ReserveBatch(ctx, reqs) {
+	if len(treqs) == 0 {
+		return out
+	}
+	res := a.l.TakeBatch(ctx, treqs)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, r := range res {
 		i := idx[k]
 		if r.Err != nil {
 			out[i].Err = r.Err
-			var h *throttle.HorizonError
-			if errors.As(r.Err, &h) {
-				out[i].RetryAfter = max(h.RetryAfter(), time.Second)
-			} else if errors.Is(r.Err, throttle.ErrRefused) {
-				out[i].RetryAfter = 30 * time.Second // span or daily cap: try much later
-			}
 			continue
 		}
-		out[i].Reservation = r.Reservation
+		a.lastTake[reqs[i].Carrier] = r.Now
+		o := &out[i]
+		o.AccountWait, o.Quiet = r.AccountWait, r.Quiet
+		o.Grants = make([]routing.Grant, len(r.Grants))
+		for g := range r.Grants {
+			o.Grants[g] = routing.Grant{N: r.Grants[g].N, Wait: r.Grants[g].Wait}
+		}
 	}
 	return out
 }
 
+func (a *limiterAdapter) Return(ctx context.Context, carrier, number, rateClass string, n int) {
+	a.mu.Lock()
+	at := a.lastTake[carrier]
+	a.mu.Unlock()
+	acct, ok1 := a.accounts[carrier]
+	lim, ok2 := a.classes[rateClass]
+	if !ok1 || !ok2 || at.IsZero() {
+		return
+	}
+	_ = a.l.Return(ctx, carrier, acct, number, lim, n, at) // best effort: what is not given back stays taken
+}
+
 func (a *limiterAdapter) Throttled(ctx context.Context, carrier, number, rateClass string) {
-	if acct, ok := a.accounts[carrier]; ok {
-		a.l.Throttled(ctx, carrier, acct)
+	lim, ok := a.classes[rateClass]
+	if number == "" {
+		lim, ok = a.accounts[carrier]
 	}
-	if class, ok := a.classes[rateClass]; ok {
-		a.l.Throttled(ctx, carrier, throttle.Number(number, class))
+	if ok {
+		a.l.Throttled(ctx, carrier, number, lim)
 	}
 }
 
-// pacer keeps this process's stream of submits within each number's and
-// each account's rate at the moment they are written (x/time/rate token
-// buckets at the class and account limits), behind the Redis bookings.
-type pacer struct {
-	mu       sync.Mutex
-	numbers  map[string]*rate.Limiter
-	accounts map[string]*rate.Limiter
-	classes  map[string]throttle.Class
-}
-
-func newPacer(classes map[string]throttle.Class, accounts map[string]throttle.Bucket) *pacer {
-	p := &pacer{numbers: map[string]*rate.Limiter{}, accounts: map[string]*rate.Limiter{}, classes: classes}
-	for name, b := range accounts {
-		p.accounts[name] = rate.NewLimiter(rate.Limit(b.Limit.Rate), max(b.Limit.Burst, 1))
+func (a *limiterAdapter) Rate(carrier, rateClass string) float64 {
+	if lim, ok := a.classes[rateClass]; ok {
+		return lim.Rate()
 	}
-	return p
-}
-
-func (p *pacer) wait(ctx context.Context, carrier, number, class string) error {
-	p.mu.Lock()
-	nl := p.numbers[number]
-	if nl == nil {
-		if c, ok := p.classes[class]; ok {
-			nl = rate.NewLimiter(rate.Limit(c.Rate), max(c.Burst, 1))
-			p.numbers[number] = nl
-		}
-	}
-	al := p.accounts[carrier]
-	p.mu.Unlock()
-	if nl != nil {
-		if err := nl.Wait(ctx); err != nil {
-			return err
-		}
-	}
-	if al != nil {
-		return al.Wait(ctx)
-	}
-	return nil
-}
-
-func (a *limiterAdapter) Pace(ctx context.Context, carrier, number, rateClass string) error {
-	return a.pace.wait(ctx, carrier, number, rateClass)
+	return 1
 }

@@ -62,7 +62,13 @@ type Engine struct {
 	listener   net.Listener
 	hub        *events.Hub
 	api        *api.Server
-	accounts   map[string]throttle.Bucket // each carrier account's bucket, by carrier
+	limits     *limiterAdapter
+	// owner is this process in claims (the instance id and a random part,
+	// new at each start); liveness has a connection pool of its own, so a
+	// heartbeat never waits behind claims.
+	owner    string
+	liveness *inbox.Store
+	livePool *pgxpool.Pool
 }
 
 // OpenStore connects to PostgreSQL (cfg.Postgres) and brings the schema up
@@ -96,33 +102,33 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	if e.db, e.store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if e.livePool, e.liveness, err = openLiveness(ctx, cfg); err != nil {
+		e.db.Close()
+		return nil, err
+	}
 	ropt, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
-		e.db.Close()
+		e.close()
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
 	e.rdb = redis.NewClient(ropt)
 	e.limiter, err = throttle.New(e.rdb, throttle.Config{
-		Prefix:  cfg.Throttle.Prefix,
-		Horizon: cfg.Throttle.Horizon.D(),
-		MaxSpan: cfg.Throttle.MaxSpan.D(),
-		Logger:  zapSlog(log.Named("throttle")),
+		Prefix: cfg.Throttle.Prefix,
+		Margin: cfg.Throttle.Margin.D(),
+		Logger: zapSlog(log.Named("throttle")),
 	})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
-	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, 15*time.Second)
+	e.owner = inbox.NewOwner(cfg.Engine.InstanceID)
+	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, bindLeaseTTL)
 
-	limits := &limiterAdapter{l: e.limiter, classes: map[string]throttle.Class{}, accounts: map[string]throttle.Bucket{}}
-	for _, rc := range cfg.Classes {
-		limits.classes[rc.Name] = throttle.Class{Name: rc.Name, Rate: rc.Rate, Burst: rc.Burst}
-	}
+	limits := newLimiterAdapter(e.limiter, cfg)
 	adapter := &storeAdapter{s: e.store, formats: map[string][2]inbox.IDFormat{}}
 	routingCarriers := map[string]*routing.Carrier{}
 	for i := range cfg.Carriers {
 		k := &cfg.Carriers[i]
-		limits.accounts[k.Name] = throttle.Account(k.TPS, k.TPSBurst)
 		sub, _ := inbox.ParseIDFormat(k.MessageIDs.Submit)
 		rec, _ := inbox.ParseIDFormat(k.MessageIDs.Receipt)
 		adapter.formats[k.Name] = [2]inbox.IDFormat{sub, rec}
@@ -133,14 +139,9 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		}
 		e.carriers = append(e.carriers, cr)
 		routingCarriers[k.Name] = cr.rc
-		if cfg.Throttle.AssumeIdle {
-			if _, err := e.limiter.AssumeIdle(ctx, k.Name); err != nil {
-				log.Warn("throttle: assume idle failed", zap.String("carrier", k.Name), zap.Error(err))
-			}
-		}
+		e.assumeIdle(ctx, k.Name, limits.longestInterval(k.Name)+cfg.Throttle.Margin.D())
 	}
-	limits.pace = newPacer(limits.classes, limits.accounts)
-	e.accounts = limits.accounts
+	e.limits = limits
 	if e.hub, err = events.New(events.Config{Pool: e.db, Logger: log.Named("events")}); err != nil {
 		e.close()
 		return nil, err
@@ -153,7 +154,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		cr.handler = e.router.Handler(cr.rc)
 	}
 	e.dispatcher, err = routing.NewDispatcher(routing.DispatcherConfig{
-		Owner: cfg.Engine.InstanceID, Store: adapter, Limiter: limits, Carriers: routingCarriers,
+		Owner: e.owner, Store: adapter, Limiter: limits, Carriers: routingCarriers,
 		ClaimBatch: cfg.Engine.ClaimBatch, Lease: cfg.Engine.Lease.D(), InFlight: cfg.Engine.InFlight,
 		RetryMin: cfg.Engine.RetryMin.D(), RetryMax: cfg.Engine.RetryMax.D(), DrainTimeout: cfg.Engine.DrainTimeout.D(),
 		Logger: log,
@@ -199,6 +200,9 @@ func (e *Engine) close() {
 	if e.db != nil {
 		e.db.Close()
 	}
+	if e.livePool != nil {
+		e.livePool.Close()
+	}
 }
 
 // Run serves until ctx ends (or the HTTP server fails), then shuts down in
@@ -227,6 +231,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		go func() { defer bindsWG.Done(); cr.run(bindCtx) }()
 	}
 	dispCtx, stopDispatch := context.WithCancel(context.Background())
+	e.takeOver(ctx)
+	liveDone := make(chan struct{})
+	go func() { e.keepAlive(dispCtx, stopDispatch); close(liveDone) }()
 	dispDone := make(chan struct{})
 	go func() { e.dispatcher.Run(dispCtx); close(dispDone) }()
 
@@ -242,6 +249,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	cancel()
 	stopDispatch()
 	<-dispDone
+	<-liveDone
+	e.unregister()
 	stopBinds()
 	bindsWG.Wait()
 	drain, cancel := context.WithTimeout(context.Background(), e.cfg.Engine.DrainTimeout.D())
@@ -304,7 +313,7 @@ func newCarrierRun(k *config.Carrier, e *Engine) (*carrierRun, error) {
 	cr.rc = &routing.Carrier{
 		Name: k.Name, Submitter: pool, GSMDataCoding: k.GSMDataCoding, Method: method,
 		SourceTON: k.SourceTON, SourceNPI: k.SourceNPI, DestTON: k.DestTON, DestNPI: k.DestNPI,
-		RegisteredDelivery: *k.RegisteredDelivery,
+		RegisteredDelivery: *k.RegisteredDelivery, AccountThrottle: k.ThrottleScope == "account",
 	}
 	if k.TLS != nil {
 		if _, err := cr.tlsConfig(); err != nil {
@@ -522,10 +531,10 @@ func (e *Engine) bindsWithRates() []bindInfo {
 		b := &out[i]
 		r, ok := known[b.Carrier]
 		if !ok {
-			acct := e.accounts[b.Carrier]
-			r.account = acct.Limit.Rate
+			acct := e.limits.accounts[b.Carrier]
+			r.account = acct.Rate()
 			if ctx.Err() == nil {
-				if v, err := e.limiter.EffectiveRate(ctx, b.Carrier, acct); err == nil {
+				if v, err := e.limiter.EffectiveRate(ctx, b.Carrier, "", acct); err == nil {
 					r.effective = &v
 				}
 			}

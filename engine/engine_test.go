@@ -40,12 +40,11 @@ log: {level: warn}
 postgres: {url: %q}
 redis: {url: %q, prefix: %q}
 engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q}
-throttle: {assume_idle: true, horizon: 4s, max_span: 4s}
 rate_classes:
-  - {name: shared, rate: 50, burst: 10}
-  - {name: dedicated, rate: 100, burst: 20}
+  - {name: shared, rate: 50}
+  - {name: dedicated, rate: 100}
 carriers:
-  - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 1000, tps_burst: 50,
+  - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 1000,
      message_ids: {submit: decimal}, reconnect_min: 20ms, reconnect_max: 200ms}
 `, dbURL, testenv.RedisURL(), prefix, testenv.UniqueName("engine-"), host, port)
 	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })

@@ -98,7 +98,7 @@ func simTexts(t *testing.T, logPath string) (map[string]int, map[string][]string
 
 func fastClasses(c *config.Config) {
 	for i := range c.Classes {
-		c.Classes[i].Rate, c.Classes[i].Burst = 2000, 50
+		c.Classes[i].Rate = 2000
 	}
 }
 

@@ -199,7 +199,7 @@ func TestSelfServiceLateSMS(t *testing.T) {
 		t.Parallel()
 		sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
 		te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), withOperator(func(c *config.Config) {
-			c.Classes[0].Rate, c.Classes[0].Burst = 1, 1 // shared: 1 segment/s
+			c.Classes[0].Rate = 1 // shared: 1 segment in any second
 		})))
 		_, tok := testenv.TenantOf(t, te.url, "acme")
 		shared := "+14155552600"

@@ -74,12 +74,11 @@ log: {level: info}
 postgres: {url: %q}
 redis: {url: %q, prefix: %q}
 engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q}
-throttle: {assume_idle: true, horizon: 4s, max_span: 4s}
 rate_classes:
-  - {name: shared, rate: 50, burst: 10}
-  - {name: dedicated, rate: 200, burst: 20}
+  - {name: shared, rate: 50}
+  - {name: dedicated, rate: 200}
 carriers:
-  - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 2000, tps_burst: 100,
+  - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 2000,
      binds: 1, max_binds: 4, reconnect_min: 20ms, reconnect_max: 200ms}
 %s`, testenv.FreePort(t), dbURL, testenv.RedisURL(), redisPrefix, instance, host, port, extra)
 	path := filepath.Join(t.TempDir(), instance+".yaml")

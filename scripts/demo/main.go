@@ -100,13 +100,12 @@ func run(bin string, keep bool) error {
 log: {level: warn}
 postgres: {url: %q}
 redis: {url: %q, prefix: "sbdemo:"}
-throttle: {assume_idle: true}
 rate_classes:
-  - {name: shared, rate: 1, burst: 1}
-  - {name: dedicated, rate: 10, burst: 5}
+  - {name: shared, rate: 1}
+  - {name: dedicated, rate: 10}
 carriers:
   - {name: sim, host: 127.0.0.1, port: %d, system_id: switchboard, password_env: DEMO_SMSC_PASSWORD,
-     binds: 2, window: 50, tps: 100, tps_burst: 20, long_message: udh8}
+     binds: 2, window: 50, tps: 100, long_message: udh8}
 `, httpPort, dbURL, redisURL, smscPort)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err

@@ -39,8 +39,8 @@ const (
 	MaxWants    = 1000 // wants in one Take
 	MaxWeight   = 1e6  // a Want's Weight
 
-	maxAccount = 128     // bytes
-	maxNumber  = 256     // bytes
+	maxAccount = 128 // bytes
+	maxNumber  = 256 // bytes
 
 	minRate = 0.001 // segments/s (BindGuard)
 	maxRate = 1e6   // segments/s (BindGuard)
@@ -183,7 +183,7 @@ func logKey(prefix, account, number string) string {
 	}
 	return prefix + "{" + account + "}:log:number:" + number
 }
-func fenceKey(prefix, account string) string   { return prefix + "{" + account + "}:fence" }
+func fenceKey(prefix, account string) string { return prefix + "{" + account + "}:fence" }
 func numberKey(prefix, account, number string) string {
 	var sb strings.Builder
 	sb.Grow(len(prefix) + len(account) + len(number) + 10)

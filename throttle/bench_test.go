@@ -3,156 +3,130 @@ package throttle_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/throttle"
 )
 
-// Benchmarks against the Redis of REDIS_URL: acquisitions per second and
-// round trips per acquisition (counted by a client hook). The ceiling to
-// compare with is redis-benchmark's own figure for a trivial script on the
-// same machine, e.g.
+// BenchmarkTake: one goroutine, one Take of 1, 10 or 50 wants per round
+// trip, against a private redis-server (so that its INFO commandstats count
+// only this benchmark's scripts: redis-µs/call is the Redis CPU time of one
+// Take, the figure that bounds how many Takes a Redis serves).
 //
-//	sha=$(redis-cli SCRIPT LOAD "return 1")
-//	redis-benchmark -n 200000 -q EVALSHA $sha 0          # 50 clients, one command per round trip
-//	redis-benchmark -n 200000 -q -P 100 EVALSHA $sha 0   # pipelined, 100 per round trip
-//
-// and, for the cost of this package's own script in Redis (the same two
-// buckets as below; delete the sbbench: keys afterwards):
-//
-//	sha=$(redis-cli SCRIPT LOAD "$(cat throttle/throttle.lua)")
-//	redis-cli HSET 'sbbench:{a}:fence' f 0 r 0
-//	redis-benchmark -r 1000 -n 100000 -q [-P 100] EVALSHA $sha 3 'sbbench:{a}:fence' \
-//	    'sbbench:{a}:number:__rand_int__' 'sbbench:{a}:account' \
-//	    reserve 1 30000000 60000000 tok 60000000 100000 10 90 0 1 99 0
-//
-// Each acquisition takes a number's bucket and its account's (two buckets,
-// the fence, one script call), spread over 1000 numbers fast enough never to
-// queue, so what is measured is the round trip and the script.
-
-var (
-	benchClass   = throttle.Class{Name: "bench", Rate: 1e5, Burst: 10}
-	benchAccount = throttle.Account(1e6, 100)
-)
-
-func benchRequests(n int) []throttle.Request {
-	reqs := make([]throttle.Request, n)
-	for i := range reqs {
-		reqs[i] = throttle.Request{Account: "bench", Cost: 1, Buckets: []throttle.Bucket{
-			throttle.Number(fmt.Sprintf("+1555%07d", i%1000), benchClass), benchAccount}}
+// The account is sliding, 1e6 segments per 500 ms with no margin, so its
+// log (a list) holds a record for each of the last 500 milliseconds (Takes
+// come more often than one a millisecond) and it never holds anything back;
+// 20000 numbers at 10 per second (their logs inline) take turns, one
+// segment each, so every want is granted and written back. That is the
+// costly case: a number that gets nothing is not written.
+func BenchmarkTake(b *testing.B) {
+	for _, n := range []int{1, 10, 50} {
+		b.Run(fmt.Sprintf("wants=%d", n), func(b *testing.B) { benchTake(b, n) })
 	}
-	return reqs
 }
 
-func benchLimiter(b *testing.B) (*throttle.Limiter, *roundTrips) {
-	l, c, _ := newLimiter(b, throttle.Config{}, "bench")
-	if err := l.Ping(context.Background()); err != nil {
+func benchTake(b *testing.B, wantsPerTake int) {
+	ctx := context.Background()
+	srv := testenv.StartRedisServer(b)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	l, err := throttle.New(c, throttle.Config{Logger: quiet, Margin: throttle.NoMargin})
+	if err != nil {
 		b.Fatal(err)
 	}
-	rt := &roundTrips{}
-	c.AddHook(rt)
-	return l, rt
-}
-
-func report(b *testing.B, rt *roundTrips, acquisitions int, d time.Duration) {
-	b.ReportMetric(float64(acquisitions)/d.Seconds(), "acq/s")
-	b.ReportMetric(float64(rt.single.Load()+rt.pipelines.Load())/float64(acquisitions), "roundtrips/acq")
-}
-
-// BenchmarkReserve: one goroutine, one acquisition per round trip.
-func BenchmarkReserve(b *testing.B) {
-	l, rt := benchLimiter(b)
-	reqs := benchRequests(1000)
-	ctx := context.Background()
-	i := 0
-	start := time.Now()
-	for b.Loop() {
-		if _, err := l.Reserve(ctx, reqs[i%len(reqs)]); err != nil {
+	if _, err := l.AssumeIdle(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	acct := throttle.Limit{N: 1_000_000, Interval: 500 * time.Millisecond}
+	const numbers = 20000
+	lim := throttle.Limit{N: 10}
+	next := 0
+	wants := make([]throttle.Want, wantsPerTake)
+	takeOnce := func() {
+		for i := range wants {
+			wants[i] = throttle.Want{Number: "+1555" + strconv.Itoa(1000000+next), Limit: lim, Max: 1}
+			next = (next + 1) % numbers
+		}
+		r, err := l.Take(ctx, "bench", acct, wants)
+		if err != nil {
 			b.Fatal(err)
 		}
-		i++
+		if r.Granted() != wantsPerTake {
+			b.Fatalf("granted %d of %d: %+v", r.Granted(), wantsPerTake, r)
+		}
 	}
-	report(b, rt, i, time.Since(start))
+	// Fill the account's log: 600 ms of Takes.
+	for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); {
+		takeOnce()
+	}
+	records, err := c.LLen(ctx, strings.Replace(l.Key("bench", ""), "}:account", "}:log:account", 1)).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := serverCPU(b, c)
+	for b.Loop() {
+		takeOnce()
+	}
+	cpu := serverCPU(b, c) - cpu0
+	calls, usec := evalStats(b, c)
+	if calls > 0 {
+		b.ReportMetric(float64(usec)/float64(calls), "redis-µs/call")
+		b.ReportMetric(cpu/float64(calls)*1e6, "server-cpu-µs/call")
+	}
+	b.ReportMetric(float64(records), "account-log-records")
 }
 
-// BenchmarkReserveParallel: 50 goroutines (redis-benchmark's default client
-// count), one acquisition per round trip each.
-func BenchmarkReserveParallel(b *testing.B) {
-	l, rt := benchLimiter(b)
-	reqs := benchRequests(1000)
-	ctx := context.Background()
-	b.SetParallelism(25) // × GOMAXPROCS (2 here) = 50 goroutines
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := l.Reserve(ctx, reqs[i%len(reqs)]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
+// serverCPU is the redis-server's CPU time so far (INFO cpu: user + system,
+// in seconds). Unlike commandstats' µs (wall time inside the command), it
+// does not count time the server spent preempted on a busy machine; it does
+// count reading requests and writing replies.
+func serverCPU(b *testing.B, c *redis.Client) float64 {
+	info, err := c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			x, _ := strconv.ParseFloat(v, 64)
+			sum += x
 		}
-	})
-	report(b, rt, b.N, time.Since(start))
+	}
+	return sum
 }
 
-// BenchmarkReserveBatch: one goroutine, 100 acquisitions per pipelined round
-// trip. One op is one acquisition.
-func BenchmarkReserveBatch(b *testing.B) {
-	l, rt := benchLimiter(b)
-	const batch = 100
-	reqs := benchRequests(batch)
-	ctx := context.Background()
-	start := time.Now()
-	n := 0
-	for n < b.N {
-		k := min(batch, b.N-n)
-		for _, r := range l.ReserveBatch(ctx, reqs[:k]) {
-			if r.Err != nil {
-				b.Fatal(r.Err)
+// evalStats returns the calls and µs of EVALSHA and EVAL from INFO
+// commandstats. A script's µs include the commands it ran.
+func evalStats(b *testing.B, c *redis.Client) (calls, usec int64) {
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "cmdstat_evalsha:") && !strings.HasPrefix(line, "cmdstat_eval:") {
+			continue
+		}
+		for _, kv := range strings.Split(line[strings.IndexByte(line, ':')+1:], ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				calls += n
+			case "usec":
+				usec += n
 			}
 		}
-		n += k
 	}
-	report(b, rt, n, time.Since(start))
-}
-
-// BenchmarkReserveBatchParallel: 4 goroutines, each 100 acquisitions per
-// pipelined round trip.
-func BenchmarkReserveBatchParallel(b *testing.B) {
-	l, rt := benchLimiter(b)
-	const batch = 100
-	reqs := benchRequests(batch * 4)
-	ctx := context.Background()
-	b.SetParallelism(2)
-	start := time.Now()
-	var acquired = make(chan int, 64)
-	b.RunParallel(func(pb *testing.PB) {
-		n, off := 0, 0
-		for {
-			k := 0
-			for k < batch && pb.Next() {
-				k++
-			}
-			if k == 0 {
-				break
-			}
-			for _, r := range l.ReserveBatch(ctx, reqs[off:off+k]) {
-				if r.Err != nil {
-					b.Error(r.Err)
-					return
-				}
-			}
-			off = (off + batch) % len(reqs)
-			n += k
-		}
-		acquired <- n
-	})
-	close(acquired)
-	total := 0
-	for n := range acquired {
-		total += n
-	}
-	report(b, rt, total, time.Since(start))
+	return calls, usec
 }

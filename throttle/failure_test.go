@@ -35,23 +35,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestFailClosedRedisRestart runs senders against a private redis-server,
-// kills it (SIGKILL, no persistence: its data is lost) mid-run and starts it
-// again. While it is down nothing is granted and nothing new is sent, the
-// state shows and is logged once; when it is back sending resumes by itself,
-// after the quiet period that covers reservations made before the loss; and
-// no number ever exceeds its rate, across the whole run.
+// TestFailClosedRedisRestart runs two dispatcher loops (a Take every 5 ms for
+// five numbers) against a private redis-server, kills it (SIGKILL, no
+// persistence: its data is lost) and starts it again half a second later.
+// While it is down nothing is granted, the state shows and is logged once;
+// when it is back granting resumes by itself after the quiet period (the
+// longest interval plus the margin), and no number or account is granted
+// more than its N in any window of Interval+Margin across the whole run.
 func TestFailClosedRedisRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops and starts a redis-server; not in -short")
 	}
 	t.Parallel()
-	const (
-		numbers = 5
-		horizon = time.Second
-		maxSpan = 1500 * time.Millisecond
-	)
-	class := throttle.Class{Name: "shared", Rate: 2, Burst: 1}
+	const numbers = 5
+	lim := throttle.Limit{N: 2}
+	acct := throttle.Limit{N: 8}
 	srv := testenv.StartRedisServer(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
@@ -62,7 +60,6 @@ func TestFailClosedRedisRestart(t *testing.T) {
 		health []bool
 	)
 	l, err := throttle.New(c, throttle.Config{
-		Horizon: horizon, MaxSpan: maxSpan, Adaptive: throttle.Adaptive{Floor: 0.5},
 		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
 		OnHealthChange: func(ok bool, _ error) { hmu.Lock(); health = append(health, ok); hmu.Unlock() },
 	})
@@ -74,126 +71,104 @@ func TestFailClosedRedisRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	type send struct {
-		server int64     // Redis-clock µs booked
-		local  time.Time // when it was submitted
-		first  bool      // a message's first segment
-	}
 	var (
-		mu        sync.Mutex
-		sends     = map[string][]send{}
-		refusedUn int // calls that failed with ErrUnavailable
-		dropped   int // reservations not released because Redis was lost
+		log        grantLog
+		mu         sync.Mutex
+		local      []time.Time // when each grant arrived, local clock
+		failed     int
+		quietTakes int
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for n := range numbers {
-		for range 2 {
-			wg.Go(func() {
-				num := throttle.Number(fmt.Sprintf("+1555999%04d", n), class)
-				req := throttle.Request{Account: "carrierF", Cost: 1 + n%2, Buckets: []throttle.Bucket{num, throttle.Account(100, 10)}}
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					r, err := l.Reserve(ctx, req)
-					var he *throttle.HorizonError
-					switch {
-					case errors.As(err, &he):
-						time.Sleep(max(he.RetryAfter(), time.Millisecond))
-						continue
-					case errors.Is(err, throttle.ErrUnavailable):
-						mu.Lock()
-						refusedUn++
-						mu.Unlock()
-						time.Sleep(50 * time.Millisecond) // the dispatcher's backoff
-						continue
-					case err != nil:
+	for d := range 2 {
+		wg.Go(func() {
+			var wants []throttle.Want
+			for n := range numbers {
+				wants = append(wants, throttle.Want{Number: fmt.Sprintf("+1555999%d%d", d, n), Limit: lim, Max: 1})
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+				r, err := l.Take(ctx, "carrierF", acct, wants)
+				if err != nil {
+					if !errors.Is(err, throttle.ErrUnavailable) {
 						t.Error(err)
 						return
 					}
-					for i := range req.Cost {
-						if err := r.WaitSegment(ctx, i); err != nil {
-							if !errors.Is(err, throttle.ErrUnavailable) {
-								t.Error(err)
-							}
-							mu.Lock()
-							dropped++
-							mu.Unlock()
-							break
-						}
-						mu.Lock()
-						sends[num.ID] = append(sends[num.ID], send{r.ServerTime(i).UnixMicro(), time.Now(), i == 0})
-						mu.Unlock()
+					mu.Lock()
+					failed++
+					mu.Unlock()
+					continue
+				}
+				mu.Lock()
+				if r.Quiet > 0 {
+					quietTakes++
+				}
+				for i, g := range r.Grants {
+					if g.N > 0 {
+						log.add(wants[i].Number, r.Now, g.N)
+						log.add("account", r.Now, g.N)
+						local = append(local, time.Now())
 					}
 				}
-			})
-		}
+				mu.Unlock()
+			}
+		})
 	}
-	count := func(from, to time.Time, firstOnly bool) int {
+	count := func(from, to time.Time) int {
 		mu.Lock()
 		defer mu.Unlock()
 		k := 0
-		for _, ss := range sends {
-			for _, s := range ss {
-				if !s.local.Before(from) && s.local.Before(to) && (s.first || !firstOnly) {
-					k++
-				}
+		for _, x := range local {
+			if !x.Before(from) && x.Before(to) {
+				k++
 			}
 		}
 		return k
 	}
 
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	tStop := time.Now()
 	srv.Stop()
-	time.Sleep(3 * time.Second)
+	time.Sleep(500 * time.Millisecond)
 	downHealthy := l.Healthy()
 	downStats := l.Stats()
 	tStart := time.Now()
 	srv.Start()
-	// Sending resumes by itself: wait for it, at most 15 s.
 	var resumed time.Time
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if count(tStart, time.Now(), false) > 0 {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if count(tStart, time.Now()) > 0 {
 			resumed = time.Now()
 			break
 		}
 	}
 	if !resumed.IsZero() {
-		time.Sleep(2 * time.Second)
+		time.Sleep(time.Second)
 	}
 	close(stop)
 	wg.Wait()
 
-	before := count(tStop.Add(-3*time.Second), tStop, false)
-	// Reservations granted before the stop may still be released until the
-	// first failed call marks the Limiter unhealthy (a 2/s sender calls again
-	// within half a second); after that, no message starts.
-	late := count(tStop.Add(time.Second), tStart, true)
-	after := count(tStart, time.Now(), false)
-	t.Logf("before the stop: %d segments in 3 s; down for %v: %d failed calls, %d reservations not released, %d messages started after stop+1s; "+
-		"Redis back (data lost): first segment after %v, %d segments in the next 2 s; health %v",
-		before, tStart.Sub(tStop).Round(time.Millisecond), downStats.Failures, dropped, late,
-		resumed.Sub(tStart).Round(time.Millisecond), after, health)
+	before := count(tStop.Add(-2*time.Second), tStop)
+	during := count(tStop.Add(50*time.Millisecond), tStart) // a Take in flight at the stop may still answer
+	t.Logf("before the stop: %d grants in 2 s; down for %v: %d failed takes, %d grants; Redis back (data lost): first grant after %v (%d takes answered quiet); health %v",
+		before, tStart.Sub(tStop).Round(time.Millisecond), failed, during, resumed.Sub(tStart).Round(time.Millisecond), quietTakes, health)
 	if before == 0 {
-		t.Fatal("nothing was sent before the stop")
+		t.Fatal("nothing was granted before the stop")
 	}
-	if downHealthy || downStats.Healthy || downStats.DownSince.IsZero() {
+	if downHealthy || downStats.Healthy || downStats.DownSince.IsZero() || downStats.Failures == 0 {
 		t.Errorf("still healthy with Redis down: %+v", downStats)
 	}
-	if late != 0 {
-		t.Errorf("%d messages started while Redis was down", late)
+	if during != 0 {
+		t.Errorf("%d grants while Redis was down", during)
 	}
-	if resumed.IsZero() || after == 0 {
-		t.Fatalf("sending did not resume within 15 s of Redis coming back")
+	if resumed.IsZero() {
+		t.Fatalf("granting did not resume within 10 s of Redis coming back")
 	}
-	// The quiet period after the loss: horizon + max span + one interval at
-	// the floor rate (1 s) after the fence is made again.
-	if q := horizon + maxSpan + time.Second; resumed.Sub(tStart) < q-200*time.Millisecond {
-		t.Errorf("resumed %v after Redis came back, before the %v quiet period", resumed.Sub(tStart), q)
+	if q := time.Second + throttle.DefaultMargin; resumed.Sub(tStart) < q-50*time.Millisecond || quietTakes == 0 {
+		t.Errorf("resumed %v after Redis came back (%d quiet takes), before the %v quiet period", resumed.Sub(tStart), quietTakes, q)
 	}
 	if !l.Healthy() {
 		t.Error("not healthy again")
@@ -206,13 +181,16 @@ func TestFailClosedRedisRestart(t *testing.T) {
 	if s := logs.String(); strings.Count(s, "fail closed") != 1 || strings.Count(s, "resumes") != 1 {
 		t.Errorf("want one line each way, got:\n%s", s)
 	}
-	for n, ss := range sends {
-		var us []int64
-		for _, s := range ss {
-			us = append(us, s.server)
-		}
-		if w := worstWindow(us, time.Second); w > int(class.Rate)+class.Burst {
-			t.Errorf("%s: %d segments in one second across the restart (limit %d)", n, w, int(class.Rate)+class.Burst)
+	window := time.Second + throttle.DefaultMargin
+	if w, _ := log.worst("account", window); w > acct.N {
+		t.Errorf("account: %d grants in one window across the restart (limit %d)", w, acct.N)
+	}
+	for d := range 2 {
+		for n := range numbers {
+			num := fmt.Sprintf("+1555999%d%d", d, n)
+			if w, _ := log.worst(num, window); w > lim.N {
+				t.Errorf("%s: %d grants in one window across the restart (limit %d)", num, w, lim.N)
+			}
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,30 +35,33 @@ type Client interface {
 // Defaults for the zero values of Config and Adaptive.
 const (
 	DefaultPrefix   = "sb:throttle:"
-	DefaultHorizon  = 30 * time.Second
-	DefaultMaxSpan  = 60 * time.Second
+	DefaultMargin   = 10 * time.Millisecond
 	DefaultBackoff  = 0.5
 	DefaultFloor    = 0.1
 	DefaultRecovery = 60 * time.Second
 	DefaultHold     = time.Second
 )
 
+// NoMargin as Config.Margin asks for no margin at all (the zero value means
+// DefaultMargin).
+const NoMargin time.Duration = -1
+
+// MaxMargin is the largest Config.Margin.
+const MaxMargin = 10 * time.Second
+
 // Config configures a Limiter. The zero value is valid: every zero field takes
 // the default named after it. All engine processes sharing a Redis must use
-// the same Prefix, Horizon, MaxSpan and Adaptive.Recovery: the quiet period
-// after a loss of Redis's data is computed from Horizon+MaxSpan (doc.go).
+// the same Prefix, Margin and Adaptive.
 type Config struct {
 	// Prefix starts every key (DefaultPrefix). It must not contain '{' or
 	// '}': the hash tag is the account (doc.go).
 	Prefix string
-	// Horizon is how far ahead a first segment may be booked (DefaultHorizon,
-	// at most an hour). A request that would wait longer gets a
-	// *HorizonError and takes nothing.
-	Horizon time.Duration
-	// MaxSpan is the most time from a reservation's first segment to its
-	// last (DefaultMaxSpan, at most an hour). A request whose segments would
-	// spread further at the current rates gets a *SpanError.
-	MaxSpan time.Duration
+	// Margin widens every Sliding window: a bucket grants at most N
+	// segments in any Interval+Margin of the Redis clock. It covers the
+	// spread between the time Redis granted a segment and the time the
+	// carrier counts its submit (doc.go). Zero means DefaultMargin,
+	// NoMargin none; at most MaxMargin. Bucket mode ignores it.
+	Margin time.Duration
 	// Adaptive configures the slow-down after carrier throttling.
 	Adaptive Adaptive
 	// Logger gets one line each time Redis becomes unavailable or available
@@ -88,6 +90,12 @@ func (c *Config) fill() error {
 	if strings.ContainsAny(c.Prefix, "{}") {
 		return invalidf("key prefix %q contains '{' or '}'", c.Prefix)
 	}
+	if c.Margin == 0 {
+		c.Margin = DefaultMargin
+	}
+	if c.Margin < 0 && c.Margin != NoMargin || c.Margin > MaxMargin {
+		return invalidf("margin %v outside [0, %v] (NoMargin for none)", c.Margin, MaxMargin)
+	}
 	def := func(d *time.Duration, v time.Duration, name string, lo time.Duration) error {
 		if *d == 0 {
 			*d = v
@@ -111,34 +119,29 @@ func (c *Config) fill() error {
 		return invalidf("adaptive floor %v outside [0.001, 1]", a.Floor)
 	}
 	return errors.Join(
-		def(&c.Horizon, DefaultHorizon, "horizon", time.Millisecond),
-		def(&c.MaxSpan, DefaultMaxSpan, "max span", time.Millisecond),
 		def(&a.Recovery, DefaultRecovery, "adaptive recovery", time.Millisecond),
 		def(&a.Hold, DefaultHold, "adaptive hold", time.Microsecond),
 	)
 }
 
-// Limiter takes tokens from token buckets kept in Redis, for any number of
-// processes sharing that Redis: see doc.go for the semantics and the
-// guarantee. Most callers want Reserve, then Reservation.Wait before sending.
-// A Limiter is safe for concurrent use; make one per process and Redis.
+// Limiter grants segments just in time from buckets kept in Redis, for any
+// number of processes sharing that Redis: see doc.go for the semantics and
+// the guarantee. A Limiter is safe for concurrent use; make one per process
+// and Redis.
 type Limiter struct {
 	c   Client
 	cfg Config
 	log *slog.Logger
 
-	horizon, maxSpan, recovery, hold int64 // µs
-	backoff, floor                   int64 // ppm
+	margin, recovery, hold int64 // µs
+	backoff, floor         int64 // ppm
 
 	healthMu  sync.Mutex // orders health transitions and their hook calls
 	healthy   atomic.Bool
 	lastErr   atomic.Pointer[error]
 	downSince atomic.Int64 // UnixNano, 0 while healthy
 
-	granted, segments, refused, cancelled, cuts, failures atomic.Int64
-
-	now      func() time.Time
-	newTimer func(time.Duration) (<-chan time.Time, func() bool)
+	takes, granted, quiet, returned, cuts, failures atomic.Int64
 }
 
 // New returns a Limiter over c. It does not reach Redis: an unreachable Redis
@@ -154,17 +157,11 @@ func New(c Client, cfg Config) (*Limiter, error) {
 		c:        c,
 		cfg:      cfg,
 		log:      cfg.Logger,
-		horizon:  cfg.Horizon.Microseconds(),
-		maxSpan:  cfg.MaxSpan.Microseconds(),
+		margin:   max(cfg.Margin, 0).Microseconds(),
 		recovery: cfg.Adaptive.Recovery.Microseconds(),
 		hold:     cfg.Adaptive.Hold.Microseconds(),
 		backoff:  int64(math.Round(cfg.Adaptive.Backoff * ppm)),
 		floor:    int64(math.Round(cfg.Adaptive.Floor * ppm)),
-		now:      time.Now,
-		newTimer: func(d time.Duration) (<-chan time.Time, func() bool) {
-			t := time.NewTimer(d)
-			return t.C, t.Stop
-		},
 	}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -173,68 +170,122 @@ func New(c Client, cfg Config) (*Limiter, error) {
 	return l, nil
 }
 
+const ppm = 1000000 // rate fractions are in parts per million
+
 // Config returns the configuration in force, defaults filled in.
 func (l *Limiter) Config() Config { return l.cfg }
 
-// Key returns the Redis key of bucket b of account, for inspection.
-func (l *Limiter) Key(account string, b Bucket) string {
-	return bucketKey(l.cfg.Prefix, account, b.Level, b.ID)
+// Key returns the Redis key of a number's bucket of account, or of the
+// account's own bucket when number is "", for inspection.
+func (l *Limiter) Key(account, number string) string {
+	if number == "" {
+		return accountKey(l.cfg.Prefix, account)
+	}
+	return numberKey(l.cfg.Prefix, account, number)
 }
 
-// Reserve takes req.Cost tokens from every bucket of req atomically, in one
-// round trip, and returns when each segment may be submitted. It never blocks
-// for the tokens: it books them, and the Reservation tells how long to wait.
-// Errors: ErrInvalid (bad request), ErrRefused (*HorizonError, *SpanError,
-// *CapError: nothing taken), ErrUnavailable (Redis did not answer usably:
-// nothing granted; some tokens may be spent, never more than the guarantee
-// allows).
-func (l *Limiter) Reserve(ctx context.Context, req Request) (*Reservation, error) {
-	tok := newToken()
-	keys, args, err := l.prepare(req, tok)
+// Want is one sender number in a Take.
+type Want struct {
+	// Number is the number's bucket id (its E.164); unique within a Take.
+	Number string
+	// Limit is how the carrier counts the number's segments.
+	Limit Limit
+	// Weight is the number's share of the account's room when that is
+	// short of what the numbers could take (0 means 1; at most MaxWeight).
+	Weight float64
+	// Max is how many segments the number wants now, >= 0.
+	Max int
+}
+
+// Grant is what one Want got.
+type Grant struct {
+	// N segments are granted now, 0 to Max: write them at once.
+	N int
+	// Wait, when N < Max, is the time until the number itself has room for
+	// one more segment: 0 when it has room now and only the account held it
+	// back (see TakeResult.AccountWait). It is 0 when N == Max.
+	Wait time.Duration
+}
+
+// TakeResult is the outcome of a Take.
+type TakeResult struct {
+	// Grants has one Grant per Want, in the same order.
+	Grants []Grant
+	// AccountWait is the time until the account has room for one more
+	// segment (0 if it has room now).
+	AccountWait time.Duration
+	// Quiet, when > 0, says the account is in a quiet period (doc.go,
+	// "Losing Redis's data"): nothing was granted; take again after it.
+	Quiet time.Duration
+	// Now is Redis's clock when the script ran: the time of every grant.
+	Now time.Time
+}
+
+// Granted is the sum of the grants.
+func (r TakeResult) Granted() int {
+	n := 0
+	for _, g := range r.Grants {
+		n += g.N
+	}
+	return n
+}
+
+// Take grants, for each Want, what can leave now: up to Max segments within
+// the number's limit, all of them within the account's limit acct, the
+// account's room shared by weighted max-min fairness when it is short. It
+// takes from every number's bucket and the account's atomically, in one
+// script call. Write what is granted at once; give back what will not be
+// written with Return.
+//
+// Errors: ErrInvalid (bad arguments: nothing reached Redis), ErrUnavailable
+// (Redis did not answer usably: nothing granted, though some segments may
+// have been taken, never more than the guarantee allows).
+func (l *Limiter) Take(ctx context.Context, account string, acct Limit, wants []Want) (TakeResult, error) {
+	keys, args, err := l.prepareTake(account, acct, wants)
 	if err != nil {
-		return nil, err
+		return TakeResult{}, err
 	}
-	cmd := l.c.EvalSha(ctx, script.Hash(), keys, args...)
-	if isNoScript(cmd.Err()) {
-		cmd = l.c.Eval(ctx, scriptSrc, keys, args...)
-	}
-	return l.finishReserve(ctx, req, keys, tok, cmd, l.now())
+	return l.finishTake(ctx, acct, wants, l.run(ctx, keys, args...))
 }
 
-// BatchResult is one request's outcome in ReserveBatch: a Reservation or an
-// error, as Reserve would return them.
-type BatchResult struct {
-	Reservation *Reservation
-	Err         error
+// TakeRequest is one account's Take in TakeBatch.
+type TakeRequest struct {
+	Account string
+	Limit   Limit // the account's
+	Wants   []Want
 }
 
-// ReserveBatch reserves for every request in one pipelined round trip (one
-// per node on a cluster; a second one only when Redis had not cached the
-// script). Each request is atomic on its own; the batch is not: results[i]
-// is reqs[i]'s outcome, exactly as Reserve would give it.
-func (l *Limiter) ReserveBatch(ctx context.Context, reqs []Request) []BatchResult {
-	res := make([]BatchResult, len(reqs))
+// TakeOutcome is one request's outcome in TakeBatch, as Take would return it.
+type TakeOutcome struct {
+	TakeResult
+	Err error
+}
+
+// TakeBatch takes for several accounts in one pipelined round trip (one per
+// node on a cluster; a second one only when Redis had not cached the
+// script). Each request is atomic on its own; the batch is not: outcome i is
+// reqs[i]'s, exactly as Take would give it.
+func (l *Limiter) TakeBatch(ctx context.Context, reqs []TakeRequest) []TakeOutcome {
+	out := make([]TakeOutcome, len(reqs))
 	type item struct {
 		keys []string
 		args []any
-		tok  string
 		cmd  *redis.Cmd
 	}
 	items := make([]item, len(reqs))
 	pipe := l.c.Pipeline()
 	n := 0
-	for i, req := range reqs {
-		tok := newToken()
-		keys, args, err := l.prepare(req, tok)
+	for i, r := range reqs {
+		keys, args, err := l.prepareTake(r.Account, r.Limit, r.Wants)
 		if err != nil {
-			res[i].Err = err
+			out[i].Err = err
 			continue
 		}
-		items[i] = item{keys: keys, args: args, tok: tok, cmd: pipe.EvalSha(ctx, script.Hash(), keys, args...)}
+		items[i] = item{keys: keys, args: args, cmd: pipe.EvalSha(ctx, script.Hash(), keys, args...)}
 		n++
 	}
 	if n == 0 {
-		return res
+		return out
 	}
 	_, _ = pipe.Exec(ctx) // errors are per command
 	var retry redis.Pipeliner
@@ -244,106 +295,181 @@ func (l *Limiter) ReserveBatch(ctx context.Context, reqs []Request) []BatchResul
 				retry = l.c.Pipeline()
 			}
 			// NOSCRIPT: the script did not run, so running it now cannot
-			// book twice.
+			// take twice.
 			it.cmd = retry.Eval(ctx, scriptSrc, it.keys, it.args...)
 		}
 	}
 	if retry != nil {
 		_, _ = retry.Exec(ctx)
 	}
-	recv := l.now()
 	for i, it := range items {
 		if it.cmd != nil {
-			res[i].Reservation, res[i].Err = l.finishReserve(ctx, reqs[i], it.keys, it.tok, it.cmd, recv)
+			out[i].TakeResult, out[i].Err = l.finishTake(ctx, reqs[i].Limit, reqs[i].Wants, it.cmd)
 		}
 	}
-	return res
+	return out
 }
 
-// prepare validates req and returns the script's keys and arguments.
-func (l *Limiter) prepare(req Request, tok string) ([]string, []any, error) {
-	if err := req.validate(); err != nil {
+// prepareTake validates a Take and returns the script's keys and arguments.
+func (l *Limiter) prepareTake(account string, acct Limit, wants []Want) ([]string, []any, error) {
+	if err := validAccount(account); err != nil {
 		return nil, nil, err
 	}
-	keys := make([]string, 1, 1+len(req.Buckets))
-	keys[0] = fenceKey(l.cfg.Prefix, req.Account)
-	args := make([]any, 0, 7+3*len(req.Buckets))
-	args = append(args, "reserve", req.Cost, l.horizon, l.maxSpan, tok, l.recovery, l.floor)
-	for _, b := range req.Buckets {
-		keys = append(keys, bucketKey(l.cfg.Prefix, req.Account, b.Level, b.ID))
-		p := b.Limit.params()
-		args = append(args, p.T, p.Tau, p.Cap)
+	if err := acct.validate(); err != nil {
+		return nil, nil, fmt.Errorf("account %q: %w", account, err)
 	}
-	return keys, args, nil
+	if len(wants) > MaxWants {
+		return nil, nil, invalidf("%d wants in one Take: at most %d", len(wants), MaxWants)
+	}
+	keys := make([]string, 2, 2+len(wants)+1)
+	keys[0], keys[1] = fenceKey(l.cfg.Prefix, account), accountKey(l.cfg.Prefix, account)
+	// Log lists go after the buckets: want i's bucket is KEYS[2+i].
+	var logs []string
+	logIndex := func(lim Limit, number string) int {
+		if !lim.listed() {
+			return 0
+		}
+		logs = append(logs, logKey(l.cfg.Prefix, account, number))
+		return 2 + len(wants) + len(logs)
+	}
+	args := make([]any, 0, 3+7*(1+len(wants)))
+	args = append(args, "take", l.margin, l.recovery)
+	args = acct.args(args, "1", 0, logIndex(acct, ""))
+	var seen map[string]struct{}
+	if len(wants) > 1 {
+		seen = make(map[string]struct{}, len(wants))
+	}
+	for i, w := range wants {
+		if err := validNumber(w.Number); err != nil {
+			return nil, nil, fmt.Errorf("want %d: %w", i, err)
+		}
+		if err := w.Limit.validate(); err != nil {
+			return nil, nil, fmt.Errorf("want %d (%s): %w", i, w.Number, err)
+		}
+		if w.Max < 0 {
+			return nil, nil, invalidf("want %d (%s): max %d < 0", i, w.Number, w.Max)
+		}
+		weight := w.Weight
+		if weight == 0 {
+			weight = 1
+		}
+		if !(weight > 0 && weight <= MaxWeight) {
+			return nil, nil, invalidf("want %d (%s): weight %v outside (0, %v]", i, w.Number, w.Weight, float64(MaxWeight))
+		}
+		if seen != nil {
+			if _, dup := seen[w.Number]; dup {
+				return nil, nil, invalidf("want %d: number %q appears twice in one Take", i, w.Number)
+			}
+			seen[w.Number] = struct{}{}
+		}
+		keys = append(keys, numberKey(l.cfg.Prefix, account, w.Number))
+		// More than most could never be granted; one more still says the
+		// number wanted more than it got (then the script works out Wait).
+		args = w.Limit.args(args, strconv.FormatFloat(weight, 'g', -1, 64), min(w.Max, w.Limit.most()+1), logIndex(w.Limit, w.Number))
+	}
+	return append(keys, logs...), args, nil
 }
 
-// finishReserve turns the script's reply into a Reservation or an error.
-func (l *Limiter) finishReserve(ctx context.Context, req Request, keys []string, tok string, cmd *redis.Cmd, recv time.Time) (*Reservation, error) {
-	v, err := cmd.Result()
+// maxWait bounds every wait a reply may carry: an interval stretched by the
+// lowest rate fraction, plus the margin, with room to spare.
+const maxWait = int64(MaxInterval/time.Microsecond)*1000 + int64(MaxMargin/time.Microsecond)
+
+// finishTake checks the script's reply and turns it into a TakeResult.
+func (l *Limiter) finishTake(ctx context.Context, acct Limit, wants []Want, cmd *redis.Cmd) (TakeResult, error) {
+	m := len(wants)
+	r, err := l.reply(ctx, cmd, 3+2*m, 3+2*m)
 	if err != nil {
-		return nil, l.fail(ctx, err)
+		return TakeResult{}, err
 	}
-	r, err := ints(v, 2, max(4, 2+req.Cost))
+	bad := func(format string, args ...any) (TakeResult, error) {
+		return TakeResult{}, l.fail(ctx, fmt.Errorf("reply: "+format, args...))
+	}
+	now, quiet, aw := r[0], r[1], r[2]
+	if now <= 0 || quiet < 0 || quiet > maxWait || aw < 0 || aw > maxWait {
+		return bad("take answered now %d, quiet %d, account wait %d", now, quiet, aw)
+	}
+	res := TakeResult{Grants: make([]Grant, m), AccountWait: micros(aw), Quiet: micros(quiet), Now: time.UnixMicro(now)}
+	sum := 0
+	for i, w := range wants {
+		g, wt := r[3+2*i], r[4+2*i]
+		if g < 0 || g > int64(min(w.Max, w.Limit.most())) || wt < 0 || wt > maxWait {
+			return bad("want %d (max %d): granted %d, wait %d", i, w.Max, g, wt)
+		}
+		if quiet > 0 && g != 0 {
+			return bad("granted %d in a quiet period", g)
+		}
+		res.Grants[i] = Grant{N: int(g), Wait: micros(wt)}
+		sum += int(g)
+	}
+	if sum > acct.most() {
+		return bad("granted %d in all, more than the account's %d", sum, acct.most())
+	}
+	l.ok()
+	l.takes.Add(1)
+	l.granted.Add(int64(sum))
+	if quiet > 0 {
+		l.quiet.Add(1)
+	}
+	return res, nil
+}
+
+// Return gives back n segments that a Take granted number (and account) at
+// time at (that Take's TakeResult.Now) and that were never written, e.g.
+// because the bind dropped before the write. Pass the limits that Take had.
+// It is best effort: in Sliding mode the segments are given back while that
+// grant is still in the window; in Bucket mode only while that Take is the
+// latest to have taken from the bucket. Elsewhere they stay taken. n must
+// not exceed what that Take granted the number: then a window never holds
+// more than N segments that were written.
+func (l *Limiter) Return(ctx context.Context, account string, acct Limit, number string, lim Limit, n int, at time.Time) error {
+	if err := errors.Join(validAccount(account), validNumber(number), acct.validate(), lim.validate()); err != nil {
+		return err
+	}
+	if n < 0 || n > MaxN {
+		return invalidf("return of %d segments: want 0 to %d", n, MaxN)
+	}
+	if at.IsZero() || at.UnixMicro() <= 0 {
+		return invalidf("return at %v: pass the TakeResult.Now of the Take that granted them", at)
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := []string{accountKey(l.cfg.Prefix, account), numberKey(l.cfg.Prefix, account, number)}
+	li := [2]int{}
+	if acct.listed() {
+		keys = append(keys, logKey(l.cfg.Prefix, account, ""))
+		li[0] = len(keys)
+	}
+	if lim.listed() {
+		keys = append(keys, logKey(l.cfg.Prefix, account, number))
+		li[1] = len(keys)
+	}
+	cmd := l.run(ctx, keys, "give", at.UnixMicro(), n, li[0], li[1])
+	r, err := l.reply(ctx, cmd, 2, 2)
 	if err != nil {
-		return nil, l.fail(ctx, err)
+		return err
 	}
-	code, now := r[0], r[1]
-	bucket := func(j int64) (level, id string) {
-		if j >= 1 && int(j) <= len(req.Buckets) {
-			b := req.Buckets[j-1]
-			return b.Level, b.ID
-		}
-		return "", ""
+	if r[0] < 0 || r[0] > int64(n) || r[1] < 0 || r[1] > int64(n) {
+		return l.fail(ctx, fmt.Errorf("reply: give answered %v for %d", r, n))
 	}
-	switch {
-	case code == codeGranted && len(r) == 2+req.Cost:
-		times := r[2:]
-		if times[0] < now || times[len(times)-1] > now+l.horizon+l.maxSpan {
-			break
-		}
-		for i := 1; i < len(times); i++ {
-			if times[i] < times[i-1] {
-				return nil, l.fail(ctx, fmt.Errorf("reply: segment times out of order: %v", times))
-			}
-		}
-		l.ok()
-		l.granted.Add(1)
-		l.segments.Add(int64(req.Cost))
-		return &Reservation{
-			l: l, keys: keys[1:], token: tok, cost: req.Cost,
-			server: times, serverNow: now, local: recv,
-		}, nil
-	case len(r) != 4:
-	case code == codeHorizon:
-		l.ok()
-		l.refused.Add(1)
-		lv, id := bucket(r[3])
-		return nil, &HorizonError{Wait: micros(r[2]), Horizon: l.cfg.Horizon, Level: lv, ID: id}
-	case code == codeSpan:
-		l.ok()
-		l.refused.Add(1)
-		lv, id := bucket(r[3])
-		return nil, &SpanError{Span: micros(r[2]), MaxSpan: l.cfg.MaxSpan, Level: lv, ID: id}
-	case code == codeCap && r[3] >= 1 && int(r[3]) <= len(req.Buckets):
-		l.ok()
-		l.refused.Add(1)
-		b := req.Buckets[r[3]-1]
-		return nil, &CapError{Level: b.Level, ID: b.ID, Cap: b.Limit.DailyCap, ResetIn: micros(r[2])}
-	}
-	return nil, l.fail(ctx, fmt.Errorf("reply: unexpected reserve reply %v for cost %d", r, req.Cost))
+	l.ok()
+	l.returned.Add(r[1])
+	return nil
 }
 
 // Throttled reports that the carrier answered throttled (0x58) or queue full
-// (0x14) for bucket b of account: the bucket's effective rate is multiplied by
-// Adaptive.Backoff (not below Adaptive.Floor of its configured rate), then
-// recovers linearly over Adaptive.Recovery. Reports within Adaptive.Hold of
-// the previous cut count once. The state is in Redis, so every process slows
-// down together. It returns the effective rate now in force.
-func (l *Limiter) Throttled(ctx context.Context, account string, b Bucket) (float64, error) {
-	if err := errors.Join(validAccount(account), b.validate()); err != nil {
+// (0x14) for number of account, or for the account itself when number is "":
+// that bucket's rate fraction is multiplied by Adaptive.Backoff (not below
+// Adaptive.Floor), then recovers linearly to 1 over Adaptive.Recovery.
+// Reports within Adaptive.Hold of the previous cut count once. The state is in
+// Redis, so every process slows down together. lim is the bucket's Limit; the
+// result is its effective rate now in force, in segments per second.
+func (l *Limiter) Throttled(ctx context.Context, account, number string, lim Limit) (float64, error) {
+	key, err := l.bucket(account, number, lim)
+	if err != nil {
 		return 0, err
 	}
-	cmd := l.run(ctx, []string{l.Key(account, b)}, "cut", l.backoff, l.floor, l.recovery, l.hold)
+	cmd := l.run(ctx, []string{key}, "cut", l.backoff, l.floor, l.recovery, l.hold)
 	r, err := l.reply(ctx, cmd, 3, 3)
 	if err != nil {
 		return 0, err
@@ -355,16 +481,18 @@ func (l *Limiter) Throttled(ctx context.Context, account string, b Bucket) (floa
 		l.cuts.Add(1)
 	}
 	l.ok()
-	return b.Limit.Rate * float64(r[2]) / ppm, nil
+	return lim.Rate() * float64(r[2]) / ppm, nil
 }
 
-// EffectiveRate returns bucket b's effective rate in segments per second: its
-// configured rate, or less while it recovers from Throttled.
-func (l *Limiter) EffectiveRate(ctx context.Context, account string, b Bucket) (float64, error) {
-	if err := errors.Join(validAccount(account), b.validate()); err != nil {
+// EffectiveRate returns the effective rate, in segments per second, of
+// number's bucket of account (the account's own when number is ""): lim's
+// rate, or less while it recovers from Throttled.
+func (l *Limiter) EffectiveRate(ctx context.Context, account, number string, lim Limit) (float64, error) {
+	key, err := l.bucket(account, number, lim)
+	if err != nil {
 		return 0, err
 	}
-	cmd := l.run(ctx, []string{l.Key(account, b)}, "rate", l.recovery)
+	cmd := l.run(ctx, []string{key}, "rate", l.recovery)
 	r, err := l.reply(ctx, cmd, 2, 2)
 	if err != nil {
 		return 0, err
@@ -373,15 +501,29 @@ func (l *Limiter) EffectiveRate(ctx context.Context, account string, b Bucket) (
 		return 0, l.fail(ctx, fmt.Errorf("reply: rate fraction %d ppm", r[1]))
 	}
 	l.ok()
-	return b.Limit.Rate * float64(r[1]) / ppm, nil
+	return lim.Rate() * float64(r[1]) / ppm, nil
 }
 
-// AssumeIdle declares that no reservation of account is outstanding anywhere,
-// so its buckets need no quiet period (doc.go, "Losing Redis's data"). Call
-// it on a first deployment, or when every engine has been stopped for longer
-// than Horizon+MaxSpan; calling it while another process holds reservations
-// made on lost data voids the guarantee. It does nothing if account's fence
-// exists, and reports whether it created it.
+func (l *Limiter) bucket(account, number string, lim Limit) (string, error) {
+	if err := validAccount(account); err != nil {
+		return "", err
+	}
+	if len(number) > maxNumber {
+		return "", validNumber(number)
+	}
+	if err := lim.validate(); err != nil {
+		return "", err
+	}
+	return l.Key(account, number), nil
+}
+
+// AssumeIdle declares that nothing of account was sent within its longest
+// interval, so it needs no quiet period (doc.go, "Losing Redis's data"): it
+// creates the account's fence without one, or ends the quiet period in
+// force. Call it when the record of what was sent (PostgreSQL) shows that,
+// e.g. on a first deployment; declaring it while segments granted on lost
+// state may still count at the carrier voids the guarantee. It reports
+// whether it changed anything.
 func (l *Limiter) AssumeIdle(ctx context.Context, account string) (bool, error) {
 	if err := validAccount(account); err != nil {
 		return false, err
@@ -399,6 +541,28 @@ func (l *Limiter) AssumeIdle(ctx context.Context, account string) (bool, error) 
 	return n == 1, nil
 }
 
+// QuietUntil returns when account's quiet period ends, on the Redis clock, or
+// the zero time when none is in force. (With no fence at all, the next Take
+// starts one, unless AssumeIdle comes first.)
+func (l *Limiter) QuietUntil(ctx context.Context, account string) (time.Time, error) {
+	if err := validAccount(account); err != nil {
+		return time.Time{}, err
+	}
+	cmd := l.run(ctx, []string{fenceKey(l.cfg.Prefix, account)}, "quiet")
+	r, err := l.reply(ctx, cmd, 3, 3)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if r[0] <= 0 || r[1] < 0 {
+		return time.Time{}, l.fail(ctx, fmt.Errorf("reply: quiet answered %v", r))
+	}
+	l.ok()
+	if r[1] <= r[0] {
+		return time.Time{}, nil
+	}
+	return time.UnixMicro(r[1]), nil
+}
+
 // Ping runs the script once (loading it into Redis's cache) and updates
 // Healthy; an engine may call it periodically while Healthy is false.
 func (l *Limiter) Ping(ctx context.Context) error {
@@ -411,17 +575,16 @@ func (l *Limiter) Ping(ctx context.Context) error {
 }
 
 // Healthy reports whether the last call that reached Redis got a usable
-// answer. While it is false nothing is granted, and reservations not yet due
-// are not released (Reservation.Wait fails): the engine sends nothing.
+// answer. While it is false nothing is granted: the engine sends nothing.
 func (l *Limiter) Healthy() bool { return l.healthy.Load() }
 
 // Stats are counters since the Limiter was made, and the health state, for
 // the engine to export. They are a snapshot.
 type Stats struct {
-	Granted   int64 // reservations granted
-	Segments  int64 // segments in them
-	Refused   int64 // requests refused (horizon, span, daily cap)
-	Cancelled int64 // reservations cancelled with at least one bucket restored
+	Takes     int64 // Takes answered (batched ones included)
+	Granted   int64 // segments granted by them
+	Quiet     int64 // Takes answered with a quiet period
+	Returned  int64 // segments given back to number buckets by Return
 	Cuts      int64 // Throttled calls that cut a rate
 	Failures  int64 // calls that failed for want of Redis
 	Healthy   bool
@@ -432,8 +595,8 @@ type Stats struct {
 // Stats returns the counters.
 func (l *Limiter) Stats() Stats {
 	s := Stats{
-		Granted: l.granted.Load(), Segments: l.segments.Load(), Refused: l.refused.Load(),
-		Cancelled: l.cancelled.Load(), Cuts: l.cuts.Load(), Failures: l.failures.Load(),
+		Takes: l.takes.Load(), Granted: l.granted.Load(), Quiet: l.quiet.Load(),
+		Returned: l.returned.Load(), Cuts: l.cuts.Load(), Failures: l.failures.Load(),
 		Healthy: l.healthy.Load(),
 	}
 	if ns := l.downSince.Load(); ns != 0 {
@@ -503,7 +666,7 @@ func (l *Limiter) fail(ctx context.Context, err error) error {
 	l.healthMu.Lock()
 	defer l.healthMu.Unlock()
 	if l.healthy.Load() {
-		l.downSince.Store(l.now().UnixNano())
+		l.downSince.Store(time.Now().UnixNano())
 		l.healthy.Store(false)
 		l.log.Error("throttle: Redis unavailable; nothing is granted or sent until it answers (fail closed)", "err", err)
 		if h := l.cfg.OnHealthChange; h != nil {
@@ -538,7 +701,3 @@ func isNoScript(err error) bool {
 }
 
 func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
-
-// newToken names one reservation so Cancel can tell it is still the latest
-// in a bucket. 64 random bits: a collision needs ~4e9 live reservations.
-func newToken() string { return strconv.FormatUint(rand.Uint64(), 36) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,7 @@ type fakeReply struct {
 	err error
 }
 
-func (f *fakeClient) next(ctx context.Context) *redis.Cmd {
+func (f *fakeClient) next() *redis.Cmd {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -38,23 +39,29 @@ func (f *fakeClient) next(ctx context.Context) *redis.Cmd {
 	return redis.NewCmdResult(r.val, r.err)
 }
 
-func (f *fakeClient) EvalSha(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
-	return f.next(ctx)
+func (f *fakeClient) EvalSha(context.Context, string, []string, ...any) *redis.Cmd { return f.next() }
+func (f *fakeClient) Eval(context.Context, string, []string, ...any) *redis.Cmd    { return f.next() }
+func (f *fakeClient) Pipeline() redis.Pipeliner                                    { return nil }
+
+const fakeNow = int64(1_795_000_000_000_000) // a Redis-clock instant, µs
+
+func ia(v ...int64) []any {
+	a := make([]any, len(v))
+	for i, x := range v {
+		a[i] = x
+	}
+	return a
 }
 
-func (f *fakeClient) Eval(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
-	return f.next(ctx)
-}
-
-func (f *fakeClient) Pipeline() redis.Pipeliner { return nil }
-
-func oneNumber(cost int) Request {
-	return Request{Account: "a", Cost: cost, Buckets: []Bucket{perSec1}}
-}
-
+// TestReplyShapesFailClosed: every reply of the wrong shape or out of range
+// is a failure (ErrUnavailable, nothing granted, one log line, the hook),
+// and the next good reply heals by itself.
 func TestReplyShapesFailClosed(t *testing.T) {
 	t.Parallel()
-	now := t0
+	now := fakeNow
+	acct := Limit{N: 10}
+	wants := []Want{{Number: "+1", Limit: Limit{N: 3}, Max: 2}, {Number: "+2", Limit: Limit{N: 3}, Max: 5}}
+	good := ia(now, 0, 0, 2, 0, 3, 1000)
 	for _, c := range []struct {
 		name string
 		r    fakeReply
@@ -63,246 +70,206 @@ func TestReplyShapesFailClosed(t *testing.T) {
 		{"nil", fakeReply{}},
 		{"string", fakeReply{val: "OK"}},
 		{"integer", fakeReply{val: int64(0)}},
-		{"too short", fakeReply{val: []any{int64(0)}}},
-		{"granted without times", fakeReply{val: []any{int64(0), now}}},
-		{"granted with too many times", fakeReply{val: []any{int64(0), now, now, now}}},
-		{"string element", fakeReply{val: []any{int64(0), now, "x"}}},
-		{"time before now", fakeReply{val: []any{int64(0), now, now - 1}}},
-		{"time beyond horizon and span", fakeReply{val: []any{int64(0), now, now + int64(91*time.Second/time.Microsecond)}}},
-		{"unknown code", fakeReply{val: []any{int64(9), now, int64(1), int64(1)}}},
-		{"cap of no bucket", fakeReply{val: []any{int64(codeCap), now, int64(1), int64(5)}}},
-		{"horizon too short", fakeReply{val: []any{int64(codeHorizon), now, int64(1)}}},
+		{"too short", fakeReply{val: ia(now, 0, 0, 1, 0)}},
+		{"too long", fakeReply{val: ia(now, 0, 0, 1, 0, 1, 0, 1, 0)}},
+		{"string element", fakeReply{val: []any{now, int64(0), int64(0), "x", int64(0), int64(0), int64(0)}}},
+		{"no clock", fakeReply{val: ia(0, 0, 0, 1, 0, 1, 0)}},
+		{"negative grant", fakeReply{val: ia(now, 0, 0, -1, 0, 1, 0)}},
+		{"more than max", fakeReply{val: ia(now, 0, 0, 3, 0, 1, 0)}},
+		{"more than the number's N", fakeReply{val: ia(now, 0, 0, 1, 0, 4, 0)}},
+		{"more than the account's N", fakeReply{val: ia(now, 0, 0, 2, 0, 3, 0)}},
+		{"negative wait", fakeReply{val: ia(now, 0, 0, 1, -5, 1, 0)}},
+		{"absurd wait", fakeReply{val: ia(now, 0, 0, 1, math.MaxInt64, 1, 0)}},
+		{"negative account wait", fakeReply{val: ia(now, 0, -1, 1, 0, 1, 0)}},
+		{"grant in a quiet period", fakeReply{val: ia(now, 1000, 1000, 1, 0, 0, 0)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var logs bytes.Buffer
 			var hook []bool
-			f := &fakeClient{replies: []fakeReply{c.r, {val: []any{int64(0), now, now}}}}
+			f := &fakeClient{replies: []fakeReply{c.r, {val: good}}}
 			l, err := New(f, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 				OnHealthChange: func(ok bool, _ error) { hook = append(hook, ok) }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := l.Reserve(context.Background(), oneNumber(1))
-			if !errors.Is(err, ErrUnavailable) || r != nil {
-				t.Fatalf("Reserve = %v, %v; want nil, ErrUnavailable", r, err)
+			a := Limit{N: 4}
+			if c.name != "more than the account's N" {
+				a = acct
+			}
+			r, err := l.Take(context.Background(), "a", a, wants)
+			if !errors.Is(err, ErrUnavailable) || r.Grants != nil {
+				t.Fatalf("Take = %+v, %v; want nothing, ErrUnavailable", r, err)
 			}
 			if l.Healthy() || !strings.Contains(logs.String(), "fail closed") {
 				t.Fatalf("healthy=%v, log %q", l.Healthy(), logs.String())
 			}
 			// The next good reply makes it healthy again, by itself.
-			if _, err := l.Reserve(context.Background(), oneNumber(1)); err != nil {
-				t.Fatal(err)
+			r, err = l.Take(context.Background(), "a", acct, wants)
+			if err != nil || r.Grants[0] != (Grant{N: 2}) || r.Grants[1] != (Grant{N: 3, Wait: time.Millisecond}) || !r.Now.Equal(time.UnixMicro(now)) {
+				t.Fatalf("good reply: %+v, %v", r, err)
 			}
 			if !l.Healthy() || !strings.Contains(logs.String(), "resumes") || len(hook) != 2 || hook[0] || !hook[1] {
 				t.Fatalf("healthy=%v hook=%v log %q", l.Healthy(), hook, logs.String())
 			}
-			if s := l.Stats(); s.Failures != 1 || s.Granted != 1 || !errors.Is(s.LastError, ErrUnavailable) {
+			if s := l.Stats(); s.Failures != 1 || s.Takes != 1 || s.Granted != 5 || !errors.Is(s.LastError, ErrUnavailable) {
 				t.Fatalf("stats %+v", s)
 			}
 		})
 	}
 }
 
-func TestRefusalsAreTyped(t *testing.T) {
+// TestCancelledContextIsNotAFailure: the caller's cancellation says nothing
+// about Redis.
+func TestCancelledContextIsNotAFailure(t *testing.T) {
 	t.Parallel()
-	now := t0
-	f := &fakeClient{replies: []fakeReply{
-		{val: []any{int64(codeHorizon), now, int64(45 * sec), int64(1)}},
-		{val: []any{int64(codeSpan), now, int64(70 * sec), int64(2)}},
-		{val: []any{int64(codeCap), now, int64(3600 * sec), int64(3)}},
-	}}
-	l, err := New(f, Config{})
+	f := &fakeClient{replies: []fakeReply{{err: context.Canceled}}}
+	l, err := New(f, Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := Request{Account: "a", Cost: 2, Buckets: []Bucket{perSec1, acct2, capped}}
-	_, err = l.Reserve(context.Background(), req)
-	var he *HorizonError
-	if !errors.As(err, &he) || !errors.Is(err, ErrRefused) || he.Wait != 45*time.Second || he.RetryAfter() != 15*time.Second || he.ID != perSec1.ID {
-		t.Fatalf("horizon: %v %+v", err, he)
-	}
-	_, err = l.Reserve(context.Background(), req)
-	var se *SpanError
-	if !errors.As(err, &se) || !errors.Is(err, ErrRefused) || se.Span != 70*time.Second || se.Level != LevelAccount {
-		t.Fatalf("span: %v %+v", err, se)
-	}
-	_, err = l.Reserve(context.Background(), req)
-	var ce *CapError
-	if !errors.As(err, &ce) || !errors.Is(err, ErrRefused) || ce.ResetIn != time.Hour || ce.Cap != 3 || ce.ID != "b1" {
-		t.Fatalf("cap: %v %+v", err, ce)
-	}
-	if !l.Healthy() || l.Stats().Refused != 3 {
-		t.Fatalf("refusals are answers, not failures: %+v", l.Stats())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := l.Take(ctx, "a", Limit{N: 1}, nil); !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) || !l.Healthy() {
+		t.Fatalf("Take on a cancelled context: %v, healthy %v", err, l.Healthy())
 	}
 }
 
-func TestInvalidRequests(t *testing.T) {
+func TestInvalidArguments(t *testing.T) {
 	t.Parallel()
 	f := &fakeClient{}
 	l, err := New(f, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ok := Number("+1555", Class{Rate: 1})
-	for name, req := range map[string]Request{
-		"no account":      {Cost: 1, Buckets: []Bucket{ok}},
-		"brace":           {Account: "a}b", Cost: 1, Buckets: []Bucket{ok}},
-		"zero cost":       {Account: "a", Buckets: []Bucket{ok}},
-		"huge cost":       {Account: "a", Cost: MaxCost + 1, Buckets: []Bucket{ok}},
-		"no bucket":       {Account: "a", Cost: 1},
-		"twice":           {Account: "a", Cost: 1, Buckets: []Bucket{ok, ok}},
-		"zero rate":       {Account: "a", Cost: 1, Buckets: []Bucket{Number("+1", Class{})}},
-		"too slow":        {Account: "a", Cost: 1, Buckets: []Bucket{Number("+1", Class{Rate: 0.0001})}},
-		"negative burst":  {Account: "a", Cost: 1, Buckets: []Bucket{Number("+1", Class{Rate: 1, Burst: -1})}},
-		"number no id":    {Account: "a", Cost: 1, Buckets: []Bucket{Number("", Class{Rate: 1})}},
-		"account with id": {Account: "a", Cost: 1, Buckets: []Bucket{{Level: LevelAccount, ID: "x", Limit: Limit{Rate: 1}}}},
-		"bad level":       {Account: "a", Cost: 1, Buckets: []Bucket{{Level: "a:b", ID: "x", Limit: Limit{Rate: 1}}}},
-		"negative cap":    {Account: "a", Cost: 1, Buckets: []Bucket{{Level: "brand", ID: "x", Limit: Limit{Rate: 1, DailyCap: -1}}}},
+	ctx := context.Background()
+	ok := Limit{N: 1}
+	w := func(number string, lim Limit, max int) Want { return Want{Number: number, Limit: lim, Max: max} }
+	many := make([]Want, MaxWants+1)
+	for i := range many {
+		many[i] = w(strings.Repeat("9", 1+i%10)+string(rune('a'+i/10%26))+string(rune('a'+i/260)), ok, 1)
+	}
+	for name, c := range map[string]struct {
+		account string
+		acct    Limit
+		wants   []Want
+		msg     string
+	}{
+		"no account":        {"", ok, nil, "account"},
+		"brace":             {"a}b", ok, nil, "hash tag"},
+		"long account":      {strings.Repeat("a", 129), ok, nil, "account"},
+		"account N 0":       {"a", Limit{}, nil, "N 0"},
+		"account N huge":    {"a", Limit{N: MaxN + 1}, nil, "N"},
+		"negative interval": {"a", Limit{N: 1, Interval: -time.Second}, nil, "interval"},
+		"tiny interval":     {"a", Limit{N: 1, Interval: time.Microsecond}, nil, "interval"},
+		"huge interval":     {"a", Limit{N: 1, Interval: 2 * time.Hour}, nil, "interval"},
+		"burst in sliding":  {"a", Limit{N: 1, Burst: 2}, nil, "sliding"},
+		"negative burst":    {"a", Limit{N: 1, Mode: Bucket, Burst: -1}, nil, "burst"},
+		"unknown mode":      {"a", Limit{N: 1, Mode: 7}, nil, "mode"},
+		"no number":         {"a", ok, []Want{w("", ok, 1)}, "number"},
+		"number N 0":        {"a", ok, []Want{w("+1", Limit{}, 1)}, "N 0"},
+		"number burst":      {"a", ok, []Want{w("+1", Limit{N: 2, Burst: 1}, 1)}, "sliding"},
+		"negative max":      {"a", ok, []Want{w("+1", ok, -1)}, "max -1"},
+		"twice":             {"a", ok, []Want{w("+1", ok, 1), w("+2", ok, 1), w("+1", ok, 1)}, "twice"},
+		"negative weight":   {"a", ok, []Want{{Number: "+1", Limit: ok, Weight: -1}}, "weight"},
+		"NaN weight":        {"a", ok, []Want{{Number: "+1", Limit: ok, Weight: math.NaN()}}, "weight"},
+		"infinite weight":   {"a", ok, []Want{{Number: "+1", Limit: ok, Weight: math.Inf(1)}}, "weight"},
+		"huge weight":       {"a", ok, []Want{{Number: "+1", Limit: ok, Weight: 2e6}}, "weight"},
+		"too many wants":    {"a", ok, many, "at most 1000"},
 	} {
-		if _, err := l.Reserve(context.Background(), req); !errors.Is(err, ErrInvalid) {
+		_, err := l.Take(ctx, c.account, c.acct, c.wants)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want ErrInvalid mentioning %q", name, err, c.msg)
+		}
+		for _, o := range l.TakeBatch(ctx, []TakeRequest{{Account: c.account, Limit: c.acct, Wants: c.wants}}) {
+			if !errors.Is(o.Err, ErrInvalid) {
+				t.Errorf("%s in a batch: %v", name, o.Err)
+			}
+		}
+	}
+	at := time.UnixMicro(fakeNow)
+	for name, err := range map[string]error{
+		"return no number":      l.Return(ctx, "a", ok, "", ok, 1, at),
+		"return negative":       l.Return(ctx, "a", ok, "+1", ok, -1, at),
+		"return without time":   l.Return(ctx, "a", ok, "+1", ok, 1, time.Time{}),
+		"return bad limit":      l.Return(ctx, "a", ok, "+1", Limit{}, 1, at),
+		"throttled no account":  func() error { _, err := l.Throttled(ctx, "", "+1", ok); return err }(),
+		"throttled bad limit":   func() error { _, err := l.Throttled(ctx, "a", "+1", Limit{N: -1}); return err }(),
+		"rate bad limit":        func() error { _, err := l.EffectiveRate(ctx, "a", "", Limit{}); return err }(),
+		"idle bad account":      func() error { _, err := l.AssumeIdle(ctx, "{x}"); return err }(),
+		"quietuntil no account": func() error { _, err := l.QuietUntil(ctx, ""); return err }(),
+	} {
+		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
 	}
 	if f.calls != 0 || !l.Healthy() {
-		t.Fatalf("invalid requests reached Redis (%d calls) or changed health", f.calls)
+		t.Fatalf("invalid arguments reached Redis (%d calls) or changed health", f.calls)
 	}
 	for name, cfg := range map[string]Config{
-		"prefix":   {Prefix: "x{"},
-		"horizon":  {Horizon: 2 * time.Hour},
-		"negative": {MaxSpan: -time.Second},
-		"backoff":  {Adaptive: Adaptive{Backoff: 1}},
-		"floor":    {Adaptive: Adaptive{Floor: 2}},
-		"recovery": {Adaptive: Adaptive{Recovery: 2 * time.Hour}},
+		"prefix":          {Prefix: "x{"},
+		"negative margin": {Margin: -time.Second},
+		"huge margin":     {Margin: time.Minute},
+		"backoff":         {Adaptive: Adaptive{Backoff: 1}},
+		"floor":           {Adaptive: Adaptive{Floor: 2}},
+		"recovery":        {Adaptive: Adaptive{Recovery: 2 * time.Hour}},
 	} {
 		if _, err := New(f, cfg); !errors.Is(err, ErrInvalid) {
 			t.Errorf("config %s: %v, want ErrInvalid", name, err)
 		}
 	}
+	if _, err := New(nil, Config{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("nil client: %v", err)
+	}
 }
 
-// fakeTimers is a fake clock for Reservation.Wait: Advance fires the timers
-// that are due.
-type fakeTimers struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	l, err := New(&fakeClient{}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := l.Config(); c.Prefix != DefaultPrefix || c.Margin != DefaultMargin || c.Adaptive.Recovery != DefaultRecovery || l.margin != 10000 {
+		t.Fatalf("defaults %+v", c)
+	}
+	l, err = New(&fakeClient{}, Config{Margin: NoMargin})
+	if err != nil || l.margin != 0 || l.Config().Margin != NoMargin {
+		t.Fatalf("no margin: %v %+v", err, l)
+	}
 }
 
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func (f *fakeTimers) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
-
-func (f *fakeTimers) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := make(chan time.Time, 1)
-	f.timers = append(f.timers, fakeTimer{at: f.now.Add(d), c: c})
-	return c, func() bool { return true }
-}
-
-func (f *fakeTimers) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	kept := f.timers[:0]
-	for _, t := range f.timers {
-		if !t.at.After(f.now) {
-			t.c <- f.now
-		} else {
-			kept = append(kept, t)
+func TestPerSecond(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		rate float64
+		want Limit
+	}{
+		{10, Limit{N: 10, Interval: time.Second}},
+		{1, Limit{N: 1, Interval: time.Second}},
+		{0.5, Limit{N: 1, Interval: 2 * time.Second}},
+		{2.5, Limit{N: 5, Interval: 2 * time.Second}},
+		{0.1, Limit{N: 1, Interval: 10 * time.Second}},
+		{1.0 / 3, Limit{N: 1, Interval: 3 * time.Second}},
+		{0.3, Limit{N: 3, Interval: 10 * time.Second}},
+		{0.001, Limit{N: 1, Interval: 1000 * time.Second}},
+		{1.2345678, Limit{N: 1, Interval: 810001 * time.Microsecond}}, // no whole number of seconds: 1 per 1/rate, rounded up
+		{0, Limit{}},
+		{-1, Limit{}},
+		{math.NaN(), Limit{}},
+		{math.Inf(1), Limit{}},
+	} {
+		got := PerSecond(c.rate)
+		if got != c.want {
+			t.Errorf("PerSecond(%v) = %+v, want %+v", c.rate, got, c.want)
+		}
+		if c.want.N > 0 && (got.Rate() > c.rate || got.Rate() < c.rate*0.99999) {
+			t.Errorf("PerSecond(%v).Rate() = %v", c.rate, got.Rate())
 		}
 	}
-	f.timers = kept
-}
-
-func (f *fakeTimers) pending() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.timers) }
-
-func TestReservationWaitFakeClock(t *testing.T) {
-	t.Parallel()
-	clk := &fakeTimers{now: time.Unix(1000, 0)}
-	now := t0
-	f := &fakeClient{replies: []fakeReply{
-		{val: []any{int64(0), now, now + 2*sec, now + 3*sec}},
-		{val: []any{int64(0), now, now + 2*sec}},
-		{err: redis.ErrClosed},
-		{val: []any{int64(0), now, now + sec}},
-		{val: int64(1)},
-	}}
-	l, err := New(f, Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
+	if r := (Limit{N: 3}).Rate(); r != 3 {
+		t.Errorf("rate of 3 per default interval: %v", r)
 	}
-	l.now, l.newTimer = clk.Now, clk.NewTimer
-	ctx := context.Background()
-
-	r, err := l.Reserve(ctx, oneNumber(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Delay() != 2*time.Second || !r.At(1).Equal(clk.Now().Add(3*time.Second)) || r.ServerTime(0).UnixMicro() != now+2*sec {
-		t.Fatalf("delay %v, at(1) %v, server %v", r.Delay(), r.At(1), r.ServerTime(0))
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.Wait(ctx) }()
-	for clk.pending() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	clk.Advance(1999 * time.Millisecond)
-	select {
-	case err := <-done:
-		t.Fatalf("Wait returned %v a millisecond early", err)
-	case <-time.After(20 * time.Millisecond):
-	}
-	clk.Advance(time.Millisecond)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(time.Second)
-	if err := r.WaitSegment(ctx, 1); err != nil { // due: no timer
-		t.Fatal(err)
-	}
-	if err := r.WaitSegment(ctx, 2); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("segment 2 of 2: %v", err)
-	}
-
-	// A reservation not yet due when Redis is lost is not released.
-	r2, err := l.Reserve(ctx, oneNumber(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.Reserve(ctx, oneNumber(1)); !errors.Is(err, ErrUnavailable) {
-		t.Fatal(err)
-	}
-	clk.Advance(2 * time.Second)
-	if err := r2.Wait(ctx); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Wait while unhealthy: %v", err)
-	}
-
-	// A cancelled context; then Cancel; then Wait says cancelled.
-	r3, err := l.Reserve(ctx, oneNumber(1)) // healthy again
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := r3.Wait(cctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Wait on a cancelled context: %v", err)
-	}
-	if err := r3.Cancel(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := r3.Cancel(ctx); err != nil { // idempotent, no second call
-		t.Fatal(err)
-	}
-	clk.Advance(time.Second)
-	if err := r3.Wait(ctx); !errors.Is(err, ErrCancelled) {
-		t.Fatalf("Wait after Cancel: %v", err)
-	}
-	if f.calls != 5 || l.Stats().Cancelled != 1 {
-		t.Fatalf("%d calls, stats %+v", f.calls, l.Stats())
+	if r := (Limit{N: 5, Interval: 2 * time.Second, Mode: Bucket, Burst: 10}).Rate(); r != 2.5 {
+		t.Errorf("rate %v", r)
 	}
 }

@@ -2,8 +2,6 @@ package throttle
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -12,23 +10,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The script itself on a fake clock: miniredis runs it (gopher-lua) with
-// TIME following SetTime. It must give the replies of the scenario table and
-// of the Go mirror, step for step.
+// The script's arithmetic on a fake clock: miniredis runs it (gopher-lua)
+// with TIME following SetTime, so the boundaries can be checked to the
+// microsecond. The real Redis runs the same script in the other tests.
 
-type scriptRunner struct {
-	t   testing.TB
-	mr  *miniredis.Miniredis
-	l   *Limiter
-	res map[int]struct {
-		keys []string
-		tok  string
-		cost int
-		day  int64
-	}
+type fakeRedis struct {
+	t  *testing.T
+	mr *miniredis.Miniredis
+	l  *Limiter
 }
 
-func newScriptRunner(t testing.TB, cfg Config) *scriptRunner {
+func newFakeRedis(t *testing.T, cfg Config) *fakeRedis {
 	t.Helper()
 	mr := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
@@ -37,178 +29,140 @@ func newScriptRunner(t testing.TB, cfg Config) *scriptRunner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scriptRunner{t: t, mr: mr, l: l, res: map[int]struct {
-		keys []string
-		tok  string
-		cost int
-		day  int64
-	}{}}
+	return &fakeRedis{t: t, mr: mr, l: l}
 }
 
-func (s *scriptRunner) run(i int, now int64, st step, bs []Bucket) []int64 {
-	t, l, ctx := s.t, s.l, context.Background()
-	t.Helper()
-	s.mr.SetTime(time.UnixMicro(now))
-	var cmd *redis.Cmd
-	switch st.op {
-	case opReserve:
-		req := Request{Account: "acct", Cost: st.cost}
-		for _, j := range st.bs {
-			req.Buckets = append(req.Buckets, bs[j])
-		}
-		tok := fmt.Sprintf("tok%d", i)
-		keys, args, err := l.prepare(req, tok)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd = l.run(ctx, keys, args...)
-		r := s.ints(cmd, 2, 2+MaxCost)
-		if r[0] == codeGranted {
-			s.res[i] = struct {
-				keys []string
-				tok  string
-				cost int
-				day  int64
-			}{keys[1:], tok, st.cost, floorDay(r[2])}
-		}
-		return r
-	case opCancel:
-		r := s.res[st.ref]
-		cmd = l.run(ctx, r.keys, "cancel", r.tok, r.cost, r.day)
-	case opCut:
-		cmd = l.run(ctx, []string{l.Key("acct", bs[st.bs[0]])}, "cut", l.backoff, l.floor, l.recovery, l.hold)
-	case opRate:
-		cmd = l.run(ctx, []string{l.Key("acct", bs[st.bs[0]])}, "rate", l.recovery)
-	case opLose:
-		s.mr.FlushAll()
-		return nil
-	case opIdle:
-		created, err := l.AssumeIdle(ctx, "acct")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if created {
-			return []int64{1}
-		}
-		return []int64{0}
-	}
-	v, err := cmd.Result()
+// t0 is a Redis-clock instant on a whole millisecond.
+var t0 = time.UnixMicro(fakeNow)
+
+func (f *fakeRedis) at(d time.Duration) { f.mr.SetTime(t0.Add(d)) }
+
+// take takes at t0+d and checks the grants and waits (in that order, one
+// pair per want) and the account's wait.
+func (f *fakeRedis) take(d time.Duration, acct Limit, wants []Want, want []time.Duration, acctWait time.Duration) {
+	f.t.Helper()
+	f.at(d)
+	r, err := f.l.Take(context.Background(), "acct", acct, wants)
 	if err != nil {
-		t.Fatalf("step %d: %v", i, err)
+		f.t.Fatalf("at +%v: %v", d, err)
 	}
-	if n, ok := v.(int64); ok {
-		return []int64{n}
+	var got []time.Duration
+	for _, g := range r.Grants {
+		got = append(got, time.Duration(g.N), g.Wait)
 	}
-	r, err := ints(v, 1, 2+MaxCost)
-	if err != nil {
-		t.Fatalf("step %d: %v", i, err)
+	if !slices.Equal(got, want) || r.AccountWait != acctWait || !r.Now.Equal(t0.Add(d)) {
+		f.t.Fatalf("at +%v: grants and waits %v, account wait %v, now %v; want %v, %v", d, got, r.AccountWait, r.Now.Sub(t0), want, acctWait)
 	}
-	return r
 }
 
-func (s *scriptRunner) ints(cmd *redis.Cmd, lo, hi int) []int64 {
-	s.t.Helper()
-	v, err := cmd.Result()
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	r, err := ints(v, lo, hi)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return r
-}
+const ms = time.Millisecond
 
-func TestScriptScenarios(t *testing.T) {
+func TestScriptSlidingBoundaries(t *testing.T) {
 	t.Parallel()
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			s := newScriptRunner(t, sc.cfg)
-			if !sc.fresh {
-				s.run(-1, t0, step{op: opIdle}, nil)
-			}
-			for i, st := range sc.steps {
-				got := s.run(i, t0+st.at, st, sc.buckets)
-				if st.op == opLose {
-					continue
-				}
-				if got = relative(st.op, got); !slices.Equal(got, st.want) {
-					t.Errorf("step %d (%+v): got %v, want %v", i, st, got, st.want)
-				}
-			}
-		})
+	f := newFakeRedis(t, Config{}) // margin 10 ms
+	f.at(0)
+	if _, err := f.l.AssumeIdle(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	big := Limit{N: 1000}
+	w := []Want{{Number: "+1", Limit: Limit{N: 2}, Max: 5}}
+	f.take(0, big, []Want{{Number: "+1", Limit: Limit{N: 2}, Max: 1}}, []time.Duration{1, 0}, 0)
+	// At +100.5 ms: recorded at +101 ms (rounded up).
+	f.take(100500*time.Microsecond, big, w, []time.Duration{1, 1010*ms - 100500*time.Microsecond}, 0)
+	// The first grant counts until +1010 ms exactly.
+	f.take(1010*ms-time.Microsecond, big, w, []time.Duration{0, time.Microsecond}, 0)
+	f.take(1010*ms, big, w, []time.Duration{1, 101*ms + 1010*ms - 1010*ms}, 0)
+	f.take(1111*ms, big, w, []time.Duration{1, 909 * ms}, 0)
+	// The clock steps back 5 s: what lies ahead still counts.
+	f.take(-5*time.Second, big, w, []time.Duration{0, 5*time.Second + 2020*ms}, 0)
+	// The account: 3 per 100 ms, shared by two numbers.
+	acct := Limit{N: 3, Interval: 100 * ms}
+	two := []Want{{Number: "+2", Limit: Limit{N: 5}, Max: 5}, {Number: "+3", Limit: Limit{N: 5}, Max: 5}}
+	f.take(10*time.Second, acct, two, []time.Duration{2, 0, 1, 0}, 110*ms)
+	f.take(10*time.Second+110*ms, acct, two, []time.Duration{2, 0, 1, 0}, 110*ms)
+}
+
+// TestScriptLogList: the same boundaries for buckets whose log is a list
+// (N > 32), the account's and a number's.
+func TestScriptLogList(t *testing.T) {
+	t.Parallel()
+	f := newFakeRedis(t, Config{})
+	f.at(0)
+	if _, err := f.l.AssumeIdle(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	acct := Limit{N: 40}
+	one := func(max int) []Want { return []Want{{Number: "+1", Limit: Limit{N: 33}, Max: max}} }
+	f.take(0, acct, one(32), []time.Duration{32, 0}, 0)
+	f.take(100500*time.Microsecond, acct, one(5), []time.Duration{1, 1010*ms - 100500*time.Microsecond}, 0)
+	f.take(1010*ms-time.Microsecond, acct, one(5), []time.Duration{0, time.Microsecond}, 0)
+	// The 32 at 0 leave; the account has 39 of 40 free.
+	f.take(1010*ms, acct, one(5), []time.Duration{5, 0}, 0)
+	f.take(1010*ms, acct, one(40), []time.Duration{27, 101 * ms}, 0) // merged into the record of +1010 ms
+	// The account holds 33 (1 at +101 ms, 32 at +1010 ms): 7 more fill it.
+	two := []Want{{Number: "+2", Limit: Limit{N: 5}, Max: 5}, {Number: "+3", Limit: Limit{N: 5}, Max: 5}}
+	f.take(1020*ms, acct, two, []time.Duration{4, 0, 3, 0}, 101*ms+1010*ms-1020*ms)
+	// Give back 3 of +2's: the account's record of +1020 ms is in the list.
+	if err := f.l.Return(context.Background(), "acct", acct, "+2", two[0].Limit, 3, t0.Add(1020*ms)); err != nil {
+		t.Fatal(err)
+	}
+	f.take(1030*ms, acct, two[:1], []time.Duration{3, 0}, 101*ms+1010*ms-1030*ms)
+	// Everything has left the window: the whole list goes at once.
+	f.take(5*time.Second, acct, one(40), []time.Duration{33, 1010 * ms}, 0)
+	if n, err := f.mr.List(DefaultPrefix + "{acct}:log:account"); err != nil || len(n) != 1 {
+		t.Fatalf("account log %v, %v", n, err)
 	}
 }
 
-// TestScriptMatchesMirror runs random steps on both and compares every reply,
-// so what TestMirrorGuarantee proves of the mirror holds for the script.
-const maxHoles32 = maxHoles
-
-func TestScriptMatchesMirror(t *testing.T) {
+func TestScriptBucketMode(t *testing.T) {
 	t.Parallel()
-	buckets := []Bucket{perSec1, perSec1b, burst3, slow, third, acct2, capped,
-		{Level: "campaign", ID: "c7", Limit: Limit{Rate: 7, Burst: 3, DailyCap: 400}}}
-	// Many numbers behind one fast account: the account collects more holes
-	// than it keeps.
-	many := []Bucket{Account(1000, 100)}
-	for n := range 60 {
-		many = append(many, Number(fmt.Sprintf("+1555%04d", n), Class{Rate: 1}))
+	f := newFakeRedis(t, Config{})
+	f.at(0)
+	if _, err := f.l.AssumeIdle(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
 	}
-	for seed := range uint64(4) {
-		rng := rand.New(rand.NewPCG(seed, 7))
-		if seed == 3 {
-			cfg := filled(t, Config{Horizon: 3 * time.Second, MaxSpan: 4 * time.Second})
-			m, s := newMirror(cfg), newScriptRunner(t, cfg)
-			m.run(-1, t0, step{op: opIdle}, nil)
-			s.run(-1, t0, step{op: opIdle}, nil)
-			now := t0
-			maxHoles := 0
-			for i := range 700 {
-				now += rng.Int64N(3000)
-				st := step{op: opReserve, cost: 1 + rng.IntN(3), bs: []int{1 + rng.IntN(60), 0}}
-				want, got := m.run(i, now, st, many), s.run(i, now, st, many)
-				if !slices.Equal(got, want) {
-					t.Fatalf("many numbers, step %d (%+v): script %v, mirror %v", i, st, got, want)
-				}
-				maxHoles = max(maxHoles, len(m.states[bucketKey("", "acct", LevelAccount, "")].Holes)/2)
-			}
-			if maxHoles != maxHoles32 {
-				t.Fatalf("the account never filled its holes (%d)", maxHoles)
-			}
-			continue
-		}
-		cfg := filled(t, Config{Horizon: 3 * time.Second, MaxSpan: 4 * time.Second, Adaptive: Adaptive{Recovery: 5 * time.Second}})
-		m, s := newMirror(cfg), newScriptRunner(t, cfg)
-		now := t0 + dayMicros - 200*sec // cross a UTC midnight on the way
-		var granted []int
-		for i := range 800 {
-			now += rng.Int64N(400_000) - 30_000
-			var st step
-			switch x := rng.IntN(100); {
-			case x < 75:
-				st = step{op: opReserve, cost: 1 + rng.IntN(5), bs: []int{rng.IntN(5)}}
-				if rng.IntN(2) == 0 {
-					st.bs = append(st.bs, 5+rng.IntN(3))
-				}
-			case x < 88 && len(granted) > 0:
-				st = step{op: opCancel, ref: granted[rng.IntN(len(granted))]}
-			case x < 94:
-				st = step{op: opCut, bs: []int{rng.IntN(len(buckets))}}
-			case x < 98:
-				st = step{op: opRate, bs: []int{rng.IntN(len(buckets))}}
-			case x < 99:
-				st = step{op: opLose}
-			default:
-				st = step{op: opIdle}
-			}
-			want := m.run(i, now, st, buckets)
-			got := s.run(i, now, st, buckets)
-			if !slices.Equal(got, want) {
-				t.Fatalf("seed %d step %d (%+v) at %d: script %v, mirror %v", seed, i, st, now, got, want)
-			}
-			if st.op == opReserve && got[0] == codeGranted {
-				granted = append(granted, i)
-			}
-		}
+	big := Limit{N: 1000}
+	// 10 per second, 3 at once: T = 100 ms.
+	w := []Want{{Number: "+1", Limit: Limit{N: 10, Mode: Bucket, Burst: 3}, Max: 10}}
+	f.take(0, big, w, []time.Duration{3, 100 * ms}, 0)
+	f.take(50*ms, big, w, []time.Duration{0, 50 * ms}, 0)
+	f.take(100*ms, big, w, []time.Duration{1, 100 * ms}, 0)
+	f.take(450*ms, big, w, []time.Duration{3, 100 * ms}, 0)
+	f.take(2*time.Second, big, w, []time.Duration{3, 100 * ms}, 0)
+	// Burst 0 means N; rates that do not divide: T rounded up (333334 µs).
+	w3 := []Want{{Number: "+2", Limit: Limit{N: 3, Mode: Bucket}, Max: 10}}
+	f.take(3*time.Second, big, w3, []time.Duration{3, 333334 * time.Microsecond}, 0)
+}
+
+func TestScriptQuietAndAdaptive(t *testing.T) {
+	t.Parallel()
+	f := newFakeRedis(t, Config{Adaptive: Adaptive{Recovery: 10 * time.Second}})
+	w := []Want{{Number: "+1", Limit: Limit{N: 2, Interval: 500 * ms}, Max: 5}}
+	acct := Limit{N: 100, Interval: 200 * ms}
+	ctx := context.Background()
+	// No fence: quiet for the longest span at hand (500 ms + 10 ms).
+	f.at(0)
+	r, err := f.l.Take(ctx, "acct", acct, w)
+	if err != nil || r.Quiet != 510*ms || r.Granted() != 0 {
+		t.Fatalf("first take: %+v, %v", r, err)
+	}
+	f.at(509 * ms)
+	if r, err := f.l.Take(ctx, "acct", acct, w); err != nil || r.Quiet != ms {
+		t.Fatalf("end of the quiet period: %+v, %v", r, err)
+	}
+	f.take(510*ms, acct, w, []time.Duration{2, 510 * ms}, 0)
+	// A cut halves the number's rate: its window becomes 1 s + 10 ms, so
+	// the grants at +510 ms still count at +1100 ms.
+	f.at(1100 * ms)
+	if r, err := f.l.Throttled(ctx, "acct", "+1", w[0].Limit); err != nil || r != 2 {
+		t.Fatalf("cut: %v, %v", r, err)
+	}
+	f.take(1100*ms, acct, w, []time.Duration{0, 420 * ms}, 0)
+	// It recovers by 1/10 a second: at +1700 ms the fraction is 0.56, the
+	// window ⌈500 ms/0.56⌉ + 10 ms = 902858 µs.
+	f.take(1700*ms, acct, w, []time.Duration{2, 902858 * time.Microsecond}, 0)
+	f.at(2100 * ms)
+	if r, err := f.l.EffectiveRate(ctx, "acct", "+1", w[0].Limit); err != nil || r != 2.4 {
+		t.Fatalf("rate after 1 s of recovery: %v, %v", r, err)
 	}
 }

@@ -64,7 +64,7 @@ func TestLongMessageMethods(t *testing.T) {
 					before = 1.0
 				}
 				sim := testenv.StartSim(t, fmt.Sprintf(`accounts: [{system_id: sb, password: "", latency: 5ms,
-  receipts: {delay: 1ms, before_resp: %v, before_resp_gap: 5ms}}]`, before))
+  receipts: {delay: 1ms, before_resp: %v, before_resp_gap: 100ms}}]`, before))
 				cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 					c.Carriers[0].LongMessage = method
 				})

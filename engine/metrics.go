@@ -40,6 +40,9 @@ var (
 	descQueueAge = prometheus.NewDesc("switchboard_queue_oldest_seconds", "Age of the oldest pending outbound message.", nil, nil)
 	descAcctRate = prometheus.NewDesc("switchboard_carrier_account_rate", "The carrier account's configured rate, segments/s (all engine processes).", []string{"carrier"}, nil)
 	descEffRate  = prometheus.NewDesc("switchboard_carrier_effective_rate", "What the adaptive slow-down leaves of the account's rate now, segments/s.", []string{"carrier"}, nil)
+	descRefusals = prometheus.NewDesc("switchboard_carrier_refusals_total", "Submits the carrier refused for now (0x58 throttled, 0x14 queue full), per sender number.", []string{"carrier", "number", "status"}, nil)
+	descQuiet    = prometheus.NewDesc("switchboard_throttle_quiet_seconds", "Time left in the carrier account's quiet period (Redis lost its rate state): nothing is sent on it meanwhile.", []string{"carrier"}, nil)
+	descWaiting  = prometheus.NewDesc("switchboard_dispatch_queued", "Messages waiting in this process's number queues for their turn.", nil, nil)
 )
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -79,13 +82,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	d := c.e.dispatcher.Stats()
 	for ev, v := range map[string]int64{
-		"claimed": d.Claimed, "accepted": d.Accepted, "retried": d.Retried, "failed": d.Failed, "deferred": d.Deferred,
+		"claimed": d.Claimed, "accepted": d.Accepted, "retried": d.Retried, "failed": d.Failed, "handed_back": d.HandedBack,
 		"expired": d.Expired, "segments": d.Segments, "throttled": d.Throttled, "unknown_outcome": d.Unknown,
-		"limiter_down": d.LimiterDown, "store_errors": d.StoreErrors,
+		"limiter_down": d.LimiterDown, "store_errors": d.StoreErrors, "takes": d.Takes, "quiet": d.Quiet,
 	} {
 		counter(descDispatch, float64(v), ev)
 	}
 	gauge(descInFlight, float64(d.InFlight))
+	gauge(descWaiting, float64(d.Queued))
+	for k, n := range c.e.dispatcher.Refusals() {
+		counter(descRefusals, float64(n), k.Carrier, k.Number, refusalName(k.Status))
+	}
 	r := c.e.router.Stats()
 	for k, v := range map[string]int64{
 		"receipt": r.Receipts, "receipt_unmatched": r.ReceiptsUnmatched, "mo": r.MO, "mo_part": r.MOParts, "mo_incomplete": r.MOIncomplete,
@@ -94,7 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRouter, float64(v), k)
 	}
 	t := c.e.limiter.Stats()
-	for ev, v := range map[string]int64{"granted": t.Granted, "segments": t.Segments, "refused": t.Refused, "cancelled": t.Cancelled, "cuts": t.Cuts, "failures": t.Failures} {
+	for ev, v := range map[string]int64{"takes": t.Takes, "granted": t.Granted, "quiet": t.Quiet, "returned": t.Returned, "cuts": t.Cuts, "failures": t.Failures} {
 		counter(descThrottle, float64(v), ev)
 	}
 	h := 0.0
@@ -104,10 +111,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTHealthy, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for name, acct := range c.e.accounts {
-		gauge(descAcctRate, acct.Limit.Rate, name)
-		if v, err := c.e.limiter.EffectiveRate(ctx, name, acct); err == nil {
+	for name, acct := range c.e.limits.accounts {
+		gauge(descAcctRate, acct.Rate(), name)
+		if v, err := c.e.limiter.EffectiveRate(ctx, name, "", acct); err == nil {
 			gauge(descEffRate, v, name)
+		}
+		if until, err := c.e.limiter.QuietUntil(ctx, name); err == nil {
+			gauge(descQuiet, max(0, time.Until(until).Seconds()), name)
 		}
 	}
 	if q, err := c.e.store.QueueStats(ctx); err == nil {
@@ -115,4 +125,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descQueueSeg, float64(q.Segments))
 		gauge(descQueueAge, q.Oldest.Seconds())
 	}
+}
+
+// refusalName names a refusal status in metrics.
+func refusalName(st uint32) string {
+	switch smpp.Status(st) {
+	case smpp.StatusTHROTTLED:
+		return "throttled"
+	case smpp.StatusMSGQFUL:
+		return "queue_full"
+	}
+	return strconv.FormatUint(uint64(st), 10)
 }

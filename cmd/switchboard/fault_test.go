@@ -48,7 +48,7 @@ log: `+logPath)
 	testenv.Eventually(t, "a third of the messages submitted", func() bool { return sim.Stats().Accepted >= n/3 })
 	a.stop(syscall.SIGKILL)
 	var inFlight int
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sending' AND lease_owner = 'engine-a'`).Scan(&inFlight); err != nil {
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE status = 'sending' AND lease_owner LIKE 'engine-a/%'`).Scan(&inFlight); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
@@ -28,7 +29,9 @@ func StartSim(t testing.TB, yaml string) *smscsim.Sim {
 
 // SimLogLine is one line of the simulator's JSONL log of accepted submit_sm.
 type SimLogLine struct {
+	T              time.Time // when the simulator read the submit_sm
 	Src, Dst, Text string
+	Segments       int
 	Part, Parts    int
 }
 

@@ -1,0 +1,96 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/internal/testenv"
+)
+
+// Campaigns queued one number after another, against a carrier that allows
+// each number 10 segments in any second: every number's first message
+// leaves within a second of being queued (no number waits behind another's
+// backlog), and no number ever gets an 11th segment into a second.
+func TestFairnessCampaignsQueuedInTurn(t *testing.T) {
+	t.Parallel()
+	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms},
+  rate: {mode: sliding, source: 10}}]
+log: `+logPath)
+	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
+		for i := range c.Classes {
+			c.Classes[i].Rate = 10
+		}
+	}))
+	ctx := context.Background()
+	s := te.store
+	ws, _, err := s.CreateWorkspace(ctx, "acme", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbers := []string{"+14155552671", "+14155552672", "+14155552673", "+14155552674"}
+	for _, num := range numbers {
+		n, err := s.AddNumber(ctx, inbox.NewNumber{E164: num, Kind: inbox.Dedicated, Carrier: "sim", Owner: ws.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ConnectNumber(ctx, ws.ID, n.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each number's campaign: 30 messages (3 s at its rate), queued in turn.
+	queued := map[string]time.Time{}
+	for k, num := range numbers {
+		var reqs []inbox.OutboundRequest
+		for i := range 30 {
+			reqs = append(reqs, inbox.OutboundRequest{Workspace: ws.ID, From: num, To: fmt.Sprintf("+4479112%02d%03d", k, i),
+				Body: fmt.Sprintf("campaign %d %02d", k, i), Encoding: "GSM7", Segments: 1})
+		}
+		queued[strings.TrimPrefix(num, "+")] = time.Now()
+		res, err := s.Enqueue(ctx, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		te.dispatcher.Kick()
+		time.Sleep(200 * time.Millisecond)
+	}
+	testenv.Eventually(t, "every message at the carrier", func() bool { return sim.Stats().Accepted >= 120 })
+	sim.Close()
+	first := map[string]time.Time{}
+	times := map[string][]time.Time{}
+	for _, l := range testenv.ReadSimLog(t, logPath) {
+		if _, ok := first[l.Src]; !ok {
+			first[l.Src] = l.T
+		}
+		times[l.Src] = append(times[l.Src], l.T)
+	}
+	for src, q := range queued {
+		wait := first[src].Sub(q)
+		t.Logf("number %s: first segment %v after its campaign was queued", src, wait.Round(time.Millisecond))
+		if wait > time.Second {
+			t.Errorf("number %s waited %v for its first segment", src, wait)
+		}
+		ts := times[src]
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+		for i := 10; i < len(ts); i++ {
+			if ts[i].Sub(ts[i-10]) < time.Second {
+				t.Errorf("number %s: 11 segments within %v", src, ts[i].Sub(ts[i-10]))
+			}
+		}
+	}
+	if th := sim.Stats().Throttled; th != 0 {
+		t.Errorf("the carrier refused %d submits", th)
+	}
+}

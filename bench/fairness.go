@@ -98,7 +98,8 @@ type FairnessResults struct {
 	// Queueing is from the first campaign queued to the last.
 	Queueing *float64 `json:"queueing_s"`
 	// Drain is from the first campaign queued to the last segment at the
-	// carrier; Utilisation the accepted segments over Drain × Capacity (%).
+	// carrier; Utilisation the accepted segments over what the numbers
+	// could have sent while they had work (capacityWhileBusy, %).
 	Drain       *float64 `json:"drain_s"`
 	Utilisation *float64 `json:"utilisation_pct"`
 	// Jain is Jain's fairness index (Σx)²/(n·Σx²) over the numbers'
@@ -466,8 +467,26 @@ func measureFairness(in fairIn) FairnessResults {
 	if !firstQueued.IsZero() && lastArrival.After(firstQueued) {
 		d := lastArrival.Sub(firstQueued).Seconds()
 		res.Drain = fnum(d)
-		if res.Capacity > 0 {
-			res.Utilisation = fnum(utilisation(res.AcceptedSegments, d, res.Capacity))
+		var busy []busySpan
+		for i, n := range in.Numbers {
+			if demands[i] <= 0 || n.QueuedAt.IsZero() {
+				continue
+			}
+			// A number that never sent had work until the run's end.
+			last := lastArrival
+			if len(n.Arrivals) > 0 {
+				last = n.Arrivals[0].t
+				for _, a := range n.Arrivals {
+					if a.t.After(last) {
+						last = a.t
+					}
+				}
+			}
+			busy = append(busy, busySpan{from: n.QueuedAt.Sub(in.Start).Seconds(),
+				to: last.Sub(in.Start).Seconds() + 1/demands[i], rate: demands[i]})
+		}
+		if c := capacityWhileBusy(busy, in.AccountTPS); c > 0 {
+			res.Utilisation = fnum(100 * float64(res.AcceptedSegments) / c)
 		}
 	}
 	if j, ok := jain(ratios); ok {
@@ -547,9 +566,37 @@ func fairShares(capacity float64, demands []float64) []float64 {
 	return out
 }
 
-// utilisation is segments over (seconds × capacity), in percent.
-func utilisation(segments int64, seconds, capacity float64) float64 {
-	return 100 * float64(segments) / (seconds * capacity)
+// busySpan is the time a number had work: from its campaign's queueing to
+// its last segment's arrival plus one emission interval (the time that
+// segment takes at the rate), and its rate (its demand).
+type busySpan struct{ from, to, rate float64 }
+
+// capacityWhileBusy is how many segments the numbers could have sent while
+// they had work: the integral over time of min(account, Σ rates of the
+// numbers busy then) (account 0: no account limit). A sender that sends
+// every number at its rate from the moment it is queued uses exactly this:
+// utilisation = accepted segments / capacityWhileBusy, whatever the order
+// campaigns were queued in and however long queueing them took.
+func capacityWhileBusy(spans []busySpan, account float64) float64 {
+	type edge struct{ t, d float64 }
+	var edges []edge
+	for _, s := range spans {
+		edges = append(edges, edge{s.from, s.rate}, edge{s.to, -s.rate})
+	}
+	sort.Slice(edges, func(i, j int) bool { return edges[i].t < edges[j].t })
+	var total, sum, prev float64
+	for i, e := range edges {
+		if i > 0 {
+			c := sum
+			if account > 0 {
+				c = math.Min(c, account)
+			}
+			total += c * (e.t - prev)
+		}
+		sum += e.d
+		prev = e.t
+	}
+	return total
 }
 
 func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.Duration) {
@@ -642,7 +689,7 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 				OrderSequential: "one campaign after another", OrderInterleaved: "round robin"}[p.Order], limit, res.SimLimit),
 		"Every figure comes from the simulator: its message log (each accepted submit_sm's arrival time) and its report (0x58 per source); only the 202 times are the bench's. Times are seconds since the first POST.",
 		"Entitled rate: min(the number's rate class, what the carrier allows it), or its max-min fair share of the account's TPS among the numbers with a backlog. Rate achieved: segments / (last − first arrival), which reads about 1/(n−1) high for n arrivals.",
-		"Utilisation: segments / ((last arrival − first campaign queued) × capacity); the time the bench took to queue every campaign is in it. Jain's index is over rate achieved / entitled (1: all equal).",
+		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to its last arrival plus one interval): 100 % is every number at its rate from the moment it is queued, whatever the order. Jain's index is over rate achieved / entitled (1: all equal).",
 		"No fairness goal is a check here: the checks are that the run is complete (every queued segment at the carrier once, no HTTP error).")
 	if p.Over > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The first number's rate class is %s%% above what the carrier allows it (%s/s configured, %s/s allowed); its entitlement is what the carrier allows.",

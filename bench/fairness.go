@@ -482,8 +482,11 @@ func measureFairness(in fairIn) FairnessResults {
 					}
 				}
 			}
-			busy = append(busy, busySpan{from: n.QueuedAt.Sub(in.Start).Seconds(),
-				to: last.Sub(in.Start).Seconds() + 1/demands[i], rate: demands[i]})
+			// Busy for whole sliding seconds: a number allowed R in any
+			// second sends R at once, then R a second later, and so on;
+			// one that has R·k segments needs k seconds from its first.
+			from := n.QueuedAt.Sub(in.Start).Seconds()
+			busy = append(busy, busySpan{from: from, to: from + math.Floor(last.Sub(n.QueuedAt).Seconds()) + 1, rate: demands[i]})
 		}
 		if c := capacityWhileBusy(busy, in.AccountTPS); c > 0 {
 			res.Utilisation = fnum(100 * float64(res.AcceptedSegments) / c)
@@ -567,8 +570,8 @@ func fairShares(capacity float64, demands []float64) []float64 {
 }
 
 // busySpan is the time a number had work: from its campaign's queueing to
-// its last segment's arrival plus one emission interval (the time that
-// segment takes at the rate), and its rate (its demand).
+// the end of the sliding second its last segment arrived in, and its rate
+// (its demand).
 type busySpan struct{ from, to, rate float64 }
 
 // capacityWhileBusy is how many segments the numbers could have sent while
@@ -689,7 +692,7 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 				OrderSequential: "one campaign after another", OrderInterleaved: "round robin"}[p.Order], limit, res.SimLimit),
 		"Every figure comes from the simulator: its message log (each accepted submit_sm's arrival time) and its report (0x58 per source); only the 202 times are the bench's. Times are seconds since the first POST.",
 		"Entitled rate: min(the number's rate class, what the carrier allows it), or its max-min fair share of the account's TPS among the numbers with a backlog. Rate achieved: segments / (last − first arrival), which reads about 1/(n−1) high for n arrivals.",
-		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to its last arrival plus one interval): 100 % is every number at its rate from the moment it is queued, whatever the order. Jain's index is over rate achieved / entitled (1: all equal).",
+		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to the end of the whole second, counted from then, in which its last segment arrived): 100 % is every number at its rate from the moment it is queued, whatever the order. Jain's index is over rate achieved / entitled (1: all equal).",
 		"No fairness goal is a check here: the checks are that the run is complete (every queued segment at the carrier once, no HTTP error).")
 	if p.Over > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The first number's rate class is %s%% above what the carrier allows it (%s/s configured, %s/s allowed); its entitlement is what the carrier allows.",

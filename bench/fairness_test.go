@@ -205,9 +205,10 @@ func TestMeasureFairness(t *testing.T) {
 	approx("median wait", res.MedianWait, 0.275)
 	approx("queueing", res.Queueing, 0.85)
 	approx("drain", res.Drain, 2.75)
-	// Busy: 1 over [0.05, 2.1], 2 over [0.5, 2.9], 3 (never sent) over
-	// [0.9, 2.8 + 0.1], each at 10/s, under the account's 15/s.
-	approx("utilisation", res.Utilisation, 100*30/(10*0.45+15*0.4+15*1.2+15*0.8))
+	// Busy in whole seconds from the 202: 1 over [0.05, 2.05], 2 over
+	// [0.5, 3.5], 3 (never sent: until the last arrival, 2.8) over
+	// [0.9, 2.9], each at 10/s, under the account's 15/s.
+	approx("utilisation", res.Utilisation, 100*30/(10*0.45+15*0.4+15*1.15+15*0.85+10*0.6))
 	r1, r2 := 20/1.9/5, 10/1.8/5
 	approx("Jain", res.Jain, (r1+r2)*(r1+r2)/(3*(r1*r1+r2*r2))) // the third counts 0
 	approx("lowest % of entitled", res.LowestEntitled, 100*r2)

@@ -30,6 +30,7 @@ type Store interface {
 	EnableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
 	DisconnectNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
 	SendingStats(ctx context.Context, ws inbox.WorkspaceID, numbers []inbox.NumberID, window time.Duration, throttleCodes []int32) ([]inbox.SendingStats, error)
+	RecentSending(ctx context.Context, ws inbox.WorkspaceID, numbers []inbox.NumberID, window, late time.Duration) ([]inbox.RecentSending, error)
 
 	RequestNumber(ctx context.Context, ws inbox.WorkspaceID, nr inbox.NewNumberRequest) (inbox.NumberRequest, error)
 	GetNumberRequest(ctx context.Context, ws inbox.WorkspaceID, id inbox.RequestID) (inbox.NumberRequest, error)
@@ -114,6 +115,12 @@ type Config struct {
 	// and explains waits with them. Nil: rates are reported unknown (null)
 	// and waits are not explained.
 	Rates, CarrierRates map[string]float64
+	// BindsUp, when set, reports whether some bind of a carrier account is
+	// up, in any engine process of the deployment (not only this one: the
+	// late-SMS answer says "no bind is up" when it returns false). GET
+	// /v1/sms reports it per number (measured.binds_up) and names a carrier
+	// without a bind as the cause of a waiting queue. Nil: unknown.
+	BindsUp func(carrier string) bool
 	// DedicatedClass is the rate class of a dedicated local number, whose
 	// rate the late-SMS advice quotes; "" means inbox.RateClassDedicated.
 	DedicatedClass string

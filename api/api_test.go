@@ -68,11 +68,79 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 	}
 
+	// The sending report of GET /v1/sms: the schema has every field the
+	// server sends, nested ones too, all of them required, nullable where
+	// the server may send null; and its causes are the rule's.
+	schema := whole.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)["SendingReport"].(map[string]any)
+	up := true
+	full := api.LateFacts{Rate: 10, DedicatedRate: 100, CarrierRate: 20, BindsUp: &up, Now: time.Now(),
+		Stats: inbox.SendingStats{QueuedMessages: 100, QueuedSegments: 100, OldestQueued: time.Now().Add(-10 * time.Second),
+			Submitted: 10, SubmittedSegments: 10, WaitP50: time.Second, WaitP95: 3 * time.Second},
+		Recent: inbox.RecentSending{Backlog: 10 * time.Second, NumberSegments: 40, AccountSegments: 200, AccountNumbers: 5}}
+	for _, f := range []api.LateFacts{full, {}} {
+		b, err := json.Marshal(api.ExplainLate(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		json.Unmarshal(b, &v)
+		checkSchema(t, "SendingReport", schema, v)
+	}
+	var enum []string
+	for _, c := range schema["properties"].(map[string]any)["cause"].(map[string]any)["enum"].([]any) {
+		if c != nil {
+			enum = append(enum, c.(string))
+		}
+	}
+	causes := api.LateCauses()
+	sort.Strings(enum)
+	sort.Strings(causes)
+	if strings.Join(enum, " ") != strings.Join(causes, " ") {
+		t.Fatalf("SendingReport causes %v, the rule's %v", enum, causes)
+	}
+
 	// Served as is, without a token.
 	e := newEnv(t)
 	r := e.do("GET", "/openapi.json", "", nil)
 	if r.status != 200 || string(r.body) != string(raw) || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /openapi.json: %d %s", r.status, r.header)
+	}
+}
+
+// checkSchema checks a value the server sends against an object schema of
+// openapi.json: the same properties, every one required, a null only where
+// nullable, objects recursively.
+func checkSchema(t *testing.T, path string, schema map[string]any, v any) {
+	t.Helper()
+	if v == nil {
+		if schema["nullable"] != true {
+			t.Fatalf("openapi.json: %s is sent as null but is not nullable", path)
+		}
+		return
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || schema["type"] != "object" {
+		return
+	}
+	props, _ := schema["properties"].(map[string]any)
+	required := map[string]bool{}
+	for _, r := range schema["required"].([]any) {
+		required[r.(string)] = true
+	}
+	for k, sub := range obj {
+		ps, ok := props[k].(map[string]any)
+		if !ok {
+			t.Fatalf("openapi.json: %s.%s is sent but not documented", path, k)
+		}
+		if !required[k] {
+			t.Fatalf("openapi.json: %s.%s is always sent but not required", path, k)
+		}
+		checkSchema(t, path+"."+k, ps, sub)
+	}
+	for k := range props {
+		if _, ok := obj[k]; !ok {
+			t.Fatalf("openapi.json: %s.%s is documented but not sent", path, k)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@
 //		Binds: func() any { return e.binds() }, Kick: dispatcher.Kick, Events: hub,
 //		Carriers: carrierNames, RateClasses: classNames, Logger: log.Named("api"),
 //		Rates: classRates, CarrierRates: carrierTPS, // GET /v1/sms's late-SMS answer (late.go)
+//		BindsUp: bindsUp, // optional: whether some process has a bind of a carrier up
 //	})
 //	mux.Handle("/", srv)                  // /v1/..., /admin/v1/..., /openapi.json, JSON 404s
 //	httpSrv.RegisterOnShutdown(srv.CloseStreams)

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/switchboard-sms/switchboard/inbox"
 )
@@ -58,10 +59,22 @@ func (c *call) getSMS() error {
 		if err != nil {
 			return err
 		}
+		recent, err := c.s.store.RecentSending(c.ctx, c.ws, ids, recentWindow, lateAfter)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
 		for i, n := range conn {
 			nv := numberOf(n)
+			var up *bool
+			if c.s.cfg.BindsUp != nil {
+				b := c.s.cfg.BindsUp(n.Carrier)
+				up = &b
+			}
 			sv := sendingOf(lateFacts{class: n.RateClass, rate: c.s.cfg.Rates[n.RateClass],
-				dedicatedRate: c.s.cfg.Rates[c.s.cfg.DedicatedClass], carrierRate: c.s.cfg.CarrierRates[n.Carrier], st: stats[i]})
+				dedicatedRate: c.s.cfg.Rates[c.s.cfg.DedicatedClass], carrierRate: c.s.cfg.CarrierRates[n.Carrier],
+				disabled: n.State == inbox.Disabled, bindsUp: up, now: now, window: recentWindow,
+				st: stats[i], rec: recent[i]})
 			nv.Sending = &sv
 			v.Numbers = append(v.Numbers, nv)
 		}

@@ -52,7 +52,8 @@
 // primary key (carrier, carrier_key); messages_changes (workspace_id,
 // change_xid, id) and number_requests_changes, the change feed;
 // messages_submitted (number_id, workspace_id, submitted_at), partial, the
-// waits of SendingStats; unrouted_messages_destination.
+// waits of SendingStats and the window counts of RecentSending;
+// unrouted_messages_destination.
 //
 // Identifiers are bigint identities: eight bytes, ordered by creation, the
 // cheapest keys to index and join on the hot paths (UUIDs would double the

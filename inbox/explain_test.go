@@ -163,3 +163,133 @@ func TestExplainHotPaths(t *testing.T) {
 	ok(t, err)
 	explain("AppendInbound")
 }
+
+// TestRecentSendingPlan checks that RecentSending reads the window, not the
+// history: over a database holding 200,000 submitted messages from before
+// the window (70 numbers on 3 carrier accounts, 40 workspaces, shared
+// numbers used by 8 of them) and a minute of traffic, both its custom plan
+// and its generic plan (the one a prepared statement settles on) scan
+// messages only through messages_submitted and messages_pending, and the
+// rows they read are the window's submissions and one probe per (number,
+// workspace) pair, a small fraction of the history. Both asked numbers are
+// on one account. EXPLAIN ANALYZE counts
+// rows, not time: the check does not depend on the machine's load.
+func TestRecentSendingPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.OpenPool(t, testenv.NewDatabase(t), 2)
+	ok(t, inbox.Migrate(ctx, pool))
+	const history = 200_000
+	for _, q := range []string{
+		`INSERT INTO workspaces (name, sms_addon) SELECT 'ws' || i, true FROM generate_series(1, 40) i`,
+		// 60 dedicated numbers (workspace 1 + i % 40) and 10 shared ones,
+		// on carrier-0, -1 and -2.
+		`INSERT INTO numbers (e164, kind, rate_class, carrier, workspace_id)
+		 SELECT '+1415200' || lpad(i::text, 4, '0'), 'dedicated', 'dedicated', 'carrier-' || (i % 3), 1 + i % 40
+		 FROM generate_series(1, 60) i`,
+		`INSERT INTO numbers (e164, kind, rate_class, carrier)
+		 SELECT '+1415999' || lpad(i::text, 4, '0'), 'shared', 'shared', 'carrier-' || (i % 3) FROM generate_series(1, 10) i`,
+		// The history: every number, from 2 days to 2 minutes ago; shared
+		// numbers for 8 workspaces each.
+		fmt.Sprintf(`INSERT INTO messages (workspace_id, thread_id, thread_seq, number_id, contact, direction, body, encoding,
+		     segments, status, attempts, sent_mask, created_at, submitted_at)
+		 SELECT coalesce(n.workspace_id, 1 + (j %% 8) * 5), j, 1, n.id, '+16462000000', 'out', 'x', 'gsm7', 1, 'delivered', 1, 1,
+		        s - interval '1 s', s
+		 FROM generate_series(1, %d) j
+		 JOIN numbers n ON n.id = 1 + j %% 70,
+		 LATERAL (SELECT now() - interval '2 days' + j * (interval '2 days' - interval '2 minutes') / %[1]d AS s) x`, history),
+		// The window: every number sends 2 segments/s for the last 70 s,
+		// workspace 1's messages having waited 5 s.
+		`INSERT INTO messages (workspace_id, thread_id, thread_seq, number_id, contact, direction, body, encoding,
+		     segments, status, attempts, sent_mask, created_at, submitted_at)
+		 SELECT coalesce(n.workspace_id, 1 + (j % 8) * 5), j, 1, n.id, '+16462000000', 'out', 'x', 'gsm7', 1, 'submitted', 1, 1,
+		        now() - j * interval '500 ms' - CASE WHEN coalesce(n.workspace_id, 1 + (j % 8) * 5) = 1 THEN interval '5 s' ELSE interval '100 ms' END,
+		        now() - j * interval '500 ms'
+		 FROM generate_series(0, 139) j CROSS JOIN numbers n`,
+		// Workspace 1's queue on its dedicated number and on shared number 1.
+		`INSERT INTO messages (workspace_id, thread_id, thread_seq, number_id, contact, direction, body, encoding,
+		     segments, status, attempts, sent_mask, created_at, pending_since, due_at)
+		 SELECT 1, j, 1, n.id, '+16462000000', 'out', 'x', 'gsm7', 1, 'queued', 0, 0, now() - interval '5 s', now() - interval '5 s', now()
+		 FROM generate_series(1, 200) j JOIN numbers n ON n.e164 IN ('+14152000040', '+14159990001')`,
+		`VACUUM ANALYZE`,
+	} {
+		_, err := pool.Exec(ctx, q)
+		ok(t, err)
+	}
+	var asked []int64
+	err := pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM numbers WHERE e164 IN ('+14152000040', '+14159990001')`).Scan(&asked)
+	ok(t, err)
+	var inWindow, pairs int
+	err = pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE submitted_at > now() - interval '1 minute'),
+	                                 (SELECT count(*) FROM (SELECT DISTINCT number_id, workspace_id FROM messages WHERE submitted_at IS NOT NULL) p)
+	                          FROM messages`).Scan(&inWindow, &pairs)
+	ok(t, err)
+	args := fmt.Sprintf("1, '{%d,%d}', %d, %d", asked[0], asked[1], time.Minute.Microseconds(), (2 * time.Second).Microseconds())
+
+	conn, err := pool.Acquire(ctx)
+	ok(t, err)
+	defer conn.Release()
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		for _, q := range inbox.RecentSendingPlan {
+			_, err := conn.Exec(ctx, q)
+			ok(t, err)
+		}
+		for _, q := range []string{"SET LOCAL plan_cache_mode = " + mode,
+			"PREPARE recent (int8, int8[], int8, int8) AS " + inbox.RecentSendingSQL} {
+			_, err := conn.Exec(ctx, q)
+			ok(t, err)
+		}
+		var text []string
+		rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE recent ("+args+")")
+		ok(t, err)
+		for rows.Next() {
+			var l string
+			ok(t, rows.Scan(&l))
+			text = append(text, l)
+		}
+		ok(t, rows.Err())
+		var plan []struct{ Plan planNode }
+		ok(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE recent ("+args+")").Scan(&plan))
+		for _, q := range []string{"COMMIT", "DEALLOCATE recent"} {
+			_, err = conn.Exec(ctx, q)
+			ok(t, err)
+		}
+		t.Logf("%s:\n%s", mode, strings.Join(text, "\n"))
+
+		read := 0
+		var walk func(n planNode)
+		walk = func(n planNode) {
+			if n.Relation == "messages" {
+				if n.Index != "messages_submitted" && n.Index != "messages_pending" {
+					t.Errorf("%s: messages read by a %s (index %q)", mode, n.Type, n.Index)
+				}
+				read += int(n.Rows * n.Loops)
+			}
+			if strings.Contains(n.Type, "Seq Scan") && n.Relation == "messages" {
+				t.Errorf("%s: sequential scan of messages", mode)
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
+		}
+		walk(plan[0].Plan)
+		// The window's submissions of the asked numbers' account, once per
+		// asked number (and workspace 1's again for its backlog), its
+		// queues, one probe per pair and per number.
+		limit := len(asked)*inWindow + 400 + 2*pairs + 70
+		t.Logf("%s: %d index entries of messages read; %d submissions in the window, %d pairs, %d in the history", mode, read, inWindow, pairs, history)
+		if read == 0 || read > limit {
+			t.Errorf("%s: read %d entries of messages, want at most %d", mode, read, limit)
+		}
+	}
+}
+
+// planNode is a node of EXPLAIN (FORMAT JSON).
+type planNode struct {
+	Type     string     `json:"Node Type"`
+	Relation string     `json:"Relation Name"`
+	Index    string     `json:"Index Name"`
+	Rows     float64    `json:"Actual Rows"`
+	Loops    float64    `json:"Actual Loops"`
+	Plans    []planNode `json:"Plans"`
+}

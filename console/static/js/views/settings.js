@@ -191,7 +191,9 @@ export function mount(main, app) {
     }
     const verdict = {
       number_rate: ['late', 'Held back by this number’s rate'],
+      account_share: ['late', 'Held back by the carrier account’s shared rate'],
       carrier: ['late', 'Held back by the carrier'],
+      engine: ['late', 'Held back in the engine'],
       other: ['late', 'Late for another reason'],
     }[s.cause] || ['ok', 'On time'];
     const box = h('div', {class: 'late', 'data-number': n.number, 'data-cause': s.cause || 'none'},

@@ -190,8 +190,12 @@
 //
 // A Take costs Redis one MGET of all its buckets, one SET per bucket granted
 // from, and for a bucket whose log is a list a few list commands at its ends
-// (LRANGE of 4, LTRIM, RPUSH or LSET). A Want that is granted nothing is not
-// written. BenchmarkTake reports the Redis CPU per call (INFO commandstats).
+// (LRANGE of 4, LTRIM, RPUSH or LSET). A Want granted nothing is not
+// written. BenchmarkTake reports the time Redis spends per call (INFO
+// commandstats; figures in the README): the cost grows with the Wants, each
+// paying for reading and writing its own key and for the script's parsing
+// of its state, so a dispatcher keeps a Take to the numbers that have work
+// and room.
 //
 // # Upgrading from the booking API
 //

@@ -1,152 +1,208 @@
 // Package throttle keeps every sender number and every carrier account under
 // the rate its carrier allows, however many engine processes share one Redis,
-// and lets the engine use that rate.
+// and grants that rate just in time: what can leave now, never a booking for
+// later.
 //
 // Carriers count segments, not messages (Twilio: 1 segment/s per long code, 3
-// per toll-free number, 100/s per short code), so a message costs as many
-// tokens as it has segments. A request takes them from all of its buckets
-// atomically, in one round trip: one Lua script (throttle.lua, run with
-// EVALSHA, falling back to EVAL when Redis has not cached it) that reads the
-// clock with Redis TIME, so client clocks never matter.
+// per toll-free number, 100/s per short code), so everything here is counted
+// in segments.
 //
-// # Buckets
+// # Taking what can leave now
 //
-// A request (Request) names a carrier account and 1 to MaxBuckets buckets of
-// it: usually the sender number at its rate class (Number) and the account at
-// its TPS (Account), plus optional extra levels such as a 10DLC campaign or a
-// brand with a daily cap (Bucket with a Level of the caller's choosing and a
-// Limit with DailyCap). A sender number belongs to one carrier account.
+// A dispatcher keeps a ready queue per sender number. Every few milliseconds,
+// for each carrier account, it calls Take once with a Want for each number
+// that has work and room: the number, its Limit, its Weight and Max, the
+// segments it could write now. Take answers, per Want, how many segments are
+// granted (write them at once) and, when fewer than Max, Wait: how long until
+// the number itself has room again (0 when it has room and only the account
+// held it back; TakeResult.AccountWait says when the account has room). A
+// number that cannot send holds nothing, so no number waits behind another
+// number's backlog: a grant is taken at the moment the segments leave.
 //
-// # Semantics: scheduling, not refusing
+// One Take is one script call (throttle.lua, run with EVALSHA, falling back
+// to EVAL when Redis has not cached it) over the account's keys only. It
+// reads the clock with Redis TIME, so client clocks never matter, and takes
+// from every Want's number bucket and from the account's bucket atomically.
+// TakeBatch sends the Takes of several accounts in one pipelined round trip.
 //
-// Each bucket has a rate r (segments per second; 0.1 is fine) and a burst B.
-// Let T = ⌈1e6/r⌉ µs be its emission interval and τ = (B-1)·T its tolerance.
-// A bucket's capacity is time itself: every instant is capacity that at most
-// one segment can hold. A segment booked for time t takes T of the bucket's
-// free capacity lying within [t-τ, t+T], the earliest first. That is GCRA
-// (the generic cell rate algorithm) in its fluid form: on a bucket that is
-// only ever booked at its end it books exactly what GCRA would.
+// # Limits: Sliding and Bucket
 //
-// Reserve books each segment of a message in turn at the earliest time t, no
-// earlier than Redis's "now" nor than the previous segment, at which every
-// bucket of the request has room, and takes the room in all of them. It
-// returns those times as a Reservation: the dispatcher waits (Wait,
-// WaitSegment) and submits segment i from At(i) on. Nothing polls Redis. A
-// message costing more than its number's burst is spread at the number's
-// rate: a 5-segment message on a 1/s number goes out over 4 s (segments at
-// +0, +1, +2, +3, +4 s), it never starves (go-redis/redis_rate refuses such a
-// cost for ever).
+// A Limit is N segments per Interval in one of two modes.
 //
-// A request is refused, taking nothing, when its first segment would wait
-// longer than Config.Horizon (*HorizonError, with the wait: a huge backlog
-// does not book a number hours ahead), when its segments would spread over
-// more than Config.MaxSpan (*SpanError), or when it would take a bucket over
-// its daily cap (*CapError). All three match ErrRefused.
+// Sliding (the default) is what strict carriers enforce: a bucket never
+// grants more than N segments in any interval of length Interval+Margin
+// (Config.Margin, 10 ms by default). It keeps the times of its recent grants
+// as (time, count) records, one per millisecond at most (grants of one Take
+// share one time; a time is rounded up to the millisecond, which only makes a
+// grant count for longer), and grants k segments at time t while the grants
+// in (t − Interval/f − Margin, t], plus k, are at most N (f: the adaptive
+// rate fraction below, 1 normally).
 //
-// Holes. When one bucket holds a segment back (the number is booked further
-// ahead than its account), the other buckets get a gap before that segment.
-// A bucket remembers up to 32 such holes (dropping the shortest first, which
-// only wastes capacity) and later segments fill them, so an account shared by
-// many numbers is used at its full rate.
+// Bucket is a token bucket (GCRA): N per Interval on average, up to Burst at
+// once (Burst 0 means N). A segment costs T = Interval/(N·f), the bucket holds
+// Burst·T: in any window of length L it grants at most Burst + L/T segments.
+// Margin does not apply.
+//
+// PerSecond turns a rate into a Sliding limit: 10 → 10 per second, 0.5 → 1
+// per 2 s, 2.5 → 5 per 2 s.
+//
+// # Sharing the account
+//
+// Each Want can take min(Max, its number's room). When the account's room is
+// less than the sum of those, it is shared by weighted max-min fairness
+// (water-filling, as HTB shares a parent's rate): each Want gets at most what
+// it can take, the rest in proportion to Weight, and what a capped Want cannot
+// use goes to the others. Integer remainders go to the Wants in the order
+// given, so the caller rotates the order from tick to tick. Five Wants of
+// weight 1 that could take 10 each, under an account room of 20, get 4 each;
+// weights 2:1:1 get 10:5:5.
 //
 // # The guarantee
 //
-// For every bucket, over any closed one-second window [x, x+1s] of the Redis
-// clock, the segments booked for a time inside the window number at most
-// ⌊(1s+τ)/T⌋+1 ≤ rate+burst, across any number of processes.
+// For every Sliding bucket, over any interval (x, x+Interval+Margin] of the
+// Redis clock, the segments granted at a time inside it number at most N,
+// across any number of processes and Limiters sharing the Redis and the
+// Prefix. For a Bucket bucket, at most Burst + L·N/Interval in any window of
+// length L.
 //
-// Proof: the segments booked in the window took disjoint pieces of capacity,
-// each at least T long (T_i ≥ T at a cut rate), all inside [x-τ, x+1s+T_k]
-// where T_k is the largest of them; so the others hold at most 1s+τ, and
-// (n-1)·T ≤ 1s+τ. The script is the only writer of a bucket, and Redis runs
-// scripts one at a time, so the proof holds for any interleaving of processes.
-// TestMirrorGuarantee checks it on random traffic with cancels, rate cuts,
-// losses of Redis's data and a clock that steps back; TestAccuracyMultiProcess
-// checks it with 4 processes on the real Redis.
+// Proof (Sliding): let t be the latest grant in the interval. Every earlier
+// grant in it happened after x ≥ t − Interval − Margin and was recorded at
+// that time or later (rounded up); records are dropped only once they lie at
+// or before now − Interval/f − Margin ≤ now − Interval − Margin at some now ≤
+// t, so at t they were all still counted, and t was granted only if they and
+// its own segments were at most N. The script is the only writer of a
+// bucket, and Redis runs scripts one at a time. A Redis clock that steps back
+// only delays grants: records that seem to lie ahead still count.
+// TestGuaranteeRandomTraffic checks it with three Limiters on random traffic
+// with returns and rate cuts; TestScriptSlidingBoundaries to the microsecond
+// on a fake clock.
 //
-// The guarantee is about booked times. A process submits a segment when its
-// timer fires, a little after the booked time, so two segments of different
-// reservations can reach the carrier closer together than they were booked
-// (the accuracy test prints this "local" worst window too): leave the carrier
-// some headroom, in the rate or the burst.
+// What is not guaranteed: the time from a grant to the moment the carrier
+// counts the submit. The caller writes granted segments at once, and Margin
+// covers the spread of that delay (measure it: the integrator sets Margin);
+// a submit delayed by more than Margin after its grant can make the carrier
+// see N+1 in its interval. Lost replies are safe: a script that ran but whose
+// reply was lost (or that go-redis retried) only grants segments nobody
+// sends, which wastes room and never adds a segment to a window.
 //
-// Lost replies are safe: a script that ran but whose reply was lost (or that
-// go-redis retried) only books segments nobody sends. That wastes capacity;
-// it can never add a segment to a window.
-//
-// Cancel gives tokens back for a message none of whose segments was
-// submitted: in each bucket where the reservation is still the latest
-// booking (a per-reservation token says so) the bucket is put back exactly as
-// it was before it, which is as if it had never been booked. Elsewhere its
-// capacity stays taken.
+// Return gives back segments that a Take granted but that were never written
+// (the bind dropped first). In Sliding mode they are taken off the record of
+// that Take's time, wherever it is in the window; in Bucket mode only while
+// that Take is still the bucket's latest. A window then counts what was
+// written; returning more than was granted would void the guarantee.
 //
 // # Adaptive slow-down
 //
 // When the carrier answers throttled (0x58) or queue full (0x14), Throttled
-// multiplies the bucket's rate fraction f by Adaptive.Backoff (never below
-// Adaptive.Floor); f then grows back linearly, by 1/Adaptive.Recovery per
-// second, to 1 (AIMD). Reports within Adaptive.Hold of the last cut count
-// once, as a window of in-flight submits all answered 0x58 is one signal. The
-// fraction lives in the bucket's hash, so every process slows down together,
-// and the script applies it: segments take T/f of capacity. EffectiveRate
-// shows r·f. Reservations already booked keep their times.
+// multiplies the bucket's rate fraction f (the number's, or the account's
+// when number is "") by Adaptive.Backoff (never below Adaptive.Floor); f then
+// grows back linearly, by 1/Adaptive.Recovery per second, to 1 (AIMD). Cuts
+// within Adaptive.Hold of the last count once, as a window of in-flight
+// submits all answered 0x58 is one signal. The fraction lives in the bucket's
+// state, so every process slows down together: in Sliding mode it stretches
+// the interval (N per Interval/f), in Bucket mode it lengthens T.
+// EffectiveRate shows the rate in force.
 //
 // # Failure: fail closed
 //
 // Any Redis error, timeout or reply of an unexpected shape (every reply is
 // checked, never asserted) returns an error matching ErrUnavailable and never
 // a grant. Healthy turns false, one log line says so (Config.Logger) and
-// Config.OnHealthChange is called; reservations not yet due are then not
-// released (Wait fails with ErrUnavailable), so nothing is sent. The next
-// call that gets a good answer turns Healthy true again, with one log line:
-// sending resumes by itself. Ping lets an engine probe while it waits.
+// Config.OnHealthChange is called. The next call that gets a good answer turns
+// Healthy true again, with one log line: granting resumes by itself. Ping lets
+// an engine probe while it waits. Bad arguments return ErrInvalid and never
+// reach Redis.
 //
 // # Losing Redis's data
 //
 // A Redis that restarts without persistence, or fails over to a replica that
-// missed the last writes, forgets the buckets while reservations made before
-// may still be waiting in some process, up to Horizon+MaxSpan ahead. Each
-// account therefore has a fence key, written with the account's first
-// booking: a missing fence means the state is new or lost, and a bucket
-// without state then starts only after a quiet period of Horizon+MaxSpan plus
-// one interval at the floor rate, without burst. Sending resumes after it, by
-// itself. The first use of an account waits the same quiet period unless
-// AssumeIdle declares that nothing is outstanding (a first deployment).
-// Replica lag can still lose the last few bookings: prefer a primary with
-// appendonly, and never an eviction policy that can drop keys (noeviction:
-// the bucket keys carry TTLs, so volatile-* policies could evict them). All
-// processes must use the same Prefix, Horizon, MaxSpan and Adaptive.
+// missed the last writes, forgets the buckets while segments granted just
+// before may still count at the carrier. Each account therefore has a fence
+// key, recording since when this Redis holds the account's state. A Take that
+// finds no fence (a new account, or a lost one) creates it with a quiet
+// period: the longest span among the account and the Take's Wants — for a
+// Sliding limit its Interval/f + Margin, for a Bucket limit the time its
+// burst takes to refill — and grants nothing until it ends (TakeResult.Quiet;
+// QuietUntil). A quiet period is thus about one interval: a second or so, not
+// minutes. A bucket that has recorded no grant since the fence was created
+// (a number that was not in that first Take) likewise waits for its own span
+// from the fence's creation.
+//
+// AssumeIdle creates the fence with no quiet period, or ends one in force:
+// the engine calls it when its own record (PostgreSQL) shows that nothing of
+// the account was sent within the longest interval, e.g. on a fresh install,
+// which must send at once. Replica lag can still lose the last few grants:
+// prefer a primary with appendonly, and never an eviction policy that can
+// drop keys (noeviction: the bucket keys carry TTLs, so volatile-* policies
+// could evict them). All processes must use the same Prefix, Margin and
+// Adaptive.
 //
 // # Key layout
 //
 // Every key starts with Config.Prefix (default "sb:throttle:") and carries the
 // carrier account as its Redis Cluster hash tag:
 //
-//	<prefix>{<account>}:fence                 hash  f: epoch (µs) since which this Redis holds the account's state, r: last refresh
-//	<prefix>{<account>}:account               hash  the account's bucket
-//	<prefix>{<account>}:number:<e164>         hash  a sender number's bucket
-//	<prefix>{<account>}:<level>:<id>          hash  an extra level (campaign, brand…)
+//	<prefix>{<account>}:fence                hash    f: epoch (µs) since which this Redis holds the account's state (0: assumed idle), q: end of the quiet period, r: last refresh
+//	<prefix>{<account>}:account              string  the account's bucket
+//	<prefix>{<account>}:number:<number>      string  a sender number's bucket
+//	<prefix>{<account>}:log:account          list    the account's log, when its Limit is Sliding with N > 32
+//	<prefix>{<account>}:log:number:<number>  list    likewise for a number
 //
-// A bucket's hash holds t (the TAT: capacity from t on is free), h (holes,
-// "a1 b1 a2 b2 …"), p and q (t and h before the latest booking), r (the latest
-// booking's token), f and c (rate fraction in ppm after the last cut, and its
-// time), dd and dc (UTC day and segments counted in it, for a daily cap), x
-// (when the key expires at the earliest). All times are integer µs of the
-// Redis clock. A bucket key expires 1 to 11 s after its state stops mattering
-// (its TAT has passed, its rate has recovered, its cap day has ended: the TTL
-// is renewed only when it falls short, to save a command per call); a fence 7
+// A bucket's state is one short string, so that a Take reads all its buckets
+// with one MGET and writes each one it granted from with one SET ... PX:
+//
+//	s,<fcut>,<cut>,<sum>;<log>                            Sliding, the log inline
+//	l,<fcut>,<cut>,<sum>,<first>,<last>,<lastn>,<expiry>  Sliding, the log in its list
+//	b,<fcut>,<cut>,<tat>,<at>,<base>,<n>                  Bucket
+//	n,<fcut>,<cut>                                        no grant yet, only a rate cut
+//
+// fcut and cut are the rate fraction (ppm) the last cut left and its time (0
+// and 0: never cut). A log is records of 20 digits, oldest first: the time in
+// ms (13 digits) and the segments granted then (7). sum is their total; a
+// list's first and last are the ms of its end records, lastn the count of the
+// last, expiry when the list's TTL runs out at the earliest. tat is GCRA's
+// theoretical arrival time; at, base and n describe the latest grant (for
+// Return). All other times are integer µs of the Redis clock. A bucket key
+// expires one second after its state stops mattering (its last record has
+// left the window, its rate has recovered, its tat has passed); a log list up
+// to 10 s after that (its TTL is renewed only when it falls short); a fence 7
 // days after its last refresh.
+//
+// A Limit may change between Takes. A larger or smaller N or Interval
+// applies at once to the grants already recorded. A change of mode finds a
+// state of the other mode: the bucket then grants nothing until the last
+// grant that state records has left the new window (Sliding) or a burst's
+// refill time after it (Bucket), then starts afresh. A Sliding log stays
+// where it is (inline or a list) until it empties, except that a list whose
+// N fell to 32 or less is no longer passed to the script: the bucket then
+// waits until all of it has left the window.
 //
 // # Redis Cluster
 //
-// A script may only touch keys of one hash slot, and a number's bucket and its
-// account's must be taken in one script, so every key of an account shares
-// the tag {<account>}. The consequence: all the numbers of one carrier
-// account, the account and its extra levels live in one slot, on one node.
-// Load spreads over the cluster by account, not by number. An extra level that
-// spans accounts (a campaign sent over two carrier accounts) cannot be taken
-// atomically with both: give it one bucket per account, splitting its rate.
-// ReserveBatch pipelines to every node at once (one round trip per node).
+// A script may only touch keys of one hash slot, and a number's bucket and
+// its account's must be taken in one script, so every key of an account
+// shares the tag {<account>}. The consequence: all the numbers of one carrier
+// account live in one slot, on one node. Load spreads over the cluster by
+// account, not by number. TakeBatch pipelines to every node at once (one
+// round trip per node).
+//
+// # Cost
+//
+// A Take costs Redis one MGET of all its buckets, one SET per bucket granted
+// from, and for a bucket whose log is a list a few list commands at its ends
+// (LRANGE of 4, LTRIM, RPUSH or LSET). A Want granted nothing is not
+// written. BenchmarkTake reports the time Redis spends per call (INFO
+// commandstats; figures in the README): the cost grows with the Wants, each
+// paying for reading and writing its own key and for the script's parsing
+// of its state, so a dispatcher keeps a Take to the numbers that have work
+// and room.
+//
+// # Upgrading from the booking API
+//
+// The earlier API booked segments up to Horizon+MaxSpan ahead in hashes at
+// the same key names. This one reads those keys as no state and trusts an
+// existing fence: stop every engine running the old API and wait Horizon +
+// MaxSpan (90 s by default) before starting this one, or use a new Prefix.
 //
 // # Local guard
 //

@@ -134,6 +134,27 @@ func TestScriptBucketMode(t *testing.T) {
 	f.take(3*time.Second, big, w3, []time.Duration{3, 333334 * time.Microsecond}, 0)
 }
 
+// TestScriptModeChange: a bucket whose Limit changes mode waits until the
+// grants its old state records no longer matter under the new one.
+func TestScriptModeChange(t *testing.T) {
+	t.Parallel()
+	f := newFakeRedis(t, Config{})
+	f.at(0)
+	if _, err := f.l.AssumeIdle(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	big := Limit{N: 1000}
+	sliding := []Want{{Number: "+1", Limit: Limit{N: 2}, Max: 5}}
+	bucket := []Want{{Number: "+1", Limit: Limit{N: 10, Mode: Bucket, Burst: 3}, Max: 5}}
+	f.take(0, big, sliding, []time.Duration{2, 1010 * ms}, 0)
+	// Bucket mode: a burst's refill (300 ms) after the last sliding grant.
+	f.take(100*ms, big, bucket, []time.Duration{0, 200 * ms}, 0)
+	f.take(300*ms, big, bucket, []time.Duration{3, 100 * ms}, 0)
+	// Sliding again: the window after the last bucket grant.
+	f.take(400*ms, big, sliding, []time.Duration{0, 910 * ms}, 0)
+	f.take(1310*ms, big, sliding, []time.Duration{2, 1010 * ms}, 0)
+}
+
 func TestScriptQuietAndAdaptive(t *testing.T) {
 	t.Parallel()
 	f := newFakeRedis(t, Config{Adaptive: Adaptive{Recovery: 10 * time.Second}})

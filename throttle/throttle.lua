@@ -156,12 +156,16 @@ local function load(v, key, a, now, margin, recovery, epoch)
       end
       b.s, b.first, b.last = s, first, last
     else
-      -- no log: new, expired, lost, or a log list we may not read now (its
-      -- N was lowered): then wait until all of it has left the window
+      -- No log: new, expired or lost; or a state we cannot use (a log list
+      -- whose N was lowered, so its list is not at hand; a state of bucket
+      -- mode): then wait until its last grant has left the window.
+      local last = 0
       if kind == KL then
-        local last = tonumber(string.match(v, '^,%d+,%d+,(%d+)', p))
-        if last * 1000 > cutoff then b.room, b.hold = 0, last * 1000 + W; return b end
+        last = tonumber(string.match(v, '^,%d+,%d+,(%d+)', p)) * 1000
+      elseif kind == KB then
+        last = tonumber(string.match(v, '^,%d+,(%d+)', p))
       end
+      if last > cutoff then b.room, b.hold = 0, last + W; return b end
       if now < epoch + W then b.room, b.hold = 0, epoch + W; return b end
       b.fresh = true
       if b.logkey then
@@ -177,7 +181,17 @@ local function load(v, key, a, now, margin, recovery, epoch)
     b.kind, b.T, b.B = KB, T, burst
     local tat = now
     if kind ~= KB then
-      if now < epoch + burst * T then b.base, b.room, b.hold = now, 0, epoch + burst * T; return b end
+      -- no state, or one of sliding mode: wait a refill of the burst after
+      -- the fence's creation, or after the last grant it records
+      local hold = epoch + burst * T
+      local last = 0
+      if kind == KS and #v > p then
+        last = tonumber(string.sub(v, #v - REC + 1, #v - 7)) * 1000
+      elseif kind == KL then
+        last = tonumber(string.match(v, '^,%d+,%d+,(%d+)', p)) * 1000
+      end
+      if last + burst * T > hold then hold = last + burst * T end
+      if now < hold then b.base, b.room, b.hold = now, 0, hold; return b end
     else
       tat = tonumber(string.match(v, '^,(%d+)', p))
       if tat < now then tat = now end

@@ -68,6 +68,11 @@ type FairnessNumber struct {
 	// exact, from the arrival times; MaxAt that window's start.
 	MaxPerSecond int64    `json:"max_per_second"`
 	MaxAt        *float64 `json:"max_per_second_at_s"`
+	// Tightest is the shortest time between a segment and the one its
+	// carrier limit N places after it (N+1 segments), in ms: above 1000 the
+	// number never had N+1 in any second; the excess is the margin that
+	// was left (nil with N segments or fewer).
+	Tightest *float64 `json:"tightest_ms"`
 	// CarrierMax is the simulator's own count of the same (its clock,
 	// read at admission rather than at logging).
 	CarrierMax int64 `json:"carrier_max_per_second"`
@@ -113,8 +118,10 @@ type FairnessResults struct {
 	WorstNumber  string   `json:"worst_number,omitempty"`
 	MedianWait   *float64 `json:"median_queued_to_first_s"`
 	NeverStarted int      `json:"never_started"`
-	// LowestEntitled is the lowest pct_of_entitled of any number.
+	// LowestEntitled is the lowest pct_of_entitled of any number;
+	// Tightest the lowest tightest_ms.
 	LowestEntitled *float64         `json:"lowest_pct_of_entitled"`
+	Tightest       *float64         `json:"tightest_ms"`
 	HTTPErrors     map[string]int64 `json:"http_errors"`
 	TimedOut       bool             `json:"timed_out"`
 }
@@ -441,6 +448,12 @@ func measureFairness(in fairIn) FairnessResults {
 			var at time.Time
 			fn.MaxPerSecond, at = maxInWindow(arr, time.Second)
 			fn.MaxAt = since(at)
+			if tight, ok := tightest(arr, int(n.CarrierLimit)); ok {
+				fn.Tightest = fnum(tight.Seconds() * 1000)
+				if res.Tightest == nil || *fn.Tightest < *res.Tightest {
+					res.Tightest = fn.Tightest
+				}
+			}
 		} else if n.QueuedSegments > 0 {
 			res.NeverStarted++
 			ratios = append(ratios, 0) // a backlog and nothing sent
@@ -526,6 +539,25 @@ func maxInWindow(arr []arrival, w time.Duration) (int64, time.Time) {
 		sum -= int64(arr[i].segs)
 	}
 	return best, at
+}
+
+// tightest returns the shortest time spanned by n+1 consecutive segments
+// of sorted arrivals; ok is false with n segments or fewer (or n < 1).
+func tightest(arr []arrival, n int) (time.Duration, bool) {
+	var ts []time.Time
+	for _, a := range arr {
+		for range a.segs {
+			ts = append(ts, a.t)
+		}
+	}
+	if n < 1 || len(ts) <= n {
+		return 0, false
+	}
+	best := ts[n].Sub(ts[0])
+	for i := 1; i+n < len(ts); i++ {
+		best = min(best, ts[i+n].Sub(ts[i]))
+	}
+	return best, true
 }
 
 // jain returns Jain's fairness index (Σx)² / (n·Σx²) of xs: 1 when all
@@ -665,6 +697,7 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 	metricOpt("utilisation", res.Utilisation, "%")
 	metricOpt("Jain's fairness index", res.Jain, "")
 	metricOpt("lowest % of entitled", res.LowestEntitled, "%")
+	metricOpt("closest N+1 segments of a number", res.Tightest, "ms")
 	metricOpt("worst queued → first submit", res.WorstWait, "s")
 	metricOpt("median queued → first submit", res.MedianWait, "s")
 	if res.NeverStarted > 0 {

@@ -123,6 +123,19 @@ func TestFairShares(t *testing.T) {
 	}
 }
 
+func TestTightest(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int, segs int) arrival { return arrival{t: t0.Add(time.Duration(ms) * time.Millisecond), segs: segs} }
+	// 2 per second: segments at 0, 0, 1005, 1010 (two in one arrival), 2000.
+	arr := []arrival{at(0, 2), at(1005, 1), at(1010, 1), at(2000, 1)}
+	if got, ok := tightest(arr, 2); !ok || got != 995*time.Millisecond {
+		t.Errorf("tightest 3 segments: %v %v, want 995ms (0→1005, 0→1010, 1005→2000)", got, ok)
+	}
+	if _, ok := tightest(arr[:1], 2); ok {
+		t.Error("two segments have no 3 to span")
+	}
+}
+
 func TestCapacityWhileBusy(t *testing.T) {
 	spans := []busySpan{{from: 0, to: 2, rate: 10}, {from: 1, to: 3, rate: 10}}
 	if got := capacityWhileBusy(spans, 15); math.Abs(got-35) > 1e-9 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -156,4 +157,13 @@ func TenantOf(t testing.TB, base, name string) (string, string) {
 	t.Helper()
 	v := Expect(t, Call(t, base, "POST", "/admin/v1/workspaces", OperatorToken, map[string]any{"name": name, "sms_addon": true}), 201).Obj(t)
 	return v["id"].(string), v["token"].(string)
+}
+
+// FaultScale is how much longer the fault tests run: SB_FAULT_SCALE (make
+// faults sets 3), 1 by default.
+func FaultScale() int {
+	if n, err := strconv.Atoi(Getenv("SB_FAULT_SCALE")); err == nil && n > 0 {
+		return n
+	}
+	return 1
 }

@@ -482,6 +482,9 @@ type bindInfo struct {
 	// carrier account, repeated on each of its binds; set for the API only.
 	AccountRate   float64           `json:"account_rate"`
 	EffectiveRate *float64          `json:"effective_rate"`
+	// QuietUntil is set while the carrier account is in a throttle quiet
+	// period (Redis lost its rate state): nothing is sent on it until then.
+	QuietUntil *time.Time `json:"quiet_until,omitempty"`
 	Stats         smpp.SessionStats `json:"-"`
 }
 
@@ -525,6 +528,7 @@ func (e *Engine) bindsWithRates() []bindInfo {
 	type rates struct {
 		account   float64
 		effective *float64
+		quiet     *time.Time
 	}
 	known := map[string]rates{}
 	for i := range out {
@@ -537,10 +541,13 @@ func (e *Engine) bindsWithRates() []bindInfo {
 				if v, err := e.limiter.EffectiveRate(ctx, b.Carrier, "", acct); err == nil {
 					r.effective = &v
 				}
+				if q, err := e.limiter.QuietUntil(ctx, b.Carrier); err == nil && q.After(time.Now()) {
+					r.quiet = &q
+				}
 			}
 			known[b.Carrier] = r
 		}
-		b.AccountRate, b.EffectiveRate = r.account, r.effective
+		b.AccountRate, b.EffectiveRate, b.QuietUntil = r.account, r.effective, r.quiet
 	}
 	return out
 }
@@ -562,6 +569,19 @@ func (e *Engine) Ready(ctx context.Context) error {
 		}
 	}
 	return errors.New("no bind is up")
+}
+
+// quietCarriers returns the carrier accounts in a throttle quiet period and
+// when each ends (readiness reports them; the engine stays ready: the
+// period lasts about one rate interval).
+func (e *Engine) quietCarriers(ctx context.Context) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, cr := range e.carriers {
+		if q, err := e.limiter.QuietUntil(ctx, cr.cfg.Name); err == nil && q.After(time.Now()) {
+			out[cr.cfg.Name] = q
+		}
+	}
+	return out
 }
 
 // Addr is the address the HTTP server listens on, from New on (the port

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -101,5 +103,82 @@ log: `+logPath)
 	}
 	if th := sim.Stats().Throttled; th != 0 {
 		t.Errorf("the carrier refused %d submits", th)
+	}
+}
+
+// A fresh install sends its first message at once: nothing of the carrier
+// account was sent, so a Redis without its state needs no quiet period.
+// When Redis loses its state while the account is sending, the account waits
+// one interval plus the margin: /readyz and the bind view say until when,
+// and nothing leaves before then.
+func TestFreshInstallSendsAtOnceQuietAfterLoss(t *testing.T) {
+	t.Parallel()
+	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 1ms}}]
+log: `+logPath)
+	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), nil)
+	te := startEngine(t, cfg)
+	ws := testenv.Seed(t, te.store, "+14155552671")
+	ctx := context.Background()
+	queued := time.Now()
+	first := enqueue(t, te.store, ws, "+447911123456", "first")
+	te.dispatcher.Kick()
+	sent := func(id inbox.MessageID) func() bool {
+		return func() bool {
+			m, err := te.store.GetMessage(ctx, ws, id)
+			return err == nil && (m.Status == inbox.StatusSubmitted || m.Status == inbox.StatusDelivered)
+		}
+	}
+	testenv.Eventually(t, "the first message sent", sent(first))
+	if q := te.quietCarriers(ctx); len(q) != 0 {
+		t.Fatalf("quiet period on a fresh install: %v", q)
+	}
+	// (submitted_at: when its submit_sm_resp was recorded, after it left)
+	if m, err := te.store.GetMessage(ctx, ws, first); err != nil || m.SubmittedAt.Sub(queued) > time.Second {
+		t.Fatalf("the first message of a fresh install was submitted %v after it was queued (%v)", m.SubmittedAt.Sub(queued), err)
+	}
+
+	// Redis loses the throttle's state (a restart without persistence).
+	rdb, _ := testenv.Redis(t)
+	keys, err := rdb.Keys(ctx, cfg.Throttle.Prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("throttle keys %v %v", keys, err)
+	}
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	second := enqueue(t, te.store, ws, "+447911123456", "second")
+	te.dispatcher.Kick()
+	var until time.Time
+	testenv.Eventually(t, "the quiet period in /readyz", func() bool {
+		var body struct {
+			Quiet map[string]time.Time `json:"throttle_quiet_until"`
+		}
+		resp, err := http.Get(te.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+			return false
+		}
+		until = body.Quiet["sim"]
+		return !until.IsZero()
+	})
+	if d := time.Until(until); d > cfg.Throttle.Margin.D()+1100*time.Millisecond {
+		t.Fatalf("quiet for %v, want about one interval", d)
+	}
+	if b := te.bindsWithRates(); len(b) == 0 || b[0].QuietUntil == nil {
+		t.Fatalf("the bind view does not show the quiet period: %+v", b)
+	}
+	testenv.Eventually(t, "the second message sent", sent(second))
+	sim.Close()
+	log := testenv.ReadSimLog(t, logPath)
+	if len(log) != 2 {
+		t.Fatalf("the carrier got %d submits, want 2", len(log))
+	}
+	// Redis's clock and this one are the same machine's.
+	if at := log[1].T; at.Before(until.Add(-5 * time.Millisecond)) {
+		t.Fatalf("a message left at %v, before the quiet period ended at %v", at, until)
 	}
 }

@@ -31,6 +31,10 @@ func (e *Engine) handler() http.Handler {
 			json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "reason": err.Error()})
 			return
 		}
+		if q := e.quietCarriers(ctx); len(q) > 0 {
+			json.NewEncoder(w).Encode(map[string]any{"status": "ready", "throttle_quiet_until": q})
+			return
+		}
 		w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	reg := prometheus.NewRegistry()

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/switchboard-sms/switchboard/config"
@@ -229,13 +228,10 @@ type limiterAdapter struct {
 	l        *throttle.Limiter
 	classes  map[string]throttle.Limit // by rate class
 	accounts map[string]throttle.Limit // by carrier
-
-	mu       sync.Mutex
-	lastTake map[string]time.Time // carrier → Redis time of its latest Take (for Return)
 }
 
 func newLimiterAdapter(l *throttle.Limiter, cfg *config.Config) *limiterAdapter {
-	a := &limiterAdapter{l: l, classes: map[string]throttle.Limit{}, accounts: map[string]throttle.Limit{}, lastTake: map[string]time.Time{}}
+	a := &limiterAdapter{l: l, classes: map[string]throttle.Limit{}, accounts: map[string]throttle.Limit{}}
 	for _, rc := range cfg.Classes {
 		a.classes[rc.Name] = limitOf(rc.Rate, rc.Interval, rc.Mode, rc.Burst)
 	}
@@ -296,17 +292,14 @@ func (a *limiterAdapter) Take(ctx context.Context, reqs []routing.TakeRequest) [
 		return out
 	}
 	res := a.l.TakeBatch(ctx, treqs)
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	for k, r := range res {
 		i := idx[k]
 		if r.Err != nil {
 			out[i].Err = r.Err
 			continue
 		}
-		a.lastTake[reqs[i].Carrier] = r.Now
 		o := &out[i]
-		o.AccountWait, o.Quiet = r.AccountWait, r.Quiet
+		o.AccountWait, o.Quiet, o.At = r.AccountWait, r.Quiet, r.Now
 		o.Grants = make([]routing.Grant, len(r.Grants))
 		for g := range r.Grants {
 			o.Grants[g] = routing.Grant{N: r.Grants[g].N, Wait: r.Grants[g].Wait}
@@ -315,10 +308,7 @@ func (a *limiterAdapter) Take(ctx context.Context, reqs []routing.TakeRequest) [
 	return out
 }
 
-func (a *limiterAdapter) Return(ctx context.Context, carrier, number, rateClass string, n int) {
-	a.mu.Lock()
-	at := a.lastTake[carrier]
-	a.mu.Unlock()
+func (a *limiterAdapter) Return(ctx context.Context, carrier, number, rateClass string, n int, at time.Time) {
 	acct, ok1 := a.accounts[carrier]
 	lim, ok2 := a.classes[rateClass]
 	if !ok1 || !ok2 || at.IsZero() {

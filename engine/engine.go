@@ -157,7 +157,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		Owner: e.owner, Store: adapter, Limiter: limits, Carriers: routingCarriers,
 		ClaimBatch: cfg.Engine.ClaimBatch, Lease: cfg.Engine.Lease.D(), InFlight: cfg.Engine.InFlight,
 		RetryMin: cfg.Engine.RetryMin.D(), RetryMax: cfg.Engine.RetryMax.D(), DrainTimeout: cfg.Engine.DrainTimeout.D(),
-		Logger: log,
+		MaxHold: cfg.Throttle.Margin.D() / 2, // a grant reaches the carrier within the margin
+		Logger:  log,
 	})
 	if err != nil {
 		e.close()
@@ -480,12 +481,12 @@ type bindInfo struct {
 	// engine process together); EffectiveRate is what the adaptive slow-down
 	// leaves of it now, nil when Redis could not be asked. Both are per
 	// carrier account, repeated on each of its binds; set for the API only.
-	AccountRate   float64           `json:"account_rate"`
-	EffectiveRate *float64          `json:"effective_rate"`
+	AccountRate   float64  `json:"account_rate"`
+	EffectiveRate *float64 `json:"effective_rate"`
 	// QuietUntil is set while the carrier account is in a throttle quiet
 	// period (Redis lost its rate state): nothing is sent on it until then.
-	QuietUntil *time.Time `json:"quiet_until,omitempty"`
-	Stats         smpp.SessionStats `json:"-"`
+	QuietUntil *time.Time        `json:"quiet_until,omitempty"`
+	Stats      smpp.SessionStats `json:"-"`
 }
 
 // binds lists the binds this process holds.

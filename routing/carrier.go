@@ -77,7 +77,9 @@ type TakeResult struct {
 	Grants      []Grant
 	AccountWait time.Duration
 	Quiet       time.Duration
-	Err         error
+	// At is the limiter's time of the grants: pass it to Return.
+	At  time.Time
+	Err error
 }
 
 // Limiter keeps numbers and carrier accounts under the rates their carriers
@@ -90,9 +92,10 @@ type Limiter interface {
 	// When an account's room is short it is shared among the wants by
 	// weight (max-min fair); integer remainders go in the order given.
 	Take(ctx context.Context, reqs []TakeRequest) []TakeResult
-	// Return gives back n segments granted to number by the latest Take
-	// that were never written (the bind went down first). Best effort.
-	Return(ctx context.Context, carrier, number, rateClass string, n int)
+	// Return gives back n segments granted to number by the Take whose
+	// TakeResult.At is at, that were never written (the bind went down
+	// first, or they waited too long for a window slot). Best effort.
+	Return(ctx context.Context, carrier, number, rateClass string, n int, at time.Time)
 	// Throttled reports that the carrier refused a submit of number for
 	// now (0x58 or 0x14): slow the number down, or the whole account when
 	// number is "".

@@ -30,6 +30,7 @@ const (
 	DefaultExpireEvery  = 30 * time.Second
 	DefaultDrainTimeout = 10 * time.Second
 	DefaultRefusalSpan  = 2 * time.Second
+	DefaultMaxHold      = 5 * time.Millisecond
 )
 
 // DispatcherConfig configures a Dispatcher. Owner, Store, Limiter and
@@ -63,7 +64,16 @@ type DispatcherConfig struct {
 	// account within this span slow the whole account; a refusal of one
 	// number slows only that number.
 	RefusalSpan time.Duration
-	Logger      *zap.Logger
+	// MaxHold is how long granted tokens may wait for a window slot: while
+	// every slot of a carrier's binds is in use, the dispatcher takes the
+	// tokens of a few more parts (a quarter of the window) so that a slot
+	// is refilled the moment it frees, without a round trip to the
+	// limiter; tokens not written within MaxHold are given back. A grant
+	// then reaches the carrier up to MaxHold after its time, so keep it
+	// within the throttle's margin (the engine uses half of it). 0 takes
+	// no tokens ahead of the window.
+	MaxHold time.Duration
+	Logger  *zap.Logger
 }
 
 // Dispatcher takes queued messages from the store into a ready queue per
@@ -181,6 +191,9 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	def(&cfg.ExpireEvery, DefaultExpireEvery)
 	def(&cfg.DrainTimeout, DefaultDrainTimeout)
 	def(&cfg.RefusalSpan, DefaultRefusalSpan)
+	if cfg.MaxHold < 0 {
+		cfg.MaxHold = 0
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -398,6 +411,9 @@ type numberQ struct {
 	cq       *carrierQ
 	jobs     []*job    // in claim order; jobs[0] may be partly submitted
 	eligible time.Time // no take for it before this (it has no room until then)
+	pool     int       // tokens granted and not yet spent (waiting for a window slot)
+	pooledAt time.Time // when pool was granted (local clock)
+	grantAt  time.Time // the limiter's time of that grant (for Return)
 	inRing   bool
 	weight   float64
 	cap      int // most jobs queued
@@ -410,6 +426,7 @@ type carrierQ struct {
 	ring     []*numberQ
 	rr       int       // where the next round starts in ring
 	eligible time.Time // the account has no room before this
+	maxFree  int       // the largest free window seen: the look-ahead is a quarter of it
 	errDelay time.Duration
 	quiet    bool // in a quiet period (logged once)
 }
@@ -448,7 +465,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 			lastSweep = now
 			d.sweep(now)
 		}
-		reqs, plans := d.plan(now)
+		reqs, plans := d.plan(sendCtx, now)
 		granted := 0
 		if len(reqs) > 0 {
 			takeCtx, cancel := context.WithTimeout(sendCtx, 5*time.Second)
@@ -601,7 +618,7 @@ func parseEncoding(s string) (coding.Encoding, bool) {
 // and room, the numbers with work whose own room has come, each wanting the
 // tokens of the parts dealt to it from the free window (one part each in
 // turn, from a start that rotates every round).
-func (d *Dispatcher) plan(now time.Time) ([]TakeRequest, [][]*numberQ) {
+func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest, [][]*numberQ) {
 	var reqs []TakeRequest
 	var plans [][]*numberQ
 	for _, cq := range d.carriers {
@@ -613,6 +630,18 @@ func (d *Dispatcher) plan(now time.Time) ([]TakeRequest, [][]*numberQ) {
 			continue
 		}
 		free := freeWindow(cq.c)
+		cq.maxFree = max(cq.maxFree, free)
+		free = d.spendPools(sendCtx, cq, now, free)
+		ahead := 0
+		if d.cfg.MaxHold > 0 {
+			ahead = cq.maxFree / 4
+		}
+		for _, n := range cq.ring {
+			if n.pool > 0 {
+				ahead -= n.pool // tokens already held count against the look-ahead
+			}
+		}
+		free += max(ahead, 0)
 		if free <= 0 {
 			continue // a response will wake the scheduler
 		}
@@ -620,7 +649,7 @@ func (d *Dispatcher) plan(now time.Time) ([]TakeRequest, [][]*numberQ) {
 		var alloc, left []int
 		for i := range cq.ring {
 			n := cq.ring[(cq.rr+i)%len(cq.ring)]
-			if len(n.jobs) > 0 && !now.Before(n.eligible) {
+			if len(n.jobs) > 0 && n.pool == 0 && !now.Before(n.eligible) {
 				cands = append(cands, n)
 				alloc = append(alloc, 0)
 				left = append(left, partsLeft(n))
@@ -729,6 +758,7 @@ func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans []
 		}
 		cq.errDelay, cq.quiet = 0, false
 		accountShort := false
+		free := freeWindow(cq.c)
 		for k, n := range plans[i] {
 			g := Grant{}
 			if k < len(r.Grants) {
@@ -736,7 +766,11 @@ func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans []
 			}
 			want := req.Wants[k].Max
 			granted += g.N
-			d.spend(sendCtx, n, g.N)
+			if g.N > 0 {
+				n.pooledAt, n.grantAt = now, r.At
+				n.pool += g.N
+				free = d.spend(sendCtx, n, free)
+			}
 			if g.N < want {
 				if g.Wait > 0 {
 					n.eligible = now.Add(g.Wait)
@@ -752,14 +786,15 @@ func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans []
 	return granted
 }
 
-// spend gives g tokens to n's parts in order, submitting each part whose
-// tokens are all there.
-func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, g int) {
-	for g > 0 && len(n.jobs) > 0 {
+// spend gives n's pooled tokens to its parts in order, submitting each part
+// whose tokens are all there, while the window has free slots; it returns
+// the free slots left. Tokens left in the pool wait for a slot (spendPools).
+func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, free int) int {
+	for free > 0 && n.pool > 0 && len(n.jobs) > 0 {
 		j := n.jobs[0]
-		t := min(g, j.perPart-j.tokens)
+		t := min(n.pool, j.perPart-j.tokens)
 		j.tokens += t
-		g -= t
+		n.pool -= t
 		if j.tokens < j.perPart {
 			break
 		}
@@ -770,10 +805,12 @@ func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, g int) {
 		if !d.submit(sendCtx, j) {
 			// The bind went down under us: give back this part's tokens
 			// and the rest; the job is finished with what it sent.
-			g += j.perPart
+			n.pool += j.perPart
 			n.jobs = n.jobs[1:]
+			d.giveBack(n)
 			break
 		}
+		free--
 		if j.next == len(j.unsent) {
 			n.jobs = n.jobs[1:]
 			j.close(d)
@@ -782,11 +819,37 @@ func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, g int) {
 			}
 		}
 	}
-	if g > 0 {
-		d.cfg.Limiter.Return(context.Background(), n.key.carrier, n.key.number, n.class, g)
-	}
 	if len(n.jobs) == 0 {
 		n.jobs = nil
+		d.giveBack(n) // nothing left to spend them on
+	}
+	return free
+}
+
+// spendPools writes the carrier's numbers' pooled tokens into the free
+// window, giving back those older than MaxHold (a grant must reach the
+// carrier close to its time); it returns the free slots left.
+func (d *Dispatcher) spendPools(sendCtx context.Context, cq *carrierQ, now time.Time, free int) int {
+	for _, n := range cq.ring {
+		if n.pool == 0 {
+			continue
+		}
+		if now.Sub(n.pooledAt) > d.cfg.MaxHold {
+			d.giveBack(n)
+			continue
+		}
+		if free > 0 {
+			free = d.spend(sendCtx, n, free)
+		}
+	}
+	return free
+}
+
+// giveBack returns n's pooled tokens to the limiter.
+func (d *Dispatcher) giveBack(n *numberQ) {
+	if n.pool > 0 {
+		d.cfg.Limiter.Return(context.Background(), n.key.carrier, n.key.number, n.class, n.pool, n.grantAt)
+		n.pool = 0
 	}
 }
 
@@ -876,6 +939,9 @@ func (d *Dispatcher) handBackAll(delay time.Duration, all bool) {
 				}
 			}
 			n.jobs = kept
+			if len(n.jobs) == 0 {
+				d.giveBack(n)
+			}
 		}
 	}
 }
@@ -895,6 +961,9 @@ func (d *Dispatcher) handBackCarrier(cq *carrierQ, now time.Time) {
 			d.done(*d.handBack(j.m, now, cq.c))
 		}
 		n.jobs = kept
+		if len(n.jobs) == 0 {
+			d.giveBack(n)
+		}
 	}
 }
 
@@ -917,6 +986,9 @@ func (d *Dispatcher) sweep(now time.Time) {
 				kept = append(kept, j)
 			}
 			n.jobs = kept
+			if len(n.jobs) == 0 {
+				d.giveBack(n)
+			}
 			if len(n.jobs) > 0 {
 				ring = append(ring, n)
 			} else {
@@ -988,6 +1060,15 @@ func (d *Dispatcher) nextWake(now time.Time) time.Duration {
 		}
 		for _, n := range cq.ring {
 			if len(n.jobs) == 0 {
+				continue
+			}
+			if n.pool > 0 {
+				// It waits for a slot (a response wakes the scheduler), or
+				// for its tokens to go stale.
+				w := n.pooledAt.Add(d.cfg.MaxHold).Sub(now)
+				if next < 0 || w < next {
+					next = max(w, time.Millisecond)
+				}
 				continue
 			}
 			t := n.eligible
@@ -1078,7 +1159,14 @@ func (d *Dispatcher) finish(j *job) {
 				break
 			}
 		}
-		res.retry = &Retry{Message: m.ID, NotBefore: time.Now().Add(d.backoff(m.Attempts)), Reason: reason, Status: status}
+		delay := d.backoff(m.Attempts)
+		if status == uint32(smpp.StatusTHROTTLED) || status == uint32(smpp.StatusMSGQFUL) {
+			// The carrier said "too fast", not "broken": the refused number
+			// (or account) is slowed down already; the message waits its
+			// turn again at the slower rate, not a growing backoff.
+			delay = d.cfg.RetryMin/2 + rand.N(d.cfg.RetryMin/2+1)
+		}
+		res.retry = &Retry{Message: m.ID, NotBefore: time.Now().Add(delay), Reason: reason, Status: status}
 		// Only the accepted parts are recorded; the retry resends the rest.
 		kept := results[:0:0]
 		for _, r := range results {

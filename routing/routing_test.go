@@ -189,7 +189,7 @@ func (l *instant) Take(ctx context.Context, reqs []routing.TakeRequest) []routin
 	return out
 }
 
-func (l *instant) Return(ctx context.Context, carrier, number, class string, n int) {}
+func (l *instant) Return(ctx context.Context, carrier, number, class string, n int, at time.Time) {}
 
 func (l *instant) Rate(carrier, class string) float64 { return 100 }
 

@@ -482,8 +482,8 @@ func measureFairness(in fairIn) FairnessResults {
 					}
 				}
 			}
-			busy = append(busy, busySpan{from: n.QueuedAt.Sub(in.Start).Seconds(),
-				to: last.Sub(in.Start).Seconds() + 1/demands[i], rate: demands[i]})
+			from := n.QueuedAt.Sub(in.Start).Seconds()
+			busy = append(busy, busySpan{from: from, to: busyUntil(from, last.Sub(in.Start).Seconds(), demands[i]), rate: demands[i]})
 		}
 		if c := capacityWhileBusy(busy, in.AccountTPS); c > 0 {
 			res.Utilisation = fnum(100 * float64(res.AcceptedSegments) / c)
@@ -566,10 +566,26 @@ func fairShares(capacity float64, demands []float64) []float64 {
 	return out
 }
 
-// busySpan is the time a number had work: from its campaign's queueing to
-// its last segment's arrival plus one emission interval (the time that
-// segment takes at the rate), and its rate (its demand).
+// busySpan is the time a number had work: from its campaign's queueing
+// to the end of the window its last segment arrived in (busyUntil), and
+// its rate (its demand).
 type busySpan struct{ from, to, rate float64 }
+
+// busyUntil is when a number queued at from whose last segment arrived at
+// last stopped having work, in whole windows from its queueing: a window
+// is 1 s (1/rate for a rate below 1, one segment per window), and a strict
+// carrier lets at most rate × window segments through in each window
+// [from + k·window, from + (k+1)·window). That is the most it could have
+// sent from its queueing to its last arrival, however its sender spaced
+// them: evenly (R segments from from, last at from + 1 − 1/R: one window)
+// or all at once in each window (the sliding window allows R at once:
+// 2R segments at from and from + 1 s: two windows, where the last arrival
+// plus one interval, from + 1.1 s at 10/s, would count 11 segments of
+// capacity and utilisation would read 182 %).
+func busyUntil(from, last, rate float64) float64 {
+	w := math.Max(1, 1/rate)
+	return from + w*(math.Floor(math.Max(0, last-from)/w)+1)
+}
 
 // capacityWhileBusy is how many segments the numbers could have sent while
 // they had work: the integral over time of min(account, Σ rates of the
@@ -689,7 +705,7 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 				OrderSequential: "one campaign after another", OrderInterleaved: "round robin"}[p.Order], limit, res.SimLimit),
 		"Every figure comes from the simulator: its message log (each accepted submit_sm's arrival time) and its report (0x58 per source); only the 202 times are the bench's. Times are seconds since the first POST.",
 		"Entitled rate: min(the number's rate class, what the carrier allows it), or its max-min fair share of the account's TPS among the numbers with a backlog. Rate achieved: segments / (last − first arrival), which reads about 1/(n−1) high for n arrivals.",
-		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to its last arrival plus one interval): 100 % is every number at its rate from the moment it is queued, whatever the order. Jain's index is over rate achieved / entitled (1: all equal).",
+		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to the end of the window its last segment arrived in, counting whole 1 s windows from that 202, in each of which a strict carrier lets at most its rate through): 100 % is every number at its rate from the moment it is queued, whatever the order and however it spaces its segments within a second. Jain's index is over rate achieved / entitled (1: all equal).",
 		"No fairness goal is a check here: the checks are that the run is complete (every queued segment at the carrier once, no HTTP error).")
 	if p.Over > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The first number's rate class is %s%% above what the carrier allows it (%s/s configured, %s/s allowed); its entitlement is what the carrier allows.",

@@ -123,6 +123,25 @@ func TestFairShares(t *testing.T) {
 	}
 }
 
+// A number's busy time is whole windows from its queueing: what a strict
+// carrier lets through from then to its last arrival, however they were
+// spaced.
+func TestBusyUntil(t *testing.T) {
+	for _, c := range []struct{ from, last, rate, want float64 }{
+		{0, 0.9, 10, 1},      // 10 evenly, from 0 to 0.9: one window
+		{0, 1, 10, 2},        // 10 at 0 and 10 at 1 (the window is half-open): two
+		{0.5, 1.49, 10, 1.5}, // one window from the queueing
+		{0.5, 1.5, 10, 2.5},
+		{2, 59.9, 1, 60}, // at 1/s from 2 s to 59.9 s: 58 windows
+		{0, 3, 0.5, 4},   // one segment per 2 s: 0 and 3 are in windows 0 and 1
+		{1, 0.99, 3, 2},  // an arrival before the 202 (the bench sees it late)
+	} {
+		if got := busyUntil(c.from, c.last, c.rate); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("busyUntil(%v, %v, %v) = %v, want %v", c.from, c.last, c.rate, got, c.want)
+		}
+	}
+}
+
 func TestCapacityWhileBusy(t *testing.T) {
 	spans := []busySpan{{from: 0, to: 2, rate: 10}, {from: 1, to: 3, rate: 10}}
 	if got := capacityWhileBusy(spans, 15); math.Abs(got-35) > 1e-9 {
@@ -205,9 +224,11 @@ func TestMeasureFairness(t *testing.T) {
 	approx("median wait", res.MedianWait, 0.275)
 	approx("queueing", res.Queueing, 0.85)
 	approx("drain", res.Drain, 2.75)
-	// Busy: 1 over [0.05, 2.1], 2 over [0.5, 2.9], 3 (never sent) over
-	// [0.9, 2.8 + 0.1], each at 10/s, under the account's 15/s.
-	approx("utilisation", res.Utilisation, 100*30/(10*0.45+15*0.4+15*1.2+15*0.8))
+	// Busy, in whole seconds from each campaign's queueing: 1 over
+	// [0.05, 2.05] (last at 2.0), 2 over [0.5, 3.5] (last at 2.8), 3
+	// (never sent: busy until the last arrival of all, 2.8) over
+	// [0.9, 2.9], each at 10/s, under the account's 15/s.
+	approx("utilisation", res.Utilisation, 100*30/(10*0.45+15*0.4+15*1.15+15*0.85+10*0.6))
 	r1, r2 := 20/1.9/5, 10/1.8/5
 	approx("Jain", res.Jain, (r1+r2)*(r1+r2)/(3*(r1*r1+r2*r2))) // the third counts 0
 	approx("lowest % of entitled", res.LowestEntitled, 100*r2)

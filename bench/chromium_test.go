@@ -137,9 +137,11 @@ func TestReportInChromium(t *testing.T) {
 	// Every chart kind: advise-like charts too.
 	rep.Charts = append(rep.Charts, Chart{ID: "extra", Title: "Percentiles", Kind: "percentile", XLabel: "percentile", YLabel: "ms",
 		Series: []Series{{Name: "x", Points: rep.Latencies[0].Curve}}})
-	// And the fairness scenario's, from synthetic arrivals.
+	// And the fairness scenario's, from synthetic arrivals: numbers at
+	// rates of their own (10, 3, 1, 10) under an account of 12/s, so
+	// there are limit lines of one number and of two, and fair shares.
 	fsc := Defaults(ScenarioFairness, true)
-	fsc.Fairness.AccountTPS = 30
+	fsc.Fairness.AccountTPS, fsc.Fairness.Rates = 12, []float64{10, 3, 1}
 	fair := newReport(fsc)
 	fairnessReport(fsc, fair, measureFairness(syntheticFairness(fsc)), time.Minute)
 	rep.Charts = append(rep.Charts, fair.Charts...)

@@ -22,12 +22,13 @@ import (
 // go out at the rate its carrier allows (no faster: the carrier answers
 // 0x58; no slower: the SMS is late), and no number should wait behind
 // another number's backlog. K numbers each get a campaign of R × S
-// segments, queued one campaign after another (or round robin), against a
-// carrier that allows each source at most R segments in any sliding
-// second (and the account at most its TPS). Every figure comes from the
-// simulator: its message log (each accepted submit_sm with its arrival
-// time) and its report (0x58 answers per source); from the bench's side
-// only when the API answered 202.
+// segments (R its rate: one for all, or each its own with
+// fairness.rates), queued one campaign after another (or round robin),
+// against a carrier that allows each source at most its R segments in any
+// sliding second (and the account at most its TPS). Every figure comes
+// from the simulator: its message log (each accepted submit_sm with its
+// arrival time) and its report (0x58 answers per source); from the
+// bench's side only when the API answered 202.
 
 // Fairness classes of the started engine.
 const (
@@ -84,9 +85,12 @@ type FairnessNumber struct {
 
 // FairnessResults are the fairness scenario's results.
 type FairnessResults struct {
-	Order      string  `json:"order"`
-	NumberRate float64 `json:"number_rate"`
-	AccountTPS float64 `json:"account_tps"` // 0: none
+	Order string `json:"order"`
+	// NumberRate is every number's rate, or Rates the list number i's
+	// rate was taken from (i mod its length), with fairness.rates.
+	NumberRate float64   `json:"number_rate,omitempty"`
+	Rates      []float64 `json:"rates,omitempty"`
+	AccountTPS float64   `json:"account_tps"` // 0: none
 	// Capacity is min(account TPS, Σ of the numbers' min(rate, carrier
 	// limit)): the most the run can carry.
 	Capacity float64 `json:"capacity"`
@@ -129,24 +133,38 @@ type FairnessResults struct {
 func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error {
 	p := sc.Fairness
 	numbers := ourNumbers(p.Numbers, 0)
-	perNumber := int(math.Ceil(p.NumberRate*p.BacklogSeconds - 1e-9)) // segments of work
-	msgs := max(1, (perNumber+p.Segments-1)/p.Segments)
-	classes := []classDef{{Name: fairClass, Rate: p.NumberRate, RateOnly: true}}
-	overRate := p.NumberRate * (1 + p.Over/100)
-	if p.Over > 0 {
-		classes = append(classes, classDef{Name: fairOverClass, Rate: overRate, RateOnly: true})
-	}
-	classOf := func(i int) string {
+	// Each number's rate (what the simulator allows it), its rate class
+	// in the engine, its work in segments and messages.
+	rates := make([]float64, len(numbers))
+	configuredRates := make([]float64, len(numbers))
+	classNames := make([]string, len(numbers))
+	perNumber := make([]int, len(numbers))
+	msgs := make([]int, len(numbers))
+	var classes []classDef
+	var limits []sourceLimit
+	var configured float64
+	for i, n := range numbers {
+		rates[i], configuredRates[i], classNames[i] = p.RateOf(i), p.RateOf(i), fairClassName(p, p.RateOf(i))
 		if i == 0 && p.Over > 0 {
-			return fairOverClass
+			configuredRates[i], classNames[i] = p.OverRate(), fairOverClass
 		}
-		return fairClass
+		if !slices.ContainsFunc(classes, func(c classDef) bool { return c.Name == classNames[i] }) {
+			classes = append(classes, classDef{Name: classNames[i], Rate: configuredRates[i], RateOnly: true})
+		}
+		if k := slices.IndexFunc(limits, func(l sourceLimit) bool { return l.Rate == rates[i] }); k >= 0 {
+			limits[k].Numbers = append(limits[k].Numbers, n)
+		} else {
+			limits = append(limits, sourceLimit{Numbers: []string{n}, Rate: rates[i]})
+		}
+		configured += configuredRates[i]
+		perNumber[i] = p.SegmentsOf(i)
+		msgs[i] = max(1, (perNumber[i]+p.Segments-1)/p.Segments)
 	}
-	simRate, simMode, err := strictCarrier(p.NumberRate, p.AccountTPS)
+	classOf := func(i int) string { return classNames[i] }
+	simRate, simMode, err := strictCarrier(limits, p.AccountTPS)
 	if err != nil {
 		return err
 	}
-	configured := p.NumberRate*float64(p.Numbers) + overRate - p.NumberRate
 	e, err := startEngine(ctx, sc, engineOptions{classes: classes, numbers: numbers, tps: 2 * configured,
 		accountTPS: p.AccountTPS, logSim: true, simRate: &simRate}, prog)
 	if err != nil {
@@ -164,16 +182,19 @@ func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 
 	// The campaigns, each message to a contact of its own.
 	type job struct{ num int }
-	jobs := make([]job, 0, msgs*p.Numbers)
+	var jobs []job
 	if p.Order == OrderInterleaved {
-		for range msgs {
+		// Round robin among the numbers with messages left.
+		for k := range slices.Max(msgs) {
 			for n := range numbers {
-				jobs = append(jobs, job{n})
+				if k < msgs[n] {
+					jobs = append(jobs, job{n})
+				}
 			}
 		}
 	} else {
 		for n := range numbers {
-			for range msgs {
+			for range msgs[n] {
 				jobs = append(jobs, job{n})
 			}
 		}
@@ -184,7 +205,11 @@ func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 		ok   bool
 	}
 	done := make([]posted, len(jobs))
-	prog.Start(fmt.Sprintf("fairness: queuing %d campaigns of %d messages (%s)", len(numbers), msgs, p.Order), int64(len(jobs)), "msgs")
+	campaigns := fmt.Sprintf("%d messages", msgs[0])
+	if slices.Min(msgs) != slices.Max(msgs) {
+		campaigns = fmt.Sprintf("%d to %d messages", slices.Min(msgs), slices.Max(msgs))
+	}
+	prog.Start(fmt.Sprintf("fairness: queuing %d campaigns of %s (%s)", len(numbers), campaigns, p.Order), int64(len(jobs)), "msgs")
 	var errs counts
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -222,10 +247,8 @@ func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 
 	in := fairIn{Start: start, AccountTPS: p.AccountTPS, Numbers: make([]fairNumberIn, len(numbers))}
 	for i, n := range numbers {
-		in.Numbers[i] = fairNumberIn{Number: n, ConfiguredRate: p.NumberRate, CarrierLimit: p.NumberRate}
-		if classOf(i) == fairOverClass {
-			in.Numbers[i].ConfiguredRate, in.Numbers[i].Over = overRate, true
-		}
+		in.Numbers[i] = fairNumberIn{Number: n, ConfiguredRate: configuredRates[i], CarrierLimit: rates[i],
+			Over: classOf(i) == fairOverClass}
 	}
 	var want int64
 	for i, d := range done {
@@ -244,9 +267,13 @@ func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 	// Until the carrier has every segment (or the timeout).
 	timeout := p.Timeout
 	if timeout == 0 {
-		serial := float64(perNumber*p.Numbers) / p.NumberRate
-		if p.AccountTPS > 0 && p.AccountTPS < p.NumberRate {
-			serial = float64(perNumber*p.Numbers) / p.AccountTPS
+		var serial float64 // the campaigns one after another, each at its rate
+		for i := range numbers {
+			r := rates[i]
+			if p.AccountTPS > 0 {
+				r = math.Min(r, p.AccountTPS)
+			}
+			serial += float64(perNumber[i]) / r
 		}
 		timeout = time.Minute + time.Duration(1.5*serial*float64(time.Second))
 	}
@@ -304,24 +331,68 @@ func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 		}
 	}
 	res := measureFairness(in)
-	res.Order, res.NumberRate, res.SimLimit, res.HTTPErrors, res.TimedOut = p.Order, p.NumberRate, simMode, errs.snapshot(), timedOut
+	res.Order, res.SimLimit, res.HTTPErrors, res.TimedOut = p.Order, simMode, errs.snapshot(), timedOut
+	if len(p.Rates) > 0 {
+		res.Rates = p.Rates
+	} else {
+		res.NumberRate = p.NumberRate
+	}
 	res.Extra += stray
 	fairnessReport(sc, rep, res, timeout)
 	return nil
 }
 
+// sourceLimit is what the simulator allows some of our numbers: at most
+// Rate segments each in any sliding second.
+type sourceLimit struct {
+	Numbers []string
+	Rate    float64
+}
+
+// fairClassName is the engine's rate class of the numbers at rate: the
+// one class "dedicated" without fairness.rates, else one per rate.
+func fairClassName(p FairnessParams, rate float64) string {
+	if len(p.Rates) == 0 {
+		return fairClass
+	}
+	return fairClass + "_" + strings.ReplaceAll(strconv.FormatFloat(rate, 'g', -1, 64), ".", "_")
+}
+
 // strictCarrier returns the simulator's limits for the fairness run: at
-// most perSource segments from each source, and account from the whole
-// account (0: none), in any sliding second; and how they are enforced.
-// It writes them as smscsim's YAML, and first with its sliding-window mode
-// (mode: sliding, interval: 1s). A simulator without that mode refuses
-// those fields; the limits are then token buckets of burst 1, which never
-// let more than the rate through in any sliding second either, but are
+// most a limit's rate of segments from each of its numbers, and account
+// from the whole account (0: none), in any sliding second; and how they
+// are enforced. One limit for every number is written as smscsim's
+// source limit, several as its per-source limits (sources). It writes
+// them as smscsim's YAML, and first with its sliding-window mode (mode:
+// sliding, interval: 1s). A simulator without that mode refuses those
+// fields; the limits are then token buckets of burst 1, which never let
+// more than the rate through in any sliding second either, but are
 // stricter than a window: two segments closer than 1/rate are refused.
-func strictCarrier(perSource, account float64) (smscsim.RateConfig, string, error) {
+func strictCarrier(limits []sourceLimit, account float64) (smscsim.RateConfig, string, error) {
+	if len(limits) == 0 {
+		return smscsim.RateConfig{}, "", fmt.Errorf("the simulator's rate limits: no numbers")
+	}
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	sliding := "{mode: sliding, interval: 1s, source: " + num(perSource)
-	bucket := "{source: " + num(perSource) + ", source_burst: 1"
+	var sources, buckets string
+	if len(limits) == 1 {
+		sources = "source: " + num(limits[0].Rate)
+		buckets = sources + ", source_burst: 1"
+	} else {
+		var s, b []string
+		for _, l := range limits {
+			quoted := make([]string, len(l.Numbers))
+			for i, n := range l.Numbers {
+				quoted[i] = strconv.Quote(n)
+			}
+			entry := "{numbers: [" + strings.Join(quoted, ", ") + "], rate: " + num(l.Rate)
+			s = append(s, entry+"}")
+			b = append(b, entry+", burst: 1}")
+		}
+		sources = "sources: [" + strings.Join(s, ", ") + "]"
+		buckets = "sources: [" + strings.Join(b, ", ") + "]"
+	}
+	sliding := "{mode: sliding, interval: 1s, " + sources
+	bucket := "{" + buckets
 	if account > 0 {
 		sliding += ", account: " + num(account)
 		bucket += ", account: " + num(account) + ", account_burst: 1"
@@ -495,11 +566,8 @@ func measureFairness(in fairIn) FairnessResults {
 					}
 				}
 			}
-			// Busy for whole sliding seconds: a number allowed R in any
-			// second sends R at once, then R a second later, and so on;
-			// one that has R·k segments needs k seconds from its first.
 			from := n.QueuedAt.Sub(in.Start).Seconds()
-			busy = append(busy, busySpan{from: from, to: from + math.Floor(last.Sub(n.QueuedAt).Seconds()) + 1, rate: demands[i]})
+			busy = append(busy, busySpan{from: from, to: busyUntil(from, last.Sub(in.Start).Seconds(), demands[i]), rate: demands[i]})
 		}
 		if c := capacityWhileBusy(busy, in.AccountTPS); c > 0 {
 			res.Utilisation = fnum(100 * float64(res.AcceptedSegments) / c)
@@ -601,10 +669,26 @@ func fairShares(capacity float64, demands []float64) []float64 {
 	return out
 }
 
-// busySpan is the time a number had work: from its campaign's queueing to
-// the end of the sliding second its last segment arrived in, and its rate
-// (its demand).
+// busySpan is the time a number had work: from its campaign's queueing
+// to the end of the window its last segment arrived in (busyUntil), and
+// its rate (its demand).
 type busySpan struct{ from, to, rate float64 }
+
+// busyUntil is when a number queued at from whose last segment arrived at
+// last stopped having work, in whole windows from its queueing: a window
+// is 1 s (1/rate for a rate below 1, one segment per window), and a strict
+// carrier lets at most rate × window segments through in each window
+// [from + k·window, from + (k+1)·window). That is the most it could have
+// sent from its queueing to its last arrival, however its sender spaced
+// them: evenly (R segments from from, last at from + 1 − 1/R: one window)
+// or all at once in each window (the sliding window allows R at once:
+// 2R segments at from and from + 1 s: two windows, where the last arrival
+// plus one interval, from + 1.1 s at 10/s, would count 11 segments of
+// capacity and utilisation would read 182 %).
+func busyUntil(from, last, rate float64) float64 {
+	w := math.Max(1, 1/rate)
+	return from + w*(math.Floor(math.Max(0, last-from)/w)+1)
+}
 
 // capacityWhileBusy is how many segments the numbers could have sent while
 // they had work: the integral over time of min(account, Σ rates of the
@@ -642,7 +726,36 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 		}
 		return formatNum(*v) + suffix
 	}
-	limit := fmt.Sprintf("at most %s segments per source", formatNum(p.NumberRate))
+	// The carrier limits, each with its numbers, in order of first use.
+	type limitLine struct {
+		rate    float64
+		numbers []int
+	}
+	var limits, shares []limitLine
+	add := func(ls []limitLine, rate float64, i int) []limitLine {
+		if k := slices.IndexFunc(ls, func(l limitLine) bool { return l.rate == rate }); k >= 0 {
+			ls[k].numbers = append(ls[k].numbers, i)
+			return ls
+		}
+		return append(ls, limitLine{rate: rate, numbers: []int{i}})
+	}
+	for i, n := range res.Numbers {
+		limits = add(limits, n.CarrierLimit, i)
+		// A fair share of the account below what the number may send.
+		if p.AccountTPS > 0 && n.EntitledRate > 0 && n.EntitledRate < math.Min(n.ConfiguredRate, n.CarrierLimit) {
+			shares = add(shares, n.EntitledRate, i)
+		}
+	}
+	var limit string
+	if len(limits) == 1 {
+		limit = fmt.Sprintf("at most %s segments per source", formatNum(limits[0].rate))
+	} else {
+		var each []string
+		for _, l := range limits {
+			each = append(each, formatNum(l.rate))
+		}
+		limit = fmt.Sprintf("at most each number's rate (%s) of its segments", strings.Join(each, ", "))
+	}
 	if p.AccountTPS > 0 {
 		limit += fmt.Sprintf(" and %s for the account", formatNum(p.AccountTPS))
 	}
@@ -675,13 +788,30 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 	}
 	rep.Tables = append(rep.Tables, t)
 	if len(res.Numbers) > 0 && len(res.Numbers[0].PerSecond) > 0 {
+		// A dashed line per carrier limit and per fair share: in its
+		// number's colour when it is one number's, else in a colour of
+		// its own.
 		end := float64(len(res.Numbers[0].PerSecond) - 1)
-		rateSeries = append(rateSeries, Series{Name: "carrier limit per number", Dashed: true, Group: len(res.Numbers),
-			Points: [][2]float64{{0, p.NumberRate}, {end, p.NumberRate}}})
-		if share := res.Numbers[0].EntitledRate; p.AccountTPS > 0 && share < p.NumberRate {
-			rateSeries = append(rateSeries, Series{Name: "fair share of the account", Dashed: true, Group: len(res.Numbers) + 1,
-				Points: [][2]float64{{0, share}, {end, share}}})
+		group := len(res.Numbers)
+		lines := func(ls []limitLine, name string) {
+			for _, l := range ls {
+				s := Series{Name: name, Dashed: true, Points: [][2]float64{{0, l.rate}, {end, l.rate}}}
+				switch {
+				case len(ls) == 1 && len(l.numbers) == len(res.Numbers) && len(res.Numbers) > 1:
+					s.Name += " per number" // every number's, as without rates
+					s.Group, group = group, group+1
+				case len(l.numbers) == 1:
+					s.Name += " of " + res.Numbers[l.numbers[0]].Number
+					s.Group = l.numbers[0]
+				default:
+					s.Name += fmt.Sprintf(" %s/s (%d numbers)", formatNum(l.rate), len(l.numbers))
+					s.Group, group = group, group+1
+				}
+				rateSeries = append(rateSeries, s)
+			}
 		}
+		lines(limits, "carrier limit")
+		lines(shares, "fair share of the account")
 	}
 
 	metricOpt := func(name string, v *float64, unit string) {
@@ -719,17 +849,22 @@ func fairnessReport(sc Scenario, rep *Report, res FairnessResults, timeout time.
 		"%d of %d (%d missing) within %s", res.AcceptedSegments-res.Extra, res.QueuedSegments, res.Missing, timeout)
 	rep.check("no segment sent twice", res.Extra == 0, "%d segments beyond those queued", res.Extra)
 	rep.check("no HTTP errors", len(res.HTTPErrors) == 0, "%s", formatCounts(res.HTTPErrors))
+	var work []string
+	for _, l := range limits {
+		k := l.numbers[0]
+		work = append(work, fmt.Sprintf("%d at %s/s", p.SegmentsOf(k), formatNum(l.rate)))
+	}
 	rep.Notes = append(rep.Notes,
-		fmt.Sprintf("Each of %d numbers got a campaign of %d segments (rate × backlog seconds), each message to its own contact, queued %s; the carrier simulator allows %s in any sliding second (%s).",
-			len(res.Numbers), int(math.Ceil(p.NumberRate*p.BacklogSeconds-1e-9)), map[string]string{
+		fmt.Sprintf("Each of %d numbers got a campaign of its rate × %s s of segments (%s), each message to its own contact, queued %s; the carrier simulator allows %s in any sliding second (%s).",
+			len(res.Numbers), formatNum(p.BacklogSeconds), strings.Join(work, ", "), map[string]string{
 				OrderSequential: "one campaign after another", OrderInterleaved: "round robin"}[p.Order], limit, res.SimLimit),
 		"Every figure comes from the simulator: its message log (each accepted submit_sm's arrival time) and its report (0x58 per source); only the 202 times are the bench's. Times are seconds since the first POST.",
 		"Entitled rate: min(the number's rate class, what the carrier allows it), or its max-min fair share of the account's TPS among the numbers with a backlog. Rate achieved: segments / (last − first arrival), which reads about 1/(n−1) high for n arrivals.",
-		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to the end of the whole second, counted from then, in which its last segment arrived): 100 % is every number at its rate from the moment it is queued, whatever the order. Jain's index is over rate achieved / entitled (1: all equal).",
+		"Utilisation: segments / what the numbers could have sent while they had work (∫ min(account TPS, Σ rates of the numbers queued and not yet drained) dt; a number is busy from its campaign's 202 to the end of the window its last segment arrived in, counting whole 1 s windows from that 202, in each of which a strict carrier lets at most its rate through): 100 % is every number at its rate from the moment it is queued, whatever the order and however it spaces its segments within a second. Jain's index is over rate achieved / entitled (1: all equal).",
 		"No fairness goal is a check here: the checks are that the run is complete (every queued segment at the carrier once, no HTTP error).")
 	if p.Over > 0 {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("The first number's rate class is %s%% above what the carrier allows it (%s/s configured, %s/s allowed); its entitlement is what the carrier allows.",
-			formatNum(p.Over), formatNum(p.NumberRate*(1+p.Over/100)), formatNum(p.NumberRate)))
+			formatNum(p.Over), formatNum(p.OverRate()), formatNum(p.RateOf(0))))
 	}
 	rep.Results = &res
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
 // The most segments in any window [t, t+1s), against a brute force that
@@ -125,7 +128,9 @@ func TestFairShares(t *testing.T) {
 
 func TestTightest(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(ms int, segs int) arrival { return arrival{t: t0.Add(time.Duration(ms) * time.Millisecond), segs: segs} }
+	at := func(ms int, segs int) arrival {
+		return arrival{t: t0.Add(time.Duration(ms) * time.Millisecond), segs: segs}
+	}
 	// 2 per second: segments at 0, 0, 1005, 1010 (two in one arrival), 2000.
 	arr := []arrival{at(0, 2), at(1005, 1), at(1010, 1), at(2000, 1)}
 	if got, ok := tightest(arr, 2); !ok || got != 995*time.Millisecond {
@@ -133,6 +138,25 @@ func TestTightest(t *testing.T) {
 	}
 	if _, ok := tightest(arr[:1], 2); ok {
 		t.Error("two segments have no 3 to span")
+	}
+}
+
+// A number's busy time is whole windows from its queueing: what a strict
+// carrier lets through from then to its last arrival, however they were
+// spaced.
+func TestBusyUntil(t *testing.T) {
+	for _, c := range []struct{ from, last, rate, want float64 }{
+		{0, 0.9, 10, 1},      // 10 evenly, from 0 to 0.9: one window
+		{0, 1, 10, 2},        // 10 at 0 and 10 at 1 (the window is half-open): two
+		{0.5, 1.49, 10, 1.5}, // one window from the queueing
+		{0.5, 1.5, 10, 2.5},
+		{2, 59.9, 1, 60}, // at 1/s from 2 s to 59.9 s: 58 windows
+		{0, 3, 0.5, 4},   // one segment per 2 s: 0 and 3 are in windows 0 and 1
+		{1, 0.99, 3, 2},  // an arrival before the 202 (the bench sees it late)
+	} {
+		if got := busyUntil(c.from, c.last, c.rate); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("busyUntil(%v, %v, %v) = %v, want %v", c.from, c.last, c.rate, got, c.want)
+		}
 	}
 }
 
@@ -218,8 +242,9 @@ func TestMeasureFairness(t *testing.T) {
 	approx("median wait", res.MedianWait, 0.275)
 	approx("queueing", res.Queueing, 0.85)
 	approx("drain", res.Drain, 2.75)
-	// Busy in whole seconds from the 202: 1 over [0.05, 2.05], 2 over
-	// [0.5, 3.5], 3 (never sent: until the last arrival, 2.8) over
+	// Busy, in whole seconds from each campaign's queueing: 1 over
+	// [0.05, 2.05] (last at 2.0), 2 over [0.5, 3.5] (last at 2.8), 3
+	// (never sent: busy until the last arrival of all, 2.8) over
 	// [0.9, 2.9], each at 10/s, under the account's 15/s.
 	approx("utilisation", res.Utilisation, 100*30/(10*0.45+15*0.4+15*1.15+15*0.85+10*0.6))
 	r1, r2 := 20/1.9/5, 10/1.8/5
@@ -254,25 +279,129 @@ func TestMeasureFairness(t *testing.T) {
 
 // syntheticFairness is a run of the scenario's numbers as a fair engine
 // would make it: campaigns queued 0.3 s apart, each number at its share
-// of the account, evenly spaced.
+// of the account (its own rate without one), evenly spaced from 20 ms
+// after its campaign was queued.
 func syntheticFairness(sc Scenario) fairIn {
 	p := sc.Fairness
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	share := p.NumberRate
-	if p.AccountTPS > 0 {
-		share = math.Min(share, p.AccountTPS/float64(p.Numbers))
+	demands := make([]float64, p.Numbers)
+	for i := range demands {
+		demands[i] = p.RateOf(i)
 	}
-	segs := int(math.Ceil(p.NumberRate * p.BacklogSeconds))
+	shares := fairShares(p.AccountTPS, demands)
 	in := fairIn{Start: t0, AccountTPS: p.AccountTPS}
 	for i, n := range ourNumbers(p.Numbers, 0) {
 		q := t0.Add(time.Duration(i) * 300 * time.Millisecond)
-		fn := fairNumberIn{Number: n, ConfiguredRate: p.NumberRate, CarrierLimit: p.NumberRate, QueuedAt: q, Messages: segs, QueuedSegments: int64(segs)}
+		segs := p.SegmentsOf(i)
+		fn := fairNumberIn{Number: n, ConfiguredRate: p.RateOf(i), CarrierLimit: p.RateOf(i), QueuedAt: q, Messages: segs, QueuedSegments: int64(segs)}
+		if i == 0 && p.Over > 0 {
+			fn.ConfiguredRate, fn.Over = p.OverRate(), true
+		}
 		for k := range segs {
-			fn.Arrivals = append(fn.Arrivals, arrival{t: q.Add(20*time.Millisecond + time.Duration(float64(k)/share*float64(time.Second))), segs: 1})
+			fn.Arrivals = append(fn.Arrivals, arrival{t: q.Add(20*time.Millisecond + time.Duration(math.Round(float64(k)/shares[i]*float64(time.Second)))), segs: 1})
 		}
 		in.Numbers = append(in.Numbers, fn)
 	}
 	return in
+}
+
+// Numbers at rates of their own (10 configured 20% over, 3, 1, 10: the
+// list wraps), each sent evenly at its rate, or at its max-min fair share
+// of an account of 8/s: every figure is the number's own.
+func TestMeasureFairnessMixedRates(t *testing.T) {
+	sc := Defaults(ScenarioFairness, false)
+	sc.Fairness.Rates, sc.Fairness.Numbers, sc.Fairness.BacklogSeconds, sc.Fairness.Over = []float64{10, 3, 1}, 4, 60, 20
+	if err := sc.Check(); err != nil {
+		t.Fatal(err)
+	}
+	res := measureFairness(syntheticFairness(sc))
+	rates := []float64{10, 3, 1, 10}
+	if res.Capacity != 24 {
+		t.Errorf("capacity %v, want 10 + 3 + 1 + 10", res.Capacity)
+	}
+	for i, n := range res.Numbers {
+		r := rates[i]
+		segs := int64(r * 60)
+		if n.CarrierLimit != r || n.EntitledRate != r || n.QueuedSegments != segs || n.AcceptedSegments != segs || n.Over != (i == 0) {
+			t.Errorf("%s: limit %v, entitled %v, %d of %d segments, over %v; want %v and %d", n.Number, n.CarrierLimit, n.EntitledRate, n.AcceptedSegments, n.QueuedSegments, n.Over, r, segs)
+		}
+		if want := map[bool]float64{true: 12, false: r}[i == 0]; n.ConfiguredRate != want {
+			t.Errorf("%s: configured %v, want %v", n.Number, n.ConfiguredRate, want)
+		}
+		// segs arrivals 1/r apart: rate segs / ((segs − 1)/r), exactly
+		// the 1/(n−1) above the rate the report warns of.
+		hi := 100 * float64(segs) / float64(segs-1)
+		if n.Entitled == nil || math.Abs(*n.Entitled-hi) > 0.1 {
+			t.Errorf("%s: %v%% of entitled, want %.3f", n.Number, deref(n.Entitled), hi)
+		}
+		if float64(n.MaxPerSecond) != r {
+			t.Errorf("%s: %d in 1 s, want %v", n.Number, n.MaxPerSecond, r)
+		}
+		var binned int64
+		for _, v := range n.PerSecond[:60] {
+			binned += v
+		}
+		if binned < segs-int64(r) || n.PerSecond[30] != int64(r) {
+			t.Errorf("%s: %d segments in the first 60 s, %d in second 30", n.Number, binned, n.PerSecond[30])
+		}
+	}
+	// Every number at its rate from its campaign on: all of what they
+	// could send (60 windows of its rate each, counted from its campaign).
+	if res.Utilisation == nil || *res.Utilisation < 99.9 || *res.Utilisation > 100.001 {
+		t.Errorf("utilisation %v, want 100", deref(res.Utilisation))
+	}
+	if res.Jain == nil || *res.Jain < 0.9999 {
+		t.Errorf("Jain's index %v with every number at its rate", deref(res.Jain))
+	}
+
+	// An account of 11/s: water filling gives 1 and 3 their rates, and
+	// the two numbers of 10/s 3.5 each.
+	sc.Fairness.AccountTPS = 11
+	res = measureFairness(syntheticFairness(sc))
+	for i, want := range []float64{3.5, 3, 1, 3.5} {
+		n := res.Numbers[i]
+		if n.EntitledRate != want {
+			t.Errorf("%s: entitled %v, want %v", n.Number, n.EntitledRate, want)
+		}
+		if n.Entitled == nil || *n.Entitled < 100 || *n.Entitled > 102 {
+			t.Errorf("%s: %v%% of entitled", n.Number, deref(n.Entitled))
+		}
+	}
+	if res.Capacity != 11 || res.Jain == nil || *res.Jain < 0.999 {
+		t.Errorf("capacity %v, Jain %v", res.Capacity, deref(res.Jain))
+	}
+
+	// The report: the carrier's limit and the fair shares drawn per
+	// number, the table titled with every limit.
+	rep := &Report{}
+	fairnessReport(sc, rep, res, time.Minute)
+	var dashed []string
+	for _, s := range rep.Charts[0].Series {
+		if s.Dashed {
+			dashed = append(dashed, fmt.Sprintf("%s=%v@%d", s.Name, s.Points[0][1], s.Group))
+		}
+	}
+	ours := ourNumbers(4, 0)
+	want := []string{"carrier limit 10/s (2 numbers)=10@4", "carrier limit of " + ours[1] + "=3@1", "carrier limit of " + ours[2] + "=1@2",
+		"fair share of the account 3.50/s (2 numbers)=3.5@5"}
+	if !reflect.DeepEqual(dashed, want) {
+		t.Errorf("limit lines %q, want %q", dashed, want)
+	}
+	if title := rep.Tables[0].Title; !strings.Contains(title, "each number's rate (10, 3, 1)") || !strings.Contains(title, "11 for the account") {
+		t.Errorf("table title %q", title)
+	}
+	if row := rep.Tables[0].Rows[0]; row[1] != "12 (+20%)" || row[2] != "3.50" {
+		t.Errorf("the first row %q", row)
+	}
+	var notes strings.Builder
+	for _, n := range rep.Notes {
+		notes.WriteString(n + "\n")
+	}
+	for _, w := range []string{"600 at 10/s, 180 at 3/s, 60 at 1/s", "(12/s configured, 10/s allowed)"} {
+		if !strings.Contains(notes.String(), w) {
+			t.Errorf("the notes lack %q:\n%s", w, notes.String())
+		}
+	}
 }
 
 func deref(p *float64) any {
@@ -283,21 +412,47 @@ func deref(p *float64) any {
 }
 
 // The simulator's limits: its sliding-window mode when it has one, else
-// token buckets of burst 1.
+// token buckets of burst 1; one limit for all sources, or each number's
+// own.
 func TestStrictCarrier(t *testing.T) {
-	rc, mode, err := strictCarrier(10, 25)
+	rc, mode, err := strictCarrier([]sourceLimit{{Numbers: []string{"+1", "+2"}, Rate: 10}}, 25)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rc.Source != 10 || rc.Account != 25 {
+	if rc.Source != 10 || rc.Account != 25 || len(rc.Sources) != 0 {
 		t.Errorf("%+v", rc)
 	}
 	if mode == simLimitBucket && (rc.SourceBurst != 1 || rc.AccountBurst != 1) {
 		t.Errorf("buckets without burst 1: %+v", rc)
 	}
 	t.Logf("the simulator's limits: %s", mode)
-	if rc, _, _ := strictCarrier(3, 0); rc.Account != 0 || rc.Source != 3 {
+	if rc, _, _ := strictCarrier([]sourceLimit{{Numbers: []string{"+1"}, Rate: 3}}, 0); rc.Account != 0 || rc.Source != 3 {
 		t.Errorf("no account limit: %+v", rc)
+	}
+	// Each number its own limit: the simulator's per-source limits, the
+	// numbers as written (a leading + is the simulator's to drop).
+	ours := ourNumbers(4, 0)
+	rc, mode, err = strictCarrier([]sourceLimit{{Numbers: []string{ours[0], ours[3]}, Rate: 1}, {Numbers: []string{ours[1]}, Rate: 3}, {Numbers: []string{ours[2]}, Rate: 10}}, 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []smscsim.SourceRate{{Numbers: []string{ours[0], ours[3]}, Rate: 1}, {Numbers: []string{ours[1]}, Rate: 3}, {Numbers: []string{ours[2]}, Rate: 10}}
+	if mode == simLimitBucket {
+		for i := range want {
+			want[i].Burst = 1
+		}
+	}
+	if rc.Source != 0 || rc.Account != 12 || !reflect.DeepEqual(rc.Sources, want) {
+		t.Errorf("per source: %+v", rc)
+	}
+	// The simulator takes it, and limits each number to its own rate.
+	cfg := smscsim.Config{Listeners: []smscsim.ListenerConfig{{Addr: "127.0.0.1:0"}},
+		Accounts: []smscsim.AccountConfig{{SystemID: "a", Password: "b", Rate: rc}}}
+	if err := cfg.Check(); err != nil {
+		t.Errorf("the simulator refuses the limits: %v", err)
+	}
+	if _, _, err := strictCarrier(nil, 0); err == nil {
+		t.Error("no numbers: no error")
 	}
 }
 
@@ -310,10 +465,12 @@ func TestFairnessShort(t *testing.T) {
 		edit func(*Scenario)
 	}{
 		{"sequential", nil},
-		// Interleaved, an account limit, one number over, two segments a
+		// Interleaved, numbers at rates of their own (10, 3, 1, 10), an
+		// account limit below their sum, one number over, two segments a
 		// message, two processes.
-		{"interleaved-account-over", func(sc *Scenario) {
-			sc.Fairness.Order, sc.Fairness.AccountTPS, sc.Fairness.Over, sc.Fairness.Segments = OrderInterleaved, 25, 20, 2
+		{"interleaved-rates-account-over", func(sc *Scenario) {
+			sc.Fairness.Order, sc.Fairness.AccountTPS, sc.Fairness.Over, sc.Fairness.Segments = OrderInterleaved, 12, 20, 2
+			sc.Fairness.Rates = []float64{10, 3, 1}
 			sc.Engine.Processes = 2
 		}},
 	} {
@@ -369,14 +526,23 @@ func TestFairnessShort(t *testing.T) {
 func checkFairness(t *testing.T, sc Scenario, res *FairnessResults) {
 	t.Helper()
 	p := sc.Fairness
-	perNumber := int64(math.Ceil(p.NumberRate * p.BacklogSeconds))
-	msgs := (perNumber + int64(p.Segments) - 1) / int64(p.Segments)
 	if len(res.Numbers) != p.Numbers {
 		t.Fatalf("%d numbers, want %d", len(res.Numbers), p.Numbers)
 	}
+	demands := make([]float64, p.Numbers)
+	var wantCap float64
+	for i := range demands {
+		demands[i] = p.RateOf(i)
+		wantCap += demands[i]
+	}
+	if p.AccountTPS > 0 {
+		wantCap = math.Min(wantCap, p.AccountTPS)
+	}
+	shares := fairShares(p.AccountTPS, demands)
 	var queued, accepted, refusals int64
 	var worst float64
 	for i, n := range res.Numbers {
+		msgs := (int64(p.SegmentsOf(i)) + int64(p.Segments) - 1) / int64(p.Segments)
 		if n.Messages != int(msgs) || n.QueuedSegments != msgs*int64(p.Segments) {
 			t.Errorf("%s: %d messages, %d segments queued; want %d and %d", n.Number, n.Messages, n.QueuedSegments, msgs, msgs*int64(p.Segments))
 		}
@@ -405,12 +571,8 @@ func checkFairness(t *testing.T, sc Scenario, res *FairnessResults) {
 		if math.Abs(*n.Entitled-100**n.Rate/n.EntitledRate) > 0.5 {
 			t.Errorf("%s: %v%% of entitled, rate %v, entitled %v", n.Number, *n.Entitled, *n.Rate, n.EntitledRate)
 		}
-		wantEntitled := p.NumberRate
-		if p.AccountTPS > 0 {
-			wantEntitled = math.Min(p.NumberRate, p.AccountTPS/float64(p.Numbers))
-		}
-		if math.Abs(n.EntitledRate-wantEntitled) > 0.001 || n.CarrierLimit != p.NumberRate {
-			t.Errorf("%s: entitled %v, carrier limit %v", n.Number, n.EntitledRate, n.CarrierLimit)
+		if math.Abs(n.EntitledRate-shares[i]) > 0.001 || n.CarrierLimit != p.RateOf(i) {
+			t.Errorf("%s: entitled %v, carrier limit %v; want %v and %v", n.Number, n.EntitledRate, n.CarrierLimit, shares[i], p.RateOf(i))
 		}
 		if (i == 0 && p.Over > 0) != n.Over || (n.Over && n.ConfiguredRate <= n.CarrierLimit) {
 			t.Errorf("%s: over %v, configured %v", n.Number, n.Over, n.ConfiguredRate)
@@ -432,13 +594,12 @@ func checkFairness(t *testing.T, sc Scenario, res *FairnessResults) {
 	if res.Jain == nil || *res.Jain <= 0 || *res.Jain > 1.0005 {
 		t.Errorf("Jain's index %v", deref(res.Jain))
 	}
-	wantCap := p.NumberRate * float64(p.Numbers)
-	if p.AccountTPS > 0 {
-		wantCap = math.Min(wantCap, p.AccountTPS)
-	}
 	if math.Abs(res.Capacity-wantCap) > 1e-9 || res.Drain == nil || res.Utilisation == nil ||
 		*res.Utilisation <= 0 || *res.Utilisation > 110 {
 		t.Errorf("capacity %v, drain %v, utilisation %v", res.Capacity, deref(res.Drain), deref(res.Utilisation))
+	}
+	if len(p.Rates) > 0 && (!reflect.DeepEqual(res.Rates, p.Rates) || res.NumberRate != 0) || len(p.Rates) == 0 && (res.Rates != nil || res.NumberRate != p.NumberRate) {
+		t.Errorf("rates %v, number rate %v", res.Rates, res.NumberRate)
 	}
 	if res.Order != p.Order || res.SimLimit == "" || res.Queueing == nil {
 		t.Errorf("order %q, sim limit %q, queueing %v", res.Order, res.SimLimit, deref(res.Queueing))

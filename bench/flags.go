@@ -133,9 +133,10 @@ func Flags(scenario string) []flagDef {
 		}
 	case ScenarioFairness:
 		own = []flagDef{
-			{"numbers", "fairness.numbers", "our numbers, each with a campaign", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Fairness.Numbers) }},
-			{"number-rate", "fairness.number_rate", "each number's rate, segments/s (its rate class; the simulator's limit per source in any sliding second)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.NumberRate) }},
-			{"backlog-seconds", "fairness.backlog_seconds", "each number gets number-rate × this many segments", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.BacklogSeconds) }},
+			{"numbers", "fairness.numbers", "our numbers, each with a campaign (with --rates: default one per rate)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Fairness.Numbers) }},
+			{"number-rate", "fairness.number_rate", "each number's rate, segments/s (its rate class; the simulator's limit per source in any sliding second); --rates replaces it", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.NumberRate) }},
+			{"rates", "fairness.rates", "the numbers' rates instead, comma-separated (e.g. 1,3,10): number i gets the (i mod count)th, each rate a class of its own and the simulator's limit for that number; whole numbers ≥ 1; --numbers defaults to their count", func(sc *Scenario) flag.Value { return (*floatsVal)(&sc.Fairness.Rates) }},
+			{"backlog-seconds", "fairness.backlog_seconds", "each number gets its rate × this many segments", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.BacklogSeconds) }},
 			{"order", "fairness.order", "sequential (one campaign after another) or interleaved (round robin)", func(sc *Scenario) flag.Value { return (*stringVal)(&sc.Fairness.Order) }},
 			{"account-tps", "fairness.account_tps", "the carrier account's rate, in the engine and the simulator (0: none below the sum of the numbers' rates)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Fairness.AccountTPS) }},
 			{"segments", "fairness.segments", "segments per message (1..4)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Fairness.Segments) }},
@@ -178,6 +179,7 @@ Examples:
   smppbench e2e --engine http://127.0.0.1:8080 --operator-token T --carrier-name sim
   smppbench soak --duration 10m --out /tmp/soak
   smppbench fairness --numbers 20 --order interleaved --account-tps 100 --out /tmp/fair
+  smppbench fairness --rates 1,3,10 --backlog-seconds 60 --out /tmp/rates
   smppbench --scenario configs/bench/throttle.yaml --seed 7
 
 The engine scenarios start their own switchboard processes (--switchboard
@@ -246,6 +248,9 @@ func ParseArgs(args []string, stderr io.Writer) (Scenario, error) {
 	if short {
 		sc.Short = true
 	}
+	numbersGiven := false
+	fs.Visit(func(f *flag.Flag) { numbersGiven = numbersGiven || f.Name == "numbers" })
+	sc.impliedNumbers(raw, numbersGiven)
 	if err := sc.Check(); err != nil {
 		return Scenario{}, err
 	}
@@ -361,6 +366,28 @@ func (v *intsVal) Set(s string) error {
 			return err
 		}
 		out = append(out, n)
+	}
+	*v = out
+	return nil
+}
+
+type floatsVal []float64
+
+func (v *floatsVal) String() string {
+	var s []string
+	for _, f := range *v {
+		s = append(s, strconv.FormatFloat(f, 'g', -1, 64))
+	}
+	return strings.Join(s, ",")
+}
+func (v *floatsVal) Set(s string) error {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return err
+		}
+		out = append(out, x)
 	}
 	*v = out
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -233,10 +234,16 @@ type FairnessParams struct {
 	Numbers int `yaml:"numbers"` // our numbers, each with a campaign
 	// NumberRate is each number's rate, segments/s: the engine's rate
 	// class of the dedicated numbers (written with its rate only) and what
-	// the simulator allows each source in any sliding second.
+	// the simulator allows each source in any sliding second. Rates, when
+	// given, replaces it.
 	NumberRate float64 `yaml:"number_rate"`
-	// BacklogSeconds: each number gets NumberRate × BacklogSeconds
-	// segments of work.
+	// Rates, when given, are the numbers' rates instead: number i gets
+	// Rates[i mod len(Rates)], each distinct rate is a rate class of its
+	// own, and the simulator limits each number to its rate. Numbers
+	// defaults to len(Rates) when neither the file nor a flag sets it.
+	Rates []float64 `yaml:"rates,omitempty"`
+	// BacklogSeconds: each number gets its rate × BacklogSeconds segments
+	// of work (so every campaign lasts as long).
 	BacklogSeconds float64 `yaml:"backlog_seconds"`
 	// Order is how the campaigns are queued: sequential (number 1's whole
 	// campaign, then number 2's, ...) or interleaved (round robin).
@@ -253,6 +260,41 @@ type FairnessParams struct {
 	// Timeout for every segment to reach the carrier; 0: 60 s + 1.5 × the
 	// time the campaigns would take one after another.
 	Timeout time.Duration `yaml:"timeout"`
+}
+
+// RateOf is number i's rate, segments/s: Rates[i mod len(Rates)], or
+// NumberRate without Rates.
+func (p FairnessParams) RateOf(i int) float64 {
+	if len(p.Rates) > 0 {
+		return p.Rates[i%len(p.Rates)]
+	}
+	return p.NumberRate
+}
+
+// SegmentsOf is number i's work: ⌈its rate × BacklogSeconds⌉ segments.
+func (p FairnessParams) SegmentsOf(i int) int {
+	return int(math.Ceil(p.RateOf(i)*p.BacklogSeconds - 1e-9))
+}
+
+// OverRate is the rate class of the first number with Over: its rate,
+// Over % higher (a whole number when it is within rounding of one, as
+// 10 × 1.1 is).
+func (p FairnessParams) OverRate() float64 {
+	r := p.RateOf(0) * (1 + p.Over/100)
+	if w := math.Round(r); math.Abs(r-w) <= 1e-9*math.Max(1, r) {
+		return w
+	}
+	return r
+}
+
+// fairSegments is the work of all the numbers, segments (as a float: it
+// bounds what is checked).
+func (p FairnessParams) fairSegments() float64 {
+	var sum float64
+	for i := range max(p.Numbers, 0) {
+		sum += p.RateOf(i) * p.BacklogSeconds
+	}
+	return sum
 }
 
 // Fairness queueing orders.
@@ -358,6 +400,23 @@ func peekScenario(b []byte) (name string, short bool, err error) {
 	return head.Scenario, head.Short, nil
 }
 
+// impliedNumbers gives a fairness scenario with rates one number per rate
+// when neither its file (raw) nor a flag (flagGiven) set how many.
+func (sc *Scenario) impliedNumbers(raw []byte, flagGiven bool) {
+	if sc.Scenario != ScenarioFairness || len(sc.Fairness.Rates) == 0 || flagGiven {
+		return
+	}
+	var file struct {
+		Fairness struct {
+			Numbers *int `yaml:"numbers"`
+		} `yaml:"fairness"`
+	}
+	if raw != nil && yaml.Unmarshal(raw, &file) == nil && file.Fairness.Numbers != nil {
+		return
+	}
+	sc.Fairness.Numbers = len(sc.Fairness.Rates)
+}
+
 // LoadScenario reads a scenario file: the defaults of the scenario it
 // names (its short mode when it says short: true), overlaid with the file.
 // Unknown fields are errors.
@@ -374,6 +433,7 @@ func LoadScenario(path string) (Scenario, error) {
 	if err := decodeScenario(b, &sc); err != nil {
 		return Scenario{}, fmt.Errorf("%s: %w", path, err)
 	}
+	sc.impliedNumbers(b, false)
 	if err := sc.Check(); err != nil {
 		return Scenario{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -535,8 +595,14 @@ func (sc *Scenario) Check() error {
 			return bad("fairness.number_rate", "must be above 0 and at most 10000 segments/s")
 		case p.BacklogSeconds <= 0:
 			return bad("fairness.backlog_seconds", "must be > 0")
-		case p.NumberRate*p.BacklogSeconds*float64(p.Numbers) > 1e6:
-			return bad("fairness.backlog_seconds", "numbers × number_rate × backlog_seconds is over a million segments")
+		case slices.ContainsFunc(p.Rates, func(r float64) bool { return !(r >= 1) }):
+			// smscsim counts a sliding window over one interval for the
+			// whole account; a source cannot have one of 1/rate seconds.
+			return bad("fairness.rates", "each must be at least 1 segment/s, got %v: the simulator's sliding windows have one interval for the whole account (1 s here), so it cannot limit one number to a segment per 1/rate seconds next to others at N per second", p.Rates)
+		case slices.ContainsFunc(p.Rates, func(r float64) bool { return r != math.Trunc(r) || r > 10000 }):
+			return bad("fairness.rates", "each must be a whole number of segments/s, at most 10000, got %v: a strict sliding window counts whole segments (the engine's rate classes and the simulator's limits both need one)", p.Rates)
+		case p.fairSegments() > 1e6:
+			return bad("fairness.backlog_seconds", "Σ of the numbers' rates × backlog_seconds is over a million segments")
 		case p.Order != OrderSequential && p.Order != OrderInterleaved:
 			return bad("fairness.order", "%s or %s, got %q", OrderSequential, OrderInterleaved, p.Order)
 		case p.AccountTPS < 0:
@@ -545,6 +611,9 @@ func (sc *Scenario) Check() error {
 			return bad("fairness.segments", "1..4")
 		case p.Over < 0 || p.Over > 1000:
 			return bad("fairness.over", "a percentage, 0..1000")
+		case p.Over > 0 && p.OverRate() > 1 && p.OverRate() != math.Trunc(p.OverRate()):
+			return bad("fairness.over", "the first number's class would be %v segments/s (%v + %v%%), and the engine's sliding rate classes need a whole number of segments per second: choose over so that it is whole (or put a rate first that makes it so)",
+				p.OverRate(), p.RateOf(0), p.Over)
 		case p.Timeout < 0:
 			return bad("fairness.timeout", "must be ≥ 0 (0: from the work)")
 		}

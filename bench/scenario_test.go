@@ -45,6 +45,8 @@ func sample(t *testing.T, v flag.Value) string {
 		return "3,9"
 	case *dursVal:
 		return "15ms,2s"
+	case *floatsVal:
+		return "2,5"
 	case *classesVal:
 		return "a:2:3:1,b:0.5:1:2"
 	}
@@ -129,6 +131,10 @@ func TestScenarioFileErrors(t *testing.T) {
 		"fairness order":   "scenario: fairness\nfairness: {order: random}\n",
 		"fairness engine":  "scenario: fairness\nengine: {url: 'http://127.0.0.1:1', operator_token: t}\n",
 		"fairness numbers": "scenario: fairness\nfairness: {numbers: 0}\n",
+		"rate below 1":     "scenario: fairness\nfairness: {rates: [0.5, 3]}\n",
+		"rate not whole":   "scenario: fairness\nfairness: {rates: [1, 2.5]}\n",
+		"rate too high":    "scenario: fairness\nfairness: {rates: [1, 20000]}\n",
+		"over not whole":   "scenario: fairness\nfairness: {rates: [1, 3, 10], over: 20}\n",
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		os.WriteFile(path, []byte(body), 0o644)
@@ -137,6 +143,76 @@ func TestScenarioFileErrors(t *testing.T) {
 		} else {
 			t.Logf("%s: %v", name, err)
 		}
+	}
+}
+
+// fairness.rates: number i gets rates[i mod len], and without numbers
+// given (by the file or a flag) there is one number per rate.
+func TestFairnessRates(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(body), 0o644)
+		return path
+	}
+	for _, c := range []struct {
+		name    string
+		args    []string
+		numbers int
+	}{
+		{"flag", []string{"fairness", "--rates", "1,3,10"}, 3},
+		{"flag and numbers", []string{"fairness", "--rates", "1,3,10", "--numbers", "7"}, 7},
+		{"short", []string{"fairness", "--short", "--rates", "1,3"}, 2},
+		{"file", []string{"--scenario", write("rates.yaml", "scenario: fairness\nfairness: {rates: [1, 3, 10, 10]}\n")}, 4},
+		{"file with numbers", []string{"--scenario", write("numbers.yaml", "scenario: fairness\nfairness: {rates: [1, 3, 10], numbers: 5}\n")}, 5},
+		{"file, flag numbers", []string{"--scenario", write("rates2.yaml", "scenario: fairness\nfairness: {rates: [1, 3, 10]}\n"), "--numbers", "6"}, 6},
+		{"file numbers, flag rates", []string{"--scenario", write("numbers2.yaml", "scenario: fairness\nfairness: {numbers: 5}\n"), "--rates", "2,4"}, 5},
+		{"no rates", []string{"fairness"}, 10},
+	} {
+		sc, err := ParseArgs(c.args, io.Discard)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if sc.Fairness.Numbers != c.numbers {
+			t.Errorf("%s: %d numbers, want %d", c.name, sc.Fairness.Numbers, c.numbers)
+		}
+		// What the run writes runs again the same.
+		back, err := LoadScenario(write(strings.ReplaceAll(c.name, " ", "_")+".out.yaml", string(sc.YAML())))
+		if err != nil || !reflect.DeepEqual(back.Fairness, sc.Fairness) {
+			t.Errorf("%s: scenario.yaml gives %+v, %v; want %+v", c.name, back.Fairness, err, sc.Fairness)
+		}
+	}
+	sc, err := LoadScenario(write("file.yaml", "scenario: fairness\nfairness: {rates: [1, 3, 10], backlog_seconds: 60}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sc.Fairness
+	if sc.Fairness.Numbers != 3 {
+		t.Errorf("LoadScenario: %d numbers", sc.Fairness.Numbers)
+	}
+	// The example is the goal's run: 1, 3 and 10/s, 60 s of work each.
+	if ex, err := LoadScenario("../configs/bench/fairness.yaml"); err != nil || ex.Fairness.Numbers != 3 ||
+		!reflect.DeepEqual(ex.Fairness.Rates, []float64{1, 3, 10}) || ex.Fairness.BacklogSeconds != 60 {
+		t.Errorf("configs/bench/fairness.yaml: %+v, %v", ex.Fairness, err)
+	}
+	p.Numbers = 7
+	var got []float64
+	var segs []int
+	for i := range p.Numbers {
+		got, segs = append(got, p.RateOf(i)), append(segs, p.SegmentsOf(i))
+	}
+	if !reflect.DeepEqual(got, []float64{1, 3, 10, 1, 3, 10, 1}) || !reflect.DeepEqual(segs, []int{60, 180, 600, 60, 180, 600, 60}) {
+		t.Errorf("rates %v, segments %v", got, segs)
+	}
+	// --over: the first number's rate, over % higher, whole after rounding.
+	p.Rates, p.Over = []float64{10, 3}, 10
+	if r := p.OverRate(); r != 11 {
+		t.Errorf("10 + 10%%: %v", r)
+	}
+	p.Rates, p.NumberRate = nil, 7
+	if p.RateOf(3) != 7 || p.SegmentsOf(3) != 420 {
+		t.Errorf("without rates: %v, %d", p.RateOf(3), p.SegmentsOf(3))
 	}
 }
 

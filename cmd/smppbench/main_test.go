@@ -13,7 +13,7 @@ func TestUsageAndBadArguments(t *testing.T) {
 		t.Fatalf("--help: %d %q", code, out.String())
 	}
 	for _, args := range [][]string{{"nope"}, {"window", "--windows", "x"}, {"window", "--no-such-flag"}, {"advise", "--target", "127.0.0.1:1"},
-		{"fairness", "--order", "random"}, {"fairness", "--numbers", "0"}, {"fairness", "--engine", "http://127.0.0.1:1", "--operator-token", "t"}} {
+		{"fairness", "--order", "random"}, {"fairness", "--numbers", "0"}, {"fairness", "--rates", "0.5,3"}, {"fairness", "--rates", "1,x"}, {"fairness", "--engine", "http://127.0.0.1:1", "--operator-token", "t"}} {
 		out.Reset()
 		errb.Reset()
 		if code := run(args, &out, &errb); code != 2 {

@@ -79,45 +79,23 @@ func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease t
 		// One round trip: the claim in a transaction of its own whose
 		// planner settings keep the scan of messages_due a plain index
 		// scan in claim order (see claimPlan).
-		b := &pgx.Batch{}
-		for _, q := range claimPlan {
-			b.Queue(q)
-		}
-		b.Queue(claimSQL, owner, max, micros(lease), micros(s.ttl), skip, perNumber, claimScan(max))
-		b.Queue("COMMIT")
-		br := s.pool.SendBatch(ctx, b)
-		defer br.Close()
-		for range claimPlan {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var c ClaimedMessage
-			var segs, parts int16
-			var mask int32
-			if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
-				&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts); err != nil {
-				return err
-			}
-			c.Segments, c.Parts = int(segs), int(parts)
-			c.Submitted = make([]bool, c.Segments)
-			for i := range c.Submitted {
-				c.Submitted[i] = mask&(1<<i) != 0
-			}
-			out = append(out, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = br.Exec()
-		return err
+		return s.queryPlanned(ctx, claimPlan, claimSQL, []any{owner, max, micros(lease), micros(s.ttl), skip, perNumber, claimScan(max)},
+			func(rows pgx.Rows) error {
+				var c ClaimedMessage
+				var segs, parts int16
+				var mask int32
+				if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
+					&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts); err != nil {
+					return err
+				}
+				c.Segments, c.Parts = int(segs), int(parts)
+				c.Submitted = make([]bool, c.Segments)
+				for i := range c.Submitted {
+					c.Submitted[i] = mask&(1<<i) != 0
+				}
+				out = append(out, c)
+				return nil
+			})
 	})
 	if err != nil {
 		return nil, err

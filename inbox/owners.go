@@ -173,46 +173,19 @@ func (s *Store) release(ctx context.Context, sql string, args []any, register *p
 	var out DeadClaims
 	err := retry(ctx, func() error {
 		out = DeadClaims{}
-		b := &pgx.Batch{}
-		for _, q := range releasePlan {
-			b.Queue(q)
-		}
-		b.Queue(sql, args...)
+		var more []*pgx.QueuedQuery
 		if register != nil {
-			b.Queue(register.SQL, register.Arguments...)
+			more = append(more, register)
 		}
-		b.Queue("COMMIT")
-		br := s.pool.SendBatch(ctx, b)
-		defer br.Close()
-		for range releasePlan {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, releasePlan, sql, args, func(rows pgx.Rows) error {
 			var d DeadOwner
 			if err := rows.Scan(&d.Owner, &d.Instance, &d.StartedAt, &d.HeartbeatAt, &d.Messages); err != nil {
 				return err
 			}
 			out.Owners = append(out.Owners, d)
 			out.Messages += d.Messages
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if register != nil {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		_, err = br.Exec()
-		return err
+			return nil
+		}, more...)
 	})
 	if err != nil {
 		return DeadClaims{}, err

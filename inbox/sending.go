@@ -185,25 +185,7 @@ func (s *Store) RecentSending(ctx context.Context, ws WorkspaceID, numbers []Num
 	byID := map[NumberID]RecentSending{}
 	err := retry(ctx, func() error {
 		clear(byID)
-		b := &pgx.Batch{}
-		for _, q := range recentSendingPlan {
-			b.Queue(q)
-		}
-		b.Queue(recentSendingSQL, ws, ids, micros(window), micros(late))
-		b.Queue("COMMIT")
-		br := s.pool.SendBatch(ctx, b)
-		defer br.Close()
-		for range recentSendingPlan {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, recentSendingPlan, recentSendingSQL, []any{ws, ids, micros(window), micros(late)}, func(rows pgx.Rows) error {
 			var (
 				r       RecentSending
 				backlog float64
@@ -214,13 +196,8 @@ func (s *Store) RecentSending(ctx context.Context, ws WorkspaceID, numbers []Num
 			}
 			r.Backlog = seconds(backlog)
 			byID[r.Number] = r
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = br.Exec()
-		return err
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -96,6 +96,50 @@ func isForeignKeyViolation(err error) bool {
 	return errors.As(err, &pg) && pg.Code == "23503"
 }
 
+// queryPlanned runs sql in a transaction of its own that opens with the
+// statements of plan ("BEGIN" and SET LOCAL planner settings), in one round
+// trip: each row of its result goes to scan, then the queries of more run in
+// the same transaction, which then commits. The caller retries it.
+func (s *Store) queryPlanned(ctx context.Context, plan []string, sql string, args []any, scan func(pgx.Rows) error, more ...*pgx.QueuedQuery) error {
+	b := &pgx.Batch{}
+	for _, q := range plan {
+		b.Queue(q)
+	}
+	b.Queue(sql, args...)
+	for _, q := range more {
+		b.Queue(q.SQL, q.Arguments...)
+	}
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for range plan {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for range more {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	_, err = br.Exec() // COMMIT
+	return err
+}
+
 // inTx runs fn in a transaction, retried as a whole on deadlock.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return retry(ctx, func() error {

@@ -249,8 +249,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func startCarrier(t *testing.T, srv *smpptest.Server, method coding.Method, h func(*routing.Carrier) smpp.Handler) *routing.Carrier {
 	t.Helper()
+	return startCarrierWindow(t, srv, method, 20, h)
+}
+
+// startCarrierWindow is startCarrier with one bind of the window given.
+func startCarrierWindow(t *testing.T, srv *smpptest.Server, method coding.Method, window int, h func(*routing.Carrier) smpp.Handler) *routing.Carrier {
+	t.Helper()
 	c := &routing.Carrier{Name: "sim", Method: method, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1, RegisteredDelivery: 1}
-	cfg := smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: 20, ReconnectMin: 10 * time.Millisecond}
+	cfg := smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: window, ReconnectMin: 10 * time.Millisecond}
 	if h != nil {
 		cfg.Handler = h(c)
 	}
@@ -558,22 +564,7 @@ func TestDispatchNoHeadOfLineBlocking(t *testing.T) {
 func TestDispatchDealsTheWindowInTurn(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{Latency: 20 * time.Millisecond})
-	c := &routing.Carrier{Name: "sim", Method: coding.UDH8, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1}
-	pool, err := smpp.NewPool(smpp.PoolConfig{Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		pool.Close(ctx)
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := pool.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c.Submitter = pool
+	c := startCarrierWindow(t, srv, coding.UDH8, 2, nil)
 	var msgs []routing.Outbound
 	numbers := []string{"+15550000001", "+15550000002", "+15550000003", "+15550000004"}
 	for k, n := range numbers {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-sms/switchboard/engine"
 	"github.com/switchboard-sms/switchboard/inbox"
@@ -54,34 +55,11 @@ log: `+logPath)
 		t.Fatal(err)
 	}
 	start := time.Now()
-	final := func() int {
-		var open int
-		db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE direction = 'out' AND status NOT IN ('delivered','failed','expired','rejected')`).Scan(&open)
-		return open
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for final() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages not final a minute after the kill", final())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFinal(t, db, time.Minute, nil)
 	recovery := time.Since(start)
 	b.stop(syscall.SIGTERM)
 	sim.Close()
-	seen := map[string]int{}
-	for _, l := range testenv.ReadSimLog(t, logPath) {
-		seen[l.Text]++
-	}
-	dups, lost := 0, 0
-	for i := 0; i < n; i++ {
-		switch c := seen[fmt.Sprintf("kill test %05d", i)]; {
-		case c == 0:
-			lost++
-		case c > 1:
-			dups += c - 1
-		}
-	}
+	lost, dups := lostAndDuplicated(t, logPath, "kill test %05d", n)
 	var delivered int
 	db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE direction = 'out' AND status = 'delivered'`).Scan(&delivered)
 	t.Logf("kill -9 under load: accepted %d, delivered %d, lost %d, duplicates at the carrier %d (in flight at the kill %d), all final %v after the kill",
@@ -153,38 +131,16 @@ log: `+logPath)
 	before := sim.Stats().Accepted
 	p.start()
 	restarted := time.Now()
-	deadline := time.Now().Add(60 * time.Second)
 	var moved time.Duration
-	for {
+	waitFinal(t, db, time.Minute, func() {
 		if moved == 0 && sim.Stats().Accepted > before {
 			moved = time.Since(restarted)
 		}
-		var open int
-		db.QueryRow(ctx, `SELECT count(*) FROM messages WHERE direction = 'out' AND status NOT IN ('delivered','failed','expired','rejected')`).Scan(&open)
-		if open == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages not final a minute after the restart", open)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 	total := time.Since(killed)
 	p.stop(syscall.SIGTERM)
 	sim.Close()
-	seen := map[string]int{}
-	for _, l := range testenv.ReadSimLog(t, logPath) {
-		seen[l.Text]++
-	}
-	dups, lost := 0, 0
-	for i := 0; i < n; i++ {
-		switch c := seen[fmt.Sprintf("solo kill %05d", i)]; {
-		case c == 0:
-			lost++
-		case c > 1:
-			dups += c - 1
-		}
-	}
+	lost, dups := lostAndDuplicated(t, logPath, "solo kill %05d", n)
 	afterKill := restarted.Sub(killed) + moved
 	t.Logf("kill -9 of the only engine, restarted at once (lease 2m): the backlog moved again %v after the restart (%v after the kill), all final %v after the kill; lost %d, duplicates %d (in flight at the kill %d)",
 		moved.Round(time.Millisecond), afterKill.Round(time.Millisecond), total.Round(time.Millisecond), lost, dups, inFlight)
@@ -198,4 +154,45 @@ log: `+logPath)
 	if moved == 0 || moved > 10*time.Second {
 		t.Fatalf("the backlog moved again %v after the restart, want within 10 s", moved)
 	}
+}
+
+// waitFinal waits until every outbound message of the database is final,
+// failing the test after within.
+func waitFinal(t *testing.T, db *pgxpool.Pool, within time.Duration, after func()) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if after != nil {
+			after()
+		}
+		var open int
+		db.QueryRow(context.Background(), `SELECT count(*) FROM messages WHERE direction = 'out' AND status NOT IN ('delivered','failed','expired','rejected')`).Scan(&open)
+		if open == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages not final %v after the fault", open, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lostAndDuplicated counts, in the simulator's log, the n texts of format
+// (with the index 0..n-1) that never arrived and the extra copies of those
+// that arrived more than once.
+func lostAndDuplicated(t *testing.T, logPath, format string, n int) (lost, dups int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, l := range testenv.ReadSimLog(t, logPath) {
+		seen[l.Text]++
+	}
+	for i := 0; i < n; i++ {
+		switch c := seen[fmt.Sprintf(format, i)]; {
+		case c == 0:
+			lost++
+		case c > 1:
+			dups += c - 1
+		}
+	}
+	return lost, dups
 }

@@ -99,9 +99,14 @@
 // grows back linearly, by 1/Adaptive.Recovery per second, to 1 (AIMD). Cuts
 // within Adaptive.Hold of the last count once, as a window of in-flight
 // submits all answered 0x58 is one signal. The fraction lives in the bucket's
-// state, so every process slows down together: in Sliding mode it stretches
-// the interval (N per Interval/f), in Bucket mode it lengthens T.
-// EffectiveRate shows the rate in force.
+// state, so every process slows down together. In Sliding mode the burst
+// shrinks with the rate: ⌊N·f⌋ segments in any Interval while N·f ≥ 1, else
+// one in any Interval/(N·f) — so a number configured above what its carrier
+// allows comes down to what the carrier takes (a shorter window would keep
+// bursts of N, which such a carrier refuses whatever the spacing); the
+// window is never shorter than Interval, so the guarantee for the
+// configured limit holds through cuts. In Bucket mode it lengthens T.
+// EffectiveRate shows the rate in force (N·f per Interval).
 //
 // # Failure: fail closed
 //

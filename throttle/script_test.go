@@ -172,16 +172,17 @@ func TestScriptQuietAndAdaptive(t *testing.T) {
 		t.Fatalf("end of the quiet period: %+v, %v", r, err)
 	}
 	f.take(510*ms, acct, w, []time.Duration{2, 510 * ms}, 0)
-	// A cut halves the number's rate: its window becomes 1 s + 10 ms, so
-	// the grants at +510 ms still count at +1100 ms.
+	// A cut halves the number's rate: 1 segment in any 500 ms + 10 ms (the
+	// burst shrinks with the rate), so at +1100 ms one goes, and the next
+	// a window later.
 	f.at(1100 * ms)
 	if r, err := f.l.Throttled(ctx, "acct", "+1", w[0].Limit); err != nil || r != 2 {
 		t.Fatalf("cut: %v, %v", r, err)
 	}
-	f.take(1100*ms, acct, w, []time.Duration{0, 420 * ms}, 0)
-	// It recovers by 1/10 a second: at +1700 ms the fraction is 0.56, the
-	// window ⌈500 ms/0.56⌉ + 10 ms = 902858 µs.
-	f.take(1700*ms, acct, w, []time.Duration{2, 902858 * time.Microsecond}, 0)
+	f.take(1100*ms, acct, w, []time.Duration{1, 510 * ms}, 0)
+	// It recovers by 1/10 a second: at +1700 ms the fraction is 0.56, so
+	// ⌊2·0.56⌋ = 1 segment in any 500 ms + 10 ms.
+	f.take(1700*ms, acct, w, []time.Duration{1, 510 * ms}, 0)
 	f.at(2100 * ms)
 	if r, err := f.l.EffectiveRate(ctx, "acct", "+1", w[0].Limit); err != nil || r != 2.4 {
 		t.Fatalf("rate after 1 s of recovery: %v, %v", r, err)

@@ -80,8 +80,9 @@ local function recn(r) return tonumber(string.sub(r, 14, 20)) end
 -- load reads one bucket (its state v) and works out its room at now.
 --
 -- Sliding mode: records no longer in the window (now - W, now] are dropped
--- (W is the interval stretched by the rate fraction, plus the margin); the
--- room is N - sum. Rounding times up only makes records count for longer.
+-- (W is the interval, plus the margin; after a rate cut, N and the interval
+-- both shrink with the fraction); the room is N - sum. Rounding times up
+-- only makes records count for longer.
 --
 -- Bucket mode (GCRA): a segment costs T = interval/(N·f) and the bucket
 -- holds burst·T: the room is what fits between max(tat, now) and
@@ -105,8 +106,23 @@ local function load(v, key, a, now, margin, recovery, epoch)
   local f = PPM
   if fc ~= 0 then f = fraction(fc, cut, now, recovery) end
   if mode == SLIDING then
+    -- A cut rate N·f per interval: N' = floor(N·f) segments in any
+    -- interval while N·f >= 1, else one segment in any interval/(N·f).
+    -- The burst shrinks with the rate, so a number configured above what
+    -- its carrier allows comes down to it (stretching the interval alone
+    -- would keep bursts of N, which such a carrier refuses whatever the
+    -- interval); the window never gets shorter than the interval, so no
+    -- window of the configured limit holds more than N.
     local W = iv + margin
-    if f ~= PPM then W = math.ceil(iv * PPM / f) + margin end
+    if f ~= PPM then
+      local nn = math.floor(n * f / PPM)
+      if nn < 1 then
+        nn = 1
+        W = math.ceil(iv * PPM / (n * f)) + margin
+      end
+      n = nn
+      b.n = nn
+    end
     local cutoff = now - W
     local li = tonumber(ARGV[a + 7])
     b.W = W
@@ -175,6 +191,7 @@ local function load(v, key, a, now, margin, recovery, epoch)
       end
     end
     b.room = n - b.s
+    if b.room < 0 then b.room = 0 end
   else
     local burst = tonumber(ARGV[a + 4])
     local T = math.ceil(iv * PPM / (n * f))

@@ -89,7 +89,10 @@ type Engine struct {
 	// ClaimBatch is how many messages a claim takes at once (200).
 	ClaimBatch int `yaml:"claim_batch"`
 	// Lease is how long a claim holds a message before another process may
-	// take it back (2m): longer than a message may wait for its booking.
+	// take it back (2m) should its claimer stop heartbeating unnoticed: a
+	// dead process's claims are released within seconds by its peers (or
+	// by its restart), and a message waiting in a number's queue for half
+	// the lease is given back.
 	Lease Duration `yaml:"lease"`
 	// RetryMin and RetryMax bound the backoff of a requeued message (1s, 5m).
 	RetryMin Duration `yaml:"retry_min"`

@@ -261,31 +261,35 @@ func (a *limiterAdapter) longestInterval(carrier string) time.Duration {
 	return d
 }
 
+// request is a routing TakeRequest in the throttle's terms: the account's
+// limit and each number's class limit.
+func (a *limiterAdapter) request(r routing.TakeRequest) (throttle.TakeRequest, error) {
+	acct, ok := a.accounts[r.Carrier]
+	if !ok {
+		return throttle.TakeRequest{}, fmt.Errorf("carrier %q is not configured", r.Carrier)
+	}
+	wants := make([]throttle.Want, len(r.Wants))
+	for k, w := range r.Wants {
+		lim, ok := a.classes[w.RateClass]
+		if !ok {
+			return throttle.TakeRequest{}, fmt.Errorf("rate class %q is not configured", w.RateClass)
+		}
+		wants[k] = throttle.Want{Number: w.Number, Limit: lim, Weight: w.Weight, Max: w.Max}
+	}
+	return throttle.TakeRequest{Account: r.Carrier, Limit: acct, Wants: wants}, nil
+}
+
 func (a *limiterAdapter) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {
 	out := make([]routing.TakeResult, len(reqs))
 	treqs := make([]throttle.TakeRequest, 0, len(reqs))
 	idx := make([]int, 0, len(reqs))
 	for i, r := range reqs {
-		acct, ok := a.accounts[r.Carrier]
-		if !ok {
-			out[i].Err = fmt.Errorf("carrier %q is not configured", r.Carrier)
+		tr, err := a.request(r)
+		if err != nil {
+			out[i].Err = err
 			continue
 		}
-		wants := make([]throttle.Want, len(r.Wants))
-		bad := false
-		for k, w := range r.Wants {
-			lim, ok := a.classes[w.RateClass]
-			if !ok {
-				out[i].Err = fmt.Errorf("rate class %q is not configured", w.RateClass)
-				bad = true
-				break
-			}
-			wants[k] = throttle.Want{Number: w.Number, Limit: lim, Weight: w.Weight, Max: w.Max}
-		}
-		if bad {
-			continue
-		}
-		treqs = append(treqs, throttle.TakeRequest{Account: r.Carrier, Limit: acct, Wants: wants})
+		treqs = append(treqs, tr)
 		idx = append(idx, i)
 	}
 	if len(treqs) == 0 {

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -588,8 +587,6 @@ func (e *Engine) quietCarriers(ctx context.Context) map[string]time.Time {
 // Addr is the address the HTTP server listens on, from New on (the port
 // chosen when cfg.HTTP.Listen asks for port 0).
 func (e *Engine) Addr() net.Addr { return e.listener.Addr() }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // NewLogger is the engine's logger: JSON lines on w, ISO 8601 times, at
 // level (debug, info, warn, error; info when level is not one of them).

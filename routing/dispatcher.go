@@ -652,7 +652,7 @@ func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest
 			if len(n.jobs) > 0 && n.pool == 0 && !now.Before(n.eligible) {
 				cands = append(cands, n)
 				alloc = append(alloc, 0)
-				left = append(left, partsLeft(n))
+				left = append(left, partsLeft(n, free))
 			}
 		}
 		if len(cands) == 0 {
@@ -690,13 +690,18 @@ func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest
 	return reqs, plans
 }
 
-// partsLeft is how many parts n's queue still has to submit.
-func partsLeft(n *numberQ) int {
+// partsLeft is how many parts n's queue still has to submit, counted up to
+// atMost (a fast number's queue holds thousands of jobs; a round deals at
+// most the free window).
+func partsLeft(n *numberQ, atMost int) int {
 	k := 0
 	for _, j := range n.jobs {
+		if k >= atMost {
+			break
+		}
 		k += len(j.unsent) - j.next
 	}
-	return k
+	return min(k, atMost)
 }
 
 // tokensFor is how many tokens n's next k parts take.
@@ -925,23 +930,17 @@ func (d *Dispatcher) handBackAll(delay time.Duration, all bool) {
 	now := time.Now()
 	for _, cq := range d.carriers {
 		for _, n := range cq.ring {
-			kept := n.jobs[:0]
-			for _, j := range n.jobs {
+			d.filterJobs(n, func(j *job) bool {
 				switch {
 				case !j.started():
-					d.stats.queued.Add(-1)
-					d.stats.handedBack.Add(1)
-					d.done(dispatchResult{retry: &Retry{Message: j.m.ID, NotBefore: now.Add(delay), Reason: "not sent: shutting down"}})
+					d.giveBackUnstarted(j, &Retry{Message: j.m.ID, NotBefore: now.Add(delay), Reason: "not sent: shutting down"})
 				case all:
 					j.closeUnsent(d, "not sent: shutting down")
 				default:
-					kept = append(kept, j)
+					return true
 				}
-			}
-			n.jobs = kept
-			if len(n.jobs) == 0 {
-				d.giveBack(n)
-			}
+				return false
+			})
 		}
 	}
 }
@@ -950,20 +949,14 @@ func (d *Dispatcher) handBackAll(delay time.Duration, all bool) {
 // binds is up here, for a process that can send them.
 func (d *Dispatcher) handBackCarrier(cq *carrierQ, now time.Time) {
 	for _, n := range cq.ring {
-		kept := n.jobs[:0]
-		for _, j := range n.jobs {
+		d.filterJobs(n, func(j *job) bool {
 			if j.started() {
 				j.closeUnsent(d, fmt.Sprintf("not sent: no bind of carrier %q is up", cq.name))
-				continue
+			} else {
+				d.giveBackUnstarted(j, d.handBack(j.m, now, cq.c).retry)
 			}
-			d.stats.queued.Add(-1)
-			d.stats.handedBack.Add(1)
-			d.done(*d.handBack(j.m, now, cq.c))
-		}
-		n.jobs = kept
-		if len(n.jobs) == 0 {
-			d.giveBack(n)
-		}
+			return false
+		})
 	}
 }
 
@@ -975,23 +968,17 @@ func (d *Dispatcher) sweep(now time.Time) {
 	for _, cq := range d.carriers {
 		ring := cq.ring[:0]
 		for _, n := range cq.ring {
-			kept := n.jobs[:0]
-			for _, j := range n.jobs {
+			d.filterJobs(n, func(j *job) bool {
 				if !j.started() && now.Sub(j.claimed) > limit {
-					d.stats.queued.Add(-1)
-					d.stats.handedBack.Add(1)
-					d.done(dispatchResult{retry: &Retry{Message: j.m.ID, NotBefore: now, Reason: "waited too long for its number's turn; given back"}})
-					continue
+					d.giveBackUnstarted(j, &Retry{Message: j.m.ID, NotBefore: now, Reason: "waited too long for its number's turn; given back"})
+					return false
 				}
-				kept = append(kept, j)
-			}
-			n.jobs = kept
-			if len(n.jobs) == 0 {
-				d.giveBack(n)
-			}
-			if len(n.jobs) > 0 {
+				return true
+			})
+			switch {
+			case len(n.jobs) > 0:
 				ring = append(ring, n)
-			} else {
+			default:
 				n.inRing = false
 				if now.After(n.eligible) {
 					delete(d.numbers, n.key)
@@ -1006,6 +993,30 @@ func (d *Dispatcher) sweep(now time.Time) {
 			cq.rr = 0
 		}
 	}
+}
+
+// filterJobs keeps the jobs of n for which keep returns true, in order;
+// when none is left, n's pooled tokens go back to the limiter.
+func (d *Dispatcher) filterJobs(n *numberQ, keep func(*job) bool) {
+	kept := n.jobs[:0]
+	for _, j := range n.jobs {
+		if keep(j) {
+			kept = append(kept, j)
+		}
+	}
+	clear(n.jobs[len(kept):])
+	n.jobs = kept
+	if len(n.jobs) == 0 {
+		n.jobs = nil
+		d.giveBack(n)
+	}
+}
+
+// giveBackUnstarted releases a queued job that sent nothing with retry.
+func (d *Dispatcher) giveBackUnstarted(j *job, retry *Retry) {
+	d.stats.queued.Add(-1)
+	d.stats.handedBack.Add(1)
+	d.done(dispatchResult{retry: retry})
 }
 
 // startedJobs counts the jobs partly submitted.
@@ -1023,27 +1034,28 @@ func (d *Dispatcher) startedJobs() int {
 	return k
 }
 
-// publishFull tells the claimer which numbers have full queues.
+// publishFull tells the claimer which numbers have full queues. It runs
+// every round, so it allocates only when the set changed.
 func (d *Dispatcher) publishFull() {
-	var full []string
+	old := *d.full.Load()
+	k, same := 0, true
+	for _, cq := range d.carriers {
+		for _, n := range cq.ring {
+			if len(n.jobs) >= n.cap {
+				same = same && k < len(old) && old[k] == n.key.number
+				k++
+			}
+		}
+	}
+	if same && k == len(old) {
+		return
+	}
+	full := make([]string, 0, k)
 	for _, cq := range d.carriers {
 		for _, n := range cq.ring {
 			if len(n.jobs) >= n.cap {
 				full = append(full, n.key.number)
 			}
-		}
-	}
-	old := *d.full.Load()
-	if len(old) == len(full) {
-		same := true
-		for i := range old {
-			if old[i] != full[i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return
 		}
 	}
 	d.full.Store(&full)

@@ -154,7 +154,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 		cfg := engineConfig(engineConfigArgs{
 			http: httpAddr, db: dbURL, redis: redisURL, prefix: prefix, instance: fmt.Sprintf("bench-%d", i+1),
 			classes: opt.classes, host: host, port: port, binds: sc.Carrier.Binds, maxBinds: sc.Carrier.Binds * sc.Engine.Processes,
-			window: sc.Carrier.Window, tps: tps, burst: burst,
+			window: sc.Carrier.Window, tps: tps, burst: burst, margin: sc.Engine.ThrottleMargin,
 		})
 		path := filepath.Join(e.dir, fmt.Sprintf("switchboard-%d.yaml", i+1))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -245,7 +245,8 @@ type engineConfigArgs struct {
 	host, port                        string
 	binds, maxBinds, window           int
 	tps                               float64
-	burst                             int // 0: none written (the engine's default)
+	burst                             int           // 0: none written (the engine's default)
+	margin                            time.Duration // throttle.margin; 0: the engine's default
 }
 
 // engineConfig writes the config of one started engine process. Retries
@@ -272,6 +273,10 @@ func engineConfig(a engineConfigArgs) string {
 	if a.burst > 1 {
 		tpsBurst = fmt.Sprintf(" tps_mode: bucket, tps_burst: %d,", a.burst)
 	}
+	throttle := ""
+	if a.margin > 0 {
+		throttle = fmt.Sprintf("throttle: {margin: %s}\n", a.margin)
+	}
 	return fmt.Sprintf(`# written by smppbench
 http: {listen: %q}
 log: {level: warn}
@@ -279,11 +284,11 @@ postgres: {url: %q, max_conns: 10}
 redis: {url: %q, prefix: %q}
 operator: {token_env: %s}
 engine: {instance_id: %q, retry_min: 100ms, retry_max: 2s, lease: 40s, drain_timeout: 3s}
-rate_classes:
+%srate_classes:
 %scarriers:
   - {name: sim, host: %s, port: %s, system_id: %s, password_env: %s, binds: %d, max_binds: %d,
      window: %d, tps: %s,%s reconnect_min: 50ms, reconnect_max: 1s, response_timeout: 10s}
-`, a.http, a.db, a.redis, a.prefix, envOperatorToken, a.instance, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
+`, a.http, a.db, a.redis, a.prefix, envOperatorToken, a.instance, throttle, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
 		a.binds, a.maxBinds, a.window, strconv.FormatFloat(a.tps, 'g', -1, 64), tpsBurst)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The engine scenarios in short mode, against real switchboard processes
@@ -44,6 +45,11 @@ func runEngineScenario(t *testing.T, name string, edit func(*Scenario)) *Report 
 	t.Helper()
 	sc := Defaults(name, true)
 	sc.Engine.Switchboard = engineBinary(t)
+	// The engines count at a strict carrier while the whole suite runs
+	// under the race detector on two cores, where a write is late by tens
+	// of milliseconds now and then: a wider throttle margin than the
+	// default 10 ms (measured on an idle machine), as engine's testMargin.
+	sc.Engine.ThrottleMargin = 50 * time.Millisecond
 	sc.Out = t.TempDir()
 	if edit != nil {
 		edit(&sc)

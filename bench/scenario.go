@@ -113,6 +113,9 @@ type EngineSetup struct {
 	RedisURL string `yaml:"redis_url"`
 	// Keep leaves the run's database, Redis keys and logs in place.
 	Keep bool `yaml:"keep"`
+	// ThrottleMargin is the started engines' throttle.margin; 0 keeps the
+	// engine's default (10 ms).
+	ThrottleMargin time.Duration `yaml:"throttle_margin"`
 }
 
 // CarrierParams is the engine's carrier account (started engines only).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,14 +27,24 @@ import (
 //
 // Each op is one message; msgs/s is the throughput. Batches of benchBatch
 // are issued by benchWorkers goroutines at once, as the engine's group
-// commit would.
+// commit would. SB_BENCH_BATCH sets another batch size (the engine's
+// batches are as big as what waits while one is stored: tens at a few
+// thousand messages a second).
+var benchBatch = envInt("SB_BENCH_BATCH", 500)
+
 const (
-	benchBatch      = 500
 	benchWorkers    = 4
 	benchWorkspaces = 100
 	benchThreadsPer = 2000 // threads per workspace on its dedicated number
 	benchShared     = 10   // shared numbers, used by half the workspaces
 )
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
 
 var (
 	benchMu  sync.Mutex
@@ -91,7 +102,7 @@ func openBench(b *testing.B) *benchDB {
 	}
 	admin.Close(ctx)
 	dropDBs = append(dropDBs, name)
-	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL())
+	cfg, err := inbox.PoolConfig(testenv.DatabaseURL())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,7 +203,7 @@ func runBatches(b *testing.B, db *benchDB, n int, fn func(worker, from, to int) 
 		go func() {
 			defer wg.Done()
 			for {
-				from := int(next.Add(benchBatch)) - benchBatch
+				from := int(next.Add(int64(benchBatch))) - benchBatch
 				if from >= n {
 					return
 				}

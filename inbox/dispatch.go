@@ -261,7 +261,7 @@ func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]er
 		}
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, recordSubmitsSQL, planPerCall, ord, msg, seg, raw, key, outcome, code, reason, parts)
+		rows, err := s.pool.Query(ctx, recordSubmitsSQL, s.planPerCall, ord, msg, seg, raw, key, outcome, code, reason, parts)
 		if err != nil {
 			return err
 		}
@@ -443,7 +443,7 @@ func (s *Store) Requeue(ctx context.Context, owner string, reqs []Requeue) ([]er
 		ord[i], ids[i], nb[i], reason[i], code[i] = int32(i), int64(r.ID), r.NotBefore, r.Reason, int32(r.CarrierError)
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, requeueSQL, planPerCall, owner, ord, ids, nb, reason, code)
+		rows, err := s.pool.Query(ctx, requeueSQL, s.planPerCall, owner, ord, ids, nb, reason, code)
 		if err != nil {
 			return err
 		}

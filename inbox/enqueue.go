@@ -106,7 +106,7 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 	var lost []int // accepted items whose key a concurrent call inserted first
 	err := retry(ctx, func() error {
 		lost = lost[:0]
-		rows, err := s.pool.Query(ctx, enqueueSQL, planPerCall, ord, ws, from, to, body, enc, segs, idem, local)
+		rows, err := s.pool.Query(ctx, enqueueSQL, s.planPerCall, ord, ws, from, to, body, enc, segs, idem, local)
 		if err != nil {
 			return err
 		}

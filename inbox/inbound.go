@@ -115,7 +115,7 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 		}
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, appendInboundSQL, planPerCall, ord, carrier, src, dst, body, enc, segs, at, kw,
+		rows, err := s.pool.Query(ctx, appendInboundSQL, s.planPerCall, ord, carrier, src, dst, body, enc, segs, at, kw,
 			pCarrier, pSrc, pDst, pRef, pTotal, probe)
 		if err != nil {
 			return err

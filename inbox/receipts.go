@@ -136,7 +136,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 	}
 	out := make([]ReceiptResult, len(items))
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, applyReceiptsSQL, planPerCall, idx, carrier, key, status, code, at)
+		rows, err := s.pool.Query(ctx, applyReceiptsSQL, s.planPerCall, idx, carrier, key, status, code, at)
 		if err != nil {
 			return err
 		}

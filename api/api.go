@@ -82,6 +82,10 @@ const (
 	// longest it may ask for.
 	DefaultSelfTestTimeout = 20 * time.Second
 	MaxSelfTestTimeout     = 2 * time.Minute
+	// DefaultMaxBatchBodyBytes: MaxBatchMessages messages of 16 KiB each
+	// on average; a 10-segment text written entirely in \u escapes is
+	// under 10 KiB.
+	DefaultMaxBatchBodyBytes = 16 << 20
 	// streamPoll is how often a stream reads the feed when Config.Events
 	// is nil.
 	streamPoll = time.Second
@@ -96,6 +100,9 @@ type Config struct {
 	OperatorToken string
 	// MaxBodyBytes limits request bodies; larger ones answer 413.
 	MaxBodyBytes int64
+	// MaxBatchBodyBytes limits the body of POST /v1/messages/batch (413
+	// past it); each of its messages is held to MaxBodyBytes as well.
+	MaxBatchBodyBytes int64
 	// Binds lists the engine's binds for GET /admin/v1/binds; its result is
 	// sent as JSON under "binds". Nil lists none.
 	Binds func() any
@@ -186,6 +193,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxBatchBodyBytes <= 0 {
+		cfg.MaxBatchBodyBytes = DefaultMaxBatchBodyBytes
 	}
 	if cfg.EnqueueBatch <= 0 {
 		cfg.EnqueueBatch = DefaultEnqueueBatch

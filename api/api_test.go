@@ -199,18 +199,21 @@ func TestAuthentication(t *testing.T) {
 	want(t, off.do("GET", "/admin/v1/binds", opToken, nil), 401, "unauthorized")
 }
 
+// bodyCase is a request body and the error it is answered with.
+type bodyCase struct {
+	name   string
+	body   string
+	hdr    []string // headers, name and value
+	status int
+	code   string
+}
+
 func TestRequestBodies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w := e.ready("w")
 	big := `{"to": "+16465550100", "text": "` + strings.Repeat("a", 5000) + `"}`
-	for _, c := range []struct {
-		name   string
-		body   string
-		hdr    []string
-		status int
-		code   string
-	}{
+	for _, c := range []bodyCase{
 		{"unknown field", `{"to": "+16465550100", "text": "x", "cc": "+16465550101"}`, nil, 400, "invalid_request"},
 		{"trailing data", `{"to": "+16465550100", "text": "x"} {}`, nil, 400, "invalid_request"},
 		{"trailing garbage", `{"to": "+16465550100", "text": "x"}x`, nil, 400, "invalid_request"},

@@ -15,8 +15,10 @@ import (
 
 // readBody reads the request body within MaxBodyBytes (413 past it) and
 // checks its media type: application/json, or none given.
-func (c *call) readBody() ([]byte, error) {
-	max := c.s.cfg.MaxBodyBytes
+func (c *call) readBody() ([]byte, error) { return c.readBodyMax(c.s.cfg.MaxBodyBytes) }
+
+// readBodyMax is readBody with a limit of the route's own.
+func (c *call) readBodyMax(max int64) ([]byte, error) {
 	if c.r.ContentLength > max {
 		return nil, errTooLarge(max)
 	}
@@ -54,16 +56,23 @@ func (c *call) decodeBody(v any, optional bool) error {
 }
 
 func decodeStrict(b []byte, v any, optional bool) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		if optional {
-			return nil
-		}
-		return errorf(http.StatusBadRequest, codeInvalidRequest, "the request needs a JSON body")
+	if optional && len(bytes.TrimSpace(b)) == 0 {
+		return nil
 	}
 	if !utf8.Valid(b) {
 		return errorf(http.StatusBadRequest, codeInvalidRequest, "the request body is not valid UTF-8")
 	}
-	if b = bytes.TrimSpace(b); b[0] != '{' {
+	return decodeObject(b, v)
+}
+
+// decodeObject is decodeStrict without its UTF-8 check, for a body whose
+// parts are checked one by one (the items of POST /v1/messages/batch):
+// encoding/json keeps the bytes of a json.RawMessage as they are.
+func decodeObject(b []byte, v any) error {
+	if b = bytes.TrimSpace(b); len(b) == 0 {
+		return errorf(http.StatusBadRequest, codeInvalidRequest, "the request needs a JSON body")
+	}
+	if b[0] != '{' {
 		return errorf(http.StatusBadRequest, codeInvalidRequest, "the request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -66,6 +66,22 @@
 // Idempotent-Replayed: true; the same client_ref with another to, text or
 // from is 409 client_ref_conflict.
 //
+// POST /v1/messages/batch takes {"messages": [...]}, 1 to
+// MaxBatchMessages bodies of POST /v1/messages, and answers 200 with a
+// result per item in request order: {"status", "message"} with the
+// status and body the single route would have answered (202, or 200 for a
+// repeated client_ref), or {"status", "error"} with its error object. Both
+// routes share the checks and the answers (parseOutgoing, answer). The
+// valid items go to the store in one Enqueue call (one transaction), not
+// through the group commit, and the answer comes after the commit; a
+// database error is 503 for the whole request, with nothing stored. Only
+// a body that is not such an object is refused whole (400; 413 past
+// MaxBatchBodyBytes, 16 MiB; each item is held to MaxBodyBytes, 413 for
+// that item). Items repeating an earlier item's client_ref are answered
+// as repeats of it (the inbox's rule for one Enqueue call): its message
+// (200) or 409 client_ref_conflict when the content differs, or its
+// refusal when it was refused.
+//
 // Group commit: the inbox stores a batch in one statement whose fixed cost
 // (planning, commit) dominates small calls, so concurrent sends share an
 // Enqueue call. A request that finds fewer than EnqueueWorkers calls in

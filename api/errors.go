@@ -188,6 +188,11 @@ type errorDetail struct {
 	MissingScope string `json:"missing_scope,omitempty"`
 }
 
+// detail is the error object of e's answer.
+func (e *apiError) detail() errorDetail {
+	return errorDetail{Code: e.code, Message: e.message, MissingScope: string(e.scope)}
+}
+
 // fail writes the error answer for err (unless the client is gone) and
 // returns the error it answered with.
 func (c *call) fail(err error) error {
@@ -208,7 +213,7 @@ func (c *call) fail(err error) error {
 	if c.w.status != 0 {
 		return err // an answer was already started (an event stream)
 	}
-	b, _ := json.Marshal(errorBody{errorDetail{Code: ae.code, Message: ae.message, MissingScope: string(ae.scope)}})
+	b, _ := json.Marshal(errorBody{ae.detail()})
 	c.w.WriteHeader(ae.status)
 	c.w.Write(append(b, '\n'))
 	if ae.status >= 500 {

@@ -73,6 +73,26 @@ func TestWorkspaceIsolation(t *testing.T) {
 					}
 				}},
 		},
+		"POST /v1/messages/batch": {
+			{name: "from B's number, B's client_ref", body: map[string]any{"messages": []any{
+				map[string]any{"to": contact(1), "text": "spoof", "from": bDed},
+				map[string]any{"to": contact(1), "text": "mine", "client_ref": "k1"}, // A's own (a repeat of the case above)
+			}}, status: 200, check: func(t *testing.T, r resp) {
+				var a batchAnswer
+				var m struct {
+					ID       string `json:"id"`
+					ThreadID string `json:"thread_id"`
+				}
+				json.Unmarshal(r.body, &a)
+				if len(a.Results) == 2 {
+					json.Unmarshal(a.Results[1].Message, &m)
+				}
+				if len(a.Results) != 2 || a.Results[0].Status != 409 || a.Results[0].code() != "no_number_connected" ||
+					(a.Results[1].Status != 200 && a.Results[1].Status != 202) || m.ID == "" || m.ID == bMsg || m.ThreadID == bThread {
+					t.Fatalf("A's batch: %s", r.body)
+				}
+			}},
+		},
 		"GET /v1/messages/{id}": {
 			{name: "B's outbound", path: "/v1/messages/" + bMsg, status: 404, code: "not_found"},
 			{name: "B's inbound", path: fmt.Sprintf("/v1/messages/%d", bIn.Message), status: 404, code: "not_found"},

@@ -29,70 +29,115 @@ func (c *call) sendMessage() error {
 	if err != nil {
 		return err
 	}
-	var req sendRequest
+	o, err := parseOutgoing(body)
+	if err != nil {
+		return err
+	}
+	res, err := c.s.batch.enqueue(c.ctx, o.request(c.ws))
+	if err != nil {
+		return err
+	}
+	a, err := c.answer(&o, res)
+	if err != nil {
+		return err
+	}
+	if a.status == http.StatusOK {
+		c.w.Header().Set("Idempotent-Replayed", "true")
+	}
+	return c.json(a.status, a.body)
+}
+
+// outgoing is one message as POST /v1/messages takes it (its whole body;
+// one item of POST /v1/messages/batch), checked, with its encoding and
+// billed segments.
+type outgoing struct {
+	sendRequest
+	text     string
+	enc      coding.Encoding
+	segments int
+}
+
+// parseOutgoing decodes and checks one message. Its errors are the
+// answers of POST /v1/messages.
+func parseOutgoing(body []byte) (outgoing, error) {
+	var o outgoing
 	// The text is checked on its own first: text that is not valid UTF-8
 	// (or a lone surrogate escape, which encoding/json would silently
 	// replace) is 422 invalid_text, not a malformed request.
-	if err := decodeStrict(body, &req, false); err != nil {
+	if err := decodeStrict(body, &o.sendRequest, false); err != nil {
 		if !utf8.Valid(body) {
 			var loose struct {
 				Text json.RawMessage `json:"text"`
 			}
 			if json.Unmarshal(body, &loose) == nil && len(loose.Text) > 0 && !utf8.Valid(loose.Text) {
-				return errorf(http.StatusUnprocessableEntity, codeInvalidText, "text is not valid UTF-8")
+				return o, errorf(http.StatusUnprocessableEntity, codeInvalidText, "text is not valid UTF-8")
 			}
 		}
-		return err
+		return o, err
 	}
-	text, err := decodeText(req.Text)
+	text, err := decodeText(o.Text)
 	if err != nil {
-		return err
+		return o, err
 	}
 	switch {
-	case strings.TrimSpace(req.To) == "":
-		return errorf(http.StatusBadRequest, codeInvalidRequest, "to is required")
-	case len(req.ClientRef) > maxClientRef:
-		return errorf(http.StatusBadRequest, codeInvalidRequest, "client_ref is longer than %d bytes", maxClientRef)
+	case strings.TrimSpace(o.To) == "":
+		return o, errorf(http.StatusBadRequest, codeInvalidRequest, "to is required")
+	case len(o.ClientRef) > maxClientRef:
+		return o, errorf(http.StatusBadRequest, codeInvalidRequest, "client_ref is longer than %d bytes", maxClientRef)
 	}
 	enc := coding.Choose(text)
 	info, err := coding.Count(text, enc, coding.UDH8)
 	if err != nil && !errors.Is(err, coding.ErrTooManyParts) {
-		return errorf(http.StatusUnprocessableEntity, codeInvalidText, "text cannot be encoded: %v", err)
+		return o, errorf(http.StatusUnprocessableEntity, codeInvalidText, "text cannot be encoded: %v", err)
 	}
 	// More than MaxSegments is refused by the inbox, after the add-on
 	// check and the idempotency lookup, like its other rules.
-	res, err := c.s.batch.enqueue(c.ctx, inbox.OutboundRequest{
-		Workspace: c.ws, From: req.From, To: req.To, Body: text,
-		Encoding: enc.String(), Segments: info.Segments, IdempotencyKey: req.ClientRef,
-	})
-	if err != nil {
-		return err
+	o.text, o.enc, o.segments = text, enc, info.Segments
+	return o, nil
+}
+
+// request is what the inbox is asked to store for o.
+func (o *outgoing) request(ws inbox.WorkspaceID) inbox.OutboundRequest {
+	return inbox.OutboundRequest{
+		Workspace: ws, From: o.From, To: o.To, Body: o.text,
+		Encoding: o.enc.String(), Segments: o.segments, IdempotencyKey: o.ClientRef,
 	}
+}
+
+// sent is the success answer of POST /v1/messages: 202 and the new
+// message, or 200 and the earlier message of a repeated client_ref.
+type sent struct {
+	status int
+	body   sendResponse
+}
+
+// answer turns the inbox's result for o into the answer of
+// POST /v1/messages: a refusal is an error, a repeated client_ref reads
+// the first message as it is now.
+func (c *call) answer(o *outgoing, res inbox.EnqueueResult) (sent, error) {
 	if res.Err != nil {
-		return res.Err
+		return sent{}, res.Err
 	}
 	if !res.Duplicate {
-		return c.json(http.StatusAccepted, sendResponse{
+		return sent{http.StatusAccepted, sendResponse{
 			ID: idString(int64(res.ID)), ThreadID: idString(int64(res.Thread)), Status: string(inbox.StatusQueued),
-			To: normalizedOr(req.To), From: res.From, Segments: info.Segments, Encoding: encodingName(enc.String()),
-			ClientRef: req.ClientRef,
-		})
+			To: normalizedOr(o.To), From: res.From, Segments: o.segments, Encoding: encodingName(o.enc.String()),
+			ClientRef: o.ClientRef,
+		}}, nil
 	}
-	// A repeated client_ref: the first message, as it is now, with 200.
 	m, err := c.s.store.GetMessage(c.ctx, c.ws, res.ID)
 	if err != nil {
-		return err
+		return sent{}, err
 	}
-	if to, _ := inbox.NormalizeE164(req.To); m.Body != text || (to != "" && to != m.To) ||
-		(req.From != "" && normalizedOr(req.From) != m.From) {
-		return errorf(http.StatusConflict, codeClientRefConflict,
+	if to, _ := inbox.NormalizeE164(o.To); m.Body != o.text || (to != "" && to != m.To) ||
+		(o.From != "" && normalizedOr(o.From) != m.From) {
+		return sent{}, errorf(http.StatusConflict, codeClientRefConflict,
 			"client_ref was used for message %d with another recipient, sender or text", m.ID)
 	}
-	c.w.Header().Set("Idempotent-Replayed", "true")
-	return c.json(http.StatusOK, sendResponse{
+	return sent{http.StatusOK, sendResponse{
 		ID: idString(int64(m.ID)), ThreadID: idString(int64(m.Thread)), Status: string(m.Status), To: m.To,
 		From: m.From, Segments: m.Segments, Encoding: encodingName(m.Encoding), ClientRef: m.IdempotencyKey,
-	})
+	}}, nil
 }
 
 func normalizedOr(s string) string {
@@ -195,13 +240,10 @@ type pendingSend struct {
 // enqueue stores one message and returns its result.
 func (b *batcher) enqueue(ctx context.Context, req inbox.OutboundRequest) (inbox.EnqueueResult, error) {
 	if b.max <= 1 {
-		b.s.enqueueCalls.Add(1)
-		b.s.enqueued.Add(1)
-		res, err := b.s.store.Enqueue(ctx, []inbox.OutboundRequest{req})
+		res, err := b.s.enqueue(ctx, []inbox.OutboundRequest{req})
 		if err != nil {
 			return inbox.EnqueueResult{}, err
 		}
-		b.s.afterEnqueue(res)
 		return res[0], nil
 	}
 	p := &pendingSend{req: req, done: make(chan struct{})}
@@ -269,9 +311,7 @@ func (b *batcher) store(batch []*pendingSend) {
 		reqs[i] = p.req
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.s.cfg.RequestTimeout)
-	b.s.enqueueCalls.Add(1)
-	b.s.enqueued.Add(int64(len(reqs)))
-	res, err := b.s.store.Enqueue(ctx, reqs)
+	res, err := b.s.enqueue(ctx, reqs)
 	cancel()
 	for i, p := range batch {
 		if err != nil {
@@ -281,9 +321,23 @@ func (b *batcher) store(batch []*pendingSend) {
 		}
 		close(p.done)
 	}
-	if err == nil {
-		b.s.afterEnqueue(res)
+}
+
+// enqueue stores messages in one Enqueue call (one transaction), counts
+// it, and wakes the dispatcher and the event streams when something was
+// queued.
+func (s *Server) enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]inbox.EnqueueResult, error) {
+	if len(reqs) == 0 {
+		return nil, nil
 	}
+	s.enqueueCalls.Add(1)
+	s.enqueued.Add(int64(len(reqs)))
+	res, err := s.store.Enqueue(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	s.afterEnqueue(res)
+	return res, nil
 }
 
 // afterEnqueue wakes the dispatcher and the event streams when something

@@ -50,6 +50,7 @@ var routes = []route{
 	{method: "GET", path: "/openapi.json", access: public, handle: (*call).openAPI},
 
 	{method: "POST", path: "/v1/messages", access: workspace, scope: msgs, handle: (*call).sendMessage},
+	{method: "POST", path: "/v1/messages/batch", access: workspace, scope: msgs, handle: (*call).sendBatch},
 	{method: "GET", path: "/v1/messages/{id}", access: workspace, scope: msgs, handle: (*call).getMessage},
 	{method: "GET", path: "/v1/threads", access: workspace, scope: msgs, handle: (*call).listThreads},
 	{method: "GET", path: "/v1/threads/{id}/messages", access: workspace, scope: msgs, handle: (*call).listThreadMessages},

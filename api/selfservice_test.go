@@ -48,6 +48,7 @@ func TestScopes(t *testing.T) {
 		{"DELETE", "/v1/sms/number", msgTok, "settings"},
 		{"POST", "/v1/sms/number-requests", msgTok, "settings"},
 		{"POST", "/v1/messages", setTok, "messages"},
+		{"POST", "/v1/messages/batch", setTok, "messages"},
 		{"GET", "/v1/threads", setTok, "messages"},
 	} {
 		r := e.do(c.method, c.path, c.tok, `{}`)

@@ -56,6 +56,8 @@ func TestDatabaseDown(t *testing.T) {
 			switch rt {
 			case "POST /v1/messages":
 				body = map[string]any{"to": contact(1), "text": "hi"}
+			case "POST /v1/messages/batch":
+				body = map[string]any{"messages": []any{map[string]any{"to": contact(1), "text": "hi"}}}
 			case "PUT /v1/sms/number":
 				body = map[string]any{"number": w.num.E164}
 			case "POST /admin/v1/workspaces":

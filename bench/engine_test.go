@@ -111,6 +111,21 @@ func TestE2EShort(t *testing.T) {
 	}
 }
 
+// TestE2EBatchShort: the e2e scenario through POST /v1/messages/batch,
+// 50 messages a request and a shorter last one: every message accepted
+// once, tracked by its id and delivered.
+func TestE2EBatchShort(t *testing.T) {
+	const n = 320
+	rep := runEngineScenario(t, ScenarioE2E, func(sc *Scenario) { sc.E2E.Messages, sc.E2E.Batch = n, 50 })
+	res := rep.Results.(*E2EResults)
+	if res.Accepted != n || res.Delivered != n || len(res.HTTPErrors) != 0 {
+		t.Errorf("accepted %d, delivered %d, errors %v", res.Accepted, res.Delivered, res.HTTPErrors)
+	}
+	if s := res.Stages; s[0].Count != n || s[4].Count != n || s[0].Name != "accepted (batch POST → 200)" {
+		t.Errorf("stages: %+v", s)
+	}
+}
+
 func TestInboundShort(t *testing.T) {
 	rep := runEngineScenario(t, ScenarioInbound, nil)
 	res := rep.Results.(*InboundResults)

@@ -101,8 +101,9 @@ func Flags(scenario string) []flagDef {
 	case ScenarioE2E:
 		own = []flagDef{
 			{"messages", "e2e.messages", "messages to send", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Messages) }},
-			{"rate", "e2e.rate", "POST /v1/messages per second (0: as fast as --concurrency allows)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.E2E.Rate) }},
+			{"rate", "e2e.rate", "messages per second (0: as fast as --concurrency allows)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.E2E.Rate) }},
 			{"concurrency", "e2e.concurrency", "HTTP clients", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Concurrency) }},
+			{"batch", "e2e.batch", "messages per POST /v1/messages/batch, 2..1000 (0 or 1: one POST /v1/messages each)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Batch) }},
 			{"numbers", "e2e.numbers", "our numbers", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Numbers) }},
 			{"number-rate", "e2e.number_rate", "rate class of each number, segments/s", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.E2E.NumberRate) }},
 			{"number-burst", "e2e.number_burst", "its burst", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.NumberBurst) }},
@@ -176,6 +177,7 @@ Examples:
                    --dest +15555550123 --tps 200 --count 100 --rate 5
   smppbench throttle --processes 3 --classes longcode:1:1:10,tollfree:3:3:4
   smppbench e2e --messages 5000 --concurrency 32
+  smppbench e2e --messages 20000 --concurrency 16 --batch 1000
   smppbench e2e --engine http://127.0.0.1:8080 --operator-token T --carrier-name sim
   smppbench soak --duration 10m --out /tmp/soak
   smppbench fairness --numbers 20 --order interleaved --account-tps 100 --out /tmp/fair

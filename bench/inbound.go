@@ -126,7 +126,7 @@ func (m *moInjector) counts() (acked, seen int) {
 // run injects n MO (n < 0: until ctx ends) with conc at once, at most
 // rate per second (0: no limit).
 func (m *moInjector) run(ctx context.Context, n, conc int, rate float64, prog *Progress) {
-	drive(ctx, n, conc, rate, prog, m.inject)
+	drive(ctx, n, conc, rate, prog, one(m.inject))
 }
 
 // verify lists the workspace's threads and checks every acknowledged MO

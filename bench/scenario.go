@@ -194,11 +194,16 @@ type ThrottleParams struct {
 	Timeout  time.Duration `yaml:"timeout"`  // for every message to reach the carrier
 }
 
+// maxBatch is the most messages one POST /v1/messages/batch takes (the
+// API's MaxBatchMessages).
+const maxBatch = 1000
+
 // E2EParams: messages through the API to delivered receipts.
 type E2EParams struct {
 	Messages    int           `yaml:"messages"`
-	Rate        float64       `yaml:"rate"`        // POST /v1/messages per second; 0: as fast as Concurrency allows
+	Rate        float64       `yaml:"rate"`        // messages per second; 0: as fast as Concurrency allows
 	Concurrency int           `yaml:"concurrency"` // HTTP clients
+	Batch       int           `yaml:"batch"`       // > 1: messages per POST /v1/messages/batch (the last may carry fewer); 0, 1: POST /v1/messages
 	Numbers     int           `yaml:"numbers"`     // our numbers (a class of NumberRate each)
 	NumberRate  float64       `yaml:"number_rate"`
 	NumberBurst int           `yaml:"number_burst"`
@@ -576,6 +581,9 @@ func (sc *Scenario) Check() error {
 		p := &sc.E2E
 		if p.Messages < 1 || p.Concurrency < 1 || p.Numbers < 1 || p.Contacts < 1 || p.NumberRate <= 0 || p.Timeout <= 0 {
 			return bad("e2e", "messages, concurrency, numbers, contacts, number_rate and timeout must be positive")
+		}
+		if p.Batch < 0 || p.Batch > maxBatch {
+			return bad("e2e.batch", "0 to %d messages per request", maxBatch)
 		}
 	case ScenarioInbound:
 		p := &sc.Inbound

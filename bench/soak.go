@@ -70,7 +70,7 @@ func runSoak(ctx context.Context, sc Scenario, rep *Report, prog *Progress) erro
 	tctx, stopTraffic := context.WithTimeout(ctx, p.Duration)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); s.run(tctx, -1, 8, p.SendRate, prog) }()
+	go func() { defer wg.Done(); s.run(tctx, -1, 8, p.SendRate, 0, prog) }()
 	go func() {
 		defer wg.Done()
 		if p.MORate > 0 {

@@ -96,14 +96,18 @@ func newSender(c *apiClient, numbers []string, contacts int, long float64, tag s
 		byID: map[string]int{}, finals: map[string]string{}, changed: make(chan struct{})}
 }
 
-// send posts one message; false when it was refused (counted in errs).
-func (s *sender) send(ctx context.Context) bool {
-	i := int(s.next.Add(1) - 1)
+// message returns message i's text and its body for the API.
+func (s *sender) message(i int) (string, map[string]any) {
 	s.rngMu.Lock()
 	long := s.rng.Float64() < s.long
 	s.rngMu.Unlock()
 	text := benchText(s.tag, i, long)
-	body := map[string]any{"to": contact(i % s.contacts), "text": text, "from": s.numbers[i%len(s.numbers)]}
+	return text, map[string]any{"to": contact(i % s.contacts), "text": text, "from": s.numbers[i%len(s.numbers)]}
+}
+
+// send posts one message; false when it was refused (counted in errs).
+func (s *sender) send(ctx context.Context) bool {
+	text, body := s.message(int(s.next.Add(1) - 1))
 	t0 := time.Now()
 	var resp sendJSON
 	err := s.c.do(ctx, "POST", "/v1/messages", body, &resp)
@@ -113,7 +117,60 @@ func (s *sender) send(ctx context.Context) bool {
 		}
 		return false
 	}
-	s.accepted.Record(time.Since(t0))
+	s.accept(t0, time.Now(), text, resp)
+	return true
+}
+
+// sendBatch posts messages first to first+n-1 in one POST
+// /v1/messages/batch and returns how many were accepted. Every message of
+// the batch is accepted when the answer arrives; each refused item, or
+// every item of a refused request, counts in errs.
+func (s *sender) sendBatch(ctx context.Context, first, n int) int {
+	texts := make([]string, n)
+	items := make([]map[string]any, n)
+	for k := range items {
+		texts[k], items[k] = s.message(first + k)
+	}
+	t0 := time.Now()
+	var resp struct {
+		Results []struct {
+			Status  int      `json:"status"`
+			Message sendJSON `json:"message"`
+			Error   struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	err := s.c.do(ctx, "POST", "/v1/messages/batch", map[string]any{"messages": items}, &resp)
+	if err == nil && len(resp.Results) != n {
+		err = fmt.Errorf("POST /v1/messages/batch: %d results for %d messages", len(resp.Results), n)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			name := httpErrName(err)
+			for range n {
+				s.errs.add(name)
+			}
+		}
+		return 0
+	}
+	done := time.Now()
+	ok := 0
+	for k, r := range resp.Results {
+		if r.Status >= 300 {
+			s.errs.add(httpErrName(&apiError{Status: r.Status, Code: r.Error.Code}))
+			continue
+		}
+		s.accept(t0, done, texts[k], r.Message)
+		ok++
+	}
+	return ok
+}
+
+// accept tracks a message the API accepted: posted at t0, answered at
+// done.
+func (s *sender) accept(t0, done time.Time, text string, resp sendJSON) {
+	s.accepted.Record(done.Sub(t0))
 	s.meter.Add(1)
 	s.mu.Lock()
 	s.byID[resp.ID] = len(s.sent)
@@ -122,7 +179,6 @@ func (s *sender) send(ctx context.Context) bool {
 		s.finalLocked()
 	}
 	s.mu.Unlock()
-	return true
 }
 
 func httpErrName(err error) string {
@@ -184,15 +240,41 @@ func (s *sender) messages() []sentMessage {
 }
 
 // run posts n messages (n < 0: until ctx ends) with conc clients, at
-// most rate per second (0: no limit).
-func (s *sender) run(ctx context.Context, n int, conc int, rate float64, prog *Progress) {
-	drive(ctx, n, conc, rate, prog, s.send)
+// most rate per second (0: no limit); batch > 1 posts them batch at a
+// time through POST /v1/messages/batch.
+func (s *sender) run(ctx context.Context, n int, conc int, rate float64, batch int, prog *Progress) {
+	if batch <= 1 {
+		drive(ctx, n, conc, rate, prog, one(s.send))
+		return
+	}
+	calls := n
+	if n >= 0 {
+		calls = (n + batch - 1) / batch
+	}
+	drive(ctx, calls, conc, rate/float64(batch), prog, func(ctx context.Context) int {
+		first := int(s.next.Add(int64(batch)) - int64(batch))
+		size := batch
+		if n >= 0 {
+			size = min(batch, n-first) // the last call carries the rest
+		}
+		return s.sendBatch(ctx, first, size)
+	})
+}
+
+// one counts a call that reports success as one unit of progress.
+func one(do func(context.Context) bool) func(context.Context) int {
+	return func(ctx context.Context) int {
+		if do(ctx) {
+			return 1
+		}
+		return 0
+	}
 }
 
 // drive calls do n times (n < 0: until ctx ends) from conc goroutines, at
-// most rate calls per second (0: no limit), counting each call that
-// reports success in prog.
-func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do func(context.Context) bool) {
+// most rate calls per second (0: no limit), adding what each call reports
+// done to prog.
+func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do func(context.Context) int) {
 	var tokens <-chan time.Time
 	if rate > 0 {
 		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
@@ -216,9 +298,7 @@ func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do fu
 						return
 					}
 				}
-				if do(ctx) {
-					prog.Add(1)
-				}
+				prog.Add(int64(do(ctx)))
 			}
 		}()
 	}

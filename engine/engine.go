@@ -75,7 +75,7 @@ type Engine struct {
 // and so do the commands that work on the database alone (migrate, the
 // workspace, number and token commands).
 func OpenStore(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.Store, error) {
-	pc, err := inbox.PoolConfig(cfg.Postgres.URL)
+	pc, err := pgxpool.ParseConfig(cfg.Postgres.URL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres.url: %w", err)
 	}

@@ -35,7 +35,7 @@ const (
 // openLiveness opens the small pool the heartbeat uses, apart from the
 // engine's, so that a heartbeat never waits behind claims for a connection.
 func openLiveness(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.Store, error) {
-	pc, err := inbox.PoolConfig(cfg.Postgres.URL)
+	pc, err := pgxpool.ParseConfig(cfg.Postgres.URL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres.url: %w", err)
 	}

@@ -102,7 +102,7 @@ func openBench(b *testing.B) *benchDB {
 	}
 	admin.Close(ctx)
 	dropDBs = append(dropDBs, name)
-	cfg, err := inbox.PoolConfig(testenv.DatabaseURL())
+	cfg, err := pgxpool.ParseConfig(testenv.DatabaseURL())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -261,20 +261,15 @@ func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]er
 		}
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, recordSubmitsSQL, s.planPerCall, ord, msg, seg, raw, key, outcome, code, reason, parts)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, perCallPlan, recordSubmitsSQL, []any{ord, msg, seg, raw, key, outcome, code, reason, parts}, func(rows pgx.Rows) error {
 			var i int32
 			var c string
 			if err := rows.Scan(&i, &c); err != nil {
 				return err
 			}
 			errs[i] = refusal(c)
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -443,20 +438,15 @@ func (s *Store) Requeue(ctx context.Context, owner string, reqs []Requeue) ([]er
 		ord[i], ids[i], nb[i], reason[i], code[i] = int32(i), int64(r.ID), r.NotBefore, r.Reason, int32(r.CarrierError)
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, requeueSQL, s.planPerCall, owner, ord, ids, nb, reason, code)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, perCallPlan, requeueSQL, []any{owner, ord, ids, nb, reason, code}, func(rows pgx.Rows) error {
 			var i int32
 			var c string
 			if err := rows.Scan(&i, &c); err != nil {
 				return err
 			}
 			errs[i] = refusal(c)
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

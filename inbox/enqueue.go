@@ -3,6 +3,8 @@ package inbox
 import (
 	"context"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // OutboundRequest is one message a workspace asks to send.
@@ -106,12 +108,7 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 	var lost []int // accepted items whose key a concurrent call inserted first
 	err := retry(ctx, func() error {
 		lost = lost[:0]
-		rows, err := s.pool.Query(ctx, enqueueSQL, s.planPerCall, ord, ws, from, to, body, enc, segs, idem, local)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local}, func(rows pgx.Rows) error {
 			var (
 				i          int32
 				code, from string
@@ -131,8 +128,8 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 			case !inserted:
 				lost = append(lost, int(i))
 			}
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -50,7 +50,7 @@ func TestExplainHotPaths(t *testing.T) {
 	}
 	ctx := context.Background()
 	plans := &planLog{}
-	cfg, err := inbox.PoolConfig(testenv.NewDatabase(t))
+	cfg, err := pgxpool.ParseConfig(testenv.NewDatabase(t))
 	ok(t, err)
 	cfg.MaxConns = 1
 	cfg.ConnConfig.OnNotice = plans.add

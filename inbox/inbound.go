@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Inbound is one whole mobile-originated message (reassembled when it came
@@ -115,13 +117,8 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 		}
 	}
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, appendInboundSQL, s.planPerCall, ord, carrier, src, dst, body, enc, segs, at, kw,
-			pCarrier, pSrc, pDst, pRef, pTotal, probe)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, perCallPlan, appendInboundSQL, []any{ord, carrier, src, dst, body, enc, segs, at, kw,
+			pCarrier, pSrc, pDst, pRef, pTotal, probe}, func(rows pgx.Rows) error {
 			var (
 				i               int32
 				id, th, ws, unr int64
@@ -137,8 +134,8 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 				r.Keyword = Keyword(k)
 			}
 			res[i] = r
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

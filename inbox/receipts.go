@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ReceiptStatus is a delivery receipt's state, mapped by the caller from the
@@ -136,12 +138,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 	}
 	out := make([]ReceiptResult, len(items))
 	err := retry(ctx, func() error {
-		rows, err := s.pool.Query(ctx, applyReceiptsSQL, s.planPerCall, idx, carrier, key, status, code, at)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		return s.queryPlanned(ctx, perCallPlan, applyReceiptsSQL, []any{idx, carrier, key, status, code, at}, func(rows pgx.Rows) error {
 			var i int32
 			var msg int64
 			var st string
@@ -149,8 +146,8 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 				return err
 			}
 			out[i] = ReceiptResult{Message: MessageID(msg), Status: Status(st)}
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -37,11 +37,9 @@ const DefaultChangesWaitLimit = 10 * time.Second
 // many processes sharing the database: every operation is one transaction,
 // and the batch operations do a constant number of round trips per call.
 type Store struct {
-	pool *pgxpool.Pool
-	// planPerCall is the exec mode of the batch statements (batchMode).
-	planPerCall pgx.QueryExecMode
-	ttl         time.Duration
-	feedWait    time.Duration
+	pool     *pgxpool.Pool
+	ttl      time.Duration
+	feedWait time.Duration
 	// waitSample is Options.WaitSample.
 	waitSample int
 }
@@ -57,7 +55,7 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.WaitSample <= 0 {
 		opts.WaitSample = DefaultWaitSample
 	}
-	return &Store{pool: pool, planPerCall: batchMode(pool), ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit, waitSample: opts.WaitSample}
+	return &Store{pool: pool, ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit, waitSample: opts.WaitSample}
 }
 
 // MessageTTL returns the configured message age limit.
@@ -149,50 +147,20 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	})
 }
 
-// Batch statements (Enqueue, RecordSubmits, ApplyReceipts, ...) must be
-// planned for the arrays they are given: a generic plan cannot see the batch
-// size, guesses a handful of rows and joins the statement's CTEs with nested
-// loops, O(n²) per batch (measured: a quarter of Enqueue's time). There are
-// two ways to get a plan per call:
-//
-//   - customPlans: a named prepared statement (parsed and analysed once per
-//     connection) on a connection whose plan_cache_mode is
-//     force_custom_plan, so each execution is planned with its parameters.
-//     PoolConfig sets that mode; it saves the parse and analysis of every
-//     call, a fifth to a third of a batch statement's PostgreSQL CPU at the
-//     batch sizes the engine sees (tens of rows; measured with
-//     SB_BENCH_BATCH=20 go test -bench ./inbox/).
-//   - describePerCall: the unnamed statement, parsed and planned each call,
-//     for a pool that did not come from PoolConfig.
-const (
-	customPlans     = pgx.QueryExecModeCacheStatement
-	describePerCall = pgx.QueryExecModeCacheDescribe
-)
-
-// planCacheMode is the setting PoolConfig gives every connection.
-const planCacheMode = "force_custom_plan"
-
-// PoolConfig parses a PostgreSQL URL into a pool configuration for a Store:
-// its connections plan every execution of a prepared statement with its
-// parameters (plan_cache_mode = force_custom_plan), which lets the Store keep
-// its batch statements prepared. A Store over another pool works, parsing
-// its batch statements at each call.
-func PoolConfig(url string) (*pgxpool.Config, error) {
-	pc, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, err
-	}
-	pc.ConnConfig.RuntimeParams["plan_cache_mode"] = planCacheMode
-	return pc, nil
-}
-
-// batchMode is how the Store sends its batch statements over pool.
-func batchMode(pool *pgxpool.Pool) pgx.QueryExecMode {
-	if pool.Config().ConnConfig.RuntimeParams["plan_cache_mode"] == planCacheMode {
-		return customPlans
-	}
-	return describePerCall
-}
+// perCallPlan opens the transaction of a batch statement (Enqueue,
+// RecordSubmits, Requeue, ApplyReceipts, AppendInbound; see queryPlanned):
+// the statement is prepared once per connection (parsed and analysed once)
+// and planned at each call for the arrays it is given. A generic plan cannot
+// see the batch size: it guesses a handful of rows and joins the
+// statement's CTEs with nested loops, O(n²) per batch (measured: a quarter
+// of Enqueue's time). The unnamed statement, the other way to plan per call,
+// is parsed again each time: at the engine's batch sizes (tens of rows)
+// that was a fifth to a third of a batch statement's PostgreSQL CPU
+// (SB_BENCH_BATCH=20 go test -bench ./inbox/). The setting is LOCAL: the
+// Store's other statements keep their cached generic plans (forcing custom
+// plans on every statement of the connection made GetMessage plan each
+// call, 0.5 ms under load, measured with pg_stat_statements).
+var perCallPlan = []string{"BEGIN", "SET LOCAL plan_cache_mode = force_custom_plan"}
 
 // micros turns a duration into whole microseconds for `$n * interval '1 microsecond'`.
 func micros(d time.Duration) int64 { return d.Microseconds() }

@@ -5,16 +5,13 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/switchboard-sms/switchboard/inbox"
 )
 
 // OpenPool opens a pgx pool on url for the test, with at most maxConns
-// connections (0: pgx's default), closed when the test ends; configured
-// as the engine configures its own (inbox.PoolConfig).
+// connections (0: pgx's default), closed when the test ends.
 func OpenPool(t testing.TB, url string, maxConns int32) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := inbox.PoolConfig(url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,7 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 	case <-time.After(10 * time.Second):
 	}
 
+	cpu := startCPU(ctx, e)
 	start := time.Now()
 	prog.Start(fmt.Sprintf("e2e: sending %d messages", p.Messages), int64(p.Messages), "msgs")
 	s.run(ctx, p.Messages, p.Concurrency, p.Rate, p.Batch, prog)
@@ -58,6 +59,7 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 	acc, _, _ := s.progress()
 	prog.Start("e2e: waiting for receipts", int64(acc), "final")
 	allFinal := s.waitFinal(ctx, p.Timeout, prog)
+	cpu.stop(ctx)
 	stopEvents()
 
 	prog.Start("e2e: reading every message's status history", int64(acc), "msgs")
@@ -101,6 +103,7 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 		{"segments (engine)", fmt.Sprint(res.Segments)},
 		{"segments accepted by the carrier", fmt.Sprint(res.CarrierAccepted)},
 	}})
+	cpu.report(rep, res.Delivered, "delivered msg")
 	stageChart := Chart{ID: "latency-percentiles", Title: "Latency per stage", Kind: "percentile", XLabel: "percentile", YLabel: "ms"}
 	for i, l := range res.Stages {
 		stageChart.Series = append(stageChart.Series, Series{Name: l.Name, Points: l.Curve, Group: i})

@@ -65,6 +65,9 @@ type engineRun struct {
 	keep    bool
 	cleanup []func()
 	against string
+	// dbURL (the run's database) and redisURL, when the bench started the
+	// engine; "" otherwise.
+	dbURL, redisURL string
 }
 
 // engineOptions says what a scenario needs of the engine it starts.
@@ -126,6 +129,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 	if !e.keep {
 		e.cleanup = append(e.cleanup, dropDB)
 	}
+	e.dbURL = dbURL
 	redisURL := envOr(sc.Engine.RedisURL, "REDIS_URL", "redis://127.0.0.1:6379/0")
 	prefix := "smppbench:" + runID + ":"
 	clearKeys, err := redisCleaner(ctx, redisURL, prefix)
@@ -135,6 +139,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 	if !e.keep {
 		e.cleanup = append(e.cleanup, clearKeys)
 	}
+	e.redisURL = redisURL
 
 	token := "bench-op-" + randomHex(16)
 	tps, burst := sc.Carrier.TPS, sc.Carrier.TPSBurst

@@ -109,6 +109,47 @@ func TestE2EShort(t *testing.T) {
 	if !(s[1].P50MS <= s[2].P50MS && s[2].P50MS <= s[3].P50MS) || s[0].Count != res.Accepted || s[3].Count != res.Delivered {
 		t.Errorf("stages out of order: %+v", s)
 	}
+	checkCPU(t, rep, res.Delivered)
+}
+
+// checkCPU checks the CPU split of a run whose engine the bench started:
+// the engine, the bench and Redis are always measured; PostgreSQL when
+// its data directory is readable here (it says why not otherwise).
+func checkCPU(t *testing.T, rep *Report, msgs int64) {
+	t.Helper()
+	c := rep.CPU
+	if c == nil {
+		t.Fatal("no CPU split")
+	}
+	if c.Messages != msgs || c.WallSeconds <= 0 {
+		t.Errorf("CPU split over %d messages, %v s", c.Messages, c.WallSeconds)
+	}
+	for name, f := range map[string]CPUFigure{"engine": c.Engine, "bench": c.Bench, "redis": c.Redis, "machine": c.Machine} {
+		if f.Seconds == nil || f.MicrosPerMessage == nil || f.Cores == nil || f.NA != "" {
+			t.Errorf("%s: not measured: %+v", name, f)
+		} else if *f.Seconds <= 0 && name != "redis" {
+			t.Errorf("%s: %v s of CPU", name, *f.Seconds)
+		}
+	}
+	for name, f := range map[string]CPUFigure{"postgresql": c.PostgreSQL, "postgresql_run_backends": c.PostgreSQLRun} {
+		if (f.Seconds == nil) == (f.NA == "") {
+			t.Errorf("%s: %+v", name, f)
+		}
+		if f.Seconds == nil {
+			t.Logf("%s: n/a: %s", name, f.NA)
+		}
+	}
+	if c.PostgreSQL.Seconds != nil && c.PostgreSQLRun.Seconds != nil && *c.PostgreSQLRun.Seconds > *c.PostgreSQL.Seconds+0.05 {
+		t.Errorf("the run's backends %v s > the whole server %v s", *c.PostgreSQLRun.Seconds, *c.PostgreSQL.Seconds)
+	}
+	if c.StatementsNA == "" && (c.StatementsAll == nil || c.StatementsAll.Calls == 0 || len(c.Statements) == 0) {
+		t.Errorf("pg_stat_statements: %+v", c.Statements)
+	}
+	for _, s := range c.Statements {
+		if strings.Contains(s.Query, "smppbench cpu") {
+			t.Errorf("the meter's own query: %q", s.Query)
+		}
+	}
 }
 
 // TestE2EBatchShort: the e2e scenario through POST /v1/messages/batch,
@@ -135,6 +176,7 @@ func TestInboundShort(t *testing.T) {
 	if res.MORate <= 0 || res.DeliverResp.P50MS <= 0 || res.InjectedLong == 0 {
 		t.Errorf("%+v", res)
 	}
+	checkCPU(t, rep, res.InThreads)
 }
 
 func TestSoakShort(t *testing.T) {

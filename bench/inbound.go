@@ -190,10 +190,12 @@ func runInbound(ctx context.Context, sc Scenario, rep *Report, prog *Progress) e
 	case <-time.After(10 * time.Second):
 	}
 	prog.Start(fmt.Sprintf("inbound: %d MO, %d at once", p.Messages, p.Concurrency), int64(p.Messages), "MO")
+	cpu := startCPU(ctx, e)
 	start := time.Now()
 	inj.run(ctx, p.Messages, p.Concurrency, 0, prog)
 	elapsed := time.Since(start)
 	inj.waitSeen(ctx, p.Timeout)
+	cpu.stop(ctx)
 	stopEvents()
 	found, missing, verr := inj.verify(ctx, wc)
 	acked, seen := inj.counts()
@@ -213,6 +215,7 @@ func runInbound(ctx context.Context, sc Scenario, rep *Report, prog *Progress) e
 		{"seen as message.received events", fmt.Sprint(res.EventsSeen)},
 		{"found in a thread (GET /v1/threads…)", fmt.Sprint(res.InThreads)},
 	}})
+	cpu.report(rep, res.InThreads, "MO in thread")
 	rep.Charts = append(rep.Charts,
 		Chart{ID: "throughput", Title: "MO acknowledged over time", Kind: "line", XLabel: "seconds since start", YLabel: "MO/s",
 			Series: []Series{{Name: "MO/s", Points: inj.meter.Series(300)}}},

@@ -49,6 +49,8 @@ type Report struct {
 	Notes           []string `json:"notes,omitempty"`
 	// Results holds the scenario's own typed results (WindowResults, ...).
 	Results any `json:"results"`
+	// CPU is the CPU time of the measured run by process (e2e, inbound).
+	CPU *CPUSplit `json:"cpu,omitempty"`
 }
 
 // Metric is one headline number.

@@ -270,6 +270,11 @@ func (e *Engine) Run(ctx context.Context) error {
 // result is kept, waiting for the result (it may come from a slow engine).
 const orphanReceiptAge = 24 * time.Hour
 
+// changeRetention is how long the change feed's log is kept: a feed reader
+// (GET /v1/events) that resumes from an older cursor misses the changes
+// before it.
+const changeRetention = 7 * 24 * time.Hour
+
 // maintain runs the periodic sweeps the store needs until ctx ends.
 func (e *Engine) maintain(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
@@ -284,6 +289,11 @@ func (e *Engine) maintain(ctx context.Context) {
 			e.log.Warn("deleting orphan receipts failed", zap.Error(err))
 		} else if n > 0 {
 			e.log.Info("orphan receipts deleted", zap.Int64("count", n), zap.Duration("older_than", orphanReceiptAge))
+		}
+		if n, err := e.store.PruneChanges(ctx, changeRetention); err != nil {
+			e.log.Warn("pruning the change log failed", zap.Error(err))
+		} else if n > 0 {
+			e.log.Info("change log pruned", zap.Int64("rows", n), zap.Duration("older_than", changeRetention))
 		}
 	}
 }

@@ -44,6 +44,10 @@ type ChangeKind int
 const (
 	ChangeMessage ChangeKind = iota // a message (the fields of Change)
 	ChangeRequest                   // a number request (Change.Request)
+
+	// changeNone is changesSQL's marker row: the log page was full and
+	// ended at the transaction in its last column.
+	changeNone ChangeKind = -1
 )
 
 // DefaultChangesLimit is the page size of Changes when limit is 0.
@@ -56,6 +60,7 @@ const (
 	requestCursorKind = "c1r"
 	noMessageAfter    = int64(1<<63 - 1)
 	noRequestAfter    = int64(0)
+	noRequestAfterAll = int64(1<<63 - 1) // past every request of the transaction
 )
 
 // ChangeCursor returns a cursor at the end of the change feed as of now:
@@ -90,17 +95,17 @@ func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 // and messages, only not in the feed). The store's own transactions are
 // single statements lasting milliseconds.
 //
-// Cost on the write paths: inserts take change_xid from the column
-// default; every statement that changes a status sets it in the same
-// UPDATE. The cost is mostly the messages_changes index, which every
-// insert and every non-HOT update of messages now also writes: on the
-// inbox benchmarks about +9-18% WAL per message and +10-30% database CPU
-// (medians on a busy 2-core machine). Setting
-// change_xid in the statements was measured cheaper than a BEFORE UPDATE
-// trigger (about 1 µs per changed row less, bare UPDATE of 50,000 rows). A
-// read is one index range scan of messages_changes and one of
-// number_requests_changes (a small table); pg_stat_get_activity is read
-// only while some transaction is running.
+// Cost on the write paths: the statements that change a status set
+// change_xid in the same UPDATE (inserts take it from the column default),
+// and a statement-level trigger writes one message_changes row per
+// statement and workspace, listing the ids it changed (migration 0008); no
+// index of messages is written for the feed, so a status update that
+// changes no indexed column is HOT. A read is a range of message_changes
+// (whole transactions, at most limit rows of it), the listed messages by
+// primary key, keeping each message at its latest change only, and a range
+// of number_requests_changes (a small table); pg_stat_get_activity is read
+// only while some transaction is running. Log rows older than the feed's
+// retention are deleted by PruneChanges.
 func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit int) ([]Change, error) {
 	// The feed's order is (change_xid, kind, id). A cursor after a message
 	// (xid, m) is followed by the messages (xid, > m) and every request of
@@ -127,11 +132,28 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 	case limit > MaxPageSize:
 		limit = MaxPageSize
 	}
+	for {
+		cs, skipTo, err := s.changesPage(ctx, ws, xid, msgAfter, reqAfter, limit)
+		if err != nil || len(cs) > 0 || skipTo == 0 {
+			return cs, err
+		}
+		// A whole page of the log listed only messages changed again
+		// since (shown at their later entry): read on past it.
+		xid, msgAfter, reqAfter = skipTo, noMessageAfter, noRequestAfterAll
+	}
+}
+
+// changesPage reads one page of the feed after (xid, msgAfter, reqAfter).
+// When it read a whole page of the log (limit rows) and found no change to
+// return in it, skipTo is the page's last transaction, past which the next
+// page starts; it is 0 otherwise.
+func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, reqAfter int64, limit int) (cs []Change, skipTo int64, err error) {
 	rows, err := s.pool.Query(ctx, changesSQL, ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
+	var bound uint64
+	cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
 		var (
 			c              Change
 			cx             uint64
@@ -140,12 +162,17 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 			segs           int16
 			q              NumberRequest
 			closed         *time.Time
+			mark           uint64
 		)
 		err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
 			&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
-			&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed)
+			&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark)
 		if err != nil {
 			return c, err
+		}
+		if c.Kind == changeNone {
+			bound = mark
+			return c, nil
 		}
 		if c.Kind == ChangeRequest {
 			q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
@@ -161,6 +188,19 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 		}
 		return c, err
 	})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := cs[:0]
+	for _, c := range cs {
+		if c.Kind != changeNone {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 && bound != 0 {
+		return nil, int64(bound), nil
+	}
+	return out, 0, nil
 }
 
 // horizonCTE computes the feed's horizon (see Changes): the oldest
@@ -187,44 +227,92 @@ horizon AS MATERIALIZED (
 )
 `
 
-// changesSQL: an index range scan of messages_changes and one of
-// number_requests_changes, each bounded above by the horizon, merged in
-// feed order. Rows have the columns of both kinds (the other kind's are
-// empty); for a request, the number is its dedicated number's E.164, the
-// status its status, "at" when it reached it.
-var changesSQL = fmt.Sprintf(horizonCTE, 5) + `
+// changesSQL: a page of the workspace's log (message_changes) after the
+// cursor's transaction, at most $4 rows, extended to whole transactions
+// (a transaction's ids may be spread over several rows, and the cursor
+// orders ids within a transaction) and bounded by the horizon; the ids it
+// lists whose message still has that change as its latest (change_xid),
+// by primary key; and a range of number_requests_changes up to the same
+// bound, merged in feed order. Rows have the columns of both kinds (the
+// other kind's are empty); for a request, the number is its dedicated
+// number's E.164, the status its status, "at" when it reached it. When the
+// log page was full, a marker row (kind -1) after the page gives its last
+// transaction, so that a page whose every id was superseded can be read
+// past (see Changes).
+var changesSQL = fmt.Sprintf(horizonCTE, 5) + `,
+page AS MATERIALIZED (
+    SELECT l.change_xid FROM message_changes l
+    WHERE l.workspace_id = $1 AND l.change_xid >= $2::xid8 AND l.change_xid < (SELECT h FROM horizon)
+      -- a cursor past every message of its transaction starts after it
+      AND (l.change_xid > $2::xid8 OR $3::int8 < 9223372036854775807)
+    ORDER BY l.change_xid
+    LIMIT $4
+),
+bound AS MATERIALIZED (
+    SELECT CASE WHEN count(*) = $4 THEN max(change_xid) END AS full_to,
+           coalesce(CASE WHEN count(*) = $4 THEN max(change_xid) END, (SELECT h FROM horizon)) AS b
+    FROM page
+),
+logged AS MATERIALIZED (
+    SELECT DISTINCT l.change_xid, u.id
+    FROM message_changes l, unnest(l.ids) AS u(id)
+    WHERE l.workspace_id = $1 AND l.change_xid >= $2::xid8
+      AND l.change_xid < (SELECT h FROM horizon)
+      AND (l.change_xid <= (SELECT full_to FROM bound) OR (SELECT full_to FROM bound) IS NULL)
+      AND (l.change_xid, u.id) > ($2::xid8, $3::int8)
+)
 SELECT * FROM (
-    (SELECT m.change_xid, 0 AS kind, m.id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding,
-            m.segments, m.status, coalesce(m.carrier_error, 0),
-            coalesce(CASE m.status
-                WHEN 'queued' THEN m.queued_at WHEN 'sending' THEN m.sending_at
-                WHEN 'submitted' THEN m.submitted_at WHEN 'delivered' THEN m.delivered_at
-                WHEN 'failed' THEN m.failed_at WHEN 'expired' THEN m.expired_at
-                WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at END, m.created_at),
-            m.created_at,
-            ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz
-     FROM messages m
-     JOIN numbers n ON n.id = m.number_id
-     WHERE m.workspace_id = $1
-       AND (m.change_xid, m.id) > ($2::xid8, $3::int8)
-       AND m.change_xid < (SELECT h FROM horizon)
-     ORDER BY m.change_xid, m.id
-     LIMIT $4)
-    UNION ALL
-    (SELECT r.change_xid, 1, r.id, 0::int8, ''::text, coalesce(n.e164, ''), ''::text, ''::text, ''::text,
-            0::int2, r.status, 0, coalesce(r.closed_at, r.created_at), r.created_at,
-            r.country, coalesce(r.area_code, ''), r.note, r.status, coalesce(r.number_id, 0),
-            coalesce(r.decline_reason, ''), r.closed_at
-     FROM number_requests r
-     LEFT JOIN numbers n ON n.id = r.number_id
-     WHERE r.workspace_id = $1
-       AND (r.change_xid, r.id) > ($2::xid8, $6::int8)
-       AND r.change_xid < (SELECT h FROM horizon)
-     ORDER BY r.change_xid, r.id
-     LIMIT $4)
-) x
-ORDER BY 1, 2, 3
-LIMIT $4
+    SELECT * FROM (
+        (SELECT m.change_xid, 0 AS kind, m.id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding,
+                m.segments, m.status, coalesce(m.carrier_error, 0),
+                coalesce(CASE m.status
+                    WHEN 'queued' THEN m.queued_at WHEN 'sending' THEN m.sending_at
+                    WHEN 'submitted' THEN m.submitted_at WHEN 'delivered' THEN m.delivered_at
+                    WHEN 'failed' THEN m.failed_at WHEN 'expired' THEN m.expired_at
+                    WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at END, m.created_at),
+                m.created_at,
+                ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz, '0'::xid8
+         FROM logged c
+         JOIN messages m ON m.id = c.id AND m.change_xid = c.change_xid AND m.workspace_id = $1
+         JOIN numbers n ON n.id = m.number_id
+         ORDER BY c.change_xid, c.id
+         LIMIT $4)
+        UNION ALL
+        (SELECT r.change_xid, 1, r.id, 0::int8, ''::text, coalesce(n.e164, ''), ''::text, ''::text, ''::text,
+                0::int2, r.status, 0, coalesce(r.closed_at, r.created_at), r.created_at,
+                r.country, coalesce(r.area_code, ''), r.note, r.status, coalesce(r.number_id, 0),
+                coalesce(r.decline_reason, ''), r.closed_at, '0'::xid8
+         FROM number_requests r
+         LEFT JOIN numbers n ON n.id = r.number_id
+         WHERE r.workspace_id = $1
+           AND (r.change_xid, r.id) > ($2::xid8, $6::int8)
+           AND r.change_xid < (SELECT h FROM horizon)
+           AND r.change_xid <= (SELECT b FROM bound)
+         ORDER BY r.change_xid, r.id
+         LIMIT $4)
+    ) x
+    ORDER BY 1, 2, 3
+    LIMIT $4
+) y
+UNION ALL
+SELECT full_to, -1, 0, 0, '', '', '', '', '', 0::int2, '', 0, now(), now(), '', '', '', '', 0, '', NULL, full_to
+FROM bound WHERE full_to IS NOT NULL
 `
 
 var cursorSQL = fmt.Sprintf(horizonCTE, 1) + `SELECT h FROM horizon`
+
+// PruneChanges deletes the rows of the change log written more than
+// olderThan ago and returns how many. A reader whose cursor is older than
+// that no longer sees those changes (the messages themselves stay); the
+// engine keeps a week. The log is appended in time order, so this reads a
+// few pages of its BRIN index and deletes whole pages.
+func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
+	if olderThan <= 0 {
+		return 0, invalid("prune changes needs a positive age")
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM message_changes WHERE at < now() - $1::int8 * interval '1 microsecond'`, micros(olderThan))
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}

@@ -232,3 +232,89 @@ func TestEnqueueAndListThreadsForTheAPI(t *testing.T) {
 		t.Fatalf("threads %+v", ths)
 	}
 }
+
+// TestChangesLogPages: the feed is read from a log of one row per writing
+// statement and workspace (migration 0008). A page of the log whose every
+// id changed again since is read past, not answered empty; the ids of one
+// transaction spread over several log rows are all returned, in order,
+// whatever the page size; PruneChanges drops old rows of the log only.
+func TestChangesLogPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws, _ := e.ready("w", inbox.Dedicated)
+	start, err := e.s.ChangeCursor(e.ctx)
+	ok(t, err)
+
+	// Five messages, each queued and then changed again in a statement of
+	// its own: five log rows of superseded entries before the five latest.
+	var ids []inbox.MessageID
+	for i := range 5 {
+		ids = append(ids, e.send(msg(ws, contact(100+i), "m"))[0].ID)
+	}
+	for _, id := range ids {
+		_, err := e.pool.Exec(e.ctx, `UPDATE messages SET last_error = 'x', change_xid = pg_current_xact_id() WHERE id = $1`, id)
+		ok(t, err)
+	}
+	// Pages of 2 log rows: the first two pages list only superseded entries.
+	var got []inbox.MessageID
+	after := start
+	deadline := time.Now().Add(15 * time.Second)
+	for len(got) < 5 && time.Now().Before(deadline) {
+		cs, err := e.s.Changes(e.ctx, ws, after, 2)
+		ok(t, err)
+		if len(cs) == 0 {
+			time.Sleep(20 * time.Millisecond) // another test's transaction holds the horizon
+			continue
+		}
+		for _, c := range cs {
+			got = append(got, c.Message)
+		}
+		after = cs[len(cs)-1].Cursor
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("feed %v, want each message once at its latest change %v", got, ids)
+	}
+
+	// One transaction writing its ids in two statements: {a, c}, then {b}.
+	a := e.send(msg(ws, contact(200), "a"))[0].ID
+	b := e.send(msg(ws, contact(201), "b"))[0].ID
+	c := e.send(msg(ws, contact(202), "c"))[0].ID
+	tx, err := e.pool.Begin(e.ctx)
+	ok(t, err)
+	_, err = tx.Exec(e.ctx, `UPDATE messages SET last_error = 'y', change_xid = pg_current_xact_id() WHERE id = ANY($1)`, []int64{int64(a), int64(c)})
+	ok(t, err)
+	_, err = tx.Exec(e.ctx, `UPDATE messages SET last_error = 'y', change_xid = pg_current_xact_id() WHERE id = $1`, int64(b))
+	ok(t, err)
+	ok(t, tx.Commit(e.ctx))
+	got = got[:0]
+	deadline = time.Now().Add(15 * time.Second)
+	for len(got) < 3 && time.Now().Before(deadline) {
+		cs, err := e.s.Changes(e.ctx, ws, after, 1)
+		ok(t, err)
+		if len(cs) == 0 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		got = append(got, cs[0].Message)
+		after = cs[0].Cursor
+	}
+	if want := []inbox.MessageID{a, b, c}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("one transaction over two log rows, pages of 1: %v, want %v", got, want)
+	}
+
+	// Pruning: rows older than the cut go, younger ones stay.
+	before := e.count(`SELECT count(*) FROM message_changes WHERE workspace_id = $1`, ws)
+	n, err := e.s.PruneChanges(e.ctx, time.Hour)
+	ok(t, err)
+	if after := e.count(`SELECT count(*) FROM message_changes WHERE workspace_id = $1`, ws); n != 0 || after != before {
+		t.Fatalf("prune of rows older than an hour deleted %d; %d rows left of %d", n, after, before)
+	}
+	_, err = e.pool.Exec(e.ctx, `UPDATE message_changes SET at = now() - interval '2 hours' WHERE workspace_id = $1`, ws)
+	ok(t, err)
+	if _, err = e.s.PruneChanges(e.ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if left := e.count(`SELECT count(*) FROM message_changes WHERE workspace_id = $1`, ws); left != 0 || before == 0 {
+		t.Fatalf("after pruning %d of the workspace's %d log rows are left", left, before)
+	}
+}

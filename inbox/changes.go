@@ -260,6 +260,17 @@ logged AS MATERIALIZED (
       AND l.change_xid < (SELECT h FROM horizon)
       AND (l.change_xid <= (SELECT full_to FROM bound) OR (SELECT full_to FROM bound) IS NULL)
       AND (l.change_xid, u.id) > ($2::xid8, $3::int8)
+    ORDER BY 1, 2
+),
+-- The first $4 ids, in feed order, whose message still has this change as
+-- its latest: probed one by one (a scalar subquery, never turned into a
+-- join that could reorder them) in the order materialized above, stopping
+-- at $4 (a transaction of a 1,000-message batch is not read whole for a
+-- page of 100).
+live AS MATERIALIZED (
+    SELECT c.change_xid, c.id FROM logged c
+    WHERE (SELECT m.change_xid FROM messages m WHERE m.id = c.id AND m.workspace_id = $1) = c.change_xid
+    LIMIT $4
 )
 SELECT * FROM (
     SELECT * FROM (
@@ -272,8 +283,8 @@ SELECT * FROM (
                     WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at END, m.created_at),
                 m.created_at,
                 ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz, '0'::xid8
-         FROM logged c
-         JOIN messages m ON m.id = c.id AND m.change_xid = c.change_xid AND m.workspace_id = $1
+         FROM live c
+         JOIN messages m ON m.id = c.id
          JOIN numbers n ON n.id = m.number_id
          ORDER BY c.change_xid, c.id
          LIMIT $4)

@@ -49,8 +49,10 @@
 // queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
 // (thread_id, id); messages_pending (number_id, workspace_id) WHERE pending;
 // threads_recent (workspace_id, last_message_at DESC, id DESC); segments
-// primary key (carrier, carrier_key); messages_changes (workspace_id,
-// change_xid, id) and number_requests_changes, the change feed;
+// primary key (carrier, carrier_key); message_changes_feed (workspace_id,
+// change_xid) over the change log message_changes (a row per writing
+// statement and workspace, written by triggers on messages) and
+// number_requests_changes, the change feed;
 // messages_submitted (number_id, workspace_id, submitted_at), partial, the
 // waits of SendingStats and the window counts of RecentSending;
 // unrouted_messages_destination.

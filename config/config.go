@@ -115,7 +115,9 @@ type Throttle struct {
 	// Margin is added to every sliding interval (default 10ms): it covers
 	// the spread between the moment a segment is granted and the moment the
 	// carrier reads it, so that a carrier counting strictly never sees N+1
-	// in its interval. It costs Margin/Interval of a sliding rate.
+	// in its interval. It costs Margin/Interval of a sliding rate. The
+	// engine also checks each write against its recent writes of the number
+	// and account with it (routing.DispatcherConfig.WriteMargin).
 	Margin Duration `yaml:"margin"`
 }
 

@@ -331,6 +331,22 @@ func (a *limiterAdapter) Throttled(ctx context.Context, carrier, number, rateCla
 	}
 }
 
+// Sliding reports a rate class's limit, or with rateClass "" the
+// carrier account's, when it is a sliding window (routing.SlidingLimits).
+func (a *limiterAdapter) Sliding(carrier, rateClass string) (int, time.Duration, bool) {
+	lim, ok := a.classes[rateClass]
+	if rateClass == "" {
+		lim, ok = a.accounts[carrier]
+	}
+	if !ok || lim.Mode != throttle.Sliding || lim.N <= 0 {
+		return 0, 0, false
+	}
+	if lim.Interval <= 0 {
+		lim.Interval = time.Second
+	}
+	return lim.N, lim.Interval, true
+}
+
 func (a *limiterAdapter) Rate(carrier, rateClass string) float64 {
 	if lim, ok := a.classes[rateClass]; ok {
 		return lim.Rate()

@@ -104,3 +104,14 @@ type Limiter interface {
 	// dispatcher sizes the number's queue from it.
 	Rate(carrier, rateClass string) float64
 }
+
+// SlidingLimits is implemented by a Limiter that can say which of its limits
+// are sliding windows (a strict carrier's count): the dispatcher then checks
+// each write against them too (DispatcherConfig.WriteMargin).
+type SlidingLimits interface {
+	// Sliding returns the sliding window of a number of rateClass, or with
+	// rateClass "" of the carrier account: at most n segments in any
+	// interval. ok is false for a limit that is not a sliding window, or
+	// unknown.
+	Sliding(carrier, rateClass string) (n int, interval time.Duration, ok bool)
+}

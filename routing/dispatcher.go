@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,16 +65,34 @@ type DispatcherConfig struct {
 	// account within this span slow the whole account; a refusal of one
 	// number slows only that number.
 	RefusalSpan time.Duration
-	// MaxHold is how long granted tokens may wait for a window slot: while
-	// every slot of a carrier's binds is in use, the dispatcher takes the
-	// tokens of a few more parts (a quarter of the window) so that a slot
-	// is refilled the moment it frees, without a round trip to the
-	// limiter; tokens not written within MaxHold are given back. A grant
+	// MaxHold is how long granted tokens may wait for a window slot. The
+	// dispatcher takes tokens ahead of the window: for the parts in flight
+	// whose answers are due (at the round trip the binds measure) within
+	// about a Take's duration, so that a slot is refilled the moment it
+	// frees rather than a round trip to the limiter later (with a window
+	// of W the slots otherwise stay empty for one Take in every round
+	// trip). Tokens not written within MaxHold are given back. A grant
 	// then reaches the carrier up to MaxHold after its time, so keep it
 	// within the throttle's margin (the engine uses half of it). 0 takes
 	// no tokens ahead of the window.
 	MaxHold time.Duration
-	Logger  *zap.Logger
+	// WriteMargin is for the dispatcher's own check, at the moment of
+	// writing, of the limits the Limiter reports as sliding windows
+	// (SlidingLimits): a part of a number (or account) allowed N segments
+	// in any Interval is not written while N of its segments were written
+	// in the last Interval+WriteMargin. It waits: its tokens stay pooled
+	// when the wait ends within MaxHold of their grant, and go back to the
+	// limiter otherwise. The limiter grants by the same rule, so this holds
+	// a part back only when an earlier grant was written later after its
+	// grant than this one (it waited for a window slot, or the process was
+	// starved) and would otherwise share an interval with it at the
+	// carrier. WriteMargin covers the spread from writing to the carrier's
+	// reading: the engine uses the throttle's whole margin, so that what a
+	// grant waited never takes from it. Negative: no check. It is this
+	// process's check only: a number sent from several processes relies on
+	// the limiter alone.
+	WriteMargin time.Duration
+	Logger      *zap.Logger
 }
 
 // Dispatcher takes queued messages from the store into a ready queue per
@@ -108,6 +127,7 @@ type Dispatcher struct {
 
 	held    atomic.Int64             // messages claimed and not yet released
 	jobs    sync.WaitGroup           // one per message held
+	returns sync.WaitGroup           // tokens being given back to the limiter
 	full    atomic.Pointer[[]string] // numbers whose queues are full, for Claim
 	intakeM sync.Mutex               // guards intake
 	intake  []Outbound               // claimed, not yet in a queue
@@ -128,7 +148,7 @@ type dispatchResult struct {
 type dispatchCounters struct {
 	claimed, accepted, retried, failed, handedBack, expired atomic.Int64
 	segments, throttled, unknown, limiterDown, storeErrors  atomic.Int64
-	takes, quiet, queued                                    atomic.Int64
+	takes, quiet, queued, writeHeld                         atomic.Int64
 }
 
 // DispatcherStats are the dispatcher's counters.
@@ -148,6 +168,9 @@ type DispatcherStats struct {
 	Quiet       int64 // takes answered with a quiet period
 	InFlight    int64 // messages held now (claimed, not yet released)
 	Queued      int64 // of which waiting in a number's queue, not started
+	// WriteHeld counts parts held back at the moment of writing by the
+	// check of WriteMargin (an earlier grant was written late).
+	WriteHeld int64
 }
 
 // RefusalKey names a count of carrier refusals.
@@ -209,7 +232,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		numbers:  map[numberKey]*numberQ{},
 	}
 	for name, c := range cfg.Carriers {
-		d.carriers[name] = &carrierQ{name: name, c: c}
+		d.carriers[name] = &carrierQ{name: name, c: c, wlog: d.newWriteLog(name, "")}
 	}
 	d.full.Store(&[]string{})
 	return d, nil
@@ -234,6 +257,7 @@ func (d *Dispatcher) Stats() DispatcherStats {
 		HandedBack: c.handedBack.Load(), Expired: c.expired.Load(), Segments: c.segments.Load(), Throttled: c.throttled.Load(),
 		Unknown: c.unknown.Load(), LimiterDown: c.limiterDown.Load(), StoreErrors: c.storeErrors.Load(),
 		Takes: c.takes.Load(), Quiet: c.quiet.Load(), InFlight: d.held.Load(), Queued: c.queued.Load(),
+		WriteHeld: c.writeHeld.Load(),
 	}
 }
 
@@ -274,6 +298,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	close(d.results)
 	<-flushed
+	d.returns.Wait()
 	return nil
 }
 
@@ -416,7 +441,9 @@ type numberQ struct {
 	grantAt  time.Time // the limiter's time of that grant (for Return)
 	inRing   bool
 	weight   float64
-	cap      int // most jobs queued
+	cap      int       // most jobs queued
+	wlog     *writeLog // its recent writes (nil: no check)
+	writeAt  time.Time // its pooled tokens wait for the write check until then
 }
 
 // carrierQ is a carrier account's numbers with work.
@@ -426,9 +453,65 @@ type carrierQ struct {
 	ring     []*numberQ
 	rr       int       // where the next round starts in ring
 	eligible time.Time // the account has no room before this
-	maxFree  int       // the largest free window seen: the look-ahead is a quarter of it
 	errDelay time.Duration
 	quiet    bool // in a quiet period (logged once)
+
+	// The look-ahead's view of the window: when each part in flight was
+	// written (oldest first; the scheduler appends, and drops one from the
+	// front per answer, as answers come about in order), the round trip an
+	// answer takes and how long a Take takes (moving averages).
+	sent     []time.Time
+	answered atomic.Int64 // answers received (response, timeout, link lost)
+	dropped  int64        // answers already taken off sent
+	rtt      atomic.Int64 // nanoseconds
+	takeTime time.Duration
+
+	wlog *writeLog // the account's recent writes (nil: no check)
+}
+
+// inFlight brings cq.sent up to date with the answers received and
+// returns it.
+func (cq *carrierQ) inFlight() []time.Time {
+	k := int(min(cq.answered.Load()-cq.dropped, int64(len(cq.sent))))
+	if k > 0 {
+		cq.dropped += int64(k)
+		n := copy(cq.sent, cq.sent[k:])
+		cq.sent = cq.sent[:n]
+	}
+	return cq.sent
+}
+
+// answer records that one of cq's parts in flight was answered after rtt
+// (0: no response, the link was lost or it timed out). It runs on the
+// session's goroutines.
+func (cq *carrierQ) answer(rtt time.Duration) {
+	if rtt > 0 {
+		old := cq.rtt.Load()
+		if old == 0 {
+			cq.rtt.Store(int64(rtt))
+		} else {
+			cq.rtt.Store(old + (int64(rtt)-old)/8)
+		}
+	}
+	cq.answered.Add(1)
+}
+
+// lead is how long before a window slot is due to free the look-ahead
+// takes its tokens: a Take's usual duration, and a quarter of maxHold so
+// that the grant is usually there first.
+func (cq *carrierQ) lead(maxHold time.Duration) time.Duration {
+	return cq.takeTime + maxHold/4
+}
+
+// freeingBy is how many of cq's parts in flight are due to be answered by
+// t, at the usual round trip.
+func (cq *carrierQ) freeingBy(t time.Time) int {
+	rtt := time.Duration(cq.rtt.Load())
+	if rtt <= 0 {
+		return 0
+	}
+	sent := cq.inFlight()
+	return sort.Search(len(sent), func(i int) bool { return sent[i].Add(rtt).After(t) })
 }
 
 // schedule is the scheduler goroutine: it moves claimed messages into their
@@ -469,18 +552,27 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 		granted := 0
 		if len(reqs) > 0 {
 			takeCtx, cancel := context.WithTimeout(sendCtx, 5*time.Second)
+			t0 := time.Now()
 			res := d.cfg.Limiter.Take(takeCtx, reqs)
+			took := time.Since(t0)
 			cancel()
+			for _, r := range reqs {
+				cq := d.carriers[r.Carrier]
+				cq.takeTime += (took - cq.takeTime) / 8
+			}
 			granted = d.apply(sendCtx, reqs, plans, res)
 		}
 		d.publishFull()
 		next := d.nextWake(time.Now())
 		switch {
-		case next <= 0 && granted > 0:
+		case next == 0 && granted > 0:
 			continue // more to send now
-		case next <= 0 && len(reqs) > 0:
-			next = time.Millisecond // asked and got nothing, yet nothing says wait: do not spin
-		case next <= 0 || next > d.cfg.Poll:
+		case next == 0:
+			// Asked and got nothing, yet nothing says wait (or the time
+			// came since this round planned): look again soon, without
+			// spinning.
+			next = time.Millisecond
+		case next < 0 || next > d.cfg.Poll:
 			next = d.cfg.Poll
 		}
 		done := ctx.Done()
@@ -531,10 +623,25 @@ func (d *Dispatcher) number(j *job) *numberQ {
 	if n == nil {
 		rate := d.cfg.Limiter.Rate(j.m.Carrier, j.m.RateClass)
 		n = &numberQ{key: k, class: j.m.RateClass, cq: d.carriers[j.m.Carrier], weight: max(rate, 0.001),
-			cap: max(d.cfg.MinQueue, int(math.Ceil(rate*d.cfg.QueueAhead.Seconds())))}
+			cap: max(d.cfg.MinQueue, int(math.Ceil(rate*d.cfg.QueueAhead.Seconds()))), wlog: d.newWriteLog(j.m.Carrier, j.m.RateClass)}
 		d.numbers[k] = n
 	}
 	return n
+}
+
+// newWriteLog is the write check of a number of rateClass on carrier, or of
+// the carrier account with rateClass "": nil when its limit is not a
+// sliding window (or the check is off).
+func (d *Dispatcher) newWriteLog(carrier, rateClass string) *writeLog {
+	sl, ok := d.cfg.Limiter.(SlidingLimits)
+	if !ok || d.cfg.WriteMargin < 0 {
+		return nil
+	}
+	n, interval, ok := sl.Sliding(carrier, rateClass)
+	if !ok {
+		return nil
+	}
+	return newWriteLog(n, interval+d.cfg.WriteMargin)
 }
 
 func (d *Dispatcher) prepare(m Outbound, now time.Time) (*job, *dispatchResult) {
@@ -622,19 +729,25 @@ func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest
 	var reqs []TakeRequest
 	var plans [][]*numberQ
 	for _, cq := range d.carriers {
-		if len(cq.ring) == 0 || now.Before(cq.eligible) {
+		if len(cq.ring) == 0 {
 			continue
 		}
 		if !cq.c.up() {
 			d.handBackCarrier(cq, now)
 			continue
 		}
+		// Tokens granted already are written whatever the account's room
+		// now (they may have waited for a slot or the write check).
 		free := freeWindow(cq.c)
-		cq.maxFree = max(cq.maxFree, free)
 		free = d.spendPools(sendCtx, cq, now, free)
+		if now.Before(cq.eligible) {
+			continue
+		}
 		ahead := 0
 		if d.cfg.MaxHold > 0 {
-			ahead = cq.maxFree / 4
+			// The parts in flight whose answers are due before a Take
+			// started now would return: their slots get tokens now.
+			ahead = cq.freeingBy(now.Add(cq.lead(d.cfg.MaxHold)))
 		}
 		for _, n := range cq.ring {
 			if n.pool > 0 {
@@ -778,14 +891,14 @@ func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans []
 			}
 			if g.N < want {
 				if g.Wait > 0 {
-					n.eligible = now.Add(g.Wait)
+					n.eligible = laterOf(n.eligible, now.Add(g.Wait)) // the write check may have said later
 				} else {
 					accountShort = true
 				}
 			}
 		}
 		if accountShort && r.AccountWait > 0 {
-			cq.eligible = now.Add(r.AccountWait)
+			cq.eligible = laterOf(cq.eligible, now.Add(r.AccountWait))
 		}
 	}
 	return granted
@@ -798,6 +911,9 @@ func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, free int) int {
 	for free > 0 && n.pool > 0 && len(n.jobs) > 0 {
 		j := n.jobs[0]
 		t := min(n.pool, j.perPart-j.tokens)
+		if j.tokens+t == j.perPart && !d.mayWrite(n, j.perPart) {
+			break
+		}
 		j.tokens += t
 		n.pool -= t
 		if j.tokens < j.perPart {
@@ -807,7 +923,7 @@ func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, free int) int {
 		if !j.started() {
 			d.stats.queued.Add(-1)
 		}
-		if !d.submit(sendCtx, j) {
+		if !d.submit(sendCtx, n, j) {
 			// The bind went down under us: give back this part's tokens
 			// and the rest; the job is finished with what it sent.
 			n.pool += j.perPart
@@ -831,11 +947,51 @@ func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, free int) int {
 	return free
 }
 
+// mayWrite checks a part of k segments of n against the writes of n and
+// of its account (WriteMargin). When it may not go now, n's pooled tokens
+// wait for it if that is within MaxHold of their grant; otherwise they go
+// back to the limiter and n (or the account) waits until it may.
+func (d *Dispatcher) mayWrite(n *numberQ, k int) bool {
+	if n.wlog == nil && n.cq.wlog == nil {
+		return true
+	}
+	now := time.Now()
+	w, wa := n.wlog.wait(now, k), n.cq.wlog.wait(now, k)
+	if w <= 0 && wa <= 0 {
+		return true
+	}
+	at := now.Add(max(w, wa))
+	if !n.writeAt.After(now) {
+		d.stats.writeHeld.Add(1) // a part newly held back
+	}
+	if !at.After(n.pooledAt.Add(d.cfg.MaxHold)) {
+		n.writeAt = at
+		return false
+	}
+	n.writeAt = time.Time{}
+	d.giveBack(n)
+	if w > 0 {
+		n.eligible = laterOf(n.eligible, now.Add(w))
+	}
+	if wa > 0 {
+		n.cq.eligible = laterOf(n.cq.eligible, now.Add(wa))
+	}
+	return false
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // spendPools writes the carrier's numbers' pooled tokens into the free
 // window, giving back those older than MaxHold (a grant must reach the
 // carrier close to its time); it returns the free slots left.
 func (d *Dispatcher) spendPools(sendCtx context.Context, cq *carrierQ, now time.Time, free int) int {
-	for _, n := range cq.ring {
+	for i := range cq.ring {
+		n := cq.ring[(cq.rr+i)%len(cq.ring)] // in the rotating order of the deal
 		if n.pool == 0 {
 			continue
 		}
@@ -850,18 +1006,25 @@ func (d *Dispatcher) spendPools(sendCtx context.Context, cq *carrierQ, now time.
 	return free
 }
 
-// giveBack returns n's pooled tokens to the limiter.
+// giveBack returns n's pooled tokens to the limiter, in the background:
+// the scheduler does not wait for the round trip (a return that comes late
+// only leaves the room taken a moment longer).
 func (d *Dispatcher) giveBack(n *numberQ) {
 	if n.pool > 0 {
-		d.cfg.Limiter.Return(context.Background(), n.key.carrier, n.key.number, n.class, n.pool, n.grantAt)
+		k, class, pool, at := n.key, n.class, n.pool, n.grantAt
+		d.returns.Add(1)
+		go func() {
+			defer d.returns.Done()
+			d.cfg.Limiter.Return(context.Background(), k.carrier, k.number, class, pool, at)
+		}()
 		n.pool = 0
 	}
 }
 
 // submit writes j's next part. It returns false when the write failed at
 // once (no bind): the job is then closed, its unsent parts retryable.
-func (d *Dispatcher) submit(sendCtx context.Context, j *job) bool {
-	m, c := j.m, j.c
+func (d *Dispatcher) submit(sendCtx context.Context, n *numberQ, j *job) bool {
+	m, c, cq := j.m, j.c, n.cq
 	idx := j.unsent[j.next]
 	p := smpp.SubmitSM{
 		Source:             smpp.Address{TON: c.SourceTON, NPI: c.SourceNPI, Addr: addrDigits(m.From, c.SourceTON)},
@@ -873,7 +1036,9 @@ func (d *Dispatcher) submit(sendCtx context.Context, j *job) bool {
 	j.mu.Lock()
 	j.outstanding++
 	j.mu.Unlock()
+	sentAt := time.Now()
 	err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
+		cq.answer(r.RTT)
 		j.result(d, d.segmentResult(m, idx, len(j.parts), r, err))
 		signal(d.wake) // a window slot is free
 	})
@@ -884,6 +1049,9 @@ func (d *Dispatcher) submit(sendCtx context.Context, j *job) bool {
 		return false
 	}
 	j.next++
+	cq.sent = append(cq.inFlight(), sentAt)
+	n.wlog.add(sentAt, j.perPart)
+	cq.wlog.add(sentAt, j.perPart)
 	d.stats.segments.Add(1)
 	return true
 }
@@ -980,7 +1148,7 @@ func (d *Dispatcher) sweep(now time.Time) {
 				ring = append(ring, n)
 			default:
 				n.inRing = false
-				if now.After(n.eligible) {
+				if now.After(n.eligible) && n.wlog.idle(now) {
 					delete(d.numbers, n.key)
 				}
 			}
@@ -1062,22 +1230,34 @@ func (d *Dispatcher) publishFull() {
 }
 
 // nextWake is how long the scheduler may sleep: until the earliest time a
-// number with work or an account gets room, for carriers with free window.
-// 0 means there is work to do now.
+// number with work or an account gets room, for carriers with free window
+// (or, with the look-ahead, a slot due to free soon). 0 means there is work
+// to do now.
 func (d *Dispatcher) nextWake(now time.Time) time.Duration {
 	next := time.Duration(-1)
 	for _, cq := range d.carriers {
-		if len(cq.ring) == 0 || freeWindow(cq.c) <= 0 {
+		if len(cq.ring) == 0 {
 			continue
+		}
+		var slot time.Time // when the window has a slot to take tokens for; zero: now
+		if freeWindow(cq.c) <= 0 {
+			t, ok := d.aheadAt(cq)
+			if !ok {
+				continue // a response will wake the scheduler
+			}
+			slot = t
 		}
 		for _, n := range cq.ring {
 			if len(n.jobs) == 0 {
 				continue
 			}
 			if n.pool > 0 {
-				// It waits for a slot (a response wakes the scheduler), or
-				// for its tokens to go stale.
+				// It waits for a slot (a response wakes the scheduler), for
+				// the write check, or for its tokens to go stale.
 				w := n.pooledAt.Add(d.cfg.MaxHold).Sub(now)
+				if n.writeAt.After(now) {
+					w = min(w, n.writeAt.Sub(now))
+				}
 				if next < 0 || w < next {
 					next = max(w, time.Millisecond)
 				}
@@ -1086,6 +1266,9 @@ func (d *Dispatcher) nextWake(now time.Time) time.Duration {
 			t := n.eligible
 			if cq.eligible.After(t) {
 				t = cq.eligible
+			}
+			if slot.After(t) {
+				t = slot
 			}
 			w := t.Sub(now)
 			if w <= 0 {
@@ -1097,6 +1280,26 @@ func (d *Dispatcher) nextWake(now time.Time) time.Duration {
 		}
 	}
 	return next
+}
+
+// aheadAt is when the look-ahead takes tokens next on a carrier whose
+// window is full: a lead before the first part in flight that no pooled
+// token covers is due to be answered. ok is false when there is none (or no
+// look-ahead): only an answer frees a slot then.
+func (d *Dispatcher) aheadAt(cq *carrierQ) (t time.Time, ok bool) {
+	rtt := time.Duration(cq.rtt.Load())
+	if d.cfg.MaxHold <= 0 || rtt <= 0 {
+		return time.Time{}, false
+	}
+	pooled := 0
+	for _, n := range cq.ring {
+		pooled += n.pool
+	}
+	sent := cq.inFlight()
+	if pooled >= len(sent) {
+		return time.Time{}, false
+	}
+	return sent[pooled].Add(rtt - cq.lead(d.cfg.MaxHold)), true
 }
 
 // addrDigits writes an E.164 number as SMPP wants it for an international

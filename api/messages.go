@@ -121,7 +121,7 @@ func (c *call) answer(o *outgoing, res inbox.EnqueueResult) (sent, error) {
 	if !res.Duplicate {
 		return sent{http.StatusAccepted, sendResponse{
 			ID: idString(int64(res.ID)), ThreadID: idString(int64(res.Thread)), Status: string(inbox.StatusQueued),
-			To: normalizedOr(o.To), From: res.From, Segments: o.segments, Encoding: encodingName(o.enc.String()),
+			To: res.To, From: res.From, Segments: o.segments, Encoding: encodingName(o.enc.String()),
 			ClientRef: o.ClientRef,
 		}}, nil
 	}

@@ -31,6 +31,7 @@ type EnqueueResult struct {
 	ID        MessageID
 	Thread    ThreadID
 	From      string // the local number it is sent from, E.164
+	To        string // the recipient, E.164 (set when queued, not for a duplicate)
 	Duplicate bool   // the idempotency key matched an earlier message, which ID names
 	Err       error  // a refusal (*Error); nothing was queued
 }
@@ -64,7 +65,8 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		segs   = make([]int16, 0, n)
 		idem   = make([]string, 0, n)
 		local  = make([]string, 0, n)
-		sameAs = map[int]int{} // item → earlier item with the same workspace and key
+		sameAs = map[int]int{}     // item → earlier item with the same workspace and key
+		toOf   = make([]string, n) // item → its recipient in E.164
 		keys   = map[idemKey]int{}
 	)
 	for i, r := range reqs {
@@ -98,6 +100,7 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		ws = append(ws, int64(r.Workspace))
 		from = append(from, fromN)
 		to = append(to, contact)
+		toOf[i] = contact
 		body = append(body, r.Body)
 		enc = append(enc, strings.TrimSpace(r.Encoding))
 		segs = append(segs, int16(r.Segments))
@@ -119,10 +122,10 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 				return err
 			}
 			r := &res[i]
-			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from}
+			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i]}
 			switch {
 			case code == "duplicate":
-				r.Duplicate = true
+				r.Duplicate, r.To = true, ""
 			case code != "":
 				*r = EnqueueResult{Err: refusal(code)}
 			case !inserted:
@@ -145,12 +148,12 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		if err != nil {
 			return nil, err
 		}
-		r.Duplicate = true
+		r.Duplicate, r.To = true, ""
 	}
 	for i, j := range sameAs {
 		res[i] = res[j]
 		if res[i].Err == nil {
-			res[i].Duplicate = true
+			res[i].Duplicate, res[i].To = true, ""
 		}
 	}
 	return res, nil

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
-	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
 // lateLimiter allows each number n segments in any interval+margin, as
@@ -118,16 +118,7 @@ func TestDispatchLateGrantNoExtraInInterval(t *testing.T) {
 // that allows the number 5 in any sliding second; it returns how many
 // submits the carrier refused and the most it accepted in a second.
 func lateGrantRun(t *testing.T, writeMargin time.Duration) (refused, maxIn int64) {
-	cfg, err := smscsim.ParseConfig([]byte(`accounts: [{system_id: sb, password: "", latency: 1ms, rate: {mode: sliding, source: 5}}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listeners = []smscsim.ListenerConfig{{Name: "plain", Addr: "127.0.0.1:0"}}
-	sim, err := smscsim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 1ms, rate: {mode: sliding, source: 5}}]`)
 	c := &routing.Carrier{Name: "sim", Method: coding.UDH8, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1}
 	pool, err := smpp.NewPool(smpp.PoolConfig{Session: smpp.SessionConfig{Addr: sim.Addr(""), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond}})
 	if err != nil {

@@ -44,6 +44,9 @@ type Config struct {
 type HTTP struct {
 	Listen       string `yaml:"listen"`         // host:port; default 127.0.0.1:8080
 	MaxBodyBytes int64  `yaml:"max_body_bytes"` // request body limit; default 64 KiB
+	// MaxBatchBodyBytes limits the body of POST /v1/messages/batch (up to
+	// 1,000 messages); default 16 MiB, at most 256 MiB.
+	MaxBatchBodyBytes int64 `yaml:"max_batch_body_bytes"`
 	// ShutdownGrace bounds how long in-flight requests may finish on SIGTERM.
 	ShutdownGrace Duration `yaml:"shutdown_grace"` // default 10s
 }
@@ -237,9 +240,11 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 const (
 	DefaultListen       = "127.0.0.1:8080"
 	DefaultMaxBodyBytes = 64 << 10
-	DefaultDatabaseURL  = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	DefaultRedisURL     = "redis://127.0.0.1:6379/0"
-	DefaultOperatorEnv  = "SWITCHBOARD_OPERATOR_TOKEN"
+	// DefaultMaxBatchBodyBytes is http.max_batch_body_bytes' default.
+	DefaultMaxBatchBodyBytes = 16 << 20
+	DefaultDatabaseURL       = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultRedisURL          = "redis://127.0.0.1:6379/0"
+	DefaultOperatorEnv       = "SWITCHBOARD_OPERATOR_TOKEN"
 )
 
 // Load reads the file at path, reads the secrets it names from the
@@ -324,6 +329,13 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 16<<20 {
 		add(fieldErr("http.max_body_bytes", "must be 1024 to 16777216, got %d", c.HTTP.MaxBodyBytes))
+	}
+	if c.HTTP.MaxBatchBodyBytes == 0 {
+		c.HTTP.MaxBatchBodyBytes = DefaultMaxBatchBodyBytes
+	}
+	if c.HTTP.MaxBatchBodyBytes < c.HTTP.MaxBodyBytes || c.HTTP.MaxBatchBodyBytes > 256<<20 {
+		add(fieldErr("http.max_batch_body_bytes", "must be from http.max_body_bytes (%d) to 268435456, got %d",
+			c.HTTP.MaxBodyBytes, c.HTTP.MaxBatchBodyBytes))
 	}
 	defDur(&c.HTTP.ShutdownGrace, 10*time.Second)
 	// Log

@@ -54,6 +54,9 @@ carriers: [{name: a, host: 127.0.0.1, port: 2775, system_id: sys, tps: 10}]
 	if c.Postgres.URL != "postgres://x@127.0.0.1:1/db" || c.Redis.URL != "redis://127.0.0.1:2/0" || c.HTTP.Listen != config.DefaultListen {
 		t.Fatalf("urls %q %q", c.Postgres.URL, c.Redis.URL)
 	}
+	if c.HTTP.MaxBodyBytes != config.DefaultMaxBodyBytes || c.HTTP.MaxBatchBodyBytes != config.DefaultMaxBatchBodyBytes {
+		t.Fatalf("body limits %+v", c.HTTP)
+	}
 	// 0.1 per second: one segment in any 10 s, sliding.
 	if rc := c.Classes[0]; rc.Rate != 1 || rc.Interval.D() != 10*time.Second || rc.Mode != config.ModeSliding || rc.Burst != 0 || c.Engine.InstanceID == "" {
 		t.Fatalf("%+v", c)
@@ -83,6 +86,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, tps_burst: 5}]", "carriers[0].tps_burst: applies to mode bucket only"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, tps_interval: 0s5}]", "not a duration"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, throttle_scope: all}]", `carriers[0].throttle_scope: must be number or account, got "all"`},
+		{"http: {max_batch_body_bytes: 2048}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "http.max_batch_body_bytes: must be from http.max_body_bytes (65536) to 268435456, got 2048"},
 		{"throttle: {margin: 2s}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "throttle.margin: must be 0 to 1s"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: waytoolongsystemid, tps: 1}]", "carriers[0].system_id: must be 1 to 15 characters"},
 		{"[not yaml", "did not find expected"},

@@ -482,12 +482,15 @@ func TestConsoleEndToEnd(t *testing.T) {
 		tb.click("#signout")
 		tb.signIn(consoleOperator, "/console/binds")
 		tb.waitFor("the bind", `!!document.querySelector('tr[data-bind] td.window')`)
-		// Load: a dedicated number's workspace queues 400 messages; the
-		// carrier answers each after 60 ms, so requests wait in the window.
+		// Load: a dedicated number's workspace queues 800 messages to 20
+		// contacts; the carrier answers each after 60 ms, so requests wait
+		// in the window. A thread sends one message at a time, so the load
+		// lasts 40 round trips (about 3 s), several of the page's one-second
+		// refreshes (400 to 50 contacts went out in under one).
 		wsID := testenv.Seed(t, te.store, "+14155552671")
 		var reqs []inbox.OutboundRequest
-		for i := range 400 {
-			reqs = append(reqs, inbox.OutboundRequest{Workspace: wsID, To: fmt.Sprintf("+4479111%05d", i%50), Body: fmt.Sprintf("load %d", i), Encoding: "GSM7", Segments: 1})
+		for i := range 800 {
+			reqs = append(reqs, inbox.OutboundRequest{Workspace: wsID, To: fmt.Sprintf("+4479111%05d", i%20), Body: fmt.Sprintf("load %d", i), Encoding: "GSM7", Segments: 1})
 		}
 		if _, err := te.store.Enqueue(context.Background(), reqs); err != nil {
 			t.Fatal(err)

@@ -248,17 +248,18 @@ page AS MATERIALIZED (
     ORDER BY l.change_xid
     LIMIT $4
 ),
+-- full_to: the page's last transaction when the page is full; b: how far
+-- this read goes (full_to, else the horizon).
 bound AS MATERIALIZED (
-    SELECT CASE WHEN count(*) = $4 THEN max(change_xid) END AS full_to,
-           coalesce(CASE WHEN count(*) = $4 THEN max(change_xid) END, (SELECT h FROM horizon)) AS b
-    FROM page
+    SELECT full_to, coalesce(full_to, (SELECT h FROM horizon)) AS b
+    FROM (SELECT CASE WHEN count(*) = $4 THEN max(change_xid) END AS full_to FROM page) p
 ),
 logged AS MATERIALIZED (
     SELECT DISTINCT l.change_xid, u.id
     FROM message_changes l, unnest(l.ids) AS u(id)
     WHERE l.workspace_id = $1 AND l.change_xid >= $2::xid8
       AND l.change_xid < (SELECT h FROM horizon)
-      AND (l.change_xid <= (SELECT full_to FROM bound) OR (SELECT full_to FROM bound) IS NULL)
+      AND l.change_xid <= (SELECT b FROM bound)
       AND (l.change_xid, u.id) > ($2::xid8, $3::int8)
     ORDER BY 1, 2
 ),

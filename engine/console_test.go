@@ -810,7 +810,7 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 		row := fmt.Sprintf(`tr[data-to="%s"]`, to)
 		tb.waitFor("the destination", fmt.Sprintf(`document.querySelector('%s')?.textContent.includes('Not in Switchboard')`, row))
 		tb.click(row + " button")
-		tb.waitFor("the add form filled in", fmt.Sprintf(`document.querySelector('#add-number').value === '%s' && document.activeElement?.id === 'add-number'`, to))
+		tb.waitFor("the add form filled in", fmt.Sprintf(`document.querySelector('#add-number')?.value === '%s' && document.activeElement?.id === 'add-number'`, to))
 		tb.do("dedicated to the workspace", chromedp.SetValue("#add-kind", "dedicated"))
 		tb.typeInto("#add-workspace", ws.ID)
 		tb.click("#add-number-form button[type=submit]")

@@ -46,6 +46,7 @@ func Flags(scenario string) []flagDef {
 		{"processes", "engine.processes", "engine processes to start", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Engine.Processes) }},
 		{"database-url", "engine.database_url", "PostgreSQL server for the run's own database (default $DATABASE_URL)", func(sc *Scenario) flag.Value { return (*stringVal)(&sc.Engine.DatabaseURL) }},
 		{"redis-url", "engine.redis_url", "Redis (default $REDIS_URL); the run uses its own key prefix", func(sc *Scenario) flag.Value { return (*stringVal)(&sc.Engine.RedisURL) }},
+		{"profile", "engine.profile", "CPU profile of the first engine process over this much of the measured run (e2e, inbound), written beside the report as engine.cpu.pprof", func(sc *Scenario) flag.Value { return (*durVal)(&sc.Engine.Profile) }},
 		{"keep", "engine.keep", "keep the run's database, Redis keys and logs", func(sc *Scenario) flag.Value { return (*boolVal)(&sc.Engine.Keep) }},
 		{"carrier-binds", "carrier.binds", "binds per engine process", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Binds) }},
 		{"carrier-window", "carrier.window", "window per bind", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Window) }},

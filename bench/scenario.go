@@ -116,6 +116,12 @@ type EngineSetup struct {
 	// ThrottleMargin is the started engines' throttle.margin; 0 keeps the
 	// engine's default (10 ms).
 	ThrottleMargin time.Duration `yaml:"throttle_margin"`
+	// Profile, when > 0, takes a CPU profile of the first started engine
+	// process over the first Profile of the measured run (e2e, inbound),
+	// through the engine's http.pprof_listen; it is written beside the
+	// report (engine.cpu.pprof, for go tool pprof) and its path is in the
+	// summary.
+	Profile time.Duration `yaml:"profile"`
 }
 
 // CarrierParams is the engine's carrier account (started engines only).

@@ -49,6 +49,11 @@ type HTTP struct {
 	MaxBatchBodyBytes int64 `yaml:"max_batch_body_bytes"`
 	// ShutdownGrace bounds how long in-flight requests may finish on SIGTERM.
 	ShutdownGrace Duration `yaml:"shutdown_grace"` // default 10s
+	// PprofListen, when set (host:port), serves Go's runtime profiles
+	// (/debug/pprof/: CPU, heap, goroutines, mutex and block) on a listener
+	// of their own, apart from the API; empty (the default) serves none.
+	// Profiles show internals: keep it on a loopback address.
+	PprofListen string `yaml:"pprof_listen"`
 }
 
 // Log configures logging.
@@ -323,6 +328,13 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		add(fieldErr("http.listen", "want host:port, got %q", c.HTTP.Listen))
+	}
+	if c.HTTP.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.PprofListen); err != nil {
+			add(fieldErr("http.pprof_listen", "want host:port, got %q", c.HTTP.PprofListen))
+		} else if c.HTTP.PprofListen == c.HTTP.Listen {
+			add(fieldErr("http.pprof_listen", "must differ from http.listen (%q)", c.HTTP.Listen))
+		}
 	}
 	if c.HTTP.MaxBodyBytes == 0 {
 		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes

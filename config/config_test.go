@@ -89,6 +89,8 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"http: {max_batch_body_bytes: 2048}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "http.max_batch_body_bytes: must be from http.max_body_bytes (65536) to 268435456, got 2048"},
 		{"throttle: {margin: 2s}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "throttle.margin: must be 0 to 1s"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: waytoolongsystemid, tps: 1}]", "carriers[0].system_id: must be 1 to 15 characters"},
+		{"http: {pprof_listen: localhost}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `http.pprof_listen: want host:port, got "localhost"`},
+		{"http: {listen: '127.0.0.1:9', pprof_listen: '127.0.0.1:9'}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `http.pprof_listen: must differ from http.listen`},
 		{"[not yaml", "did not find expected"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil))

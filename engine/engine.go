@@ -59,9 +59,12 @@ type Engine struct {
 	dispatcher *routing.Dispatcher
 	httpSrv    *http.Server
 	listener   net.Listener
-	hub        *events.Hub
-	api        *api.Server
-	limits     *limiterAdapter
+	// pprofLn serves runtime profiles when http.pprof_listen is set (nil
+	// otherwise).
+	pprofLn net.Listener
+	hub     *events.Hub
+	api     *api.Server
+	limits  *limiterAdapter
 	// owner is this process in claims (the instance id and a random part,
 	// new at each start); liveness has a connection pool of its own, so a
 	// heartbeat never waits behind claims.
@@ -190,6 +193,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		e.close()
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
+	if cfg.HTTP.PprofListen != "" {
+		if e.pprofLn, err = net.Listen("tcp", cfg.HTTP.PprofListen); err != nil {
+			e.listener.Close()
+			e.close()
+			return nil, fmt.Errorf("http.pprof_listen: %w", err)
+		}
+	}
 	return e, nil
 }
 
@@ -225,6 +235,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.httpSrv.RegisterOnShutdown(e.api.CloseStreams)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- e.httpSrv.Serve(ln) }()
+	if e.pprofLn != nil {
+		pprofSrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go pprofSrv.Serve(e.pprofLn)
+		defer pprofSrv.Close()
+		e.log.Info("serving runtime profiles", zap.String("pprof", e.pprofLn.Addr().String()))
+	}
 	e.log.Info("switchboard serving", zap.String("http", ln.Addr().String()), zap.String("instance", e.cfg.Engine.InstanceID),
 		zap.Int("carriers", len(e.carriers)))
 

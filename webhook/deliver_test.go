@@ -20,7 +20,7 @@ import (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	store *inbox.Store
 	exec  func(sql string, args ...any)
@@ -30,7 +30,9 @@ type fixture struct {
 	recv  *webhooktest.Receiver
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
+
+func newFixtureTB(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := testenv.OpenPool(t, testenv.NewDatabase(t), 8)

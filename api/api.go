@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/webhook"
 )
 
 // Store is what the API needs of the inbox; *inbox.Store implements it.
@@ -131,6 +132,9 @@ type Config struct {
 	// DedicatedClass is the rate class of a dedicated local number, whose
 	// rate the late-SMS advice quotes; "" means inbox.RateClassDedicated.
 	DedicatedClass string
+	// WebhookGuard decides which webhook URLs may be registered (the
+	// engine's webhooks.allow_private); nil: public addresses only.
+	WebhookGuard *webhook.Guard
 	// SelfTestTimeout is how long a self-test waits for its probe by
 	// default (DefaultSelfTestTimeout).
 	SelfTestTimeout time.Duration

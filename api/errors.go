@@ -47,6 +47,8 @@ const (
 	codeInvalidNumber        = "invalid_number"           // 422: not a valid E.164 number (numbers)
 	codeUnknownCarrier       = "unknown_carrier"          // 422
 	codeUnknownRateClass     = "unknown_rate_class"       // 422
+	codeWebhookTarget        = "webhook_target_refused"   // 422: the URL's address is loopback, private or reserved
+	codeWebhookDisabled      = "webhook_disabled"         // 409: the endpoint is disabled
 	codeInternal             = "internal"                 // 500
 	codeUnavailable          = "unavailable"              // 503: the database cannot be reached; retry
 )

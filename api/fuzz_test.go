@@ -4,7 +4,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/webhook"
 )
 
 // FuzzRequestBodies feeds arbitrary bytes to the strict JSON decoding of
@@ -19,6 +21,8 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"name":"acme","sms_addon":true}`,
 		`{"sms_addon":false}`,
 		`{"number":"+14155552671","kind":"dedicated","workspace":"12","carrier":"sim","class":"dedicated"}`,
+		`{"url":"https://example.com/hook","description":"crm","event_types":["message.status","number.*"]}`,
+		`{"url":null,"enabled":false,"event_types":[]}`,
 		`{"to":1}`, `[]`, `{"to":"a"} trailing`, `{"text":"` + "\xff" + `"}`, ``, `null`,
 	} {
 		f.Add([]byte(s))
@@ -47,5 +51,13 @@ func FuzzRequestBodies(f *testing.F) {
 		check(decodeStrict(body, &createWorkspaceRequest{}, false))
 		check(decodeStrict(body, &patchWorkspaceRequest{}, false))
 		check(decodeStrict(body, &addNumberRequest{}, false))
+		var hook createWebhookRequest
+		if err := decodeStrict(body, &hook, false); err == nil {
+			inbox.CheckWebhookURL(hook.URL)
+			(&webhook.Guard{}).CheckURL(hook.URL)
+		} else {
+			check(err)
+		}
+		check(decodeStrict(body, &patchWebhookRequest{}, false))
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -35,6 +36,7 @@ type Config struct {
 	Operator  Operator    `yaml:"operator"`
 	Engine    Engine      `yaml:"engine"`
 	Throttle  Throttle    `yaml:"throttle"`
+	Webhooks  Webhooks    `yaml:"webhooks"`
 	Classes   []RateClass `yaml:"rate_classes"`
 	Carriers  []Carrier   `yaml:"carriers"`
 	SourceDir string      `yaml:"-"` // the directory of the file, for relative paths
@@ -115,6 +117,27 @@ type Engine struct {
 	InFlight int `yaml:"in_flight"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight submits (10s).
 	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Webhooks configures the delivery of workspaces' webhooks (package
+// webhook); every engine process delivers, each endpoint from one process
+// at a time.
+type Webhooks struct {
+	// Disabled turns delivery off in this process (the API still manages
+	// endpoints; other processes deliver).
+	Disabled bool `yaml:"disabled"`
+	// AllowPrivate lists addresses or CIDR prefixes webhooks may reach
+	// besides public addresses ("127.0.0.1", "10.0.0.0/8"); loopback,
+	// private, link-local and reserved addresses are refused otherwise, at
+	// registration and at every connection.
+	AllowPrivate []string `yaml:"allow_private"`
+	// Timeout bounds each delivery, answer included (10s, at most 60s).
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency is the requests in flight per endpoint (32, 1 to 1024).
+	Concurrency int `yaml:"concurrency"`
+	// Lease is how long a process holds an endpoint without renewing it:
+	// another process takes over a dead one's endpoints after it (15s).
+	Lease Duration `yaml:"lease"`
 }
 
 // Throttle configures the Redis buckets.
@@ -445,6 +468,29 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if c.Throttle.Margin < 0 || c.Throttle.Margin.D() > time.Second {
 		add(fieldErr("throttle.margin", "must be 0 to 1s, got %v", c.Throttle.Margin.D()))
+	}
+	// Webhooks
+	wh := &c.Webhooks
+	defDur(&wh.Timeout, 10*time.Second)
+	defDur(&wh.Lease, 15*time.Second)
+	if wh.Concurrency == 0 {
+		wh.Concurrency = 32
+	}
+	if wh.Timeout.D() > time.Minute || wh.Timeout < 0 {
+		add(fieldErr("webhooks.timeout", "must be at most 1m, got %v", wh.Timeout.D()))
+	}
+	if wh.Lease.D() < time.Second {
+		add(fieldErr("webhooks.lease", "must be at least 1s, got %v", wh.Lease.D()))
+	}
+	if wh.Concurrency < 1 || wh.Concurrency > 1024 {
+		add(fieldErr("webhooks.concurrency", "must be 1 to 1024, got %d", wh.Concurrency))
+	}
+	for i, a := range wh.AllowPrivate {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				add(fieldErr(fmt.Sprintf("webhooks.allow_private[%d]", i), "must be an address or a CIDR prefix, got %q", a))
+			}
+		}
 	}
 	// Rate classes
 	if len(c.Classes) == 0 {

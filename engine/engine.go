@@ -41,6 +41,7 @@ import (
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
 	"github.com/switchboard-sms/switchboard/throttle"
+	"github.com/switchboard-sms/switchboard/webhook"
 )
 
 // Engine is one switchboard process: the binds, the dispatcher, the router
@@ -61,10 +62,11 @@ type Engine struct {
 	listener   net.Listener
 	// pprofLn serves runtime profiles when http.pprof_listen is set (nil
 	// otherwise).
-	pprofLn net.Listener
-	hub     *events.Hub
-	api     *api.Server
-	limits  *limiterAdapter
+	pprofLn  net.Listener
+	hub      *events.Hub
+	api      *api.Server
+	limits   *limiterAdapter
+	webhooks *webhook.Deliverer // nil when webhooks.disabled
 	// owner is this process in claims (the instance id and a random part,
 	// new at each start); liveness has a connection pool of its own, so a
 	// heartbeat never waits behind claims.
@@ -180,10 +182,27 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		classes = append(classes, rc.Name)
 		rates[rc.Name] = rc.Rate
 	}
+	guard, err := webhook.NewGuard(cfg.Webhooks.AllowPrivate)
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("webhooks.allow_private: %w", err)
+	}
+	if !cfg.Webhooks.Disabled {
+		e.webhooks, err = webhook.New(webhook.Config{
+			Store: e.store, Owner: e.owner, Views: api.WebhookViews(), Changed: e.hub.Changed, Guard: guard,
+			Timeout: cfg.Webhooks.Timeout.D(), Concurrency: cfg.Webhooks.Concurrency, LeaseTTL: cfg.Webhooks.Lease.D(),
+			Logger: log.Named("webhooks"),
+		})
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxBatchBodyBytes: cfg.HTTP.MaxBatchBodyBytes,
 		Binds: func() any { return e.bindsWithRates() }, Kick: e.dispatcher.Kick, Events: e.hub,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
+		WebhookGuard: guard,
 	})
 	if err != nil {
 		e.close()
@@ -258,6 +277,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { e.dispatcher.Run(dispCtx); close(dispDone) }()
 
 	go e.maintain(dispCtx)
+	hooksDone := make(chan struct{})
+	if e.webhooks != nil {
+		go func() { e.webhooks.Run(dispCtx); close(hooksDone) }()
+	} else {
+		close(hooksDone)
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -269,6 +294,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	cancel()
 	stopDispatch()
 	<-dispDone
+	<-hooksDone
 	<-liveDone
 	e.unregister()
 	stopBinds()
@@ -295,6 +321,10 @@ const orphanReceiptAge = 24 * time.Hour
 // before it.
 const changeRetention = 7 * 24 * time.Hour
 
+// webhookRetention is how long delivered or given-up webhook events and
+// the delivery log are kept (replay by id reaches this far back).
+const webhookRetention = 7 * 24 * time.Hour
+
 // maintain runs the periodic sweeps the store needs until ctx ends.
 func (e *Engine) maintain(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
@@ -309,6 +339,11 @@ func (e *Engine) maintain(ctx context.Context) {
 			e.log.Warn("deleting orphan receipts failed", zap.Error(err))
 		} else if n > 0 {
 			e.log.Info("orphan receipts deleted", zap.Int64("count", n), zap.Duration("older_than", orphanReceiptAge))
+		}
+		if n, err := e.store.PruneWebhooks(ctx, webhookRetention); err != nil {
+			e.log.Warn("pruning the webhook log failed", zap.Error(err))
+		} else if n > 0 {
+			e.log.Info("webhook log pruned", zap.Int64("rows", n), zap.Duration("older_than", webhookRetention))
 		}
 		if n, err := e.store.PruneChanges(ctx, changeRetention); err != nil {
 			e.log.Warn("pruning the change log failed", zap.Error(err))

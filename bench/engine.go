@@ -87,6 +87,9 @@ type engineOptions struct {
 	logSim     bool // keep the simulator's message log (per-message accept times)
 	// simRate is the simulator's rate limits; nil: none.
 	simRate *smscsim.RateConfig
+	// webhooksLoopback lets webhooks reach 127.0.0.1 (the bench's own
+	// receiver).
+	webhooksLoopback bool
 }
 
 // startEngine starts (or connects to) the engine of an engine scenario.
@@ -177,6 +180,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 			http: httpAddr, db: dbURL, redis: redisURL, prefix: prefix, instance: fmt.Sprintf("bench-%d", i+1),
 			classes: opt.classes, host: host, port: port, binds: sc.Carrier.Binds, maxBinds: sc.Carrier.Binds * sc.Engine.Processes,
 			window: sc.Carrier.Window, tps: tps, burst: burst, margin: sc.Engine.ThrottleMargin, pprof: pprofAddr,
+			webhooksLoopback: opt.webhooksLoopback,
 		})
 		path := filepath.Join(e.dir, fmt.Sprintf("switchboard-%d.yaml", i+1))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -270,6 +274,7 @@ type engineConfigArgs struct {
 	burst                             int           // 0: none written (the engine's default)
 	margin                            time.Duration // throttle.margin; 0: the engine's default
 	pprof                             string        // http.pprof_listen; "": none
+	webhooksLoopback                  bool          // webhooks.allow_private: [127.0.0.1]
 }
 
 // engineConfig writes the config of one started engine process. Retries
@@ -300,9 +305,12 @@ func engineConfig(a engineConfigArgs) string {
 	if a.pprof != "" {
 		pprof = fmt.Sprintf(", pprof_listen: %q", a.pprof)
 	}
-	throttle := ""
+	extra := "" // top-level sections written only when asked for
 	if a.margin > 0 {
-		throttle = fmt.Sprintf("throttle: {margin: %s}\n", a.margin)
+		extra = fmt.Sprintf("throttle: {margin: %s}\n", a.margin)
+	}
+	if a.webhooksLoopback {
+		extra += "webhooks: {allow_private: [\"127.0.0.1\"]}\n"
 	}
 	return fmt.Sprintf(`# written by smppbench
 http: {listen: %q%s}
@@ -315,7 +323,7 @@ engine: {instance_id: %q, retry_min: 100ms, retry_max: 2s, lease: 40s, drain_tim
 %scarriers:
   - {name: sim, host: %s, port: %s, system_id: %s, password_env: %s, binds: %d, max_binds: %d,
      window: %d, tps: %s,%s reconnect_min: 50ms, reconnect_max: 1s, response_timeout: 10s}
-`, a.http, pprof, a.db, a.redis, a.prefix, envOperatorToken, a.instance, throttle, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
+`, a.http, pprof, a.db, a.redis, a.prefix, envOperatorToken, a.instance, extra, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
 		a.binds, a.maxBinds, a.window, strconv.FormatFloat(a.tps, 'g', -1, 64), tpsBurst)
 }
 

@@ -104,6 +104,7 @@ func Flags(scenario string) []flagDef {
 			{"messages", "e2e.messages", "messages to send", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Messages) }},
 			{"rate", "e2e.rate", "messages per second (0: as fast as --concurrency allows)", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.E2E.Rate) }},
 			{"concurrency", "e2e.concurrency", "HTTP clients", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Concurrency) }},
+			{"webhooks", "e2e.webhooks", "register a message.status webhook to a verifying receiver in the bench and wait for every delivered event (started engine only)", func(sc *Scenario) flag.Value { return (*boolVal)(&sc.E2E.Webhooks) }},
 			{"batch", "e2e.batch", "messages per POST /v1/messages/batch, 2..1000 (0 or 1: one POST /v1/messages each)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Batch) }},
 			{"numbers", "e2e.numbers", "our numbers", func(sc *Scenario) flag.Value { return (*intVal)(&sc.E2E.Numbers) }},
 			{"number-rate", "e2e.number_rate", "rate class of each number, segments/s", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.E2E.NumberRate) }},

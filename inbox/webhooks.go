@@ -581,38 +581,62 @@ type WebhookCursors struct {
 	NumberEvent int64
 }
 
-// WriteWebhookEvents adds events to an endpoint's outbox and moves its feed
-// cursors past what they were made from, in one transaction: a crash
-// leaves both as they were, and the events are made again from the same
-// changes (with the same ids). An event about a message supersedes the
-// message's pending one (it is never sent). ErrLeaseLost when owner no
+// RecordWebhookBatch records events made from the feed that the deliverer
+// sent at once, before writing them (results[i] is the attempt at evs[i]),
+// and moves the endpoint's feed cursors past them, in one transaction: each
+// event goes into the outbox already in its state after that attempt
+// (delivered; pending with its next attempt; failed), with its attempt in
+// the delivery log, and a message's event supersedes its pending one. So a
+// delivered event costs one insert and one log row, not an insert, an
+// update and a log row. A crash before the commit leaves the cursors where
+// they were: the events are made again from the same changes (same ids)
+// and sent again (at least once). It returns since when the endpoint has
+// been failing, like RecordWebhookAttempts. ErrLeaseLost when owner no
 // longer holds the endpoint (or it was disabled or deleted): nothing is
-// written.
-func (s *Store) WriteWebhookEvents(ctx context.Context, id WebhookID, owner string, evs []WebhookEvent, to WebhookCursors) error {
-	ids := make([]string, len(evs))
-	types := make([]string, len(evs))
-	msgs := make([]*int64, len(evs))
-	bodies := make([][]byte, len(evs))
+// written, and the holder sends the events again.
+func (s *Store) RecordWebhookBatch(ctx context.Context, id WebhookID, owner string, evs []WebhookEvent, results []WebhookResult, to WebhookCursors) (time.Time, error) {
+	if len(results) != len(evs) {
+		return time.Time{}, invalid("a result for each event")
+	}
+	n := len(evs)
+	ids, types, bodies := make([]string, n), make([]string, n), make([][]byte, n)
+	msgs := make([]*int64, n)
+	states, next := make([]string, n), make([]*time.Time, n)
+	statuses, lat, errs := make([]int32, n), make([]int64, n), make([]string, n)
 	var supersede []int64
+	ok := false
 	for i, ev := range evs {
+		r := results[i]
 		ids[i], types[i], bodies[i] = ev.ID, ev.Type, ev.Body
+		statuses[i], lat[i], errs[i] = int32(r.HTTPStatus), r.Latency.Microseconds(), r.Error
 		if ev.Message != 0 {
 			m := int64(ev.Message)
 			msgs[i] = &m
 			supersede = append(supersede, m)
 		}
-	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET feed_cursor = $3, number_xid = $4::xid8, number_event = $5
-			WHERE id = $1 AND lease_owner = $2 AND enabled`, id, owner, to.Feed, to.NumberXid, to.NumberEvent)
-		if err != nil {
-			return err
+		switch {
+		case r.Delivered:
+			states[i], ok = "delivered", true
+		case r.NextAttempt.IsZero():
+			states[i] = "failed"
+		default:
+			t := r.NextAttempt
+			states[i], next[i] = "pending", &t
 		}
-		if tag.RowsAffected() == 0 {
+	}
+	var since *time.Time
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		// The cursors move, and failing_since follows the attempts (none:
+		// unchanged), only while owner holds the endpoint.
+		err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET feed_cursor = $3, number_xid = $4::xid8, number_event = $5,
+				failing_since = CASE WHEN $6 THEN NULL WHEN $7 THEN coalesce(failing_since, now()) ELSE failing_since END
+			WHERE id = $1 AND lease_owner = $2 AND enabled RETURNING failing_since`,
+			id, owner, to.Feed, to.NumberXid, to.NumberEvent, ok, n > 0 && !ok).Scan(&since)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrLeaseLost
 		}
-		if len(evs) == 0 {
-			return nil
+		if err != nil || n == 0 {
+			return err
 		}
 		if len(supersede) > 0 {
 			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET state = 'superseded', done_at = now()
@@ -620,10 +644,22 @@ func (s *Store) WriteWebhookEvents(ctx context.Context, id WebhookID, owner stri
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO webhook_events (endpoint_id, event_id, type, message_id, body)
-			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::int8[], $5::bytea[])`, id, ids, types, msgs, bodies)
+		if _, err := tx.Exec(ctx, `INSERT INTO webhook_events (endpoint_id, event_id, type, message_id, body, state, attempts,
+				next_attempt_at, done_at)
+			SELECT $1, e.id, e.type, e.msg, e.body, e.state, 1, coalesce(e.next, now()),
+			       CASE WHEN e.state = 'pending' THEN NULL ELSE now() END
+			FROM unnest($2::text[], $3::text[], $4::int8[], $5::bytea[], $6::text[], $7::timestamptz[])
+			     AS e(id, type, msg, body, state, next)`, id, ids, types, msgs, bodies, states, next); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, http_status, latency_us, error)
+			SELECT $1, * FROM unnest($2::text[], $3::int4[], $4::int8[], $5::text[])`, id, ids, statuses, lat, errs)
 		return err
 	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return timeOrZero(since), nil
 }
 
 // PendingWebhookEvent is an event due for delivery.

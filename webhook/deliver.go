@@ -27,7 +27,7 @@ type Store interface {
 	ReleaseWebhooks(ctx context.Context, owner string) error
 	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
 	NumberChanges(ctx context.Context, ws inbox.WorkspaceID, xid uint64, id int64, limit int) ([]inbox.NumberChange, error)
-	WriteWebhookEvents(ctx context.Context, id inbox.WebhookID, owner string, evs []inbox.WebhookEvent, to inbox.WebhookCursors) error
+	RecordWebhookBatch(ctx context.Context, id inbox.WebhookID, owner string, evs []inbox.WebhookEvent, results []inbox.WebhookResult, to inbox.WebhookCursors) (time.Time, error)
 	DueWebhookEvents(ctx context.Context, id inbox.WebhookID, limit int) ([]inbox.PendingWebhookEvent, time.Time, error)
 	RecordWebhookAttempts(ctx context.Context, id inbox.WebhookID, rs []inbox.WebhookResult) (time.Time, error)
 	DisableWebhook(ctx context.Context, id inbox.WebhookID, reason string, notice func(inbox.Webhook) inbox.WebhookEvent) (bool, error)
@@ -342,9 +342,14 @@ func (e *endpoint) run() {
 	}
 }
 
-// collect reads the feed after the endpoint's cursors and writes the events
-// it subscribes to into its outbox. It reports whether there may be more
-// to read at once.
+// collect reads the feed after the endpoint's cursors, sends the events it
+// subscribes to at once, and records them with their outcome as it moves
+// the cursors (RecordWebhookBatch: one transaction; what failed stays in
+// the outbox, pending its retry). A message's status appears once per read
+// of the feed, at its latest change; a newer event supersedes an older one
+// still pending in the outbox, which this endpoint's loop only sends after
+// this batch is recorded. It reports whether there may be more to read at
+// once.
 func (e *endpoint) collect() (bool, error) {
 	t := e.target.Load()
 	st, views, batch := e.d.cfg.Store, e.d.cfg.Views, e.d.cfg.Batch
@@ -399,11 +404,48 @@ func (e *endpoint) collect() (bool, error) {
 		}
 		evs = append(evs, inbox.WebhookEvent{ID: id, Type: typ, Body: body})
 	}
-	if err := st.WriteWebhookEvents(ctx, e.id, e.d.cfg.Owner, evs, to); err != nil {
+	evs = lastPerMessage(evs)
+	fresh := make([]inbox.PendingWebhookEvent, len(evs))
+	now := time.Now()
+	for i, ev := range evs {
+		fresh[i] = inbox.PendingWebhookEvent{ID: ev.ID, Type: ev.Type, Body: ev.Body, CreatedAt: now}
+	}
+	results, gone := e.sendAll(t, fresh)
+	if e.ctx.Err() != nil {
+		// Stopped mid-batch: nothing recorded, the cursors stay; the
+		// events are made and sent again.
+		return false, e.ctx.Err()
+	}
+	goneAny := e.tally(results, gone)
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	since, err := st.RecordWebhookBatch(rctx, e.id, e.d.cfg.Owner, evs, results, to)
+	if err != nil {
 		return false, err
 	}
 	e.cursors = to
+	e.afterAttempts(rctx, goneAny, since)
 	return len(changes) == batch || len(numbers) == batch, nil
+}
+
+// lastPerMessage keeps, of several events about one message, the last.
+func lastPerMessage(evs []inbox.WebhookEvent) []inbox.WebhookEvent {
+	last := map[inbox.MessageID]int{}
+	for i, ev := range evs {
+		if ev.Message != 0 {
+			last[ev.Message] = i
+		}
+	}
+	if len(last) == 0 {
+		return evs
+	}
+	out := evs[:0:0]
+	for i, ev := range evs {
+		if ev.Message == 0 || last[ev.Message] == i {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // deliver sends one batch of due events, Concurrency at a time, and records
@@ -416,29 +458,48 @@ func (e *endpoint) deliver() (int, time.Time, error) {
 	if err != nil || len(due) == 0 {
 		return 0, next, err
 	}
-	t := e.target.Load()
-	results := make([]inbox.WebhookResult, len(due))
-	gone := make([]bool, len(due))
+	results, gone := e.sendAll(e.target.Load(), due)
+	if e.ctx.Err() != nil {
+		// Stopped mid-batch: what was not recorded stays pending.
+		return 0, next, e.ctx.Err()
+	}
+	goneAny := e.tally(results, gone)
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	since, err := e.d.cfg.Store.RecordWebhookAttempts(rctx, e.id, results)
+	if err != nil {
+		return 0, next, err
+	}
+	e.afterAttempts(rctx, goneAny, since)
+	return len(due), next, nil
+}
+
+// sendAll makes one attempt at each event, Concurrency at a time, and
+// returns the results and which were answered 410 Gone.
+func (e *endpoint) sendAll(t *target, evs []inbox.PendingWebhookEvent) ([]inbox.WebhookResult, []bool) {
+	results := make([]inbox.WebhookResult, len(evs))
+	gone := make([]bool, len(evs))
 	var idx atomic.Int64
 	var wg sync.WaitGroup
-	for range min(e.d.cfg.Concurrency, len(due)) {
+	for range min(e.d.cfg.Concurrency, len(evs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(idx.Add(1)) - 1
-				if i >= len(due) || e.ctx.Err() != nil {
+				if i >= len(evs) || e.ctx.Err() != nil {
 					return
 				}
-				results[i], gone[i] = e.d.send(e.ctx, t, &due[i])
+				results[i], gone[i] = e.d.send(e.ctx, t, &evs[i])
 			}
 		}()
 	}
 	wg.Wait()
-	if e.ctx.Err() != nil {
-		// Stopped mid-batch: what was not recorded stays pending.
-		return 0, next, e.ctx.Err()
-	}
+	return results, gone
+}
+
+// tally counts the results and reports whether any was 410 Gone.
+func (e *endpoint) tally(results []inbox.WebhookResult, gone []bool) bool {
 	var goneAny bool
 	for i := range results {
 		if gone[i] {
@@ -454,19 +515,18 @@ func (e *endpoint) deliver() (int, time.Time, error) {
 			e.d.failed.Add(1)
 		}
 	}
-	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	since, err := e.d.cfg.Store.RecordWebhookAttempts(rctx, e.id, results)
-	if err != nil {
-		return 0, next, err
-	}
+	return goneAny
+}
+
+// afterAttempts disables the endpoint when it answered 410 Gone or has been
+// failing for FailingLimit.
+func (e *endpoint) afterAttempts(ctx context.Context, goneAny bool, since time.Time) {
 	switch {
 	case goneAny:
-		e.disable(rctx, "gone")
+		e.disable(ctx, "gone")
 	case !since.IsZero() && time.Since(since) >= e.d.cfg.FailingLimit:
-		e.disable(rctx, "failing")
+		e.disable(ctx, "failing")
 	}
-	return len(due), next, nil
 }
 
 // disable turns the endpoint off and tells the workspace's other endpoints.

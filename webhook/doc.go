@@ -9,15 +9,20 @@
 // receive paths. Each endpoint keeps cursors into the inbox change feed
 // (inbox.Store.Changes: message statuses, inbound messages, number
 // requests) and into the number events; the engine process holding the
-// endpoint's lease (inbox.Store.ClaimWebhooks) reads after them and writes
-// the events the endpoint subscribes to into its outbox, moving the cursors
-// in the same transaction (inbox.Store.WriteWebhookEvents). So an event is
-// made once per endpoint whatever crashes, and made again with the same id
-// if the transaction did not commit.
+// endpoint's lease (inbox.Store.ClaimWebhooks) reads after them, sends the
+// events the endpoint subscribes to at once, and then, in one transaction,
+// writes them into its outbox in the state that attempt left them
+// (delivered, pending a retry, failed), logs the attempts and moves the
+// cursors (inbox.Store.RecordWebhookBatch). A delivered event costs one
+// outbox row and one log row; only a failed one is written again (its
+// retries: inbox.Store.DueWebhookEvents, RecordWebhookAttempts). A crash
+// before that commit leaves the cursors as they were: the events are made
+// again from the same changes, with the same ids, and sent again.
 //
-// Guarantees. At least once: an outbox entry is pending until a 2xx answer
-// is recorded; a process killed mid-delivery leaves it pending, and the
-// endpoint's lease passes to another process within LeaseTTL. A message's
+// Guarantees. At least once: a fresh event is sent before its batch is
+// recorded, and a retry stays pending until a 2xx answer is recorded; a
+// process killed mid-delivery sends them again (or its successor does:
+// the endpoint's lease passes to another process within LeaseTTL). A message's
 // status never goes backwards at the receiver: the feed shows each message
 // at its latest status only, and a newer status event supersedes a pending
 // older one (at most one pending per message and endpoint), so an older

@@ -110,6 +110,13 @@ type Engine struct {
 	InFlight int `yaml:"in_flight"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight submits (10s).
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// ExpireEvery is how often messages past their validity or the
+	// message TTL are marked expired (30s).
+	ExpireEvery Duration `yaml:"expire_every"`
+	// ReleaseEvery is how often scheduled messages whose send time has
+	// come are queued (1s): a scheduled message enters the queue up to
+	// this long after its send_at.
+	ReleaseEvery Duration `yaml:"release_every"`
 }
 
 // Throttle configures the Redis buckets.
@@ -391,6 +398,8 @@ func (c *Config) complete(getenv func(string) string) error {
 	defDur(&e.RetryMax, 5*time.Minute)
 	defDur(&e.InboundPartTimeout, 10*time.Minute)
 	defDur(&e.DrainTimeout, 10*time.Second)
+	defDur(&e.ExpireEvery, 30*time.Second)
+	defDur(&e.ReleaseEvery, time.Second)
 	if e.ClaimBatch == 0 {
 		e.ClaimBatch = 200
 	}

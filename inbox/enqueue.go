@@ -53,7 +53,7 @@ type EnqueueResult struct {
 	// Scheduled says the message was stored as scheduled (SendAt in the
 	// future), not queued; not set for a duplicate.
 	Scheduled bool
-	Err       error  // a refusal (*Error); nothing was queued
+	Err       error // a refusal (*Error); nothing was queued
 }
 
 const maxIdempotencyKey = 255

@@ -418,6 +418,10 @@ func (c *Config) complete(getenv func(string) string) error {
 	if e.Lease.D() < 5*time.Second {
 		add(fieldErr("engine.lease", "must be at least 5s, got %v", e.Lease.D()))
 	}
+	if e.ExpireEvery.D() < 100*time.Millisecond || e.ReleaseEvery.D() < 100*time.Millisecond {
+		add(fieldErr("engine.expire_every", "engine.expire_every and engine.release_every must be at least 100ms, got %v and %v",
+			e.ExpireEvery.D(), e.ReleaseEvery.D()))
+	}
 	if e.RetryMax < e.RetryMin {
 		add(fieldErr("engine.retry_max", "must not be below engine.retry_min (%v)", e.RetryMin.D()))
 	}

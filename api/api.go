@@ -20,6 +20,7 @@ type Store interface {
 
 	Enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]inbox.EnqueueResult, error)
 	GetMessage(ctx context.Context, ws inbox.WorkspaceID, id inbox.MessageID) (inbox.Message, error)
+	CancelMessage(ctx context.Context, ws inbox.WorkspaceID, id inbox.MessageID) (inbox.Message, error)
 	ListThreads(ctx context.Context, ws inbox.WorkspaceID, p inbox.Page) ([]inbox.Thread, string, error)
 	ListMessages(ctx context.Context, ws inbox.WorkspaceID, thread inbox.ThreadID, p inbox.Page) ([]inbox.Message, string, error)
 	MarkThreadRead(ctx context.Context, ws inbox.WorkspaceID, id inbox.ThreadID) error

@@ -100,6 +100,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 			{name: "B's outbound", path: "/v1/messages/" + bMsg, status: 404, code: "not_found"},
 			{name: "B's inbound", path: fmt.Sprintf("/v1/messages/%d", bIn.Message), status: 404, code: "not_found"},
 		},
+		"POST /v1/messages/{id}/cancel": {
+			{name: "B's outbound", path: "/v1/messages/" + bMsg + "/cancel", status: 404, code: "not_found"},
+			{name: "B's inbound", path: fmt.Sprintf("/v1/messages/%d/cancel", bIn.Message), status: 404, code: "not_found"},
+		},
 		"GET /v1/threads": {
 			{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
 				var l struct{ Threads []map[string]any }

@@ -52,6 +52,7 @@ var routes = []route{
 	{method: "POST", path: "/v1/messages", access: workspace, scope: msgs, handle: (*call).sendMessage},
 	{method: "POST", path: "/v1/messages/batch", access: workspace, scope: msgs, handle: (*call).sendBatch},
 	{method: "GET", path: "/v1/messages/{id}", access: workspace, scope: msgs, handle: (*call).getMessage},
+	{method: "POST", path: "/v1/messages/{id}/cancel", access: workspace, scope: msgs, handle: (*call).cancelMessage},
 	{method: "GET", path: "/v1/threads", access: workspace, scope: msgs, handle: (*call).listThreads},
 	{method: "GET", path: "/v1/threads/{id}/messages", access: workspace, scope: msgs, handle: (*call).listThreadMessages},
 	{method: "POST", path: "/v1/threads/{id}/read", access: workspace, scope: msgs, handle: (*call).markThreadRead},

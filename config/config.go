@@ -117,6 +117,13 @@ type Engine struct {
 	InFlight int `yaml:"in_flight"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight submits (10s).
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// ExpireEvery is how often messages past their validity or the
+	// message TTL are marked expired (30s).
+	ExpireEvery Duration `yaml:"expire_every"`
+	// ReleaseEvery is how often scheduled messages whose send time has
+	// come are queued (1s): a scheduled message enters the queue up to
+	// this long after its send_at.
+	ReleaseEvery Duration `yaml:"release_every"`
 }
 
 // Webhooks configures the delivery of workspaces' webhooks (package
@@ -426,6 +433,8 @@ func (c *Config) complete(getenv func(string) string) error {
 	defDur(&e.RetryMax, 5*time.Minute)
 	defDur(&e.InboundPartTimeout, 10*time.Minute)
 	defDur(&e.DrainTimeout, 10*time.Second)
+	defDur(&e.ExpireEvery, 30*time.Second)
+	defDur(&e.ReleaseEvery, time.Second)
 	if e.ClaimBatch == 0 {
 		e.ClaimBatch = 200
 	}
@@ -443,6 +452,10 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if e.Lease.D() < 5*time.Second {
 		add(fieldErr("engine.lease", "must be at least 5s, got %v", e.Lease.D()))
+	}
+	if e.ExpireEvery.D() < 100*time.Millisecond || e.ReleaseEvery.D() < 100*time.Millisecond {
+		add(fieldErr("engine.expire_every", "engine.expire_every and engine.release_every must be at least 100ms, got %v and %v",
+			e.ExpireEvery.D(), e.ReleaseEvery.D()))
 	}
 	if e.RetryMax < e.RetryMin {
 		add(fieldErr("engine.retry_max", "must not be below engine.retry_min (%v)", e.RetryMin.D()))

@@ -161,6 +161,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		Owner: e.owner, Store: adapter, Limiter: limits, Carriers: routingCarriers,
 		ClaimBatch: cfg.Engine.ClaimBatch, Lease: cfg.Engine.Lease.D(), InFlight: cfg.Engine.InFlight,
 		RetryMin: cfg.Engine.RetryMin.D(), RetryMax: cfg.Engine.RetryMax.D(), DrainTimeout: cfg.Engine.DrainTimeout.D(),
+		ExpireEvery: cfg.Engine.ExpireEvery.D(), ReleaseEvery: cfg.Engine.ReleaseEvery.D(),
 		// A grant may wait up to half the margin for its window slot; the
 		// dispatcher checks each write against the number's writes with
 		// the whole margin, so that wait never takes from what is left for

@@ -11,6 +11,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +39,15 @@ type Config struct {
 	Throttle  Throttle    `yaml:"throttle"`
 	Classes   []RateClass `yaml:"rate_classes"`
 	Carriers  []Carrier   `yaml:"carriers"`
-	SourceDir string      `yaml:"-"` // the directory of the file, for relative paths
+	// PIDFile, when set, is where `switchboard serve` writes its process
+	// id (removed at exit), so that `switchboard reload` can signal it.
+	PIDFile   string `yaml:"pid_file"`
+	SourceDir string `yaml:"-"` // the directory of the file, for relative paths
+	// Path is the file Load read ("" after Parse): a reload reads it again.
+	Path string `yaml:"-"`
+	// Hash identifies the file's content: the first 12 hex digits of its
+	// SHA-256 (set by Parse).
+	Hash string `yaml:"-"`
 }
 
 // HTTP configures the API listener.
@@ -264,6 +274,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	c.SourceDir = dirOf(path)
+	c.Path = path
 	return c, nil
 }
 
@@ -286,6 +297,8 @@ func Parse(b []byte, getenv func(string) string) (*Config, error) {
 	if err := c.complete(getenv); err != nil {
 		return nil, err
 	}
+	sum := sha256.Sum256(b)
+	c.Hash = hex.EncodeToString(sum[:6])
 	return &c, nil
 }
 

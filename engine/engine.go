@@ -19,7 +19,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,7 +29,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/config"
@@ -54,7 +52,18 @@ type Engine struct {
 	rdb        *redis.Client
 	limiter    *throttle.Limiter
 	slots      *lease.Slots
+	// carriers are the carriers' binds; a reload adds and removes some
+	// (carriersMu guards the slice, not the carrierRuns).
+	carriersMu sync.RWMutex
 	carriers   []*carrierRun
+	// adapter presents the inbox to routing (a reload swaps its formats).
+	adapter *storeAdapter
+	// level is the log level in force when the logger came from NewLogger
+	// (a reload changes it); nil otherwise.
+	level *zap.AtomicLevel
+	// reload is the reload state: the configuration in force, its version,
+	// where the binds run (reload.go).
+	reload reloadState
 	router     *routing.Router
 	dispatcher *routing.Dispatcher
 	httpSrv    *http.Server
@@ -100,6 +109,10 @@ func OpenStore(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.S
 // has closed whatever it opened.
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: log}
+	if lc, ok := log.Core().(levelCore); ok {
+		e.level = &lc.level
+	}
+	e.reload.current, e.reload.version = cfg, ConfigVersion{Version: 1, Hash: cfg.Hash, LoadedAt: time.Now().UTC()}
 	var err error
 	if e.db, e.store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
@@ -127,13 +140,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, bindLeaseTTL)
 
 	limits := newLimiterAdapter(e.limiter, cfg)
-	adapter := &storeAdapter{s: e.store, formats: map[string][2]inbox.IDFormat{}}
+	adapter := &storeAdapter{s: e.store}
+	adapter.setFormats(cfg)
+	e.adapter = adapter
 	routingCarriers := map[string]*routing.Carrier{}
 	for i := range cfg.Carriers {
 		k := &cfg.Carriers[i]
-		sub, _ := inbox.ParseIDFormat(k.MessageIDs.Submit)
-		rec, _ := inbox.ParseIDFormat(k.MessageIDs.Receipt)
-		adapter.formats[k.Name] = [2]inbox.IDFormat{sub, rec}
 		cr, err := newCarrierRun(k, e)
 		if err != nil {
 			e.close()
@@ -244,12 +256,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.log.Info("switchboard serving", zap.String("http", ln.Addr().String()), zap.String("instance", e.cfg.Engine.InstanceID),
 		zap.Int("carriers", len(e.carriers)))
 
-	bindCtx, stopBinds := context.WithCancel(context.Background())
-	var bindsWG sync.WaitGroup
-	for _, cr := range e.carriers {
-		bindsWG.Add(1)
-		go func() { defer bindsWG.Done(); cr.run(bindCtx) }()
-	}
+	stopBinds := e.startBinds()
 	dispCtx, stopDispatch := context.WithCancel(context.Background())
 	e.takeOver(ctx)
 	liveDone := make(chan struct{})
@@ -272,9 +279,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-liveDone
 	e.unregister()
 	stopBinds()
-	bindsWG.Wait()
 	drain, cancel := context.WithTimeout(context.Background(), e.cfg.Engine.DrainTimeout.D())
-	for _, cr := range e.carriers {
+	for _, cr := range e.carrierRuns() {
 		cr.close(drain)
 	}
 	cancel()
@@ -321,12 +327,17 @@ func (e *Engine) maintain(ctx context.Context) {
 // carrierRun holds a carrier's binds: as many as configured, within the
 // account's maximum across every engine process (leases in Redis).
 type carrierRun struct {
+	name    string // cfg.Name, which never changes
 	cfg     *config.Carrier
 	e       *Engine
 	rc      *routing.Carrier
 	pool    *smpp.Pool
 	handler smpp.Handler
+	// stop ends run, done is closed when it has (startCarrier).
+	stop context.CancelFunc
+	done chan struct{}
 
+	// mu guards held and cfg (a reload replaces cfg).
 	mu   sync.Mutex
 	held map[int]*heldSlot
 }
@@ -337,20 +348,25 @@ type heldSlot struct {
 }
 
 func newCarrierRun(k *config.Carrier, e *Engine) (*carrierRun, error) {
-	method := map[string]coding.Method{"udh8": coding.UDH8, "udh16": coding.UDH16, "sar": coding.SAR, "payload": coding.Payload}[k.LongMessage]
 	pool := &smpp.Pool{}
-	cr := &carrierRun{cfg: k, e: e, pool: pool, held: map[int]*heldSlot{}}
-	cr.rc = &routing.Carrier{
-		Name: k.Name, Submitter: pool, GSMDataCoding: k.GSMDataCoding, Method: method,
-		SourceTON: k.SourceTON, SourceNPI: k.SourceNPI, DestTON: k.DestTON, DestNPI: k.DestNPI,
-		RegisteredDelivery: *k.RegisteredDelivery, AccountThrottle: k.ThrottleScope == "account",
-	}
+	cr := &carrierRun{name: k.Name, cfg: k, e: e, pool: pool, held: map[int]*heldSlot{}}
+	cr.rc = routingCarrier(k, pool)
 	if k.TLS != nil {
 		if _, err := cr.tlsConfig(); err != nil {
 			return nil, err
 		}
 	}
 	return cr, nil
+}
+
+// routingCarrier is k as the dispatcher and router see it, sending on pool.
+func routingCarrier(k *config.Carrier, pool *smpp.Pool) *routing.Carrier {
+	method := map[string]coding.Method{"udh8": coding.UDH8, "udh16": coding.UDH16, "sar": coding.SAR, "payload": coding.Payload}[k.LongMessage]
+	return &routing.Carrier{
+		Name: k.Name, Submitter: pool, GSMDataCoding: k.GSMDataCoding, Method: method,
+		SourceTON: k.SourceTON, SourceNPI: k.SourceNPI, DestTON: k.DestTON, DestNPI: k.DestNPI,
+		RegisteredDelivery: *k.RegisteredDelivery, AccountThrottle: k.ThrottleScope == "account",
+	}
 }
 
 func (cr *carrierRun) tlsConfig() (*tls.Config, error) {
@@ -525,7 +541,7 @@ type bindInfo struct {
 // binds lists the binds this process holds.
 func (e *Engine) binds() []bindInfo {
 	var out []bindInfo
-	for _, cr := range e.carriers {
+	for _, cr := range e.carrierRuns() {
 		cr.mu.Lock()
 		for i, h := range cr.held {
 			for _, s := range h.sessions {
@@ -569,7 +585,7 @@ func (e *Engine) bindsWithRates() []bindInfo {
 		b := &out[i]
 		r, ok := known[b.Carrier]
 		if !ok {
-			acct := e.limits.accounts[b.Carrier]
+			acct := e.limits.limits().accounts[b.Carrier]
 			r.account = acct.Rate()
 			if ctx.Err() == nil {
 				if v, err := e.limiter.EffectiveRate(ctx, b.Carrier, "", acct); err == nil {
@@ -597,7 +613,7 @@ func (e *Engine) Ready(ctx context.Context) error {
 	if err := e.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	for _, cr := range e.carriers {
+	for _, cr := range e.carrierRuns() {
 		if cr.pool.Bound() > 0 {
 			return nil
 		}
@@ -610,9 +626,9 @@ func (e *Engine) Ready(ctx context.Context) error {
 // period lasts about one rate interval).
 func (e *Engine) quietCarriers(ctx context.Context) map[string]time.Time {
 	out := map[string]time.Time{}
-	for _, cr := range e.carriers {
-		if q, err := e.limiter.QuietUntil(ctx, cr.cfg.Name); err == nil && q.After(time.Now()) {
-			out[cr.cfg.Name] = q
+	for _, cr := range e.carrierRuns() {
+		if q, err := e.limiter.QuietUntil(ctx, cr.name); err == nil && q.After(time.Now()) {
+			out[cr.name] = q
 		}
 	}
 	return out
@@ -621,16 +637,3 @@ func (e *Engine) quietCarriers(ctx context.Context) map[string]time.Time {
 // Addr is the address the HTTP server listens on, from New on (the port
 // chosen when cfg.HTTP.Listen asks for port 0).
 func (e *Engine) Addr() net.Addr { return e.listener.Addr() }
-
-// NewLogger is the engine's logger: JSON lines on w, ISO 8601 times, at
-// level (debug, info, warn, error; info when level is not one of them).
-func NewLogger(level string, w io.Writer) *zap.Logger {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		lvl = zapcore.InfoLevel
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
-	return zap.New(core)
-}

@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxBatchBodyBytes: cfg.HTTP.MaxBatchBodyBytes,
-		Binds: func() any { return e.bindsWithRates() }, Kick: e.dispatcher.Kick, Events: e.hub,
+		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
 	})
 	if err != nil {

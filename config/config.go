@@ -216,6 +216,10 @@ type Carrier struct {
 	EnquireLinkInterval Duration `yaml:"enquire_link_interval"`
 	ReconnectMin        Duration `yaml:"reconnect_min"`
 	ReconnectMax        Duration `yaml:"reconnect_max"`
+	// UnreachableAfter: a bind that has not been bound for this long
+	// (connect or bind failing, backing off) is logged at error level, once
+	// per outage: the carrier needs a person (default 1m).
+	UnreachableAfter Duration `yaml:"unreachable_after"`
 }
 
 // TLS configures a TLS bind.
@@ -543,6 +547,12 @@ func (k *Carrier) complete(f string, getenv func(string) string) []error {
 	if k.MaxBinds < k.Binds {
 		add("max_binds", "must be at least binds (%d), got %d", k.Binds, k.MaxBinds)
 	}
+	if k.UnreachableAfter == 0 {
+		k.UnreachableAfter = Duration(DefaultUnreachableAfter)
+	}
+	if k.UnreachableAfter < Duration(time.Second) {
+		add("unreachable_after", "must be at least 1s, got %v", k.UnreachableAfter.D())
+	}
 	if k.Window == 0 {
 		k.Window = 10
 	}
@@ -597,6 +607,9 @@ func (k *Carrier) complete(f string, getenv func(string) string) []error {
 	}
 	return errs
 }
+
+// DefaultUnreachableAfter is carriers[].unreachable_after's default.
+const DefaultUnreachableAfter = time.Minute
 
 // DefaultMargin is throttle.margin's default.
 const DefaultMargin = 10 * time.Millisecond

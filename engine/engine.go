@@ -265,6 +265,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { e.dispatcher.Run(dispCtx); close(dispDone) }()
 
 	go e.maintain(dispCtx)
+	go e.watchDependencies(dispCtx)
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -386,9 +387,20 @@ func (cr *carrierRun) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-func (cr *carrierRun) sessionConfig(t smpp.BindType) smpp.SessionConfig {
+// sessionConfig is the configuration of the bind of type t in slot. Its
+// log lines carry the fields carrier and bind (slot/type); their levels
+// (issue 18 §5): a bind refused for its credentials and a bind not up for
+// longer than unreachable_after are errors (a person must act), a lost or
+// failing connection a warning, other state changes info.
+func (cr *carrierRun) sessionConfig(slot int, t smpp.BindType) smpp.SessionConfig {
 	k := cr.cfg
-	log := cr.e.log.Named("smpp").With(zap.String("carrier", k.Name))
+	log := cr.e.log.Named("smpp").With(zap.String("carrier", k.Name), zap.String("bind", fmt.Sprintf("%d/%s", slot, t)))
+	unreachableAfter := k.UnreachableAfter.D()
+	var (
+		mu        sync.Mutex
+		downSince time.Time // first failure since the bind was last up (zero while up)
+		alerted   bool      // the outage was logged at error level
+	)
 	sc := smpp.SessionConfig{
 		Addr: k.Addr(), Type: t, SystemID: k.SystemID, Password: k.Password, SystemType: k.SystemType,
 		Window: k.Window, ResponseTimeout: k.ResponseTimeout.D(), EnquireLinkInterval: k.EnquireLinkInterval.D(),
@@ -401,13 +413,40 @@ func (cr *carrierRun) sessionConfig(t smpp.BindType) smpp.SessionConfig {
 		// (332 µs of PostgreSQL CPU an MO); 256, 5.2-5.9k (176-204 µs).
 		// Order per sender is kept (a sender's PDUs go to one worker).
 		InboundWorkers: 256,
-		Logf:           func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 		OnStateChange: func(c smpp.StateChange) {
 			f := []zap.Field{zap.String("state", c.State.String())}
 			if c.Err != nil {
 				f = append(f, zap.Error(c.Err))
 			}
-			log.Info("bind state", f...)
+			mu.Lock()
+			switch c.State {
+			case smpp.SessionBound:
+				if !downSince.IsZero() {
+					f = append(f, zap.Duration("down_for", c.At.Sub(downSince)))
+				}
+				downSince, alerted = time.Time{}, false
+			case smpp.SessionBackoff:
+				if downSince.IsZero() {
+					downSince = c.At
+				}
+				f = append(f, zap.Duration("retry_in", c.Backoff))
+			}
+			down := c.At.Sub(downSince)
+			alert := c.State == smpp.SessionBackoff && !alerted && down >= unreachableAfter
+			alerted = alerted || alert
+			mu.Unlock()
+			switch {
+			case c.State == smpp.SessionRefused:
+				log.Error("bind refused by the carrier; not retrying: check system_id, password and system_type", f...)
+			case alert:
+				log.Error("carrier unreachable: the bind has not been up for longer than unreachable_after",
+					append(f, zap.Duration("down_for", down), zap.Duration("unreachable_after", unreachableAfter))...)
+			case c.State == smpp.SessionBackoff:
+				log.Warn("bind down; reconnecting", f...)
+			default:
+				log.Info("bind state", f...)
+			}
 		},
 	}
 	if k.TLS != nil {
@@ -464,7 +503,7 @@ func (cr *carrierRun) maintain(ctx context.Context, ttl time.Duration) {
 			types = []smpp.BindType{smpp.BindTransmitter, smpp.BindReceiver}
 		}
 		for _, t := range types {
-			s, err := smpp.NewSession(cr.sessionConfig(t))
+			s, err := smpp.NewSession(cr.sessionConfig(i, t))
 			if err != nil {
 				cr.e.log.Error("bind config", zap.String("carrier", name), zap.Error(err))
 				continue

@@ -46,7 +46,13 @@ func startEngineLogged(t *testing.T, cfg *config.Config, logs *lockedBuffer) *te
 	ctx, cancel := context.WithCancel(context.Background())
 	te := &testEngine{Engine: e, cancel: cancel, done: make(chan error, 1), dbURL: cfg.Postgres.URL}
 	go func() { te.done <- e.Run(ctx) }()
-	testenv.Eventually(t, "engine ready", func() bool { return e.Ready(context.Background()) == nil })
+	deadline := time.Now().Add(15 * time.Second)
+	for e.Ready(context.Background()) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("engine not ready: %v\n%s", e.Ready(context.Background()), tail(logs.String(), 30))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	te.url = "http://" + e.listener.Addr().String()
 	t.Cleanup(te.stop)
 	return te

@@ -30,15 +30,15 @@ import (
 
 // Config is the daemon's configuration. Build it with Load or Parse.
 type Config struct {
-	HTTP      HTTP        `yaml:"http"`
-	Log       Log         `yaml:"log"`
-	Postgres  Postgres    `yaml:"postgres"`
-	Redis     Redis       `yaml:"redis"`
-	Operator  Operator    `yaml:"operator"`
-	Engine    Engine      `yaml:"engine"`
-	Throttle  Throttle    `yaml:"throttle"`
-	Classes   []RateClass `yaml:"rate_classes"`
-	Carriers  []Carrier   `yaml:"carriers"`
+	HTTP     HTTP        `yaml:"http"`
+	Log      Log         `yaml:"log"`
+	Postgres Postgres    `yaml:"postgres"`
+	Redis    Redis       `yaml:"redis"`
+	Operator Operator    `yaml:"operator"`
+	Engine   Engine      `yaml:"engine"`
+	Throttle Throttle    `yaml:"throttle"`
+	Classes  []RateClass `yaml:"rate_classes"`
+	Carriers []Carrier   `yaml:"carriers"`
 	// PIDFile, when set, is where `switchboard serve` writes its process
 	// id (removed at exit), so that `switchboard reload` can signal it.
 	PIDFile   string `yaml:"pid_file"`

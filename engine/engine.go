@@ -45,13 +45,13 @@ import (
 // and the HTTP API, over one PostgreSQL and one Redis. New builds it, Run
 // runs it once.
 type Engine struct {
-	cfg        *config.Config
-	log        *zap.Logger
-	db         *pgxpool.Pool
-	store      *inbox.Store
-	rdb        *redis.Client
-	limiter    *throttle.Limiter
-	slots      *lease.Slots
+	cfg     *config.Config
+	log     *zap.Logger
+	db      *pgxpool.Pool
+	store   *inbox.Store
+	rdb     *redis.Client
+	limiter *throttle.Limiter
+	slots   *lease.Slots
 	// carriers are the carriers' binds; a reload adds and removes some
 	// (carriersMu guards the slice, not the carrierRuns).
 	carriersMu sync.RWMutex
@@ -63,7 +63,7 @@ type Engine struct {
 	level *zap.AtomicLevel
 	// reload is the reload state: the configuration in force, its version,
 	// where the binds run (reload.go).
-	reload reloadState
+	reload     reloadState
 	router     *routing.Router
 	dispatcher *routing.Dispatcher
 	httpSrv    *http.Server

@@ -82,7 +82,7 @@ func TestLogLevelsAndFieldsOfFaults(t *testing.T) {
 
 	type expect struct {
 		what, msg, level string
-		fields       map[string]string
+		fields           map[string]string
 	}
 	checks := []expect{
 		{"a bind refused for its password", "bind refused by the carrier", "error", map[string]string{"carrier": "bad", "bind": "0/transceiver"}},

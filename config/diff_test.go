@@ -13,8 +13,8 @@ func TestDiffSortsChangesByWhatAReloadDoes(t *testing.T) {
 rate_classes: [{name: shared, rate: 1}]
 carriers:
   - {name: a, host: h, port: 1, system_id: s, window: 10, tps: 10}
-  - {name: b, host: h, port: 2, system_id: s}
-  - {name: c, host: h, port: 3, system_id: s}
+  - {name: b, host: h, port: 2, system_id: s, tps: 1}
+  - {name: c, host: h, port: 3, system_id: s, tps: 1}
 `
 	parse := func(y string) *config.Config {
 		t.Helper()
@@ -31,7 +31,7 @@ carriers:
 	next := parse(strings.NewReplacer(
 		"window: 10, tps: 10", "window: 20, tps: 5", // a: live
 		"port: 2", "port: 9", // b: rebind
-		"  - {name: c, host: h, port: 3, system_id: s}\n", "  - {name: d, host: h, port: 4, system_id: s}\n",
+		"  - {name: c, host: h, port: 3, system_id: s, tps: 1}\n", "  - {name: d, host: h, port: 4, system_id: s, tps: 1}\n",
 		"rate: 1", "rate: 2",
 	).Replace(base) + "log: {level: debug}\nhttp: {listen: \"127.0.0.1:9999\"}\n")
 	ch := config.Diff(old, next)

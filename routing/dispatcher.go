@@ -138,8 +138,7 @@ type Dispatcher struct {
 	// carrierSet is the carrier set in force (SetCarriers); reconf is a
 	// new one the scheduler has not applied yet.
 	carrierSet atomic.Pointer[map[string]*Carrier]
-	reconfM    sync.Mutex
-	reconf     *map[string]*Carrier
+	reconf     atomic.Pointer[map[string]*Carrier]
 
 	// scheduler state: only the scheduler goroutine touches these
 	carriers map[string]*carrierQ

@@ -31,19 +31,17 @@ func (d *Dispatcher) SetCarriers(carriers map[string]*Carrier) {
 		m[k] = v
 	}
 	d.carrierSet.Store(&m)
-	d.reconfM.Lock()
-	d.reconf = &m
-	d.reconfM.Unlock()
+	d.reconf.Store(&m)
 	signal(d.wake)
 	d.Kick()
 }
 
 // applyCarriers is SetCarriers' work, on the scheduler goroutine.
 func (d *Dispatcher) applyCarriers(now time.Time) {
-	d.reconfM.Lock()
-	next := d.reconf
-	d.reconf = nil
-	d.reconfM.Unlock()
+	if d.reconf.Load() == nil {
+		return // one atomic load per round when nothing changed
+	}
+	next := d.reconf.Swap(nil)
 	if next == nil {
 		return
 	}

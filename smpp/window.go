@@ -13,14 +13,15 @@ import (
 // fallen below the new size, so the peer never sees more than the size in
 // force when a request was written, and nothing outstanding is cut short.
 //
-// Waiters are served in the order they came. It is safe for concurrent use;
-// used and size are readable without the lock (FreeWindow, Stats, Pool's
-// pick run per submit).
+// Taking and giving back a slot are lock-free while nobody waits; waiters
+// are served in the order they came. It is safe for concurrent use.
 type window struct {
+	used  atomic.Int32 // slots taken
+	size  atomic.Int32 // the bound
+	nwait atomic.Int32 // len(waiters), readable without the lock
+
 	mu      sync.Mutex
 	waiters []chan struct{} // FIFO; each closed when granted its slot
-	used    atomic.Int32    // slots taken (written under mu)
-	size    atomic.Int32    // the bound (written under mu)
 }
 
 func newWindow(size int) *window {
@@ -40,17 +41,32 @@ func (w *window) Size() int { return int(w.size.Load()) }
 // waits for outstanding requests).
 func (w *window) free() int { return max(int(w.size.Load()-w.used.Load()), 0) }
 
+// take takes a slot if one is free.
+func (w *window) take() bool {
+	for {
+		u := w.used.Load()
+		if u >= w.size.Load() {
+			return false
+		}
+		if w.used.CompareAndSwap(u, u+1) {
+			return true
+		}
+	}
+}
+
 // acquire takes a slot, waiting for one until ctx ends or stop is closed
 // (then it returns ctx.Err() or ErrClosed and holds no slot).
 func (w *window) acquire(ctx context.Context, stop <-chan struct{}) error {
-	w.mu.Lock()
-	if len(w.waiters) == 0 && w.used.Load() < w.size.Load() {
-		w.used.Add(1)
-		w.mu.Unlock()
+	if w.nwait.Load() == 0 && w.take() {
 		return nil
 	}
 	ch := make(chan struct{})
+	w.mu.Lock()
 	w.waiters = append(w.waiters, ch)
+	w.nwait.Store(int32(len(w.waiters)))
+	// A release that came before nwait was set did not look at the
+	// waiters: serve them (this one included) now.
+	w.grantLocked()
 	w.mu.Unlock()
 	var err error
 	select {
@@ -65,6 +81,7 @@ func (w *window) acquire(ctx context.Context, stop <-chan struct{}) error {
 	for i, x := range w.waiters {
 		if x == ch {
 			w.waiters = append(w.waiters[:i], w.waiters[i+1:]...)
+			w.nwait.Store(int32(len(w.waiters)))
 			w.mu.Unlock()
 			return err
 		}
@@ -77,26 +94,28 @@ func (w *window) acquire(ctx context.Context, stop <-chan struct{}) error {
 
 // release gives a slot back.
 func (w *window) release() {
-	w.mu.Lock()
 	w.used.Add(-1)
-	w.grantLocked()
-	w.mu.Unlock()
+	if w.nwait.Load() > 0 {
+		w.mu.Lock()
+		w.grantLocked()
+		w.mu.Unlock()
+	}
 }
 
 // resize sets the bound; see window.
 func (w *window) resize(size int) {
-	w.mu.Lock()
 	w.size.Store(int32(size))
+	w.mu.Lock()
 	w.grantLocked()
 	w.mu.Unlock()
 }
 
 // grantLocked hands free slots to the waiters, oldest first.
 func (w *window) grantLocked() {
-	for len(w.waiters) > 0 && w.used.Load() < w.size.Load() {
-		w.used.Add(1)
+	for len(w.waiters) > 0 && w.take() {
 		close(w.waiters[0])
 		w.waiters[0] = nil
 		w.waiters = w.waiters[1:]
 	}
+	w.nwait.Store(int32(len(w.waiters)))
 }

@@ -112,7 +112,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTHealthy, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for name, acct := range c.e.limits.accounts {
+	for name, acct := range c.e.limits.limits().accounts {
 		gauge(descAcctRate, acct.Rate(), name)
 		if v, err := c.e.limiter.EffectiveRate(ctx, name, "", acct); err == nil {
 			gauge(descEffRate, v, name)

@@ -107,9 +107,10 @@ type Config struct {
 	// Binds lists the engine's binds for GET /admin/v1/binds; its result is
 	// sent as JSON under "binds". Nil lists none.
 	Binds func() any
-	// Kick is called after messages were queued, so the dispatcher looks
-	// at once. Nil: nothing is called.
-	Kick func()
+	// Kick is called after messages were queued, with the numbers they are
+	// sent from (none when unknown), so the dispatcher claims for them at
+	// once. Nil: nothing is called.
+	Kick func(numbers ...string)
 	// Events wakes the event streams and is notified after each enqueue.
 	// Nil: streams read the feed every second and nothing is notified.
 	Events Events

@@ -34,7 +34,7 @@ type storeAdapter struct {
 func (a *storeAdapter) Claim(ctx context.Context, owner string, lease time.Duration, wants []routing.ClaimWant) ([]routing.Outbound, error) {
 	in := make([]inbox.NumberClaim, len(wants))
 	for i, w := range wants {
-		in[i] = inbox.NumberClaim{Number: w.Number, Max: w.Max}
+		in[i] = inbox.NumberClaim{Number: w.Number, Max: w.Max, Scan: w.Scan}
 	}
 	ms, err := a.s.ClaimNumbers(ctx, owner, lease, in)
 	if err != nil {

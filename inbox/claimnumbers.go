@@ -9,10 +9,12 @@ import (
 )
 
 // NumberClaim asks ClaimNumbers for up to Max messages from sender number
-// Number (E.164).
+// Number (E.164), looking at most at its first Scan due messages for them
+// (0: 4×Max+16).
 type NumberClaim struct {
 	Number string
 	Max    int
+	Scan   int
 }
 
 // MaxNumberClaims is the most numbers one ClaimNumbers call takes.
@@ -28,9 +30,12 @@ const MaxNumberClaims = 10000
 // order they were queued in.
 //
 // Each number's due messages are read in order from messages_number_due,
-// at most 4×Max+16 of them (the ones behind a head that is in flight are
-// not heads), so a number whose threads all wait for their heads costs a
-// bounded read. A number asked for twice counts once, with the larger Max.
+// at most Scan of them (the ones behind a head that is in flight are not
+// heads), so a number whose threads all wait for their heads costs a
+// bounded read. A head requeued for later goes behind its thread's later
+// messages in that order: a caller that finds nothing where the store has
+// due work asks again with a larger Scan. A number asked for twice counts
+// once, with the larger Max and Scan.
 // An unknown number gives nothing. One round trip.
 func (s *Store) ClaimNumbers(ctx context.Context, owner string, lease time.Duration, wants []NumberClaim) ([]ClaimedMessage, error) {
 	if owner == "" || lease <= 0 || len(wants) > MaxNumberClaims {
@@ -38,16 +43,22 @@ func (s *Store) ClaimNumbers(ctx context.Context, owner string, lease time.Durat
 	}
 	nums := make([]string, 0, len(wants))
 	lims := make([]int32, 0, len(wants))
+	scans := make([]int32, 0, len(wants))
 	total := 0
 	for _, w := range wants {
-		if w.Max < 0 || w.Max > MaxClaimPerNumber {
-			return nil, invalid("claim of %d messages of a number: want 0 to %d", w.Max, MaxClaimPerNumber)
+		if w.Max < 0 || w.Max > MaxClaimPerNumber || w.Scan < 0 || w.Scan > MaxClaimScan {
+			return nil, invalid("claim of %d messages of a number in %d: want 0 to %d in 0 to %d", w.Max, w.Scan, MaxClaimPerNumber, MaxClaimScan)
 		}
 		if w.Max == 0 {
 			continue
 		}
 		nums = append(nums, w.Number)
 		lims = append(lims, int32(w.Max))
+		scan := w.Scan
+		if scan == 0 {
+			scan = 4*w.Max + 16
+		}
+		scans = append(scans, int32(max(scan, w.Max)))
 		total += w.Max
 	}
 	if total == 0 {
@@ -56,7 +67,7 @@ func (s *Store) ClaimNumbers(ctx context.Context, owner string, lease time.Durat
 	var out []ClaimedMessage
 	err := retry(ctx, func() error {
 		out = out[:0]
-		return s.queryPlanned(ctx, claimPlan, claimNumbersSQL, []any{owner, total, micros(lease), micros(s.ttl), nums, lims},
+		return s.queryPlanned(ctx, claimPlan, claimNumbersSQL, []any{owner, total, micros(lease), micros(s.ttl), nums, lims, scans},
 			func(rows pgx.Rows) error {
 				c, err := scanClaimed(rows)
 				if err != nil {
@@ -73,8 +84,12 @@ func (s *Store) ClaimNumbers(ctx context.Context, owner string, lease time.Durat
 	return out, nil
 }
 
-// MaxClaimPerNumber is the most messages ClaimNumbers takes of one number.
-const MaxClaimPerNumber = 100000
+// MaxClaimPerNumber is the most messages ClaimNumbers takes of one number,
+// MaxClaimScan the most due messages it reads of one number.
+const (
+	MaxClaimPerNumber = 100000
+	MaxClaimScan      = 1000000
+)
 
 // claimNumbersSQL: per number asked for (w, the largest Max of each, joined
 // to its ids), a LATERAL read of its first due entries of
@@ -84,8 +99,9 @@ const MaxClaimPerNumber = 100000
 // the reads plain index scans that stop at their LIMIT.
 const claimNumbersSQL = `
 WITH w AS MATERIALIZED (
-    SELECT n.id AS number_id, x.lim, 4 * x.lim + 16 AS scan
-    FROM (SELECT e164, max(lim) AS lim FROM unnest($5::text[], $6::int4[]) AS u(e164, lim) GROUP BY e164) x
+    SELECT n.id AS number_id, x.lim, x.scan
+    FROM (SELECT e164, max(lim) AS lim, max(scan) AS scan
+          FROM unnest($5::text[], $6::int4[], $7::int4[]) AS u(e164, lim, scan) GROUP BY e164) x
     JOIN numbers n ON n.e164 = x.e164 AND n.status = 'active'
 ),
 fair AS MATERIALIZED (

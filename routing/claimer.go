@@ -24,7 +24,11 @@ type slot struct {
 	dueAt   time.Time // the store has claimable work of it from then; zero: none known
 	inOrder bool      // in the rotation (order)
 	seen    time.Time // last time it had work or held messages
+	scan    int       // due messages a claim reads for it (0: the store's default)
 }
+
+// maxScan is the most due messages a claim reads of one number.
+const maxScan = 100000
 
 // claimer chooses what to claim: the numbers that have work in the store
 // and room in their queues, in rotating order, each for as many messages as
@@ -178,7 +182,7 @@ func (c *claimer) wants(now time.Time, budget int) (wants []ClaimWant, picked []
 		}
 		room = min(room, budget)
 		budget -= room
-		wants = append(wants, ClaimWant{Number: s.number, Max: room})
+		wants = append(wants, ClaimWant{Number: s.number, Max: room, Scan: s.scan})
 		picked = append(picked, s)
 	}
 	c.next = start + i
@@ -187,7 +191,10 @@ func (c *claimer) wants(now time.Time, budget int) (wants []ClaimWant, picked []
 
 // claimed takes a claim's answer: each number that gave all it was asked
 // for may have more; one that gave less has nothing claimable for now
-// (until a note or a discovery pass says otherwise). drained says no
+// (until a note or a discovery pass says otherwise). One that gave nothing
+// is asked again at once reading 16 times as far (up to maxScan): its
+// heads may sit behind their threads' later messages (requeued for later);
+// the wider read stays until it gives all it is asked for. drained says no
 // number gave all it was asked for.
 func (c *claimer) claimed(wants []ClaimWant, picked []*slot, msgs []Outbound) (drained bool) {
 	drained = true
@@ -205,10 +212,15 @@ func (c *claimer) claimed(wants []ClaimWant, picked []*slot, msgs []Outbound) (d
 		s := picked[k]
 		g := got[w.Number]
 		s.held.Add(int32(g))
-		if g < w.Max {
-			s.dueAt = time.Time{}
-		} else {
+		switch {
+		case g == w.Max:
+			s.scan = 0
 			drained = false
+		case g == 0 && s.scan < maxScan:
+			s.scan = min(max(s.scan, 4*w.Max+16)*16, maxScan)
+			drained = false
+		default:
+			s.dueAt = time.Time{}
 		}
 	}
 	return drained

@@ -26,10 +26,15 @@ type Outbound struct {
 	Submitted []bool
 }
 
-// ClaimWant asks Claim for up to Max messages of sender number Number.
+// ClaimWant asks Claim for up to Max messages of sender number Number,
+// read from at most its first Scan due messages (0: the store's default).
+// A message requeued for later goes behind the later messages of its
+// thread, which are due but not claimable until it is sent: a claim that
+// finds nothing of a number with due work asks again with a larger Scan.
 type ClaimWant struct {
 	Number string // E.164
 	Max    int
+	Scan   int
 }
 
 // DueNumber is a sender number with pending messages in the store.

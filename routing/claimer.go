@@ -25,6 +25,16 @@ type slot struct {
 	inOrder bool      // in the rotation (order)
 	seen    time.Time // last time it had work or held messages
 	scan    int       // due messages a claim reads for it (0: the store's default)
+	rate    float64   // what it can send, per second: its rate or its share of its account's (0: unknown)
+}
+
+// chunk is the most one claim takes of s: a quarter of its queue's time's
+// worth, at least minQueue.
+func (s *slot) chunk(minQueue int, ahead time.Duration) int {
+	if s.rate <= 0 {
+		return math.MaxInt32
+	}
+	return max(minQueue, int(math.Ceil(s.rate*ahead.Seconds()/4)))
 }
 
 // maxScan is the most due messages a claim reads of one number.
@@ -180,7 +190,7 @@ func (c *claimer) wants(now time.Time, budget int) (wants []ClaimWant, picked []
 		if room <= 0 {
 			continue
 		}
-		room = min(room, budget)
+		room = min(room, budget, s.chunk(c.d.cfg.MinQueue, c.d.cfg.QueueAhead))
 		budget -= room
 		wants = append(wants, ClaimWant{Number: s.number, Max: room, Scan: s.scan})
 		picked = append(picked, s)
@@ -194,9 +204,10 @@ func (c *claimer) wants(now time.Time, budget int) (wants []ClaimWant, picked []
 // (until a note or a discovery pass says otherwise). One that gave nothing
 // is asked again at once reading 16 times as far (up to maxScan): its
 // heads may sit behind their threads' later messages (requeued for later);
-// the wider read stays until it gives all it is asked for. drained says no
+// the wider read stays until it gives all it is asked for. A number that
+// gave all is due again when it has sent half of it. drained says no
 // number gave all it was asked for.
-func (c *claimer) claimed(wants []ClaimWant, picked []*slot, msgs []Outbound) (drained bool) {
+func (c *claimer) claimed(now time.Time, wants []ClaimWant, picked []*slot, msgs []Outbound) (drained bool) {
 	drained = true
 	got := make(map[string]int, len(wants))
 	for _, m := range msgs {
@@ -216,6 +227,11 @@ func (c *claimer) claimed(wants []ClaimWant, picked []*slot, msgs []Outbound) (d
 		case g == w.Max:
 			s.scan = 0
 			drained = false
+			if s.rate > 0 {
+				// Its queue fills at twice what it sends, no faster: its
+				// backlog stays in the store, for other processes too.
+				s.dueAt = now.Add(time.Duration(float64(g) / (2 * s.rate) * float64(time.Second)))
+			}
 		case g == 0 && s.scan < maxScan:
 			s.scan = min(max(s.scan, 4*w.Max+16)*16, maxScan)
 			drained = false
@@ -277,6 +293,7 @@ func (c *claimer) resize(now time.Time) {
 		if acct := lim.Rate(s.carrier, ""); acct > 0 && active[s.carrier] > 0 {
 			rate = min(rate, acct/float64(active[s.carrier]))
 		}
+		s.rate = rate
 		s.cap.Store(int32(max(c.d.cfg.MinQueue, int(math.Ceil(rate*ahead)))))
 	}
 }
@@ -347,7 +364,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 				continue
 			}
 			errDelay = 100 * time.Millisecond
-			drained := c.claimed(wants, picked, msgs)
+			drained := c.claimed(now, wants, picked, msgs)
 			if got := len(msgs); got > 0 {
 				d.stats.claimed.Add(int64(got))
 				d.held.Add(int64(got))

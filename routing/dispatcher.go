@@ -23,7 +23,7 @@ const (
 	DefaultInFlight     = 20000
 	DefaultQueueAhead   = 2 * time.Second
 	DefaultMinQueue     = 2
-	DefaultDiscover     = 2 * time.Second
+	DefaultDiscover     = 500 * time.Millisecond
 	DefaultDiscoverPage = 1000
 	DefaultRetryMin     = time.Second
 	DefaultRetryMax     = 5 * time.Minute

@@ -62,9 +62,9 @@ type DispatcherConfig struct {
 	// sends, the backlog after a restart.
 	DiscoverEvery time.Duration
 	DiscoverPage  int
-	RetryMin   time.Duration // first retry delay
-	RetryMax   time.Duration // longest retry delay
-	Poll       time.Duration // how often an idle dispatcher looks for work
+	RetryMin      time.Duration // first retry delay
+	RetryMax      time.Duration // longest retry delay
+	Poll          time.Duration // how often an idle dispatcher looks for work
 	// ClaimGap is the least time between two claims that found less than a
 	// full batch: kicks arriving meanwhile are gathered into one claim,
 	// which costs a transaction whatever its size.
@@ -141,7 +141,7 @@ type Dispatcher struct {
 	claimer *claimer       // what to claim next
 	intakeM sync.Mutex     // guards intake
 	intake  []Outbound     // claimed, not yet in a queue
-	refuseM sync.Mutex               // guards refusals and recent
+	refuseM sync.Mutex     // guards refusals and recent
 	refuse  map[RefusalKey]*refusalCount
 	recent  map[string]map[string]time.Time // carrier → number → last 0x58
 

@@ -324,7 +324,7 @@ func createWorkspace(t *testing.T, base, name string, addon bool) createdWorkspa
 // watching a bind's window move under load.
 func TestConsoleEndToEnd(t *testing.T) {
 	t.Parallel()
-	sim, te := consoleEngine(t, `accounts: [{system_id: sb, password: "", latency: 60ms, receipts: {delay: 1ms}}]`)
+	sim, te := consoleEngine(t, `accounts: [{system_id: sb, password: "", latency: 150ms, receipts: {delay: 1ms}}]`)
 	ws := createWorkspace(t, te.url, "Acme Dental", false)
 	const shared, contact = "+14155552600", "+447911123456"
 	if st := testenv.APICall(t, "POST", te.url+"/admin/v1/numbers", consoleOperator, map[string]any{"number": shared, "kind": "shared", "carrier": "sim"}, nil); st != 201 {
@@ -483,10 +483,12 @@ func TestConsoleEndToEnd(t *testing.T) {
 		tb.signIn(consoleOperator, "/console/binds")
 		tb.waitFor("the bind", `!!document.querySelector('tr[data-bind] td.window')`)
 		// Load: a dedicated number's workspace queues 800 messages to 20
-		// contacts; the carrier answers each after 60 ms, so requests wait
+		// contacts; the carrier answers each after 150 ms, so requests wait
 		// in the window. A thread sends one message at a time, so the load
-		// lasts 40 round trips (about 3 s), several of the page's one-second
-		// refreshes (400 to 50 contacts went out in under one).
+		// lasts 40 round trips (about 6 s), several of the page's one-second
+		// refreshes (400 to 50 contacts went out in under one; with 60 ms
+		// answers, 3 s of load was missed under a loaded machine's slow
+		// page refreshes).
 		wsID := testenv.Seed(t, te.store, "+14155552671")
 		var reqs []inbox.OutboundRequest
 		for i := range 800 {

@@ -61,6 +61,9 @@ export function mount(main, app) {
   let types = FALLBACK_TYPES;
   let alive = true;
   let editing = null; // the id whose edit form is open
+  // The forms outlive a redraw (a log refreshing, an action elsewhere), so
+  // what is being typed into them stays.
+  let addForm = null, editForm = null;
   let reveal = null; // {id, url, secret, rotated, previousUntil}: shown until Done
   const logs = new Map(); // id → {attempts, next, loading, error, awaiting: Set of event ids}
   let pollTimer = 0;
@@ -115,7 +118,8 @@ export function mount(main, app) {
         : h('p', {class: 'muted', id: 'no-webhooks'}, 'No endpoints yet: add one below.')));
     parts.push(h('section', {class: 'card', 'aria-labelledby': 'add-h'},
       h('h2', {id: 'add-h'}, 'Add an endpoint'),
-      h('fieldset', {class: 'plain', disabled: readOnly()}, h('legend', {class: 'visually-hidden'}, 'Add an endpoint'), endpointForm(null))));
+      h('fieldset', {class: 'plain', disabled: readOnly()}, h('legend', {class: 'visually-hidden'}, 'Add an endpoint'),
+        addForm ??= endpointForm(null))));
     keepFocus(body, () => replace(body, ...parts));
   }
 
@@ -188,10 +192,10 @@ export function mount(main, app) {
       h('div', {class: 'actions webhook-actions'},
         btn('wh-test', 'Send test event', b => sendTest(b, w)),
         logBtn,
-        btn('wh-edit', editing === w.id ? 'Cancel edit' : 'Edit', () => { editing = editing === w.id ? null : w.id; render(); focusEdit(w.id); }),
+        btn('wh-edit', editing === w.id ? 'Cancel edit' : 'Edit', () => { editing = editing === w.id ? null : w.id; editForm = null; render(); focusEdit(w.id); }),
         btn('wh-rotate', 'Rotate secret', b => rotate(b, w)),
         btn('btn-danger wh-delete', 'Delete', b => remove(b, w))),
-      editing === w.id ? h('div', {class: 'inline-form'}, endpointForm(w)) : null,
+      editing === w.id ? h('div', {class: 'inline-form'}, editForm ??= endpointForm(w)) : null,
       log ? logPanel(w, log) : null);
   }
 
@@ -254,7 +258,7 @@ export function mount(main, app) {
       h('fieldset', {class: 'types-field'}, h('legend', null, 'Events'), boxes),
       error,
       h('div', {class: 'actions'}, save,
-        w ? h('button', {type: 'button', class: 'btn btn-quiet', onclick: () => { editing = null; render(); }}, 'Cancel') : null));
+        w ? h('button', {type: 'button', class: 'btn btn-quiet', onclick: () => { editing = null; editForm = null; render(); }}, 'Cancel') : null));
     form.addEventListener('submit', async e => {
       e.preventDefault();
       error.hidden = true;
@@ -266,10 +270,10 @@ export function mount(main, app) {
       const b = {url: u, description: desc.value.trim(), event_types: picked};
       if (w) {
         const out = await act(save, () => patch(`/v1/webhooks/${q(w.id)}`, b), 'The endpoint is saved.');
-        if (out) { editing = null; render(); }
+        if (out) { editing = null; editForm = null; render(); }
       } else {
         const out = await act(save, () => post('/v1/webhooks', b));
-        if (out?.secret) showSecret(out, false);
+        if (out?.secret) { addForm = null; showSecret(out, false); }
       }
     });
     function fail(text, field) {
@@ -351,11 +355,14 @@ export function mount(main, app) {
       }
       log.error = null;
       // An awaited event is seen once an attempt newer than those known
-      // when it was queued shows.
+      // when it was queued shows; the endpoint's state may have changed
+      // with it (failing, disabled): read the endpoints again.
+      let seen = false;
       for (const a of got) {
         const after = log.awaiting.get(a.event_id);
-        if (after !== undefined && cmpID(a.id, after) > 0) log.awaiting.delete(a.event_id);
+        if (after !== undefined && cmpID(a.id, after) > 0) { log.awaiting.delete(a.event_id); seen = true; }
       }
+      if (seen) load();
     } catch (e) {
       if (!alive || logs.get(id) !== log) return;
       log.error = words(e);

@@ -467,14 +467,15 @@ func TestConsoleScheduledSends(t *testing.T) {
 		}
 		tb.waitFor("the message, scheduled, live", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled' && !!document.querySelector('%s .send-at')`, li(sent.ID), li(sent.ID)))
 		// The engine moves on without the page hearing of it (as when its
-		// event stream is reconnecting): the message is submitted, and no
-		// change is logged for the feed.
+		// event stream is reconnecting): the message is submitted (with a
+		// place in its thread's line no other message has), and no change
+		// is logged for the feed (change_xid stays).
 		msgID, err := strconv.ParseInt(sent.ID, 10, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pool := testenv.OpenPool(t, te.dbURL, 1)
-		if tag, err := pool.Exec(context.Background(), `UPDATE messages SET status = 'submitted', submitted_at = now() WHERE id = $1`, msgID); err != nil || tag.RowsAffected() != 1 {
+		if tag, err := pool.Exec(context.Background(), `UPDATE messages SET status = 'submitted', submitted_at = now(), thread_seq = 1000000 WHERE id = $1`, msgID); err != nil || tag.RowsAffected() != 1 {
 			t.Fatalf("mark the message submitted: %v %v", tag, err)
 		}
 		tb.click(li(sent.ID) + " button.cancel-msg")

@@ -56,7 +56,7 @@ func TestConsoleWebhooks(t *testing.T) {
 		Enabled        bool     `json:"enabled"`
 		DisabledReason *string  `json:"disabled_reason"`
 	}
-	list := func() []hook {
+	list := func(t *testing.T) []hook {
 		var l struct {
 			Webhooks []hook `json:"webhooks"`
 		}
@@ -77,7 +77,7 @@ func TestConsoleWebhooks(t *testing.T) {
 	// attempt in the delivery log (the row of an event id the log did not
 	// have: retries of earlier events may arrive meanwhile); it returns the
 	// event id and the attempt's HTTP status.
-	testEvent := func(id string) (string, string) {
+	testEvent := func(t *testing.T, id string) (string, string) {
 		t.Helper()
 		rows := fmt.Sprintf(`[...document.querySelectorAll('table.attempts[data-webhook="%s"] tr[data-attempt]')]`, id)
 		eval[chromedp.Void](tb, fmt.Sprintf(`window.knownEvents = new Set(%s.map(r => r.dataset.event))`, rows))
@@ -88,7 +88,7 @@ func TestConsoleWebhooks(t *testing.T) {
 	}
 	// delivered waits for an attempt of ev answered 200, reading the log
 	// again (Refresh) while it waits: a retry comes seconds later.
-	delivered := func(id, ev string) {
+	delivered := func(t *testing.T, id, ev string) {
 		t.Helper()
 		row := fmt.Sprintf(`[...document.querySelectorAll('table.attempts[data-webhook="%s"] tr[data-event="%s"] td.http-status')].some(td => td.textContent === '200')`, id, ev)
 		for deadline := time.Now().Add(20 * time.Second); !eval[bool](tb, row); {
@@ -123,7 +123,7 @@ func TestConsoleWebhooks(t *testing.T) {
 		tb.click("#new-save")
 		tb.waitFor("the secret", `document.querySelector('#secret-value')?.value.startsWith('whsec_')`)
 		secret = eval[string](tb, `document.querySelector('#secret-value').value`)
-		l := list()
+		l := list(t)
 		if len(l) != 1 || l[0].URL != rcv.URL || l[0].Description != "CRM sync" || strings.Join(l[0].EventTypes, ",") != "message.status,number.*" || !l[0].Enabled {
 			t.Fatalf("the engine has %+v", l)
 		}
@@ -161,7 +161,7 @@ func TestConsoleWebhooks(t *testing.T) {
 		if id == "" {
 			t.Skip("no endpoint")
 		}
-		ev, status := testEvent(id)
+		ev, status := testEvent(t, id)
 		if status != "200" {
 			t.Fatalf("the attempt of %s shows HTTP status %q", ev, status)
 		}
@@ -209,8 +209,8 @@ func TestConsoleWebhooks(t *testing.T) {
 		if err := rcv.SetSecrets(next); err != nil {
 			t.Fatal(err)
 		}
-		ev, _ := testEvent(id)
-		delivered(id, ev)
+		ev, _ := testEvent(t, id)
+		delivered(t, id, ev)
 		if got := rcv.Events()[ev]; got.Type != "webhook.test" {
 			t.Fatalf("the receiver has %+v for %s", got, ev)
 		}
@@ -226,7 +226,7 @@ func TestConsoleWebhooks(t *testing.T) {
 			t.Skip("no endpoint")
 		}
 		rcv.SetBehaviour(func(int64, string) webhooktest.Answer { return webhooktest.Answer{Status: http.StatusGone} })
-		if _, status := testEvent(id); status != "410" {
+		if _, status := testEvent(t, id); status != "410" {
 			t.Fatalf("the attempt shows %q, not 410", status)
 		}
 		state := fmt.Sprintf(`li.webhook[data-webhook="%s"] .wh-state`, id)
@@ -241,12 +241,12 @@ func TestConsoleWebhooks(t *testing.T) {
 		rcv.SetBehaviour(nil)
 		tb.click(fmt.Sprintf(`button.wh-toggle[data-webhook="%s"]`, id))
 		tb.waitFor("enabled", fmt.Sprintf(`document.querySelector('%s')?.textContent === 'Enabled'`, state))
-		if l := list(); !l[0].Enabled || l[0].DisabledReason != nil {
+		if l := list(t); !l[0].Enabled || l[0].DisabledReason != nil {
 			t.Fatalf("the engine has %+v", l[0])
 		}
 		tb.click(fmt.Sprintf(`button.wh-toggle[data-webhook="%s"]`, id))
 		tb.waitFor("disabled by hand", fmt.Sprintf(`document.querySelector('%s')?.dataset.reason === 'manual'`, state))
-		if l := list(); l[0].Enabled || l[0].DisabledReason == nil || *l[0].DisabledReason != "manual" {
+		if l := list(t); l[0].Enabled || l[0].DisabledReason == nil || *l[0].DisabledReason != "manual" {
 			t.Fatalf("the engine has %+v", l[0])
 		}
 	})
@@ -266,14 +266,14 @@ func TestConsoleWebhooks(t *testing.T) {
 		tb.click(form + ` input[value="webhook.disabled"]`)
 		tb.click(form + " button[type=submit]")
 		tb.waitFor("the form closed", fmt.Sprintf(`!document.querySelector('%s')`, form))
-		if l := list(); l[0].Description != "CRM sync (staging)" || strings.Join(l[0].EventTypes, ",") != "message.status,webhook.disabled" {
+		if l := list(t); l[0].Description != "CRM sync (staging)" || strings.Join(l[0].EventTypes, ",") != "message.status,webhook.disabled" {
 			t.Fatalf("the engine has %+v", l[0])
 		}
 		tb.click(fmt.Sprintf(`button.wh-delete[data-webhook="%s"]`, id))
 		tb.waitFor("the confirmation", `!!document.querySelector('dialog[open] .btn-danger')`)
 		tb.click("dialog[open] .btn-danger")
 		tb.waitFor("no endpoints", `!!document.querySelector('#no-webhooks')`)
-		if l := list(); len(l) != 0 {
+		if l := list(t); len(l) != 0 {
 			t.Fatalf("the engine still has %+v", l)
 		}
 	})
@@ -296,7 +296,7 @@ func TestConsoleWebhooks(t *testing.T) {
 		tb.click("#new-save")
 		tb.waitFor("the refusal in words", `[...document.querySelectorAll('.toast-error')].some(t => t.textContent.includes('lacks the “settings” scope'))`)
 		tb.waitFor("read only", `[...document.querySelectorAll('.banner')].some(b => b.textContent.includes('Read only')) && document.querySelector('#new-save').matches(':disabled')`)
-		if l := list(); len(l) != 0 {
+		if l := list(t); len(l) != 0 {
 			t.Fatalf("the engine has %+v", l)
 		}
 	})
@@ -336,7 +336,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 			Status string `json:"status"`
 		} `json:"status_history"`
 	}
-	get := func(id string) message {
+	get := func(t *testing.T, id string) message {
 		var m message
 		if st := testenv.APICall(t, "GET", te.url+"/v1/messages/"+id, ws.Token, nil, &m); st != 200 {
 			t.Fatalf("get message %s: %d", id, st)
@@ -345,7 +345,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 	}
 	// compose schedules text at the local time at (empty: now) with a
 	// validity choice, and returns the new message's id.
-	compose := func(text string, at time.Time, validity string) string {
+	compose := func(t *testing.T, text string, at time.Time, validity string) string {
 		t.Helper()
 		tb.click(`nav a[href="/console/compose"]`)
 		tb.waitFor("the compose form", `!!document.querySelector('#send-at') && document.querySelector('.counter')?.dataset.state === 'ok'`)
@@ -391,9 +391,9 @@ func TestConsoleScheduledSends(t *testing.T) {
 			tb.waitFor("the refusal", fmt.Sprintf(`!document.querySelector('#send-error').hidden && document.querySelector('#send-error').textContent.includes(%s)`, jsString(c.says)))
 		}
 		soonAt = time.Now().Add(4 * time.Second).Truncate(time.Second)
-		soon = compose("Your table for two is booked for 8 pm.", soonAt, "3600")
+		soon = compose(t, "Your table for two is booked for 8 pm.", soonAt, "3600")
 		tb.waitFor("scheduled", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled'`, li(soon)))
-		m := get(soon)
+		m := get(t, soon)
 		if m.Status != "scheduled" && m.Status != "queued" && m.Status != "sending" && m.Status != "submitted" && m.Status != "delivered" {
 			t.Fatalf("the message is %s", m.Status)
 		}
@@ -417,7 +417,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 	t.Run("CancelFromThread", func(t *testing.T) {
 		tb.t = t
 		tb.screenshotOnFailure(t)
-		later = compose("Reminder: your table is tomorrow at 8 pm.", time.Now().Add(2*time.Hour).Truncate(time.Second), "")
+		later = compose(t, "Reminder: your table is tomorrow at 8 pm.", time.Now().Add(2*time.Hour).Truncate(time.Second), "")
 		tb.waitFor("scheduled", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled'`, li(later)))
 		tb.click(li(later) + " button.cancel-msg")
 		tb.waitFor("the confirmation", `!!document.querySelector('dialog[open] .btn-danger')`)
@@ -430,7 +430,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 		if got := tb.text(li(later) + " .status"); got != "Canceled" {
 			t.Fatalf("the status reads %q", got)
 		}
-		if m := get(later); m.Status != "canceled" {
+		if m := get(t, later); m.Status != "canceled" {
 			t.Fatalf("the engine has the message %s", m.Status)
 		}
 	})
@@ -449,7 +449,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 		if time.Now().Before(soonAt) {
 			t.Fatalf("delivered before its send time %v", soonAt)
 		}
-		m := get(soon)
+		m := get(t, soon)
 		if len(m.StatusHistory) == 0 || m.StatusHistory[0].Status != "scheduled" {
 			t.Fatalf("the history: %+v", m.StatusHistory)
 		}
@@ -459,13 +459,17 @@ func TestConsoleScheduledSends(t *testing.T) {
 		tb.t = t
 		tb.screenshotOnFailure(t)
 		var sent struct {
-			ID string `json:"id"`
+			ID       string `json:"id"`
+			ThreadID string `json:"thread_id"`
 		}
 		if st := testenv.APICall(t, "POST", te.url+"/v1/messages", ws.Token, map[string]any{"to": contact, "text": "See you tomorrow!",
 			"send_at": time.Now().Add(3 * time.Hour).UTC().Format(time.RFC3339)}, &sent); st != 202 {
 			t.Fatalf("schedule: %d", st)
 		}
-		tb.waitFor("the message, scheduled, live", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled' && !!document.querySelector('%s .send-at')`, li(sent.ID), li(sent.ID)))
+		if path := "/console/messages/" + sent.ThreadID; eval[string](tb, `location.pathname`) != path {
+			tb.do("open the thread", chromedp.Navigate(te.url+path))
+		}
+		tb.waitFor("the message, scheduled, with its send time", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled' && !!document.querySelector('%s .send-at')`, li(sent.ID), li(sent.ID)))
 		// The engine moves on without the page hearing of it (as when its
 		// event stream is reconnecting): the message is submitted (with a
 		// place in its thread's line no other message has), and no change

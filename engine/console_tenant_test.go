@@ -182,6 +182,46 @@ func TestConsoleWebhooks(t *testing.T) {
 		testenv.Eventually(t, "the replayed event at the receiver", func() bool { return rcv.Events()[ev].Times == 2 })
 	})
 
+	t.Run("DeliveryLogPages", func(t *testing.T) {
+		tb.t = t
+		tb.screenshotOnFailure(t)
+		if id == "" {
+			t.Skip("no endpoint")
+		}
+		// More attempts than a page of the log (20): test events sent
+		// through the API, each delivered once.
+		attempts := func() int {
+			n, cursor := 0, ""
+			for {
+				var page struct {
+					Attempts   []struct{ ID string } `json:"attempts"`
+					NextCursor *string               `json:"next_cursor"`
+				}
+				if st := testenv.APICall(t, "GET", te.url+"/v1/webhooks/"+id+"/attempts?limit=100&cursor="+cursor, ws.Token, nil, &page); st != 200 {
+					t.Fatalf("attempts: %d", st)
+				}
+				n += len(page.Attempts)
+				if page.NextCursor == nil {
+					return n
+				}
+				cursor = *page.NextCursor
+			}
+		}
+		for range 20 {
+			if st := testenv.APICall(t, "POST", te.url+"/v1/webhooks/"+id+"/test", ws.Token, nil, nil); st != 202 {
+				t.Fatalf("test event: %d", st)
+			}
+		}
+		want := 0
+		testenv.Eventually(t, "22 attempts or more", func() bool { want = attempts(); return want >= 22 })
+		rows := fmt.Sprintf(`document.querySelectorAll('table.attempts[data-webhook="%s"] tr[data-attempt]').length`, id)
+		tb.click(fmt.Sprintf(`button.wh-log-refresh[data-webhook="%s"]`, id))
+		tb.waitFor("a full first page and a way to older attempts", fmt.Sprintf(`%s === 20 && !!document.querySelector('button.older[data-webhook="%s"]')`, rows, id))
+		tb.click(fmt.Sprintf(`button.older[data-webhook="%s"]`, id))
+		tb.waitFor("every attempt, once", fmt.Sprintf(`%s === %d && new Set([...document.querySelectorAll('table.attempts[data-webhook="%s"] tr[data-attempt]')].map(r => r.dataset.attempt)).size === %d &&
+			!document.querySelector('button.older[data-webhook="%s"]')`, rows, want, id, want, id))
+	})
+
 	t.Run("RotateShowsNewSecretOnce", func(t *testing.T) {
 		tb.t = t
 		tb.screenshotOnFailure(t)

@@ -317,7 +317,7 @@ export function mount(main, app) {
 
   // ---- the delivery log
 
-  const newLog = () => ({attempts: [], next: null, pagedFurther: false, loading: true, error: null, awaiting: new Map(), awaitUntil: 0});
+  const newLog = () => ({attempts: [], next: null, loading: true, error: null, awaiting: new Map(), awaitUntil: 0});
 
   function toggleLog(id) {
     if (logs.has(id)) {
@@ -330,9 +330,9 @@ export function mount(main, app) {
     loadLog(id);
   }
 
-  // loadLog reads the log's first page again, keeping the older pages
-  // already read (more: reads the next page). Only the log is redrawn, so
-  // a form being filled in elsewhere on the page keeps what was typed.
+  // loadLog reads the log's newest page (more: adds the next older page).
+  // Only the log is redrawn, so a form being filled in elsewhere on the
+  // page keeps what was typed.
   async function loadLog(id, more = false) {
     const log = logs.get(id);
     if (!log) return;
@@ -345,14 +345,10 @@ export function mount(main, app) {
       if (more) {
         const seen = new Set(log.attempts.map(a => a.id));
         log.attempts.push(...got.filter(a => !seen.has(a.id)));
-        log.next = page.next_cursor;
-        log.pagedFurther = true;
       } else {
-        const last = got[got.length - 1];
-        const older = last ? log.attempts.filter(a => cmpID(a.id, last.id) < 0) : [];
-        log.attempts = got.concat(older);
-        if (!log.pagedFurther) log.next = page.next_cursor;
+        log.attempts = got;
       }
+      log.next = page.next_cursor;
       log.error = null;
       // An awaited event is seen once an attempt newer than those known
       // when it was queued shows; the endpoint's state may have changed
@@ -362,13 +358,23 @@ export function mount(main, app) {
         const after = log.awaiting.get(a.event_id);
         if (after !== undefined && cmpID(a.id, after) > 0) { log.awaiting.delete(a.event_id); seen = true; }
       }
-      if (seen) load();
+      if (seen) recheck(id, got[0]?.http_status === 410 ? 5 : 0);
     } catch (e) {
       if (!alive || logs.get(id) !== log) return;
       log.error = words(e);
     }
     log.loading = false;
     redrawLog(id);
+  }
+
+  // recheck reads the endpoints again; while the newest attempt was a 410
+  // and the endpoint still shows enabled (the deliverer disables it just
+  // after recording the attempt), again a second later, tries times more.
+  async function recheck(id, tries) {
+    await load();
+    if (tries > 0 && alive && hooks?.find(w => w.id === id)?.enabled) {
+      setTimeout(() => recheck(id, tries - 1), 1000);
+    }
   }
 
   function redrawLog(id) {

@@ -14,8 +14,11 @@
 // and TestConsoleWasmUpToDate fails when it is stale. Nothing is fetched from
 // another origin; the Content-Security-Policy says so.
 //
-// Tenant views (a workspace token): Settings → SMS, Compose, Messages
-// (threads with live updates read from GET /v1/events). Operator views
+// Tenant views (a workspace token): Settings → SMS, Settings → Webhooks
+// (endpoints, the signing secret shown once after create and rotate, test
+// events, the delivery log with replay), Compose (now or at a send time,
+// with a validity), Messages (threads with live updates read from GET
+// /v1/events; scheduled and queued messages can be canceled). Operator views
 // (the operator token): Binds (polled every second) and Numbers (custom
 // number requests, unrouted inbound, the number self-test). Signing in is
 // pasting a token; it is kept in the tab's sessionStorage.

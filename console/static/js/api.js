@@ -68,6 +68,7 @@ export const get = (p, o) => call('GET', p, undefined, o);
 export const post = (p, b, o) => call('POST', p, b ?? {}, o);
 export const put = (p, b, o) => call('PUT', p, b, o);
 export const del = (p, b, o) => call('DELETE', p, b, o);
+export const patch = (p, b, o) => call('PATCH', p, b, o);
 
 // all follows next_cursor and returns every item of a list.
 export async function all(path, key, {limit = 100, max = 50} = {}) {
@@ -114,12 +115,15 @@ const WORDS = {
   no_probe_number: 'There is no number to send the self-test from: add a shared number, or name one in “From”.',
   unavailable: 'The engine’s database is unavailable right now. Try again in a moment.',
   payload_too_large: 'That is too large to send.',
+  message_not_cancelable: 'This message can no longer be canceled: it is already being sent, was sent, or is final.',
+  webhook_disabled: 'This endpoint is disabled, so nothing is sent to it. Enable it first.',
+  webhook_target_refused: 'Webhooks may not be sent to that address: it is a loopback, private or reserved address. Use a public URL (your operator can allow private addresses).',
   internal: 'Something went wrong in the engine. Try again.',
 };
 
 const SCOPE_WORDS = {
   messages: 'This token can’t send or read messages: it lacks the “messages” scope.',
-  settings: 'This token can’t change the SMS settings: it lacks the “settings” scope.',
+  settings: 'This token can’t change the settings (SMS, webhooks): it lacks the “settings” scope.',
 };
 
 // words returns what to tell the user about an error.

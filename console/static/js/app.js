@@ -10,6 +10,7 @@ import * as signin from './views/signin.js';
 import * as messages from './views/messages.js';
 import * as compose from './views/compose.js';
 import * as settings from './views/settings.js';
+import * as webhooks from './views/webhooks.js';
 import * as binds from './views/binds.js';
 import * as numbers from './views/numbers.js';
 
@@ -20,12 +21,14 @@ const routes = [
   {re: /^\/messages(?:\/(\d+))?$/, view: messages, role: 'workspace', nav: '/messages'},
   {re: /^\/compose$/, view: compose, role: 'workspace', nav: '/compose'},
   {re: /^\/settings\/sms$/, view: settings, role: 'workspace', nav: '/settings/sms'},
+  {re: /^\/settings\/webhooks$/, view: webhooks, role: 'workspace', nav: '/settings/webhooks'},
   {re: /^\/binds$/, view: binds, role: 'operator', nav: '/binds'},
   {re: /^\/numbers$/, view: numbers, role: 'operator', nav: '/numbers'},
 ];
 
 const NAV = {
-  workspace: [['/messages', 'Messages'], ['/compose', 'New message'], ['/settings/sms', 'Settings › SMS']],
+  workspace: [['/messages', 'Messages'], ['/compose', 'New message'], ['/settings/sms', 'Settings › SMS'],
+    ['/settings/webhooks', 'Settings › Webhooks']],
   operator: [['/binds', 'Binds'], ['/numbers', 'Numbers']],
 };
 

@@ -66,21 +66,53 @@ export function clientRef() {
   return 'console-' + Array.from(b, x => x.toString(16).padStart(2, '0')).join('');
 }
 
-// Draft remembers the client_ref of a draft until its content changes or
-// it is sent.
+// Draft remembers the client_ref of a draft until its content (or its
+// send time and validity) changes or it is sent.
 export class Draft {
   constructor() { this.key = ''; this.ref = ''; }
-  refFor(to, text, from) {
-    const key = JSON.stringify([to, text, from]);
+  refFor(to, text, from, ...more) {
+    const key = JSON.stringify([to, text, from, ...more]);
     if (key !== this.key) { this.key = key; this.ref = clientRef(); }
     return this.ref;
   }
   sent() { this.key = ''; this.ref = ''; }
 }
 
-// send posts a message; it resolves to the API's answer.
-export function send({to, text, from, ref}) {
+// send posts a message; it resolves to the API's answer. sendAt (RFC
+// 3339) schedules it; validity (seconds) bounds how late it may go out.
+export function send({to, text, from, ref, sendAt, validity}) {
   const body = {to, text, client_ref: ref};
   if (from) body.from = from;
+  if (sendAt) body.send_at = sendAt;
+  if (validity) body.validity = validity;
   return post('/v1/messages', body);
+}
+
+// MAX_AHEAD_MS is how far ahead a message may be scheduled (the API's
+// 35 days).
+export const MAX_AHEAD_MS = 35 * 24 * 3600 * 1000;
+
+const p2 = n => String(n).padStart(2, '0');
+
+// localInputValue formats a time as a datetime-local input holds it: the
+// browser's local time, to the second.
+export function localInputValue(d) {
+  return `${String(d.getFullYear()).padStart(4, '0')}-${p2(d.getMonth() + 1)}-${p2(d.getDate())}T${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())}`;
+}
+
+// scheduleTime reads a datetime-local value ("2030-01-02T09:00" or with
+// seconds) as the browser's local time and returns {date, rfc3339}, the
+// RFC 3339 form carrying the browser's UTC offset at that date (daylight
+// saving included), or null when the value is not a time. A local time
+// that does not exist (skipped by a daylight-saving change) moves forward
+// as the clock did; one that happens twice is the first.
+export function scheduleTime(value) {
+  const m = /^(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/.exec(value || '');
+  if (!m) return null;
+  const d = new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  if (Number.isNaN(d.getTime())) return null;
+  const off = -d.getTimezoneOffset();
+  const abs = Math.abs(off);
+  const zone = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${p2(Math.floor(abs / 60))}:${p2(abs % 60)}`;
+  return {date: d, rfc3339: localInputValue(d) + zone};
 }

@@ -18,11 +18,12 @@ export function toastError(err) {
 }
 
 // confirmDialog asks before a destructive action; it resolves to true
-// when confirmed. Escape and Cancel say no; focus starts on Cancel.
-export function confirmDialog({title, body, confirm, danger = true}) {
+// when confirmed. Escape and Cancel (or cancelText) say no; focus starts
+// there.
+export function confirmDialog({title, body, confirm, danger = true, cancelText = 'Cancel'}) {
   return new Promise(resolve => {
     const id = 'dlg-' + Math.random().toString(36).slice(2);
-    const cancelBtn = h('button', {type: 'button', class: 'btn', value: 'cancel'}, 'Cancel');
+    const cancelBtn = h('button', {type: 'button', class: 'btn', value: 'cancel'}, cancelText);
     const okBtn = h('button', {type: 'button', class: danger ? 'btn btn-danger' : 'btn btn-primary', value: 'ok'}, confirm);
     const dlg = h('dialog', {class: 'dialog', 'aria-labelledby': id + '-t', 'aria-describedby': id + '-b'},
       h('h2', {id: id + '-t'}, title),

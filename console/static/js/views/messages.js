@@ -3,8 +3,8 @@
 // New messages and status changes arrive from the event stream.
 
 import {h, replace, icon, timeEl, fullTime} from '../dom.js';
-import {get, post, all, words} from '../api.js';
-import {toast, banner, busy, keepFocus} from '../ui.js';
+import {get, post, all, words, APIError} from '../api.js';
+import {toast, toastError, banner, busy, keepFocus, confirmDialog} from '../ui.js';
 import {messageField, send, Draft} from '../composer.js';
 
 export const title = 'Messages';
@@ -15,6 +15,8 @@ const STATUS = {
   scheduled: 'Scheduled', canceled: 'Canceled',
 };
 const FINAL_BAD = new Set(['failed', 'expired', 'rejected']);
+// Outbound statuses a message can still be canceled in.
+const CANCELABLE = new Set(['scheduled', 'queued']);
 
 // statusTime is when a message got its current status (events carry
 // status_at, full messages their status history).
@@ -158,13 +160,47 @@ export function mount(main, app, params) {
       const code = err?.carrier_code || m.carrier_error;
       if (code) status += ` (carrier error 0x${code.toString(16).toUpperCase().padStart(8, '0')})`;
     }
-    return h('li', {class: 'msg ' + (out ? 'msg-out' : 'msg-in'), 'data-message-id': m.id, 'data-direction': m.direction, 'data-status': m.status},
+    let when = null;
+    if (m.status === 'scheduled' && m.send_at) {
+      when = [' for ', h('time', {class: 'send-at', datetime: m.send_at, title: fullTime(m.send_at)}, fullTime(m.send_at))];
+    }
+    return h('li', {class: 'msg ' + (out ? 'msg-out' : 'msg-in') + ' msg-' + m.status, 'data-message-id': m.id, 'data-direction': m.direction, 'data-status': m.status},
       h('div', {class: 'bubble'}, h('span', {class: 'visually-hidden'}, out ? 'You: ' : 'They: '), m.text),
       h('div', {class: 'meta'},
         timeEl(m.created_at),
         out && m.segments > 1 ? ` · ${m.segments} parts` : '',
         ' · ',
-        h('span', {class: 'status status-' + m.status, title: m.status_at ? `${STATUS[m.status] || m.status} ${fullTime(m.status_at)}` : null}, status)));
+        h('span', {class: 'status status-' + m.status, title: m.status_at ? `${STATUS[m.status] || m.status} ${fullTime(m.status_at)}` : null}, status, when),
+        out && CANCELABLE.has(m.status) ? cancelButton(m) : null));
+  }
+
+  // cancelButton cancels a scheduled or queued message after asking; the
+  // answer (canceled, or 409 when it already went out) updates the thread.
+  function cancelButton(m) {
+    const btn = h('button', {type: 'button', class: 'btn btn-quiet cancel-msg', 'data-message-id': m.id,
+      'aria-label': `Cancel the message “${m.text.length > 40 ? m.text.slice(0, 40) + '…' : m.text}”`}, 'Cancel');
+    btn.addEventListener('click', async () => {
+      const ok = await confirmDialog({
+        title: 'Cancel this message?',
+        body: m.status === 'scheduled' && m.send_at ? `It was to be sent ${fullTime(m.send_at)}. Once canceled it is never sent.`
+          : 'It has not gone out yet. Once canceled it is never sent.',
+        confirm: 'Cancel message', cancelText: 'Keep it',
+      });
+      if (!ok) { btn.focus(); return; }
+      await busy(btn, async () => {
+        try {
+          upsert(await post(`/v1/messages/${m.id}/cancel`));
+          toast('The message is canceled: it will not be sent.');
+        } catch (e) {
+          toastError(e);
+          if (e instanceof APIError && e.code === 'message_not_cancelable') {
+            get('/v1/messages/' + m.id).then(full => upsert(full)).catch(() => {});
+          }
+        }
+      });
+      if (!btn.isConnected) pane.querySelector('#thread-h')?.focus({preventScroll: true});
+    });
+    return btn;
   }
 
   function replyForm(t) {
@@ -296,7 +332,8 @@ export function mount(main, app, params) {
         announce.textContent = `New message from ${d.from}: ${d.text}`;
         markRead(open.id);
       }
-      if (FINAL_BAD.has(d.status)) {
+      // Events carry no error or send time: read the message for them.
+      if (FINAL_BAD.has(d.status) || (d.status === 'scheduled' && !open.messages.get(d.id)?.send_at)) {
         get('/v1/messages/' + d.id).then(full => upsert(full)).catch(() => {});
       }
     } else if (isNewInbound) {

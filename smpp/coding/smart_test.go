@@ -120,7 +120,7 @@ func TestSubstituteFullwidth(t *testing.T) {
 func TestSubstituteKeepsMeaning(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{
-		"It’s done 😀",         // emoji
+		"It’s done 😀",          // emoji
 		"“Привет” — мир",       // Cyrillic
 		"ça va… à bientôt",     // ç and ô: accented letters GSM lacks
 		"Price: ½ – 3™",        // symbols that mean something

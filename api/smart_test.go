@@ -106,7 +106,11 @@ func TestSmartEncodingWorkspaceDefault(t *testing.T) {
 	if r.json(t)["smart_encoding"] != false {
 		t.Fatalf("a new workspace: %s; smart encoding is off by default", r.body)
 	}
-	sms := func(tok string) any { r := e.do("GET", "/v1/sms", tok, nil); want(t, r, 200, ""); return r.json(t)["smart_encoding"] }
+	sms := func(tok string) any {
+		r := e.do("GET", "/v1/sms", tok, nil)
+		want(t, r, 200, "")
+		return r.json(t)["smart_encoding"]
+	}
 	if sms(w.token) != false {
 		t.Fatal("GET /v1/sms: smart_encoding not false")
 	}

@@ -47,10 +47,12 @@ func (c *call) getWorkspace() error {
 }
 
 type patchWorkspaceRequest struct {
-	SMSAddon *bool `json:"sms_addon"`
+	SMSAddon      *bool `json:"sms_addon"`
+	SmartEncoding *bool `json:"smart_encoding"`
 }
 
-// patchWorkspace: PATCH /admin/v1/workspaces/{id} switches the add-on.
+// patchWorkspace: PATCH /admin/v1/workspaces/{id} switches the add-on and
+// the smart encoding default.
 func (c *call) patchWorkspace() error {
 	id, err := c.pathID("id")
 	if err != nil {
@@ -65,6 +67,12 @@ func (c *call) patchWorkspace() error {
 		if err := c.s.store.SetSMSAddon(c.ctx, ws, *req.SMSAddon); err != nil {
 			return err
 		}
+	}
+	if req.SmartEncoding != nil {
+		if err := c.s.store.SetSmartEncoding(c.ctx, ws, *req.SmartEncoding); err != nil {
+			return err
+		}
+		c.s.forgetSettings(ws)
 	}
 	w, err := c.s.store.GetWorkspace(c.ctx, ws)
 	if err != nil {

@@ -44,6 +44,7 @@ type Store interface {
 
 	CreateWorkspace(ctx context.Context, name string, smsAddon bool) (inbox.Workspace, string, error)
 	SetSMSAddon(ctx context.Context, ws inbox.WorkspaceID, on bool) error
+	SetSmartEncoding(ctx context.Context, ws inbox.WorkspaceID, on bool) error
 	AddNumber(ctx context.Context, nn inbox.NewNumber) (inbox.Number, error)
 	AllNumbers(ctx context.Context, status inbox.NumberStatus, p inbox.Page) ([]inbox.NumberInUse, string, error)
 	IssueToken(ctx context.Context, ws inbox.WorkspaceID, nt inbox.NewToken) (inbox.Token, string, error)
@@ -154,7 +155,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// AuthCacheTTL is how long a workspace token, once checked, is
 	// trusted without asking the store again (so revoking a token takes
-	// effect within it). Negative: every request asks the store.
+	// effect within it). Negative: every request asks the store. The
+	// workspace settings the send path reads (smart_encoding) are cached
+	// as long, so a change made through another API process takes effect
+	// within it too.
 	AuthCacheTTL time.Duration
 	// Heartbeat is the interval of the comment lines event streams send
 	// to keep idle connections open through proxies.
@@ -172,9 +176,10 @@ type Server struct {
 	opHash  [32]byte // SHA-256 of the operator token
 	// catalog is the carriers and rate classes in force: the engine's
 	// configuration, replaced whole on a reload (SetCatalog).
-	catalog atomic.Pointer[catalog]
-	batch   *batcher
-	auth    *authCache // nil: no cache
+	catalog  atomic.Pointer[catalog]
+	batch    *batcher
+	auth     *authCache     // nil: no cache
+	settings *settingsCache // nil: no cache
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by CloseStreams
@@ -249,6 +254,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuthCacheTTL > 0 {
 		s.auth = &authCache{ttl: cfg.AuthCacheTTL, m: map[[32]byte]authEntry{}}
+		s.settings = &settingsCache{ttl: cfg.AuthCacheTTL, m: map[inbox.WorkspaceID]settingsEntry{}}
 	}
 	s.batch = &batcher{s: s, max: cfg.EnqueueBatch, workers: cfg.EnqueueWorkers}
 	seen := map[string]bool{}

@@ -46,12 +46,16 @@ func (c *call) sendBatch() error {
 	if n := len(req.Messages); n == 0 || n > MaxBatchMessages {
 		return errorf(http.StatusBadRequest, codeInvalidRequest, "messages must list 1 to %d messages, not %d", MaxBatchMessages, n)
 	}
+	smart, err := c.s.smartDefault(c.ctx, c.ws)
+	if err != nil {
+		return err
+	}
 	results := make([]batchResult, len(req.Messages))
 	items := make([]outgoing, 0, len(req.Messages))
 	reqs := make([]inbox.OutboundRequest, 0, len(req.Messages))
 	at := make([]int, 0, len(req.Messages)) // the result of each stored item
 	for i, raw := range req.Messages {
-		o, err := c.parseItem(raw)
+		o, err := c.parseItem(raw, smart)
 		if err != nil {
 			results[i] = failed(err)
 			continue
@@ -80,11 +84,11 @@ func (c *call) sendBatch() error {
 
 // parseItem checks one item as POST /v1/messages checks its body, within
 // the same limit (413 payload_too_large past it).
-func (c *call) parseItem(raw []byte) (outgoing, error) {
+func (c *call) parseItem(raw []byte, smartDefault bool) (outgoing, error) {
 	if max := c.s.cfg.MaxBodyBytes; int64(len(raw)) > max {
 		return outgoing{}, errTooLarge(max)
 	}
-	return parseOutgoing(raw)
+	return parseOutgoing(raw, smartDefault)
 }
 
 // failed is the result of an item refused with err.

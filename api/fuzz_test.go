@@ -27,6 +27,9 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"to":"+447911123456","text":"x","send_at":"2030-01-02T09:00:00.123+05:30","validity":"60"}`,
 		`{"to":"+447911123456","text":"x","send_at":"9999-99-99T99:99:99Z","validity":1e400}`,
 		`{"to":"+447911123456","text":"x","send_at":null,"validity":-0.5}`,
+		`{"to":"+447911123456","text":"It’s “fine”…","smart_encoding":true}`,
+		`{"to":"+447911123456","text":"x","smart_encoding":"yes"}`,
+		`{"smart_encoding":true}`,
 		`{"to":1}`, `[]`, `{"to":"a"} trailing`, `{"text":"` + "\xff" + `"}`, ``, `null`,
 	} {
 		f.Add([]byte(s))
@@ -41,8 +44,13 @@ func FuzzRequestBodies(f *testing.F) {
 				t.Fatalf("decode error %T %v is not an API error", err, err)
 			}
 		}
-		o, err := parseOutgoing(body)
+		o, err := parseOutgoing(body, false)
 		check(err)
+		smart, serr := parseOutgoing(body, true)
+		check(serr)
+		if (err == nil) != (serr == nil) || (err == nil && (smart.segments > o.segments || (!smart.smart.Applied && smart.text != o.text))) {
+			t.Fatalf("smart encoding: %d segments (%v), without %d (%v)", smart.segments, serr, o.segments, err)
+		}
 		if err == nil && (o.validity < 0 || o.sendAt.After(time.Now().Add(inbox.MaxScheduleAhead))) {
 			t.Fatalf("accepted validity %v, send_at %v", o.validity, o.sendAt)
 		}

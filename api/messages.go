@@ -28,6 +28,9 @@ type sendRequest struct {
 	// Validity is how long after its send time the message may still go
 	// out, in seconds (60 to 36000); absent: the engine's message TTL.
 	Validity *json.Number `json:"validity"`
+	// SmartEncoding replaces the text's GSM-7 look-alikes (true) or not
+	// (false); absent or null: the workspace's default.
+	SmartEncoding *bool `json:"smart_encoding"`
 }
 
 // sendMessage: POST /v1/messages.
@@ -36,7 +39,11 @@ func (c *call) sendMessage() error {
 	if err != nil {
 		return err
 	}
-	o, err := parseOutgoing(body)
+	smart, err := c.s.smartDefault(c.ctx, c.ws)
+	if err != nil {
+		return err
+	}
+	o, err := parseOutgoing(body, smart)
 	if err != nil {
 		return err
 	}
@@ -55,20 +62,37 @@ func (c *call) sendMessage() error {
 }
 
 // outgoing is one message as POST /v1/messages takes it (its whole body;
-// one item of POST /v1/messages/batch), checked, with its encoding and
-// billed segments.
+// one item of POST /v1/messages/batch), checked, with the text as sent
+// (smart encoding applied), its encoding and billed segments.
 type outgoing struct {
 	sendRequest
-	text     string
+	text     string // as sent
+	written  string // as the request wrote it
 	enc      coding.Encoding
 	segments int
+	smart    smartView
 	sendAt   time.Time
 	validity time.Duration
 }
 
-// parseOutgoing decodes and checks one message. Its errors are the
-// answers of POST /v1/messages.
-func parseOutgoing(body []byte) (outgoing, error) {
+// smartView is what smart encoding did to a message (docs/encoding.md).
+type smartView struct {
+	// Enabled: smart encoding was on for the message (the request's
+	// smart_encoding, else the workspace's default).
+	Enabled bool `json:"enabled"`
+	// Applied: the text was substituted; the message's text is the result.
+	Applied bool `json:"applied"`
+	// Replaced is how many characters were replaced.
+	Replaced int `json:"replaced"`
+	// SegmentsSaved is how many segments fewer the text as sent costs than
+	// the text as written.
+	SegmentsSaved int `json:"segments_saved"`
+}
+
+// parseOutgoing decodes and checks one message; smartDefault is the
+// workspace's smart encoding default, for a request that does not say.
+// Its errors are the answers of POST /v1/messages.
+func parseOutgoing(body []byte, smartDefault bool) (outgoing, error) {
 	var o outgoing
 	// The text is checked on its own first: text that is not valid UTF-8
 	// (or a lone surrogate escape, which encoding/json would silently
@@ -97,14 +121,18 @@ func parseOutgoing(body []byte) (outgoing, error) {
 	if o.sendAt, o.validity, err = parseSchedule(o.SendAt, o.Validity, time.Now()); err != nil {
 		return o, err
 	}
-	enc := coding.Choose(text)
-	info, err := coding.Count(text, enc, coding.UDH8)
+	smart := smartDefault
+	if o.SmartEncoding != nil {
+		smart = *o.SmartEncoding
+	}
+	p, err := coding.Prepare(text, coding.UDH8, smart)
 	if err != nil && !errors.Is(err, coding.ErrTooManyParts) {
 		return o, errorf(http.StatusUnprocessableEntity, codeInvalidText, "text cannot be encoded: %v", err)
 	}
 	// More than MaxSegments is refused by the inbox, after the add-on
 	// check and the idempotency lookup, like its other rules.
-	o.text, o.enc, o.segments = text, enc, info.Segments
+	o.text, o.written, o.enc, o.segments = p.Text, text, p.Encoding, p.Segments
+	o.smart = smartView{Enabled: smart, Applied: p.Replaced > 0, Replaced: p.Replaced, SegmentsSaved: p.SegmentsSaved}
 	return o, nil
 }
 
@@ -168,26 +196,38 @@ func (c *call) answer(o *outgoing, res inbox.EnqueueResult) (sent, error) {
 		if res.Scheduled {
 			st, sendAt = inbox.StatusScheduled, utc(o.sendAt)
 		}
+		smart := o.smart
 		return sent{http.StatusAccepted, sendResponse{
 			ID: idString(int64(res.ID)), ThreadID: idString(int64(res.Thread)), Status: string(st),
-			To: res.To, From: res.From, Segments: o.segments, Encoding: encodingName(o.enc.String()),
-			ClientRef: o.ClientRef, SendAt: sendAt,
+			To: res.To, From: res.From, Text: o.text, Segments: o.segments, Encoding: encodingName(o.enc.String()),
+			ClientRef: o.ClientRef, SendAt: sendAt, SmartEncoding: &smart,
 		}}, nil
 	}
 	m, err := c.s.store.GetMessage(c.ctx, c.ws, res.ID)
 	if err != nil {
 		return sent{}, err
 	}
-	if to, _ := inbox.NormalizeE164(o.To); m.Body != o.text || (to != "" && to != m.To) ||
+	if to, _ := inbox.NormalizeE164(o.To); !sameText(m.Body, o) || (to != "" && to != m.To) ||
 		(o.From != "" && normalizedOr(o.From) != m.From) {
 		return sent{}, errorf(http.StatusConflict, codeClientRefConflict,
 			"client_ref was used for message %d with another recipient, sender or text", m.ID)
 	}
 	return sent{http.StatusOK, sendResponse{
 		ID: idString(int64(m.ID)), ThreadID: idString(int64(m.Thread)), Status: string(m.Status), To: m.To,
-		From: m.From, Segments: m.Segments, Encoding: encodingName(m.Encoding), ClientRef: m.IdempotencyKey,
+		From: m.From, Text: m.Body, Segments: m.Segments, Encoding: encodingName(m.Encoding), ClientRef: m.IdempotencyKey,
 		SendAt: utc(m.SendAt),
 	}}, nil
+}
+
+// sameText reports whether a stored message's text is o's: as written, or
+// as smart encoding substitutes it (whether or not it was on for either
+// request: the workspace's default may have changed since).
+func sameText(stored string, o *outgoing) bool {
+	if stored == o.text || stored == o.written {
+		return true
+	}
+	sub, n := coding.Substitute(o.written)
+	return n > 0 && stored == sub
 }
 
 func normalizedOr(s string) string {
@@ -241,16 +281,22 @@ func replacementsWritten(raw []byte) int {
 }
 
 type sendResponse struct {
-	ID        string `json:"id"`
-	ThreadID  string `json:"thread_id"`
-	Status    string `json:"status"`
-	To        string `json:"to"`
-	From      string `json:"from"`
+	ID       string `json:"id"`
+	ThreadID string `json:"thread_id"`
+	Status   string `json:"status"`
+	To       string `json:"to"`
+	From     string `json:"from"`
+	// Text, Segments and Encoding are those of the text as sent (smart
+	// encoding applied).
+	Text      string `json:"text"`
 	Segments  int    `json:"segments"`
 	Encoding  string `json:"encoding"`
 	ClientRef string `json:"client_ref,omitempty"`
 	// SendAt is set for a scheduled message.
 	SendAt *time.Time `json:"send_at,omitempty"`
+	// SmartEncoding is set on a 202: what smart encoding did. A repeated
+	// client_ref (200) answers the stored message without it.
+	SmartEncoding *smartView `json:"smart_encoding,omitempty"`
 }
 
 // getMessage: GET /v1/messages/{id}.

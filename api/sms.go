@@ -18,10 +18,13 @@ import (
 const stateDisconnected = "disconnected"
 
 type smsView struct {
-	Addon   bool         `json:"addon"`
-	Number  *string      `json:"number"`
-	State   string       `json:"state"`
-	Numbers []numberView `json:"numbers"`
+	Addon bool `json:"addon"`
+	// SmartEncoding is the workspace's smart encoding default, which
+	// messages that do not say follow.
+	SmartEncoding bool         `json:"smart_encoding"`
+	Number        *string      `json:"number"`
+	State         string       `json:"state"`
+	Numbers       []numberView `json:"numbers"`
 }
 
 // getSMS: GET /v1/sms.
@@ -34,7 +37,7 @@ func (c *call) getSMS() error {
 	if err != nil {
 		return err
 	}
-	v := smsView{Addon: w.SMSAddon, State: stateDisconnected, Numbers: []numberView{}}
+	v := smsView{Addon: w.SMSAddon, SmartEncoding: w.SmartEncoding, State: stateDisconnected, Numbers: []numberView{}}
 	var conn []*inbox.WorkspaceNumber
 	for i := range nums {
 		n := &nums[i]

@@ -187,16 +187,19 @@ func numberOf(n *inbox.WorkspaceNumber) numberView {
 }
 
 type workspaceView struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	SMSAddon  bool      `json:"sms_addon"`
-	System    bool      `json:"system,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	Token     string    `json:"token,omitempty"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	SMSAddon bool   `json:"sms_addon"`
+	// SmartEncoding is the workspace's smart encoding default.
+	SmartEncoding bool      `json:"smart_encoding"`
+	System        bool      `json:"system,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	Token         string    `json:"token,omitempty"`
 }
 
 func workspaceOf(w *inbox.Workspace) workspaceView {
-	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, System: w.System, CreatedAt: w.CreatedAt.UTC()}
+	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, SmartEncoding: w.SmartEncoding,
+		System: w.System, CreatedAt: w.CreatedAt.UTC()}
 }
 
 type adminNumberView struct {

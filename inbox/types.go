@@ -21,8 +21,12 @@ type Workspace struct {
 	SMSAddon bool // whether the workspace may use SMS at all
 	// System marks the system workspace, which owns the self-test messages
 	// (see StartSelfTest); it has no tokens.
-	System    bool
-	CreatedAt time.Time
+	System bool
+	// SmartEncoding is the workspace's default for smart encoding (see
+	// smpp/coding.Substitute): a message whose request does not say is sent
+	// with its GSM-7 look-alikes replaced when it is on. Off by default.
+	SmartEncoding bool
+	CreatedAt     time.Time
 }
 
 // NumberKind says who may use a number.

@@ -53,8 +53,8 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool)
 // GetWorkspace returns a workspace, or ErrNotFound.
 func (s *Store) GetWorkspace(ctx context.Context, ws WorkspaceID) (Workspace, error) {
 	var w Workspace
-	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, system, created_at FROM workspaces WHERE id = $1`, ws).
-		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.System, &w.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, system, smart_encoding, created_at FROM workspaces WHERE id = $1`, ws).
+		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.System, &w.SmartEncoding, &w.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotFound
 	}
@@ -67,6 +67,20 @@ func (s *Store) GetWorkspace(ctx context.Context, ws WorkspaceID) (Workspace, er
 // it was on keep their 202 and are still sent; inbound still lands.
 func (s *Store) SetSMSAddon(ctx context.Context, ws WorkspaceID, on bool) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET sms_addon = $2, updated_at = now() WHERE id = $1`, ws, on)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetSmartEncoding sets a workspace's default for smart encoding
+// (operator). It changes how messages accepted from then on are sent, never
+// messages already accepted.
+func (s *Store) SetSmartEncoding(ctx context.Context, ws WorkspaceID, on bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET smart_encoding = $2, updated_at = now() WHERE id = $1`, ws, on)
 	if err != nil {
 		return err
 	}

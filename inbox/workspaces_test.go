@@ -82,3 +82,23 @@ func TestSMSAddonRequired(t *testing.T) {
 		t.Fatal("add-on still on")
 	}
 }
+
+func TestSmartEncodingSetting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws := e.workspace("smart", true)
+	w, err := e.s.GetWorkspace(e.ctx, ws)
+	ok(t, err)
+	if w.SmartEncoding {
+		t.Fatal("smart encoding is on for a new workspace; the default is off")
+	}
+	for _, on := range []bool{true, false, true} {
+		ok(t, e.s.SetSmartEncoding(e.ctx, ws, on))
+		w, err := e.s.GetWorkspace(e.ctx, ws)
+		ok(t, err)
+		if w.SmartEncoding != on || !w.SMSAddon {
+			t.Fatalf("after SetSmartEncoding(%v): %+v", on, w)
+		}
+	}
+	wantCode(t, e.s.SetSmartEncoding(e.ctx, 424242, true), inbox.CodeNotFound)
+}

@@ -2,9 +2,18 @@
 
 import {h} from './dom.js';
 import {loadCounter, describe, encodingName} from './counter.js';
-import {post} from './api.js';
+import {get, post} from './api.js';
 
 let seq = 0;
+
+// The workspace's smart encoding default (GET /v1/sms), read once per page
+// load, so the counter counts the text as the API will send it. Unknown
+// (the read failed): off, as the counter counted before.
+let smartDefault = null;
+function loadSmartDefault() {
+  if (!smartDefault) smartDefault = get('/v1/sms').then(s => !!s.smart_encoding, () => false);
+  return smartDefault;
+}
 
 // messageField is a labelled textarea with the counter under it. The
 // visible counter follows every keystroke; a quieter live region tells
@@ -18,10 +27,11 @@ export function messageField({label = 'Message', rows = 4, placeholder = ''} = {
   let result = null;
   let speakTimer = 0;
   let countFn = null;
+  let smart = false;
 
   function update() {
     if (!countFn) return;
-    const r = countFn(textarea.value);
+    const r = countFn(textarea.value, smart);
     result = r;
     count.textContent = describe(r);
     count.dataset.state = r.error ? 'error' : r.too_long ? 'too-long' : 'ok';
@@ -31,7 +41,14 @@ export function messageField({label = 'Message', rows = 4, placeholder = ''} = {
     count.dataset.chars = r.chars;
     count.dataset.free = r.free;
     count.dataset.tooLong = r.too_long;
-    if (r.encoding === 'ucs2' && textarea.value) {
+    count.dataset.smartApplied = r.smart_applied;
+    count.dataset.segmentsSaved = r.segments_saved;
+    if (r.smart_applied) {
+      hint.hidden = false;
+      const n = r.replaced === 1 ? '1 look-alike character' : `${r.replaced} look-alike characters`;
+      hint.textContent = `Smart encoding: ${n} (such as curly quotes or dashes) will be sent as ${encodingName('gsm7')} equivalents` +
+        (r.segments_saved > 0 ? `, saving ${r.segments_saved === 1 ? '1 part' : r.segments_saved + ' parts'}.` : '.');
+    } else if (r.encoding === 'ucs2' && textarea.value) {
       hint.hidden = false;
       hint.textContent = `${encodingName('ucs2')}: the text has characters outside the GSM alphabet (such as emoji), so each part holds ${r.segments > 1 ? 67 : 70} instead of ${r.segments > 1 ? 153 : 160}.`;
     } else {
@@ -43,6 +60,7 @@ export function messageField({label = 'Message', rows = 4, placeholder = ''} = {
   }
 
   textarea.addEventListener('input', update);
+  loadSmartDefault().then(on => { smart = on; update(); });
   loadCounter().then(fn => { countFn = fn; update(); }).catch(() => {
     count.textContent = 'The counter could not start; the engine still checks the length when you send.';
     count.dataset.state = 'unavailable';
@@ -53,6 +71,7 @@ export function messageField({label = 'Message', rows = 4, placeholder = ''} = {
   return {
     el, textarea,
     get result() { return result; },
+    get smart() { return smart; },
     clear() { textarea.value = ''; update(); },
     set(text) { textarea.value = text; update(); },
   };

@@ -5,8 +5,10 @@
 
 let loading = null;
 
-// loadCounter resolves to count(text) → {encoding, units, chars, segments,
-// free, per_segment, too_long, max_segments, error}.
+// loadCounter resolves to count(text, smart) → {encoding, units, chars,
+// segments, free, per_segment, too_long, max_segments, error, text,
+// smart_applied, replaced, segments_saved}, for the text as the API sends
+// it with smart encoding on (smart true) or off.
 export function loadCounter() {
   if (!loading) {
     loading = (async () => {
@@ -16,7 +18,7 @@ export function loadCounter() {
       go.run(instance); // main sets switchboardCount, then blocks forever
       const fn = globalThis.switchboardCount;
       if (typeof fn !== 'function') throw new Error('the counter did not start');
-      return text => fn(text);
+      return (text, smart) => fn(text, !!smart);
     })();
     loading.catch(e => console.error('counter:', e));
   }
@@ -35,5 +37,6 @@ export function describe(r) {
   const parts = r.segments === 1 ? '1 part' : `${r.segments} parts`;
   const chars = r.chars === 1 ? '1 character' : `${r.chars.toLocaleString()} characters`;
   if (r.too_long) return `${chars} · ${encodingName(r.encoding)} · ${parts}: too long, at most ${r.max_segments} parts`;
-  return `${chars} · ${encodingName(r.encoding)} · ${parts} · ${r.free} left in this part`;
+  const saved = r.segments_saved > 0 ? ` · smart encoding saves ${r.segments_saved === 1 ? '1 part' : r.segments_saved + ' parts'}` : '';
+  return `${chars} · ${encodingName(r.encoding)} · ${parts} · ${r.free} left in this part${saved}`;
 }

@@ -206,15 +206,15 @@ const maxBatch = 1000
 
 // E2EParams: messages through the API to delivered receipts.
 type E2EParams struct {
-	Messages    int           `yaml:"messages"`
-	Rate        float64       `yaml:"rate"`        // messages per second; 0: as fast as Concurrency allows
-	Concurrency int           `yaml:"concurrency"` // HTTP clients
-	Batch       int           `yaml:"batch"`       // > 1: messages per POST /v1/messages/batch (the last may carry fewer); 0, 1: POST /v1/messages
+	Messages    int     `yaml:"messages"`
+	Rate        float64 `yaml:"rate"`        // messages per second; 0: as fast as Concurrency allows
+	Concurrency int     `yaml:"concurrency"` // HTTP clients
+	Batch       int     `yaml:"batch"`       // > 1: messages per POST /v1/messages/batch (the last may carry fewer); 0, 1: POST /v1/messages
 	// Webhooks registers a message.status webhook to a verifying receiver
 	// in the bench (a started engine only) and waits for every message's
 	// delivered event: deliveries/s, lag behind the receipt, duplicates.
-	Webhooks bool `yaml:"webhooks"`
-	Numbers     int           `yaml:"numbers"`     // our numbers (a class of NumberRate each)
+	Webhooks    bool          `yaml:"webhooks"`
+	Numbers     int           `yaml:"numbers"` // our numbers (a class of NumberRate each)
 	NumberRate  float64       `yaml:"number_rate"`
 	NumberBurst int           `yaml:"number_burst"`
 	Contacts    int           `yaml:"contacts"`

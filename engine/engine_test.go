@@ -68,7 +68,6 @@ func (te *testEngine) stop() {
 	<-te.done
 }
 
-
 // The whole path in one process: a queued message is submitted, its receipt
 // delivers it; a reply lands in the same thread.
 func TestEngineSendReceiptReply(t *testing.T) {

@@ -204,7 +204,7 @@ func (a *account) report() AccountReport {
 		Throttled: st.throttled.Load(), ThrottledAccount: st.throttledAcct.Load(), ThrottledSource: st.throttledSrc.Load(),
 		QueueFull: st.queueFull.Load(), Injected: st.injected.Load(), Unanswered: st.dropped.Load(),
 		ValidityExpired: st.validityExpired.Load(),
-		MaxOutstanding: st.maxOutstanding.Load(), Receipts: st.receipts.Load(), ReceiptRetries: st.receiptRetries.Load(), MORetries: st.moRetries.Load(),
+		MaxOutstanding:  st.maxOutstanding.Load(), Receipts: st.receipts.Load(), ReceiptRetries: st.receiptRetries.Load(), MORetries: st.moRetries.Load(),
 		MOSent: st.moMessages.Load(), MOParts: st.moParts.Load(), MOSkipped: st.moSkipped.Load(),
 		Loopbacks: st.loopbacks.Load(), Drops: st.drops.Load(), MutedDrops: st.mutedDrops.Load(),
 		ScriptErrors: st.scriptErrors.Load(),

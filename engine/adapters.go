@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/routing"
@@ -29,6 +31,9 @@ type storeAdapter struct {
 	notify func()
 	// formats holds each carrier's message-id formats (submit, receipt).
 	formats map[string][2]inbox.IDFormat
+	// submitted, when set, observes the latency of each message whose last
+	// part was accepted, once its result is recorded (opsmetrics.go).
+	submitted prometheus.Observer
 }
 
 func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
@@ -68,6 +73,7 @@ func (a *storeAdapter) RecordSubmits(ctx context.Context, rs []routing.SegmentRe
 	if err != nil {
 		return err
 	}
+	observeSubmitted(a.submitted, rs)
 	a.changed()
 	return firstItemError(errs, inbox.ErrNotFound)
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -68,6 +69,8 @@ type Engine struct {
 	owner    string
 	liveness *inbox.Store
 	livePool *pgxpool.Pool
+	// submitLatency is switchboard_message_submit_seconds (opsmetrics.go).
+	submitLatency prometheus.Histogram
 }
 
 // OpenStore connects to PostgreSQL (cfg.Postgres) and brings the schema up
@@ -124,7 +127,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, bindLeaseTTL)
 
 	limits := newLimiterAdapter(e.limiter, cfg)
-	adapter := &storeAdapter{s: e.store, formats: map[string][2]inbox.IDFormat{}}
+	e.submitLatency = newSubmitLatency()
+	adapter := &storeAdapter{s: e.store, formats: map[string][2]inbox.IDFormat{}, submitted: e.submitLatency}
 	routingCarriers := map[string]*routing.Carrier{}
 	for i := range cfg.Carriers {
 		k := &cfg.Carriers[i]

@@ -51,6 +51,9 @@ type SegmentResult struct {
 	CarrierID string // the carrier's message id, as written in submit_sm_resp
 	Status    uint32 // the carrier's command_status for refusals
 	Reason    string
+	// Queued is when the message was accepted (Outbound.CreatedAt), set on
+	// the results of submits, for the engine's latency metric.
+	Queued time.Time
 }
 
 // Retry puts a claimed message back in the queue until NotBefore.

@@ -63,8 +63,11 @@ fuzz:
 
 ## demo: the whole engine against the carrier simulator, end to end
 ## (DEMO_KEEP=1 keeps it running)
+## (the demo is built and exec'd, so a signal to make reaches it: it stops the
+## engine and simulator on SIGINT, SIGTERM, or when make dies)
 demo: build
-	$(WITH_SERVICES) $(GO) run ./scripts/demo --bin bin $(if $(DEMO_KEEP),--keep,)
+	$(GO) build -o bin/demo ./scripts/demo
+	$(WITH_SERVICES) exec bin/demo --bin bin $(if $(DEMO_KEEP),--keep,)
 
 ## faults: the fault suite in its long form (SB_FAULT_SCALE=3), then a table:
 ## fault, load held, accepted, lost (must be 0), duplicates, violations (must be 0)

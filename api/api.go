@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/webhook"
 )
 
 // Store is what the API needs of the inbox; *inbox.Store implements it.
@@ -19,6 +20,7 @@ type Store interface {
 
 	Enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]inbox.EnqueueResult, error)
 	GetMessage(ctx context.Context, ws inbox.WorkspaceID, id inbox.MessageID) (inbox.Message, error)
+	CancelMessage(ctx context.Context, ws inbox.WorkspaceID, id inbox.MessageID) (inbox.Message, error)
 	ListThreads(ctx context.Context, ws inbox.WorkspaceID, p inbox.Page) ([]inbox.Thread, string, error)
 	ListMessages(ctx context.Context, ws inbox.WorkspaceID, thread inbox.ThreadID, p inbox.Page) ([]inbox.Message, string, error)
 	MarkThreadRead(ctx context.Context, ws inbox.WorkspaceID, id inbox.ThreadID) error
@@ -131,6 +133,9 @@ type Config struct {
 	// DedicatedClass is the rate class of a dedicated local number, whose
 	// rate the late-SMS advice quotes; "" means inbox.RateClassDedicated.
 	DedicatedClass string
+	// WebhookGuard decides which webhook URLs may be registered (the
+	// engine's webhooks.allow_private); nil: public addresses only.
+	WebhookGuard *webhook.Guard
 	// SelfTestTimeout is how long a self-test waits for its probe by
 	// default (DefaultSelfTestTimeout).
 	SelfTestTimeout time.Duration

@@ -39,6 +39,7 @@ const (
 	codeRequestLimit         = "number_request_limit"     // 409: too many open requests
 	codeUnknownNumber        = "unknown_number"           // 409: Switchboard has no such active number
 	codeNoProbeNumber        = "no_probe_number"          // 409: no number to send a self-test from
+	codeNotCancelable        = "message_not_cancelable"   // 409: the message went out (or is going) or is final
 	codePayloadTooLarge      = "payload_too_large"        // 413
 	codeUnsupportedMediaType = "unsupported_media_type"   // 415
 	codeInvalidRecipient     = "invalid_recipient"        // 422
@@ -47,6 +48,8 @@ const (
 	codeInvalidNumber        = "invalid_number"           // 422: not a valid E.164 number (numbers)
 	codeUnknownCarrier       = "unknown_carrier"          // 422
 	codeUnknownRateClass     = "unknown_rate_class"       // 422
+	codeWebhookTarget        = "webhook_target_refused"   // 422: the URL's address is loopback, private or reserved
+	codeWebhookDisabled      = "webhook_disabled"         // 409: the endpoint is disabled
 	codeInternal             = "internal"                 // 500
 	codeUnavailable          = "unavailable"              // 503: the database cannot be reached; retry
 )
@@ -97,6 +100,7 @@ var inboxStatus = map[inbox.Code]int{
 	inbox.CodeRequestLimit:      http.StatusConflict,
 	inbox.CodeUnknownNumber:     http.StatusConflict,
 	inbox.CodeNoProbeNumber:     http.StatusConflict,
+	inbox.CodeNotCancelable:     http.StatusConflict,
 }
 
 // inboxMessage is the message of each refusal in the API's words.
@@ -118,6 +122,7 @@ var inboxMessage = map[inbox.Code]string{
 	inbox.CodeRequestLimit:      fmt.Sprintf("a workspace may have at most %d open number requests", inbox.MaxOpenRequests),
 	inbox.CodeUnknownNumber:     "Switchboard has no active number with this E.164",
 	inbox.CodeNoProbeNumber:     "there is no number to send the self-test from: add a shared number or name one in from",
+	inbox.CodeNotCancelable:     "the message is being sent, was sent or is final: only a scheduled or queued message can be canceled",
 }
 
 // toAPIError classifies an error: a refusal keeps its code; a database

@@ -40,13 +40,16 @@ func TestWorkspaceIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	bReqID := fmt.Sprint(bReq.ID)
+	hook := e.do("POST", "/v1/webhooks", b.token, map[string]any{"url": "https://hooks.b.example/sms", "event_types": []string{"message.status"}, "description": "b's hook"})
+	want(t, hook, 201, "")
+	bHook := hook.json(t)["id"].(string)
 
 	// B as B sees it, through the API.
 	snapshot := func() string {
 		t.Helper()
 		var out strings.Builder
 		for _, p := range []string{"/v1/sms", "/v1/sms/numbers", "/v1/threads", "/v1/threads/" + bThread + "/messages", "/v1/messages/" + bMsg,
-			"/v1/sms/number-requests"} {
+			"/v1/sms/number-requests", "/v1/webhooks", "/v1/webhooks/" + bHook, "/v1/webhooks/" + bHook + "/attempts"} {
 			r := e.do("GET", p, b.token, nil)
 			want(t, r, 200, "")
 			out.Write(r.body)
@@ -97,6 +100,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 			{name: "B's outbound", path: "/v1/messages/" + bMsg, status: 404, code: "not_found"},
 			{name: "B's inbound", path: fmt.Sprintf("/v1/messages/%d", bIn.Message), status: 404, code: "not_found"},
 		},
+		"POST /v1/messages/{id}/cancel": {
+			{name: "B's outbound", path: "/v1/messages/" + bMsg + "/cancel", status: 404, code: "not_found"},
+			{name: "B's inbound", path: fmt.Sprintf("/v1/messages/%d/cancel", bIn.Message), status: 404, code: "not_found"},
+		},
 		"GET /v1/threads": {
 			{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
 				var l struct{ Threads []map[string]any }
@@ -146,6 +153,19 @@ func TestWorkspaceIsolation(t *testing.T) {
 		"GET /v1/sms/number-requests/{id}":         {{name: "B's request", path: "/v1/sms/number-requests/" + bReqID, status: 404, code: "not_found"}},
 		"POST /v1/sms/number-requests/{id}/cancel": {{name: "B's request", path: "/v1/sms/number-requests/" + bReqID + "/cancel", status: 404, code: "not_found"}},
 		"GET /v1/events":                           {{name: "no B's events", status: 200}},
+		"POST /v1/webhooks":                        {{name: "A's own", body: map[string]any{"url": "https://hooks.a.example/sms", "event_types": []string{"message.status"}}, status: 201}},
+		"GET /v1/webhooks": {{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
+			if strings.Contains(string(r.body), "b's hook") || strings.Contains(string(r.body), `"id":"`+bHook+`"`) {
+				t.Fatalf("A sees B's webhook: %s", r.body)
+			}
+		}}},
+		"GET /v1/webhooks/{id}":                           {{name: "B's webhook", path: "/v1/webhooks/" + bHook, status: 404, code: "not_found"}},
+		"PATCH /v1/webhooks/{id}":                         {{name: "B's webhook", path: "/v1/webhooks/" + bHook, body: map[string]any{"enabled": false}, status: 404, code: "not_found"}},
+		"DELETE /v1/webhooks/{id}":                        {{name: "B's webhook", path: "/v1/webhooks/" + bHook, status: 404, code: "not_found"}},
+		"POST /v1/webhooks/{id}/rotate-secret":            {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/rotate-secret", status: 404, code: "not_found"}},
+		"POST /v1/webhooks/{id}/test":                     {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/test", status: 404, code: "not_found"}},
+		"GET /v1/webhooks/{id}/attempts":                  {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/attempts", status: 404, code: "not_found"}},
+		"POST /v1/webhooks/{id}/events/{event_id}/replay": {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/events/evt_1/replay", status: 404, code: "not_found"}},
 	}
 	for _, rt := range api.WorkspaceRoutes() {
 		cs, ok := checks[rt]

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/switchboard-sms/switchboard/inbox"
@@ -21,6 +22,12 @@ type sendRequest struct {
 	Text      json.RawMessage `json:"text"`
 	ClientRef string          `json:"client_ref"`
 	From      string          `json:"from"`
+	// SendAt schedules the message (RFC 3339, at most 35 days ahead; a
+	// time already past sends at once).
+	SendAt string `json:"send_at"`
+	// Validity is how long after its send time the message may still go
+	// out, in seconds (60 to 36000); absent: the engine's message TTL.
+	Validity *json.Number `json:"validity"`
 }
 
 // sendMessage: POST /v1/messages.
@@ -55,6 +62,8 @@ type outgoing struct {
 	text     string
 	enc      coding.Encoding
 	segments int
+	sendAt   time.Time
+	validity time.Duration
 }
 
 // parseOutgoing decodes and checks one message. Its errors are the
@@ -85,6 +94,9 @@ func parseOutgoing(body []byte) (outgoing, error) {
 	case len(o.ClientRef) > maxClientRef:
 		return o, errorf(http.StatusBadRequest, codeInvalidRequest, "client_ref is longer than %d bytes", maxClientRef)
 	}
+	if o.sendAt, o.validity, err = parseSchedule(o.SendAt, o.Validity, time.Now()); err != nil {
+		return o, err
+	}
 	enc := coding.Choose(text)
 	info, err := coding.Count(text, enc, coding.UDH8)
 	if err != nil && !errors.Is(err, coding.ErrTooManyParts) {
@@ -101,7 +113,39 @@ func (o *outgoing) request(ws inbox.WorkspaceID) inbox.OutboundRequest {
 	return inbox.OutboundRequest{
 		Workspace: ws, From: o.From, To: o.To, Body: o.text,
 		Encoding: o.enc.String(), Segments: o.segments, IdempotencyKey: o.ClientRef,
+		SendAt: o.sendAt, Validity: o.validity,
 	}
+}
+
+// parseSchedule checks send_at and validity: send_at an RFC 3339 time at
+// most inbox.MaxScheduleAhead after now ("" or a past time: at once),
+// validity a whole number of seconds from inbox.MinValidity to
+// inbox.MaxValidity (nil: the engine's message TTL). Its errors are 400
+// invalid_request naming the field.
+func parseSchedule(sendAt string, validity *json.Number, now time.Time) (time.Time, time.Duration, error) {
+	var at time.Time
+	if sendAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, sendAt)
+		if err != nil {
+			return at, 0, errorf(http.StatusBadRequest, codeInvalidRequest,
+				"send_at must be an RFC 3339 time such as 2030-01-02T09:00:00Z, not %q", sendAt)
+		}
+		if t.After(now.Add(inbox.MaxScheduleAhead)) {
+			return at, 0, errorf(http.StatusBadRequest, codeInvalidRequest,
+				"send_at may be at most %d days ahead", int(inbox.MaxScheduleAhead/(24*time.Hour)))
+		}
+		at = t
+	}
+	if validity == nil {
+		return at, 0, nil
+	}
+	lo, hi := int64(inbox.MinValidity/time.Second), int64(inbox.MaxValidity/time.Second)
+	v, err := validity.Int64()
+	if err != nil || v < lo || v > hi {
+		return at, 0, errorf(http.StatusBadRequest, codeInvalidRequest,
+			"validity must be a whole number of seconds from %d to %d, not %s", lo, hi, validity.String())
+	}
+	return at, time.Duration(v) * time.Second, nil
 }
 
 // sent is the success answer of POST /v1/messages: 202 and the new
@@ -119,10 +163,15 @@ func (c *call) answer(o *outgoing, res inbox.EnqueueResult) (sent, error) {
 		return sent{}, res.Err
 	}
 	if !res.Duplicate {
+		st := inbox.StatusQueued
+		var sendAt *time.Time
+		if res.Scheduled {
+			st, sendAt = inbox.StatusScheduled, utc(o.sendAt)
+		}
 		return sent{http.StatusAccepted, sendResponse{
-			ID: idString(int64(res.ID)), ThreadID: idString(int64(res.Thread)), Status: string(inbox.StatusQueued),
+			ID: idString(int64(res.ID)), ThreadID: idString(int64(res.Thread)), Status: string(st),
 			To: res.To, From: res.From, Segments: o.segments, Encoding: encodingName(o.enc.String()),
-			ClientRef: o.ClientRef,
+			ClientRef: o.ClientRef, SendAt: sendAt,
 		}}, nil
 	}
 	m, err := c.s.store.GetMessage(c.ctx, c.ws, res.ID)
@@ -137,6 +186,7 @@ func (c *call) answer(o *outgoing, res inbox.EnqueueResult) (sent, error) {
 	return sent{http.StatusOK, sendResponse{
 		ID: idString(int64(m.ID)), ThreadID: idString(int64(m.Thread)), Status: string(m.Status), To: m.To,
 		From: m.From, Segments: m.Segments, Encoding: encodingName(m.Encoding), ClientRef: m.IdempotencyKey,
+		SendAt: utc(m.SendAt),
 	}}, nil
 }
 
@@ -199,6 +249,8 @@ type sendResponse struct {
 	Segments  int    `json:"segments"`
 	Encoding  string `json:"encoding"`
 	ClientRef string `json:"client_ref,omitempty"`
+	// SendAt is set for a scheduled message.
+	SendAt *time.Time `json:"send_at,omitempty"`
 }
 
 // getMessage: GET /v1/messages/{id}.
@@ -211,6 +263,26 @@ func (c *call) getMessage() error {
 	if err != nil {
 		return err
 	}
+	return c.json(http.StatusOK, messageOf(&m))
+}
+
+// cancelMessage: POST /v1/messages/{id}/cancel. A scheduled or queued
+// message is canceled and never goes out (200, the message); one being
+// submitted, submitted or final is 409 message_not_cancelable. Canceling a
+// canceled message answers it again.
+func (c *call) cancelMessage() error {
+	id, err := c.pathID("id")
+	if err != nil {
+		return err
+	}
+	if err := c.decodeBody(&struct{}{}, true); err != nil {
+		return err
+	}
+	m, err := c.s.store.CancelMessage(c.ctx, c.ws, inbox.MessageID(id))
+	if err != nil {
+		return err
+	}
+	c.s.notify()
 	return c.json(http.StatusOK, messageOf(&m))
 }
 

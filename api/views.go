@@ -60,6 +60,10 @@ type messageView struct {
 	Parts         []partView   `json:"parts"`
 	Attempts      int          `json:"attempts"`
 	Error         *failureView `json:"error"`
+	// SendAt is set for a message sent at a chosen time; ExpiresAt when
+	// the sender gave it a validity.
+	SendAt    *time.Time `json:"send_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // history lists a message's statuses with the time of each, in the order
@@ -70,10 +74,12 @@ func history(m *inbox.Message) []statusAt {
 		s inbox.Status
 		t time.Time
 	}{
+		{inbox.StatusScheduled, scheduledAt(m)},
 		{inbox.StatusQueued, m.QueuedAt}, {inbox.StatusSending, m.SendingAt},
 		{inbox.StatusSubmitted, m.SubmittedAt}, {inbox.StatusDelivered, m.DeliveredAt},
 		{inbox.StatusFailed, m.FailedAt}, {inbox.StatusExpired, m.ExpiredAt},
 		{inbox.StatusRejected, m.RejectedAt}, {inbox.StatusReceived, m.ReceivedAt},
+		{inbox.StatusCanceled, m.CanceledAt},
 	}
 	out := make([]statusAt, 0, 4)
 	for _, x := range all {
@@ -86,12 +92,22 @@ func history(m *inbox.Message) []statusAt {
 	return out
 }
 
+// scheduledAt is when a scheduled message was accepted (zero for one sent
+// at once).
+func scheduledAt(m *inbox.Message) time.Time {
+	if m.SendAt.IsZero() {
+		return time.Time{}
+	}
+	return m.CreatedAt
+}
+
 func messageOf(m *inbox.Message) messageView {
 	v := messageView{
 		ID: idString(int64(m.ID)), ThreadID: idString(int64(m.Thread)), Direction: string(m.Direction),
 		From: m.From, To: m.To, Text: m.Body, Encoding: encodingName(m.Encoding), Segments: m.Segments,
 		Status: string(m.Status), ClientRef: m.IdempotencyKey, CreatedAt: m.CreatedAt.UTC(),
 		StatusHistory: history(m), Parts: []partView{}, Attempts: m.Attempts,
+		SendAt: utc(m.SendAt), ExpiresAt: utc(m.ExpiresAt),
 	}
 	for _, sg := range m.SegmentInfo {
 		v.Parts = append(v.Parts, partView{Index: sg.Index, CarrierMessageID: sg.CarrierMessageID,

@@ -135,6 +135,7 @@ type cpuMeter struct {
 	cmds1   map[string]cmdStat
 	cmdsNA  string
 	split   CPUSplit
+	prof    *engineProfile // the engine's CPU profile, when asked for
 }
 
 // startCPU prepares the samplers for e and takes the first sample. It
@@ -150,6 +151,7 @@ func startCPU(ctx context.Context, e *engineRun) *cpuMeter {
 	for _, p := range m.parts() {
 		p.sample(ctx, &p.v0)
 	}
+	m.prof = startProfile(ctx, e.pprof, e.profile, e.profileOut)
 	return m
 }
 
@@ -477,6 +479,7 @@ func (m *cpuMeter) report(rep *Report, n int64, per string) {
 		}
 		rep.Tables = append(rep.Tables, rt)
 	}
+	m.prof.wait(rep)
 	rep.Notes = append(rep.Notes, "CPU: sampled at the start and the end of the measured run. PostgreSQL and Redis are whole servers, so "+
 		"they include whatever else used them meanwhile; the whole-machine row shows how busy the machine was. "+
 		"Statement times are time inside the server (waits included), not CPU; Redis counts the commands a script calls as well as the script.")

@@ -19,15 +19,20 @@ type E2EResults struct {
 	// Segments when every segment was submitted exactly once.
 	CarrierAccepted int64     `json:"carrier_accepted_segments"`
 	Stages          []Summary `json:"stages"`
+	// Webhooks: with --webhooks only.
+	Webhooks *WebhookResults `json:"webhooks,omitempty"`
 }
 
 func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error {
 	p := sc.E2E
 	numbers := ourNumbers(p.Numbers, numberOffset(sc))
 	class := "bench"
+	if p.Webhooks && sc.Engine.URL != "" {
+		return fmt.Errorf("e2e --webhooks needs an engine the bench starts (its receiver is on the bench's loopback)")
+	}
 	e, err := startEngine(ctx, sc, engineOptions{
 		classes: []classDef{{Name: class, Rate: p.NumberRate, Burst: p.NumberBurst}}, numbers: numbers,
-		tps: p.NumberRate * float64(p.Numbers) * 2,
+		tps: p.NumberRate * float64(p.Numbers) * 2, webhooksLoopback: p.Webhooks,
 	}, prog)
 	if err != nil {
 		return err
@@ -40,6 +45,13 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 	wc, err := setupWorkspace(ctx, e.api, "smppbench e2e", e.carrier, numbers, func(int) string { return class })
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, e.logTail())
+	}
+	var hooks *webhookSink
+	if p.Webhooks {
+		if hooks, err = startWebhooks(ctx, wc); err != nil {
+			return err
+		}
+		defer hooks.close()
 	}
 	s := newSender(wc, numbers, p.Contacts, p.Long, fmt.Sprintf("e2e %d", sc.Seed), sc.Seed)
 	evCtx, stopEvents := context.WithCancel(ctx)
@@ -87,6 +99,23 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 		st.submitted.Summarize("answered (queued → submit_sm_resp)"),
 		st.deliver.Summarize("delivered (queued → receipt)"),
 		st.e2e.Summarize("end to end (POST → delivered)"),
+	}
+	if hooks != nil {
+		hooks.wait(ctx, st.deliveredAt, p.Timeout, prog)
+		wr := hooks.results(st.deliveredAt)
+		res.Webhooks = &wr
+		res.Stages = append(res.Stages, wr.Lag)
+		rep.metric("webhook events/s", wr.Rate, "events/s")
+		rep.metric("p99 delivered → webhook", wr.Lag.P99MS, "ms")
+		rep.Tables = append(rep.Tables, Table{Title: "Webhooks (message.status, one endpoint, a verifying receiver in the bench)", Columns: []string{"", "count"}, Rows: [][]string{
+			{"delivered events owed", fmt.Sprint(wr.Expected)},
+			{"arrived, verified", fmt.Sprint(wr.Arrived)},
+			{"requests answered (all event types, retries)", fmt.Sprint(wr.Requests)},
+			{"signatures not verified", fmt.Sprint(wr.Unverified)},
+			{"duplicates", fmt.Sprint(wr.Duplicates)},
+		}})
+		rep.check("every delivered message's webhook arrived", wr.Arrived == wr.Expected, "%d of %d", wr.Arrived, wr.Expected)
+		rep.check("every webhook signature verified", wr.Unverified == 0, "%d not verified", wr.Unverified)
 	}
 	rep.Latencies = res.Stages
 	rep.metric("messages accepted", float64(res.Accepted), "")

@@ -68,6 +68,12 @@ type engineRun struct {
 	// dbURL (the run's database) and redisURL, when the bench started the
 	// engine; "" otherwise.
 	dbURL, redisURL string
+	// pprof is the first process's runtime-profile address (host:port)
+	// when the scenario asks for a profile; profile is how long, and
+	// profileOut the file it is written to.
+	pprof      string
+	profile    time.Duration
+	profileOut string
 }
 
 // engineOptions says what a scenario needs of the engine it starts.
@@ -81,6 +87,9 @@ type engineOptions struct {
 	logSim     bool // keep the simulator's message log (per-message accept times)
 	// simRate is the simulator's rate limits; nil: none.
 	simRate *smscsim.RateConfig
+	// webhooksLoopback lets webhooks reach 127.0.0.1 (the bench's own
+	// receiver).
+	webhooksLoopback bool
 }
 
 // startEngine starts (or connects to) the engine of an engine scenario.
@@ -156,10 +165,22 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 		if err != nil {
 			return nil, err
 		}
+		pprofAddr := ""
+		if i == 0 && sc.Engine.Profile > 0 {
+			if pprofAddr, err = freeAddr(); err != nil {
+				return nil, err
+			}
+			e.pprof, e.profile = pprofAddr, sc.Engine.Profile
+			e.profileOut = filepath.Join(e.dir, "engine.cpu.pprof")
+			if sc.Out != "" {
+				e.profileOut = filepath.Join(sc.Out, "engine.cpu.pprof")
+			}
+		}
 		cfg := engineConfig(engineConfigArgs{
 			http: httpAddr, db: dbURL, redis: redisURL, prefix: prefix, instance: fmt.Sprintf("bench-%d", i+1),
 			classes: opt.classes, host: host, port: port, binds: sc.Carrier.Binds, maxBinds: sc.Carrier.Binds * sc.Engine.Processes,
-			window: sc.Carrier.Window, tps: tps, burst: burst, margin: sc.Engine.ThrottleMargin,
+			window: sc.Carrier.Window, tps: tps, burst: burst, margin: sc.Engine.ThrottleMargin, pprof: pprofAddr,
+			webhooksLoopback: opt.webhooksLoopback,
 		})
 		path := filepath.Join(e.dir, fmt.Sprintf("switchboard-%d.yaml", i+1))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -252,6 +273,8 @@ type engineConfigArgs struct {
 	tps                               float64
 	burst                             int           // 0: none written (the engine's default)
 	margin                            time.Duration // throttle.margin; 0: the engine's default
+	pprof                             string        // http.pprof_listen; "": none
+	webhooksLoopback                  bool          // webhooks.allow_private: [127.0.0.1]
 }
 
 // engineConfig writes the config of one started engine process. Retries
@@ -278,12 +301,19 @@ func engineConfig(a engineConfigArgs) string {
 	if a.burst > 1 {
 		tpsBurst = fmt.Sprintf(" tps_mode: bucket, tps_burst: %d,", a.burst)
 	}
-	throttle := ""
+	pprof := ""
+	if a.pprof != "" {
+		pprof = fmt.Sprintf(", pprof_listen: %q", a.pprof)
+	}
+	extra := "" // top-level sections written only when asked for
 	if a.margin > 0 {
-		throttle = fmt.Sprintf("throttle: {margin: %s}\n", a.margin)
+		extra = fmt.Sprintf("throttle: {margin: %s}\n", a.margin)
+	}
+	if a.webhooksLoopback {
+		extra += "webhooks: {allow_private: [\"127.0.0.1\"]}\n"
 	}
 	return fmt.Sprintf(`# written by smppbench
-http: {listen: %q}
+http: {listen: %q%s}
 log: {level: warn}
 postgres: {url: %q, max_conns: 10}
 redis: {url: %q, prefix: %q}
@@ -293,7 +323,7 @@ engine: {instance_id: %q, retry_min: 100ms, retry_max: 2s, lease: 40s, drain_tim
 %scarriers:
   - {name: sim, host: %s, port: %s, system_id: %s, password_env: %s, binds: %d, max_binds: %d,
      window: %d, tps: %s,%s reconnect_min: 50ms, reconnect_max: 1s, response_timeout: 10s}
-`, a.http, a.db, a.redis, a.prefix, envOperatorToken, a.instance, throttle, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
+`, a.http, pprof, a.db, a.redis, a.prefix, envOperatorToken, a.instance, extra, classes.String(), a.host, a.port, engineSystemID, envSMSCPassword,
 		a.binds, a.maxBinds, a.window, strconv.FormatFloat(a.tps, 'g', -1, 64), tpsBurst)
 }
 

@@ -116,6 +116,12 @@ type EngineSetup struct {
 	// ThrottleMargin is the started engines' throttle.margin; 0 keeps the
 	// engine's default (10 ms).
 	ThrottleMargin time.Duration `yaml:"throttle_margin"`
+	// Profile, when > 0, takes a CPU profile of the first started engine
+	// process over the first Profile of the measured run (e2e, inbound),
+	// through the engine's http.pprof_listen; it is written beside the
+	// report (engine.cpu.pprof, for go tool pprof) and its path is in the
+	// summary.
+	Profile time.Duration `yaml:"profile"`
 }
 
 // CarrierParams is the engine's carrier account (started engines only).
@@ -204,6 +210,10 @@ type E2EParams struct {
 	Rate        float64       `yaml:"rate"`        // messages per second; 0: as fast as Concurrency allows
 	Concurrency int           `yaml:"concurrency"` // HTTP clients
 	Batch       int           `yaml:"batch"`       // > 1: messages per POST /v1/messages/batch (the last may carry fewer); 0, 1: POST /v1/messages
+	// Webhooks registers a message.status webhook to a verifying receiver
+	// in the bench (a started engine only) and waits for every message's
+	// delivered event: deliveries/s, lag behind the receipt, duplicates.
+	Webhooks bool `yaml:"webhooks"`
 	Numbers     int           `yaml:"numbers"`     // our numbers (a class of NumberRate each)
 	NumberRate  float64       `yaml:"number_rate"`
 	NumberBurst int           `yaml:"number_burst"`

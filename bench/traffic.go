@@ -339,6 +339,7 @@ type stageTimes struct {
 	firstQueued, lastDelivered       time.Time
 	delivered                        int64
 	segments                         int64
+	deliveredAt                      map[string]time.Time // per message id, from its status history
 }
 
 // collectStages fetches every accepted message and measures its stages.
@@ -346,7 +347,7 @@ func collectStages(ctx context.Context, s *sender, start time.Time) (*stageTimes
 	msgs := s.messages()
 	got, errs := getMessages(ctx, s.c, s.ids(), 8)
 	st := &stageTimes{sending: NewLatency(), submitted: NewLatency(), deliver: NewLatency(), e2e: NewLatency(),
-		statuses: map[string]int64{}, submittedMeter: &Meter{start: start, width: 250 * time.Millisecond},
+		statuses: map[string]int64{}, deliveredAt: map[string]time.Time{}, submittedMeter: &Meter{start: start, width: 250 * time.Millisecond},
 		deliveredMeter: &Meter{start: start, width: 250 * time.Millisecond}}
 	for _, sm := range msgs {
 		m, ok := got[sm.ID]
@@ -377,6 +378,7 @@ func collectStages(ctx context.Context, s *sender, start time.Time) (*stageTimes
 			st.deliver.Record(t.Sub(q))
 			st.e2e.Record(t.Sub(sm.At))
 			st.deliveredMeter.AddAt(t, 1)
+			st.deliveredAt[sm.ID] = t
 			st.delivered++
 			if t.After(st.lastDelivered) {
 				st.lastDelivered = t

@@ -16,6 +16,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -35,6 +36,7 @@ type Config struct {
 	Operator  Operator    `yaml:"operator"`
 	Engine    Engine      `yaml:"engine"`
 	Throttle  Throttle    `yaml:"throttle"`
+	Webhooks  Webhooks    `yaml:"webhooks"`
 	Classes   []RateClass `yaml:"rate_classes"`
 	Carriers  []Carrier   `yaml:"carriers"`
 	SourceDir string      `yaml:"-"` // the directory of the file, for relative paths
@@ -49,6 +51,11 @@ type HTTP struct {
 	MaxBatchBodyBytes int64 `yaml:"max_batch_body_bytes"`
 	// ShutdownGrace bounds how long in-flight requests may finish on SIGTERM.
 	ShutdownGrace Duration `yaml:"shutdown_grace"` // default 10s
+	// PprofListen, when set (host:port), serves Go's runtime profiles
+	// (/debug/pprof/: CPU, heap, goroutines, mutex and block) on a listener
+	// of their own, apart from the API; empty (the default) serves none.
+	// Profiles show internals: keep it on a loopback address.
+	PprofListen string `yaml:"pprof_listen"`
 }
 
 // Log configures logging.
@@ -110,6 +117,34 @@ type Engine struct {
 	InFlight int `yaml:"in_flight"`
 	// DrainTimeout bounds how long SIGTERM waits for in-flight submits (10s).
 	DrainTimeout Duration `yaml:"drain_timeout"`
+	// ExpireEvery is how often messages past their validity or the
+	// message TTL are marked expired (30s).
+	ExpireEvery Duration `yaml:"expire_every"`
+	// ReleaseEvery is how often scheduled messages whose send time has
+	// come are queued (1s): a scheduled message enters the queue up to
+	// this long after its send_at.
+	ReleaseEvery Duration `yaml:"release_every"`
+}
+
+// Webhooks configures the delivery of workspaces' webhooks (package
+// webhook); every engine process delivers, each endpoint from one process
+// at a time.
+type Webhooks struct {
+	// Disabled turns delivery off in this process (the API still manages
+	// endpoints; other processes deliver).
+	Disabled bool `yaml:"disabled"`
+	// AllowPrivate lists addresses or CIDR prefixes webhooks may reach
+	// besides public addresses ("127.0.0.1", "10.0.0.0/8"); loopback,
+	// private, link-local and reserved addresses are refused otherwise, at
+	// registration and at every connection.
+	AllowPrivate []string `yaml:"allow_private"`
+	// Timeout bounds each delivery, answer included (10s, at most 60s).
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency is the requests in flight per endpoint (32, 1 to 1024).
+	Concurrency int `yaml:"concurrency"`
+	// Lease is how long a process holds an endpoint without renewing it:
+	// another process takes over a dead one's endpoints after it (15s).
+	Lease Duration `yaml:"lease"`
 }
 
 // Throttle configures the Redis buckets.
@@ -324,6 +359,13 @@ func (c *Config) complete(getenv func(string) string) error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		add(fieldErr("http.listen", "want host:port, got %q", c.HTTP.Listen))
 	}
+	if c.HTTP.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.PprofListen); err != nil {
+			add(fieldErr("http.pprof_listen", "want host:port, got %q", c.HTTP.PprofListen))
+		} else if c.HTTP.PprofListen == c.HTTP.Listen {
+			add(fieldErr("http.pprof_listen", "must differ from http.listen (%q)", c.HTTP.Listen))
+		}
+	}
 	if c.HTTP.MaxBodyBytes == 0 {
 		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -391,6 +433,8 @@ func (c *Config) complete(getenv func(string) string) error {
 	defDur(&e.RetryMax, 5*time.Minute)
 	defDur(&e.InboundPartTimeout, 10*time.Minute)
 	defDur(&e.DrainTimeout, 10*time.Second)
+	defDur(&e.ExpireEvery, 30*time.Second)
+	defDur(&e.ReleaseEvery, time.Second)
 	if e.ClaimBatch == 0 {
 		e.ClaimBatch = 200
 	}
@@ -408,6 +452,10 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if e.Lease.D() < 5*time.Second {
 		add(fieldErr("engine.lease", "must be at least 5s, got %v", e.Lease.D()))
+	}
+	if e.ExpireEvery.D() < 100*time.Millisecond || e.ReleaseEvery.D() < 100*time.Millisecond {
+		add(fieldErr("engine.expire_every", "engine.expire_every and engine.release_every must be at least 100ms, got %v and %v",
+			e.ExpireEvery.D(), e.ReleaseEvery.D()))
 	}
 	if e.RetryMax < e.RetryMin {
 		add(fieldErr("engine.retry_max", "must not be below engine.retry_min (%v)", e.RetryMin.D()))
@@ -433,6 +481,29 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if c.Throttle.Margin < 0 || c.Throttle.Margin.D() > time.Second {
 		add(fieldErr("throttle.margin", "must be 0 to 1s, got %v", c.Throttle.Margin.D()))
+	}
+	// Webhooks
+	wh := &c.Webhooks
+	defDur(&wh.Timeout, 10*time.Second)
+	defDur(&wh.Lease, 15*time.Second)
+	if wh.Concurrency == 0 {
+		wh.Concurrency = 32
+	}
+	if wh.Timeout.D() > time.Minute || wh.Timeout < 0 {
+		add(fieldErr("webhooks.timeout", "must be at most 1m, got %v", wh.Timeout.D()))
+	}
+	if wh.Lease.D() < time.Second {
+		add(fieldErr("webhooks.lease", "must be at least 1s, got %v", wh.Lease.D()))
+	}
+	if wh.Concurrency < 1 || wh.Concurrency > 1024 {
+		add(fieldErr("webhooks.concurrency", "must be 1 to 1024, got %d", wh.Concurrency))
+	}
+	for i, a := range wh.AllowPrivate {
+		if _, err := netip.ParsePrefix(a); err != nil {
+			if _, err := netip.ParseAddr(a); err != nil {
+				add(fieldErr(fmt.Sprintf("webhooks.allow_private[%d]", i), "must be an address or a CIDR prefix, got %q", a))
+			}
+		}
 	}
 	// Rate classes
 	if len(c.Classes) == 0 {

@@ -78,6 +78,9 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, password_env: NOPE}]", "carriers[0].password_env: $NOPE is empty or not set"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, response_timeout: soon}]", `not a duration`},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1, windw: 5}]", "field windw not found"},
+		{"webhooks: {allow_private: [intranet]}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `webhooks.allow_private[0]: must be an address or a CIDR prefix, got "intranet"`},
+		{"webhooks: {timeout: 2m}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "webhooks.timeout: must be at most 1m"},
+		{"webhooks: {concurrency: 5000}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "webhooks.concurrency: must be 1 to 1024"},
 		{"log: {level: loud}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `log.level: must be debug, info, warn or error, got "loud"`},
 		{"rate_classes: [{name: s, rate: 1}, {name: s, rate: 2}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `rate_classes[1].name: "s" is defined twice`},
 		{"rate_classes: [{name: s, rate: 2.5}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "rate_classes[0].rate: must be a whole number of segments per interval in sliding mode"},
@@ -89,6 +92,8 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"http: {max_batch_body_bytes: 2048}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "http.max_batch_body_bytes: must be from http.max_body_bytes (65536) to 268435456, got 2048"},
 		{"throttle: {margin: 2s}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", "throttle.margin: must be 0 to 1s"},
 		{"rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: waytoolongsystemid, tps: 1}]", "carriers[0].system_id: must be 1 to 15 characters"},
+		{"http: {pprof_listen: localhost}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `http.pprof_listen: want host:port, got "localhost"`},
+		{"http: {listen: '127.0.0.1:9', pprof_listen: '127.0.0.1:9'}\nrate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]", `http.pprof_listen: must differ from http.listen`},
 		{"[not yaml", "did not find expected"},
 	} {
 		_, err := config.Parse([]byte(tc.yaml), env(nil))

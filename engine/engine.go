@@ -42,6 +42,7 @@ import (
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
 	"github.com/switchboard-sms/switchboard/throttle"
+	"github.com/switchboard-sms/switchboard/webhook"
 )
 
 // Engine is one switchboard process: the binds, the dispatcher, the router
@@ -60,9 +61,13 @@ type Engine struct {
 	dispatcher *routing.Dispatcher
 	httpSrv    *http.Server
 	listener   net.Listener
-	hub        *events.Hub
-	api        *api.Server
-	limits     *limiterAdapter
+	// pprofLn serves runtime profiles when http.pprof_listen is set (nil
+	// otherwise).
+	pprofLn  net.Listener
+	hub      *events.Hub
+	api      *api.Server
+	limits   *limiterAdapter
+	webhooks *webhook.Deliverer // nil when webhooks.disabled
 	// owner is this process in claims (the instance id and a random part,
 	// new at each start); liveness has a connection pool of its own, so a
 	// heartbeat never waits behind claims.
@@ -160,6 +165,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		Owner: e.owner, Store: adapter, Limiter: limits, Carriers: routingCarriers,
 		ClaimBatch: cfg.Engine.ClaimBatch, Lease: cfg.Engine.Lease.D(), InFlight: cfg.Engine.InFlight,
 		RetryMin: cfg.Engine.RetryMin.D(), RetryMax: cfg.Engine.RetryMax.D(), DrainTimeout: cfg.Engine.DrainTimeout.D(),
+		ExpireEvery: cfg.Engine.ExpireEvery.D(), ReleaseEvery: cfg.Engine.ReleaseEvery.D(),
 		// A grant may wait up to half the margin for its window slot; the
 		// dispatcher checks each write against the number's writes with
 		// the whole margin, so that wait never takes from what is left for
@@ -181,10 +187,27 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		classes = append(classes, rc.Name)
 		rates[rc.Name] = rc.Rate
 	}
+	guard, err := webhook.NewGuard(cfg.Webhooks.AllowPrivate)
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("webhooks.allow_private: %w", err)
+	}
+	if !cfg.Webhooks.Disabled {
+		e.webhooks, err = webhook.New(webhook.Config{
+			Store: e.store, Owner: e.owner, Views: api.WebhookViews(), Changed: e.hub.Changed, Guard: guard,
+			Timeout: cfg.Webhooks.Timeout.D(), Concurrency: cfg.Webhooks.Concurrency, LeaseTTL: cfg.Webhooks.Lease.D(),
+			Logger: log.Named("webhooks"),
+		})
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxBatchBodyBytes: cfg.HTTP.MaxBatchBodyBytes,
 		Binds: func() any { return e.bindsWithRates() }, Kick: e.dispatcher.Kick, Events: e.hub,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
+		WebhookGuard: guard,
 	})
 	if err != nil {
 		e.close()
@@ -193,6 +216,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	if e.listener, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		e.close()
 		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	if cfg.HTTP.PprofListen != "" {
+		if e.pprofLn, err = net.Listen("tcp", cfg.HTTP.PprofListen); err != nil {
+			e.listener.Close()
+			e.close()
+			return nil, fmt.Errorf("http.pprof_listen: %w", err)
+		}
 	}
 	return e, nil
 }
@@ -229,6 +259,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.httpSrv.RegisterOnShutdown(e.api.CloseStreams)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- e.httpSrv.Serve(ln) }()
+	if e.pprofLn != nil {
+		pprofSrv := &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go pprofSrv.Serve(e.pprofLn)
+		defer pprofSrv.Close()
+		e.log.Info("serving runtime profiles", zap.String("pprof", e.pprofLn.Addr().String()))
+	}
 	e.log.Info("switchboard serving", zap.String("http", ln.Addr().String()), zap.String("instance", e.cfg.Engine.InstanceID),
 		zap.Int("carriers", len(e.carriers)))
 
@@ -246,6 +282,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	go func() { e.dispatcher.Run(dispCtx); close(dispDone) }()
 
 	go e.maintain(dispCtx)
+	hooksDone := make(chan struct{})
+	if e.webhooks != nil {
+		go func() { e.webhooks.Run(dispCtx); close(hooksDone) }()
+	} else {
+		close(hooksDone)
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -257,6 +299,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	cancel()
 	stopDispatch()
 	<-dispDone
+	<-hooksDone
 	<-liveDone
 	e.unregister()
 	stopBinds()
@@ -283,6 +326,10 @@ const orphanReceiptAge = 24 * time.Hour
 // before it.
 const changeRetention = 7 * 24 * time.Hour
 
+// webhookRetention is how long delivered or given-up webhook events and
+// the delivery log are kept (replay by id reaches this far back).
+const webhookRetention = 7 * 24 * time.Hour
+
 // maintain runs the periodic sweeps the store needs until ctx ends.
 func (e *Engine) maintain(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
@@ -297,6 +344,11 @@ func (e *Engine) maintain(ctx context.Context) {
 			e.log.Warn("deleting orphan receipts failed", zap.Error(err))
 		} else if n > 0 {
 			e.log.Info("orphan receipts deleted", zap.Int64("count", n), zap.Duration("older_than", orphanReceiptAge))
+		}
+		if n, err := e.store.PruneWebhooks(ctx, webhookRetention); err != nil {
+			e.log.Warn("pruning the webhook log failed", zap.Error(err))
+		} else if n > 0 {
+			e.log.Info("webhook log pruned", zap.Int64("rows", n), zap.Duration("older_than", webhookRetention))
 		}
 		if n, err := e.store.PruneChanges(ctx, changeRetention); err != nil {
 			e.log.Warn("pruning the change log failed", zap.Error(err))

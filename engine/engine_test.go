@@ -174,3 +174,34 @@ func TestEngineMetrics(t *testing.T) {
 		}
 	}
 }
+
+// http.pprof_listen serves the runtime profiles on a listener of its own;
+// the API's listener never serves them.
+func TestPprofListener(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	dbURL := testenv.NewDatabase(t)
+	get := func(url string) int {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	te := startEngine(t, engineConfig(t, dbURL, srv.Addr(), func(c *config.Config) { c.HTTP.PprofListen = "127.0.0.1:0" }))
+	if te.PprofAddr() == nil {
+		t.Fatal("pprof_listen set, no profile listener")
+	}
+	if code := get("http://" + te.PprofAddr().String() + "/debug/pprof/goroutine?debug=1"); code != http.StatusOK {
+		t.Fatalf("goroutine profile: HTTP %d", code)
+	}
+	if code := get(te.url + "/debug/pprof/goroutine?debug=1"); code == http.StatusOK {
+		t.Fatal("the API listener serves profiles")
+	}
+	off := startEngine(t, engineConfig(t, dbURL, srv.Addr(), nil))
+	if off.PprofAddr() != nil {
+		t.Fatalf("pprof_listen unset, profiles served on %v", off.PprofAddr())
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -54,4 +56,26 @@ func zapSlog(log *zap.Logger) *slog.Logger {
 		lvl = slog.LevelDebug
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// pprofHandler serves Go's runtime profiles under /debug/pprof/ (the index,
+// cmdline, profile (CPU), symbol, trace and the named profiles: heap,
+// goroutine, mutex, block, allocs, threadcreate).
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// PprofAddr is the address runtime profiles are served on (nil when
+// http.pprof_listen is not set).
+func (e *Engine) PprofAddr() net.Addr {
+	if e.pprofLn == nil {
+		return nil
+	}
+	return e.pprofLn.Addr()
 }

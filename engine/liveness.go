@@ -125,7 +125,7 @@ func (e *Engine) unregister() {
 // sends at once. Otherwise a Redis that lost its state waits one window
 // before granting (package throttle), and says so in the log.
 func (e *Engine) assumeIdle(ctx context.Context, carrier string, window time.Duration) {
-	sent, err := e.store.SentRecently(ctx, carrier, window, 2*time.Second)
+	sent, err := e.store.SentRecently(ctx, carrier, window, e.cfg.Engine.Lease.D(), 2*time.Second)
 	if err != nil {
 		e.log.Warn("could not tell whether the carrier account sent recently; a quiet period applies if Redis lost its state",
 			zap.String("carrier", carrier), zap.Error(err))

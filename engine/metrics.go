@@ -87,7 +87,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	d := c.e.dispatcher.Stats()
 	for ev, v := range map[string]int64{
 		"claimed": d.Claimed, "accepted": d.Accepted, "retried": d.Retried, "failed": d.Failed, "handed_back": d.HandedBack,
-		"expired": d.Expired, "segments": d.Segments, "throttled": d.Throttled, "unknown_outcome": d.Unknown,
+		"expired": d.Expired, "released": d.Released, "segments": d.Segments, "throttled": d.Throttled, "unknown_outcome": d.Unknown,
 		"limiter_down": d.LimiterDown, "store_errors": d.StoreErrors, "takes": d.Takes, "quiet": d.Quiet,
 		"write_held": d.WriteHeld,
 	} {

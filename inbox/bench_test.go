@@ -177,6 +177,15 @@ func populateT(b testing.TB, pool *pgxpool.Pool) {
 			FROM messages m JOIN numbers n ON n.id = m.number_id WHERE m.direction = 'out'`,
 		`VACUUM ANALYZE`,
 	}
+	// SB_BENCH_SCHEDULED scheduled messages due tomorrow (0 by default): they
+	// must cost the claim and the enqueue nothing today.
+	if n := envInt("SB_BENCH_SCHEDULED", 0); n > 0 {
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO messages (workspace_id, thread_id, number_id, contact, direction,
+				body, encoding, segments, status, send_at)
+			SELECT t.workspace_id, t.id, t.number_id, t.contact, 'out', 'See you tomorrow', 'gsm7', 1, 'scheduled',
+				now() + interval '1 day' + (g || ' ms')::interval
+			FROM generate_series(1, %d) g JOIN threads t ON t.id = 1 + g %% 200000`, n))
+	}
 	for _, q := range stmts {
 		if _, err := pool.Exec(ctx, q); err != nil {
 			b.Fatalf("%s: %v", q, err)

@@ -281,7 +281,8 @@ SELECT * FROM (
                     WHEN 'queued' THEN m.queued_at WHEN 'sending' THEN m.sending_at
                     WHEN 'submitted' THEN m.submitted_at WHEN 'delivered' THEN m.delivered_at
                     WHEN 'failed' THEN m.failed_at WHEN 'expired' THEN m.expired_at
-                    WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at END, m.created_at),
+                    WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at
+                    WHEN 'canceled' THEN m.canceled_at END, m.created_at),
                 m.created_at,
                 ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz, '0'::xid8
          FROM live c

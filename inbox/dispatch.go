@@ -25,6 +25,10 @@ type ClaimedMessage struct {
 	Attempts   int       // including this one
 	CreatedAt  time.Time // when the message was accepted
 	LeaseUntil time.Time
+	// ExpiresAt is the tenant's validity deadline (zero when none was
+	// given): the submit_sm carries it as validity_period, and it must not
+	// be submitted after it.
+	ExpiresAt time.Time
 	// Parts is how many submit_sm the message goes out in, as recorded by
 	// its first accepted submit (1 for a long message in one
 	// message_payload); 0 while none was accepted: then it is Segments.
@@ -40,7 +44,8 @@ type ClaimedMessage struct {
 //
 // A message is claimable when it is queued and due (its not-before time has
 // passed), or sending with an expired lease (its claimer is presumed dead),
-// and younger than the message TTL, and its number is connected and enabled
+// and before its deadline (its validity, else the message TTL from its send
+// time), and its number is connected and enabled
 // in its workspace, and it is the head of its thread.
 //
 // Order: the outbound messages of a thread are numbered as they are
@@ -84,10 +89,12 @@ func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease t
 				var c ClaimedMessage
 				var segs, parts int16
 				var mask int32
+				var exp *time.Time
 				if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
-					&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts); err != nil {
+					&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts, &exp); err != nil {
 					return err
 				}
+				c.ExpiresAt = timeOrZero(exp)
 				c.Segments, c.Parts = int(segs), int(parts)
 				c.Submitted = make([]bool, c.Segments)
 				for i := range c.Submitted {
@@ -145,7 +152,7 @@ scan AS MATERIALIZED (
     FROM messages m
     WHERE m.due_at <= now()
       AND m.status IN ('queued', 'sending')
-      AND m.created_at > now() - $4::int8 * interval '1 microsecond'
+      AND ` + messageDeadlineSQL4 + ` > now()
       AND m.number_id <> ALL((SELECT ids FROM skipped)::int8[])
       AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
     ORDER BY m.due_at, m.id
@@ -186,7 +193,7 @@ FROM v, numbers n
 WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
 RETURNING m.id, m.workspace_id, m.thread_id, n.e164, n.carrier, n.rate_class, m.contact,
           m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask,
-          coalesce(m.wire_parts, 0)::int2
+          coalesce(m.wire_parts, 0)::int2, m.expires_at
 `
 
 // SubmitOutcome is what became of one segment's submit_sm, as the caller
@@ -492,9 +499,9 @@ SELECT x.ord,
 FROM unnest($2::int4[], $3::int8[]) AS x(ord, id)
 `
 
-// ExpireMessages marks expired every message not yet submitted that is older
-// than the message TTL: queued ones, and sending ones whose lease has run
-// out. Messages in flight under a live lease are left to their dispatcher.
+// ExpireMessages marks expired every message not yet submitted that is past
+// its deadline (its validity, else the message TTL from its send time):
+// queued ones, and sending ones whose lease has run out. Messages in flight under a live lease are left to their dispatcher.
 // Only a thread's head is expired, and the thread moves on, so a thread's
 // messages expire in order; the call repeats until nothing is left to
 // expire. It returns how many it expired. Safe to run from several
@@ -523,7 +530,7 @@ WITH c AS (
     SELECT m.id
     FROM messages m
     WHERE m.pending_since IS NOT NULL
-      AND m.created_at <= now() - $1::int8 * interval '1 microsecond'
+      AND ` + messageDeadlineSQL1 + ` <= now()
       AND (m.status = 'queued' OR m.due_at <= now())
       AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
     ORDER BY m.id

@@ -617,26 +617,26 @@ func TestSentRecently(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ws, _ := e.ready("w", inbox.Dedicated)
-	sent, err := e.s.SentRecently(e.ctx, "carrier-a", time.Second, time.Second)
+	sent, err := e.s.SentRecently(e.ctx, "carrier-a", time.Second, time.Minute, time.Second)
 	ok(t, err)
 	if sent {
 		t.Fatal("a fresh account sent recently")
 	}
 	id := e.send(msg(ws, contact(1), "hi"))[0].ID
-	if sent, _ := e.s.SentRecently(e.ctx, "carrier-a", time.Second, time.Second); sent {
+	if sent, _ := e.s.SentRecently(e.ctx, "carrier-a", time.Second, time.Minute, time.Second); sent {
 		t.Fatal("a queued message counts as sent")
 	}
 	e.claim("d", 10, time.Minute)
-	if sent, _ := e.s.SentRecently(e.ctx, "carrier-a", time.Second, time.Second); !sent {
+	if sent, _ := e.s.SentRecently(e.ctx, "carrier-a", time.Second, time.Minute, time.Second); !sent {
 		t.Fatal("a message being sent does not count")
 	}
 	e.record(okSeg(id, 0, "x-1"))
-	if sent, _ := e.s.SentRecently(e.ctx, "carrier-a", time.Minute, time.Second); !sent {
+	if sent, _ := e.s.SentRecently(e.ctx, "carrier-a", time.Minute, time.Minute, time.Second); !sent {
 		t.Fatal("a message submitted within the window does not count")
 	}
-	if sent, _ := e.s.SentRecently(e.ctx, "carrier-b", time.Minute, time.Second); sent {
+	if sent, _ := e.s.SentRecently(e.ctx, "carrier-b", time.Minute, time.Minute, time.Second); sent {
 		t.Fatal("another carrier's message counts")
 	}
-	_, err = e.s.SentRecently(e.ctx, "", time.Minute, time.Second)
+	_, err = e.s.SentRecently(e.ctx, "", time.Minute, time.Minute, time.Second)
 	wantCode(t, err, inbox.CodeInvalidArgument)
 }

@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -24,7 +25,23 @@ type OutboundRequest struct {
 	// workspace: a request whose key was accepted before returns the first
 	// message (Duplicate set) instead of queueing another.
 	IdempotencyKey string
+	// SendAt, when in the future, schedules the message: it is stored as
+	// scheduled and enters the queue at SendAt (ReleaseScheduled), at most
+	// MaxScheduleAhead from now. Zero or a time already past sends at once.
+	SendAt time.Time
+	// Validity, when set (MinValidity to MaxValidity), is how long after
+	// its send time the message may still go out: not submitted by then it
+	// expires, and the carrier is told to drop it then (validity_period).
+	// Zero keeps the configured message TTL.
+	Validity time.Duration
 }
+
+// Limits of OutboundRequest.SendAt and Validity.
+const (
+	MaxScheduleAhead = 35 * 24 * time.Hour
+	MinValidity      = time.Minute
+	MaxValidity      = 10 * time.Hour
+)
 
 // EnqueueResult is the outcome of one OutboundRequest.
 type EnqueueResult struct {
@@ -33,7 +50,10 @@ type EnqueueResult struct {
 	From      string // the local number it is sent from, E.164
 	To        string // the recipient, E.164 (set when queued, not for a duplicate)
 	Duplicate bool   // the idempotency key matched an earlier message, which ID names
-	Err       error  // a refusal (*Error); nothing was queued
+	// Scheduled says the message was stored as scheduled (SendAt in the
+	// future), not queued; not set for a duplicate.
+	Scheduled bool
+	Err       error // a refusal (*Error); nothing was queued
 }
 
 const maxIdempotencyKey = 255
@@ -44,7 +64,8 @@ const maxIdempotencyKey = 255
 // ErrNotFound (no such workspace), an earlier message with the same
 // idempotency key (returned as a duplicate, whatever has changed since),
 // ErrSMSAddonRequired, ErrInvalidArgument (empty body or encoding, bad
-// segment count), ErrInvalidRecipient, ErrMessageTooLong,
+// segment count, SendAt more than MaxScheduleAhead ahead, Validity out of
+// range), ErrInvalidRecipient, ErrMessageTooLong,
 // ErrNoNumberConnected (none connected, or From is not one of them),
 // ErrNumberDisabled, ErrRecipientOptedOut. Messages of one batch to one
 // thread are queued (and later sent) in slice order. One round trip; the
@@ -65,6 +86,9 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		segs   = make([]int16, 0, n)
 		idem   = make([]string, 0, n)
 		local  = make([]string, 0, n)
+		sendAt = make([]*time.Time, 0, n)
+		valid  = make([]int64, 0, n)
+		now    = time.Now()
 		sameAs = map[int]int{}     // item → earlier item with the same workspace and key
 		toOf   = make([]string, n) // item → its recipient in E.164
 		keys   = map[idemKey]int{}
@@ -82,7 +106,9 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		contact, ok := NormalizeE164(r.To)
 		switch {
 		case r.Body == "" || strings.TrimSpace(r.Encoding) == "" || r.Segments < 1 ||
-			len(r.IdempotencyKey) > maxIdempotencyKey:
+			len(r.IdempotencyKey) > maxIdempotencyKey ||
+			r.SendAt.After(now.Add(MaxScheduleAhead)) ||
+			(r.Validity != 0 && (r.Validity < MinValidity || r.Validity > MaxValidity)):
 			lerr = CodeInvalidArgument
 		case !ok:
 			lerr, contact = CodeInvalidRecipient, ""
@@ -106,23 +132,30 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		segs = append(segs, int16(r.Segments))
 		idem = append(idem, r.IdempotencyKey)
 		local = append(local, string(lerr))
+		var at *time.Time
+		if r.SendAt.After(now) {
+			t := r.SendAt
+			at = &t
+		}
+		sendAt = append(sendAt, at)
+		valid = append(valid, micros(r.Validity))
 	}
 
 	var lost []int // accepted items whose key a concurrent call inserted first
 	err := retry(ctx, func() error {
 		lost = lost[:0]
-		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid}, func(rows pgx.Rows) error {
 			var (
-				i          int32
-				code, from string
-				id, th     int64
-				inserted   bool
+				i               int32
+				code, from      string
+				id, th          int64
+				inserted, sched bool
 			)
-			if err := rows.Scan(&i, &code, &id, &th, &inserted, &from); err != nil {
+			if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched); err != nil {
 				return err
 			}
 			r := &res[i]
-			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i]}
+			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i], Scheduled: sched && inserted}
 			switch {
 			case code == "duplicate":
 				r.Duplicate, r.To = true, ""
@@ -192,11 +225,17 @@ type idemKey struct {
 // sequence numbers (out_seq) of the new messages: a new message is the
 // thread's head, and claimable at once, exactly when the thread had no
 // pending message (out_next = old out_seq + 1), with no read of messages.
+//
+// A scheduled item (send_at, $10, set: the caller passes it only when it is
+// in the future) gets the thread (created if new) but no place in its line:
+// no thread_seq, no out_seq, no due_at, so it holds back nothing until
+// ReleaseScheduled queues it. expires_at is set only for a tenant's
+// validity ($11, microseconds; 0 for none): send time + validity.
 const enqueueSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::int2[], $8::text[], $9::text[])
-        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err)
+                         $6::text[], $7::int2[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[])
+        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err, send_at, validity)
 ),
 conn AS MATERIALIZED (
     SELECT c.workspace_id, c.number_id, c.enabled, n.e164,
@@ -265,8 +304,8 @@ verdict AS MATERIALIZED (
 ),
 ok AS MATERIALIZED (
     SELECT x.*,
-           row_number() OVER (PARTITION BY x.ws, x.number_id, x.contact ORDER BY x.ord) AS k,
-           count(*) OVER (PARTITION BY x.ws, x.number_id, x.contact) AS n
+           row_number() OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL ORDER BY x.ord) AS k,
+           count(*) OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL) AS n
     FROM (
         SELECT nextval('messages_id_seq') AS id, v.*
         FROM (SELECT * FROM verdict WHERE refusal = '' ORDER BY ord) v
@@ -274,7 +313,7 @@ ok AS MATERIALIZED (
 ),
 th AS (
     INSERT INTO threads AS t (workspace_id, channel, number_id, contact, last_message_at, last_outbound_at, out_seq)
-    SELECT ws, 'sms', number_id, contact, now(), now(), count(*) FROM ok
+    SELECT ws, 'sms', number_id, contact, now(), now(), count(*) FILTER (WHERE send_at IS NULL) FROM ok
     GROUP BY ws, number_id, contact
     ORDER BY ws, number_id, contact
     ON CONFLICT (workspace_id, channel, number_id, contact) DO UPDATE
@@ -285,9 +324,13 @@ th AS (
 ins AS (
     INSERT INTO messages (id, workspace_id, thread_id, thread_seq, number_id, contact, direction, body,
                           encoding, segments, status, idempotency_key, created_at, queued_at,
-                          due_at, pending_since)
-    SELECT ok.id, ok.ws, th.id, th.out_seq - ok.n + ok.k, ok.number_id, ok.contact, 'out', ok.body,
-           ok.enc, ok.segs, 'queued', nullif(ok.idem, ''), now(), now(), now(), now()
+                          due_at, pending_since, send_at, expires_at)
+    SELECT ok.id, ok.ws, th.id, CASE WHEN ok.send_at IS NULL THEN th.out_seq - ok.n + ok.k END,
+           ok.number_id, ok.contact, 'out', ok.body, ok.enc, ok.segs,
+           CASE WHEN ok.send_at IS NULL THEN 'queued' ELSE 'scheduled' END, nullif(ok.idem, ''), now(),
+           CASE WHEN ok.send_at IS NULL THEN now() END, CASE WHEN ok.send_at IS NULL THEN now() END,
+           CASE WHEN ok.send_at IS NULL THEN now() END, ok.send_at,
+           CASE WHEN ok.validity > 0 THEN coalesce(ok.send_at, now()) + ok.validity * interval '1 microsecond' END
     FROM ok
     JOIN th ON th.workspace_id = ok.ws AND th.number_id = ok.number_id AND th.contact = ok.contact
     ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -295,7 +338,8 @@ ins AS (
 )
 SELECT v.ord, v.refusal,
        coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL,
-       coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, '')
+       coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, ''),
+       ok.send_at IS NOT NULL
 FROM verdict v
 LEFT JOIN ok ON ok.ord = v.ord
 LEFT JOIN ins i ON i.id = ok.id

@@ -31,6 +31,7 @@ const (
 	CodeUnknownNumber     Code = "unknown_number"
 	CodeNoProbeNumber     Code = "no_probe_number"
 	CodeOwnerSuperseded   Code = "owner_superseded"
+	CodeNotCancelable     Code = "message_not_cancelable"
 )
 
 // Error is a refusal with a code. Compare with errors.Is against the Err*
@@ -76,6 +77,9 @@ var (
 	// took over), or two running processes share an instance id. Its
 	// claims were released; it must stop dispatching.
 	ErrOwnerSuperseded = &Error{CodeOwnerSuperseded, "instance taken over by another owner"}
+	// ErrNotCancelable says a message can no longer be canceled: it is
+	// being submitted, was submitted, or is final.
+	ErrNotCancelable = &Error{CodeNotCancelable, "message already submitted or final"}
 )
 
 var errByCode = map[Code]*Error{}
@@ -85,7 +89,7 @@ func init() {
 		ErrRecipientOptedOut, ErrInvalidRecipient, ErrMessageTooLong, ErrNotFound,
 		ErrInvalidArgument, ErrInvalidCursor, ErrUnauthorized, ErrNumberExists,
 		ErrNumberRetired, ErrNumberDedicated, ErrNumberInUse, ErrLeaseLost, ErrRequestClosed,
-		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber, ErrOwnerSuperseded} {
+		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber, ErrOwnerSuperseded, ErrNotCancelable} {
 		errByCode[e.Code] = e
 	}
 }

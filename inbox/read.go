@@ -158,7 +158,8 @@ func (s *Store) MarkThreadRead(ctx context.Context, ws WorkspaceID, id ThreadID)
 const messageBaseColumns = `m.id, m.workspace_id, m.thread_id, m.direction, n.e164, m.contact, m.body, m.encoding,
 	m.segments, m.status, m.attempts, coalesce(m.carrier_error, 0), coalesce(m.last_error, ''),
 	coalesce(m.idempotency_key, ''), m.created_at, m.queued_at, m.sending_at, m.submitted_at,
-	m.delivered_at, m.failed_at, m.expired_at, m.rejected_at, m.received_at`
+	m.delivered_at, m.failed_at, m.expired_at, m.rejected_at, m.received_at,
+	m.canceled_at, m.send_at, m.expires_at`
 
 const messageColumns = messageBaseColumns + `,
 	(SELECT coalesce(array_agg(g.seg ORDER BY g.seg), '{}') FROM segments g WHERE g.message_id = m.id),
@@ -173,12 +174,14 @@ type messageScan struct {
 	segs                                          int16
 	queued, sending, submitted, delivered, failed *time.Time
 	expired, rejected, received                   *time.Time
+	canceled, sendAt, expiresAt                   *time.Time
 }
 
 func (x *messageScan) dest(m *Message) []any {
 	return []any{&m.ID, &m.Workspace, &m.Thread, &m.Direction, &x.local, &x.contact, &m.Body, &m.Encoding,
 		&x.segs, &m.Status, &m.Attempts, &m.CarrierError, &m.LastError, &m.IdempotencyKey, &m.CreatedAt,
-		&x.queued, &x.sending, &x.submitted, &x.delivered, &x.failed, &x.expired, &x.rejected, &x.received}
+		&x.queued, &x.sending, &x.submitted, &x.delivered, &x.failed, &x.expired, &x.rejected, &x.received,
+		&x.canceled, &x.sendAt, &x.expiresAt}
 }
 
 func (x *messageScan) finish(m *Message) {
@@ -191,6 +194,7 @@ func (x *messageScan) finish(m *Message) {
 	m.QueuedAt, m.SendingAt, m.SubmittedAt = timeOrZero(x.queued), timeOrZero(x.sending), timeOrZero(x.submitted)
 	m.DeliveredAt, m.FailedAt, m.ExpiredAt = timeOrZero(x.delivered), timeOrZero(x.failed), timeOrZero(x.expired)
 	m.RejectedAt, m.ReceivedAt = timeOrZero(x.rejected), timeOrZero(x.received)
+	m.CanceledAt, m.SendAt, m.ExpiresAt = timeOrZero(x.canceled), timeOrZero(x.sendAt), timeOrZero(x.expiresAt)
 }
 
 func scanMessage(row pgx.Row, m *Message) error {

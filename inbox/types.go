@@ -89,11 +89,14 @@ const (
 
 // Status of a message. Outbound messages walk queued → sending → submitted →
 // delivered | failed | expired | rejected (failed, expired and rejected may
-// also come straight from queued or sending); inbound ones are received.
+// also come straight from queued or sending); inbound ones are received. A
+// message sent later starts scheduled and becomes queued at its send time;
+// a scheduled or queued one may be canceled (or expire) instead.
 type Status string
 
 // Message statuses.
 const (
+	StatusScheduled Status = "scheduled"
 	StatusQueued    Status = "queued"
 	StatusSending   Status = "sending"
 	StatusSubmitted Status = "submitted"
@@ -101,13 +104,14 @@ const (
 	StatusFailed    Status = "failed"
 	StatusExpired   Status = "expired"
 	StatusRejected  Status = "rejected"
+	StatusCanceled  Status = "canceled"
 	StatusReceived  Status = "received"
 )
 
 // Final reports whether no later event changes the status.
 func (s Status) Final() bool {
 	switch s {
-	case StatusDelivered, StatusFailed, StatusExpired, StatusRejected, StatusReceived:
+	case StatusDelivered, StatusFailed, StatusExpired, StatusRejected, StatusCanceled, StatusReceived:
 		return true
 	}
 	return false
@@ -171,4 +175,12 @@ type Message struct {
 	ExpiredAt   time.Time
 	RejectedAt  time.Time
 	ReceivedAt  time.Time
+	CanceledAt  time.Time
+	// SendAt is when a scheduled message is (or was) to be sent; zero for
+	// a message sent at once.
+	SendAt time.Time
+	// ExpiresAt is the tenant's validity deadline: not submitted by then,
+	// the message expires (and the carrier drops it after then). Zero: the
+	// configured message TTL from the send time.
+	ExpiresAt time.Time
 }

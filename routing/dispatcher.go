@@ -29,6 +29,7 @@ const (
 	DefaultPoll         = 200 * time.Millisecond
 	DefaultClaimGap     = 10 * time.Millisecond
 	DefaultExpireEvery  = 30 * time.Second
+	DefaultReleaseEvery = time.Second
 	DefaultDrainTimeout = 10 * time.Second
 	DefaultRefusalSpan  = 2 * time.Second
 	DefaultMaxHold      = 5 * time.Millisecond
@@ -58,8 +59,12 @@ type DispatcherConfig struct {
 	// ClaimGap is the least time between two claims that found less than a
 	// full batch: kicks arriving meanwhile are gathered into one claim,
 	// which costs a transaction whatever its size.
-	ClaimGap     time.Duration
-	ExpireEvery  time.Duration // how often expired messages are failed
+	ClaimGap    time.Duration
+	ExpireEvery time.Duration // how often expired messages are failed
+	// ReleaseEvery is how often scheduled messages whose send time has
+	// come are queued (Store.ReleaseScheduled): a scheduled message goes
+	// out up to this long after its send time, then at its number's rate.
+	ReleaseEvery time.Duration
 	DrainTimeout time.Duration // how long Run waits for started messages when stopping
 	// RefusalSpan: carrier refusals (0x58) of two or more numbers of one
 	// account within this span slow the whole account; a refusal of one
@@ -147,6 +152,7 @@ type dispatchResult struct {
 
 type dispatchCounters struct {
 	claimed, accepted, retried, failed, handedBack, expired atomic.Int64
+	released                                                atomic.Int64
 	segments, throttled, unknown, limiterDown, storeErrors  atomic.Int64
 	takes, quiet, queued, writeHeld                         atomic.Int64
 }
@@ -159,6 +165,7 @@ type DispatcherStats struct {
 	Failed      int64 // messages failed by a permanent refusal
 	HandedBack  int64 // messages given back unsent (no bind up here, waited too long, shutting down)
 	Expired     int64 // messages expired by age
+	Released    int64 // scheduled messages queued at their send time
 	Segments    int64 // submit_sm sent
 	Throttled   int64 // parts answered 0x58 or 0x14
 	Unknown     int64 // parts whose outcome is unknown (timeout, link lost after writing)
@@ -212,6 +219,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	def(&cfg.Poll, DefaultPoll)
 	def(&cfg.ClaimGap, DefaultClaimGap)
 	def(&cfg.ExpireEvery, DefaultExpireEvery)
+	def(&cfg.ReleaseEvery, DefaultReleaseEvery)
 	def(&cfg.DrainTimeout, DefaultDrainTimeout)
 	def(&cfg.RefusalSpan, DefaultRefusalSpan)
 	if cfg.MaxHold < 0 {
@@ -254,7 +262,7 @@ func (d *Dispatcher) Stats() DispatcherStats {
 	c := &d.stats
 	return DispatcherStats{
 		Claimed: c.claimed.Load(), Accepted: c.accepted.Load(), Retried: c.retried.Load(), Failed: c.failed.Load(),
-		HandedBack: c.handedBack.Load(), Expired: c.expired.Load(), Segments: c.segments.Load(), Throttled: c.throttled.Load(),
+		HandedBack: c.handedBack.Load(), Expired: c.expired.Load(), Released: c.released.Load(), Segments: c.segments.Load(), Throttled: c.throttled.Load(),
 		Unknown: c.unknown.Load(), LimiterDown: c.limiterDown.Load(), StoreErrors: c.storeErrors.Load(),
 		Takes: c.takes.Load(), Quiet: c.quiet.Load(), InFlight: d.held.Load(), Queued: c.queued.Load(),
 		WriteHeld: c.writeHeld.Load(),
@@ -283,7 +291,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer cancelSends()
 	schedDone, claimsDone := make(chan struct{}), make(chan struct{})
 	go func() { d.schedule(ctx, sendCtx, claimsDone); close(schedDone) }()
+	releaseDone := make(chan struct{})
+	go func() { d.releaseLoop(ctx); close(releaseDone) }()
 	d.claimLoop(ctx)
+	<-releaseDone
 	close(claimsDone)
 	signal(d.wake)
 	<-schedDone
@@ -373,6 +384,34 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// releaseLoop queues the scheduled messages that are due, every
+// ReleaseEvery, until ctx ends, and kicks the claim loop when it queued
+// some. It runs beside the claim loop, so that releasing a large batch
+// never delays a claim.
+func (d *Dispatcher) releaseLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.ReleaseEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := d.cfg.Store.ReleaseScheduled(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.stats.storeErrors.Add(1)
+				d.log.Warn("releasing scheduled messages failed", zap.Error(err))
+			}
+			continue
+		}
+		if n > 0 {
+			d.stats.released.Add(n)
+			d.Kick()
+		}
 	}
 }
 
@@ -1026,11 +1065,22 @@ func (d *Dispatcher) giveBack(n *numberQ) {
 func (d *Dispatcher) submit(sendCtx context.Context, n *numberQ, j *job) bool {
 	m, c, cq := j.m, j.c, n.cq
 	idx := j.unsent[j.next]
+	var validity []byte
+	if !m.ExpiresAt.IsZero() {
+		var err error
+		if validity, err = smpp.RelativeTime(time.Until(m.ExpiresAt)); err != nil {
+			// Its validity ran out while it waited here: it is not sent,
+			// and the expiry sweep marks it expired.
+			j.closeUnsent(d, "not sent: its validity ran out")
+			return false
+		}
+	}
 	p := smpp.SubmitSM{
 		Source:             smpp.Address{TON: c.SourceTON, NPI: c.SourceNPI, Addr: addrDigits(m.From, c.SourceTON)},
 		Dest:               smpp.Address{TON: c.DestTON, NPI: c.DestNPI, Addr: addrDigits(m.To, c.DestTON)},
 		RegisteredDelivery: c.RegisteredDelivery,
 		DataCoding:         smpp.DataCoding(j.enc, c.GSMDataCoding),
+		ValidityPeriod:     validity,
 	}
 	smpp.SetPart(&p, j.parts[idx], j.method)
 	j.mu.Lock()

@@ -98,7 +98,8 @@ func (s *memStore) Requeue(ctx context.Context, owner string, rs []routing.Retry
 	return nil
 }
 
-func (s *memStore) ExpireMessages(ctx context.Context) (int64, error) { return 0, nil }
+func (s *memStore) ExpireMessages(ctx context.Context) (int64, error)   { return 0, nil }
+func (s *memStore) ReleaseScheduled(ctx context.Context) (int64, error) { return 0, nil }
 
 func (s *memStore) ApplyReceipts(ctx context.Context, rs []routing.Receipt) ([]routing.ReceiptOutcome, error) {
 	s.mu.Lock()

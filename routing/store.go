@@ -17,6 +17,11 @@ type Outbound struct {
 	Segments  int    // as billed when accepted
 	Attempts  int    // claims so far, this one included
 	CreatedAt time.Time
+	// ExpiresAt is the tenant's validity deadline, zero when none was
+	// given: each submit_sm carries the time left as its validity_period
+	// (so the carrier drops the message after it too), and no part is
+	// submitted after it.
+	ExpiresAt time.Time
 	// Parts is how many submit_sm the message went out in when an earlier
 	// attempt had a part accepted (1 for a long text in one
 	// message_payload); 0 when none was. A retry keeps that split.
@@ -82,8 +87,12 @@ type OutboundStore interface {
 	// Requeue releases owner's leases on the messages, claimable again from
 	// NotBefore.
 	Requeue(ctx context.Context, owner string, retries []Retry) error
-	// ExpireMessages fails queued messages older than the message TTL.
+	// ExpireMessages fails queued messages past their deadline (their
+	// validity, else the message TTL).
 	ExpireMessages(ctx context.Context) (int64, error)
+	// ReleaseScheduled queues the scheduled messages whose send time has
+	// come and returns how many.
+	ReleaseScheduled(ctx context.Context) (int64, error)
 }
 
 // ReceiptState is a delivery receipt's state.

@@ -105,6 +105,7 @@ type acctCounters struct {
 	receipts, moMessages, moParts, loopbacks   atomic.Int64
 	moSkipped, drops, mutedDrops               atomic.Int64
 	receiptRetries, moRetries                  atomic.Int64 // sent again (unacknowledged or a temporary error)
+	validityExpired                            atomic.Int64 // accepted, then expired at their validity_period
 }
 
 // source is one source_addr's limit, windows and counters (under account.mu).

@@ -531,9 +531,12 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 	}
 	segs := segmentsOf(sm)
 	status := smpp.StatusOK
+	validUntil, validOK := c.validUntil(sm)
 	var arrival int64 // Sim.now when the limits judged it
 	if scripted && sc.HasStatus {
 		status = sc.Status
+	} else if !validOK {
+		status = smpp.StatusINVEXPIRY
 	} else if st, ok := a.fails.Sample(c.rng); ok {
 		status = st
 	}
@@ -573,7 +576,7 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 		if s.log != nil {
 			c.logAccepted(a, sm, h.Sequence, it.n, segs, arrival)
 		}
-		c.receiptFor(a, sm, &it, &sc, scripted, &delay)
+		c.receiptFor(a, sm, &it, &sc, scripted, &delay, validUntil)
 		if a.loop != nil && a.loop.has(sm.Dest.Addr) {
 			a.st.loopbacks.Add(1)
 			d := loopbackOf(sm)
@@ -583,11 +586,30 @@ func (c *conn) onSubmit(h smpp.Header, body []byte) {
 	c.queue(&it, delay)
 }
 
+// validUntil reads sm's validity_period as the Sim.now at which it ends (0:
+// none, the simulator keeps the message as long as it needs); ok is false
+// when the field is not an SMPP time (answered ESME_RINVEXPIRY).
+func (c *conn) validUntil(sm *smpp.SubmitSM) (until int64, ok bool) {
+	if len(sm.ValidityPeriod) == 0 {
+		return 0, true
+	}
+	now := c.sim.now()
+	wall := time.Unix(0, c.sim.epochUnix+now)
+	t, err := smpp.ParseTime(sm.ValidityPeriod, wall)
+	if err != nil {
+		return 0, false
+	}
+	return now + max(int64(t.Sub(wall)), 1), true
+}
+
 // receiptFor decides the receipt of an accepted submit_sm: on this
 // connection with the response (a transceiver), or scheduled on a receiver
 // of the account (a transmitter). It may lengthen the response delay
-// (receipt first, on another connection).
-func (c *conn) receiptFor(a *account, sm *smpp.SubmitSM, it *item, sc *Script, scripted bool, delay *int64) {
+// (receipt first, on another connection). A message whose validity_period
+// (validUntil, 0 for none) ends before its receipt's time is expired: its
+// receipt says EXPIRED and comes when the validity ends, as a carrier that
+// drops it then would send it.
+func (c *conn) receiptFor(a *account, sm *smpp.SubmitSM, it *item, sc *Script, scripted bool, delay *int64, validUntil int64) {
 	oc := a.outcomes.Sample(c.rng)
 	if scripted && sc.HasStat {
 		oc = Outcome{State: sc.Stat, Err: defaultErr[sc.Stat]}
@@ -599,12 +621,24 @@ func (c *conn) receiptFor(a *account, sm *smpp.SubmitSM, it *item, sc *Script, s
 	if scripted && sc.Receipt {
 		want = !sc.NoReceipt
 	}
-	if !want {
+	if !want && validUntil == 0 {
 		return
 	}
 	rdelay := a.rcptDelay.Sample(c.rng)
 	if scripted && sc.HasReceiptAfter {
 		rdelay = int64(sc.ReceiptAfter)
+	}
+	if now := c.sim.now(); validUntil != 0 && now+*delay+rdelay > validUntil {
+		a.st.validityExpired.Add(1)
+		oc = Outcome{State: smpp.StateExpired, Err: defaultErr[smpp.StateExpired]}
+		rdelay = max(validUntil-now-*delay, 0)
+		want = a.receipts && wantsReceipt(sm.RegisteredDelivery, oc.State)
+		if scripted && sc.Receipt {
+			want = !sc.NoReceipt
+		}
+	}
+	if !want {
+		return
 	}
 	first := scripted && sc.First
 	if !first && a.before > 0 {

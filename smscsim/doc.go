@@ -40,6 +40,10 @@
 //     before the response, a receipt when registered_delivery asks (outcome
 //     from the mix, delay from its distribution, maybe before the
 //     response), a loopback MO when the destination is a loopback number.
+//     A validity_period (SMPP 3.4 §7.1.1, absolute or relative) that ends
+//     before the receipt's time expires the message: the receipt says
+//     EXPIRED and comes when the validity ends; a malformed one is
+//     answered ESME_RINVEXPIRY (0x62).
 //
 // Receipts (deliver_sm, esm_class 0x04) carry receipted_message_id and
 // message_state TLVs, network_error_code on failure, and the text

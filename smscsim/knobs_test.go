@@ -475,3 +475,41 @@ func TestReceiptSurvivesDrop(t *testing.T) {
 		t.Fatalf("receipt for %q, want %q", rid, evs[0].msgID)
 	}
 }
+
+// TestValidityPeriod: a message whose validity_period ends before its
+// receipt is due expires: the receipt says EXPIRED and comes when the
+// validity ends. A longer validity changes nothing; a malformed one is
+// answered ESME_RINVEXPIRY.
+func TestValidityPeriod(t *testing.T) {
+	t.Parallel()
+	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Receipts.Delay = "3s" }))
+	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
+	short := msg("1", "2", 1, "short validity")
+	short.ValidityPeriod = []byte("000000000001000R") // 1 s
+	c.send(short)
+	evs := c.collect(1, 1, 0, ioTimeout)
+	rc, err := smpp.ParseReceipt(evs[1].text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := evs[1].at.Sub(evs[0].at); string(rc.Stat) != "EXPIRED" || d > 2*time.Second {
+		t.Fatalf("receipt %q %v after the response, want EXPIRED after about 1 s", evs[1].text, d)
+	}
+	long := msg("1", "2", 1, "long validity")
+	long.ValidityPeriod = []byte("000000010000000R") // 1 h
+	c.send(long)
+	evs = c.collect(1, 1, 0, ioTimeout)
+	if rc, err := smpp.ParseReceipt(evs[1].text); err != nil || string(rc.Stat) != "DELIVRD" {
+		t.Fatalf("receipt %q, want DELIVRD", evs[1].text)
+	}
+	bad := msg("1", "2", 1, "bad validity")
+	bad.ValidityPeriod = []byte("000000013000100R") // relative with tenths
+	c.send(bad)
+	if evs := c.collect(1, 0, 0, ioTimeout); evs[0].status != smpp.StatusINVEXPIRY {
+		t.Fatalf("status %v, want ESME_RINVEXPIRY", evs[0].status)
+	}
+	c.expectNothing(100 * time.Millisecond)
+	if r := s.Report(); r.Accounts[0].ValidityExpired != 1 {
+		t.Fatalf("validity_expired %d, want 1", r.Accounts[0].ValidityExpired)
+	}
+}

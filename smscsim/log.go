@@ -20,7 +20,8 @@ import (
 // t is the submit_sm's arrival, the time the rate limits judged it at (the
 // simulator's start plus the monotonic time since, to the nanosecond), so
 // that the times of two lines differ exactly as the report's windows see
-// them; segments is what it counted against the limits. text is the user
+// them; segments is what it counted against the limits; validity is the
+// submit_sm's validity_period, only when it has one. text is the user
 // data without its UDH, decoded (U+FFFD for what does not decode); a part
 // of a concatenated message adds "ref", "part" and "parts".
 type msgLog struct {
@@ -80,6 +81,10 @@ func (c *conn) logAccepted(a *account, sm *smpp.SubmitSM, seq uint32, n uint64, 
 	b = strconv.AppendUint(b, uint64(sm.ESMClass), 10)
 	b = append(b, `,"rd":`...)
 	b = strconv.AppendUint(b, uint64(sm.RegisteredDelivery), 10)
+	if len(sm.ValidityPeriod) > 0 {
+		b = append(b, `,"validity":`...)
+		b = appendJSONString(b, sm.ValidityPeriod)
+	}
 	payload := sm.ShortMessage
 	if len(payload) == 0 {
 		if pl, ok := sm.TLVs.MessagePayload(); ok {

@@ -94,6 +94,10 @@ type AccountReport struct {
 	QueueFull        int64 `json:"queue_full"`
 	Injected         int64 `json:"injected_failures"` // faults.fail and scripts
 	Unanswered       int64 `json:"unanswered"`        // scripts with drop:true
+	// ValidityExpired counts accepted messages whose validity_period ended
+	// before they would have been delivered: their receipt says EXPIRED,
+	// sent when the validity ended.
+	ValidityExpired int64 `json:"validity_expired"`
 	// Statuses counts the submit_sm_resp statuses by name.
 	Statuses map[string]int64 `json:"statuses"`
 	// MaxPerSecond is the most segments accepted in any sliding one-second
@@ -199,6 +203,7 @@ func (a *account) report() AccountReport {
 		Submits: st.submits.Load(), Accepted: st.accepted.Load(), AcceptedSegments: st.segments.Load(),
 		Throttled: st.throttled.Load(), ThrottledAccount: st.throttledAcct.Load(), ThrottledSource: st.throttledSrc.Load(),
 		QueueFull: st.queueFull.Load(), Injected: st.injected.Load(), Unanswered: st.dropped.Load(),
+		ValidityExpired: st.validityExpired.Load(),
 		MaxOutstanding: st.maxOutstanding.Load(), Receipts: st.receipts.Load(), ReceiptRetries: st.receiptRetries.Load(), MORetries: st.moRetries.Load(),
 		MOSent: st.moMessages.Load(), MOParts: st.moParts.Load(), MOSkipped: st.moSkipped.Load(),
 		Loopbacks: st.loopbacks.Load(), Drops: st.drops.Load(), MutedDrops: st.mutedDrops.Load(),

@@ -33,6 +33,7 @@ type SimLogLine struct {
 	Src, Dst, Text string
 	Segments       int
 	Part, Parts    int
+	Validity       string // validity_period, as written ("" when none)
 }
 
 // ReadSimLog reads the simulator's log at path (its config's log: path).

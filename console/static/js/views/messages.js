@@ -12,6 +12,7 @@ export const title = 'Messages';
 const STATUS = {
   queued: 'Queued', sending: 'Sending', submitted: 'Sent to carrier', delivered: 'Delivered',
   failed: 'Failed', expired: 'Expired', rejected: 'Rejected', received: 'Received',
+  scheduled: 'Scheduled', canceled: 'Canceled',
 };
 const FINAL_BAD = new Set(['failed', 'expired', 'rejected']);
 

@@ -1,0 +1,43 @@
+// Package webhook delivers a workspace's events to the HTTP endpoints it
+// registered (issue 16 §1), signed as the Standard Webhooks specification
+// says (https://www.standardwebhooks.com): headers webhook-id,
+// webhook-timestamp and webhook-signature, the last "v1," and the base64
+// HMAC-SHA256 of "id.timestamp.body" under each valid secret, separated by
+// spaces.
+//
+// Where events come from. Nothing is written for webhooks on the send and
+// receive paths. Each endpoint keeps cursors into the inbox change feed
+// (inbox.Store.Changes: message statuses, inbound messages, number
+// requests) and into the number events; the engine process holding the
+// endpoint's lease (inbox.Store.ClaimWebhooks) reads after them, sends the
+// events the endpoint subscribes to at once, and then, in one transaction,
+// writes them into its outbox in the state that attempt left them
+// (delivered, pending a retry, failed), logs the attempts and moves the
+// cursors (inbox.Store.RecordWebhookBatch). A delivered event costs one
+// outbox row and one log row; only a failed one is written again (its
+// retries: inbox.Store.DueWebhookEvents, RecordWebhookAttempts). A crash
+// before that commit leaves the cursors as they were: the events are made
+// again from the same changes, with the same ids, and sent again.
+//
+// Guarantees. At least once: a fresh event is sent before its batch is
+// recorded, and a retry stays pending until a 2xx answer is recorded; a
+// process killed mid-delivery sends them again (or its successor does:
+// the endpoint's lease passes to another process within LeaseTTL). A message's
+// status never goes backwards at the receiver: the feed shows each message
+// at its latest status only, and a newer status event supersedes a pending
+// older one (at most one pending per message and endpoint), so an older
+// status is never sent after a newer one (a replay, asked for by the
+// tenant, is the exception). Intermediate statuses a message passed
+// through between two reads of the feed are not sent: the receiver gets
+// its status as it is.
+//
+// Retries: exponential backoff with full jitter from RetryMin to RetryMax,
+// a Retry-After answer honoured, for RetryFor (24 h) after the event was
+// made; 410 Gone disables the endpoint; an endpoint failing for
+// FailingLimit (3 days) is disabled and the workspace's other endpoints get
+// a webhook.disabled event. Each request has Timeout (10 s) in all;
+// redirects are not followed (a 3xx is a failure). Targets are checked at
+// dial time (Guard): loopback, private, link-local and other non-public
+// addresses are refused unless the operator's configuration allows them,
+// so a name that resolves to one is refused too.
+package webhook

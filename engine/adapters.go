@@ -48,7 +48,7 @@ func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease t
 	for i, m := range ms {
 		out[i] = routing.Outbound{
 			ID: int64(m.ID), From: m.From, To: m.To, Carrier: m.Carrier, RateClass: m.RateClass, Body: m.Body,
-			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Parts: m.Parts, Submitted: m.Submitted,
+			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, QueuedAt: m.QueuedAt, ExpiresAt: m.ExpiresAt, Parts: m.Parts, Submitted: m.Submitted,
 		}
 	}
 	return out, nil

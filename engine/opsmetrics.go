@@ -138,12 +138,13 @@ func (n *numberQueues) read(ctx context.Context, e *Engine) ([]numberQueueRow, t
 }
 
 // newSubmitLatency is the histogram of the wait between a message's
-// acceptance (POST /v1/messages) and the carrier's acceptance of its last
-// part: 5 ms to 11.6 h, doubling.
+// entering the queue (its acceptance by POST /v1/messages, or a scheduled
+// message's release at its send time) and the carrier's acceptance of its
+// last part: 5 ms to 11.6 h, doubling.
 func newSubmitLatency() prometheus.Histogram {
 	return prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "switchboard_message_submit_seconds",
-		Help:    "Time from a message's acceptance by the API to the carrier's submit_sm_resp for its last part (recorded by this process).",
+		Help:    "Time from a message's entering the queue (accepted by the API, or a scheduled one released at its send time) to the carrier's submit_sm_resp for its last part (recorded by this process).",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 24),
 	})
 }

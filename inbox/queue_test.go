@@ -65,3 +65,30 @@ func TestQueueByNumber(t *testing.T) {
 		t.Errorf("after b's message was submitted: %+v %v, want only %s", qs, err, a.E164)
 	}
 }
+
+// TestClaimQueuedAt: a claimed message says when it entered the queue: its
+// acceptance, or, when it was scheduled, its release (the engine's latency
+// metric counts from there, not from the hours it waited for its time).
+func TestClaimQueuedAt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws, _ := e.ready("acme", inbox.Dedicated)
+	e.send(msg(ws, contact(1), "now"))
+	later := msg(ws, contact(2), "later")
+	later.SendAt = time.Now().Add(300 * time.Millisecond)
+	e.send(later)
+	time.Sleep(400 * time.Millisecond)
+	if _, err := e.s.ReleaseScheduled(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]inbox.ClaimedMessage{}
+	for _, m := range e.claim("o", 10, time.Minute) {
+		got[m.Body] = m
+	}
+	if m := got["now"]; m.QueuedAt.IsZero() || m.QueuedAt.Sub(m.CreatedAt).Abs() > 50*time.Millisecond {
+		t.Errorf("a message sent now: queued %v, created %v; want the same time", m.QueuedAt, m.CreatedAt)
+	}
+	if m := got["later"]; m.QueuedAt.Sub(m.CreatedAt) < 300*time.Millisecond {
+		t.Errorf("a scheduled message: queued %v, created %v; want its release, 300 ms or more after", m.QueuedAt, m.CreatedAt)
+	}
+}

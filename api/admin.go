@@ -128,9 +128,14 @@ func (c *call) listBinds() error {
 			binds = b
 		}
 	}
+	var version any
+	if c.s.cfg.ConfigVersion != nil {
+		version = c.s.cfg.ConfigVersion()
+	}
 	return c.json(http.StatusOK, struct {
-		Binds any `json:"binds"`
-	}{binds})
+		Binds  any `json:"binds"`
+		Config any `json:"config,omitempty"`
+	}{binds, version})
 }
 
 // listAllNumbers: GET /admin/v1/numbers, every number in the order it was

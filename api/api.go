@@ -108,6 +108,9 @@ type Config struct {
 	// Binds lists the engine's binds for GET /admin/v1/binds; its result is
 	// sent as JSON under "binds". Nil lists none.
 	Binds func() any
+	// ConfigVersion, when set, says which configuration is in force; GET
+	// /admin/v1/binds sends it as JSON under "config".
+	ConfigVersion func() any
 	// Kick is called after messages were queued, so the dispatcher looks
 	// at once. Nil: nothing is called.
 	Kick func()

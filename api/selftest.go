@@ -101,7 +101,7 @@ func (c *call) selfTest() error {
 	c.s.notify()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for done := false; !done && st.Returned.IsZero() && !probeFailed(&st); {
+	for done := false; !done && !selfTestSettled(&st); {
 		wake := c.s.changed()
 		select {
 		case <-wake:
@@ -119,6 +119,14 @@ func (c *call) selfTest() error {
 		}
 	}
 	return c.json(http.StatusOK, selfTestOf(&st, timeout))
+}
+
+// selfTestSettled reports whether the answer is known: the probe came back
+// and its submit is recorded (the carrier's loopback can beat the record
+// of the submit_sm_resp by a few milliseconds: the answer then waits for
+// it, within the timeout), or the probe can no longer go out.
+func selfTestSettled(st *inbox.SelfTest) bool {
+	return (!st.Returned.IsZero() && !st.Probe.SubmittedAt.IsZero()) || probeFailed(st)
 }
 
 // probeFailed reports whether the probe can no longer go out.

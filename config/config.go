@@ -11,6 +11,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,17 +31,25 @@ import (
 
 // Config is the daemon's configuration. Build it with Load or Parse.
 type Config struct {
-	HTTP      HTTP        `yaml:"http"`
-	Log       Log         `yaml:"log"`
-	Postgres  Postgres    `yaml:"postgres"`
-	Redis     Redis       `yaml:"redis"`
-	Operator  Operator    `yaml:"operator"`
-	Engine    Engine      `yaml:"engine"`
-	Throttle  Throttle    `yaml:"throttle"`
-	Webhooks  Webhooks    `yaml:"webhooks"`
-	Classes   []RateClass `yaml:"rate_classes"`
-	Carriers  []Carrier   `yaml:"carriers"`
-	SourceDir string      `yaml:"-"` // the directory of the file, for relative paths
+	HTTP     HTTP        `yaml:"http"`
+	Log      Log         `yaml:"log"`
+	Postgres Postgres    `yaml:"postgres"`
+	Redis    Redis       `yaml:"redis"`
+	Operator Operator    `yaml:"operator"`
+	Engine   Engine      `yaml:"engine"`
+	Throttle Throttle    `yaml:"throttle"`
+	Webhooks Webhooks    `yaml:"webhooks"`
+	Classes  []RateClass `yaml:"rate_classes"`
+	Carriers []Carrier   `yaml:"carriers"`
+	// PIDFile, when set, is where `switchboard serve` writes its process
+	// id (removed at exit), so that `switchboard reload` can signal it.
+	PIDFile   string `yaml:"pid_file"`
+	SourceDir string `yaml:"-"` // the directory of the file, for relative paths
+	// Path is the file Load read ("" after Parse): a reload reads it again.
+	Path string `yaml:"-"`
+	// Hash identifies the file's content: the first 12 hex digits of its
+	// SHA-256 (set by Parse).
+	Hash string `yaml:"-"`
 }
 
 // HTTP configures the API listener.
@@ -236,6 +246,10 @@ type Carrier struct {
 	EnquireLinkInterval Duration `yaml:"enquire_link_interval"`
 	ReconnectMin        Duration `yaml:"reconnect_min"`
 	ReconnectMax        Duration `yaml:"reconnect_max"`
+	// UnreachableAfter: a bind that has not been bound for this long
+	// (connect or bind failing, backing off) is logged at error level, once
+	// per outage: the carrier needs a person (default 1m).
+	UnreachableAfter Duration `yaml:"unreachable_after"`
 }
 
 // TLS configures a TLS bind.
@@ -294,6 +308,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	c.SourceDir = dirOf(path)
+	c.Path = path
 	return c, nil
 }
 
@@ -316,6 +331,8 @@ func Parse(b []byte, getenv func(string) string) (*Config, error) {
 	if err := c.complete(getenv); err != nil {
 		return nil, err
 	}
+	sum := sha256.Sum256(b)
+	c.Hash = hex.EncodeToString(sum[:6])
 	return &c, nil
 }
 
@@ -589,6 +606,12 @@ func (k *Carrier) complete(f string, getenv func(string) string) []error {
 	if k.MaxBinds < k.Binds {
 		add("max_binds", "must be at least binds (%d), got %d", k.Binds, k.MaxBinds)
 	}
+	if k.UnreachableAfter == 0 {
+		k.UnreachableAfter = Duration(DefaultUnreachableAfter)
+	}
+	if k.UnreachableAfter < Duration(time.Second) {
+		add("unreachable_after", "must be at least 1s, got %v", k.UnreachableAfter.D())
+	}
 	if k.Window == 0 {
 		k.Window = 10
 	}
@@ -643,6 +666,9 @@ func (k *Carrier) complete(f string, getenv func(string) string) []error {
 	}
 	return errs
 }
+
+// DefaultUnreachableAfter is carriers[].unreachable_after's default.
+const DefaultUnreachableAfter = time.Minute
 
 // DefaultMargin is throttle.margin's default.
 const DefaultMargin = 10 * time.Millisecond

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,11 +30,29 @@ type storeAdapter struct {
 	// notify wakes the readers of the change feed (the API's event streams,
 	// in every process) after a write that changed messages.
 	notify func()
-	// formats holds each carrier's message-id formats (submit, receipt).
-	formats map[string][2]inbox.IDFormat
+	// formats holds each carrier's message-id formats (submit, receipt),
+	// swapped whole by a reload.
+	formats atomic.Pointer[map[string][2]inbox.IDFormat]
 	// submitted, when set, observes the latency of each message whose last
 	// part was accepted, once its result is recorded (opsmetrics.go).
 	submitted prometheus.Observer
+}
+
+// format is carrier's message-id format: of submit results (0) or of
+// receipts (1); the zero IDFormat when the carrier is not configured.
+func (a *storeAdapter) format(carrier string, which int) inbox.IDFormat {
+	return (*a.formats.Load())[carrier][which]
+}
+
+// setFormats puts the message-id formats of cfg's carriers in force.
+func (a *storeAdapter) setFormats(cfg *config.Config) {
+	m := map[string][2]inbox.IDFormat{}
+	for _, k := range cfg.Carriers {
+		sub, _ := inbox.ParseIDFormat(k.MessageIDs.Submit)
+		rec, _ := inbox.ParseIDFormat(k.MessageIDs.Receipt)
+		m[k.Name] = [2]inbox.IDFormat{sub, rec}
+	}
+	a.formats.Store(&m)
 }
 
 func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
@@ -66,7 +85,7 @@ func (a *storeAdapter) RecordSubmits(ctx context.Context, rs []routing.SegmentRe
 		}
 		in = append(in, inbox.SubmitResult{
 			Message: inbox.MessageID(r.Message), Segment: r.Segment, Parts: r.Parts, Outcome: o, CarrierMessageID: r.CarrierID,
-			Format: a.formats[r.Carrier][0], ErrorCode: int(r.Status), Reason: r.Reason,
+			Format: a.format(r.Carrier, 0), ErrorCode: int(r.Status), Reason: r.Reason,
 		})
 	}
 	errs, err := a.s.RecordSubmits(ctx, in)
@@ -137,7 +156,7 @@ func (a *storeAdapter) changed() {
 func (a *storeAdapter) ApplyReceipts(ctx context.Context, rs []routing.Receipt) ([]routing.ReceiptOutcome, error) {
 	in := make([]inbox.Receipt, len(rs))
 	for i, r := range rs {
-		in[i] = inbox.Receipt{Carrier: r.Carrier, CarrierMessageID: r.CarrierID, Format: a.formats[r.Carrier][1],
+		in[i] = inbox.Receipt{Carrier: r.Carrier, CarrierMessageID: r.CarrierID, Format: a.format(r.Carrier, 1),
 			Status: inbox.ReceiptStatus(r.State), ErrorCode: r.ErrorCode, At: r.At}
 	}
 	res, err := a.s.ApplyReceipts(ctx, in)
@@ -237,23 +256,57 @@ func (a *storeAdapter) AppendInbound(ctx context.Context, ms []routing.Inbound) 
 
 // limiterAdapter presents the throttle as routing's Limiter: a number's
 // segments are taken from its bucket (at its rate class's limit) and its
-// carrier account's bucket (at the account's limit), just in time.
+// carrier account's bucket (at the account's limit), just in time. The
+// limits are swapped whole by a reload (set), so a Take sees one
+// configuration's limits, never a mix.
 type limiterAdapter struct {
-	l        *throttle.Limiter
+	l   *throttle.Limiter
+	cur atomic.Pointer[limitSet]
+}
+
+// limitSet is one configuration's limits.
+type limitSet struct {
 	classes  map[string]throttle.Limit // by rate class
 	accounts map[string]throttle.Limit // by carrier
 }
 
 func newLimiterAdapter(l *throttle.Limiter, cfg *config.Config) *limiterAdapter {
-	a := &limiterAdapter{l: l, classes: map[string]throttle.Limit{}, accounts: map[string]throttle.Limit{}}
-	for _, rc := range cfg.Classes {
-		a.classes[rc.Name] = limitOf(rc.Rate, rc.Interval, rc.Mode, rc.Burst)
-	}
-	for _, k := range cfg.Carriers {
-		a.accounts[k.Name] = limitOf(k.TPS, k.TPSInterval, k.TPSMode, k.TPSBurst)
-	}
+	a := &limiterAdapter{l: l}
+	a.set(cfg)
 	return a
 }
+
+// set puts cfg's limits in force. A rate class or carrier account that cfg
+// no longer has keeps its previous limit (numbers may still use the class;
+// parts of the carrier may still be in flight or given back); it reports
+// the rate classes so kept.
+func (a *limiterAdapter) set(cfg *config.Config) (kept []string) {
+	next := &limitSet{classes: map[string]throttle.Limit{}, accounts: map[string]throttle.Limit{}}
+	for _, rc := range cfg.Classes {
+		next.classes[rc.Name] = limitOf(rc.Rate, rc.Interval, rc.Mode, rc.Burst)
+	}
+	for _, k := range cfg.Carriers {
+		next.accounts[k.Name] = limitOf(k.TPS, k.TPSInterval, k.TPSMode, k.TPSBurst)
+	}
+	if old := a.cur.Load(); old != nil {
+		for name, lim := range old.classes {
+			if _, ok := next.classes[name]; !ok {
+				next.classes[name] = lim
+				kept = append(kept, name)
+			}
+		}
+		for name, lim := range old.accounts {
+			if _, ok := next.accounts[name]; !ok {
+				next.accounts[name] = lim
+			}
+		}
+	}
+	a.cur.Store(next)
+	return kept
+}
+
+// limits is the set in force.
+func (a *limiterAdapter) limits() *limitSet { return a.cur.Load() }
 
 // limitOf is a configured limit (checked by package config) as the
 // throttle's.
@@ -268,8 +321,9 @@ func limitOf(rate float64, interval config.Duration, mode string, burst int) thr
 // longestInterval is the longest interval of the account's limit and its
 // classes': how far back a sent segment can still count.
 func (a *limiterAdapter) longestInterval(carrier string) time.Duration {
-	d := a.accounts[carrier].Interval
-	for _, c := range a.classes {
+	ls := a.limits()
+	d := ls.accounts[carrier].Interval
+	for _, c := range ls.classes {
 		d = max(d, c.Interval)
 	}
 	return d
@@ -278,13 +332,14 @@ func (a *limiterAdapter) longestInterval(carrier string) time.Duration {
 // request is a routing TakeRequest in the throttle's terms: the account's
 // limit and each number's class limit.
 func (a *limiterAdapter) request(r routing.TakeRequest) (throttle.TakeRequest, error) {
-	acct, ok := a.accounts[r.Carrier]
+	ls := a.limits()
+	acct, ok := ls.accounts[r.Carrier]
 	if !ok {
 		return throttle.TakeRequest{}, fmt.Errorf("carrier %q is not configured", r.Carrier)
 	}
 	wants := make([]throttle.Want, len(r.Wants))
 	for k, w := range r.Wants {
-		lim, ok := a.classes[w.RateClass]
+		lim, ok := ls.classes[w.RateClass]
 		if !ok {
 			return throttle.TakeRequest{}, fmt.Errorf("rate class %q is not configured", w.RateClass)
 		}
@@ -327,8 +382,9 @@ func (a *limiterAdapter) Take(ctx context.Context, reqs []routing.TakeRequest) [
 }
 
 func (a *limiterAdapter) Return(ctx context.Context, carrier, number, rateClass string, n int, at time.Time) {
-	acct, ok1 := a.accounts[carrier]
-	lim, ok2 := a.classes[rateClass]
+	ls := a.limits()
+	acct, ok1 := ls.accounts[carrier]
+	lim, ok2 := ls.classes[rateClass]
 	if !ok1 || !ok2 || at.IsZero() {
 		return
 	}
@@ -336,9 +392,10 @@ func (a *limiterAdapter) Return(ctx context.Context, carrier, number, rateClass 
 }
 
 func (a *limiterAdapter) Throttled(ctx context.Context, carrier, number, rateClass string) {
-	lim, ok := a.classes[rateClass]
+	ls := a.limits()
+	lim, ok := ls.classes[rateClass]
 	if number == "" {
-		lim, ok = a.accounts[carrier]
+		lim, ok = ls.accounts[carrier]
 	}
 	if ok {
 		a.l.Throttled(ctx, carrier, number, lim)
@@ -348,9 +405,10 @@ func (a *limiterAdapter) Throttled(ctx context.Context, carrier, number, rateCla
 // Sliding reports a rate class's limit, or with rateClass "" the
 // carrier account's, when it is a sliding window (routing.SlidingLimits).
 func (a *limiterAdapter) Sliding(carrier, rateClass string) (int, time.Duration, bool) {
-	lim, ok := a.classes[rateClass]
+	ls := a.limits()
+	lim, ok := ls.classes[rateClass]
 	if rateClass == "" {
-		lim, ok = a.accounts[carrier]
+		lim, ok = ls.accounts[carrier]
 	}
 	if !ok || lim.Mode != throttle.Sliding || lim.N <= 0 {
 		return 0, 0, false
@@ -362,7 +420,7 @@ func (a *limiterAdapter) Sliding(carrier, rateClass string) (int, time.Duration,
 }
 
 func (a *limiterAdapter) Rate(carrier, rateClass string) float64 {
-	if lim, ok := a.classes[rateClass]; ok {
+	if lim, ok := a.limits().classes[rateClass]; ok {
 		return lim.Rate()
 	}
 	return 1

@@ -19,7 +19,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -31,7 +30,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/config"
@@ -49,14 +47,25 @@ import (
 // and the HTTP API, over one PostgreSQL and one Redis. New builds it, Run
 // runs it once.
 type Engine struct {
-	cfg        *config.Config
-	log        *zap.Logger
-	db         *pgxpool.Pool
-	store      *inbox.Store
-	rdb        *redis.Client
-	limiter    *throttle.Limiter
-	slots      *lease.Slots
+	cfg     *config.Config
+	log     *zap.Logger
+	db      *pgxpool.Pool
+	store   *inbox.Store
+	rdb     *redis.Client
+	limiter *throttle.Limiter
+	slots   *lease.Slots
+	// carriers are the carriers' binds; a reload adds and removes some
+	// (carriersMu guards the slice, not the carrierRuns).
+	carriersMu sync.RWMutex
 	carriers   []*carrierRun
+	// adapter presents the inbox to routing (a reload swaps its formats).
+	adapter *storeAdapter
+	// level is the log level in force when the logger came from NewLogger
+	// (a reload changes it); nil otherwise.
+	level *zap.AtomicLevel
+	// reload is the reload state: the configuration in force, its version,
+	// where the binds run (reload.go).
+	reload     reloadState
 	router     *routing.Router
 	dispatcher *routing.Dispatcher
 	httpSrv    *http.Server
@@ -105,6 +114,10 @@ func OpenStore(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, *inbox.S
 // has closed whatever it opened.
 func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: log}
+	if lc, ok := log.Core().(levelCore); ok {
+		e.level = &lc.level
+	}
+	e.reload.current, e.reload.version = cfg, ConfigVersion{Version: 1, Hash: cfg.Hash, LoadedAt: time.Now().UTC()}
 	var err error
 	if e.db, e.store, err = OpenStore(ctx, cfg); err != nil {
 		return nil, err
@@ -133,13 +146,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 
 	limits := newLimiterAdapter(e.limiter, cfg)
 	e.submitLatency = newSubmitLatency()
-	adapter := &storeAdapter{s: e.store, formats: map[string][2]inbox.IDFormat{}, submitted: e.submitLatency}
+	adapter := &storeAdapter{s: e.store, submitted: e.submitLatency}
+	adapter.setFormats(cfg)
+	e.adapter = adapter
 	routingCarriers := map[string]*routing.Carrier{}
 	for i := range cfg.Carriers {
 		k := &cfg.Carriers[i]
-		sub, _ := inbox.ParseIDFormat(k.MessageIDs.Submit)
-		rec, _ := inbox.ParseIDFormat(k.MessageIDs.Receipt)
-		adapter.formats[k.Name] = [2]inbox.IDFormat{sub, rec}
 		cr, err := newCarrierRun(k, e)
 		if err != nil {
 			e.close()
@@ -205,7 +217,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxBatchBodyBytes: cfg.HTTP.MaxBatchBodyBytes,
-		Binds: func() any { return e.bindsWithRates() }, Kick: e.dispatcher.Kick, Events: e.hub,
+		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
 		WebhookGuard: guard,
 	})
@@ -268,12 +280,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.log.Info("switchboard serving", zap.String("http", ln.Addr().String()), zap.String("instance", e.cfg.Engine.InstanceID),
 		zap.Int("carriers", len(e.carriers)))
 
-	bindCtx, stopBinds := context.WithCancel(context.Background())
-	var bindsWG sync.WaitGroup
-	for _, cr := range e.carriers {
-		bindsWG.Add(1)
-		go func() { defer bindsWG.Done(); cr.run(bindCtx) }()
-	}
+	stopBinds := e.startBinds()
 	dispCtx, stopDispatch := context.WithCancel(context.Background())
 	e.takeOver(ctx)
 	liveDone := make(chan struct{})
@@ -288,6 +295,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	} else {
 		close(hooksDone)
 	}
+	go e.watchDependencies(dispCtx)
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -303,9 +311,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	<-liveDone
 	e.unregister()
 	stopBinds()
-	bindsWG.Wait()
 	drain, cancel := context.WithTimeout(context.Background(), e.cfg.Engine.DrainTimeout.D())
-	for _, cr := range e.carriers {
+	for _, cr := range e.carrierRuns() {
 		cr.close(drain)
 	}
 	cancel()
@@ -361,12 +368,17 @@ func (e *Engine) maintain(ctx context.Context) {
 // carrierRun holds a carrier's binds: as many as configured, within the
 // account's maximum across every engine process (leases in Redis).
 type carrierRun struct {
+	name    string // cfg.Name, which never changes
 	cfg     *config.Carrier
 	e       *Engine
 	rc      *routing.Carrier
 	pool    *smpp.Pool
 	handler smpp.Handler
+	// stop ends run, done is closed when it has (startCarrier).
+	stop context.CancelFunc
+	done chan struct{}
 
+	// mu guards held and cfg (a reload replaces cfg).
 	mu   sync.Mutex
 	held map[int]*heldSlot
 }
@@ -377,20 +389,25 @@ type heldSlot struct {
 }
 
 func newCarrierRun(k *config.Carrier, e *Engine) (*carrierRun, error) {
-	method := map[string]coding.Method{"udh8": coding.UDH8, "udh16": coding.UDH16, "sar": coding.SAR, "payload": coding.Payload}[k.LongMessage]
 	pool := &smpp.Pool{}
-	cr := &carrierRun{cfg: k, e: e, pool: pool, held: map[int]*heldSlot{}}
-	cr.rc = &routing.Carrier{
-		Name: k.Name, Submitter: pool, GSMDataCoding: k.GSMDataCoding, Method: method,
-		SourceTON: k.SourceTON, SourceNPI: k.SourceNPI, DestTON: k.DestTON, DestNPI: k.DestNPI,
-		RegisteredDelivery: *k.RegisteredDelivery, AccountThrottle: k.ThrottleScope == "account",
-	}
+	cr := &carrierRun{name: k.Name, cfg: k, e: e, pool: pool, held: map[int]*heldSlot{}}
+	cr.rc = routingCarrier(k, pool)
 	if k.TLS != nil {
 		if _, err := cr.tlsConfig(); err != nil {
 			return nil, err
 		}
 	}
 	return cr, nil
+}
+
+// routingCarrier is k as the dispatcher and router see it, sending on pool.
+func routingCarrier(k *config.Carrier, pool *smpp.Pool) *routing.Carrier {
+	method := map[string]coding.Method{"udh8": coding.UDH8, "udh16": coding.UDH16, "sar": coding.SAR, "payload": coding.Payload}[k.LongMessage]
+	return &routing.Carrier{
+		Name: k.Name, Submitter: pool, GSMDataCoding: k.GSMDataCoding, Method: method,
+		SourceTON: k.SourceTON, SourceNPI: k.SourceNPI, DestTON: k.DestTON, DestNPI: k.DestNPI,
+		RegisteredDelivery: *k.RegisteredDelivery, AccountThrottle: k.ThrottleScope == "account",
+	}
 }
 
 func (cr *carrierRun) tlsConfig() (*tls.Config, error) {
@@ -410,9 +427,20 @@ func (cr *carrierRun) tlsConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-func (cr *carrierRun) sessionConfig(t smpp.BindType) smpp.SessionConfig {
+// sessionConfig is the configuration of the bind of type t in slot. Its
+// log lines carry the fields carrier and bind (slot/type); their levels
+// (issue 18 §5): a bind refused for its credentials and a bind not up for
+// longer than unreachable_after are errors (a person must act), a lost or
+// failing connection a warning, other state changes info.
+func (cr *carrierRun) sessionConfig(slot int, t smpp.BindType) smpp.SessionConfig {
 	k := cr.cfg
-	log := cr.e.log.Named("smpp").With(zap.String("carrier", k.Name))
+	log := cr.e.log.Named("smpp").With(zap.String("carrier", k.Name), zap.String("bind", fmt.Sprintf("%d/%s", slot, t)))
+	unreachableAfter := k.UnreachableAfter.D()
+	var (
+		mu        sync.Mutex
+		downSince time.Time // first failure since the bind was last up (zero while up)
+		alerted   bool      // the outage was logged at error level
+	)
 	sc := smpp.SessionConfig{
 		Addr: k.Addr(), Type: t, SystemID: k.SystemID, Password: k.Password, SystemType: k.SystemType,
 		Window: k.Window, ResponseTimeout: k.ResponseTimeout.D(), EnquireLinkInterval: k.EnquireLinkInterval.D(),
@@ -425,13 +453,40 @@ func (cr *carrierRun) sessionConfig(t smpp.BindType) smpp.SessionConfig {
 		// (332 µs of PostgreSQL CPU an MO); 256, 5.2-5.9k (176-204 µs).
 		// Order per sender is kept (a sender's PDUs go to one worker).
 		InboundWorkers: 256,
-		Logf:           func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+		Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 		OnStateChange: func(c smpp.StateChange) {
 			f := []zap.Field{zap.String("state", c.State.String())}
 			if c.Err != nil {
 				f = append(f, zap.Error(c.Err))
 			}
-			log.Info("bind state", f...)
+			mu.Lock()
+			switch c.State {
+			case smpp.SessionBound:
+				if !downSince.IsZero() {
+					f = append(f, zap.Duration("down_for", c.At.Sub(downSince)))
+				}
+				downSince, alerted = time.Time{}, false
+			case smpp.SessionBackoff:
+				if downSince.IsZero() {
+					downSince = c.At
+				}
+				f = append(f, zap.Duration("retry_in", c.Backoff))
+			}
+			down := c.At.Sub(downSince)
+			alert := c.State == smpp.SessionBackoff && !alerted && down >= unreachableAfter
+			alerted = alerted || alert
+			mu.Unlock()
+			switch {
+			case c.State == smpp.SessionRefused:
+				log.Error("bind refused by the carrier; not retrying: check system_id, password and system_type", f...)
+			case alert:
+				log.Error("carrier unreachable: the bind has not been up for longer than unreachable_after",
+					append(f, zap.Duration("down_for", down), zap.Duration("unreachable_after", unreachableAfter))...)
+			case c.State == smpp.SessionBackoff:
+				log.Warn("bind down; reconnecting", f...)
+			default:
+				log.Info("bind state", f...)
+			}
 		},
 	}
 	if k.TLS != nil {
@@ -488,7 +543,7 @@ func (cr *carrierRun) maintain(ctx context.Context, ttl time.Duration) {
 			types = []smpp.BindType{smpp.BindTransmitter, smpp.BindReceiver}
 		}
 		for _, t := range types {
-			s, err := smpp.NewSession(cr.sessionConfig(t))
+			s, err := smpp.NewSession(cr.sessionConfig(i, t))
 			if err != nil {
 				cr.e.log.Error("bind config", zap.String("carrier", name), zap.Error(err))
 				continue
@@ -565,7 +620,7 @@ type bindInfo struct {
 // binds lists the binds this process holds.
 func (e *Engine) binds() []bindInfo {
 	var out []bindInfo
-	for _, cr := range e.carriers {
+	for _, cr := range e.carrierRuns() {
 		cr.mu.Lock()
 		for i, h := range cr.held {
 			for _, s := range h.sessions {
@@ -609,7 +664,7 @@ func (e *Engine) bindsWithRates() []bindInfo {
 		b := &out[i]
 		r, ok := known[b.Carrier]
 		if !ok {
-			acct := e.limits.accounts[b.Carrier]
+			acct := e.limits.limits().accounts[b.Carrier]
 			r.account = acct.Rate()
 			if ctx.Err() == nil {
 				if v, err := e.limiter.EffectiveRate(ctx, b.Carrier, "", acct); err == nil {
@@ -637,7 +692,7 @@ func (e *Engine) Ready(ctx context.Context) error {
 	if err := e.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
-	for _, cr := range e.carriers {
+	for _, cr := range e.carrierRuns() {
 		if cr.pool.Bound() > 0 {
 			return nil
 		}
@@ -650,9 +705,9 @@ func (e *Engine) Ready(ctx context.Context) error {
 // period lasts about one rate interval).
 func (e *Engine) quietCarriers(ctx context.Context) map[string]time.Time {
 	out := map[string]time.Time{}
-	for _, cr := range e.carriers {
-		if q, err := e.limiter.QuietUntil(ctx, cr.cfg.Name); err == nil && q.After(time.Now()) {
-			out[cr.cfg.Name] = q
+	for _, cr := range e.carrierRuns() {
+		if q, err := e.limiter.QuietUntil(ctx, cr.name); err == nil && q.After(time.Now()) {
+			out[cr.name] = q
 		}
 	}
 	return out
@@ -661,16 +716,3 @@ func (e *Engine) quietCarriers(ctx context.Context) map[string]time.Time {
 // Addr is the address the HTTP server listens on, from New on (the port
 // chosen when cfg.HTTP.Listen asks for port 0).
 func (e *Engine) Addr() net.Addr { return e.listener.Addr() }
-
-// NewLogger is the engine's logger: JSON lines on w, ISO 8601 times, at
-// level (debug, info, warn, error; info when level is not one of them).
-func NewLogger(level string, w io.Writer) *zap.Logger {
-	var lvl zapcore.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		lvl = zapcore.InfoLevel
-	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), lvl)
-	return zap.New(core)
-}

@@ -168,6 +168,8 @@ func TestEngineMetrics(t *testing.T) {
 		`switchboard_bind_response_seconds_bucket`,
 		`switchboard_carrier_account_rate{carrier="sim"}`,
 		`switchboard_carrier_effective_rate{carrier="sim"}`,
+		`switchboard_webhook_endpoints 0`,
+		`switchboard_webhook_deliveries_total{result="delivered"} 0`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

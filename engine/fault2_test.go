@@ -170,7 +170,7 @@ log: `+logPath)
 	type low struct{ number, account float64 }
 	lowest := make(chan low, 1)
 	stopWatch := make(chan struct{})
-	lim := te.limits.classes[inbox.RateClassDedicated]
+	lim := te.limits.limits().classes[inbox.RateClassDedicated]
 	go func() {
 		l := low{math.Inf(1), math.Inf(1)}
 		defer func() { lowest <- l }()

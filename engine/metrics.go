@@ -46,6 +46,9 @@ var (
 	descEffRate  = prometheus.NewDesc("switchboard_carrier_effective_rate", "What the adaptive slow-down leaves of the account's rate now, segments/s.", []string{"carrier"}, nil)
 	descRefusals = prometheus.NewDesc("switchboard_carrier_refusals_total", "Submits the carrier refused for now (0x58 throttled, 0x14 queue full), per sender number.", []string{"carrier", "number", "status"}, nil)
 	descQuiet    = prometheus.NewDesc("switchboard_throttle_quiet_seconds", "Time left in the carrier account's quiet period (Redis lost its rate state): nothing is sent on it meanwhile.", []string{"carrier"}, nil)
+	descHooks    = prometheus.NewDesc("switchboard_webhook_deliveries_total", "Webhook delivery attempts by this process, by result (delivered: answered 2xx; failed: to be retried or given up; given_up: events abandoned after the retry period).", []string{"result"}, nil)
+	descHookEPs  = prometheus.NewDesc("switchboard_webhook_endpoints", "Webhook endpoints this process delivers now.", nil, nil)
+	descHookOff  = prometheus.NewDesc("switchboard_webhook_endpoints_disabled_total", "Webhook endpoints this process disabled (410 Gone, or failing for 3 days).", nil, nil)
 	descWaiting  = prometheus.NewDesc("switchboard_dispatch_queued", "Messages waiting in this process's number queues for their turn.", nil, nil)
 )
 
@@ -98,6 +101,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range c.e.dispatcher.Refusals() {
 		counter(descRefusals, float64(n), k.Carrier, k.Number, refusalName(k.Status))
 	}
+	if c.e.webhooks != nil {
+		w := c.e.webhooks.Stats()
+		counter(descHooks, float64(w.Delivered), "delivered")
+		counter(descHooks, float64(w.Failed), "failed")
+		counter(descHooks, float64(w.GivenUp), "given_up")
+		gauge(descHookEPs, float64(w.Endpoints))
+		counter(descHookOff, float64(w.Disabled))
+	}
 	r := c.e.router.Stats()
 	for k, v := range map[string]int64{
 		"receipt": r.Receipts, "receipt_unmatched": r.ReceiptsUnmatched, "mo": r.MO, "mo_part": r.MOParts, "mo_incomplete": r.MOIncomplete,
@@ -116,7 +127,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descTHealthy, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for name, acct := range c.e.limits.accounts {
+	for name, acct := range c.e.limits.limits().accounts {
 		gauge(descAcctRate, acct.Rate(), name)
 		if v, err := c.e.limiter.EffectiveRate(ctx, name, "", acct); err == nil {
 			gauge(descEffRate, v, name)

@@ -14,8 +14,8 @@ import (
 // The metrics the operators' dashboard and alert rules need beyond the
 // binds' and the dispatcher's counters (configs/grafana, configs/prometheus):
 // whether PostgreSQL and Redis answer, each sender number's queue and rate,
-// how long a message waits between acceptance and the carrier's
-// acceptance, and the webhook deliverer's counters. None costs a query per message: the queues are read at most
+// and how long a message waits between entering the queue and the
+// carrier's acceptance. None costs a query per message: the queues are read at most
 // every numberQueueRefresh, the latency is one histogram observation per
 // message in the submit results' batch.
 
@@ -28,9 +28,6 @@ var (
 	descNumOldest   = prometheus.NewDesc("switchboard_number_queue_oldest_seconds", "Age of the number's oldest pending outbound message.", numberLabels, nil)
 	descNumRate     = prometheus.NewDesc("switchboard_number_rate", "The number's configured rate (its rate class), segments/s.", numberLabels, nil)
 	descNumEffRate  = prometheus.NewDesc("switchboard_number_effective_rate", "What the adaptive slow-down leaves of the number's rate now, segments/s.", numberLabels, nil)
-	descHookEnds    = prometheus.NewDesc("switchboard_webhook_endpoints", "Webhook endpoints this process delivers now.", nil, nil)
-	descHookTotal   = prometheus.NewDesc("switchboard_webhook_deliveries_total", "Webhook delivery attempts by result (delivered: answered 2xx; failed: to be retried or given up), and events given up, by this process.", []string{"result"}, nil)
-	descHookOff     = prometheus.NewDesc("switchboard_webhook_endpoints_disabled_total", "Webhook endpoints this process disabled after failing too long.", nil, nil)
 	descQueueAsOf   = prometheus.NewDesc("switchboard_number_queue_age_seconds", "How old the per-number queue figures are (they are read at most every 10 s).", nil, nil)
 )
 
@@ -78,15 +75,6 @@ func (c *collector) collectOps(ctx context.Context, ch chan<- prometheus.Metric)
 	gauge(descRedisUp, up(c.e.rdb.Ping(pctx).Err()))
 	cancel()
 
-	if h := c.e.webhooks; h != nil {
-		st := h.Stats()
-		gauge(descHookEnds, float64(st.Endpoints))
-		for result, n := range map[string]int64{"delivered": st.Delivered, "failed": st.Failed, "given_up": st.GivenUp} {
-			ch <- prometheus.MustNewConstMetric(descHookTotal, prometheus.CounterValue, float64(n), result)
-		}
-		ch <- prometheus.MustNewConstMetric(descHookOff, prometheus.CounterValue, float64(st.Disabled))
-	}
-
 	rows, at := c.numbers.read(ctx, c.e)
 	if at.IsZero() {
 		return
@@ -122,7 +110,7 @@ func (n *numberQueues) read(ctx context.Context, e *Engine) ([]numberQueueRow, t
 	rows := make([]numberQueueRow, len(qs))
 	for i, q := range qs {
 		rows[i].q = q
-		lim, ok := e.limits.classes[q.RateClass]
+		lim, ok := e.limits.limits().classes[q.RateClass]
 		if !ok {
 			continue
 		}

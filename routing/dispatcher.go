@@ -140,6 +140,11 @@ type Dispatcher struct {
 	refuse  map[RefusalKey]*refusalCount
 	recent  map[string]map[string]time.Time // carrier → number → last 0x58
 
+	// carrierSet is the carrier set in force (SetCarriers); reconf is a
+	// new one the scheduler has not applied yet.
+	carrierSet atomic.Pointer[map[string]*Carrier]
+	reconf     atomic.Pointer[map[string]*Carrier]
+
 	// scheduler state: only the scheduler goroutine touches these
 	carriers map[string]*carrierQ
 	numbers  map[numberKey]*numberQ
@@ -242,6 +247,11 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	for name, c := range cfg.Carriers {
 		d.carriers[name] = &carrierQ{name: name, c: c, wlog: d.newWriteLog(name, "")}
 	}
+	set := make(map[string]*Carrier, len(cfg.Carriers))
+	for name, c := range cfg.Carriers {
+		set[name] = c
+	}
+	d.carrierSet.Store(&set)
 	d.full.Store(&[]string{})
 	return d, nil
 }
@@ -433,7 +443,7 @@ const handoffDelay = 300 * time.Millisecond
 // anyUp reports whether some carrier of this process has a bind up: until
 // one does, claiming would only hand messages back.
 func (d *Dispatcher) anyUp() bool {
-	for _, c := range d.cfg.Carriers {
+	for _, c := range d.carriersNow() {
 		if c.up() {
 			return true
 		}
@@ -569,6 +579,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 		if stopping && stopDeadline.IsZero() {
 			stopDeadline = now.Add(d.cfg.DrainTimeout)
 		}
+		d.applyCarriers(now)
 		d.takeIntake(now)
 		if stopping {
 			d.handBackAll(0, false)
@@ -662,11 +673,15 @@ func (d *Dispatcher) number(j *job) *numberQ {
 	if n == nil {
 		rate := d.cfg.Limiter.Rate(j.m.Carrier, j.m.RateClass)
 		n = &numberQ{key: k, class: j.m.RateClass, cq: d.carriers[j.m.Carrier], weight: max(rate, 0.001),
-			cap: max(d.cfg.MinQueue, int(math.Ceil(rate*d.cfg.QueueAhead.Seconds()))), wlog: d.newWriteLog(j.m.Carrier, j.m.RateClass)}
+			cap: max(d.cfg.MinQueue, rateCap(rate, d.cfg.QueueAhead)), wlog: d.newWriteLog(j.m.Carrier, j.m.RateClass)}
 		d.numbers[k] = n
 	}
 	return n
 }
+
+// rateCap is the most jobs a number's queue holds at rate: what it sends
+// in ahead (QueueAhead).
+func rateCap(rate float64, ahead time.Duration) int { return int(math.Ceil(rate * ahead.Seconds())) }
 
 // newWriteLog is the write check of a number of rateClass on carrier, or of
 // the carrier account with rateClass "": nil when its limit is not a
@@ -684,7 +699,10 @@ func (d *Dispatcher) newWriteLog(carrier, rateClass string) *writeLog {
 }
 
 func (d *Dispatcher) prepare(m Outbound, now time.Time) (*job, *dispatchResult) {
-	c := d.cfg.Carriers[m.Carrier]
+	var c *Carrier
+	if cq := d.carriers[m.Carrier]; cq != nil {
+		c = cq.c
+	}
 	if c == nil {
 		// Another engine may hold this carrier: give it back for a while.
 		d.stats.handedBack.Add(1)

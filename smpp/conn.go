@@ -183,7 +183,7 @@ func (c *conn) send(cl *call, p ESMEPDU) error {
 	cl.cmd = p.CommandID()
 	cl.gen = c.gen
 	cl.sent = time.Now()
-	cl.deadline = cl.sent.Add(c.s.cfg.ResponseTimeout).UnixNano()
+	cl.deadline = cl.sent.Add(c.s.timers.Load().responseTimeout).UnixNano()
 	c.pending[seq] = cl
 	c.mu.Unlock()
 	c.s.stats.submitted.Add(1)
@@ -474,7 +474,8 @@ func (c *conn) inboundWorker(jobs <-chan inboundJob) {
 func (c *conn) timerLoop() {
 	defer c.wg.Done()
 	cfg := &c.s.cfg
-	tick := min(cfg.ResponseTimeout, cfg.EnquireLinkInterval) / 10
+	tm := c.s.timers.Load()
+	tick := min(tm.responseTimeout, tm.enquireLinkInterval) / 10
 	tick = max(tick, 5*time.Millisecond)
 	tick = min(tick, time.Second)
 	t := time.NewTicker(tick)
@@ -506,7 +507,7 @@ func (c *conn) timerLoop() {
 				lastReads, lastRead = n, now
 			}
 			idle := now.Sub(lastRead)
-			if idle >= cfg.EnquireLinkInterval*time.Duration(c.links.Load()+1) {
+			if idle >= c.s.timers.Load().enquireLinkInterval*time.Duration(c.links.Load()+1) {
 				if int(c.links.Load()) >= cfg.MaxUnansweredLinks {
 					c.logf("smpp: %s: %d enquire_link unanswered; the link is dead", cfg.Addr, c.links.Load())
 					c.fail(errLinkDead)

@@ -141,7 +141,7 @@ func (p *Pool) pick() *Session {
 		if !s.Bound() {
 			continue
 		}
-		if f := cap(s.sem) - len(s.sem); f > bestFree {
+		if f := s.win.free(); f > bestFree {
 			best, bestFree = s, f
 		}
 	}

@@ -25,7 +25,9 @@ type Session struct {
 
 	ctx    context.Context // cancelled when the session is over
 	cancel context.CancelFunc
-	sem    chan struct{} // window slots: a send takes one, completion gives it back
+	win    *window // window slots: a send takes one, completion gives it back
+	// timers are the tunable timers in force (Tune replaces them).
+	timers atomic.Pointer[sessionTimers]
 
 	seq atomic.Uint32
 
@@ -52,21 +54,28 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	s := &Session{
 		cfg:      cfg,
-		sem:      make(chan struct{}, cfg.Window),
+		win:      newWindow(cfg.Window),
 		bound:    make(chan struct{}),
 		closeReq: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	s.timers.Store(&sessionTimers{responseTimeout: cfg.ResponseTimeout, enquireLinkInterval: cfg.EnquireLinkInterval,
+		reconnectMin: cfg.ReconnectMin, reconnectMax: cfg.ReconnectMax})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s, nil
 }
 
 // Config returns the session's configuration with its defaults filled in.
-// The password is blanked.
+// The password is blanked; the fields Tune changes have their values in
+// force.
 func (s *Session) Config() SessionConfig {
 	c := s.cfg
 	c.Password = ""
+	t := s.timers.Load()
+	c.Window = s.win.Size()
+	c.ResponseTimeout, c.EnquireLinkInterval = t.responseTimeout, t.enquireLinkInterval
+	c.ReconnectMin, c.ReconnectMax = t.reconnectMin, t.reconnectMax
 	return c
 }
 
@@ -108,7 +117,7 @@ func (s *Session) WaitBound(ctx context.Context) error {
 }
 
 // InFlight returns how many window slots are in use.
-func (s *Session) InFlight() int { return len(s.sem) }
+func (s *Session) InFlight() int { return s.win.inUse() }
 
 // FreeWindow returns how many more requests could be sent now without
 // waiting; 0 when not bound.
@@ -116,7 +125,7 @@ func (s *Session) FreeWindow() int {
 	if !s.isBound.Load() {
 		return 0
 	}
-	return cap(s.sem) - len(s.sem)
+	return s.win.free()
 }
 
 // Bound reports whether the session has a bound connection now.
@@ -191,7 +200,7 @@ func (s *Session) do(ctx context.Context, p ESMEPDU, windowed bool) (*call, erro
 	c, err := s.current()
 	if err != nil {
 		if windowed {
-			<-s.sem
+			s.win.release()
 		}
 		return nil, err
 	}
@@ -199,7 +208,7 @@ func (s *Session) do(ctx context.Context, p ESMEPDU, windowed bool) (*call, erro
 	cl.windowed = windowed
 	if err := c.send(cl, p); err != nil {
 		if windowed {
-			<-s.sem
+			s.win.release()
 		}
 		putCall(cl)
 		return nil, err
@@ -227,7 +236,7 @@ func (s *Session) do(ctx context.Context, p ESMEPDU, windowed bool) (*call, erro
 // waiter has left, and frees its window slot.
 func (s *Session) complete(cl *call) {
 	if cl.windowed {
-		<-s.sem
+		s.win.release()
 	}
 	// abandoned is only set while the call is in pending, under conn.mu, and
 	// the call has been removed from pending (under the same lock) before
@@ -259,14 +268,14 @@ func (s *Session) SubmitAsync(ctx context.Context, p *SubmitSM, done func(Submit
 	}
 	c, err := s.current()
 	if err != nil {
-		<-s.sem
+		s.win.release()
 		return err
 	}
 	cl := getCall()
 	cl.windowed = true
 	cl.cb = done
 	if err := c.send(cl, p); err != nil {
-		<-s.sem
+		s.win.release()
 		putCall(cl)
 		return err
 	}
@@ -275,19 +284,7 @@ func (s *Session) SubmitAsync(ctx context.Context, p *SubmitSM, done func(Submit
 
 // acquire takes a window slot, waiting for one within ctx.
 func (s *Session) acquire(ctx context.Context) error {
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case s.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closeReq:
-		return ErrClosed
-	}
+	return s.win.acquire(ctx, s.closeReq)
 }
 
 // current returns the bound connection, or why there is none.
@@ -336,8 +333,8 @@ func (s *Session) Stats() SessionStats {
 	}
 	s.mu.Unlock()
 	c := &s.stats
-	st.Window = cap(s.sem)
-	st.InFlight = len(s.sem)
+	st.Window = s.win.Size()
+	st.InFlight = s.win.inUse()
 	st.Submitted = c.submitted.Load()
 	st.Responses = c.responses.Load()
 	st.ByStatus = make(map[Status]int64)
@@ -409,7 +406,7 @@ func (s *Session) Close(ctx context.Context) error {
 // refused bind.
 func (s *Session) run() {
 	defer close(s.done)
-	backoff := s.cfg.ReconnectMin
+	backoff := s.timers.Load().reconnectMin
 	for {
 		s.setState(SessionConnecting, nil, 0)
 		c, err := s.connect()
@@ -428,7 +425,7 @@ func (s *Session) run() {
 			if !s.sleep(wait) {
 				return
 			}
-			backoff = min(2*backoff, s.cfg.ReconnectMax)
+			backoff = min(2*backoff, s.timers.Load().reconnectMax)
 			continue
 		}
 		if s.stats.connects.Add(1) > 1 {
@@ -455,8 +452,8 @@ func (s *Session) run() {
 		if closing {
 			return
 		}
-		if time.Since(start) > 2*s.cfg.ReconnectMax || c.unbindSeen {
-			backoff = s.cfg.ReconnectMin // the link was healthy: start over
+		if tm := s.timers.Load(); time.Since(start) > 2*tm.reconnectMax || c.unbindSeen {
+			backoff = tm.reconnectMin // the link was healthy: start over
 		}
 		wait := jitter(backoff)
 		s.logf("smpp: %s: connection lost, reconnecting in %v: %v", s.cfg.Addr, wait.Round(time.Millisecond), err)
@@ -464,7 +461,7 @@ func (s *Session) run() {
 		if !s.sleep(wait) {
 			return
 		}
-		backoff = min(2*backoff, s.cfg.ReconnectMax)
+		backoff = min(2*backoff, s.timers.Load().reconnectMax)
 	}
 }
 

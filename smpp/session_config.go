@@ -150,3 +150,51 @@ type HandlerFunc func(ctx context.Context, p SMSCPDU) Status
 
 // HandleInbound calls f.
 func (f HandlerFunc) HandleInbound(ctx context.Context, p SMSCPDU) Status { return f(ctx, p) }
+
+// Tuning is the part of a session's configuration that may change while it
+// is bound, without reconnecting (Session.Tune). Zero fields take their
+// defaults, as in SessionConfig.
+type Tuning struct {
+	// Window: a larger window is in force at once; a smaller one takes
+	// no new request until the outstanding ones have fallen below it
+	// (nothing outstanding is failed or dropped).
+	Window int
+	// ResponseTimeout applies to the requests written from then on.
+	ResponseTimeout time.Duration
+	// EnquireLinkInterval is checked at the connection's timer tick, which
+	// was set from the timers in force when it connected (at most 1 s).
+	EnquireLinkInterval time.Duration
+	// ReconnectMin and ReconnectMax apply from the next backoff on.
+	ReconnectMin, ReconnectMax time.Duration
+}
+
+// sessionTimers are a session's tunable timers in force.
+type sessionTimers struct {
+	responseTimeout, enquireLinkInterval time.Duration
+	reconnectMin, reconnectMax           time.Duration
+}
+
+// Tune applies t to the session while it runs (see Tuning). It fails, and
+// changes nothing, when t.Window is out of range.
+func (s *Session) Tune(t Tuning) error {
+	if t.Window < 0 || t.Window > MaxWindow {
+		return fmt.Errorf("smpp: Tuning.Window %d: must be 1 to %d", t.Window, MaxWindow)
+	}
+	if t.Window == 0 {
+		t.Window = DefaultWindow
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.ResponseTimeout, DefaultResponseTimeout)
+	def(&t.EnquireLinkInterval, DefaultEnquireLinkInterval)
+	def(&t.ReconnectMin, DefaultReconnectMin)
+	def(&t.ReconnectMax, DefaultReconnectMax)
+	t.ReconnectMax = max(t.ReconnectMax, t.ReconnectMin)
+	s.timers.Store(&sessionTimers{responseTimeout: t.ResponseTimeout, enquireLinkInterval: t.EnquireLinkInterval,
+		reconnectMin: t.ReconnectMin, reconnectMax: t.ReconnectMax})
+	s.win.resize(t.Window)
+	return nil
+}

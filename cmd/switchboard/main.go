@@ -5,6 +5,7 @@
 // calls it.
 //
 //	switchboard serve --config configs/switchboard.yaml
+//	switchboard reload --config FILE
 //	switchboard check-config --config FILE
 //	switchboard migrate --config FILE
 //	switchboard workspace create --name N [--sms-addon]
@@ -35,7 +36,10 @@ import (
 const usage = `switchboard: a direct SMPP carrier-connection engine
 
 Usage:
-  switchboard serve        --config FILE     run the engine until SIGTERM/SIGINT
+  switchboard serve        --config FILE     run the engine until SIGTERM/SIGINT; SIGHUP
+                                             reloads FILE without dropping binds
+  switchboard reload       --config FILE     signal the engine serving FILE (its pid_file)
+                                             to reload it; FILE is checked first
   switchboard check-config --config FILE     validate the configuration and exit
   switchboard migrate      --config FILE     bring the database schema up to date
   switchboard workspace create --config FILE --name NAME [--sms-addon]
@@ -104,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "workspace token revoke":
 		fs.Int64Var(&workspace, "workspace", 0, "the workspace (required)")
 		fs.Int64Var(&tokenID, "id", 0, "the token's id, as token list shows it (required)")
-	case "serve", "check-config", "migrate":
+	case "serve", "check-config", "migrate", "reload":
 	default:
 		fmt.Fprintf(stderr, "switchboard: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -123,6 +127,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check-config":
 		fmt.Fprintf(stdout, "%s: ok (%d carriers, %d rate classes)\n", *cfgPath, len(cfg.Carriers), len(cfg.Classes))
 		return 0
+	case "reload":
+		return reload(cfg, *cfgPath, stdout, stderr)
 	case "serve":
 		log := engine.NewLogger(cfg.Log.Level, stderr)
 		defer log.Sync()
@@ -130,6 +136,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			log.Error("start failed", zap.Error(err))
 			return 1
+		}
+		// SIGHUP is handled before the pid file tells where to send it.
+		stopHUP := reloadOnHUP(ctx, e, log)
+		defer stopHUP()
+		if cfg.PIDFile != "" {
+			if err := writePIDFile(cfg.PIDFile); err != nil {
+				log.Error("start failed", zap.String("field", "pid_file"), zap.Error(err))
+				return 1
+			}
+			defer os.Remove(cfg.PIDFile)
 		}
 		if err := e.Run(ctx); err != nil {
 			log.Error("engine failed", zap.Error(err))

@@ -16,12 +16,14 @@ const STATE_WORDS = {connecting: 'Connecting', bound: 'Bound', backoff: 'Waiting
 export function mount(main) {
   main.classList.add('wide');
   const status = h('p', {class: 'muted poll-status', id: 'binds-updated'}, 'Loading…');
+  const version = h('p', {class: 'muted', id: 'binds-config'});
   const problem = h('div', {role: 'alert'});
   const body = h('div', {class: 'stack', id: 'binds'});
   main.append(
     h('div', {class: 'page-head'}, h('h1', null, 'Binds'), status),
     h('p', {class: 'muted'}, 'Each SMPP bind this engine process holds, updated every second. ' +
       'The window is how many requests may await the carrier’s answer at once; the rate is measured from what was submitted.'),
+    version,
     problem, body);
 
   const hist = new Map(); // bind key → {window: [], submitted, at, rate}
@@ -38,6 +40,7 @@ export function mount(main) {
       if (failing) { failing = false; replace(problem); }
       record(res.binds || []);
       render(res.binds || []);
+      showConfig(res.config);
       status.textContent = 'Live · updated ' + new Date().toLocaleTimeString();
     } catch (e) {
       if (!alive) return;
@@ -45,6 +48,14 @@ export function mount(main) {
       replace(problem, h('p', {class: 'error'}, 'The binds cannot be read: ', words(e), ' Retrying…'));
     }
     timer = setTimeout(poll, POLL);
+  }
+
+  // showConfig says which configuration is in force (a reload changes it).
+  function showConfig(c) {
+    if (!c) { version.textContent = ''; return; }
+    let t = `Configuration version ${c.version} (${c.hash}), loaded ${new Date(c.loaded_at).toLocaleString()}.`;
+    if (c.restart_pending && c.restart_pending.length) t += ` Changed, in force after a restart: ${c.restart_pending.join(', ')}.`;
+    version.textContent = t;
   }
 
   function key(b) { return `${b.carrier}/${b.slot}/${b.type}`; }

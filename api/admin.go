@@ -102,10 +102,11 @@ func (c *call) addNumber() error {
 	if _, ok := inbox.NormalizeE164(req.Number); !ok {
 		return errorf(http.StatusUnprocessableEntity, codeInvalidNumber, "number is not a valid E.164 number")
 	}
-	if c.s.carriers != nil && !c.s.carriers[req.Carrier] {
+	cat := c.s.catalog.Load()
+	if cat.carriers != nil && !cat.carriers[req.Carrier] {
 		return errorf(http.StatusUnprocessableEntity, codeUnknownCarrier, "carrier %q is not configured", req.Carrier)
 	}
-	if req.Class != "" && c.s.classes != nil && !c.s.classes[req.Class] {
+	if req.Class != "" && cat.classes != nil && !cat.classes[req.Class] {
 		return errorf(http.StatusUnprocessableEntity, codeUnknownRateClass, "rate class %q is not configured", req.Class)
 	}
 	n, err := c.s.store.AddNumber(c.ctx, inbox.NewNumber{E164: req.Number, Kind: kind, RateClass: req.Class,

@@ -111,9 +111,10 @@ type Config struct {
 	// ConfigVersion, when set, says which configuration is in force; GET
 	// /admin/v1/binds sends it as JSON under "config".
 	ConfigVersion func() any
-	// Kick is called after messages were queued, so the dispatcher looks
-	// at once. Nil: nothing is called.
-	Kick func()
+	// Kick is called after messages were queued, with the numbers they are
+	// sent from (none when unknown), so the dispatcher claims for them at
+	// once. Nil: nothing is called.
+	Kick func(numbers ...string)
 	// Events wakes the event streams and is notified after each enqueue.
 	// Nil: streams read the feed every second and nothing is notified.
 	Events Events
@@ -163,16 +164,17 @@ type Config struct {
 
 // Server is the HTTP API. It is safe for concurrent use.
 type Server struct {
-	cfg      Config
-	store    Store
-	log      *zap.Logger
-	mux      *http.ServeMux
-	methods  []string // every method some route has, for 405 answers
-	opHash   [32]byte // SHA-256 of the operator token
-	carriers map[string]bool
-	classes  map[string]bool
-	batch    *batcher
-	auth     *authCache // nil: no cache
+	cfg     Config
+	store   Store
+	log     *zap.Logger
+	mux     *http.ServeMux
+	methods []string // every method some route has, for 405 answers
+	opHash  [32]byte // SHA-256 of the operator token
+	// catalog is the carriers and rate classes in force: the engine's
+	// configuration, replaced whole on a reload (SetCatalog).
+	catalog atomic.Pointer[catalog]
+	batch   *batcher
+	auth    *authCache // nil: no cache
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by CloseStreams
@@ -235,14 +237,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	s := &Server{
-		cfg:      cfg,
-		store:    cfg.Store,
-		log:      cfg.Logger,
-		mux:      http.NewServeMux(),
-		carriers: set(cfg.Carriers),
-		classes:  set(cfg.RateClasses),
-		closing:  make(chan struct{}),
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		mux:     http.NewServeMux(),
+		closing: make(chan struct{}),
 	}
+	s.SetCatalog(cfg.Carriers, cfg.RateClasses, cfg.Rates, cfg.CarrierRates)
 	if cfg.OperatorToken != "" {
 		s.opHash = sha(cfg.OperatorToken)
 	}
@@ -261,6 +262,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("/", s.noRoute)
 	return s, nil
+}
+
+// catalog is what the API checks numbers against and explains waits with.
+type catalog struct {
+	carriers, classes map[string]bool    // nil: any name
+	rates             map[string]float64 // rate class → segments/s
+	carrierRates      map[string]float64 // carrier account → segments/s
+}
+
+// SetCatalog replaces the carriers and rate classes numbers may name, and
+// their rates (as in Config), for the requests that start from now on: the
+// engine calls it when a reload adds or removes carriers or classes.
+func (s *Server) SetCatalog(carriers, classes []string, rates, carrierRates map[string]float64) {
+	s.catalog.Store(&catalog{carriers: set(carriers), classes: set(classes), rates: rates, carrierRates: carrierRates})
 }
 
 func set(names []string) map[string]bool {

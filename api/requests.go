@@ -175,10 +175,11 @@ func (c *call) fulfilNumberRequest() error {
 	if _, ok := inbox.NormalizeE164(body.Number); !ok {
 		return errorf(http.StatusUnprocessableEntity, codeInvalidNumber, "number is not a valid E.164 number")
 	}
-	if body.Carrier != "" && c.s.carriers != nil && !c.s.carriers[body.Carrier] {
+	cat := c.s.catalog.Load()
+	if body.Carrier != "" && cat.carriers != nil && !cat.carriers[body.Carrier] {
 		return errorf(http.StatusUnprocessableEntity, codeUnknownCarrier, "carrier %q is not configured", body.Carrier)
 	}
-	if body.Class != "" && c.s.classes != nil && !c.s.classes[body.Class] {
+	if body.Class != "" && cat.classes != nil && !cat.classes[body.Class] {
 		return errorf(http.StatusUnprocessableEntity, codeUnknownRateClass, "rate class %q is not configured", body.Class)
 	}
 	q, n, err := c.s.store.FulfilNumberRequest(c.ctx, inbox.RequestID(id),

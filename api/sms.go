@@ -63,7 +63,7 @@ func (c *call) getSMS() error {
 		if err != nil {
 			return err
 		}
-		now := time.Now()
+		now, cat := time.Now(), c.s.catalog.Load()
 		for i, n := range conn {
 			nv := numberOf(n)
 			var up *bool
@@ -71,8 +71,8 @@ func (c *call) getSMS() error {
 				b := c.s.cfg.BindsUp(n.Carrier)
 				up = &b
 			}
-			sv := sendingOf(lateFacts{class: n.RateClass, rate: c.s.cfg.Rates[n.RateClass],
-				dedicatedRate: c.s.cfg.Rates[c.s.cfg.DedicatedClass], carrierRate: c.s.cfg.CarrierRates[n.Carrier],
+			sv := sendingOf(lateFacts{class: n.RateClass, rate: cat.rates[n.RateClass],
+				dedicatedRate: cat.rates[c.s.cfg.DedicatedClass], carrierRate: cat.carrierRates[n.Carrier],
 				disabled: n.State == inbox.Disabled, bindsUp: up, now: now, window: recentWindow,
 				st: stats[i], rec: recent[i]})
 			nv.Sending = &sv

@@ -137,6 +137,17 @@ func (c *call) webhookID() (inbox.WebhookID, error) {
 	return inbox.WebhookID(id), err
 }
 
+// webhookOfPath is the store and the endpoint id of the routes under
+// /v1/webhooks/{id}.
+func (c *call) webhookOfPath() (WebhookStore, inbox.WebhookID, error) {
+	st, err := c.webhookStore()
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := c.webhookID()
+	return st, id, err
+}
+
 // createWebhook: POST /v1/webhooks.
 func (c *call) createWebhook() error {
 	st, err := c.webhookStore()
@@ -177,11 +188,7 @@ func (c *call) listWebhooks() error {
 
 // getWebhook: GET /v1/webhooks/{id}.
 func (c *call) getWebhook() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}
@@ -194,11 +201,7 @@ func (c *call) getWebhook() error {
 
 // updateWebhook: PATCH /v1/webhooks/{id}.
 func (c *call) updateWebhook() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}
@@ -222,11 +225,7 @@ func (c *call) updateWebhook() error {
 
 // deleteWebhook: DELETE /v1/webhooks/{id}.
 func (c *call) deleteWebhook() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}
@@ -238,11 +237,7 @@ func (c *call) deleteWebhook() error {
 
 // rotateWebhookSecret: POST /v1/webhooks/{id}/rotate-secret.
 func (c *call) rotateWebhookSecret() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}
@@ -259,11 +254,7 @@ func (c *call) rotateWebhookSecret() error {
 // testWebhook: POST /v1/webhooks/{id}/test: a webhook.test event, queued
 // for delivery now.
 func (c *call) testWebhook() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}
@@ -285,11 +276,7 @@ func (c *call) testWebhook() error {
 
 // replayWebhookEvent: POST /v1/webhooks/{id}/events/{event_id}/replay.
 func (c *call) replayWebhookEvent() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}
@@ -318,11 +305,7 @@ func webhookDisabledConflict(err error) error {
 // listWebhookAttempts: GET /v1/webhooks/{id}/attempts, the delivery log,
 // newest first.
 func (c *call) listWebhookAttempts() error {
-	st, err := c.webhookStore()
-	if err != nil {
-		return err
-	}
-	id, err := c.webhookID()
+	st, id, err := c.webhookOfPath()
 	if err != nil {
 		return err
 	}

@@ -55,8 +55,12 @@ func (a *storeAdapter) setFormats(cfg *config.Config) {
 	a.formats.Store(&m)
 }
 
-func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
-	ms, err := a.s.ClaimLimited(ctx, owner, max, lease, skip, perNumber)
+func (a *storeAdapter) Claim(ctx context.Context, owner string, lease time.Duration, wants []routing.ClaimWant) ([]routing.Outbound, error) {
+	in := make([]inbox.NumberClaim, len(wants))
+	for i, w := range wants {
+		in[i] = inbox.NumberClaim{Number: w.Number, Max: w.Max, Scan: w.Scan}
+	}
+	ms, err := a.s.ClaimNumbers(ctx, owner, lease, in)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +73,18 @@ func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease t
 			ID: int64(m.ID), From: m.From, To: m.To, Carrier: m.Carrier, RateClass: m.RateClass, Body: m.Body,
 			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, QueuedAt: m.QueuedAt, ExpiresAt: m.ExpiresAt, Parts: m.Parts, Submitted: m.Submitted,
 		}
+	}
+	return out, nil
+}
+
+func (a *storeAdapter) DueNumbers(ctx context.Context, after int64, limit int) ([]routing.DueNumber, error) {
+	ns, err := a.s.DueNumbers(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]routing.DueNumber, len(ns))
+	for i, n := range ns {
+		out[i] = routing.DueNumber{Cursor: n.ID, Number: n.Number, Carrier: n.Carrier, RateClass: n.RateClass, DueAt: n.DueAt}
 	}
 	return out, nil
 }
@@ -420,7 +436,14 @@ func (a *limiterAdapter) Sliding(carrier, rateClass string) (int, time.Duration,
 }
 
 func (a *limiterAdapter) Rate(carrier, rateClass string) float64 {
-	if lim, ok := a.limits().classes[rateClass]; ok {
+	ls := a.limits()
+	if rateClass == "" {
+		if lim, ok := ls.accounts[carrier]; ok && lim.N > 0 {
+			return lim.Rate()
+		}
+		return 0
+	}
+	if lim, ok := ls.classes[rateClass]; ok {
 		return lim.Rate()
 	}
 	return 1

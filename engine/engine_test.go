@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
@@ -57,26 +55,12 @@ carriers:
 	return cfg
 }
 
+// startEngine starts an engine on cfg and waits until it is ready; its log
+// lines are kept for the test's failure message (startEngineLogged shows
+// them to the test).
 func startEngine(t *testing.T, cfg *config.Config) *testEngine {
 	t.Helper()
-	var logs bytes.Buffer
-	e, err := New(context.Background(), cfg, NewLogger(cfg.Log.Level, &syncBuffer{b: &logs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	te := &testEngine{Engine: e, cancel: cancel, done: make(chan error, 1), dbURL: cfg.Postgres.URL}
-	go func() { te.done <- e.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.listener == nil || e.Ready(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("engine not ready: %v", e.Ready(context.Background()))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	te.url = "http://" + e.listener.Addr().String()
-	t.Cleanup(te.stop)
-	return te
+	return startEngineLogged(t, cfg, &lockedBuffer{})
 }
 
 func (te *testEngine) stop() {
@@ -84,9 +68,6 @@ func (te *testEngine) stop() {
 	<-te.done
 }
 
-type syncBuffer struct{ b *bytes.Buffer }
-
-func (s *syncBuffer) Write(p []byte) (int, error) { return len(p), nil }
 
 // The whole path in one process: a queued message is submitted, its receipt
 // delivers it; a reply lands in the same thread.

@@ -95,14 +95,21 @@ log: `+logPath)
 		}
 		ts := times[src]
 		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
-		for i := 10; i < len(ts); i++ {
-			if ts[i].Sub(ts[i-10]) < time.Second {
-				t.Errorf("number %s: 11 segments within %v", src, ts[i].Sub(ts[i-10]))
-			}
-		}
+		checkSliding(t, src, ts, 10)
 	}
 	if th := sim.Stats().Throttled; th != 0 {
 		t.Errorf("the carrier refused %d submits", th)
+	}
+}
+
+// checkSliding fails t when the sorted times ts of one number's segments
+// hold more than n within any second, as a strict carrier counts.
+func checkSliding(t *testing.T, src string, ts []time.Time, n int) {
+	t.Helper()
+	for i := n; i < len(ts); i++ {
+		if ts[i].Sub(ts[i-n]) < time.Second {
+			t.Errorf("number %s: %d segments within %v", src, n+1, ts[i].Sub(ts[i-n]))
+		}
 	}
 }
 

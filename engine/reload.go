@@ -187,6 +187,8 @@ func (e *Engine) Reload(ctx context.Context, next *config.Config) (config.Change
 	// The dispatcher stops sending on removed carriers and starts on added
 	// ones before their binds go and come.
 	e.dispatcher.SetCarriers(routingCarriers)
+	e.router.SetCarriers(routingCarriers)
+	e.api.SetCatalog(catalogOf(next))
 	e.carriersMu.Lock()
 	list := make([]*carrierRun, 0, len(runs))
 	for _, cr := range e.carriers {
@@ -236,6 +238,22 @@ func (e *Engine) Reload(ctx context.Context, next *config.Config) (config.Change
 		zap.Bool("log_level", ch.LogLevel), zap.Bool("rate_classes", ch.Classes), zap.Strings("added", ch.Added),
 		zap.Strings("removed", ch.Removed), zap.Strings("rebound", ch.Rebind), zap.Strings("retuned", ch.Retune))
 	return ch, nil
+}
+
+// catalogOf is what the API checks numbers against under c: the carriers,
+// the rate classes (a class removed from the file stays until a restart:
+// limits.set keeps it) and their rates.
+func catalogOf(c *config.Config) (carriers, classes []string, rates, carrierRates map[string]float64) {
+	rates, carrierRates = map[string]float64{}, map[string]float64{}
+	for _, k := range c.Carriers {
+		carriers = append(carriers, k.Name)
+		carrierRates[k.Name] = k.TPS
+	}
+	for _, rc := range c.Classes {
+		classes = append(classes, rc.Name)
+		rates[rc.Name] = rc.Rate
+	}
+	return carriers, classes, rates, carrierRates
 }
 
 func mergeNames(a, b []string) []string {

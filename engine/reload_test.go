@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
+	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
 // lockedBuffer collects an engine's log lines for a test.
@@ -235,4 +236,74 @@ log: `+logPath)
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// A reload adds a carrier (it binds; the API takes numbers on it at once;
+// a message from such a number goes out on it), changes another's
+// connection settings (only that carrier binds again, at its new address)
+// and removes the added one (its binds drain and unbind). The carrier left
+// alone is never dropped.
+func TestReloadCarriersAddRebindRemove(t *testing.T) {
+	t.Parallel()
+	const acct = `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`
+	simA, simB, simC := testenv.StartSim(t, acct), testenv.StartSim(t, acct), testenv.StartSim(t, acct)
+	rc := newReloadConfig(t, testenv.NewDatabase(t), simA.Addr(""))
+	carrier := func(name string, sim interface{ Addr(string) string }) string {
+		host, port, _ := net.SplitHostPort(sim.Addr(""))
+		return fmt.Sprintf("\n  - {name: %s, host: %s, port: %s, system_id: sb, window: 20, tps: 100, message_ids: {submit: decimal}, reconnect_min: 20ms, reconnect_max: 200ms}", name, host, port)
+	}
+	write := func(extra string) *config.Config {
+		t.Helper()
+		rc.write(20, 100, "info", "")
+		b, err := os.ReadFile(rc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(rc.path, append(b, []byte(extra+"\n")...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return rc.load()
+	}
+	te := startEngine(t, write(""))
+	ctx := context.Background()
+	bound := func(sim interface{ Stats() smscsim.Stats }) int64 { return sim.Stats().Bound }
+	testenv.Eventually(t, "sim bound", func() bool { return bound(simA) == 1 })
+	ws, tok := testenv.TenantOf(t, te.url, "acme")
+
+	// Before the reload the API refuses numbers on carrier "second".
+	refused := testenv.Call(t, te.url, "POST", "/admin/v1/numbers", testenv.OperatorToken,
+		map[string]any{"number": "+14155550142", "kind": "dedicated", "workspace": ws, "carrier": "second"})
+	testenv.Expect(t, refused, 422)
+
+	ch, err := te.Reload(ctx, write(carrier("second", simB)))
+	if err != nil || len(ch.Added) != 1 {
+		t.Fatalf("reload adding a carrier: %+v %v", ch, err)
+	}
+	testenv.Eventually(t, "the added carrier bound", func() bool { return bound(simB) == 1 })
+	testenv.Expect(t, testenv.Call(t, te.url, "POST", "/admin/v1/numbers", testenv.OperatorToken,
+		map[string]any{"number": "+14155550142", "kind": "dedicated", "workspace": ws, "carrier": "second"}), 201)
+	testenv.Expect(t, testenv.Call(t, te.url, "PUT", "/v1/sms/number", tok, map[string]any{"number": "+14155550142"}), 200)
+	testenv.Expect(t, testenv.Call(t, te.url, "POST", "/v1/messages", tok, map[string]any{"to": "+447911123456", "text": "via second"}), 202)
+	testenv.Eventually(t, "the message out on the added carrier", func() bool { return simB.Stats().Accepted == 1 })
+
+	// sim moves to simC: it binds there; second is left alone.
+	rc.host, rc.port, _ = net.SplitHostPort(simC.Addr(""))
+	ch, err = te.Reload(ctx, write(carrier("second", simB)))
+	if err != nil || len(ch.Rebind) != 1 || ch.Rebind[0] != "sim" {
+		t.Fatalf("reload moving sim: %+v %v", ch, err)
+	}
+	testenv.Eventually(t, "sim bound at its new address, gone from the old", func() bool { return bound(simC) == 1 && bound(simA) == 0 })
+
+	// second removed: it drains and unbinds; sim stays bound.
+	ch, err = te.Reload(ctx, write(""))
+	if err != nil || len(ch.Removed) != 1 {
+		t.Fatalf("reload removing a carrier: %+v %v", ch, err)
+	}
+	testenv.Eventually(t, "the removed carrier unbound", func() bool { return bound(simB) == 0 })
+	if b := simB.Stats().Binds; b != 1 {
+		t.Errorf("the added carrier bound %d times (a reload that changes nothing of it must not rebind it)", b)
+	}
+	if b, n := simC.Stats().Binds, bound(simC); b != 1 || n != 1 {
+		t.Errorf("sim at its new address: %d binds, %d bound", b, n)
+	}
 }

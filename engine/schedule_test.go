@@ -116,11 +116,7 @@ log: `+logPath)
 		if span := ts[len(ts)-1].Sub(ts[0]); span < 2900*time.Millisecond {
 			t.Errorf("number %s: %d segments within %v", src, len(ts), span)
 		}
-		for i := 10; i < len(ts); i++ {
-			if ts[i].Sub(ts[i-10]) < time.Second {
-				t.Errorf("number %s: 11 segments within %v", src, ts[i].Sub(ts[i-10]))
-			}
-		}
+		checkSliding(t, src, ts, 10)
 	}
 	if th := sim.Stats().Throttled; th != 0 {
 		t.Errorf("the carrier refused %d submits", th)

@@ -39,7 +39,9 @@ type RouterConfig struct {
 // error answers ESME_RX_T_APPN, so the carrier keeps the message and sends it
 // again later. Concurrent deliveries are committed together (group commit).
 type Router struct {
-	cfg      RouterConfig
+	cfg RouterConfig
+	// carriers is cfg.Carriers, replaced whole by SetCarriers.
+	carriers atomic.Pointer[map[string]*Carrier]
 	log      *zap.Logger
 	receipts *batcher[Receipt, ReceiptOutcome]
 	parts    *batcher[Part, *PartSet]
@@ -89,11 +91,21 @@ func NewRouter(cfg RouterConfig) *Router {
 		cfg.Logger = zap.NewNop()
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger.Named("router"), stop: make(chan struct{}), swept: make(chan struct{})}
+	r.SetCarriers(cfg.Carriers)
 	r.receipts = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.ApplyReceipts)
 	r.parts = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.StoreParts)
 	r.inbound = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.AppendInbound)
 	go r.sweepLoop()
 	return r
+}
+
+// SetCarriers replaces the carriers by name that the router decodes stored
+// part sets with (a reload added or removed carriers).
+func (r *Router) SetCarriers(m map[string]*Carrier) {
+	if m == nil {
+		m = map[string]*Carrier{}
+	}
+	r.carriers.Store(&m)
 }
 
 // Close stops the sweep and the flushers. No handler may run during or after it.
@@ -360,7 +372,7 @@ func (r *Router) Sweep(ctx context.Context) int {
 			return n
 		}
 		for _, set := range sets {
-			c := r.cfg.Carriers[set.Key.Carrier]
+			c := (*r.carriers.Load())[set.Key.Carrier]
 			if c == nil {
 				c = &Carrier{Name: set.Key.Carrier}
 			}

@@ -1,0 +1,11 @@
+-- 0011: claims per sender number (issue 15 §2–§3).
+--
+-- The claim queue in claim order per sender number: ClaimNumbers reads the
+-- first due entries of each number it is asked for (a LATERAL probe per
+-- number), and DueNumbers finds the numbers with pending work by a loose
+-- index scan (one descent per number, never the messages behind it).
+-- messages_due (due_at, id) stays: ReleaseDeadClaims, SentRecently and the
+-- global Claim read ranges of it around now, which this index, led by the
+-- number, cannot give. Same predicate as messages_due: only pending
+-- messages that are not held have a due_at.
+CREATE INDEX messages_number_due ON messages (number_id, due_at, id) WHERE due_at IS NOT NULL;

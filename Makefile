@@ -8,7 +8,7 @@ WITH_SERVICES = set -a && eval "$$(scripts/services.sh up)" && set +a &&
 FUZZTIME ?= 10m
 BENCHCOUNT ?= 5
 
-.PHONY: test vet unit bench fuzz faults demo services build clean
+.PHONY: test vet unit bench fuzz faults demo services build clean deb docker docker-context
 
 ## test: go vet, then every test with the race detector, against real services
 test: vet
@@ -21,9 +21,30 @@ vet:
 unit:
 	$(WITH_SERVICES) $(GO) test -timeout 9m ./...
 
-## build: every binary into ./bin
+## build: every binary into ./bin, statically linked (CGO_ENABLED=0: the
+## Dockerfile copies them into an image FROM scratch)
 build:
-	$(GO) build -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+
+## deb: the Debian package (dpkg-deb) in bin/deb/: the three binaries, the
+## systemd unit, an example config under /etc/switchboard/ (packaging/deb.sh)
+deb:
+	packaging/deb.sh bin/deb $(DEB_VERSION)
+
+## docker-context: what the Dockerfile copies: the static binaries, CA
+## certificates and tzdata from this machine, into bin/rootfs/
+docker-context: build
+	rm -rf bin/rootfs && mkdir -p bin/rootfs/usr/bin bin/rootfs/etc/ssl/certs bin/rootfs/usr/share bin/rootfs/etc/switchboard
+	cp bin/switchboard bin/smscsim bin/smppbench bin/rootfs/usr/bin/
+	cp /etc/ssl/certs/ca-certificates.crt bin/rootfs/etc/ssl/certs/
+	cp -r /usr/share/zoneinfo bin/rootfs/usr/share/
+	cp configs/switchboard.yaml bin/rootfs/etc/switchboard/
+
+## docker: the image (IMAGE, default switchboard:latest) FROM scratch; needs a
+## Docker daemon
+IMAGE ?= switchboard:latest
+docker: docker-context
+	docker build -t $(IMAGE) .
 
 ## bench: Go benchmarks, medians over BENCHCOUNT runs (compare with benchstat)
 bench:
@@ -42,8 +63,11 @@ fuzz:
 
 ## demo: the whole engine against the carrier simulator, end to end
 ## (DEMO_KEEP=1 keeps it running)
+## (the demo is built and exec'd, so a signal to make reaches it: it stops the
+## engine and simulator on SIGINT, SIGTERM, or when make dies)
 demo: build
-	$(WITH_SERVICES) $(GO) run ./scripts/demo --bin bin $(if $(DEMO_KEEP),--keep,)
+	$(GO) build -o bin/demo ./scripts/demo
+	$(WITH_SERVICES) exec bin/demo --bin bin $(if $(DEMO_KEEP),--keep,)
 
 ## faults: the fault suite in its long form (SB_FAULT_SCALE=3), then a table:
 ## fault, load held, accepted, lost (must be 0), duplicates, violations (must be 0)

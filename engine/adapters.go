@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/routing"
@@ -31,6 +33,9 @@ type storeAdapter struct {
 	// formats holds each carrier's message-id formats (submit, receipt),
 	// swapped whole by a reload.
 	formats atomic.Pointer[map[string][2]inbox.IDFormat]
+	// submitted, when set, observes the latency of each message whose last
+	// part was accepted, once its result is recorded (opsmetrics.go).
+	submitted prometheus.Observer
 }
 
 // format is carrier's message-id format: of submit results (0) or of
@@ -66,7 +71,7 @@ func (a *storeAdapter) Claim(ctx context.Context, owner string, lease time.Durat
 	for i, m := range ms {
 		out[i] = routing.Outbound{
 			ID: int64(m.ID), From: m.From, To: m.To, Carrier: m.Carrier, RateClass: m.RateClass, Body: m.Body,
-			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt, Parts: m.Parts, Submitted: m.Submitted,
+			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, QueuedAt: m.QueuedAt, ExpiresAt: m.ExpiresAt, Parts: m.Parts, Submitted: m.Submitted,
 		}
 	}
 	return out, nil
@@ -103,6 +108,7 @@ func (a *storeAdapter) RecordSubmits(ctx context.Context, rs []routing.SegmentRe
 	if err != nil {
 		return err
 	}
+	observeSubmitted(a.submitted, rs)
 	a.changed()
 	return firstItemError(errs, inbox.ErrNotFound)
 }

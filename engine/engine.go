@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -82,6 +83,8 @@ type Engine struct {
 	owner    string
 	liveness *inbox.Store
 	livePool *pgxpool.Pool
+	// submitLatency is switchboard_message_submit_seconds (opsmetrics.go).
+	submitLatency prometheus.Histogram
 }
 
 // OpenStore connects to PostgreSQL (cfg.Postgres) and brings the schema up
@@ -142,7 +145,8 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, bindLeaseTTL)
 
 	limits := newLimiterAdapter(e.limiter, cfg)
-	adapter := &storeAdapter{s: e.store}
+	e.submitLatency = newSubmitLatency()
+	adapter := &storeAdapter{s: e.store, submitted: e.submitLatency}
 	adapter.setFormats(cfg)
 	e.adapter = adapter
 	routingCarriers := map[string]*routing.Carrier{}

@@ -40,7 +40,7 @@ func (e *Engine) handler() http.Handler {
 		w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), &collector{e: e})
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}), &collector{e: e}, e.submitLatency)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/console/", console.Handler()) // the web console, over the API
 	mux.Handle("/console", console.Handler())  // redirects to /console/

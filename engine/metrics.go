@@ -11,8 +11,12 @@ import (
 )
 
 // collector exports the engine's counters at scrape time, reading the same
-// snapshots the operator API shows; it keeps no state of its own.
-type collector struct{ e *Engine }
+// snapshots the operator API shows; it keeps no state of its own but the
+// per-number queue figures it refreshes every few seconds (opsmetrics.go).
+type collector struct {
+	e       *Engine
+	numbers numberQueues
+}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {} // unchecked: the label sets vary with the binds
 
@@ -137,6 +141,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descQueueSeg, float64(q.Segments))
 		gauge(descQueueAge, q.Oldest.Seconds())
 	}
+	c.collectOps(ctx, ch)
 }
 
 // refusalName names a refusal status in metrics.

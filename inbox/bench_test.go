@@ -505,3 +505,47 @@ func BenchmarkSendingStats(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQueueByNumber is the per-number queue read behind the engine's
+// switchboard_number_queue_* metrics (one call per 10 s at most), against
+// QueueStats (the whole-queue gauges, read at every scrape), with
+// SB_BENCH_PENDING pending messages (default 100,000) over 1,000 numbers.
+func BenchmarkQueueByNumber(b *testing.B) {
+	ctx := context.Background()
+	pool := testenv.OpenPool(b, testenv.NewDatabase(b), 4)
+	if err := inbox.Migrate(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	s := inbox.New(pool, inbox.Options{})
+	pending := envInt("SB_BENCH_PENDING", 100_000)
+	for _, q := range []string{
+		`INSERT INTO workspaces (name, sms_addon) VALUES ('bench', true)`,
+		`INSERT INTO numbers (e164, kind, rate_class, carrier)
+			SELECT '+1415999' || lpad(i::text, 4, '0'), 'shared', 'shared', 'carrier-' || (i % 3) FROM generate_series(1, 1000) i`,
+		fmt.Sprintf(`INSERT INTO messages (workspace_id, thread_id, thread_seq, number_id, contact, direction, body, encoding, segments, status,
+				created_at, queued_at, pending_since)
+			SELECT 1, j, 1, 1 + j %% 1000, '+16462000000', 'out', 'queued text', 'gsm7', 1 + j %% 3, 'queued',
+				now() - j * interval '1 ms', now(), now() - j * interval '1 ms'
+			FROM generate_series(1, %d) j`, pending),
+		`VACUUM ANALYZE`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			b.Fatalf("%s: %v", q, err)
+		}
+	}
+	b.Run("QueueByNumber", func(b *testing.B) {
+		for b.Loop() {
+			qs, err := s.QueueByNumber(ctx, 200)
+			if err != nil || len(qs) != 200 {
+				b.Fatal(len(qs), err)
+			}
+		}
+	})
+	b.Run("QueueStats", func(b *testing.B) {
+		for b.Loop() {
+			if q, err := s.QueueStats(ctx); err != nil || q.Pending == 0 {
+				b.Fatal(q, err)
+			}
+		}
+	})
+}

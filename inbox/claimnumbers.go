@@ -132,7 +132,7 @@ func scanClaimed(rows pgx.Rows) (ClaimedMessage, error) {
 	var mask int32
 	var exp *time.Time
 	if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
-		&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts, &exp); err != nil {
+		&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts, &exp, &c.QueuedAt); err != nil {
 		return c, err
 	}
 	c.ExpiresAt = timeOrZero(exp)

@@ -12,18 +12,21 @@ import (
 // submit the message. The lease runs until LeaseUntil; after that the message
 // is claimable again by anyone, with Attempts one higher.
 type ClaimedMessage struct {
-	ID         MessageID
-	Workspace  WorkspaceID
-	Thread     ThreadID
-	From       string // the local number, E.164
-	Carrier    string // the carrier of From
-	RateClass  string // the throttle class of From
-	To         string // the contact, E.164
-	Body       string
-	Encoding   string
-	Segments   int
-	Attempts   int       // including this one
-	CreatedAt  time.Time // when the message was accepted
+	ID        MessageID
+	Workspace WorkspaceID
+	Thread    ThreadID
+	From      string // the local number, E.164
+	Carrier   string // the carrier of From
+	RateClass string // the throttle class of From
+	To        string // the contact, E.164
+	Body      string
+	Encoding  string
+	Segments  int
+	Attempts  int       // including this one
+	CreatedAt time.Time // when the message was accepted
+	// QueuedAt is when it entered the queue: its acceptance, or the
+	// release of a scheduled message at its send time.
+	QueuedAt   time.Time
 	LeaseUntil time.Time
 	// ExpiresAt is the tenant's validity deadline (zero when none was
 	// given): the submit_sm carries it as validity_period, and it must not
@@ -188,7 +191,7 @@ FROM v, numbers n
 WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
 RETURNING m.id, m.workspace_id, m.thread_id, n.e164, n.carrier, n.rate_class, m.contact,
           m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask,
-          coalesce(m.wire_parts, 0)::int2, m.expires_at
+          coalesce(m.wire_parts, 0)::int2, m.expires_at, coalesce(m.queued_at, m.created_at)
 `
 
 // SubmitOutcome is what became of one segment's submit_sm, as the caller

@@ -1304,7 +1304,7 @@ func addrDigits(n string, ton uint8) []byte {
 
 // segmentResult classifies one submit's result.
 func (d *Dispatcher) segmentResult(m Outbound, seg, parts int, r smpp.SubmitResult, err error) SegmentResult {
-	out := SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: seg, Parts: parts}
+	out := SegmentResult{Message: m.ID, Carrier: m.Carrier, Segment: seg, Parts: parts, Queued: m.QueuedAt}
 	if err == nil {
 		out.Outcome = Accepted
 		out.CarrierID = r.MessageID

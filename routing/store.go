@@ -17,6 +17,9 @@ type Outbound struct {
 	Segments  int    // as billed when accepted
 	Attempts  int    // claims so far, this one included
 	CreatedAt time.Time
+	// QueuedAt is when the message entered the queue (its acceptance, or
+	// its release when it was scheduled).
+	QueuedAt time.Time
 	// ExpiresAt is the tenant's validity deadline, zero when none was
 	// given: each submit_sm carries the time left as its validity_period
 	// (so the carrier drops the message after it too), and no part is
@@ -78,6 +81,9 @@ type SegmentResult struct {
 	CarrierID string // the carrier's message id, as written in submit_sm_resp
 	Status    uint32 // the carrier's command_status for refusals
 	Reason    string
+	// Queued is when the message entered the queue (Outbound.QueuedAt),
+	// set on the results of submits, for the engine's latency metric.
+	Queued time.Time
 }
 
 // Retry puts a claimed message back in the queue until NotBefore.

@@ -6,6 +6,11 @@
 //
 // It needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL; scripts/services.sh
 // up starts them) and the binaries in --bin (make build).
+//
+// It cleans up after itself: on SIGINT, SIGTERM or SIGHUP, and when its
+// parent dies (make, a shell, a terminal that closed), it stops the engine
+// and the simulator it started; and were it killed outright, they get
+// SIGTERM from the kernel (Linux's parent-death signal, procattr_linux.go).
 package main
 
 import (
@@ -42,8 +47,15 @@ const (
 func main() {
 	bin := flag.String("bin", "bin", "directory holding the switchboard and smscsim binaries")
 	keep := flag.Bool("keep", false, "keep the engine and simulator running until Ctrl-C")
+	dbName := flag.String("db-name", "switchboard_demo", "the database the demo creates afresh (on DATABASE_URL's server)")
+	prefix := flag.String("redis-prefix", "sbdemo:", "the prefix of the demo's Redis keys (cleared at the start)")
 	flag.Parse()
-	if err := run(*bin, *keep); err != nil {
+	// SIGTERM when the parent dies, caught below like any other SIGTERM.
+	if err := dieWithParent(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+	if err := run(*bin, *keep, *dbName, *prefix); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -67,20 +79,20 @@ func freePort() int {
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
-func run(bin string, keep bool) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+func run(bin string, keep bool, dbName, prefix string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	dir, err := os.MkdirTemp("", "switchboard-demo-")
 	if err != nil {
 		return err
 	}
 	// A database of its own, made afresh each run.
-	dbURL, err := freshDatabase(ctx, env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "switchboard_demo")
+	dbURL, err := freshDatabase(ctx, env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), dbName)
 	if err != nil {
 		return err
 	}
 	redisURL := env("REDIS_URL", "redis://127.0.0.1:6379/0")
-	if err := clearRedis(ctx, redisURL, "sbdemo:"); err != nil {
+	if err := clearRedis(ctx, redisURL, prefix); err != nil {
 		return err
 	}
 
@@ -99,14 +111,14 @@ func run(bin string, keep bool) error {
 	cfg := fmt.Sprintf(`http: {listen: "127.0.0.1:%d"}
 log: {level: warn}
 postgres: {url: %q}
-redis: {url: %q, prefix: "sbdemo:"}
+redis: {url: %q, prefix: %q}
 rate_classes:
   - {name: shared, rate: 1}
   - {name: dedicated, rate: 10}
 carriers:
   - {name: sim, host: 127.0.0.1, port: %d, system_id: switchboard, password_env: DEMO_SMSC_PASSWORD,
      binds: 2, window: 50, tps: 100, long_message: udh8}
-`, httpPort, dbURL, redisURL, smscPort)
+`, httpPort, dbURL, redisURL, prefix, smscPort)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -207,9 +219,10 @@ carriers:
 	}
 	fmt.Printf("\nLogs and the simulator's report are in %s\n", dir)
 	if keep {
-		fmt.Printf("\nStill running: API http://127.0.0.1:%d (token %s), simulator stats http://127.0.0.1:%d/stats.\n"+
+		fmt.Printf("\nStill running: API http://127.0.0.1:%d (token %s), simulator stats http://127.0.0.1:%d/stats\n"+
+			"(engine pid %d, simulator pid %d).\n"+
 			"The web console is http://127.0.0.1:%d/console/: sign in with the token.\nPress Ctrl-C to stop.\n",
-			httpPort, token[1], statsPort, httpPort)
+			httpPort, token[1], statsPort, eng.cmd.Process.Pid, sim.cmd.Process.Pid, httpPort)
 		<-ctx.Done()
 	} else {
 		fmt.Println("\nDone. To keep the engine running and play with the API and the web console: make demo DEMO_KEEP=1")
@@ -267,6 +280,7 @@ func start(ctx context.Context, path string, env []string, logPath string, args 
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr() // SIGTERM to it should this process die
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w (run make build)", path, err)
 	}
@@ -275,6 +289,7 @@ func start(ctx context.Context, path string, env []string, logPath string, args 
 	return p, nil
 }
 
+// stop sends SIGTERM and waits for the process to end (SIGKILL after 15 s).
 func (p *proc) stop() {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

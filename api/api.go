@@ -112,10 +112,9 @@ type Config struct {
 	// ConfigVersion, when set, says which configuration is in force; GET
 	// /admin/v1/binds sends it as JSON under "config".
 	ConfigVersion func() any
-	// Kick is called after messages were queued, with the numbers they are
-	// sent from (none when unknown), so the dispatcher claims for them at
-	// once. Nil: nothing is called.
-	Kick func(numbers ...string)
+	// Kick is called after messages were queued, so the dispatcher looks
+	// at once. Nil: nothing is called.
+	Kick func()
 	// Events wakes the event streams and is notified after each enqueue.
 	// Nil: streams read the feed every second and nothing is notified.
 	Events Events

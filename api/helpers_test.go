@@ -57,7 +57,7 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	e.hub = hub
 	cfg := api.Config{
 		Store: e.store, OperatorToken: opToken, MaxBodyBytes: 4096, Events: hub, Logger: testLogger(t),
-		Kick:  func(...string) { e.kicks.Add(1) },
+		Kick:  func() { e.kicks.Add(1) },
 		Binds: func() any { return []map[string]any{{"carrier": "carrier-a", "state": "bound", "window_in_use": 3}} },
 	}
 	for _, o := range opts {

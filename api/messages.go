@@ -461,21 +461,15 @@ func (s *Server) enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]i
 // afterEnqueue wakes the dispatcher and the event streams when something
 // was queued.
 func (s *Server) afterEnqueue(res []inbox.EnqueueResult) {
-	var from []string
-	seen := map[string]bool{}
 	for _, r := range res {
-		if r.Err == nil && !r.Duplicate && !seen[r.From] {
-			seen[r.From] = true
-			from = append(from, r.From)
+		if r.Err == nil && !r.Duplicate {
+			if s.cfg.Kick != nil {
+				s.cfg.Kick()
+			}
+			if s.cfg.Events != nil {
+				s.cfg.Events.Notify()
+			}
+			return
 		}
-	}
-	if len(from) == 0 {
-		return
-	}
-	if s.cfg.Kick != nil {
-		s.cfg.Kick(from...)
-	}
-	if s.cfg.Events != nil {
-		s.cfg.Events.Notify()
 	}
 }

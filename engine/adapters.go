@@ -55,12 +55,8 @@ func (a *storeAdapter) setFormats(cfg *config.Config) {
 	a.formats.Store(&m)
 }
 
-func (a *storeAdapter) Claim(ctx context.Context, owner string, lease time.Duration, wants []routing.ClaimWant) ([]routing.Outbound, error) {
-	in := make([]inbox.NumberClaim, len(wants))
-	for i, w := range wants {
-		in[i] = inbox.NumberClaim{Number: w.Number, Max: w.Max, Scan: w.Scan}
-	}
-	ms, err := a.s.ClaimNumbers(ctx, owner, lease, in)
+func (a *storeAdapter) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
+	ms, err := a.s.ClaimLimited(ctx, owner, max, lease, skip, perNumber)
 	if err != nil {
 		return nil, err
 	}
@@ -73,18 +69,6 @@ func (a *storeAdapter) Claim(ctx context.Context, owner string, lease time.Durat
 			ID: int64(m.ID), From: m.From, To: m.To, Carrier: m.Carrier, RateClass: m.RateClass, Body: m.Body,
 			Encoding: m.Encoding, Segments: m.Segments, Attempts: m.Attempts, CreatedAt: m.CreatedAt, QueuedAt: m.QueuedAt, ExpiresAt: m.ExpiresAt, Parts: m.Parts, Submitted: m.Submitted,
 		}
-	}
-	return out, nil
-}
-
-func (a *storeAdapter) DueNumbers(ctx context.Context, after int64, limit int) ([]routing.DueNumber, error) {
-	ns, err := a.s.DueNumbers(ctx, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]routing.DueNumber, len(ns))
-	for i, n := range ns {
-		out[i] = routing.DueNumber{Cursor: n.ID, Number: n.Number, Carrier: n.Carrier, RateClass: n.RateClass, DueAt: n.DueAt}
 	}
 	return out, nil
 }
@@ -436,14 +420,7 @@ func (a *limiterAdapter) Sliding(carrier, rateClass string) (int, time.Duration,
 }
 
 func (a *limiterAdapter) Rate(carrier, rateClass string) float64 {
-	ls := a.limits()
-	if rateClass == "" {
-		if lim, ok := ls.accounts[carrier]; ok && lim.N > 0 {
-			return lim.Rate()
-		}
-		return 0
-	}
-	if lim, ok := ls.classes[rateClass]; ok {
+	if lim, ok := a.limits().classes[rateClass]; ok {
 		return lim.Rate()
 	}
 	return 1

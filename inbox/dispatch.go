@@ -89,9 +89,19 @@ func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease t
 		// scan in claim order (see claimPlan).
 		return s.queryPlanned(ctx, claimPlan, claimSQL, []any{owner, max, micros(lease), micros(s.ttl), skip, perNumber, claimScan(max)},
 			func(rows pgx.Rows) error {
-				c, err := scanClaimed(rows)
-				if err != nil {
+				var c ClaimedMessage
+				var segs, parts int16
+				var mask int32
+				var exp *time.Time
+				if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
+					&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts, &exp, &c.QueuedAt); err != nil {
 					return err
+				}
+				c.ExpiresAt = timeOrZero(exp)
+				c.Segments, c.Parts = int(segs), int(parts)
+				c.Submitted = make([]bool, c.Segments)
+				for i := range c.Submitted {
+					c.Submitted[i] = mask&(1<<i) != 0
 				}
 				out = append(out, c)
 				return nil
@@ -156,11 +166,6 @@ fair AS MATERIALIZED (
         SELECT id, row_number() OVER (PARTITION BY number_id ORDER BY due_at, id) AS rn FROM scan
     ) x WHERE rn <= $6
 ),
-` + claimTail
-
-// claimTail locks and claims the candidates of CTE fair, at most $2 of them
-// ($1 owner, $3 lease, in microseconds); shared by Claim and ClaimNumbers.
-const claimTail = `
 c AS MATERIALIZED (
     SELECT m.id, m.workspace_id, m.number_id
     FROM messages m

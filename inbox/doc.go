@@ -46,9 +46,7 @@
 //     heartbeat_at), at most one per instance; see Liveness.
 //
 // Key indexes: messages_due (due_at, id) WHERE due_at IS NOT NULL, the claim
-// queue in due order (Claim, leases, SentRecently); messages_number_due
-// (number_id, due_at, id) with the same predicate, the claim queue per
-// sender number (ClaimNumbers, DueNumbers); messages_idempotency (workspace_id, idempotency_key); messages_thread
+// queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
 // (thread_id, id); messages_pending (number_id, workspace_id) WHERE pending;
 // threads_recent (workspace_id, last_message_at DESC, id DESC); segments
 // primary key (carrier, carrier_key); message_changes_feed (workspace_id,

@@ -100,9 +100,8 @@ type Limiter interface {
 	// now (0x58 or 0x14): slow the number down, or the whole account when
 	// number is "".
 	Throttled(ctx context.Context, carrier, number, rateClass string)
-	// Rate is the number's configured rate in segments per second, or with
-	// rateClass "" the carrier account's (0 or less: unknown, no limit);
-	// the dispatcher sizes the number's queue from them.
+	// Rate is the number's configured rate in segments per second; the
+	// dispatcher sizes the number's queue from it.
 	Rate(carrier, rateClass string) float64
 }
 

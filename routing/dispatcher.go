@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -20,11 +21,9 @@ import (
 const (
 	DefaultClaimBatch   = 200
 	DefaultLease        = 2 * time.Minute
-	DefaultInFlight     = 20000
+	DefaultInFlight     = 5000
 	DefaultQueueAhead   = 2 * time.Second
-	DefaultMinQueue     = 2
-	DefaultDiscover     = 500 * time.Millisecond
-	DefaultDiscoverPage = 1000
+	DefaultMinQueue     = 8
 	DefaultRetryMin     = time.Second
 	DefaultRetryMax     = 5 * time.Minute
 	DefaultPoll         = 200 * time.Millisecond
@@ -48,24 +47,15 @@ type DispatcherConfig struct {
 	Lease      time.Duration // claim lease: a message not started within half of it is given back
 	InFlight   int           // messages held between claim and result, all numbers together
 	// QueueAhead sizes each sender number's ready queue: it holds at most
-	// what the number can send in this long — at its rate, or at its share
-	// of its carrier account's rate when the account is short (the
-	// account's rate over its numbers with work) — and at least MinQueue
-	// messages. Claims ask only for the numbers whose queues have room, so
-	// a number's backlog stays in the store and never takes the claims or
-	// the in-flight budget of other numbers.
+	// what the number can send in this long at its rate (and at least
+	// MinQueue messages). A number whose queue is full is left out of
+	// claims, so its backlog stays in the store and never takes the claims
+	// or the in-flight budget of other numbers.
 	QueueAhead time.Duration
 	MinQueue   int
-	// DiscoverEvery is how often the dispatcher reads the store's list of
-	// numbers with pending messages (DueNumbers, DiscoverPage numbers per
-	// call, claims going on between pages), to find work it was not told
-	// of by Kick: other processes' enqueues, released leases, scheduled
-	// sends, the backlog after a restart.
-	DiscoverEvery time.Duration
-	DiscoverPage  int
-	RetryMin      time.Duration // first retry delay
-	RetryMax      time.Duration // longest retry delay
-	Poll          time.Duration // how often an idle dispatcher looks for work
+	RetryMin   time.Duration // first retry delay
+	RetryMax   time.Duration // longest retry delay
+	Poll       time.Duration // how often an idle dispatcher looks for work
 	// ClaimGap is the least time between two claims that found less than a
 	// full batch: kicks arriving meanwhile are gathered into one claim,
 	// which costs a transaction whatever its size.
@@ -140,13 +130,13 @@ type Dispatcher struct {
 	results chan dispatchResult
 	stats   dispatchCounters
 
-	held    atomic.Int64   // messages claimed and not yet released
-	jobs    sync.WaitGroup // one per message held
-	returns sync.WaitGroup // tokens being given back to the limiter
-	claimer *claimer       // what to claim next
-	intakeM sync.Mutex     // guards intake
-	intake  []Outbound     // claimed, not yet in a queue
-	refuseM sync.Mutex     // guards refusals and recent
+	held    atomic.Int64             // messages claimed and not yet released
+	jobs    sync.WaitGroup           // one per message held
+	returns sync.WaitGroup           // tokens being given back to the limiter
+	full    atomic.Pointer[[]string] // numbers whose queues are full, for Claim
+	intakeM sync.Mutex               // guards intake
+	intake  []Outbound               // claimed, not yet in a queue
+	refuseM sync.Mutex               // guards refusals and recent
 	refuse  map[RefusalKey]*refusalCount
 	recent  map[string]map[string]time.Time // carrier → number → last 0x58
 
@@ -161,7 +151,6 @@ type Dispatcher struct {
 }
 
 type dispatchResult struct {
-	from  string // the sender number
 	segs  []SegmentResult
 	retry *Retry
 }
@@ -228,10 +217,6 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.MinQueue <= 0 {
 		cfg.MinQueue = DefaultMinQueue
 	}
-	if cfg.DiscoverPage <= 0 {
-		cfg.DiscoverPage = DefaultDiscoverPage
-	}
-	def(&cfg.DiscoverEvery, DefaultDiscover)
 	def(&cfg.Lease, DefaultLease)
 	def(&cfg.QueueAhead, DefaultQueueAhead)
 	def(&cfg.RetryMin, DefaultRetryMin)
@@ -267,23 +252,13 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		set[name] = c
 	}
 	d.carrierSet.Store(&set)
-	d.claimer = newClaimer(d)
+	d.full.Store(&[]string{})
 	return d, nil
 }
 
-// Kick tells the dispatcher that new messages were queued from numbers
-// (E.164), so it claims for them now instead of at its next poll. Without
-// numbers it looks for the numbers with work in the store (DueNumbers) now.
-func (d *Dispatcher) Kick(numbers ...string) {
-	if len(numbers) == 0 {
-		d.claimer.wantDiscovery()
-	}
-	now := time.Now()
-	for _, n := range numbers {
-		d.claimer.note(n, now)
-	}
-	signal(d.kick)
-}
+// Kick tells the dispatcher that new messages were queued, so it looks now
+// instead of at its next poll.
+func (d *Dispatcher) Kick() { signal(d.kick) }
 
 func signal(c chan struct{}) {
 	select {
@@ -346,6 +321,71 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	<-flushed
 	d.returns.Wait()
 	return nil
+}
+
+// claimLoop claims messages for the scheduler until ctx ends: as many as the
+// in-flight budget allows, leaving out the numbers whose queues are full.
+func (d *Dispatcher) claimLoop(ctx context.Context) {
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	expire := time.NewTicker(d.cfg.ExpireEvery)
+	defer expire.Stop()
+	errDelay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		free := d.cfg.InFlight - int(d.held.Load())
+		if free < min(d.cfg.ClaimBatch, d.cfg.InFlight)/2 {
+			// Wait for some messages to finish before claiming more.
+			sleepCtx(ctx, 5*time.Millisecond)
+			continue
+		}
+		if !d.anyUp() {
+			// No bind is up here (starting, or other processes hold them
+			// all): leave the queue to the processes that can send.
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			case <-expire.C:
+				d.expire(ctx)
+			}
+			continue
+		}
+		want := min(free, d.cfg.ClaimBatch)
+		msgs, err := d.cfg.Store.Claim(ctx, d.cfg.Owner, want, d.cfg.Lease, *d.full.Load(), d.cfg.MinQueue)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			d.stats.storeErrors.Add(1)
+			d.log.Warn("claim failed", zap.Error(err), zap.Duration("retry_in", errDelay))
+			sleepCtx(ctx, errDelay)
+			errDelay = min(2*errDelay, 5*time.Second)
+			continue
+		}
+		errDelay = 100 * time.Millisecond
+		if len(msgs) > 0 {
+			d.stats.claimed.Add(int64(len(msgs)))
+			d.held.Add(int64(len(msgs)))
+			d.jobs.Add(len(msgs))
+			d.intakeM.Lock()
+			d.intake = append(d.intake, msgs...)
+			d.intakeM.Unlock()
+			signal(d.wake)
+			if len(msgs) == want {
+				continue // there may be more: claim again at once
+			}
+		}
+		// Less than a full batch was waiting: gather what comes next for a
+		// moment before claiming again.
+		sleepCtx(ctx, d.cfg.ClaimGap)
+		poll.Reset(d.cfg.Poll)
+		select {
+		case <-ctx.Done():
+		case <-d.kick:
+		case <-poll.C:
+		case <-expire.C:
+			d.expire(ctx)
+		}
+	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -450,6 +490,7 @@ type numberQ struct {
 	grantAt  time.Time // the limiter's time of that grant (for Return)
 	inRing   bool
 	weight   float64
+	cap      int       // most jobs queued
 	wlog     *writeLog // its recent writes (nil: no check)
 	writeAt  time.Time // its pooled tokens wait for the write check until then
 }
@@ -547,6 +588,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 				case <-claimsDone:
 					d.takeIntake(now)
 					d.handBackAll(0, true)
+					d.publishFull()
 					return
 				default:
 				}
@@ -570,6 +612,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 			}
 			granted = d.apply(sendCtx, reqs, plans, res)
 		}
+		d.publishFull()
 		next := d.nextWake(time.Now())
 		switch {
 		case next == 0 && granted > 0:
@@ -610,7 +653,7 @@ func (d *Dispatcher) takeIntake(now time.Time) {
 	for _, m := range msgs {
 		j, res := d.prepare(m, now)
 		if res != nil {
-			d.done(m.From, *res)
+			d.done(*res)
 			continue
 		}
 		n := d.number(j)
@@ -630,11 +673,15 @@ func (d *Dispatcher) number(j *job) *numberQ {
 	if n == nil {
 		rate := d.cfg.Limiter.Rate(j.m.Carrier, j.m.RateClass)
 		n = &numberQ{key: k, class: j.m.RateClass, cq: d.carriers[j.m.Carrier], weight: max(rate, 0.001),
-			wlog: d.newWriteLog(j.m.Carrier, j.m.RateClass)}
+			cap: max(d.cfg.MinQueue, rateCap(rate, d.cfg.QueueAhead)), wlog: d.newWriteLog(j.m.Carrier, j.m.RateClass)}
 		d.numbers[k] = n
 	}
 	return n
 }
+
+// rateCap is the most jobs a number's queue holds at rate: what it sends
+// in ahead (QueueAhead).
+func rateCap(rate float64, ahead time.Duration) int { return int(math.Ceil(rate * ahead.Seconds())) }
 
 // newWriteLog is the write check of a number of rateClass on carrier, or of
 // the carrier account with rateClass "": nil when its limit is not a
@@ -945,6 +992,9 @@ func (d *Dispatcher) spend(sendCtx context.Context, n *numberQ, free int) int {
 		if j.next == len(j.unsent) {
 			n.jobs = n.jobs[1:]
 			j.close(d)
+			if len(n.jobs) == n.cap/2 {
+				d.Kick() // room for more of this number: claim now
+			}
 		}
 	}
 	if len(n.jobs) == 0 {
@@ -1202,7 +1252,7 @@ func (d *Dispatcher) filterJobs(n *numberQ, keep func(*job) bool) {
 func (d *Dispatcher) giveBackUnstarted(j *job, retry *Retry) {
 	d.stats.queued.Add(-1)
 	d.stats.handedBack.Add(1)
-	d.done(j.m.From, dispatchResult{retry: retry})
+	d.done(dispatchResult{retry: retry})
 }
 
 // startedJobs counts the jobs partly submitted.
@@ -1218,6 +1268,33 @@ func (d *Dispatcher) startedJobs() int {
 		}
 	}
 	return k
+}
+
+// publishFull tells the claimer which numbers have full queues. It runs
+// every round, so it allocates only when the set changed.
+func (d *Dispatcher) publishFull() {
+	old := *d.full.Load()
+	k, same := 0, true
+	for _, cq := range d.carriers {
+		for _, n := range cq.ring {
+			if len(n.jobs) >= n.cap {
+				same = same && k < len(old) && old[k] == n.key.number
+				k++
+			}
+		}
+	}
+	if same && k == len(old) {
+		return
+	}
+	full := make([]string, 0, k)
+	for _, cq := range d.carriers {
+		for _, n := range cq.ring {
+			if len(n.jobs) >= n.cap {
+				full = append(full, n.key.number)
+			}
+		}
+	}
+	d.full.Store(&full)
 }
 
 // nextWake is how long the scheduler may sleep: until the earliest time a
@@ -1384,7 +1461,7 @@ func (d *Dispatcher) finish(j *job) {
 	default:
 		d.stats.accepted.Add(1)
 	}
-	d.done(m.From, res)
+	d.done(res)
 }
 
 // refused counts and logs a carrier's refusal of number's submit and slows
@@ -1454,15 +1531,10 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 	return b/2 + rand.N(b/2+1)
 }
 
-// done hands the result of a message from number from to the flusher and
-// releases it: the number's queue has room for one more.
-func (d *Dispatcher) done(from string, r dispatchResult) {
-	r.from = from
+// done hands a message's result to the flusher and releases it.
+func (d *Dispatcher) done(r dispatchResult) {
 	d.results <- r
 	d.held.Add(-1)
-	if d.claimer.release(from) {
-		signal(d.kick)
-	}
 	d.jobs.Done()
 }
 
@@ -1475,19 +1547,12 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 	defer close(done)
 	var segs []SegmentResult
 	var retries []Retry
-	due := map[string]time.Time{}
 	for r := range d.results {
 		segs, retries = segs[:0], retries[:0]
-		clear(due)
 		add := func(r dispatchResult) {
 			segs = append(segs, r.segs...)
-			at := time.Time{} // the thread's next message: due now
 			if r.retry != nil {
 				retries = append(retries, *r.retry)
-				at = r.retry.NotBefore
-			}
-			if old, ok := due[r.from]; !ok || at.Before(old) {
-				due[r.from] = at
 			}
 		}
 		add(r)
@@ -1519,13 +1584,8 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 			}
 			return d.cfg.Store.Requeue(ctx, d.cfg.Owner, retries)
 		})
-		// A thread's next message can be claimed now; a requeued one from
-		// its time.
-		now := time.Now()
-		for n, at := range due {
-			d.claimer.note(n, laterOf(now, at))
-		}
-		signal(d.kick)
+		// A thread's next message can be claimed now.
+		d.Kick()
 	}
 }
 

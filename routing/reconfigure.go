@@ -75,6 +75,7 @@ func (d *Dispatcher) applyCarriers(now time.Time) {
 	for _, n := range d.numbers {
 		rate := d.cfg.Limiter.Rate(n.key.carrier, n.class)
 		n.weight = max(rate, 0.001)
+		n.cap = max(d.cfg.MinQueue, rateCap(rate, d.cfg.QueueAhead))
 		n.wlog = d.retuneWriteLog(n.wlog, n.key.carrier, n.class)
 	}
 }

@@ -30,9 +30,7 @@ type memStore struct {
 	inbound  []routing.Inbound
 	failNext int // store calls to fail
 	claims   int
-	// discoveries counts DueNumbers calls.
-	discoveries int
-	recorded    map[int64]time.Time // when each message's first result was recorded
+	recorded map[int64]time.Time // when each message's first result was recorded
 }
 
 func newMemStore(msgs ...routing.Outbound) *memStore {
@@ -47,50 +45,24 @@ func (s *memStore) fail() error {
 	return nil
 }
 
-func (s *memStore) Claim(ctx context.Context, owner string, lease time.Duration, wants []routing.ClaimWant) ([]routing.Outbound, error) {
+func (s *memStore) Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]routing.Outbound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claims++
-	limit := map[string]int{}
-	for _, w := range wants {
-		limit[w.Number] = max(limit[w.Number], w.Max)
-	}
 	var out []routing.Outbound
+	per := map[string]int{}
 	kept := s.queue[:0]
 	for _, m := range s.queue {
-		if limit[m.From] == 0 {
+		if len(out) == max || slices.Contains(skip, m.From) || per[m.From] == perNumber {
 			kept = append(kept, m)
 			continue
 		}
-		limit[m.From]--
+		per[m.From]++
 		m.Attempts++
 		s.leased[m.ID] = m
 		out = append(out, m)
 	}
 	s.queue = kept
-	return out, nil
-}
-
-// DueNumbers lists the senders of the queue in E.164 order; a number's
-// cursor is its place in that order, from 1.
-func (s *memStore) DueNumbers(ctx context.Context, after int64, limit int) ([]routing.DueNumber, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.discoveries++
-	first := map[string]routing.Outbound{}
-	var nums []string
-	for _, m := range s.queue {
-		if _, ok := first[m.From]; !ok {
-			first[m.From] = m
-			nums = append(nums, m.From)
-		}
-	}
-	slices.Sort(nums)
-	var out []routing.DueNumber
-	for i := int(after); i < len(nums) && len(out) < limit; i++ {
-		m := first[nums[i]]
-		out = append(out, routing.DueNumber{Cursor: int64(i + 1), Number: m.From, Carrier: m.Carrier, RateClass: m.RateClass, DueAt: m.CreatedAt})
-	}
 	return out, nil
 }
 

@@ -34,28 +34,6 @@ type Outbound struct {
 	Submitted []bool
 }
 
-// ClaimWant asks Claim for up to Max messages of sender number Number,
-// read from at most its first Scan due messages (0: the store's default).
-// A message requeued for later goes behind the later messages of its
-// thread, which are due but not claimable until it is sent: a claim that
-// finds nothing of a number with due work asks again with a larger Scan.
-type ClaimWant struct {
-	Number string // E.164
-	Max    int
-	Scan   int
-}
-
-// DueNumber is a sender number with pending messages in the store.
-type DueNumber struct {
-	Cursor    int64 // where DueNumbers goes on after it
-	Number    string
-	Carrier   string
-	RateClass string
-	// DueAt is when its earliest pending message becomes claimable (if it
-	// heads its thread then); a message in flight is due at its lease end.
-	DueAt time.Time
-}
-
 // Outcome is what became of one segment's submit_sm.
 type Outcome uint8
 
@@ -100,18 +78,12 @@ type Retry struct {
 // OutboundStore is the queue the dispatcher works from. Implementations are
 // safe for concurrent use; each call is one transaction.
 type OutboundStore interface {
-	// Claim leases to owner for lease, for each sender number in wants, up
-	// to its Max queued messages of that number, oldest first. Only the
+	// Claim leases up to max queued messages to owner for lease, oldest
+	// first, at most perNumber of any one sender number and none of the
+	// numbers in skip (those have enough queued here already). Only the
 	// oldest pending message of each (from, to) pair is claimable, so
-	// messages to one contact go out in order. A number with nothing
-	// claimable gives nothing.
-	Claim(ctx context.Context, owner string, lease time.Duration, wants []ClaimWant) ([]Outbound, error)
-	// DueNumbers returns up to limit sender numbers with pending messages
-	// (queued, or sending under a lease), in an order of their opaque
-	// Cursor, starting after the cursor after (0: from the start); fewer
-	// than limit means the end was reached. It reads one entry per number,
-	// not the messages behind it.
-	DueNumbers(ctx context.Context, after int64, limit int) ([]DueNumber, error)
+	// messages to one contact go out in order.
+	Claim(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]Outbound, error)
 	// RecordSubmits records segment results; a Permanent result fails its
 	// message, a message whose segments are all Accepted becomes submitted.
 	RecordSubmits(ctx context.Context, results []SegmentResult) error

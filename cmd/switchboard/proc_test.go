@@ -177,13 +177,8 @@ func loadConfig(t *testing.T, path string) *config.Config {
 	return cfg
 }
 
-// Two engine processes share one queue: every message is sent exactly once
-// and every claim is accounted for. Claims are per sender number: a
-// process takes the heads of a number's threads a share of its queue at a
-// time and claims again as results come in, so a process that keeps up
-// with its numbers may serve them all while the other waits (seen: 400/0
-// in 2 of 4 runs); which process sends is not asserted. Taking over a dead
-// process's work is the fault tests' (TestFaultKill9*).
+// Two engine processes share one queue (four sender numbers): every
+// message is sent exactly once, and both do part of the work.
 func TestProcessesShareTheWork(t *testing.T) {
 	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
@@ -250,8 +245,8 @@ log: `+logPath)
 			t.Errorf("%q reached the carrier %d times", text, seen[text])
 		}
 	}
-	if claimed[0]+claimed[1] < n {
-		t.Fatalf("claims per process %v: fewer than the %d messages sent", claimed, n)
+	if claimed[0] <= 0 || claimed[1] <= 0 || claimed[0]+claimed[1] < n {
+		t.Fatalf("claims per process %v: the work was not shared", claimed)
 	}
 	t.Logf("claims per process: %v", claimed)
 	_ = smscsim.MO{}

@@ -24,6 +24,11 @@ type OutboundRequest struct {
 	// workspace: a request whose key was accepted before returns the first
 	// message (Duplicate set) instead of queueing another.
 	IdempotencyKey string
+	// OptOutExempt sends the message even to a contact who opted out. It
+	// is for the inbox's own keyword replies (the confirmation of an
+	// opt-out goes to the contact who has just opted out); the API never
+	// sets it.
+	OptOutExempt bool
 }
 
 // EnqueueResult is the outcome of one OutboundRequest.
@@ -65,6 +70,7 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		segs   = make([]int16, 0, n)
 		idem   = make([]string, 0, n)
 		local  = make([]string, 0, n)
+		exempt = make([]bool, 0, n)
 		sameAs = map[int]int{}     // item → earlier item with the same workspace and key
 		toOf   = make([]string, n) // item → its recipient in E.164
 		keys   = map[idemKey]int{}
@@ -106,12 +112,13 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		segs = append(segs, int16(r.Segments))
 		idem = append(idem, r.IdempotencyKey)
 		local = append(local, string(lerr))
+		exempt = append(exempt, r.OptOutExempt)
 	}
 
 	var lost []int // accepted items whose key a concurrent call inserted first
 	err := retry(ctx, func() error {
 		lost = lost[:0]
-		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, exempt}, func(rows pgx.Rows) error {
 			var (
 				i          int32
 				code, from string
@@ -195,8 +202,8 @@ type idemKey struct {
 const enqueueSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::int2[], $8::text[], $9::text[])
-        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err)
+                         $6::text[], $7::int2[], $8::text[], $9::text[], $10::bool[])
+        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err, exempt)
 ),
 conn AS MATERIALIZED (
     SELECT c.workspace_id, c.number_id, c.enabled, n.e164,
@@ -245,7 +252,7 @@ verdict AS MATERIALIZED (
             WHEN r.local_err <> '' THEN r.local_err
             WHEN cand.number_id IS NULL THEN 'no_number_connected'
             WHEN NOT cand.enabled THEN 'number_disabled'
-            WHEN coalesce(o.opted_out, false) THEN 'recipient_opted_out'
+            WHEN coalesce(o.opted_out, false) AND NOT r.exempt THEN 'recipient_opted_out'
             ELSE ''
         END AS refusal
     FROM req r
@@ -259,7 +266,7 @@ verdict AS MATERIALIZED (
     ) d ON true
     LEFT JOIN LATERAL (
         SELECT o.opted_out FROM contacts o
-        WHERE o.workspace_id = r.ws AND o.contact = r.contact
+        WHERE NOT r.exempt AND o.workspace_id = r.ws AND o.contact = r.contact
         LIMIT 1
     ) o ON true
 ),

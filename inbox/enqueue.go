@@ -252,7 +252,7 @@ verdict AS MATERIALIZED (
             WHEN r.local_err <> '' THEN r.local_err
             WHEN cand.number_id IS NULL THEN 'no_number_connected'
             WHEN NOT cand.enabled THEN 'number_disabled'
-            WHEN coalesce(o.opted_out, false) AND NOT r.exempt THEN 'recipient_opted_out'
+            WHEN coalesce(o.opted_out, false) THEN 'recipient_opted_out'
             ELSE ''
         END AS refusal
     FROM req r

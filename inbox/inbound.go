@@ -37,9 +37,9 @@ type InboundResult struct {
 	// KeywordSettings), 0 when none; ReplyErr says why a configured reply
 	// was not queued (a refusal such as ErrNumberDisabled, or a database
 	// error: the inbound message itself is stored all the same).
-	Reply    MessageID
-	ReplyErr error
-	Duplicate bool        // its part set was already stored by another call
+	Reply     MessageID
+	ReplyErr  error
+	Duplicate bool // its part set was already stored by another call
 	// SelfTest is set when the message carried the token of a self-test
 	// (see StartSelfTest): it is recorded on the self-test and stored
 	// nowhere else (no thread, not unrouted).

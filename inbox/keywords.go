@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 	"golang.org/x/text/runes"
 	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
@@ -115,10 +117,14 @@ const MaxKeywordLength = 32
 // anything longer is a sentence, not a keyword, and costs nothing more.
 const maxKeywordBody = 64
 
-// stripMarks drops the accents of decomposed letters: "Arrêt" → "Arret",
-// "pomoč" → "pomoc". x/text's norm and runes: the Unicode decomposition
-// tables are what this needs, and hand-written tables would drift.
-var stripMarks = transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// foldKeyword returns a transformer that drops the accents of decomposed
+// letters ("Arrêt" → "Arret", "pomoč" → "pomoc") and upper-cases with the
+// full Unicode mappings ("ß" → "SS"). x/text's norm, runes and cases: the
+// Unicode tables are what this needs, and hand-written ones would drift.
+// Transformers keep state: one per call, never shared.
+func foldKeyword() transform.Transformer {
+	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC, cases.Upper(language.Und))
+}
 
 // NormalizeKeyword returns the form in which keywords are compared: upper
 // case, without accents, and without white space, zero-width characters,
@@ -139,7 +145,7 @@ func NormalizeKeyword(body string) string {
 		}
 	}
 	if !ascii {
-		s, _, err := transform.String(stripMarks, body)
+		s, _, err := transform.String(foldKeyword(), strings.ToValidUTF8(body, ""))
 		if err != nil {
 			return ""
 		}

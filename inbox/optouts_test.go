@@ -20,6 +20,7 @@ func TestNormalizeKeyword(t *testing.T) {
 		"\u200bbaja\ufeff": "BAJA",
 		"Ａrret":            "ＡRRET", // fullwidth letters are letters, not folded to ASCII
 		"stop 🙏":           "STOP",
+		"Schluß":           "SCHLUSS",
 		"":                 "",
 		"!!!":              "",
 		"a very long message that is certainly no keyword at all, more than 64 bytes": "",

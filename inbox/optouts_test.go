@@ -336,6 +336,21 @@ func TestUsageRollups(t *testing.T) {
 	if len(month) != len(rows) || !month[0].Period.Equal(time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("monthly %+v", month)
 	}
+	// A whole month is read from the monthly rollup: the same numbers.
+	whole, err := e.s.Usage(e.ctx, inbox.UsageQuery{Workspace: ws, From: time.Date(y, m, 1, 0, 0, 0, 0, time.UTC),
+		To: time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC), Granularity: inbox.Monthly})
+	ok(t, err)
+	if len(whole) != len(month) {
+		t.Fatalf("whole month %+v, month cut by the span %+v", whole, month)
+	}
+	for i := range whole {
+		if whole[i] != month[i] {
+			t.Fatalf("whole month %+v, month cut by the span %+v", whole, month)
+		}
+	}
+	if e.count(`SELECT count(*) FROM usage_monthly WHERE workspace_id = $1`, ws) == 0 {
+		t.Fatal("no monthly rollup rows")
+	}
 	allWs, err := e.s.Usage(e.ctx, inbox.UsageQuery{From: time.Now(), To: time.Now(), Granularity: inbox.Daily})
 	ok(t, err)
 	if len(allWs) != len(rows)+1 || allWs[len(allWs)-1].Workspace != other || allWs[len(allWs)-1].Status != "pending" {

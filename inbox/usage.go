@@ -50,9 +50,9 @@ type UsageRow struct {
 	Segments int64
 }
 
-// Usage returns usage rows in (workspace, period, number, direction,
-// status) order, from the rollups kept as messages change (usage_daily,
-// see migration 0009): the cost is in the rows of the span, never in the
+// Usage returns usage rows in (workspace, period, number id, direction,
+// status) order, from the rollups kept as messages change (usage_daily
+// and usage_monthly, see migration 0009): the cost is in the rows of the span, never in the
 // messages. Days are UTC days. ErrInvalidArgument for an unknown
 // granularity, To before From, or a span beyond MaxUsageDays (daily) or
 // MaxUsageMonthsDays (monthly).
@@ -70,20 +70,50 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		return nil, invalid("a monthly report covers at most %d days", MaxUsageMonthsDays)
 	}
 	// The rollups are summed per number id first, and joined to numbers
-	// per summed row only.
+	// per summed row only. A monthly report reads the whole months of the
+	// span from usage_monthly and only the days of the months cut by its
+	// ends from usage_daily.
+	var fullFrom, fullTo time.Time // the whole months inside the span (none: fullFrom > fullTo)
+	if q.Granularity == Monthly {
+		fullFrom = monthStart(from)
+		if from.Day() != 1 {
+			fullFrom = fullFrom.AddDate(0, 1, 0)
+		}
+		fullTo = monthStart(to.AddDate(0, 0, 1)).AddDate(0, 0, -1)
+	}
 	sql := `
 		SELECT x.workspace_id, x.period, n.e164, x.direction, x.status, x.messages, x.segments
 		FROM (
-			SELECT u.workspace_id, date_trunc($4::text, u.day::timestamp)::date AS period, u.number_id, u.direction, u.status,
+			SELECT u.workspace_id, u.period, u.number_id, u.direction, u.status,
 			       sum(u.messages)::int8 AS messages, sum(u.segments)::int8 AS segments
-			FROM usage_daily u
-			WHERE ` + usageFilter(q.Workspace) + ` AND u.day BETWEEN $2 AND $3
+			FROM (
+				SELECT u.workspace_id, date_trunc($4::text, u.day::timestamp)::date AS period, u.number_id,
+				       u.direction, u.status, u.messages, u.segments
+				FROM usage_daily u
+				WHERE ` + usageFilter(q.Workspace) + ` AND u.day BETWEEN $2 AND $3 AND (u.day < $5 OR u.day > $6)
+				UNION ALL
+				SELECT u.workspace_id, u.month, u.number_id, u.direction, u.status, u.messages, u.segments
+				FROM usage_monthly u
+				WHERE ` + usageFilter(q.Workspace) + ` AND u.month BETWEEN $5 AND $6
+			) u
 			GROUP BY 1, 2, 3, 4, 5
 			HAVING sum(u.messages) <> 0 OR sum(u.segments) <> 0
 		) x
 		JOIN numbers n ON n.id = x.number_id
-		ORDER BY 1, 2, 3, 4, 5`
-	rows, err := s.pool.Query(ctx, sql, int64(q.Workspace), from, to, string(q.Granularity))
+		ORDER BY x.workspace_id, x.period, x.number_id, x.direction, x.status`
+	args := []any{int64(q.Workspace), from, to, string(q.Granularity), fullFrom, fullTo}
+	if q.Granularity == Daily {
+		// A daily row is its own period: no sums, and the primary key's
+		// order is the answer's.
+		sql = `
+		SELECT u.workspace_id, u.day, n.e164, u.direction, u.status, u.messages, u.segments
+		FROM usage_daily u
+		JOIN numbers n ON n.id = u.number_id
+		WHERE ` + usageFilter(q.Workspace) + ` AND u.day BETWEEN $2 AND $3 AND (u.messages <> 0 OR u.segments <> 0)
+		ORDER BY u.workspace_id, u.day, u.number_id, u.direction, u.status`
+		args = args[:3]
+	}
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -105,6 +135,11 @@ func usageFilter(ws WorkspaceID) string {
 		return `$1::int8 = 0`
 	}
 	return `u.workspace_id = $1`
+}
+
+// monthStart is the first day of t's month.
+func monthStart(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
 // utcDay is t's UTC date at midnight.

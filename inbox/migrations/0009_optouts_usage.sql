@@ -63,19 +63,53 @@ CREATE TABLE usage_daily (
 -- inserted about in day order, so a BRIN index of a few pages answers it.
 CREATE INDEX usage_daily_day ON usage_daily USING brin (day);
 
+-- The same per month (month: its first day), written by the same
+-- statements: a year of a busy workspace is 12 rows per number and bucket
+-- here against 365 in usage_daily (measured: a year of 100 numbers, 219,000
+-- daily rows, took 150-280 ms to sum; see BenchmarkUsageYear).
+CREATE TABLE usage_monthly (
+    workspace_id bigint NOT NULL,
+    month        date NOT NULL,
+    number_id    bigint NOT NULL,
+    direction    text NOT NULL,
+    status       text NOT NULL,
+    messages     bigint NOT NULL,
+    segments     bigint NOT NULL,
+    PRIMARY KEY (workspace_id, month, number_id, direction, status)
+) WITH (fillfactor = 70);
+CREATE INDEX usage_monthly_month ON usage_monthly USING brin (month);
+
 CREATE FUNCTION usage_bucket(status text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE WHEN status IN ('queued', 'sending') THEN 'pending' ELSE status END;
 
-CREATE FUNCTION usage_count_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO usage_daily AS u (workspace_id, day, number_id, direction, status, messages, segments)
-    SELECT workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction,
-           usage_bucket(status), count(*), sum(segments)
-    FROM changed
-    GROUP BY 1, 2, 3, 4, 5
-    ORDER BY 1, 2, 3, 4, 5
+-- usage_add adds grouped deltas to both rollups, daily rows first, each
+-- in key order.
+CREATE FUNCTION usage_add(d usage_daily[]) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO usage_daily AS u
+    SELECT * FROM unnest(d) x ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (workspace_id, day, number_id, direction, status) DO UPDATE
         SET messages = u.messages + excluded.messages, segments = u.segments + excluded.segments;
+    INSERT INTO usage_monthly AS u
+    SELECT workspace_id, date_trunc('month', day::timestamp)::date, number_id, direction, status, sum(messages), sum(segments)
+    FROM unnest(d) x
+    GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(messages) <> 0 OR sum(segments) <> 0
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (workspace_id, month, number_id, direction, status) DO UPDATE
+        SET messages = u.messages + excluded.messages, segments = u.segments + excluded.segments;
+$$;
+
+CREATE FUNCTION usage_count_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    d usage_daily[] := ARRAY(
+        SELECT ROW(workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction,
+                   usage_bucket(status), count(*), sum(segments)::int8)::usage_daily
+        FROM changed
+        GROUP BY workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction, usage_bucket(status));
+BEGIN
+    IF cardinality(d) > 0 THEN
+        PERFORM usage_add(d);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -84,9 +118,9 @@ $$;
 -- (change_xid, see 0008) can have moved between buckets; the others are
 -- not joined.
 CREATE FUNCTION usage_count_updates() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO usage_daily AS u (workspace_id, day, number_id, direction, status, messages, segments)
-    SELECT workspace_id, day, number_id, direction, bucket, sum(dm), sum(ds)
+DECLARE
+    d usage_daily[] := ARRAY(
+    SELECT ROW(workspace_id, day, number_id, direction, bucket, sum(dm)::int8, sum(ds)::int8)::usage_daily
     FROM (
         SELECT n.workspace_id, (n.created_at AT TIME ZONE 'UTC')::date AS day, n.number_id, n.direction,
                usage_bucket(n.status) AS bucket, 1 AS dm, n.segments::bigint AS ds
@@ -98,11 +132,12 @@ BEGIN
         FROM changed n JOIN before o ON o.id = n.id
         WHERE n.change_xid = pg_current_xact_id() AND usage_bucket(o.status) <> usage_bucket(n.status)
     ) d
-    GROUP BY 1, 2, 3, 4, 5
-    HAVING sum(dm) <> 0 OR sum(ds) <> 0
-    ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (workspace_id, day, number_id, direction, status) DO UPDATE
-        SET messages = u.messages + excluded.messages, segments = u.segments + excluded.segments;
+    GROUP BY workspace_id, day, number_id, direction, bucket
+    HAVING sum(dm) <> 0 OR sum(ds) <> 0);
+BEGIN
+    IF cardinality(d) > 0 THEN
+        PERFORM usage_add(d);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -114,9 +149,13 @@ CREATE TRIGGER messages_usage_updates AFTER UPDATE ON messages
     REFERENCING OLD TABLE AS before NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION usage_count_updates();
 
--- The usage so far.
+-- The usage so far (one scan of messages, once).
 INSERT INTO usage_daily (workspace_id, day, number_id, direction, status, messages, segments)
 SELECT workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction,
        usage_bucket(status), count(*), sum(segments)
 FROM messages
+GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO usage_monthly (workspace_id, month, number_id, direction, status, messages, segments)
+SELECT workspace_id, date_trunc('month', day::timestamp)::date, number_id, direction, status, sum(messages), sum(segments)
+FROM usage_daily
 GROUP BY 1, 2, 3, 4, 5;

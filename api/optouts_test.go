@@ -166,6 +166,12 @@ func TestUsageRoutes(t *testing.T) {
 	want(t, e.send(w.token, contact(2), strings.Repeat("long ", 40)), 202, "") // 2 segments
 	want(t, e.send(other.token, contact(1), "hi"), 202, "")
 	e.inbound(contact(1), w.num.E164, "thanks")
+	e.inbound(contact(1), other.num.E164, "hi")
+	// Pending messages are not counted: fail the workspace's two.
+	if _, err := e.pool.Exec(e.ctx, `UPDATE messages SET status = 'failed', failed_at = now(), due_at = NULL,
+		pending_since = NULL, change_xid = pg_current_xact_id() WHERE workspace_id = $1 AND direction = 'out'`, w.id); err != nil {
+		t.Fatal(err)
+	}
 	today := time.Now().UTC().Format("2006-01-02")
 
 	r := e.do("GET", "/v1/usage", w.token, nil)
@@ -180,7 +186,7 @@ func TestUsageRoutes(t *testing.T) {
 		t.Fatalf("usage %s", r.body)
 	}
 	if row := u.Rows[1]; row["period"] != today || row["number"] != w.num.E164 || row["direction"] != "out" ||
-		row["status"] != "pending" || row["messages"] != 2.0 || row["segments"] != 3.0 || row["workspace"] != nil {
+		row["status"] != "failed" || row["messages"] != 2.0 || row["segments"] != 3.0 || row["workspace"] != nil {
 		t.Fatalf("out row %v", row)
 	}
 	if row := u.Rows[0]; row["direction"] != "in" || row["status"] != "received" || row["messages"] != 1.0 {

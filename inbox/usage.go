@@ -42,9 +42,10 @@ type UsageRow struct {
 	Period    time.Time
 	Number    string // the local number, E.164
 	Direction Direction
-	// Status is the messages' status now: "pending" (queued or sending),
-	// submitted, delivered, failed, expired, rejected, or received for
-	// inbound. A message counts once, in the period it was created in.
+	// Status is the messages' status now: submitted, delivered, failed,
+	// expired, rejected, or received for inbound. An outbound message
+	// counts once it is past queued and sending, once, in the period it was
+	// created in.
 	Status   string
 	Messages int64
 	Segments int64

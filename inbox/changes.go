@@ -316,13 +316,15 @@ var cursorSQL = fmt.Sprintf(horizonCTE, 1) + `SELECT h FROM horizon`
 // PruneChanges deletes the rows of the change log written more than
 // olderThan ago and returns how many. A reader whose cursor is older than
 // that no longer sees those changes (the messages themselves stay); the
-// engine keeps a week. The log is appended in time order, so this reads a
+// engine keeps a week. Rows the usage fold has not read yet (FoldUsage)
+// are kept whatever their age. The log is appended in time order, so this reads a
 // few pages of its BRIN index and deletes whole pages.
 func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, invalid("prune changes needs a positive age")
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM message_changes WHERE at < now() - $1::int8 * interval '1 microsecond'`, micros(olderThan))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM message_changes
+		WHERE at < now() - $1::int8 * interval '1 microsecond' AND change_xid < (SELECT horizon FROM usage_fold)`, micros(olderThan))
 	if err != nil {
 		return 0, err
 	}

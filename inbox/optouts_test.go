@@ -287,6 +287,7 @@ func TestUsageRollups(t *testing.T) {
 	other, on := e.ready("other", inbox.Dedicated)
 	day := func() []inbox.UsageRow {
 		t.Helper()
+		e.foldUsage()
 		rows, err := e.s.Usage(e.ctx, inbox.UsageQuery{Workspace: ws, From: time.Now(), To: time.Now(), Granularity: inbox.Daily})
 		ok(t, err)
 		return rows

@@ -19,7 +19,7 @@ const (
 // Usage spans: a daily report covers at most MaxUsageDays days, a monthly
 // one at most MaxUsageMonthsDays (ten years).
 const (
-	MaxUsageDays       = 366
+	MaxUsageDays       = 93
 	MaxUsageMonthsDays = 3660
 )
 

@@ -35,21 +35,22 @@ ALTER TABLE contacts
 CREATE INDEX contacts_opted_out ON contacts (workspace_id, contact) WHERE opted_out;
 
 -- Usage rollups: messages and segments per workspace, number, UTC day of
--- the message's creation, direction and status. An outbound message counts
--- from its first status past queued and sending (submitted, or a final
--- one), once, in its current status: when it changes, one is taken from
--- the old status and added to the new, so submitted → delivered never
--- counts twice. Pending messages are not counted: enqueues, claims and
--- requeues write nothing here (measured: tracking them doubled the rows
--- written per batch). Inbound messages count as 'received'.
+-- the message's creation, direction and status bucket (usage_bucket). An
+-- outbound message counts from its first status past pending (submitted,
+-- or a final one), once, in its current status: submitted → delivered
+-- moves it from one bucket to the other. Pending messages (queued,
+-- sending, and any status not listed in usage_bucket) are not counted.
+-- Inbound messages count as 'received'.
 --
--- Kept by statement-level triggers over the statement's transition tables
--- (like message_changes, 0008): one grouped upsert per statement, never a
--- per-row trigger, and one place for every writer of messages, present and
--- future (enqueue, claims, submits, receipts, requeues, expiry, inbound,
--- unrouted assignment). Rows are never deleted with messages: usage is
--- history. The upsert locks its rows in key order, after every row of
--- messages, threads and contacts the statement locked.
+-- Nothing on the write paths of messages: no trigger, no index. The
+-- rollups are folded in from the change log (message_changes, 0008) by
+-- Store.FoldUsage, which the engine runs every few seconds: it reads the
+-- log entries between its cursor (usage_fold) and the feed's horizon, and
+-- counts each listed message whose latest change is that entry (its
+-- change_xid), in its status now. usage_open remembers the messages
+-- counted in a bucket they can still leave (submitted), so that the next
+-- change moves them instead of counting them twice; final statuses never
+-- change. Rows are never deleted with messages: usage is history.
 CREATE TABLE usage_daily (
     workspace_id bigint NOT NULL,
     day          date NOT NULL,
@@ -64,10 +65,9 @@ CREATE TABLE usage_daily (
 -- inserted about in day order, so a BRIN index of a few pages answers it.
 CREATE INDEX usage_daily_day ON usage_daily USING brin (day);
 
--- The same per month (month: its first day), written by the same
--- statements: a year of a busy workspace is 12 rows per number and bucket
--- here against 365 in usage_daily (measured: a year of 100 numbers, 219,000
--- daily rows, took 150-280 ms to sum; see BenchmarkUsageYear).
+-- The same per month (month: its first day), written by the same fold: a
+-- year of a busy workspace is 12 rows per number and bucket here against
+-- 365 in usage_daily (see BenchmarkUsageYear).
 CREATE TABLE usage_monthly (
     workspace_id bigint NOT NULL,
     month        date NOT NULL,
@@ -80,87 +80,54 @@ CREATE TABLE usage_monthly (
 ) WITH (fillfactor = 70);
 CREATE INDEX usage_monthly_month ON usage_monthly USING brin (month);
 
+-- The bucket a status counts in: 'pending' is not counted. A status added
+-- later is pending until listed here.
 CREATE FUNCTION usage_bucket(status text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN status IN ('queued', 'sending') THEN 'pending' ELSE status END;
+    RETURN CASE WHEN status IN ('submitted', 'delivered', 'failed', 'expired', 'rejected', 'received')
+                THEN status ELSE 'pending' END;
 
--- usage_add adds grouped deltas to both rollups, daily rows first, each
--- in key order.
-CREATE FUNCTION usage_add(d usage_daily[]) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO usage_daily AS u
-    SELECT * FROM unnest(d) x ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (workspace_id, day, number_id, direction, status) DO UPDATE
-        SET messages = u.messages + excluded.messages, segments = u.segments + excluded.segments;
-    INSERT INTO usage_monthly AS u
-    SELECT workspace_id, date_trunc('month', day::timestamp)::date, number_id, direction, status, sum(messages), sum(segments)
-    FROM unnest(d) x
-    GROUP BY 1, 2, 3, 4, 5
-    HAVING sum(messages) <> 0 OR sum(segments) <> 0
-    ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (workspace_id, month, number_id, direction, status) DO UPDATE
-        SET messages = u.messages + excluded.messages, segments = u.segments + excluded.segments;
-$$;
+-- The messages counted in a bucket they can leave (submitted), and where
+-- they were counted. A row goes when the message reaches a final status;
+-- one that never gets a receipt stays.
+CREATE TABLE usage_open (
+    message_id   bigint PRIMARY KEY,
+    workspace_id bigint NOT NULL,
+    day          date NOT NULL,
+    number_id    bigint NOT NULL,
+    direction    text NOT NULL,
+    status       text NOT NULL,
+    segments     bigint NOT NULL
+);
 
-CREATE FUNCTION usage_count_inserts() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    d usage_daily[] := ARRAY(
-        SELECT ROW(workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction,
-                   usage_bucket(status), count(*), sum(segments)::int8)::usage_daily
-        FROM changed
-        WHERE usage_bucket(status) <> 'pending'
-        GROUP BY workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction, usage_bucket(status));
-BEGIN
-    IF cardinality(d) > 0 THEN
-        PERFORM usage_add(d);
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- The fold's cursor (one row): every log entry of a transaction below
+-- horizon is in the rollups; folded_at is when the last fold read the
+-- log (the rollups' freshness). The fold locks this row, so one fold runs
+-- at a time across engine processes; PruneChanges keeps the entries at or
+-- above horizon.
+CREATE TABLE usage_fold (
+    one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+    horizon   xid8 NOT NULL,
+    folded_at timestamptz NOT NULL
+);
 
--- Only rows changed in this statement's transaction by a status change
--- (change_xid, see 0008) can have moved between buckets; the others are
--- not joined.
-CREATE FUNCTION usage_count_updates() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    d usage_daily[] := ARRAY(
-    SELECT ROW(workspace_id, day, number_id, direction, bucket, sum(dm)::int8, sum(ds)::int8)::usage_daily
-    FROM (
-        SELECT n.workspace_id, (n.created_at AT TIME ZONE 'UTC')::date AS day, n.number_id, n.direction,
-               usage_bucket(n.status) AS bucket, 1 AS dm, n.segments::bigint AS ds
-        FROM changed n JOIN before o ON o.id = n.id
-        WHERE n.change_xid = pg_current_xact_id() AND usage_bucket(o.status) <> usage_bucket(n.status)
-          AND usage_bucket(n.status) <> 'pending'
-        UNION ALL
-        SELECT o.workspace_id, (o.created_at AT TIME ZONE 'UTC')::date, o.number_id, o.direction,
-               usage_bucket(o.status), -1, -o.segments::bigint
-        FROM changed n JOIN before o ON o.id = n.id
-        WHERE n.change_xid = pg_current_xact_id() AND usage_bucket(o.status) <> usage_bucket(n.status)
-          AND usage_bucket(o.status) <> 'pending'
-    ) d
-    GROUP BY workspace_id, day, number_id, direction, bucket
-    HAVING sum(dm) <> 0 OR sum(ds) <> 0);
-BEGIN
-    IF cardinality(d) > 0 THEN
-        PERFORM usage_add(d);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER messages_usage_inserts AFTER INSERT ON messages
-    REFERENCING NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION usage_count_inserts();
-CREATE TRIGGER messages_usage_updates AFTER UPDATE ON messages
-    REFERENCING OLD TABLE AS before NEW TABLE AS changed
-    FOR EACH STATEMENT EXECUTE FUNCTION usage_count_updates();
-
--- The usage so far (one scan of messages, once).
+-- The usage so far, one scan of messages: those whose latest change is
+-- older than every transaction running now (their log entries, if any,
+-- are below the cursor, or superseded). The others are left to the first
+-- fold, from this cursor.
+INSERT INTO usage_fold (horizon, folded_at)
+SELECT pg_snapshot_xmin(pg_current_snapshot()), now();
+CREATE TEMPORARY TABLE usage_seed ON COMMIT DROP AS
+SELECT m.id, m.workspace_id, (m.created_at AT TIME ZONE 'UTC')::date AS day, m.number_id, m.direction,
+       usage_bucket(m.status) AS status, m.segments::bigint AS segments
+FROM messages m
+WHERE usage_bucket(m.status) <> 'pending'
+  AND (m.change_xid IS NULL OR m.change_xid < (SELECT horizon FROM usage_fold));
 INSERT INTO usage_daily (workspace_id, day, number_id, direction, status, messages, segments)
-SELECT workspace_id, (created_at AT TIME ZONE 'UTC')::date, number_id, direction,
-       usage_bucket(status), count(*), sum(segments)
-FROM messages
-WHERE usage_bucket(status) <> 'pending'
+SELECT workspace_id, day, number_id, direction, status, count(*), sum(segments)
+FROM usage_seed
 GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO usage_monthly (workspace_id, month, number_id, direction, status, messages, segments)
 SELECT workspace_id, date_trunc('month', day::timestamp)::date, number_id, direction, status, sum(messages), sum(segments)
 FROM usage_daily
 GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO usage_open SELECT * FROM usage_seed WHERE status = 'submitted';

@@ -62,6 +62,7 @@ type Store interface {
 	GetKeywordSettings(ctx context.Context, ws inbox.WorkspaceID) (inbox.KeywordSettings, error)
 	SetKeywordSettings(ctx context.Context, ws inbox.WorkspaceID, k inbox.KeywordSettings) (inbox.KeywordSettings, error)
 	Usage(ctx context.Context, q inbox.UsageQuery) ([]inbox.UsageRow, error)
+	UsageAsOf(ctx context.Context) (time.Time, error)
 }
 
 var _ Store = (*inbox.Store)(nil)

@@ -173,17 +173,30 @@ func TestUsageRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	today := time.Now().UTC().Format("2006-01-02")
-
-	r := e.do("GET", "/v1/usage", w.token, nil)
-	want(t, r, 200, "")
 	var u struct {
 		From, To, Granularity string
 		TimeZone              string `json:"time_zone"`
+		AsOf                  string `json:"as_of"`
 		Rows                  []map[string]any
 	}
+	// The rollups are folded in the background (the engine's job): none yet.
+	r := e.do("GET", "/v1/usage", w.token, nil)
+	want(t, r, 200, "")
 	json.Unmarshal(r.body, &u)
-	if u.To != today || u.Granularity != "day" || u.TimeZone != "UTC" || len(u.Rows) != 2 {
-		t.Fatalf("usage %s", r.body)
+	if len(u.Rows) != 0 || u.AsOf == "" || r.header.Get("Usage-As-Of") != u.AsOf {
+		t.Fatalf("usage before the fold %s %v", r.body, r.header)
+	}
+	before := u.AsOf
+	time.Sleep(1100 * time.Millisecond) // as_of has whole seconds
+	if f, err := e.store.FoldUsage(e.ctx); err != nil || f.Busy || f.Messages != 5 {
+		t.Fatalf("fold %+v %v", f, err)
+	}
+
+	r = e.do("GET", "/v1/usage", w.token, nil)
+	want(t, r, 200, "")
+	json.Unmarshal(r.body, &u)
+	if u.To != today || u.Granularity != "day" || u.TimeZone != "UTC" || len(u.Rows) != 2 || u.AsOf <= before {
+		t.Fatalf("usage %s (before the fold: as of %s)", r.body, before)
 	}
 	if row := u.Rows[1]; row["period"] != today || row["number"] != w.num.E164 || row["direction"] != "out" ||
 		row["status"] != "failed" || row["messages"] != 2.0 || row["segments"] != 3.0 || row["workspace"] != nil {
@@ -195,7 +208,7 @@ func TestUsageRoutes(t *testing.T) {
 
 	// CSV on request, monthly.
 	r = e.do("GET", "/v1/usage?granularity=month&from="+today+"&to="+today, w.token, nil, "Accept", "text/csv")
-	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") {
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") || r.header.Get("Usage-As-Of") != u.AsOf {
 		t.Fatalf("csv %d %s", r.status, r.header)
 	}
 	recs, err := csv.NewReader(strings.NewReader(string(r.body))).ReadAll()
@@ -222,7 +235,7 @@ func TestUsageRoutes(t *testing.T) {
 
 	// Bad input: 400 with the usual error object, CSV asked for or not.
 	for _, q := range []string{"?from=2024-13-01", "?to=yesterday", "?granularity=week", "?from=2025-02-01&to=2025-01-01",
-		"?from=2020-01-01&to=2025-01-01", "?granularity=month&from=2000-01-01&to=2025-01-01", "?from=0001-01-01"} {
+		"?from=2020-01-01&to=2025-01-01", "?from=2025-01-01&to=2025-04-04", "?granularity=month&from=2000-01-01&to=2025-01-01", "?from=0001-01-01"} {
 		want(t, e.do("GET", "/v1/usage"+q, w.token, nil, "Accept", "text/csv"), 400, "invalid_request")
 	}
 	want(t, e.do("GET", "/admin/v1/usage?workspace=abc", opToken, nil), 400, "invalid_request")

@@ -14,7 +14,9 @@ import (
 // Usage (issue 16 §4): messages and segments per period, number, direction
 // and status, from the rollups the inbox keeps as messages change. Days
 // are UTC days. JSON by default; CSV when the caller accepts text/csv (and
-// not JSON before it).
+// not JSON before it). The rollups are brought up to date every few
+// seconds (inbox.Store.FoldUsage, run by the engine): the answer says as of
+// when, in as_of and in the Usage-As-Of header (RFC 3339).
 
 const dateLayout = "2006-01-02"
 
@@ -33,6 +35,7 @@ type usageView struct {
 	To          string         `json:"to"`
 	Granularity string         `json:"granularity"`
 	TimeZone    string         `json:"time_zone"`
+	AsOf        string         `json:"as_of"` // RFC 3339: the rollups hold the changes committed before then
 	Rows        []usageRowView `json:"rows"`
 }
 
@@ -97,12 +100,18 @@ func (c *call) getUsage() error {
 	if err != nil {
 		return err
 	}
+	// The time first: the rows read after it are at least as fresh.
+	asOf, err := c.s.store.UsageAsOf(c.ctx)
+	if err != nil {
+		return err
+	}
 	rows, err := c.s.store.Usage(c.ctx, q)
 	if err != nil {
 		return err
 	}
 	v := usageView{From: q.From.Format(dateLayout), To: q.To.Format(dateLayout), Granularity: string(q.Granularity),
-		TimeZone: "UTC", Rows: make([]usageRowView, len(rows))}
+		TimeZone: "UTC", AsOf: asOf.UTC().Format(time.RFC3339), Rows: make([]usageRowView, len(rows))}
+	c.w.Header().Set("Usage-As-Of", v.AsOf)
 	admin := c.route.access == operator
 	for i, r := range rows {
 		v.Rows[i] = usageRowView{Period: r.Period.Format(dateLayout), Number: r.Number, Direction: string(r.Direction),

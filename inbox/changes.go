@@ -205,8 +205,10 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 
 // horizonCTE computes the feed's horizon (see Changes): the oldest
 // transaction of the snapshot still running, skipping those of other
-// databases (they cannot write here) and those of this database running
-// for longer than the wait limit ($1 in ChangeCursor, $5 in Changes, µs).
+// databases (they cannot write here), the usage fold's (it writes no
+// message and no request; skipped so that a fold of many messages does not
+// hold the feed back) and those of this database running for longer than
+// the wait limit ($1 in ChangeCursor, $5 in Changes, µs).
 // A transaction whose start time cannot be read (another user's, without
 // pg_read_all_stats) is waited for: a skip is made only when it is certain.
 // pg_stat_get_activity is read only when some transaction is running.
@@ -218,7 +220,8 @@ skip AS MATERIALIZED (
     SELECT a.backend_xid FROM pg_stat_get_activity(NULL) a
     WHERE a.backend_xid IS NOT NULL
       AND (a.datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
-           OR a.xact_start < now() - $%d::int8 * interval '1 microsecond')
+           OR a.xact_start < now() - $%d::int8 * interval '1 microsecond'
+           OR a.application_name = '` + usageFoldApp + `')
 ),
 horizon AS MATERIALIZED (
     SELECT coalesce(min(x), (SELECT pg_snapshot_xmax(s) FROM snap)) AS h

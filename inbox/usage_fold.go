@@ -8,6 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// usageFoldApp is the application_name of a fold's transaction: the
+// change feed does not wait for it (see horizonCTE).
+const usageFoldApp = "switchboard usage fold"
+
 // defaultFoldStep bounds the transactions (xids) one fold transaction
 // reads the log of: a fold far behind (the first after a long stop)
 // catches up in steps of this many, each committed on its own.
@@ -73,11 +77,27 @@ func (s *Store) foldOnce(ctx context.Context) (done bool, n int64, busy bool, er
 		if err != nil {
 			return err
 		}
+		// Named, so that the feed's horizon skips this transaction.
+		if _, err := tx.Exec(ctx, `SET LOCAL application_name = '`+usageFoldApp+`'`); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, cursorSQL, micros(s.feedWait)).Scan(&horizon); err != nil {
 			return err
 		}
-		to := max(from, min(horizon, from+s.foldStep))
-		done = to == max(from, horizon)
+		horizon = max(from, horizon)
+		to := horizon
+		if horizon-from > s.foldStep {
+			// Far behind: fold from the next entry of the log on (xids
+			// are numbered across databases; the log may skip many).
+			var next *uint64
+			if err := tx.QueryRow(ctx, nextLoggedSQL, from).Scan(&next); err != nil {
+				return err
+			}
+			if next != nil && *next < horizon {
+				to = min(horizon, max(from, *next)+s.foldStep)
+			}
+		}
+		done = to == horizon
 		if to == from { // nothing committed since the last fold
 			_, err := tx.Exec(ctx, `UPDATE usage_fold SET folded_at = now()`)
 			return err
@@ -87,21 +107,36 @@ func (s *Store) foldOnce(ctx context.Context) (done bool, n int64, busy bool, er
 	return done, n, busy, err
 }
 
-// foldSQL folds the log entries of transactions in [$1, $2) into the
-// rollups and moves the cursor to $2 ($3: the horizon was reached, so
-// folded_at is now). The log's workspaces are found by skipping through
-// its feed index (one probe each), and each one's range of entries read
-// from it: no index of the log serves the fold alone, so writers keep
-// maintaining one. usage_open holds only submitted messages, so a message
-// is either deleted from it (it left submitted) or inserted (it reached
-// submitted), never both.
-const foldSQL = `
+// logWorkspacesCTE lists the workspaces of the log (ws.w), skipping
+// through its feed index: one probe each.
+const logWorkspacesCTE = `
 WITH RECURSIVE ws AS (
     (SELECT workspace_id AS w FROM message_changes ORDER BY workspace_id LIMIT 1)
     UNION ALL
     SELECT (SELECT l.workspace_id FROM message_changes l WHERE l.workspace_id > ws.w ORDER BY l.workspace_id LIMIT 1)
     FROM ws WHERE ws.w IS NOT NULL
-),
+)`
+
+// nextLoggedSQL: the first transaction of the log at or after $1 (NULL:
+// none), one probe per workspace.
+const nextLoggedSQL = logWorkspacesCTE + `
+SELECT min(l.change_xid) FROM ws
+JOIN LATERAL (
+    SELECT l.change_xid FROM message_changes l
+    WHERE l.workspace_id = ws.w AND l.change_xid >= $1::xid8
+    ORDER BY l.change_xid LIMIT 1
+) l ON true
+`
+
+// foldSQL folds the log entries of transactions in [$1, $2) into the
+// rollups and moves the cursor to $2 ($3: the horizon was reached, so
+// folded_at is now). The log's workspaces are found by skipping through
+// its feed index (logWorkspacesCTE), and each one's range of entries read
+// from it: no index of the log serves the fold alone, so writers maintain
+// no more than before. usage_open holds only submitted messages, so a message
+// is either deleted from it (it left submitted) or inserted (it reached
+// submitted), never both.
+const foldSQL = logWorkspacesCTE + `,
 logged AS MATERIALIZED (
     SELECT u.id, l.change_xid
     FROM ws

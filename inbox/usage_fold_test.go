@@ -191,7 +191,8 @@ func TestUsageFoldHorizon(t *testing.T) {
 
 // TestMigrateUsage: the usage of messages written before the rollups
 // existed (version 8) is counted by the migration, submitted ones as open,
-// so that their receipts after the upgrade move them.
+// so that their receipts after the upgrade move them; transactions of
+// other databases running meanwhile (other tests') do not defer them.
 func TestMigrateUsage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -213,6 +214,10 @@ func TestMigrateUsage(t *testing.T) {
 		VALUES ($1, $2, $3, '+16465550100', 'in', 'hi', 'gsm7', 1, 'received', now())`, ws, thread, num)
 	ok(t, err)
 
+	// Their log rows pruned: only the migration can count them.
+	_, err = pool.Exec(ctx, `DELETE FROM message_changes`)
+	ok(t, err)
+
 	ok(t, inbox.Migrate(ctx, pool))
 	e := &env{t: t, ctx: ctx, s: inbox.New(pool, inbox.Options{}), pool: pool}
 	if n := e.count(`SELECT count(*) FROM usage_daily`); n != 5 {
@@ -228,5 +233,40 @@ func TestMigrateUsage(t *testing.T) {
 	e.usageRecount()
 	if n := e.count(`SELECT count(*) FROM usage_open`); n != 1 {
 		t.Fatalf("%d open after a receipt", n)
+	}
+}
+
+// TestFeedSkipsUsageFold: the change feed does not wait for a usage fold
+// still running (it writes no message), as it waits for other writers.
+func TestFeedSkipsUsageFold(t *testing.T) {
+	t.Parallel()
+	e := newEnvOpts(t, inbox.Options{ChangesWaitLimit: time.Minute})
+	ws, num := e.ready("w", inbox.Dedicated)
+	after, err := e.s.ChangeCursor(e.ctx)
+	ok(t, err)
+	for _, app := range []string{inbox.UsageFoldApp, "another writer"} {
+		tx, err := e.pool.Begin(e.ctx)
+		ok(t, err)
+		_, err = tx.Exec(e.ctx, `SET LOCAL application_name = '`+app+`'`)
+		ok(t, err)
+		_, err = tx.Exec(e.ctx, `SELECT pg_current_xact_id()`) // running, with an xid older than the next message's
+		ok(t, err)
+		id := e.inbound(mo(contact(1), num.E164, app))[0].Message
+		var got []inbox.MessageID
+		for deadline := time.Now().Add(2 * time.Second); len(got) == 0 && time.Now().Before(deadline); {
+			cs, err := e.s.Changes(e.ctx, ws, after, 10)
+			ok(t, err)
+			for _, c := range cs {
+				got, after = append(got, c.Message), c.Cursor
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ok(t, tx.Rollback(e.ctx))
+		switch {
+		case app == inbox.UsageFoldApp && fmt.Sprint(got) != fmt.Sprint([]inbox.MessageID{id}):
+			t.Fatalf("feed while a fold runs: %v, want [%d]", got, id)
+		case app != inbox.UsageFoldApp && len(got) != 0:
+			t.Fatalf("feed read past a running writer: %v", got)
+		}
 	}
 }

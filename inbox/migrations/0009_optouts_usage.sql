@@ -111,11 +111,21 @@ CREATE TABLE usage_fold (
 );
 
 -- The usage so far, one scan of messages: those whose latest change is
--- older than every transaction running now (their log entries, if any,
--- are below the cursor, or superseded). The others are left to the first
--- fold, from this cursor.
+-- older than every transaction of this database running now (their log
+-- entries, if any, are below the cursor, or superseded). The others are
+-- left to the first fold, from this cursor. Transactions of other
+-- databases are not waited for (as in the feed's horizon): they cannot
+-- write here.
+WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
 INSERT INTO usage_fold (horizon, folded_at)
-SELECT pg_snapshot_xmin(pg_current_snapshot()), now();
+SELECT coalesce(
+    (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) x
+     WHERE x::xid NOT IN (
+         SELECT a.backend_xid FROM pg_stat_get_activity(NULL) a
+         WHERE a.backend_xid IS NOT NULL
+           AND a.datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    (SELECT pg_snapshot_xmax(s) FROM snap)),
+    now();
 CREATE TEMPORARY TABLE usage_seed ON COMMIT DROP AS
 SELECT m.id, m.workspace_id, (m.created_at AT TIME ZONE 'UTC')::date AS day, m.number_id, m.direction,
        usage_bucket(m.status) AS status, m.segments::bigint AS segments

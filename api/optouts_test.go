@@ -235,9 +235,10 @@ func TestUsageRoutes(t *testing.T) {
 
 	// Bad input: 400 with the usual error object, CSV asked for or not.
 	for _, q := range []string{"?from=2024-13-01", "?to=yesterday", "?granularity=week", "?from=2025-02-01&to=2025-01-01",
-		"?from=2020-01-01&to=2025-01-01", "?from=2025-01-01&to=2025-04-04", "?granularity=month&from=2000-01-01&to=2025-01-01", "?from=0001-01-01"} {
+		"?from=2020-01-01&to=2025-01-01", "?from=2025-01-01&to=2025-02-01", "?granularity=month&from=2000-01-01&to=2025-01-01", "?from=0001-01-01"} {
 		want(t, e.do("GET", "/v1/usage"+q, w.token, nil, "Accept", "text/csv"), 400, "invalid_request")
 	}
+	want(t, e.do("GET", "/v1/usage?from=2025-01-01&to=2025-01-31", w.token, nil), 200, "") // 31 days
 	want(t, e.do("GET", "/admin/v1/usage?workspace=abc", opToken, nil), 400, "invalid_request")
 	want(t, e.do("GET", "/v1/usage", "", nil), 401, "unauthorized")
 }

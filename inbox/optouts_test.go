@@ -363,6 +363,7 @@ func TestUsageRollups(t *testing.T) {
 		{Workspace: ws, From: time.Now(), To: time.Now(), Granularity: "week"},
 		{Workspace: ws, From: time.Now(), To: time.Now().AddDate(0, 0, -1), Granularity: inbox.Daily},
 		{Workspace: ws, From: time.Now().AddDate(-2, 0, 0), To: time.Now(), Granularity: inbox.Daily},
+		{Workspace: ws, From: time.Now().AddDate(0, 0, -inbox.MaxUsageDays), To: time.Now(), Granularity: inbox.Daily}, // a day too many
 		{Workspace: ws, From: time.Now().AddDate(-11, 0, 0), To: time.Now(), Granularity: inbox.Monthly},
 	} {
 		_, err := e.s.Usage(e.ctx, q)

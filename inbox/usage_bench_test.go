@@ -14,8 +14,8 @@ import (
 // buckets, 219,000 rows of usage_daily (and 7,200 of usage_monthly), among
 // another workspace's year as big. Each op is one Usage call; ns/op is the
 // answer's time. "month" is the year by month; "month-cut" a span that
-// starts and ends mid-month; "day" the last quarter by day (the longest
-// daily report, inbox.MaxUsageDays: 55,800 rows out).
+// starts and ends mid-month; "day" the last month by day (the longest
+// daily report, inbox.MaxUsageDays: 18,600 rows out).
 func BenchmarkUsageYear(b *testing.B) {
 	e := newEnv(b)
 	ws := e.workspace("big", true)

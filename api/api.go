@@ -58,6 +58,14 @@ type Store interface {
 	ListUnroutedGroups(ctx context.Context, p inbox.Page) ([]inbox.UnroutedGroup, string, error)
 	ListUnroutedTo(ctx context.Context, to string, p inbox.Page) ([]inbox.UnroutedMessage, string, error)
 	AssignUnrouted(ctx context.Context, a inbox.Assignment) (inbox.Assigned, error)
+
+	ListOptOuts(ctx context.Context, ws inbox.WorkspaceID, p inbox.Page) ([]inbox.ContactState, string, error)
+	GetContactState(ctx context.Context, ws inbox.WorkspaceID, contact string) (inbox.ContactState, error)
+	SetOptOut(ctx context.Context, ws inbox.WorkspaceID, contact string, out bool, source inbox.OptOutSource) (inbox.ContactState, error)
+	GetKeywordSettings(ctx context.Context, ws inbox.WorkspaceID) (inbox.KeywordSettings, error)
+	SetKeywordSettings(ctx context.Context, ws inbox.WorkspaceID, k inbox.KeywordSettings) (inbox.KeywordSettings, error)
+	Usage(ctx context.Context, q inbox.UsageQuery) ([]inbox.UsageRow, error)
+	UsageAsOf(ctx context.Context) (time.Time, error)
 }
 
 var _ Store = (*inbox.Store)(nil)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -65,5 +66,44 @@ func FuzzRequestBodies(f *testing.F) {
 			check(err)
 		}
 		check(decodeStrict(body, &patchWebhookRequest{}, false))
+		check(decodeStrict(body, &addOptOutRequest{}, false))
+		var kw putKeywordsRequest
+		if err := decodeStrict(body, &kw, false); err == nil && kw.Replies != nil && kw.Replies.Help != nil {
+			_, err := replyOf(*kw.Replies.Help)
+			check(err)
+		} else {
+			check(err)
+		}
+	})
+}
+
+// FuzzUsageQuery feeds arbitrary query strings and Accept headers to the
+// parsing of GET /v1/usage and /admin/v1/usage: no panic, and every
+// refusal an API error.
+func FuzzUsageQuery(f *testing.F) {
+	for _, s := range [][2]string{
+		{"from=2025-01-01&to=2025-12-31&granularity=month", "text/csv"},
+		{"granularity=day", "application/json, text/csv;q=0.5"},
+		{"from=2025-13-01", "text/csv;q=abc"}, {"to=0001-01-01", ""}, {"workspace=12", "*/*"}, {"%zz", ";;"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, query, accept string) {
+		for _, a := range []access{workspace, operator} {
+			r, err := http.NewRequest("GET", "/v1/usage", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.URL.RawQuery = query
+			r.Header.Set("Accept", accept)
+			c := &call{r: r, route: &route{access: a}, ws: 1}
+			if _, err := c.usageQuery(); err != nil {
+				var ae *apiError
+				if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+					t.Fatalf("query %q: %v", query, err)
+				}
+			}
+			wantsCSV(r)
+		}
 	})
 }

@@ -43,13 +43,20 @@ func TestWorkspaceIsolation(t *testing.T) {
 	hook := e.do("POST", "/v1/webhooks", b.token, map[string]any{"url": "https://hooks.b.example/sms", "event_types": []string{"message.status"}, "description": "b's hook"})
 	want(t, hook, 201, "")
 	bHook := hook.json(t)["id"].(string)
+	bOptedOut := contact(7)
+	want(t, e.do("POST", "/v1/opt-outs", b.token, map[string]any{"contact": bOptedOut}), 201, "")
+	want(t, e.do("PUT", "/v1/sms/keywords", b.token, map[string]any{"custom_keywords": []any{map[string]any{"keyword": "BSECRET", "action": "opt_out"}}}), 200, "")
+	if _, err := e.store.FoldUsage(e.ctx); err != nil { // B's usage: its inbound messages
+		t.Fatal(err)
+	}
 
 	// B as B sees it, through the API.
 	snapshot := func() string {
 		t.Helper()
 		var out strings.Builder
 		for _, p := range []string{"/v1/sms", "/v1/sms/numbers", "/v1/threads", "/v1/threads/" + bThread + "/messages", "/v1/messages/" + bMsg,
-			"/v1/sms/number-requests", "/v1/webhooks", "/v1/webhooks/" + bHook, "/v1/webhooks/" + bHook + "/attempts"} {
+			"/v1/sms/number-requests", "/v1/webhooks", "/v1/webhooks/" + bHook, "/v1/webhooks/" + bHook + "/attempts",
+			"/v1/opt-outs", "/v1/opt-outs/" + strings.Replace(bOptedOut, "+", "%2B", 1), "/v1/sms/keywords", "/v1/usage"} {
 			r := e.do("GET", p, b.token, nil)
 			want(t, r, 200, "")
 			out.Write(r.body)
@@ -166,6 +173,30 @@ func TestWorkspaceIsolation(t *testing.T) {
 		"POST /v1/webhooks/{id}/test":                     {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/test", status: 404, code: "not_found"}},
 		"GET /v1/webhooks/{id}/attempts":                  {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/attempts", status: 404, code: "not_found"}},
 		"POST /v1/webhooks/{id}/events/{event_id}/replay": {{name: "B's webhook", path: "/v1/webhooks/" + bHook + "/events/evt_1/replay", status: 404, code: "not_found"}},
+		"GET /v1/opt-outs": {{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
+			if strings.Contains(string(r.body), bOptedOut) {
+				t.Fatalf("A sees B's opt-out: %s", r.body)
+			}
+		}}},
+		"POST /v1/opt-outs": {{name: "A's own", body: map[string]any{"contact": contact(8)}, status: 201}},
+		"GET /v1/opt-outs/{contact}": {{name: "B's opted-out contact", path: "/v1/opt-outs/%2B" + bOptedOut[1:], status: 200,
+			check: func(t *testing.T, r resp) {
+				if v := r.json(t); v["opted_out"] != false || v["source"] != nil {
+					t.Fatalf("A sees B's opt-out: %s", r.body)
+				}
+			}}},
+		"DELETE /v1/opt-outs/{contact}": {{name: "B's opted-out contact", path: "/v1/opt-outs/%2B" + bOptedOut[1:], status: 200}},
+		"GET /v1/sms/keywords": {{name: "not B's", status: 200, check: func(t *testing.T, r resp) {
+			if strings.Contains(string(r.body), "BSECRET") {
+				t.Fatalf("A sees B's keyword: %s", r.body)
+			}
+		}}},
+		"PUT /v1/sms/keywords": {{name: "A's own", body: map[string]any{"languages": []string{"en"}}, status: 200}},
+		"GET /v1/usage": {{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
+			if strings.Contains(string(r.body), bDed) {
+				t.Fatalf("A sees B's usage: %s", r.body)
+			}
+		}}},
 	}
 	for _, rt := range api.WorkspaceRoutes() {
 		cs, ok := checks[rt]

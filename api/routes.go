@@ -76,6 +76,13 @@ var routes = []route{
 	{method: "POST", path: "/v1/webhooks/{id}/test", access: workspace, scope: settings, handle: (*call).testWebhook},
 	{method: "GET", path: "/v1/webhooks/{id}/attempts", access: workspace, handle: (*call).listWebhookAttempts},
 	{method: "POST", path: "/v1/webhooks/{id}/events/{event_id}/replay", access: workspace, scope: settings, handle: (*call).replayWebhookEvent},
+	{method: "GET", path: "/v1/opt-outs", access: workspace, scope: msgs, handle: (*call).listOptOuts},
+	{method: "POST", path: "/v1/opt-outs", access: workspace, scope: msgs, handle: (*call).addOptOut},
+	{method: "GET", path: "/v1/opt-outs/{contact}", access: workspace, scope: msgs, handle: (*call).getOptOut},
+	{method: "DELETE", path: "/v1/opt-outs/{contact}", access: workspace, scope: msgs, handle: (*call).removeOptOut},
+	{method: "GET", path: "/v1/sms/keywords", access: workspace, handle: (*call).getKeywords},
+	{method: "PUT", path: "/v1/sms/keywords", access: workspace, scope: settings, handle: (*call).putKeywords},
+	{method: "GET", path: "/v1/usage", access: workspace, handle: (*call).getUsage},
 
 	{method: "POST", path: "/admin/v1/workspaces", access: operator, handle: (*call).createWorkspace},
 	{method: "GET", path: "/admin/v1/workspaces/{id}", access: operator, handle: (*call).getWorkspace},
@@ -93,6 +100,13 @@ var routes = []route{
 	{method: "GET", path: "/admin/v1/unrouted", access: operator, handle: (*call).listUnroutedGroups},
 	{method: "GET", path: "/admin/v1/unrouted/messages", access: operator, handle: (*call).listUnrouted},
 	{method: "POST", path: "/admin/v1/unrouted/assign", access: operator, handle: (*call).assignUnrouted},
+	{method: "GET", path: "/admin/v1/workspaces/{id}/opt-outs", access: operator, handle: (*call).listOptOuts},
+	{method: "POST", path: "/admin/v1/workspaces/{id}/opt-outs", access: operator, handle: (*call).addOptOut},
+	{method: "GET", path: "/admin/v1/workspaces/{id}/opt-outs/{contact}", access: operator, handle: (*call).getOptOut},
+	{method: "DELETE", path: "/admin/v1/workspaces/{id}/opt-outs/{contact}", access: operator, handle: (*call).removeOptOut},
+	{method: "GET", path: "/admin/v1/workspaces/{id}/keywords", access: operator, handle: (*call).getKeywords},
+	{method: "PUT", path: "/admin/v1/workspaces/{id}/keywords", access: operator, handle: (*call).putKeywords},
+	{method: "GET", path: "/admin/v1/usage", access: operator, handle: (*call).getUsage},
 }
 
 // call is one request being served.

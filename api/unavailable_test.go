@@ -74,11 +74,15 @@ func TestDatabaseDown(t *testing.T) {
 				body = map[string]any{"number": newE164()}
 			case "POST /admin/v1/number-requests/{id}/decline":
 				body = map[string]any{"reason": "none left"}
+			case "POST /v1/opt-outs", "POST /admin/v1/workspaces/{id}/opt-outs":
+				body = map[string]any{"contact": contact(1)}
+			case "PUT /v1/sms/keywords", "PUT /admin/v1/workspaces/{id}/keywords":
+				body = map[string]any{}
 			case "POST /admin/v1/unrouted/assign":
 				body = map[string]any{"workspace": "1", "to": newE164()}
 			}
 			start := time.Now()
-			path = strings.NewReplacer("{id}", "1", "{token_id}", "1", "{number}", "%2B"+newE164()[1:]).Replace(path)
+			path = strings.NewReplacer("{id}", "1", "{token_id}", "1", "{number}", "%2B"+newE164()[1:], "{contact}", "%2B"+contact(1)[1:]).Replace(path)
 			r := c.env.do(method, path, tok, body)
 			want(t, r, http.StatusServiceUnavailable, "unavailable")
 			if r.header.Get("Retry-After") == "" {

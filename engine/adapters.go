@@ -243,12 +243,14 @@ func (a *storeAdapter) AppendInbound(ctx context.Context, ms []routing.Inbound) 
 	out := make([]routing.InboundOutcome, len(res))
 	for i, r := range res {
 		out[i] = routing.InboundOutcome{Workspace: int64(r.Workspace), Thread: int64(r.Thread), Message: int64(r.Message),
-			Unrouted: r.Unrouted != 0, Duplicate: r.Duplicate}
+			Unrouted: r.Unrouted != 0, Duplicate: r.Duplicate, ReplyErr: r.ReplyErr}
 		switch r.Keyword {
 		case inbox.KeywordOptOut:
 			out[i].Keyword = "stop"
 		case inbox.KeywordOptIn:
 			out[i].Keyword = "start"
+		case inbox.KeywordHelp:
+			out[i].Keyword = "help"
 		}
 	}
 	return out, nil

@@ -296,6 +296,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		close(hooksDone)
 	}
 	go e.watchDependencies(dispCtx)
+	go e.foldUsage(dispCtx)
 	select {
 	case <-ctx.Done():
 	case err = <-httpDone:
@@ -361,6 +362,33 @@ func (e *Engine) maintain(ctx context.Context) {
 			e.log.Warn("pruning the change log failed", zap.Error(err))
 		} else if n > 0 {
 			e.log.Info("change log pruned", zap.Int64("rows", n), zap.Duration("older_than", changeRetention))
+		}
+	}
+}
+
+// usageFoldInterval is how often the usage rollups are brought up to date
+// (inbox.Store.FoldUsage): their freshness, plus a fold's time. Every
+// engine process tries; one folds at a time, the others skip.
+const usageFoldInterval = 5 * time.Second
+
+// foldUsage keeps the usage rollups up to date until ctx ends.
+func (e *Engine) foldUsage(ctx context.Context) {
+	t := time.NewTicker(usageFoldInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		f, err := e.store.FoldUsage(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.log.Warn("folding usage failed", zap.Error(err))
+		case f.Steps > 1:
+			e.log.Info("usage folded in steps (catching up)", zap.Int("steps", f.Steps), zap.Int64("messages", f.Messages),
+				zap.Duration("took", time.Since(start)))
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
@@ -111,6 +112,18 @@ func TestEngineSendReceiptReply(t *testing.T) {
 		}
 		t.Fatalf("thread:\n%s", b.String())
 	}
+	// The engine folds the usage rollups in the background.
+	testenv.Eventually(t, "usage counts the two delivered and the reply", func() bool {
+		rows, err := te.store.Usage(ctx, inbox.UsageQuery{Workspace: ws, From: time.Now(), To: time.Now(), Granularity: inbox.Daily})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, r := range rows {
+			got[r.Status] += r.Messages
+		}
+		return len(got) == 2 && got["delivered"] == 2 && got["received"] == 1
+	})
 }
 
 func encodingOf(text string) string { return coding.Choose(text).String() }

@@ -205,8 +205,10 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 
 // horizonCTE computes the feed's horizon (see Changes): the oldest
 // transaction of the snapshot still running, skipping those of other
-// databases (they cannot write here) and those of this database running
-// for longer than the wait limit ($1 in ChangeCursor, $5 in Changes, µs).
+// databases (they cannot write here), the usage fold's (it writes no
+// message and no request; skipped so that a fold of many messages does not
+// hold the feed back) and those of this database running for longer than
+// the wait limit ($1 in ChangeCursor, $5 in Changes, µs).
 // A transaction whose start time cannot be read (another user's, without
 // pg_read_all_stats) is waited for: a skip is made only when it is certain.
 // pg_stat_get_activity is read only when some transaction is running.
@@ -218,7 +220,8 @@ skip AS MATERIALIZED (
     SELECT a.backend_xid FROM pg_stat_get_activity(NULL) a
     WHERE a.backend_xid IS NOT NULL
       AND (a.datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())
-           OR a.xact_start < now() - $%d::int8 * interval '1 microsecond')
+           OR a.xact_start < now() - $%d::int8 * interval '1 microsecond'
+           OR a.application_name = '` + usageFoldApp + `')
 ),
 horizon AS MATERIALIZED (
     SELECT coalesce(min(x), (SELECT pg_snapshot_xmax(s) FROM snap)) AS h
@@ -317,13 +320,15 @@ var cursorSQL = fmt.Sprintf(horizonCTE, 1) + `SELECT h FROM horizon`
 // PruneChanges deletes the rows of the change log written more than
 // olderThan ago and returns how many. A reader whose cursor is older than
 // that no longer sees those changes (the messages themselves stay); the
-// engine keeps a week. The log is appended in time order, so this reads a
+// engine keeps a week. Rows the usage fold has not read yet (FoldUsage)
+// are kept whatever their age. The log is appended in time order, so this reads a
 // few pages of its BRIN index and deletes whole pages.
 func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, invalid("prune changes needs a positive age")
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM message_changes WHERE at < now() - $1::int8 * interval '1 microsecond'`, micros(olderThan))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM message_changes
+		WHERE at < now() - $1::int8 * interval '1 microsecond' AND change_xid < (SELECT horizon FROM usage_fold)`, micros(olderThan))
 	if err != nil {
 		return 0, err
 	}

@@ -237,7 +237,8 @@ func TestEnqueueAndListThreadsForTheAPI(t *testing.T) {
 // statement and workspace (migration 0008). A page of the log whose every
 // id changed again since is read past, not answered empty; the ids of one
 // transaction spread over several log rows are all returned, in order,
-// whatever the page size; PruneChanges drops old rows of the log only.
+// whatever the page size; PruneChanges drops old rows of the log only, once
+// the usage fold has read them.
 func TestChangesLogPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -311,6 +312,11 @@ func TestChangesLogPages(t *testing.T) {
 	}
 	_, err = e.pool.Exec(e.ctx, `UPDATE message_changes SET at = now() - interval '2 hours' WHERE workspace_id = $1`, ws)
 	ok(t, err)
+	// Old rows the usage fold has not read yet stay.
+	if n, err = e.s.PruneChanges(e.ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("prune before the usage fold deleted %d (%v)", n, err)
+	}
+	e.foldUsage()
 	if _, err = e.s.PruneChanges(e.ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}

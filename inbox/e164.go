@@ -3,7 +3,6 @@ package inbox
 import (
 	"strconv"
 	"strings"
-	"unicode"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nyaruka/phonenumbers"
@@ -128,37 +127,4 @@ func normalizeAddress(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// Keyword is an opt-out keyword's effect.
-type Keyword int
-
-// Keyword effects.
-const (
-	KeywordNone   Keyword = iota
-	KeywordOptOut         // STOP and synonyms
-	KeywordOptIn          // START and synonyms
-)
-
-var keywords = map[string]Keyword{
-	"STOP": KeywordOptOut, "STOPALL": KeywordOptOut, "UNSUBSCRIBE": KeywordOptOut,
-	"CANCEL": KeywordOptOut, "END": KeywordOptOut, "QUIT": KeywordOptOut,
-	"START": KeywordOptIn, "YES": KeywordOptIn, "UNSTOP": KeywordOptIn,
-}
-
-// ParseKeyword reports whether a whole inbound body is an opt-out or opt-in
-// keyword. Case and whitespace (anywhere in the body) are ignored, so
-// " Stop ", "stop all" and "STOPALL" all opt out; "stop please" does not.
-func ParseKeyword(body string) Keyword {
-	if len(body) > 64 {
-		return KeywordNone
-	}
-	var b strings.Builder
-	for _, r := range body {
-		if unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff' {
-			continue
-		}
-		b.WriteRune(unicode.ToUpper(r))
-	}
-	return keywords[b.String()]
 }

@@ -34,6 +34,11 @@ type OutboundRequest struct {
 	// expires, and the carrier is told to drop it then (validity_period).
 	// Zero keeps the configured message TTL.
 	Validity time.Duration
+	// OptOutExempt sends the message even to a contact who opted out. It
+	// is for the inbox's own keyword replies (the confirmation of an
+	// opt-out goes to the contact who has just opted out); the API never
+	// sets it.
+	OptOutExempt bool
 }
 
 // Limits of OutboundRequest.SendAt and Validity.
@@ -89,6 +94,7 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		sendAt = make([]*time.Time, 0, n)
 		valid  = make([]int64, 0, n)
 		now    = time.Now()
+		exempt = make([]bool, 0, n)
 		sameAs = map[int]int{}     // item → earlier item with the same workspace and key
 		toOf   = make([]string, n) // item → its recipient in E.164
 		keys   = map[idemKey]int{}
@@ -139,12 +145,13 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		}
 		sendAt = append(sendAt, at)
 		valid = append(valid, micros(r.Validity))
+		exempt = append(exempt, r.OptOutExempt)
 	}
 
 	var lost []int // accepted items whose key a concurrent call inserted first
 	err := retry(ctx, func() error {
 		lost = lost[:0]
-		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid, exempt}, func(rows pgx.Rows) error {
 			var (
 				i               int32
 				code, from      string
@@ -234,8 +241,8 @@ type idemKey struct {
 const enqueueSQL = `
 WITH req AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $7::int2[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[])
-        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err, send_at, validity)
+                         $6::text[], $7::int2[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[], $12::bool[])
+        AS r(ord, ws, from_e164, contact, body, enc, segs, idem, local_err, send_at, validity, exempt)
 ),
 conn AS MATERIALIZED (
     SELECT c.workspace_id, c.number_id, c.enabled, n.e164,
@@ -298,7 +305,7 @@ verdict AS MATERIALIZED (
     ) d ON true
     LEFT JOIN LATERAL (
         SELECT o.opted_out FROM contacts o
-        WHERE o.workspace_id = r.ws AND o.contact = r.contact
+        WHERE NOT r.exempt AND o.workspace_id = r.ws AND o.contact = r.contact
         LIMIT 1
     ) o ON true
 ),

@@ -9,3 +9,10 @@ var (
 	RecentSendingSQL  = recentSendingSQL
 	RecentSendingPlan = recentSendingPlan
 )
+
+// SetFoldStep sets how many transactions of the log one fold transaction
+// of FoldUsage reads at most.
+func SetFoldStep(s *Store, n uint64) { s.foldStep = n }
+
+// UsageFoldApp is the application_name of FoldUsage's transactions.
+const UsageFoldApp = usageFoldApp

@@ -199,3 +199,17 @@ func ok(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// foldUsage brings the usage rollups up to date (FoldUsage), and checks
+// that the fold reached the end of the log.
+func (e *env) foldUsage() inbox.UsageFold {
+	e.t.Helper()
+	f, err := e.s.FoldUsage(e.ctx)
+	if err != nil || f.Busy {
+		e.t.Fatalf("fold usage: %+v, %v", f, err)
+	}
+	if n := e.count(`SELECT count(*) FROM message_changes WHERE change_xid >= (SELECT horizon FROM usage_fold)`); n != 0 {
+		e.t.Fatalf("fold usage: %d log rows left past the cursor", n)
+	}
+	return f
+}

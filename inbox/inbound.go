@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +32,14 @@ type InboundResult struct {
 	Thread    ThreadID    // its thread
 	Workspace WorkspaceID // the workspace it was routed to
 	Unrouted  UnroutedID  // set when no workspace could claim it
-	Keyword   Keyword     // the opt-out/opt-in keyword applied, if any
-	Duplicate bool        // its part set was already stored by another call
+	Keyword   Keyword     // the keyword applied (opt-out, opt-in, help), if any
+	// Reply is the keyword reply queued for this message (see
+	// KeywordSettings), 0 when none; ReplyErr says why a configured reply
+	// was not queued (a refusal such as ErrNumberDisabled, or a database
+	// error: the inbound message itself is stored all the same).
+	Reply     MessageID
+	ReplyErr  error
+	Duplicate bool // its part set was already stored by another call
 	// SelfTest is set when the message carried the token of a self-test
 	// (see StartSelfTest): it is recorded on the self-test and stored
 	// nowhere else (no thread, not unrouted).
@@ -47,12 +54,19 @@ type InboundResult struct {
 // as unrouted, never dropped. A routed message lands in its thread, created
 // if new: the thread is found or created with INSERT ... ON CONFLICT on its
 // unique key, so concurrent first messages from one contact make one thread.
-// A body that is exactly an opt-out keyword (ParseKeyword) opts the contact
-// out of that workspace, an opt-in keyword opts it back in; the message is
-// still stored. Within a batch, the last keyword of a contact wins. A
+// A body that is exactly a keyword under the workspace's KeywordSettings
+// (see KeywordSettings.Match) opts the contact out of that workspace (an
+// opt-out keyword) or back in (an opt-in keyword); the message is still
+// stored, and the contact's state records the keyword as its source.
+// Within a batch, the last opt-out or opt-in keyword of a contact wins.
+// When the workspace has a reply for the keyword, it is queued after the
+// batch commits, like any outbound message (Enqueue, from the number the
+// keyword came to, exempt from the opt-out, idempotent per inbound
+// message), and lands in the thread; a crash between the two loses the
+// reply, never the inbound message or the opt-out. A
 // message carrying a self-test's token is the self-test's probe coming
 // back: it is recorded on the self-test instead (InboundResult.SelfTest).
-// One round trip.
+// One round trip, and one more (Enqueue) when keyword replies are due.
 func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundResult, error) {
 	res := make([]InboundResult, len(msgs))
 	if len(msgs) == 0 {
@@ -68,7 +82,9 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 		enc      = make([]string, 0, n)
 		segs     = make([]int16, 0, n)
 		at       = make([]time.Time, 0, n)
-		kw       = make([]int16, 0, n)
+		kwdef    = make([]int16, 0, n)
+		kwnorm   = make([]string, 0, n)
+		kwlangs  = make([]string, 0, n)
 		pCarrier = make([]string, 0, n)
 		pSrc     = make([]string, 0, n)
 		pDst     = make([]string, 0, n)
@@ -106,7 +122,8 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 		enc = append(enc, m.Encoding)
 		segs = append(segs, int16(sg))
 		at = append(at, t)
-		kw = append(kw, int16(ParseKeyword(m.Body)))
+		kn, kd, kl := matchDefault(m.Body)
+		kwnorm, kwdef, kwlangs = append(kwnorm, kn), append(kwdef, int16(kd)), append(kwlangs, kl)
 		probe = append(probe, selfTestToken(m.Body))
 		if p := m.Parts; p != nil {
 			pCarrier, pSrc, pDst = append(pCarrier, p.Carrier), append(pSrc, p.Source), append(pDst, p.Destination)
@@ -116,17 +133,29 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 			pRef, pTotal = append(pRef, 0), append(pTotal, 0)
 		}
 	}
+	var replies []OutboundRequest
+	var replyOf []int // replies[j] answers msgs[replyOf[j]]
 	err := retry(ctx, func() error {
-		return s.queryPlanned(ctx, perCallPlan, appendInboundSQL, []any{ord, carrier, src, dst, body, enc, segs, at, kw,
-			pCarrier, pSrc, pDst, pRef, pTotal, probe}, func(rows pgx.Rows) error {
+		replies, replyOf = replies[:0], replyOf[:0]
+		return s.queryPlanned(ctx, perCallPlan, appendInboundSQL, []any{ord, carrier, src, dst, body, enc, segs, at, kwdef,
+			pCarrier, pSrc, pDst, pRef, pTotal, probe, kwnorm, kwlangs}, func(rows pgx.Rows) error {
 			var (
 				i               int32
 				id, th, ws, unr int64
 				k               int16
 				live, selfTest  bool
+				rtext, renc     *string
+				rsegs           *int16
 			)
-			if err := rows.Scan(&i, &live, &id, &th, &ws, &unr, &k, &selfTest); err != nil {
+			if err := rows.Scan(&i, &live, &id, &th, &ws, &unr, &k, &selfTest, &rtext, &renc, &rsegs); err != nil {
 				return err
+			}
+			if rtext != nil && id != 0 && renc != nil && rsegs != nil {
+				m := msgs[i]
+				replies = append(replies, OutboundRequest{Workspace: WorkspaceID(ws), From: normalizeAddress(m.To),
+					To: normalizeAddress(m.From), Body: *rtext, Encoding: *renc, Segments: int(*rsegs),
+					IdempotencyKey: keywordReplyKey(MessageID(id)), OptOutExempt: true})
+				replyOf = append(replyOf, int(i))
 			}
 			r := InboundResult{Message: MessageID(id), Thread: ThreadID(th), Workspace: WorkspaceID(ws),
 				Unrouted: UnroutedID(unr), Duplicate: !live && !selfTest, SelfTest: selfTest}
@@ -143,15 +172,38 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 	for i := range dupOf {
 		res[i] = InboundResult{Duplicate: true}
 	}
+	if len(replies) > 0 {
+		out, err := s.Enqueue(ctx, replies)
+		for j, i := range replyOf {
+			switch {
+			case err != nil:
+				res[i].ReplyErr = err
+			case out[j].Err != nil:
+				res[i].ReplyErr = out[j].Err
+			default:
+				res[i].Reply = out[j].ID
+			}
+		}
+	}
 	return res, nil
+}
+
+// keywordReplyKey is the idempotency key of the reply to inbound message
+// id: a call retried after its inbound batch committed queues it once. The
+// "sb:" prefix is a namespace of the inbox's own keys in the workspace's
+// idempotency keys.
+func keywordReplyKey(id MessageID) string {
+	return "sb:keyword-reply:" + strconv.FormatInt(int64(id), 10)
 }
 
 const appendInboundSQL = `
 WITH r AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::int2[], $8::timestamptz[], $9::int2[],
-                         $10::text[], $11::text[], $12::text[], $13::int4[], $14::int2[], $15::text[])
-        AS r(ord, carrier, src, dst, body, enc, segs, at, kw, pcarrier, psrc, pdst, pref, ptotal, probe)
+                         $10::text[], $11::text[], $12::text[], $13::int4[], $14::int2[], $15::text[],
+                         $16::text[], $17::text[])
+        AS r(ord, carrier, src, dst, body, enc, segs, at, kwdef, pcarrier, psrc, pdst, pref, ptotal, probe,
+             kwnorm, kwlangs)
 ),
 -- Self-test probes coming back: recorded on their self-test (the first
 -- arrival), routed nowhere. A token no self-test has is an ordinary text.
@@ -196,9 +248,24 @@ route AS MATERIALIZED (
           AND d.reference = r.pref AND d.total = r.ptotal))
       AND NOT EXISTS (SELECT 1 FROM probe WHERE probe.ord = r.ord)
 ),
+-- The keyword of each routed message under its workspace's settings (see
+-- KeywordSettings.Match): a custom keyword first (action 0 turns a default
+-- off), else the default one if one of its languages is on. Primary-key
+-- probes, only for bodies short enough to be a keyword.
 ids AS MATERIALIZED (
     SELECT nextval('messages_id_seq') AS id, x.*
-    FROM (SELECT * FROM route WHERE ws IS NOT NULL ORDER BY ord) x
+    FROM (SELECT rt.*,
+                 coalesce(wk.action, CASE WHEN rt.kwdef <> 0
+                     AND string_to_array(rt.kwlangs, ',') && wl.keyword_languages THEN rt.kwdef END, 0)::int2 AS kw
+          FROM route rt
+          LEFT JOIN LATERAL (
+              SELECT k.action FROM workspace_keywords k
+              WHERE rt.kwnorm <> '' AND k.workspace_id = rt.ws AND k.keyword = rt.kwnorm
+          ) wk ON true
+          LEFT JOIN LATERAL (
+              SELECT w.keyword_languages FROM workspaces w WHERE rt.kwdef <> 0 AND w.id = rt.ws
+          ) wl ON true
+          WHERE rt.ws IS NOT NULL ORDER BY rt.ord) x
 ),
 th AS (
     INSERT INTO threads AS t (workspace_id, channel, number_id, contact, last_message_at, unread_count)
@@ -227,18 +294,25 @@ unr AS (
     SELECT id, carrier, src, dst, body, enc, segs, reason, at FROM uids
 ),
 opt AS (
-    INSERT INTO contacts AS c (workspace_id, contact, opted_out, changed_at)
-    SELECT DISTINCT ON (ws, src) ws, src, kw = 1, now() FROM ids
-    WHERE kw <> 0
+    INSERT INTO contacts AS c (workspace_id, contact, opted_out, source, keyword, changed_at)
+    SELECT DISTINCT ON (ws, src) ws, src, kw = 1, 'keyword', kwnorm, now() FROM ids
+    WHERE kw IN (1, 2)
     ORDER BY ws, src, ord DESC
     ON CONFLICT (workspace_id, contact) DO UPDATE
-        SET opted_out = excluded.opted_out, changed_at = excluded.changed_at
+        SET opted_out = excluded.opted_out, source = excluded.source, keyword = excluded.keyword,
+            changed_at = excluded.changed_at
 )
 SELECT r.ord, (rt.ord IS NOT NULL), coalesce(ins.id, 0), coalesce(ins.thread_id, 0),
-       coalesce(i.ws, 0), coalesce(u.id, 0), r.kw, EXISTS (SELECT 1 FROM probe WHERE probe.ord = r.ord)
+       coalesce(i.ws, 0), coalesce(u.id, 0), coalesce(i.kw, 0), EXISTS (SELECT 1 FROM probe WHERE probe.ord = r.ord),
+       rp.text, rp.enc, rp.segs
 FROM r
 LEFT JOIN route rt ON rt.ord = r.ord
 LEFT JOIN ids i ON i.ord = r.ord
 LEFT JOIN ins ON ins.id = i.id
 LEFT JOIN uids u ON u.ord = r.ord
+LEFT JOIN LATERAL (
+    SELECT CASE i.kw WHEN 1 THEN w.opt_out_reply WHEN 2 THEN w.opt_in_reply ELSE w.help_reply END AS text,
+           w.reply_encodings[i.kw] AS enc, w.reply_segments[i.kw] AS segs
+    FROM workspaces w WHERE i.kw <> 0 AND w.id = i.ws
+) rp ON true
 `

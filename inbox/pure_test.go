@@ -66,7 +66,8 @@ func TestParseKeyword(t *testing.T) {
 		"stopall": inbox.KeywordOptOut, "Stop All": inbox.KeywordOptOut, "UNSUBSCRIBE": inbox.KeywordOptOut,
 		"cancel": inbox.KeywordOptOut, "End": inbox.KeywordOptOut, "quit": inbox.KeywordOptOut,
 		"START": inbox.KeywordOptIn, "yes": inbox.KeywordOptIn, " UnStop ": inbox.KeywordOptIn,
-		"stop please": inbox.KeywordNone, "STOP.": inbox.KeywordNone, "": inbox.KeywordNone,
+		"STOP.": inbox.KeywordOptOut, " Stop! ": inbox.KeywordOptOut, // punctuation is ignored (NormalizeKeyword)
+		"stop please": inbox.KeywordNone, "": inbox.KeywordNone,
 		"hello": inbox.KeywordNone, "yes please": inbox.KeywordNone, "nonstop": inbox.KeywordNone,
 	}
 	for in, want := range cases {

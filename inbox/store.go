@@ -42,6 +42,8 @@ type Store struct {
 	feedWait time.Duration
 	// waitSample is Options.WaitSample.
 	waitSample int
+	// foldStep is FoldUsage's step (defaultFoldStep; tests set less).
+	foldStep uint64
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.
@@ -55,7 +57,8 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.WaitSample <= 0 {
 		opts.WaitSample = DefaultWaitSample
 	}
-	return &Store{pool: pool, ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit, waitSample: opts.WaitSample}
+	return &Store{pool: pool, ttl: opts.MessageTTL, feedWait: opts.ChangesWaitLimit, waitSample: opts.WaitSample,
+		foldStep: defaultFoldStep}
 }
 
 // MessageTTL returns the configured message age limit.

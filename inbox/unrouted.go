@@ -250,17 +250,22 @@ func (s *Store) AssignUnrouted(ctx context.Context, a Assignment) (Assigned, err
 			}
 			return int(x.ID - y.ID)
 		})
+		kws, err := keywordSettingsTx(ctx, tx, a.Workspace)
+		if err != nil {
+			return err
+		}
 		var (
-			src, body, enc []string
-			segs, kw       []int16
-			at             []time.Time
+			src, body, enc, kwnorm []string
+			segs, kw               []int16
+			at                     []time.Time
 		)
 		for _, u := range moved {
 			src, body, enc = append(src, u.From), append(body, u.Body), append(enc, u.Encoding)
 			segs, at = append(segs, int16(u.Segments)), append(at, u.ReceivedAt)
-			kw = append(kw, int16(ParseKeyword(u.Body)))
+			k, norm := kws.Match(u.Body)
+			kw, kwnorm = append(kw, int16(k)), append(kwnorm, norm)
 		}
-		rows, err = tx.Query(ctx, assignSQL, a.Workspace, n.ID, src, body, enc, segs, at, kw)
+		rows, err = tx.Query(ctx, assignSQL, a.Workspace, n.ID, src, body, enc, segs, at, kw, kwnorm)
 		if err != nil {
 			return err
 		}
@@ -285,12 +290,13 @@ func (s *Store) AssignUnrouted(ctx context.Context, a Assignment) (Assigned, err
 }
 
 // assignSQL files assigned messages as AppendInbound files routed ones:
-// ids drawn in arrival order, threads upserted, keywords applied (the
-// last of each contact wins).
+// ids drawn in arrival order, threads upserted, keywords applied under the
+// workspace's settings (the last of each contact wins). No keyword reply
+// is sent: the keywords are old news by the time an operator files them.
 const assignSQL = `
 WITH r AS (
-    SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::int2[], $7::timestamptz[], $8::int2[])
-        WITH ORDINALITY AS r(src, body, enc, segs, at, kw, ord)
+    SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::int2[], $7::timestamptz[], $8::int2[], $9::text[])
+        WITH ORDINALITY AS r(src, body, enc, segs, at, kw, kwnorm, ord)
 ),
 ids AS MATERIALIZED (
     SELECT nextval('messages_id_seq') AS id, x.* FROM (SELECT * FROM r ORDER BY ord) x
@@ -313,12 +319,13 @@ ins AS (
     RETURNING id, thread_id
 ),
 opt AS (
-    INSERT INTO contacts AS c (workspace_id, contact, opted_out, changed_at)
-    SELECT DISTINCT ON (src) $1, src, kw = 1, now() FROM r
-    WHERE kw <> 0
+    INSERT INTO contacts AS c (workspace_id, contact, opted_out, source, keyword, changed_at)
+    SELECT DISTINCT ON (src) $1, src, kw = 1, 'keyword', kwnorm, now() FROM r
+    WHERE kw IN (1, 2)
     ORDER BY src, ord DESC
     ON CONFLICT (workspace_id, contact) DO UPDATE
-        SET opted_out = excluded.opted_out, changed_at = excluded.changed_at
+        SET opted_out = excluded.opted_out, source = excluded.source, keyword = excluded.keyword,
+            changed_at = excluded.changed_at
 )
 SELECT id, thread_id FROM ins ORDER BY id
 `

@@ -231,6 +231,10 @@ func (r *Router) count(m Inbound, out InboundOutcome) {
 	if out.Keyword != "" {
 		r.stats.keywords.Add(1)
 	}
+	if out.ReplyErr != nil {
+		r.log.Warn("keyword reply not queued", zap.Int64("workspace", out.Workspace),
+			zap.Int64("message", out.Message), zap.String("keyword", out.Keyword), zap.Error(out.ReplyErr))
+	}
 	if r.cfg.OnInbound != nil && !out.Duplicate {
 		r.cfg.OnInbound(m, out)
 	}

@@ -174,7 +174,10 @@ type InboundOutcome struct {
 	Message   int64
 	Unrouted  bool
 	Duplicate bool
-	Keyword   string // "stop" or "start" when an opt-out keyword was applied
+	Keyword   string // "stop", "start" or "help" when a keyword was applied
+	// ReplyErr says why the workspace's reply to the keyword was not
+	// queued (the message itself is stored); the router logs it.
+	ReplyErr error
 }
 
 // InboundStore files what carriers deliver. Implementations are safe for

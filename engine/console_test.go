@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -449,6 +450,36 @@ func TestConsoleEndToEnd(t *testing.T) {
 		}
 		// Open and read: no unread count on it.
 		tb.waitFor("no unread count on the open thread", `!document.querySelector('.thread[aria-current=page] .unread')`)
+	})
+
+	t.Run("OptOutShownInThread", func(t *testing.T) {
+		tb.t = t
+		tb.screenshotOnFailure(t)
+		if threadPath == "" {
+			t.Skip("no thread open")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := sim.InjectMO(ctx, smscsim.MO{From: contact, To: shared, Text: "Stop"}); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, "the contact opted out", func() bool {
+			var st struct {
+				OptedOut bool `json:"opted_out"`
+			}
+			return testenv.APICall(t, "GET", te.url+"/v1/opt-outs/"+url.PathEscape(contact), ws.Token, nil, &st) == 200 && st.OptedOut
+		})
+		tb.do("reload the thread", chromedp.Reload())
+		tb.waitFor("the opt-out in the thread's header", `document.querySelector('#opted-out')?.dataset.source === 'keyword'`)
+		if got := tb.text("#opted-out"); !strings.Contains(got, "by texting STOP") {
+			t.Fatalf("the thread says %q", got)
+		}
+		// Back in: the note goes.
+		if st := testenv.APICall(t, "DELETE", te.url+"/v1/opt-outs/"+url.PathEscape(contact), ws.Token, nil, nil); st != 200 {
+			t.Fatalf("removing the opt-out: %d", st)
+		}
+		tb.do("reload the thread", chromedp.Reload())
+		tb.waitFor("the thread without the note", `!!document.querySelector('#messages li') && !document.querySelector('#opted-out')`)
 	})
 
 	t.Run("DisconnectBlocksSending", func(t *testing.T) {

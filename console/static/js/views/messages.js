@@ -141,10 +141,22 @@ export function mount(main, app, params) {
     replace(pane,
       h('header', {class: 'thread-head'},
         h('h2', {id: 'thread-h', tabindex: '-1'}, icon('sms', 'SMS'), ' ', t.contact),
-        h('p', {class: 'muted'}, 'Text message · your number ', t.number || '')),
+        h('p', {class: 'muted'}, 'Text message · your number ', t.number || ''),
+        optOutNote(open.optOut)),
       h('div', {class: 'scroller', id: 'scroller'}, ol),
       reply);
     scrollDown(true);
+  }
+
+  // optOutNote says when the contact opted out (nothing is sent to them
+  // until they text START or the opt-out is removed), and how.
+  function optOutNote(st) {
+    if (!st?.opted_out) return null;
+    const how = st.source === 'keyword' ? `by texting ${st.keyword || 'a keyword'}`
+      : st.source === 'operator' ? 'by the operator' : st.source === 'api' ? 'through the API' : '';
+    return h('p', {class: 'opted-out', id: 'opted-out', role: 'status', 'data-source': st.source || ''},
+      'Opted out', how ? ' ' + how : '', st.changed_at ? [' · ', timeEl(st.changed_at)] : '',
+      ': messages to this contact are refused until they text START.');
   }
 
   function orderedMessages() {
@@ -289,6 +301,10 @@ export function mount(main, app, params) {
         messages: new Map(msgs.map(m => [m.id, m])),
       };
       for (const m of msgs) if (m.direction === 'in') seenInbound.add(m.id);
+      try {
+        open.optOut = await get(`/v1/opt-outs/${encodeURIComponent(open.contact)}`);
+      } catch { /* the state is a hint: the thread shows without it */ }
+      if (!alive || openID !== id) return;
       renderPane();
       for (const d of pending) upsert(d);
       pending = [];

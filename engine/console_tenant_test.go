@@ -321,14 +321,8 @@ func TestConsoleWebhooks(t *testing.T) {
 	t.Run("NoSettingsScopeReadOnly", func(t *testing.T) {
 		tb.t = t
 		tb.screenshotOnFailure(t)
-		var tok struct {
-			Token string `json:"token"`
-		}
-		if st := testenv.APICall(t, "POST", te.url+"/admin/v1/workspaces/"+ws.ID+"/tokens", consoleOperator, map[string]any{"name": "agents", "scopes": []string{"messages"}}, &tok); st != 201 {
-			t.Fatalf("issue a token: %d", st)
-		}
 		tb.click("#signout")
-		tb.signIn(tok.Token, "/console/messages")
+		tb.signIn(messagesOnlyToken(t, te.url, ws.ID), "/console/messages")
 		tb.click(`nav a[href="/console/settings/webhooks"]`)
 		tb.waitFor("the form", `!!document.querySelector('#new-url')`)
 		tb.typeInto("#new-url", rcv.URL)

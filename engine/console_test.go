@@ -876,14 +876,8 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 	t.Run("SettingsScopeReadOnly", func(t *testing.T) {
 		tb.t = t
 		tb.screenshotOnFailure(t)
-		var tok struct {
-			Token string `json:"token"`
-		}
-		if st := testenv.APICall(t, "POST", te.url+"/admin/v1/workspaces/"+ws.ID+"/tokens", consoleOperator, map[string]any{"name": "agents", "scopes": []string{"messages"}}, &tok); st != 201 {
-			t.Fatalf("issue a token: %d", st)
-		}
 		tb.click("#signout")
-		tb.signIn(tok.Token, "/console/messages")
+		tb.signIn(messagesOnlyToken(t, te.url, ws.ID), "/console/messages")
 		tb.click(`nav a[href="/console/settings/sms"]`)
 		tb.click("#configure")
 		tb.do("pick", chromedp.SetValue("#number-select", "+14155552600"))
@@ -897,4 +891,17 @@ func TestConsoleOperatorNumbers(t *testing.T) {
 	if p := tb.problems(); len(p) > 0 {
 		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
 	}
+}
+
+// messagesOnlyToken issues the workspace a token with the messages scope
+// only (no settings) through the operator API.
+func messagesOnlyToken(t *testing.T, base, ws string) string {
+	t.Helper()
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if st := testenv.APICall(t, "POST", base+"/admin/v1/workspaces/"+ws+"/tokens", consoleOperator, map[string]any{"name": "agents", "scopes": []string{"messages"}}, &tok); st != 201 {
+		t.Fatalf("issue a token: %d", st)
+	}
+	return tok.Token
 }

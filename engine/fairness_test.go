@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
+	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
 // testMargin is the throttle margin of the tests that count at a strict
@@ -30,16 +31,7 @@ const testMargin = config.Duration(50 * time.Millisecond)
 // backlog), and no number ever gets an 11th segment into a second.
 func TestFairnessCampaignsQueuedInTurn(t *testing.T) {
 	t.Parallel()
-	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms},
-  rate: {mode: sliding, source: 10}}]
-log: `+logPath)
-	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
-		for i := range c.Classes {
-			c.Classes[i].Rate = 10
-		}
-		c.Throttle.Margin = testMargin
-	}))
+	sim, logPath, te := startTenPerSecond(t, nil)
 	ctx := context.Background()
 	s := te.store
 	ws, _, err := s.CreateWorkspace(ctx, "acme", true)
@@ -188,4 +180,26 @@ log: `+logPath)
 	if at := log[1].T; at.Before(until.Add(-5 * time.Millisecond)) {
 		t.Fatalf("a message left at %v, before the quiet period ended at %v", at, until)
 	}
+}
+
+// startTenPerSecond starts a simulator that allows each source number 10
+// segments in any second (and logs every submit to logPath) and an engine
+// whose rate classes send 10 a second per number, with the tests' throttle
+// margin; mod, when set, changes the engine's config further.
+func startTenPerSecond(t *testing.T, mod func(*config.Config)) (sim *smscsim.Sim, logPath string, te *testEngine) {
+	t.Helper()
+	logPath = filepath.Join(t.TempDir(), "sim.jsonl")
+	sim = testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms},
+  rate: {mode: sliding, source: 10}}]
+log: `+logPath)
+	te = startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
+		for i := range c.Classes {
+			c.Classes[i].Rate = 10
+		}
+		c.Throttle.Margin = testMargin
+		if mod != nil {
+			mod(c)
+		}
+	}))
+	return sim, logPath, te
 }

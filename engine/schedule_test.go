@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -22,17 +21,7 @@ import (
 // a validity does, and a canceled one never goes out.
 func TestE2EScheduledSendsGoOutAtTheirRate(t *testing.T) {
 	t.Parallel()
-	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms},
-  rate: {mode: sliding, source: 10}}]
-log: `+logPath)
-	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
-		for i := range c.Classes {
-			c.Classes[i].Rate = 10
-		}
-		c.Throttle.Margin = testMargin
-		c.Engine.ReleaseEvery = config.Duration(200 * time.Millisecond)
-	}))
+	sim, logPath, te := startTenPerSecond(t, func(c *config.Config) { c.Engine.ReleaseEvery = config.Duration(200 * time.Millisecond) })
 	ctx := context.Background()
 	s := te.store
 	ws, token, err := s.CreateWorkspace(ctx, "acme", true)

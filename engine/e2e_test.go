@@ -96,11 +96,14 @@ func TestE2ESharedNumberRouting(t *testing.T) {
 
 // A long UCS-2 message goes out in parts that reassemble; a receipt that
 // overtakes its submit_sm_resp still delivers the message; STOP opts the
-// contact out and START back in.
+// contact out and START back in. The receipts come 250 ms before their
+// submit_sm_resp, so that even a loaded machine applies one before the
+// submit result is recorded (with 10 ms, a CI run recorded every result
+// first).
 func TestE2ELongMessageEarlyReceiptAndOptOut(t *testing.T) {
 	t.Parallel()
 	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", message_id: hex, receipt_id: decimal,
-  latency: 30ms, receipts: {delay: 1ms, before_resp: 1.0, before_resp_gap: 10ms}}]`)
+  latency: 300ms, receipts: {delay: 1ms, before_resp: 1.0, before_resp_gap: 250ms}}]`)
 	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 		c.Carriers[0].LongMessage = "udh16"
 		c.Carriers[0].MessageIDs = config.MessageIDs{Submit: "hex", Receipt: "decimal"}

@@ -185,8 +185,8 @@ type Server struct {
 	// configuration, replaced whole on a reload (SetCatalog).
 	catalog  atomic.Pointer[catalog]
 	batch    *batcher
-	auth     *authCache     // nil: no cache
-	settings *settingsCache // nil: no cache
+	auth     *ttlCache[[32]byte, inbox.Auth]    // what tokens authenticate as; nil: no cache
+	settings *ttlCache[inbox.WorkspaceID, bool] // workspaces' smart encoding default; nil: no cache
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by CloseStreams
@@ -260,8 +260,8 @@ func New(cfg Config) (*Server, error) {
 		s.opHash = sha(cfg.OperatorToken)
 	}
 	if cfg.AuthCacheTTL > 0 {
-		s.auth = &authCache{ttl: cfg.AuthCacheTTL, m: map[[32]byte]authEntry{}}
-		s.settings = &settingsCache{ttl: cfg.AuthCacheTTL, m: map[inbox.WorkspaceID]settingsEntry{}}
+		s.auth = newTTLCache[[32]byte, inbox.Auth](cfg.AuthCacheTTL, authCacheMax)
+		s.settings = newTTLCache[inbox.WorkspaceID, bool](cfg.AuthCacheTTL, settingsCacheMax)
 	}
 	s.batch = &batcher{s: s, max: cfg.EnqueueBatch, workers: cfg.EnqueueWorkers}
 	seen := map[string]bool{}

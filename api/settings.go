@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/switchboard-sms/switchboard/inbox"
@@ -12,33 +11,18 @@ import (
 // starts afresh.
 const settingsCacheMax = 10000
 
-// settingsCache remembers the workspace settings the send path reads (the
-// smart encoding default), for Config.AuthCacheTTL like a token, so a busy
-// workspace does not cost a query per message. A change made through this
-// process (PATCH /admin/v1/workspaces/{id}) is seen at once; one made
-// through another process within the TTL.
-type settingsCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[inbox.WorkspaceID]settingsEntry
-}
-
-type settingsEntry struct {
-	smart bool
-	until time.Time
-}
-
 // smartDefault returns the workspace's smart encoding default, from the
-// cache or the store.
+// cache or the store. The cache keeps the settings the send path reads,
+// for Config.AuthCacheTTL like a token, so a busy workspace does not cost
+// a query per message. A change made through this process (PATCH
+// /admin/v1/workspaces/{id}) is seen at once; one made through another
+// process within the TTL.
 func (s *Server) smartDefault(ctx context.Context, ws inbox.WorkspaceID) (bool, error) {
 	c := s.settings
 	now := time.Now()
 	if c != nil {
-		c.mu.Lock()
-		e, ok := c.m[ws]
-		c.mu.Unlock()
-		if ok && now.Before(e.until) {
-			return e.smart, nil
+		if smart, ok := c.get(ws, now); ok {
+			return smart, nil
 		}
 	}
 	w, err := s.store.GetWorkspace(ctx, ws)
@@ -46,12 +30,7 @@ func (s *Server) smartDefault(ctx context.Context, ws inbox.WorkspaceID) (bool, 
 		return false, err
 	}
 	if c != nil {
-		c.mu.Lock()
-		if len(c.m) >= settingsCacheMax {
-			c.m = make(map[inbox.WorkspaceID]settingsEntry)
-		}
-		c.m[ws] = settingsEntry{smart: w.SmartEncoding, until: now.Add(c.ttl)}
-		c.mu.Unlock()
+		c.put(ws, w.SmartEncoding, now)
 	}
 	return w.SmartEncoding, nil
 }
@@ -59,8 +38,6 @@ func (s *Server) smartDefault(ctx context.Context, ws inbox.WorkspaceID) (bool, 
 // forgetSettings drops a workspace's cached settings after a change.
 func (s *Server) forgetSettings(ws inbox.WorkspaceID) {
 	if c := s.settings; c != nil {
-		c.mu.Lock()
-		delete(c.m, ws)
-		c.mu.Unlock()
+		c.forget(ws)
 	}
 }

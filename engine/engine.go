@@ -189,16 +189,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		e.close()
 		return nil, err
 	}
-	var carriers, classes []string
-	rates, carrierRates := map[string]float64{}, map[string]float64{}
-	for _, k := range cfg.Carriers {
-		carriers = append(carriers, k.Name)
-		carrierRates[k.Name] = k.TPS
-	}
-	for _, rc := range cfg.Classes {
-		classes = append(classes, rc.Name)
-		rates[rc.Name] = rc.Rate
-	}
+	carriers, classes, rates, carrierRates := catalogOf(cfg)
 	guard, err := webhook.NewGuard(cfg.Webhooks.AllowPrivate)
 	if err != nil {
 		e.close()

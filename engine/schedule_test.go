@@ -123,17 +123,7 @@ func TestE2EValidityExpiresUnsentMessage(t *testing.T) {
 	}))
 	ctx := context.Background()
 	s := te.store
-	ws, token, err := s.CreateWorkspace(ctx, "acme", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.AddNumber(ctx, inbox.NewNumber{E164: "+14155552691", Kind: inbox.Dedicated, Carrier: "sim", Owner: ws.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ConnectNumber(ctx, ws.ID, n.ID); err != nil {
-		t.Fatal(err)
-	}
+	ws, token := testenv.SeedTenant(t, s, "+14155552691")
 	cur, err := s.ChangeCursor(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -151,8 +141,8 @@ func TestE2EValidityExpiresUnsentMessage(t *testing.T) {
 	}
 	var mid int64
 	fmt.Sscan(id, &mid)
-	testenv.WaitStatus(t, s, ws.ID, inbox.MessageID(mid), inbox.StatusExpired)
-	ch, err := s.Changes(ctx, ws.ID, cur, 0)
+	testenv.WaitStatus(t, s, ws, inbox.MessageID(mid), inbox.StatusExpired)
+	ch, err := s.Changes(ctx, ws, cur, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

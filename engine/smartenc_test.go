@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,20 +24,9 @@ log: `+logPath)
 	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
 		c.Operator.Token = testenv.OperatorToken
 	}))
-	ctx := context.Background()
 	s := te.store
-	ws, token, err := s.CreateWorkspace(ctx, "acme", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.AddNumber(ctx, inbox.NewNumber{E164: "+14155552691", Kind: inbox.Dedicated, Carrier: "sim", Owner: ws.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ConnectNumber(ctx, ws.ID, n.ID); err != nil {
-		t.Fatal(err)
-	}
-	p := testenv.Expect(t, testenv.Call(t, te.url, "PATCH", "/admin/v1/workspaces/"+strconv.FormatInt(int64(ws.ID), 10), testenv.OperatorToken,
+	ws, token := testenv.SeedTenant(t, s, "+14155552691")
+	p := testenv.Expect(t, testenv.Call(t, te.url, "PATCH", "/admin/v1/workspaces/"+strconv.FormatInt(int64(ws), 10), testenv.OperatorToken,
 		map[string]any{"smart_encoding": true}), 200)
 	if p.Obj(t)["smart_encoding"] != true {
 		t.Fatalf("PATCH: %s", p.Body)
@@ -70,7 +58,7 @@ log: `+logPath)
 			se == nil || se["applied"] != c.substituted || se["segments_saved"] != c.saved {
 			t.Fatalf("%s: answer %v", c.to, r)
 		}
-		testenv.WaitStatus(t, s, ws.ID, messageID(t, r["id"]), inbox.StatusDelivered)
+		testenv.WaitStatus(t, s, ws, messageID(t, r["id"]), inbox.StatusDelivered)
 	}
 	sim.Close()
 	got := map[string][]testenv.SimLogLine{}

@@ -244,11 +244,9 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		carriers: map[string]*carrierQ{},
 		numbers:  map[numberKey]*numberQ{},
 	}
-	for name, c := range cfg.Carriers {
-		d.carriers[name] = &carrierQ{name: name, c: c, wlog: d.newWriteLog(name, "")}
-	}
 	set := make(map[string]*Carrier, len(cfg.Carriers))
 	for name, c := range cfg.Carriers {
+		d.carriers[name] = &carrierQ{name: name, c: c, wlog: d.newWriteLog(name, "")}
 		set[name] = c
 	}
 	d.carrierSet.Store(&set)

@@ -30,8 +30,15 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 // on carrier "sim".
 func Seed(t testing.TB, s *inbox.Store, number string) inbox.WorkspaceID {
 	t.Helper()
+	ws, _ := SeedTenant(t, s, number)
+	return ws
+}
+
+// SeedTenant is Seed returning the workspace's API token too.
+func SeedTenant(t testing.TB, s *inbox.Store, number string) (inbox.WorkspaceID, string) {
+	t.Helper()
 	ctx := context.Background()
-	ws, _, err := s.CreateWorkspace(ctx, "acme", true)
+	ws, token, err := s.CreateWorkspace(ctx, "acme", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +49,7 @@ func Seed(t testing.TB, s *inbox.Store, number string) inbox.WorkspaceID {
 	if _, err := s.ConnectNumber(ctx, ws.ID, n.ID); err != nil {
 		t.Fatal(err)
 	}
-	return ws.ID
+	return ws.ID, token
 }
 
 // WaitStatus waits up to 15 s for the message to reach status want and

@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +45,9 @@ type Store struct {
 	waitSample int
 	// foldStep is FoldUsage's step (defaultFoldStep; tests set less).
 	foldStep uint64
+	// claimCursor is the sender number (id) the next claim's walk starts
+	// after (ClaimLimited).
+	claimCursor atomic.Int64
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.

@@ -241,7 +241,7 @@ func TestConsoleUsage(t *testing.T) {
 		dir := t.TempDir()
 		var mu sync.Mutex
 		names := map[string]string{} // guid → suggested name
-		done := make(chan string, 4)  // guids of completed downloads
+		done := make(chan string, 4) // guids of completed downloads
 		lctx, cancel := context.WithCancel(tb.ctx)
 		defer cancel()
 		if err := chromedp.Listen(lctx, func(ev any) {

@@ -26,8 +26,9 @@ import (
 // page shows the totals, the per-number, per-status and per-day figures
 // for this month, last month and a custom span (by month: longer than a
 // daily report may be); a custom span that ends before it starts is
-// refused in the page; Download CSV saves the API's CSV of what is shown;
-// a reload keeps the period.
+// refused in the page, one without messages says so; Download CSV saves
+// the API's CSV of what is shown; a reload keeps the period; Refresh reads
+// the usage again.
 func TestConsoleUsage(t *testing.T) {
 	t.Parallel()
 	sim, te := consoleEngine(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
@@ -222,7 +223,15 @@ func TestConsoleUsage(t *testing.T) {
 		set("#usage-to", day(lastMonth))
 		tb.click("#usage-apply")
 		tb.waitFor("the refusal", `!document.querySelector('#usage-error').hidden && document.querySelector('#usage-error').textContent.includes('before the first')`)
+		// A span without messages says so.
 		set("#usage-from", day(twoMonthsAgo))
+		set("#usage-to", day(twoMonthsAgo.AddDate(0, 0, 6)))
+		tb.click("#usage-apply")
+		showsTotals("no messages", totals{}, day(twoMonthsAgo), day(twoMonthsAgo.AddDate(0, 0, 6)), "day")
+		if !eval[bool](tb, `!!document.querySelector('#usage-empty') && !document.querySelector('#usage-chart') && !!document.querySelector('#usage-quota')`) {
+			t.Error("an empty span shows no word of it, or a chart, or loses the quota's place")
+		}
+		tb.audit("a span without messages")
 		set("#usage-to", day(today))
 		tb.click("#usage-apply")
 		showsTotals("the custom span's totals, by month", all, day(twoMonthsAgo), day(today), "month")
@@ -314,6 +323,23 @@ func TestConsoleUsage(t *testing.T) {
 		showsTotals("the custom span again", all, day(twoMonthsAgo), day(today), "month")
 		if got := eval[string](tb, `document.querySelector('#usage-period').value`); got != "custom" {
 			t.Errorf("the period reads %q after a reload", got)
+		}
+	})
+	t.Run("Refresh", func(t *testing.T) {
+		tb.t = t
+		tb.screenshotOnFailure(t)
+		if _, err := sim.InjectMO(context.Background(), smscsim.MO{From: contact, To: main, Text: "One more question"}); err != nil {
+			t.Fatal(err)
+		}
+		// The engine folds the reply in within seconds; Refresh reads
+		// the usage again.
+		want := fmt.Sprintf(`document.querySelector('#usage-total-in')?.dataset.messages === '%d'`, all.inMsgs+1)
+		for deadline := time.Now().Add(20 * time.Second); !eval[bool](tb, want); {
+			if time.Now().After(deadline) {
+				t.Fatalf("Refresh never showed the new reply: %s received", attr("#usage-total-in", "data-messages"))
+			}
+			tb.click("#usage-refresh")
+			time.Sleep(500 * time.Millisecond)
 		}
 	})
 	if p := tb.problems(); len(p) > 0 {

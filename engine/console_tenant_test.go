@@ -547,6 +547,9 @@ func TestConsoleScheduledSends(t *testing.T) {
 		tb.click("#reply-schedule-toggle")
 		tb.waitFor("the send time, focused", `!document.querySelector('#reply-schedule').hidden && document.activeElement?.id === 'reply-send-at' &&
 			document.querySelector('#reply-schedule-toggle').getAttribute('aria-expanded') === 'true'`)
+		if got := tb.text("#reply-schedule-toggle"); got != "Send now instead" {
+			t.Fatalf("the open control's toggle reads %q", got)
+		}
 		tb.audit("the reply box with the schedule control")
 		// Refused in the page: a time past.
 		setLocal(time.Now().Add(-time.Hour))

@@ -229,13 +229,19 @@ export function mount(main, app, params) {
       onChange: when => { err.hidden = true; replace(btn, icon('send'), when ? ' Schedule' : ' Send'); }});
     const panel = h('div', {id: 'reply-schedule', class: 'reply-schedule', hidden: true}, schedule.el);
     const toggle = h('button', {type: 'button', class: 'btn btn-quiet', id: 'reply-schedule-toggle',
-      'aria-expanded': 'false', 'aria-controls': 'reply-schedule'}, 'Schedule');
+      'aria-expanded': 'false', 'aria-controls': 'reply-schedule'});
+    // showSchedule opens or closes the control; the toggle says what
+    // clicking it does next.
+    function showSchedule(on) {
+      panel.hidden = !on;
+      toggle.setAttribute('aria-expanded', String(on));
+      toggle.textContent = on ? 'Send now instead' : 'Schedule…';
+      if (!on) schedule.reset();
+    }
+    showSchedule(false);
     toggle.addEventListener('click', () => {
-      const open = panel.hidden;
-      panel.hidden = !open;
-      toggle.setAttribute('aria-expanded', String(open));
-      if (open) schedule.sendAt.focus();
-      else { schedule.reset(); field.textarea.focus(); }
+      showSchedule(panel.hidden);
+      (panel.hidden ? field.textarea : schedule.sendAt).focus();
     });
     const draft = new Draft();
     const form = h('form', {class: 'reply', novalidate: true}, field.el, panel, err, h('div', {class: 'actions'}, toggle, btn));
@@ -264,9 +270,7 @@ export function mount(main, app, params) {
           field.clear();
           if (when) {
             toast(`Reply scheduled for ${fullTime(res.send_at || when.date.toISOString())}.`);
-            schedule.reset();
-            panel.hidden = true;
-            toggle.setAttribute('aria-expanded', 'false');
+            showSchedule(false);
           }
           if (res.thread_id !== openID) { app.navigate('/messages/' + res.thread_id); return; }
           upsert({id: res.id, thread_id: res.thread_id, direction: 'out', from: res.from, to: res.to, text: res.text ?? text,

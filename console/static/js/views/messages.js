@@ -216,11 +216,11 @@ export function mount(main, app, params) {
   }
 
   // replyForm is the reply box: the message field with its counter, and
-  // Send; "Schedule" opens compose's schedule control (a send time and a
+  // Send; "Schedule…" opens compose's schedule control (a send time and a
   // validity) in the box, and Send becomes Schedule once a time is set.
-  // Closing the control clears it, so a reply never goes out later than
-  // the box shows. A scheduled reply appears in the thread as scheduled,
-  // with its send time and Cancel.
+  // Closing the control ("Send now instead") clears it, so a reply never
+  // goes out later than the box shows. A scheduled reply appears in the
+  // thread as scheduled, with its send time and Cancel.
   function replyForm(t) {
     const field = messageField({label: 'Reply', rows: 3});
     const btn = h('button', {type: 'submit', class: 'btn btn-primary', id: 'reply-send'}, icon('send'), ' Send');

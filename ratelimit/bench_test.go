@@ -14,8 +14,9 @@ import (
 )
 
 // BenchmarkTakeLocal is the per-request check when the process holds a
-// grant: the rate is so high that a grant (R/10) outlasts the benchmark's
-// calls by far, so nearly every Take is local (ns/op, allocs/op). Parallel:
+// grant or knows the bucket is empty: at the highest rate a grant is
+// 100,000 units, so about one Take in 100,000 asks Redis, and those past
+// the rate are refused locally (ns/op, allocs/op). Parallel:
 // all goroutines on one bucket (the worst case for its mutex) and on one
 // bucket each.
 func BenchmarkTakeLocal(b *testing.B) {
@@ -28,9 +29,7 @@ func BenchmarkTakeLocal(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if l.Take(ctx, k, ratelimit.MaxRate, 1).Granted != 1 {
-				b.Fatal("refused")
-			}
+			l.Take(ctx, k, ratelimit.MaxRate, 1)
 		}
 	})
 	b.Run("parallel-one-bucket", func(b *testing.B) {

@@ -27,7 +27,7 @@ func (c *call) createWorkspace() error {
 	if err != nil {
 		return err
 	}
-	v := workspaceOf(&w)
+	v := c.s.workspaceOf(&w)
 	v.Token = token
 	c.w.Header().Set("Location", "/admin/v1/workspaces/"+v.ID)
 	return c.json(http.StatusCreated, v)
@@ -43,16 +43,17 @@ func (c *call) getWorkspace() error {
 	if err != nil {
 		return err
 	}
-	return c.json(http.StatusOK, workspaceOf(&w))
+	return c.json(http.StatusOK, c.s.workspaceOf(&w))
 }
 
 type patchWorkspaceRequest struct {
-	SMSAddon      *bool `json:"sms_addon"`
-	SmartEncoding *bool `json:"smart_encoding"`
+	SMSAddon      *bool            `json:"sms_addon"`
+	SmartEncoding *bool            `json:"smart_encoding"`
+	RateLimits    *rateLimitsPatch `json:"rate_limits"`
 }
 
 // patchWorkspace: PATCH /admin/v1/workspaces/{id} switches the add-on and
-// the smart encoding default.
+// the smart encoding default, and sets the workspace's own rate limits.
 func (c *call) patchWorkspace() error {
 	id, err := c.pathID("id")
 	if err != nil {
@@ -63,6 +64,20 @@ func (c *call) patchWorkspace() error {
 		return err
 	}
 	ws := inbox.WorkspaceID(id)
+	if req.RateLimits != nil {
+		w, err := c.s.store.GetWorkspace(c.ctx, ws)
+		if err != nil {
+			return err
+		}
+		own, err := req.RateLimits.apply(w.RateLimits)
+		if err != nil {
+			return err
+		}
+		if err := c.s.store.SetRateLimits(c.ctx, ws, own); err != nil {
+			return err
+		}
+		c.s.forgetSettings(ws)
+	}
 	if req.SMSAddon != nil {
 		if err := c.s.store.SetSMSAddon(c.ctx, ws, *req.SMSAddon); err != nil {
 			return err
@@ -78,7 +93,7 @@ func (c *call) patchWorkspace() error {
 	if err != nil {
 		return err
 	}
-	return c.json(http.StatusOK, workspaceOf(&w))
+	return c.json(http.StatusOK, c.s.workspaceOf(&w))
 }
 
 type addNumberRequest struct {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
@@ -52,6 +54,7 @@ const (
 	codeWebhookDisabled      = "webhook_disabled"         // 409: the endpoint is disabled
 	codeInternal             = "internal"                 // 500
 	codeUnavailable          = "unavailable"              // 503: the database cannot be reached; retry
+	codeRateLimited          = "rate_limited"             // 429: over the workspace's requests or messages per second
 )
 
 // apiError is an answer other than success.
@@ -60,6 +63,8 @@ type apiError struct {
 	code    string
 	message string
 	scope   inbox.Scope // the missing scope of a 403
+	// retryAfter is the Retry-After of a 429 (whole seconds, at least 1).
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }
@@ -214,6 +219,8 @@ func (c *call) fail(err error) error {
 		h.Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.Itoa(ceilSeconds(max(ae.retryAfter, time.Second))))
 	}
 	if c.w.status != 0 {
 		return err // an answer was already started (an event stream)

@@ -191,15 +191,23 @@ type workspaceView struct {
 	Name     string `json:"name"`
 	SMSAddon bool   `json:"sms_addon"`
 	// SmartEncoding is the workspace's smart encoding default.
-	SmartEncoding bool      `json:"smart_encoding"`
-	System        bool      `json:"system,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	Token         string    `json:"token,omitempty"`
+	SmartEncoding bool `json:"smart_encoding"`
+	System        bool `json:"system,omitempty"`
+	// RateLimits are the API rate limits in force (0: none);
+	// RateLimitOverrides the workspace's own (null: the default).
+	RateLimits         rateLimitsView         `json:"rate_limits"`
+	RateLimitOverrides rateLimitOverridesView `json:"rate_limit_overrides"`
+	CreatedAt          time.Time              `json:"created_at"`
+	Token              string                 `json:"token,omitempty"`
 }
 
-func workspaceOf(w *inbox.Workspace) workspaceView {
+func (s *Server) workspaceOf(w *inbox.Workspace) workspaceView {
+	l := s.limitsOf(w.RateLimits)
 	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, SmartEncoding: w.SmartEncoding,
-		System: w.System, CreatedAt: w.CreatedAt.UTC()}
+		System: w.System, CreatedAt: w.CreatedAt.UTC(),
+		RateLimits: rateLimitsView{RequestsPerSecond: l.requests, MessagesPerSecond: l.messages},
+		RateLimitOverrides: rateLimitOverridesView{RequestsPerSecond: w.RateLimits.RequestsPerSecond,
+			MessagesPerSecond: w.RateLimits.MessagesPerSecond}}
 }
 
 type adminNumberView struct {

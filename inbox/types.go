@@ -26,8 +26,22 @@ type Workspace struct {
 	// smpp/coding.Substitute): a message whose request does not say is sent
 	// with its GSM-7 look-alikes replaced when it is on. Off by default.
 	SmartEncoding bool
-	CreatedAt     time.Time
+	// RateLimits are the workspace's own API rate limits; nil fields take
+	// the engine's configured defaults.
+	RateLimits RateLimits
+	CreatedAt  time.Time
 }
+
+// RateLimits are a workspace's own API rate limits, per second across
+// every engine process: nil takes the configured default, 0 is no limit,
+// at most MaxRateLimit.
+type RateLimits struct {
+	RequestsPerSecond *int
+	MessagesPerSecond *int
+}
+
+// MaxRateLimit is the largest rate limit a workspace may have.
+const MaxRateLimit = 1000000
 
 // NumberKind says who may use a number.
 type NumberKind string

@@ -144,6 +144,7 @@ const WORDS = {
   no_probe_number: 'There is no number to send the self-test from: add a shared number, or name one in “From”.',
   unavailable: 'The engine’s database is unavailable right now. Try again in a moment.',
   payload_too_large: 'That is too large to send.',
+  rate_limited: 'Your workspace is sending requests or messages faster than its limit allows. Wait a moment and try again.',
   message_not_cancelable: 'This message can no longer be canceled: it is already being sent, was sent, or is final.',
   webhook_disabled: 'This endpoint is disabled, so nothing is sent to it. Enable it first.',
   webhook_target_refused: 'Webhooks may not be sent to that address: it is a loopback, private or reserved address. Use a public URL (your operator can allow private addresses).',

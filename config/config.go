@@ -202,8 +202,8 @@ type APILimits struct {
 // Defaults of api_limits. A section or key left out takes them; an
 // explicit 0 turns a limit off.
 const (
-	DefaultRequestsPerSecond = 100
-	DefaultMessagesPerSecond = 100
+	DefaultRequestsPerSecond = 1000
+	DefaultMessagesPerSecond = 1000
 	DefaultGrant             = 100 * time.Millisecond
 	MaxAPIRate               = 1000000
 )

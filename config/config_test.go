@@ -33,7 +33,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if rc, ok := c.Class("shared"); !ok || rc.Rate != 1 {
 		t.Fatalf("class %+v", rc)
 	}
-	if c.APILimits.RequestsPerSecond != 100 || c.APILimits.MessagesPerSecond != 100 || c.APILimits.Grant.D() != 100*time.Millisecond {
+	if c.APILimits.RequestsPerSecond != 1000 || c.APILimits.MessagesPerSecond != 1000 || c.APILimits.Grant.D() != 100*time.Millisecond {
 		t.Fatalf("api_limits %+v", c.APILimits)
 	}
 	if c.Engine.MessageTTL.D() != 10*time.Hour || c.Operator.Token == "" || c.Postgres.URL != config.DefaultDatabaseURL {

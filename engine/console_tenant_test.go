@@ -426,7 +426,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 			tb.click("#send")
 			tb.waitFor("the refusal", fmt.Sprintf(`!document.querySelector('#send-error').hidden && document.querySelector('#send-error').textContent.includes(%s)`, jsString(c.says)))
 		}
-		soonAt = time.Now().Add(4 * time.Second).Truncate(time.Second)
+		soonAt = time.Now().Add(10 * time.Second).Truncate(time.Second)
 		soon = compose(t, "Your table for two is booked for 8 pm.", soonAt, "3600")
 		tb.waitFor("scheduled", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled'`, li(soon)))
 		m := get(t, soon)

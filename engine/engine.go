@@ -195,9 +195,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		e.close()
 		return nil, fmt.Errorf("webhooks.allow_private: %w", err)
 	}
+	// One read of the change feed per workspace serves this process's
+	// event streams and webhook endpoints (inbox.Feed).
+	feed := e.store.NewFeed(e.hub.Changed, inbox.FeedOptions{})
 	if !cfg.Webhooks.Disabled {
 		e.webhooks, err = webhook.New(webhook.Config{
-			Store: e.store, Owner: e.owner, Views: api.WebhookViews(), Changed: e.hub.Changed, Guard: guard,
+			Store: e.store, Feed: feed, Owner: e.owner, Views: api.WebhookViews(), Changed: e.hub.Changed, Guard: guard,
 			Timeout: cfg.Webhooks.Timeout.D(), Concurrency: cfg.Webhooks.Concurrency, LeaseTTL: cfg.Webhooks.Lease.D(),
 			Logger: log.Named("webhooks"),
 		})
@@ -208,7 +211,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxBatchBodyBytes: cfg.HTTP.MaxBatchBodyBytes,
-		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub,
+		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub, Feed: feed,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
 		WebhookGuard: guard,
 	})

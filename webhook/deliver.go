@@ -35,6 +35,15 @@ type Store interface {
 
 var _ Store = (*inbox.Store)(nil)
 
+// ChangeReader reads a workspace's change feed after a cursor, as
+// inbox.Store.Changes does; *inbox.Feed implements it too, sharing the
+// reads among the process's readers.
+type ChangeReader interface {
+	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
+}
+
+var _ ChangeReader = (*inbox.Feed)(nil)
+
 // Views turn the feed's entries into the objects the API shows (package
 // api provides them): an event's data is the same object a GET returns.
 type Views struct {
@@ -63,6 +72,11 @@ const (
 // values take the defaults above and those of Backoff.
 type Config struct {
 	Store Store
+	// Feed, when set, reads the change feed instead of Store (the
+	// process's shared inbox.Feed, so that the endpoints and the event
+	// streams of a workspace share one read and each event's body is
+	// built once).
+	Feed ChangeReader
 	// Owner names this process in endpoint leases (unique per process).
 	Owner string
 	Views Views
@@ -147,6 +161,9 @@ func New(cfg Config) (*Deliverer, error) {
 	}
 	if cfg.Guard == nil {
 		cfg.Guard = &Guard{}
+	}
+	if cfg.Feed == nil {
+		cfg.Feed = cfg.Store
 	}
 	d := &Deliverer{cfg: cfg, log: cfg.Logger, running: map[inbox.WebhookID]*endpoint{}}
 	if d.log == nil {
@@ -355,7 +372,7 @@ func (e *endpoint) collect() (bool, error) {
 	st, views, batch := e.d.cfg.Store, e.d.cfg.Views, e.d.cfg.Batch
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
-	changes, err := st.Changes(ctx, t.Workspace, e.cursors.Feed, batch)
+	changes, err := e.d.cfg.Feed.Changes(ctx, t.Workspace, e.cursors.Feed, batch)
 	if err != nil {
 		return false, err
 	}
@@ -371,21 +388,16 @@ func (e *endpoint) collect() (bool, error) {
 	for i := range changes {
 		ch := &changes[i]
 		to.Feed = ch.Cursor
-		typ, data := views.Change(ch)
-		if typ == "" || !t.Wants(typ) {
+		ce := ch.Memo.Get(memoKey, func() any { return newChangeEvent(views, ch) }).(*changeEvent)
+		if ce.typ == "" || !t.Wants(ce.typ) {
 			continue
 		}
-		id := "evt_" + ch.Cursor
-		at := ch.At
-		if ch.Kind == inbox.ChangeRequest && ch.Request != nil {
-			at = ch.Request.ClosedAt
-		}
-		body, err := Body(id, typ, at, data)
+		body, err := ce.body()
 		if err != nil {
 			return false, err
 		}
-		ev := inbox.WebhookEvent{ID: id, Type: typ, Body: body}
-		if typ == inbox.EventMessageStatus {
+		ev := inbox.WebhookEvent{ID: ce.id, Type: ce.typ, Body: body}
+		if ce.typ == inbox.EventMessageStatus {
 			ev.Message = ch.Message
 		}
 		evs = append(evs, ev)
@@ -426,6 +438,36 @@ func (e *endpoint) collect() (bool, error) {
 	e.cursors = to
 	e.afterAttempts(rctx, goneAny, since)
 	return len(changes) == batch || len(numbers) == batch, nil
+}
+
+// memoKey is the deliverer's key in a change's inbox.Memo.
+const memoKey = "webhook"
+
+// changeEvent is the event a change of the feed makes, the same for every
+// endpoint of the workspace: built once per change in the process (see
+// inbox.Memo), its body when the first endpoint that wants it sends it.
+type changeEvent struct {
+	id, typ string // typ "": the change makes no event
+	at      time.Time
+	data    any
+
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+func newChangeEvent(views Views, ch *inbox.Change) *changeEvent {
+	typ, data := views.Change(ch)
+	ce := &changeEvent{id: "evt_" + ch.Cursor, typ: typ, at: ch.At, data: data}
+	if ch.Kind == inbox.ChangeRequest && ch.Request != nil {
+		ce.at = ch.Request.ClosedAt
+	}
+	return ce
+}
+
+func (ce *changeEvent) body() ([]byte, error) {
+	ce.once.Do(func() { ce.b, ce.err = Body(ce.id, ce.typ, ce.at, ce.data) })
+	return ce.b, ce.err
 }
 
 // lastPerMessage keeps, of several events about one message, the last.

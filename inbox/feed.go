@@ -113,6 +113,11 @@ type feedTail struct {
 	baseCursor, endCursor string
 	changes               []Change
 	keys                  []feedKey // the changes' positions
+	// first numbers changes[0] among all the window ever held; latest is,
+	// per object (kind and id), the number of its last change in the
+	// window: an earlier one is superseded, as the feed skips it.
+	first  uint64
+	latest map[objectKey]uint64
 	// gen is the wake-up channel taken before the last read began, full
 	// whether that read returned a whole page.
 	gen  <-chan struct{}
@@ -129,11 +134,36 @@ type feedRead struct {
 	err  error
 }
 
-// after returns up to limit changes of the window after k (inside it).
+// objectKey names the object a change is about: a message or a request.
+type objectKey struct {
+	kind ChangeKind
+	id   int64
+}
+
+func (k feedKey) object() objectKey { return objectKey{k.kind, k.id} }
+
+// after returns up to limit changes of the window after k (inside it),
+// leaving out those superseded by a later change of the same object in the
+// window: as Store.Changes would at the time of the window's last read,
+// each object appears once, at its latest change.
 func (t *feedTail) after(k feedKey, limit int) []Change {
 	i := sort.Search(len(t.keys), func(i int) bool { return t.keys[i].compare(k) > 0 })
-	out := t.changes[i:min(i+limit, len(t.changes))]
-	return out[:len(out):len(out)]
+	var out []Change
+	for j := i; j < len(t.changes) && len(out) < limit; j++ {
+		if t.latest[t.keys[j].object()] != t.first+uint64(j) {
+			if out == nil {
+				out = make([]Change, 0, min(limit, len(t.changes)-i))
+				out = append(out, t.changes[i:j]...)
+			}
+			continue
+		}
+		if out != nil {
+			out = append(out, t.changes[j])
+		} else if j-i+1 == limit || j == len(t.changes)-1 {
+			return t.changes[i : j+1 : j+1] // nothing superseded: no copy
+		}
+	}
+	return out
 }
 
 // Changes returns a workspace's changes after the cursor after, at most
@@ -193,6 +223,7 @@ func (f *Feed) Changes(ctx context.Context, ws WorkspaceID, after string, limit 
 			// reader.
 			t.base, t.baseCursor, t.end, t.endCursor = k, after, k, after
 			t.changes, t.keys, t.valid = nil, nil, true
+			t.latest = map[objectKey]uint64{}
 		}
 		extended = true
 		if err := f.extend(ctx, ws, t); err != nil {
@@ -227,6 +258,9 @@ func (f *Feed) extend(ctx context.Context, ws WorkspaceID, t *feedTail) error {
 		}
 		cs[i].Memo = &Memo{}
 	}
+	for i, key := range keys {
+		t.latest[key.object()] = t.first + uint64(len(t.changes)+i)
+	}
 	t.changes, t.keys = append(t.changes, cs...), append(t.keys, keys...)
 	if n := len(cs); n > 0 {
 		t.end, t.endCursor = keys[n-1], cs[n-1].Cursor
@@ -235,8 +269,14 @@ func (f *Feed) extend(ctx context.Context, ws WorkspaceID, t *feedTail) error {
 	if over := len(t.changes) - f.opts.Window; over > 0 {
 		// Slices handed out keep the changes they hold: the window only
 		// drops its reference (append copies what is left when it grows).
+		for j, key := range t.keys[:over] {
+			if t.latest[key.object()] == t.first+uint64(j) {
+				delete(t.latest, key.object())
+			}
+		}
 		t.base, t.baseCursor = t.keys[over-1], t.changes[over-1].Cursor
 		t.changes, t.keys = t.changes[over:], t.keys[over:]
+		t.first += uint64(over)
 	}
 	return nil
 }

@@ -115,6 +115,24 @@ func TestFeedSharesReads(t *testing.T) {
 		t.Fatalf("after the end: %s", describe(tail))
 	}
 
+	// A message that changed again since a reader's cursor shows once, at
+	// its latest change, as Store.Changes shows it: the window holds both
+	// changes, and gives the earlier one only to a reader that asked
+	// before the later one was read.
+	claimed := e.claim("d", 1, time.Minute)
+	w.fire()
+	sending, _ := e.feedRead(f, ws, cur2, 100, 1)
+	if len(claimed) != 1 || describe(sending) != fmt.Sprintf("%d out sending \"m0\"; ", claimed[0].ID) {
+		t.Fatalf("after the claim: %s", describe(sending))
+	}
+	fromStart, err := f.Changes(e.ctx, ws, start, 100)
+	ok(t, err)
+	storeNow, err := e.s.Changes(e.ctx, ws, start, 100)
+	ok(t, err)
+	if describe(fromStart) != describe(storeNow) || len(fromStart) != 4 {
+		t.Fatalf("from the window's start: %s, the store has %s", describe(fromStart), describe(storeNow))
+	}
+
 	// From the start of the feed (before the window): a read of its own,
 	// the same as the store's.
 	all, err := f.Changes(e.ctx, ws, "", 100)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -182,16 +183,23 @@ func New(cfg Config) (*Deliverer, error) {
 }
 
 // NewTransport is the deliveries' HTTP transport: keep-alive, up to
-// perHost connections to one host, no proxy (a proxy would dial for us,
+// perHost connections to one host (kept open while idle), no proxy (a proxy would dial for us,
 // past the guard), every dial checked by g.
 func NewTransport(g *Guard, timeout time.Duration, perHost int) *http.Transport {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: g.Control}
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4 * perHost,
-		MaxIdleConnsPerHost:   perHost,
+		Proxy:             nil,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Answers are drained and discarded: no gzip to ask for or undo.
+		DisableCompression:    true,
+		// A request that finds no idle connection dials one and takes
+		// whichever comes first, the dialled one or one set free
+		// meanwhile; the spare joins the idle ones. Keeping twice the
+		// concurrency idle keeps those spares instead of closing them and
+		// dialling again at the next burst.
+		MaxIdleConns:          8 * perHost,
+		MaxIdleConnsPerHost:   2 * perHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ExpectContinueTimeout: time.Second,
@@ -259,12 +267,16 @@ func (d *Deliverer) claim(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if e, ok := d.running[t.ID]; ok && e.ctx.Err() == nil {
-			e.target.Store(&target{WebhookTarget: t, keys: keys})
+			if cur := e.target.Load(); slices.Equal(cur.Secrets, t.Secrets) {
+				e.target.Store(&target{WebhookTarget: t, signer: cur.signer})
+			} else {
+				e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
+			}
 			continue
 		}
 		e := &endpoint{d: d, id: t.ID}
 		e.ctx, e.cancel = context.WithCancel(ctx)
-		e.target.Store(&target{WebhookTarget: t, keys: keys})
+		e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
 		e.cursors = inbox.WebhookCursors{Feed: t.FeedCursor, NumberXid: t.NumberXid, NumberEvent: t.NumberEvent}
 		d.running[t.ID] = e
 		wg.Add(1)
@@ -299,7 +311,7 @@ func parseKeys(secrets []string) ([]Key, error) {
 
 type target struct {
 	inbox.WebhookTarget
-	keys []Key
+	signer *Signer
 }
 
 // endpoint delivers one endpoint's events while this process holds it.
@@ -606,7 +618,7 @@ func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhoo
 	h["User-Agent"] = []string{"Switchboard-Webhooks/1"}
 	h[HeaderID] = []string{ev.ID}
 	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{Signature(t.keys, ev.ID, ts, ev.Body)}
+	h[HeaderSignature] = []string{t.signer.Signature(ev.ID, ts, ev.Body)}
 	resp, err := d.client.Do(req)
 	var retryAfter time.Duration
 	if err == nil {

@@ -411,6 +411,11 @@ func TestEndpointsShareTheFeed(t *testing.T) {
 	if _, unverified, _ := second.Stats(); unverified != 0 {
 		t.Fatalf("%d deliveries did not verify", unverified)
 	}
+	// Connections are kept alive: a few more than Concurrency to each
+	// receiver at most (see NewTransport), not one per event.
+	if a, b := f.recv.Conns(), second.Conns(); a > 2*webhook.DefaultConcurrency || b > 2*webhook.DefaultConcurrency {
+		t.Fatalf("%d and %d connections for 300 events each", a, b)
+	}
 	// One read for both (and one of its own for an endpoint whose cursor
 	// is before the window's start), however often they asked.
 	testenv.Eventually(t, "the endpoints ask again", func() bool { return f.feed.Stats().Calls >= 6 })

@@ -192,7 +192,7 @@ func NewTransport(g *Guard, timeout time.Duration, perHost int) *http.Transport 
 		DialContext:       dialer.DialContext,
 		ForceAttemptHTTP2: true,
 		// Answers are drained and discarded: no gzip to ask for or undo.
-		DisableCompression:    true,
+		DisableCompression: true,
 		// A request that finds no idle connection dials one and takes
 		// whichever comes first, the dialled one or one set free
 		// meanwhile; the spare joins the idle ones. Keeping twice the

@@ -49,6 +49,7 @@ var (
 	descHooks    = prometheus.NewDesc("switchboard_webhook_deliveries_total", "Webhook delivery attempts by this process, by result (delivered: answered 2xx; failed: to be retried or given up; given_up: events abandoned after the retry period).", []string{"result"}, nil)
 	descHookEPs  = prometheus.NewDesc("switchboard_webhook_endpoints", "Webhook endpoints this process delivers now.", nil, nil)
 	descHookOff  = prometheus.NewDesc("switchboard_webhook_endpoints_disabled_total", "Webhook endpoints this process disabled (410 Gone, or failing for 3 days).", nil, nil)
+	descFeed     = prometheus.NewDesc("switchboard_feed_reads_total", "Reads of the change feed by this process's event streams and webhook endpoints (calls), and the database reads they took: shared by the readers at the end of a workspace's feed, or direct for a reader behind it.", []string{"kind"}, nil)
 	descWaiting  = prometheus.NewDesc("switchboard_dispatch_queued", "Messages waiting in this process's number queues for their turn.", nil, nil)
 )
 
@@ -109,6 +110,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descHookEPs, float64(w.Endpoints))
 		counter(descHookOff, float64(w.Disabled))
 	}
+	f := c.e.feed.Stats()
+	counter(descFeed, float64(f.Calls), "calls")
+	counter(descFeed, float64(f.Shared), "shared")
+	counter(descFeed, float64(f.Direct), "direct")
 	r := c.e.router.Stats()
 	for k, v := range map[string]int64{
 		"receipt": r.Receipts, "receipt_unmatched": r.ReceiptsUnmatched, "mo": r.MO, "mo_part": r.MOParts, "mo_incomplete": r.MOIncomplete,

@@ -76,7 +76,7 @@ type Config struct {
 	// Feed, when set, reads the change feed instead of Store (the
 	// process's shared inbox.Feed, so that the endpoints and the event
 	// streams of a workspace share one read and each event's body is
-	// built once).
+	// built once: Deliverers sharing a Feed must have the same Views).
 	Feed ChangeReader
 	// Owner names this process in endpoint leases (unique per process).
 	Owner string

@@ -61,7 +61,8 @@ type FeedOptions struct {
 	// reader that falls further behind the end of the feed reads the
 	// database itself until it catches up.
 	Window int
-	// Read is the page size of the shared reads (MaxPageSize).
+	// Read is the page size of the shared reads (MaxPageSize), or the
+	// caller's limit when larger.
 	Read int
 	// Idle: a workspace whose feed nobody read for this long is forgotten
 	// (DefaultFeedIdle).
@@ -199,7 +200,9 @@ func (f *Feed) Changes(ctx context.Context, ws WorkspaceID, after string, limit 
 		switch {
 		case t.valid && k.compare(t.base) >= 0 && k.compare(t.end) <= 0:
 			out := t.after(k, limit)
-			if len(out) == limit || fresh || (!t.full && isOpen(t.gen)) {
+			// Enough, or the end of the feed as of a read that began
+			// after this call (or since which nothing was committed).
+			if len(out) == limit || !t.full && (fresh || isOpen(t.gen)) {
 				f.stats.Served += int64(len(out))
 				f.mu.Unlock()
 				return out, nil
@@ -226,7 +229,7 @@ func (f *Feed) Changes(ctx context.Context, ws WorkspaceID, after string, limit 
 			t.latest = map[objectKey]uint64{}
 		}
 		extended = true
-		if err := f.extend(ctx, ws, t); err != nil {
+		if err := f.extend(ctx, ws, t, max(f.opts.Read, limit)); err != nil {
 			f.mu.Unlock()
 			return nil, err
 		}
@@ -234,9 +237,10 @@ func (f *Feed) Changes(ctx context.Context, ws WorkspaceID, after string, limit 
 	}
 }
 
-// extend reads the feed after the window's end and appends what it
-// returns. It is called with f.mu held, which it releases during the read.
-func (f *Feed) extend(ctx context.Context, ws WorkspaceID, t *feedTail) error {
+// extend reads up to n changes of the feed after the window's end and
+// appends them. It is called with f.mu held, which it releases during the
+// read.
+func (f *Feed) extend(ctx context.Context, ws WorkspaceID, t *feedTail, n int) error {
 	t.seq++
 	r := &feedRead{seq: t.seq, done: make(chan struct{})}
 	t.reading = r
@@ -244,7 +248,7 @@ func (f *Feed) extend(ctx context.Context, ws WorkspaceID, t *feedTail) error {
 	from := t.endCursor
 	f.stats.Shared++
 	f.mu.Unlock()
-	cs, err := f.store.Changes(ctx, ws, from, f.opts.Read)
+	cs, err := f.store.Changes(ctx, ws, from, n)
 	f.mu.Lock()
 	t.reading, r.err = nil, err
 	close(r.done)
@@ -265,7 +269,7 @@ func (f *Feed) extend(ctx context.Context, ws WorkspaceID, t *feedTail) error {
 	if n := len(cs); n > 0 {
 		t.end, t.endCursor = keys[n-1], cs[n-1].Cursor
 	}
-	t.gen, t.full = gen, len(cs) == f.opts.Read
+	t.gen, t.full = gen, len(cs) == n
 	if over := len(t.changes) - f.opts.Window; over > 0 {
 		// Slices handed out keep the changes they hold: the window only
 		// drops its reference (append copies what is left when it grows).

@@ -71,6 +71,12 @@ type Store interface {
 
 var _ Store = (*inbox.Store)(nil)
 
+// ChangeReader reads a workspace's change feed after a cursor, as
+// inbox.Store.Changes does (*inbox.Feed implements it too).
+type ChangeReader interface {
+	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
+}
+
 // Events wakes the event streams when the change feed may have grown and
 // carries this process's writes to the other processes;
 // *events.Hub implements it.
@@ -127,6 +133,11 @@ type Config struct {
 	// Events wakes the event streams and is notified after each enqueue.
 	// Nil: streams read the feed every second and nothing is notified.
 	Events Events
+	// Feed, when set, is what the event streams read the change feed
+	// through instead of Store: the process's shared inbox.Feed, so that
+	// the streams of a workspace (and its webhook endpoints) share one
+	// read and each event's JSON is built once.
+	Feed ChangeReader
 	// Carriers and RateClasses, when not empty, are the names
 	// POST /admin/v1/numbers accepts (the engine's configuration). When
 	// RateClasses is empty, the classes of Rates are accepted.
@@ -226,6 +237,9 @@ func (s *Server) Stats() Stats {
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("api: Config.Store is nil")
+	}
+	if cfg.Feed == nil {
+		cfg.Feed = cfg.Store
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes

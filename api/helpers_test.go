@@ -57,6 +57,9 @@ func newEnv(t testing.TB, opts ...envOpt) *env {
 	e.hub = hub
 	cfg := api.Config{
 		Store: e.store, OperatorToken: opToken, MaxBodyBytes: 4096, Events: hub, Logger: testLogger(t),
+		// The streams read the feed as in the engine: through the
+		// process's shared Feed.
+		Feed:  e.store.NewFeed(hub.Changed, inbox.FeedOptions{}),
 		Kick:  func() { e.kicks.Add(1) },
 		Binds: func() any { return []map[string]any{{"carrier": "carrier-a", "state": "bound", "window_in_use": 3}} },
 	}

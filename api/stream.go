@@ -115,7 +115,7 @@ func (c *call) events() error {
 			if kind == "" {
 				continue // not for this token's scopes
 			}
-			data, err := json.Marshal(v)
+			data, err := eventJSON(&ch, v)
 			if err != nil {
 				return err
 			}
@@ -176,7 +176,26 @@ func (c *call) events() error {
 func (c *call) readChanges(cursor string) ([]inbox.Change, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
 	defer cancel()
-	return c.s.store.Changes(ctx, c.ws, cursor, streamBatch)
+	return c.s.cfg.Feed.Changes(ctx, c.ws, cursor, streamBatch)
+}
+
+// streamMemo is the streams' key in a change's inbox.Memo.
+const streamMemo = "stream"
+
+type builtJSON struct {
+	b   []byte
+	err error
+}
+
+// eventJSON returns the JSON of a change's event data v, built once per
+// change however many streams send it (the data of a change is the same
+// for every token that may see it).
+func eventJSON(ch *inbox.Change, v any) ([]byte, error) {
+	bj := ch.Memo.Get(streamMemo, func() any {
+		b, err := json.Marshal(v)
+		return builtJSON{b, err}
+	}).(builtJSON)
+	return bj.b, bj.err
 }
 
 func writeEvent(w *bufio.Writer, id, kind string, data []byte) {

@@ -100,7 +100,12 @@ func TestDatabaseDown(t *testing.T) {
 // newEnvOver serves the API over a given store (no hub).
 func newEnvOver(t *testing.T, store *inbox.Store) *env {
 	t.Helper()
-	s, err := api.New(api.Config{Store: store, OperatorToken: opToken, Logger: testLogger(t), RequestTimeout: 3 * time.Second})
+	// The event stream reads through a shared Feed, as in the engine; no
+	// hub: every read is stale (the wake-up channel is always closed).
+	stale := make(chan struct{})
+	close(stale)
+	feed := store.NewFeed(func() <-chan struct{} { return stale }, inbox.FeedOptions{})
+	s, err := api.New(api.Config{Store: store, Feed: feed, OperatorToken: opToken, Logger: testLogger(t), RequestTimeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

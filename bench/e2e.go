@@ -113,6 +113,7 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 			{"requests answered (all event types, retries)", fmt.Sprint(wr.Requests)},
 			{"signatures not verified", fmt.Sprint(wr.Unverified)},
 			{"duplicates", fmt.Sprint(wr.Duplicates)},
+			{"connections opened (keep-alive)", fmt.Sprint(wr.Connections)},
 		}})
 		rep.check("every delivered message's webhook arrived", wr.Arrived == wr.Expected, "%d of %d", wr.Arrived, wr.Expected)
 		rep.check("every webhook signature verified", wr.Unverified == 0, "%d not verified", wr.Unverified)

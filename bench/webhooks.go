@@ -14,12 +14,15 @@ import (
 // webhook: every accepted message's delivered event at a receiver in the
 // bench that verifies each signature.
 type WebhookResults struct {
-	Expected   int64   `json:"expected"`   // delivered messages, each owed a delivered event
-	Arrived    int64   `json:"arrived"`    // of those, delivered events accepted by the receiver
-	Requests   int64   `json:"requests"`   // deliveries the receiver answered (every event type, retries included)
-	Unverified int64   `json:"unverified"` // deliveries whose signature did not verify (must be 0)
-	Duplicates int64   `json:"duplicates"` // events accepted more than once (at least once allows them)
-	Rate       float64 `json:"events_per_s"`
+	Expected   int64 `json:"expected"`   // delivered messages, each owed a delivered event
+	Arrived    int64 `json:"arrived"`    // of those, delivered events accepted by the receiver
+	Requests   int64 `json:"requests"`   // deliveries the receiver answered (every event type, retries included)
+	Unverified int64 `json:"unverified"` // deliveries whose signature did not verify (must be 0)
+	Duplicates int64 `json:"duplicates"` // events accepted more than once (at least once allows them)
+	// Connections the engine opened to the receiver (keep-alive: about
+	// webhooks.concurrency, whatever the number of events).
+	Connections int64   `json:"connections"`
+	Rate        float64 `json:"events_per_s"`
 	// Lag is, per message, from its delivered time (the engine's status
 	// history) to its delivered event's arrival at the receiver.
 	Lag Summary `json:"lag"`
@@ -113,7 +116,7 @@ func (w *webhookSink) wait(ctx context.Context, want map[string]time.Time, timeo
 func (w *webhookSink) results(want map[string]time.Time) WebhookResults {
 	got := w.delivered()
 	requests, unverified, _ := w.rcv.Stats()
-	r := WebhookResults{Expected: int64(len(want)), Requests: requests, Unverified: unverified}
+	r := WebhookResults{Expected: int64(len(want)), Requests: requests, Unverified: unverified, Connections: w.rcv.Conns()}
 	lag := NewLatency()
 	var arrivals []time.Time
 	for id, at := range want {

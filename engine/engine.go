@@ -80,6 +80,7 @@ type Engine struct {
 	api      *api.Server
 	limits   *limiterAdapter
 	webhooks *webhook.Deliverer // nil when webhooks.disabled
+	feed     *inbox.Feed        // the change feed's reads, shared by the event streams and the webhooks
 	// owner is this process in claims (the instance id and a random part,
 	// new at each start); liveness has a connection pool of its own, so a
 	// heartbeat never waits behind claims.
@@ -205,9 +206,12 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		e.close()
 		return nil, fmt.Errorf("webhooks.allow_private: %w", err)
 	}
+	// One read of the change feed per workspace serves this process's
+	// event streams and webhook endpoints (inbox.Feed).
+	e.feed = e.store.NewFeed(e.hub.Changed, inbox.FeedOptions{})
 	if !cfg.Webhooks.Disabled {
 		e.webhooks, err = webhook.New(webhook.Config{
-			Store: e.store, Owner: e.owner, Views: api.WebhookViews(), Changed: e.hub.Changed, Guard: guard,
+			Store: e.store, Feed: e.feed, Owner: e.owner, Views: api.WebhookViews(), Changed: e.hub.Changed, Guard: guard,
 			Timeout: cfg.Webhooks.Timeout.D(), Concurrency: cfg.Webhooks.Concurrency, LeaseTTL: cfg.Webhooks.Lease.D(),
 			Logger: log.Named("webhooks"),
 		})
@@ -218,7 +222,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	}
 	e.api, err = api.New(api.Config{
 		Store: e.store, OperatorToken: cfg.Operator.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxBatchBodyBytes: cfg.HTTP.MaxBatchBodyBytes,
-		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub,
+		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub, Feed: e.feed,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
 		WebhookGuard: guard,
 		RateLimiter:  e.rateLimits, RequestsPerSecond: cfg.APILimits.RequestsPerSecond, MessagesPerSecond: cfg.APILimits.MessagesPerSecond,

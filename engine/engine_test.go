@@ -163,6 +163,7 @@ func TestEngineMetrics(t *testing.T) {
 		`switchboard_carrier_effective_rate{carrier="sim"}`,
 		`switchboard_webhook_endpoints 0`,
 		`switchboard_webhook_deliveries_total{result="delivered"} 0`,
+		`switchboard_feed_reads_total{kind="shared"}`,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)

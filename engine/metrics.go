@@ -46,6 +46,7 @@ var (
 	descEffRate  = prometheus.NewDesc("switchboard_carrier_effective_rate", "What the adaptive slow-down leaves of the account's rate now, segments/s.", []string{"carrier"}, nil)
 	descRefusals = prometheus.NewDesc("switchboard_carrier_refusals_total", "Submits the carrier refused for now (0x58 throttled, 0x14 queue full), per sender number.", []string{"carrier", "number", "status"}, nil)
 	descQuiet    = prometheus.NewDesc("switchboard_throttle_quiet_seconds", "Time left in the carrier account's quiet period (Redis lost its rate state): nothing is sent on it meanwhile.", []string{"carrier"}, nil)
+	descFeed     = prometheus.NewDesc("switchboard_feed_reads_total", "Reads of the change feed by this process's event streams and webhook endpoints (calls), and the database reads they took: shared by the readers at the end of a workspace's feed, or direct for a reader behind it.", []string{"kind"}, nil)
 	descHooks    = prometheus.NewDesc("switchboard_webhook_deliveries_total", "Webhook delivery attempts by this process, by result (delivered: answered 2xx; failed: to be retried or given up; given_up: events abandoned after the retry period).", []string{"result"}, nil)
 	descHookEPs  = prometheus.NewDesc("switchboard_webhook_endpoints", "Webhook endpoints this process delivers now.", nil, nil)
 	descHookOff  = prometheus.NewDesc("switchboard_webhook_endpoints_disabled_total", "Webhook endpoints this process disabled (410 Gone, or failing for 3 days).", nil, nil)
@@ -114,6 +115,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descHookEPs, float64(w.Endpoints))
 		counter(descHookOff, float64(w.Disabled))
 	}
+	f := c.e.feed.Stats()
+	counter(descFeed, float64(f.Calls), "calls")
+	counter(descFeed, float64(f.Shared), "shared")
+	counter(descFeed, float64(f.Direct), "direct")
 	r := c.e.router.Stats()
 	for k, v := range map[string]int64{
 		"receipt": r.Receipts, "receipt_unmatched": r.ReceiptsUnmatched, "mo": r.MO, "mo_part": r.MOParts, "mo_incomplete": r.MOIncomplete,

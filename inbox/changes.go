@@ -1,6 +1,7 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -34,6 +35,10 @@ type Change struct {
 	At           time.Time
 	CreatedAt    time.Time
 	CarrierError int // the carrier's error code, 0 when none
+
+	// Memo is shared by the readers a Feed gave this change (nil from
+	// Store.Changes): what they build from it is built once.
+	Memo *Memo
 }
 
 // ChangeKind says what a change is about.
@@ -112,26 +117,15 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 	// xid; one after a request (xid, r) by no message of xid and the
 	// requests (xid, > r): each table gets its own row comparison, which
 	// its index answers.
-	var xid, msgAfter, reqAfter int64
-	if after != "" {
-		f, err := decodeCursor(after, changeCursorKind, 2)
-		if err == nil {
-			xid, msgAfter, reqAfter = f[0], f[1], noRequestAfter
-		} else if f, err = decodeCursor(after, requestCursorKind, 2); err == nil {
-			xid, msgAfter, reqAfter = f[0], noMessageAfter, f[1]
-		} else {
-			return nil, err
-		}
+	k, err := parseFeedKey(after)
+	if err != nil {
+		return nil, err
 	}
-	if xid < 0 || msgAfter < 0 || reqAfter < 0 {
-		return nil, ErrInvalidCursor
+	xid, msgAfter, reqAfter := k.xid, int64(noMessageAfter), k.id
+	if k.kind == ChangeMessage {
+		msgAfter, reqAfter = k.id, noRequestAfter
 	}
-	switch {
-	case limit <= 0:
-		limit = DefaultChangesLimit
-	case limit > MaxPageSize:
-		limit = MaxPageSize
-	}
+	limit = changesLimit(limit)
 	for {
 		cs, skipTo, err := s.changesPage(ctx, ws, xid, msgAfter, reqAfter, limit)
 		if err != nil || len(cs) > 0 || skipTo == 0 {
@@ -141,6 +135,58 @@ func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit
 		// since (shown at their later entry): read on past it.
 		xid, msgAfter, reqAfter = skipTo, noMessageAfter, noRequestAfterAll
 	}
+}
+
+// changesLimit is the page size Changes reads for limit.
+func changesLimit(limit int) int {
+	switch {
+	case limit <= 0:
+		return DefaultChangesLimit
+	case limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return limit
+}
+
+// feedKey is a position in the feed's order, (change_xid, kind, id): a
+// change's own position, or a cursor's (the change it names; ""
+// is before every change). The feed after a cursor is the changes whose key
+// is greater than the cursor's.
+type feedKey struct {
+	xid  int64
+	kind ChangeKind
+	id   int64
+}
+
+// parseFeedKey decodes a cursor of the feed ("" for its start).
+func parseFeedKey(cursor string) (feedKey, error) {
+	if cursor == "" {
+		return feedKey{}, nil
+	}
+	k := feedKey{kind: ChangeMessage}
+	f, err := decodeCursor(cursor, changeCursorKind, 2)
+	if err != nil {
+		if f, err = decodeCursor(cursor, requestCursorKind, 2); err != nil {
+			return feedKey{}, err
+		}
+		k.kind = ChangeRequest
+	}
+	k.xid, k.id = f[0], f[1]
+	if k.xid < 0 || k.id < 0 {
+		return feedKey{}, ErrInvalidCursor
+	}
+	return k, nil
+}
+
+// compare compares two positions in feed order.
+func (k feedKey) compare(o feedKey) int {
+	if c := cmp.Compare(k.xid, o.xid); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.kind, o.kind); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.id, o.id)
 }
 
 // changesPage reads one page of the feed after (xid, msgAfter, reqAfter).

@@ -177,6 +177,9 @@
 // written has ended, so a reader never skips a change committed late. The
 // statements that change a status set change_xid in the same UPDATE. The
 // feed carries no wake-ups of its own: package events does (LISTEN/NOTIFY).
+// Feed shares the reads among one process's readers (event streams,
+// webhook endpoints): those at the end of a workspace's feed are served by
+// one read, kept in memory until a wake-up says something was committed.
 //
 // Self-tests. StartSelfTest queues a probe message in the system workspace
 // (an ordinary outbound message, so any engine process sends it) whose text

@@ -16,3 +16,16 @@ func SetFoldStep(s *Store, n uint64) { s.foldStep = n }
 
 // UsageFoldApp is the application_name of FoldUsage's transactions.
 const UsageFoldApp = usageFoldApp
+
+// CompareCursors compares two cursors of the change feed in feed order.
+func CompareCursors(a, b string) int {
+	ka, err := parseFeedKey(a)
+	if err != nil {
+		panic(err)
+	}
+	kb, err := parseFeedKey(b)
+	if err != nil {
+		panic(err)
+	}
+	return ka.compare(kb)
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,15 @@ type Store interface {
 }
 
 var _ Store = (*inbox.Store)(nil)
+
+// ChangeReader reads a workspace's change feed after a cursor, as
+// inbox.Store.Changes does; *inbox.Feed implements it too, sharing the
+// reads among the process's readers.
+type ChangeReader interface {
+	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
+}
+
+var _ ChangeReader = (*inbox.Feed)(nil)
 
 // Views turn the feed's entries into the objects the API shows (package
 // api provides them): an event's data is the same object a GET returns.
@@ -63,6 +73,11 @@ const (
 // values take the defaults above and those of Backoff.
 type Config struct {
 	Store Store
+	// Feed, when set, reads the change feed instead of Store (the
+	// process's shared inbox.Feed, so that the endpoints and the event
+	// streams of a workspace share one read and each event's body is
+	// built once: Deliverers sharing a Feed must have the same Views).
+	Feed ChangeReader
 	// Owner names this process in endpoint leases (unique per process).
 	Owner string
 	Views Views
@@ -148,6 +163,9 @@ func New(cfg Config) (*Deliverer, error) {
 	if cfg.Guard == nil {
 		cfg.Guard = &Guard{}
 	}
+	if cfg.Feed == nil {
+		cfg.Feed = cfg.Store
+	}
 	d := &Deliverer{cfg: cfg, log: cfg.Logger, running: map[inbox.WebhookID]*endpoint{}}
 	if d.log == nil {
 		d.log = zap.NewNop()
@@ -165,16 +183,23 @@ func New(cfg Config) (*Deliverer, error) {
 }
 
 // NewTransport is the deliveries' HTTP transport: keep-alive, up to
-// perHost connections to one host, no proxy (a proxy would dial for us,
+// perHost connections to one host (kept open while idle), no proxy (a proxy would dial for us,
 // past the guard), every dial checked by g.
 func NewTransport(g *Guard, timeout time.Duration, perHost int) *http.Transport {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: g.Control}
 	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          4 * perHost,
-		MaxIdleConnsPerHost:   perHost,
+		Proxy:             nil,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		// Answers are drained and discarded: no gzip to ask for or undo.
+		DisableCompression: true,
+		// A request that finds no idle connection dials one and takes
+		// whichever comes first, the dialled one or one set free
+		// meanwhile; the spare joins the idle ones. Keeping twice the
+		// concurrency idle keeps those spares instead of closing them and
+		// dialling again at the next burst.
+		MaxIdleConns:          8 * perHost,
+		MaxIdleConnsPerHost:   2 * perHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ExpectContinueTimeout: time.Second,
@@ -242,12 +267,16 @@ func (d *Deliverer) claim(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if e, ok := d.running[t.ID]; ok && e.ctx.Err() == nil {
-			e.target.Store(&target{WebhookTarget: t, keys: keys})
+			if cur := e.target.Load(); slices.Equal(cur.Secrets, t.Secrets) {
+				e.target.Store(&target{WebhookTarget: t, signer: cur.signer})
+			} else {
+				e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
+			}
 			continue
 		}
 		e := &endpoint{d: d, id: t.ID}
 		e.ctx, e.cancel = context.WithCancel(ctx)
-		e.target.Store(&target{WebhookTarget: t, keys: keys})
+		e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
 		e.cursors = inbox.WebhookCursors{Feed: t.FeedCursor, NumberXid: t.NumberXid, NumberEvent: t.NumberEvent}
 		d.running[t.ID] = e
 		wg.Add(1)
@@ -282,7 +311,7 @@ func parseKeys(secrets []string) ([]Key, error) {
 
 type target struct {
 	inbox.WebhookTarget
-	keys []Key
+	signer *Signer
 }
 
 // endpoint delivers one endpoint's events while this process holds it.
@@ -355,7 +384,7 @@ func (e *endpoint) collect() (bool, error) {
 	st, views, batch := e.d.cfg.Store, e.d.cfg.Views, e.d.cfg.Batch
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
-	changes, err := st.Changes(ctx, t.Workspace, e.cursors.Feed, batch)
+	changes, err := e.d.cfg.Feed.Changes(ctx, t.Workspace, e.cursors.Feed, batch)
 	if err != nil {
 		return false, err
 	}
@@ -371,21 +400,16 @@ func (e *endpoint) collect() (bool, error) {
 	for i := range changes {
 		ch := &changes[i]
 		to.Feed = ch.Cursor
-		typ, data := views.Change(ch)
-		if typ == "" || !t.Wants(typ) {
+		ce := ch.Memo.Get(memoKey, func() any { return newChangeEvent(views, ch) }).(*changeEvent)
+		if ce.typ == "" || !t.Wants(ce.typ) {
 			continue
 		}
-		id := "evt_" + ch.Cursor
-		at := ch.At
-		if ch.Kind == inbox.ChangeRequest && ch.Request != nil {
-			at = ch.Request.ClosedAt
-		}
-		body, err := Body(id, typ, at, data)
+		body, err := ce.body()
 		if err != nil {
 			return false, err
 		}
-		ev := inbox.WebhookEvent{ID: id, Type: typ, Body: body}
-		if typ == inbox.EventMessageStatus {
+		ev := inbox.WebhookEvent{ID: ce.id, Type: ce.typ, Body: body}
+		if ce.typ == inbox.EventMessageStatus {
 			ev.Message = ch.Message
 		}
 		evs = append(evs, ev)
@@ -426,6 +450,36 @@ func (e *endpoint) collect() (bool, error) {
 	e.cursors = to
 	e.afterAttempts(rctx, goneAny, since)
 	return len(changes) == batch || len(numbers) == batch, nil
+}
+
+// memoKey is the deliverer's key in a change's inbox.Memo.
+const memoKey = "webhook"
+
+// changeEvent is the event a change of the feed makes, the same for every
+// endpoint of the workspace: built once per change in the process (see
+// inbox.Memo), its body when the first endpoint that wants it sends it.
+type changeEvent struct {
+	id, typ string // typ "": the change makes no event
+	at      time.Time
+	data    any
+
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+func newChangeEvent(views Views, ch *inbox.Change) *changeEvent {
+	typ, data := views.Change(ch)
+	ce := &changeEvent{id: "evt_" + ch.Cursor, typ: typ, at: ch.At, data: data}
+	if ch.Kind == inbox.ChangeRequest && ch.Request != nil {
+		ce.at = ch.Request.ClosedAt
+	}
+	return ce
+}
+
+func (ce *changeEvent) body() ([]byte, error) {
+	ce.once.Do(func() { ce.b, ce.err = Body(ce.id, ce.typ, ce.at, ce.data) })
+	return ce.b, ce.err
 }
 
 // lastPerMessage keeps, of several events about one message, the last.
@@ -564,7 +618,7 @@ func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhoo
 	h["User-Agent"] = []string{"Switchboard-Webhooks/1"}
 	h[HeaderID] = []string{ev.ID}
 	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{Signature(t.keys, ev.ID, ts, ev.Body)}
+	h[HeaderSignature] = []string{t.signer.Signature(ev.ID, ts, ev.Body)}
 	resp, err := d.client.Do(req)
 	var retryAfter time.Duration
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +29,11 @@ type fixture struct {
 	ws    inbox.WorkspaceID
 	num   inbox.Number
 	recv  *webhooktest.Receiver
+	// feed is the process's shared feed the deliverers read through, as
+	// in the engine; wake closes its wake-up channel every 20 ms (the
+	// engine's events.Hub, polling).
+	feed    *inbox.Feed
+	changed func() <-chan struct{}
 }
 
 func newFixture(t *testing.T) *fixture { return newFixtureTB(t) }
@@ -69,6 +75,27 @@ func newFixtureTB(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.recv.Close() })
+	var mu sync.Mutex
+	wake := make(chan struct{})
+	f.changed = func() <-chan struct{} { mu.Lock(); defer mu.Unlock(); return wake }
+	tick := time.NewTicker(20 * time.Millisecond)
+	stopTick := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				mu.Lock()
+				close(wake)
+				wake = make(chan struct{})
+				mu.Unlock()
+			case <-stopTick:
+				tick.Stop()
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stopTick) })
+	f.feed = f.store.NewFeed(f.changed, inbox.FeedOptions{})
 	return f
 }
 
@@ -91,7 +118,7 @@ func (f *fixture) deliverer(owner string, tweak ...func(*webhook.Config)) (d *we
 	f.t.Helper()
 	g, _ := webhook.NewGuard([]string{"127.0.0.1"})
 	cfg := webhook.Config{
-		Store: f.store, Owner: owner, Views: api.WebhookViews(), Guard: g,
+		Store: f.store, Feed: f.feed, Changed: f.changed, Owner: owner, Views: api.WebhookViews(), Guard: g,
 		Poll: 50 * time.Millisecond, Timeout: 300 * time.Millisecond, LeaseTTL: time.Second,
 		Backoff: webhook.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond},
 		Logger:  zaptest.NewLogger(f.t),
@@ -347,4 +374,52 @@ func TestLeasePassesOver(t *testing.T) {
 	testenv.Eventually(t, "b takes the endpoint over", func() bool { return b.Stats().Endpoints == 1 })
 	f.inbound(5)
 	testenv.Eventually(t, "10 events", func() bool { return len(f.recv.Events()) == 10 })
+}
+
+// Endpoints of one workspace share the process's reads of the feed, and
+// each event's body is built once: both receivers get every event, with
+// the same bytes, from one read of the database (no wake-up of the feed
+// says anything was committed after it).
+func TestEndpointsShareTheFeed(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	second, err := webhooktest.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close() })
+	f.endpoint(f.recv, inbox.EventMessageReceived)
+	f.endpoint(second, inbox.EventMessageReceived)
+	for range 10 {
+		f.inbound(30)
+	}
+	quiet := make(chan struct{}) // never closed
+	f.feed = f.store.NewFeed(func() <-chan struct{} { return quiet }, inbox.FeedOptions{})
+	f.deliverer("a")
+	testenv.Eventually(t, "300 events at each receiver", func() bool {
+		return len(f.recv.Events()) >= 300 && len(second.Events()) >= 300
+	})
+	a, b := f.recv.Events(), second.Events()
+	if len(a) != 300 || len(b) != 300 {
+		t.Fatalf("events: %d and %d, want 300 each", len(a), len(b))
+	}
+	for id, ev := range a {
+		if string(b[id].Data) != string(ev.Data) {
+			t.Fatalf("event %s: %s at one receiver, %s at the other", id, ev.Data, b[id].Data)
+		}
+	}
+	if _, unverified, _ := second.Stats(); unverified != 0 {
+		t.Fatalf("%d deliveries did not verify", unverified)
+	}
+	// Connections are kept alive: a few more than Concurrency to each
+	// receiver at most (see NewTransport), not one per event.
+	if a, b := f.recv.Conns(), second.Conns(); a > 2*webhook.DefaultConcurrency || b > 2*webhook.DefaultConcurrency {
+		t.Fatalf("%d and %d connections for 300 events each", a, b)
+	}
+	// One read for both (and one of its own for an endpoint whose cursor
+	// is before the window's start), however often they asked.
+	testenv.Eventually(t, "the endpoints ask again", func() bool { return f.feed.Stats().Calls >= 6 })
+	if s := f.feed.Stats(); s.Shared != 1 || s.Direct > 1 {
+		t.Fatalf("feed %+v: want one shared read and at most one direct", s)
+	}
 }

@@ -19,6 +19,13 @@
 // before that commit leaves the cursors as they were: the events are made
 // again from the same changes, with the same ids, and sent again.
 //
+// Cost. The endpoints of a workspace read the feed through the process's
+// inbox.Feed (Config.Feed), shared with the event streams of GET
+// /v1/events: one read of the database after each wake-up serves them
+// all, and an event's body is built once per change (inbox.Memo), not per
+// endpoint. Each attempt is signed with a Signer (each key's HMAC state
+// reused) and sent over kept-alive connections (NewTransport).
+//
 // Guarantees. At least once: a fresh event is sent before its batch is
 // recorded, and a retry stays pending until a 2xx answer is recorded; a
 // process killed mid-delivery sends them again (or its successor does:

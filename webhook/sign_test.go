@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,4 +81,56 @@ func TestSignatureKnownAnswer(t *testing.T) {
 			t.Fatalf("ParseKey(%q) accepted", bad)
 		}
 	}
+}
+
+// A Signer signs as Signature does, from many goroutines at once, each
+// reusing the HMAC states of the others.
+func TestSignerMatchesSignature(t *testing.T) {
+	t.Parallel()
+	var keys []webhook.Key
+	for range 2 {
+		k, err := webhook.ParseKey(inbox.NewWebhookSecret())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	known, _ := webhook.ParseKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if got := webhook.NewSigner([]webhook.Key{known}).Signature("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`)); got != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
+		t.Fatalf("known answer: %s", got)
+	}
+	s := webhook.NewSigner(keys)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				id := "evt_" + strconv.Itoa(g*1000+i)
+				body := []byte(strings.Repeat("x", i))
+				ts := int64(1700000000 + i)
+				if got, want := s.Signature(id, ts, body), webhook.Signature(keys, id, ts, body); got != want {
+					t.Errorf("%s: %s, want %s", id, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func BenchmarkSignature(b *testing.B) {
+	k, _ := webhook.ParseKey(inbox.NewWebhookSecret())
+	body := []byte(strings.Repeat("x", 400))
+	b.Run("Signature", func(b *testing.B) {
+		for i := range b.N {
+			webhook.Signature([]webhook.Key{k}, "evt_1", int64(i), body)
+		}
+	})
+	b.Run("Signer", func(b *testing.B) {
+		s := webhook.NewSigner([]webhook.Key{k})
+		for i := range b.N {
+			s.Signature("evt_1", int64(i), body)
+		}
+	})
 }

@@ -53,7 +53,7 @@ type Receiver struct {
 	order    []string
 	lastSigs int
 
-	requests, unverified, accepted atomic.Int64
+	requests, unverified, accepted, conns atomic.Int64
 }
 
 // Start listens on addr ("127.0.0.1:0" for any port) and serves until Close.
@@ -63,7 +63,11 @@ func Start(addr string) (*Receiver, error) {
 		return nil, err
 	}
 	r := &Receiver{URL: "http://" + ln.Addr().String() + "/hook", ln: ln, events: map[string]*Event{}}
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			r.conns.Add(1)
+		}
+	}}
 	go r.srv.Serve(ln)
 	return r, nil
 }
@@ -100,6 +104,10 @@ func (r *Receiver) SetBehaviour(b Behaviour) {
 func (r *Receiver) Stats() (requests, unverified, accepted int64) {
 	return r.requests.Load(), r.unverified.Load(), r.accepted.Load()
 }
+
+// Conns is how many connections were opened to the receiver (fewer than
+// the requests when the sender keeps them alive).
+func (r *Receiver) Conns() int64 { return r.conns.Load() }
 
 // Events returns a copy of the events accepted so far, by id.
 func (r *Receiver) Events() map[string]Event {

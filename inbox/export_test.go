@@ -1,5 +1,7 @@
 package inbox
 
+import "time"
+
 // The statements and transaction settings the plan tests check.
 var (
 	// ReleaseStaleSQL and ReleasePlan: ReleaseDeadClaims (owners_test.go).
@@ -16,3 +18,7 @@ func SetFoldStep(s *Store, n uint64) { s.foldStep = n }
 
 // UsageFoldApp is the application_name of FoldUsage's transactions.
 const UsageFoldApp = usageFoldApp
+
+// SetQuotaClock makes the quota periods (Enqueue, Quota, SetQuota) follow
+// now instead of the database's clock.
+func SetQuotaClock(s *Store, now func() time.Time) { s.quotaNow = now }

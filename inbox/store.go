@@ -44,6 +44,9 @@ type Store struct {
 	waitSample int
 	// foldStep is FoldUsage's step (defaultFoldStep; tests set less).
 	foldStep uint64
+	// quotaNow, when set (tests), is the clock the quota periods are
+	// computed at instead of the database's now().
+	quotaNow func() time.Time
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.

@@ -47,12 +47,18 @@ func (c *call) getWorkspace() error {
 }
 
 type patchWorkspaceRequest struct {
-	SMSAddon      *bool `json:"sms_addon"`
-	SmartEncoding *bool `json:"smart_encoding"`
+	SMSAddon      *bool   `json:"sms_addon"`
+	SmartEncoding *bool   `json:"smart_encoding"`
+	TimeZone      *string `json:"time_zone"`
+	// DailySegmentCap and MonthlySegmentCap: a number sets the cap, null
+	// removes it, absent leaves it (quota.go).
+	DailySegmentCap   optCap `json:"daily_segment_cap"`
+	MonthlySegmentCap optCap `json:"monthly_segment_cap"`
 }
 
 // patchWorkspace: PATCH /admin/v1/workspaces/{id} switches the add-on and
-// the smart encoding default.
+// the smart encoding default, and sets the time zone and segment caps.
+// Each field is its own change: a refused one leaves those before it done.
 func (c *call) patchWorkspace() error {
 	id, err := c.pathID("id")
 	if err != nil {
@@ -60,6 +66,10 @@ func (c *call) patchWorkspace() error {
 	}
 	var req patchWorkspaceRequest
 	if err := c.decodeBody(&req, false); err != nil {
+		return err
+	}
+	qp, quota, err := quotaPatch(req.TimeZone, req.DailySegmentCap, req.MonthlySegmentCap)
+	if err != nil {
 		return err
 	}
 	ws := inbox.WorkspaceID(id)
@@ -73,6 +83,11 @@ func (c *call) patchWorkspace() error {
 			return err
 		}
 		c.s.forgetSettings(ws)
+	}
+	if quota {
+		if err := c.s.store.SetQuota(c.ctx, ws, qp); err != nil {
+			return err
+		}
 	}
 	w, err := c.s.store.GetWorkspace(c.ctx, ws)
 	if err != nil {

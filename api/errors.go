@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/puddle/v2"
@@ -50,8 +51,9 @@ const (
 	codeUnknownRateClass     = "unknown_rate_class"       // 422
 	codeWebhookTarget        = "webhook_target_refused"   // 422: the URL's address is loopback, private or reserved
 	codeWebhookDisabled      = "webhook_disabled"         // 409: the endpoint is disabled
-	codeInternal             = "internal"                 // 500
-	codeUnavailable          = "unavailable"              // 503: the database cannot be reached; retry
+	// codeQuotaExceeded (429, quota.go): a segment cap would be crossed.
+	codeInternal    = "internal"    // 500
+	codeUnavailable = "unavailable" // 503: the database cannot be reached; retry
 )
 
 // apiError is an answer other than success.
@@ -59,7 +61,8 @@ type apiError struct {
 	status  int
 	code    string
 	message string
-	scope   inbox.Scope // the missing scope of a 403
+	scope   inbox.Scope     // the missing scope of a 403
+	quota   *quotaErrorView // the cap of a 429 quota_exceeded
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }
@@ -101,6 +104,7 @@ var inboxStatus = map[inbox.Code]int{
 	inbox.CodeUnknownNumber:     http.StatusConflict,
 	inbox.CodeNoProbeNumber:     http.StatusConflict,
 	inbox.CodeNotCancelable:     http.StatusConflict,
+	inbox.CodeQuotaExceeded:     http.StatusTooManyRequests,
 }
 
 // inboxMessage is the message of each refusal in the API's words.
@@ -123,6 +127,7 @@ var inboxMessage = map[inbox.Code]string{
 	inbox.CodeUnknownNumber:     "Switchboard has no active number with this E.164",
 	inbox.CodeNoProbeNumber:     "there is no number to send the self-test from: add a shared number or name one in from",
 	inbox.CodeNotCancelable:     "the message is being sent, was sent or is final: only a scheduled or queued message can be canceled",
+	inbox.CodeQuotaExceeded:     "the workspace's segment cap would be crossed",
 }
 
 // toAPIError classifies an error: a refusal keeps its code; a database
@@ -133,6 +138,10 @@ func toAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var qe *inbox.QuotaExceededError
+	if errors.As(err, &qe) {
+		return quotaExceeded(qe)
 	}
 	if code := inbox.ErrorCode(err); code != "" {
 		st, ok := inboxStatus[code]
@@ -191,11 +200,13 @@ type errorDetail struct {
 	Code         string `json:"code"`
 	Message      string `json:"message"`
 	MissingScope string `json:"missing_scope,omitempty"`
+	// Quota names the cap of a quota_exceeded error.
+	Quota *quotaErrorView `json:"quota,omitempty"`
 }
 
 // detail is the error object of e's answer.
 func (e *apiError) detail() errorDetail {
-	return errorDetail{Code: e.code, Message: e.message, MissingScope: string(e.scope)}
+	return errorDetail{Code: e.code, Message: e.message, MissingScope: string(e.scope), Quota: e.quota}
 }
 
 // fail writes the error answer for err (unless the client is gone) and
@@ -214,6 +225,9 @@ func (c *call) fail(err error) error {
 		h.Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
+	}
+	if ae.quota != nil {
+		h.Set("Retry-After", retryAfterSeconds(ae.quota.ResetsAt, time.Now()))
 	}
 	if c.w.status != 0 {
 		return err // an answer was already started (an event stream)

@@ -191,14 +191,26 @@ type workspaceView struct {
 	Name     string `json:"name"`
 	SMSAddon bool   `json:"sms_addon"`
 	// SmartEncoding is the workspace's smart encoding default.
-	SmartEncoding bool      `json:"smart_encoding"`
-	System        bool      `json:"system,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	Token         string    `json:"token,omitempty"`
+	SmartEncoding bool `json:"smart_encoding"`
+	// TimeZone and the caps are the workspace's segment quota (null: no
+	// cap).
+	TimeZone          string    `json:"time_zone"`
+	DailySegmentCap   *int64    `json:"daily_segment_cap"`
+	MonthlySegmentCap *int64    `json:"monthly_segment_cap"`
+	System            bool      `json:"system,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	Token             string    `json:"token,omitempty"`
 }
 
 func workspaceOf(w *inbox.Workspace) workspaceView {
+	orNil := func(v int64) *int64 {
+		if v == 0 {
+			return nil
+		}
+		return &v
+	}
 	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, SmartEncoding: w.SmartEncoding,
+		TimeZone: w.TimeZone, DailySegmentCap: orNil(w.DailySegmentCap), MonthlySegmentCap: orNil(w.MonthlySegmentCap),
 		System: w.System, CreatedAt: w.CreatedAt.UTC()}
 }
 

@@ -191,7 +191,7 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 		}
 		if c.Kind == ChangeQuota {
 			qe.ID, qe.Period, qe.At, qe.Start = id, QuotaPeriod(qPeriod), c.At, utcDay(qe.Start)
-			return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe}, nil
+			return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe, At: c.At}, nil
 		}
 		if c.Kind == ChangeRequest {
 			q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)

@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -173,6 +174,8 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 			case code == "duplicate":
 				r.Duplicate, r.To = true, ""
 			case code == string(CodeQuotaExceeded):
+				// Used is the count before the call here; the call's own
+				// inserts are added below.
 				*r = EnqueueResult{Err: &QuotaExceededError{Period: QuotaPeriod(over), Limit: limit, Used: used,
 					Segments: reqs[i].Segments, ResetsAt: timeOrZero(resets)}}
 			case code != "":
@@ -205,7 +208,32 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 			res[i].Duplicate, res[i].To = true, ""
 		}
 	}
+	addQuotaUse(reqs, res)
 	return res, nil
+}
+
+// addQuotaUse completes the Used of each QuotaExceededError of a call with
+// the segments the call queued for its workspace: Used is then the
+// period's count once the call was stored, what the counter row holds.
+func addQuotaUse(reqs []OutboundRequest, res []EnqueueResult) {
+	var added map[WorkspaceID]int64
+	done := map[*QuotaExceededError]bool{} // a repeated key shares its item's error
+	for i := range res {
+		var q *QuotaExceededError
+		if !errors.As(res[i].Err, &q) || done[q] {
+			continue
+		}
+		done[q] = true
+		if added == nil {
+			added = map[WorkspaceID]int64{}
+			for k, r := range res {
+				if r.Err == nil && !r.Duplicate {
+					added[reqs[k].Workspace] += int64(reqs[k].Segments)
+				}
+			}
+		}
+		q.Used += added[reqs[i].Workspace]
+	}
 }
 
 type idemKey struct {
@@ -332,7 +360,7 @@ qcap AS MATERIALIZED (
            CASE WHEN q.month = p.month THEN q.month_segments ELSE 0 END AS month_used
     FROM quota_usage q
     JOIN workspaces w ON w.id = q.workspace_id
-    CROSS JOIN LATERAL quota_periods(w.time_zone, coalesce($13::timestamptz, now())) p
+    CROSS JOIN LATERAL (SELECT coalesce($13::timestamptz, now()) AS at) qt` + quotaPeriods + `
     WHERE q.workspace_id IN (SELECT DISTINCT ws FROM req)
     ORDER BY q.workspace_id
     FOR UPDATE OF q
@@ -341,7 +369,7 @@ qcap AS MATERIALIZED (
 -- the workspace's items in order: once one does not fit, the later ones
 -- do not either. Keyword replies (exempt) count but are never refused.
 qv AS MATERIALIZED (
-    SELECT s.ord, s.ws,
+    SELECT s.ord, s.ws, q.day_cap, q.month_cap, q.day_used, q.month_used, q.day_end, q.month_end,
            CASE WHEN s.exempt THEN ''
                 WHEN q.month_cap IS NOT NULL AND q.month_used + s.upto > q.month_cap THEN 'month'
                 WHEN q.day_cap IS NOT NULL AND q.day_used + s.upto > q.day_cap THEN 'day'
@@ -351,13 +379,22 @@ qv AS MATERIALIZED (
           WHERE v.refusal = '' AND v.ws IN (SELECT ws FROM qcap)) s
     JOIN qcap q ON q.ws = s.ws
 ),
+-- The items refused for a quota, which ok leaves out. ok keeps one
+-- equality as its filter: the planner's row estimate of ok, on which the
+-- joins of th and ins are planned, stays as it was (a second qual made it
+-- 1 row and turned those joins into 500 x 500 nested loops).
+qno AS MATERIALIZED (
+    SELECT coalesce(array_agg(ord), '{}') AS refused FROM qv WHERE over <> ''
+),
 ok AS MATERIALIZED (
     SELECT x.*,
            row_number() OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL ORDER BY x.ord) AS k,
            count(*) OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL) AS n
     FROM (
         SELECT nextval('messages_id_seq') AS id, v.*
-        FROM (SELECT * FROM verdict WHERE refusal = '' AND ord NOT IN (SELECT ord FROM qv WHERE over <> '') ORDER BY ord) v
+        FROM (SELECT * FROM verdict
+              WHERE CASE WHEN ord = ANY ((SELECT refused FROM qno)::int4[]) THEN 'quota_exceeded' ELSE refusal END = ''
+              ORDER BY ord) v
     ) x
 ),
 th AS (
@@ -426,12 +463,11 @@ SELECT v.ord, CASE WHEN qv.over <> '' THEN 'quota_exceeded' ELSE v.refusal END,
        coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, ''),
        ok.send_at IS NOT NULL,
        coalesce(qv.over, ''),
-       coalesce(CASE qv.over WHEN 'day' THEN qa.day_cap WHEN 'month' THEN qa.month_cap END, 0),
-       coalesce(CASE qv.over WHEN 'day' THEN qa.day_used WHEN 'month' THEN qa.month_used END + qa.added, 0),
-       CASE qv.over WHEN 'day' THEN qa.day_end WHEN 'month' THEN qa.month_end END
+       coalesce(CASE qv.over WHEN 'day' THEN qv.day_cap WHEN 'month' THEN qv.month_cap END, 0),
+       coalesce(CASE qv.over WHEN 'day' THEN qv.day_used WHEN 'month' THEN qv.month_used END, 0),
+       CASE qv.over WHEN 'day' THEN qv.day_end WHEN 'month' THEN qv.month_end END
 FROM verdict v
 LEFT JOIN ok ON ok.ord = v.ord
 LEFT JOIN ins i ON i.id = ok.id
 LEFT JOIN qv ON qv.ord = v.ord
-LEFT JOIN qadd qa ON qa.ws = qv.ws
 `

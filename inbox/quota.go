@@ -155,13 +155,33 @@ func (s *Store) SetQuota(ctx context.Context, ws WorkspaceID, p QuotaPatch) erro
 	})
 }
 
+// quotaPeriods is the quota periods of the workspace w (its time_zone) at
+// the time qt.at, as a lateral subquery p: the day and month (their first
+// day), when each began and when each ends (the next local midnight, the
+// first of the next month), as instants. One definition for Enqueue, Quota
+// and SetQuota, written out in each statement (a SQL function would be
+// parsed again whenever the statement is planned, which Enqueue is at
+// every call).
+const quotaPeriods = `
+    CROSS JOIN LATERAL (
+        SELECT d.day, d.month,
+               d.day::timestamp AT TIME ZONE w.time_zone AS day_start,
+               d.month::timestamp AT TIME ZONE w.time_zone AS month_start,
+               (d.day + 1)::timestamp AT TIME ZONE w.time_zone AS day_end,
+               (d.month + interval '1 month') AT TIME ZONE w.time_zone AS month_end
+        FROM (SELECT l::date AS day, date_trunc('month', l)::date AS month
+              FROM (SELECT qt.at AT TIME ZONE w.time_zone AS l) x) d
+    ) p`
+
 // quotaSeedSQL counts the segments the workspace ($1) has had accepted in
 // its current day and month (at $2, NULL: now) into its quota_usage row:
 // the workspace's threads written to this month (threads_recent), and
 // their outbound messages created since the month began (messages_thread).
 const quotaSeedSQL = `
 WITH p AS (
-    SELECT p.* FROM workspaces w, quota_periods(w.time_zone, coalesce($2::timestamptz, now())) p WHERE w.id = $1
+    SELECT p.* FROM workspaces w
+    CROSS JOIN LATERAL (SELECT coalesce($2::timestamptz, now()) AS at) qt` + quotaPeriods + `
+    WHERE w.id = $1
 ),
 n AS (
     SELECT coalesce(sum(m.segments) FILTER (WHERE m.created_at >= p.day_start), 0) AS day_segs,
@@ -183,7 +203,7 @@ const quotaReachedSQL = `
 INSERT INTO quota_events (workspace_id, period, period_start, threshold, cap, used, resets_at)
 SELECT w.id, x.period, x.start, t.threshold, x.cap, x.used, x.resets
 FROM workspaces w
-CROSS JOIN LATERAL quota_periods(w.time_zone, coalesce($2::timestamptz, now())) p
+CROSS JOIN LATERAL (SELECT coalesce($2::timestamptz, now()) AS at) qt` + quotaPeriods + `
 JOIN quota_usage q ON q.workspace_id = w.id
 CROSS JOIN LATERAL (VALUES
     ('day', p.day, w.daily_segment_cap, CASE WHEN q.day = p.day THEN q.day_segments ELSE 0 END, p.day_end),
@@ -232,7 +252,7 @@ func (s *Store) Quota(ctx context.Context, ws WorkspaceID) (QuotaStatus, error) 
 		       CASE WHEN q.day = p.day THEN q.day_segments ELSE 0 END,
 		       CASE WHEN q.month = p.month THEN q.month_segments ELSE 0 END
 		FROM workspaces w
-		CROSS JOIN LATERAL quota_periods(w.time_zone, coalesce($2::timestamptz, now())) p
+		CROSS JOIN LATERAL (SELECT coalesce($2::timestamptz, now()) AS at) qt`+quotaPeriods+`
 		LEFT JOIN quota_usage q ON q.workspace_id = w.id
 		WHERE w.id = $1`, ws, s.quotaClock()).
 		Scan(&st.TimeZone, &daily, &monthly, &day, &month, &dayReset, &monthReset, &dayUsed, &monthUsed)

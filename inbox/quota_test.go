@@ -331,3 +331,106 @@ func TestQuotaThresholdEventsOnce(t *testing.T) {
 		t.Fatalf("refusal events %+v", evs)
 	}
 }
+
+// TestSetQuota: bad settings are refused with nothing changed; a first cap
+// counts what the day and month accepted before it (not earlier months,
+// not inbound, in the workspace's time zone); changing the cap keeps the
+// count, changing the time zone counts afresh, removing the last cap
+// removes the counter; a cap set under what is used fires its events.
+func TestSetQuota(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws, n := e.ready("w", inbox.Dedicated)
+	bad := []inbox.QuotaPatch{
+		{TimeZone: ptr("Mars/Olympus")}, {TimeZone: ptr("")}, {TimeZone: ptr("Local")}, {TimeZone: ptr(" UTC")},
+		caps(-1, 0), caps(0, inbox.MaxSegmentCap+1),
+	}
+	for _, p := range bad {
+		if err := e.s.SetQuota(e.ctx, ws, p); !errors.Is(err, inbox.ErrInvalidArgument) {
+			t.Fatalf("%+v: %v", p, err)
+		}
+	}
+	if err := e.s.SetQuota(e.ctx, 999999, caps(1, 1)); !errors.Is(err, inbox.ErrNotFound) {
+		t.Fatalf("no such workspace: %v", err)
+	}
+	if w, err := e.s.GetWorkspace(e.ctx, ws); err != nil || w.TimeZone != "UTC" || w.DailySegmentCap != 0 || w.MonthlySegmentCap != 0 {
+		t.Fatalf("after refusals: %+v %v", w, err)
+	}
+
+	// Before any cap: today's 3 segments, 2 of them scheduled for later
+	// (counted when accepted), one yesterday in Auckland's terms, one last
+	// month, an inbound message.
+	sched := segMsg(ws, contact(2), 2)
+	sched.SendAt = time.Now().Add(48 * time.Hour)
+	e.send(segMsg(ws, contact(1), 1), sched)
+	old := e.send(segMsg(ws, contact(3), 4), segMsg(ws, contact(4), 5))
+	e.exec(`UPDATE messages SET created_at = date_trunc('month', now() AT TIME ZONE 'Pacific/Auckland') AT TIME ZONE 'Pacific/Auckland' - interval '1 day'
+		WHERE id = $1`, old[0].ID)
+	e.exec(`UPDATE messages SET created_at = date_trunc('day', now() AT TIME ZONE 'Pacific/Auckland') AT TIME ZONE 'Pacific/Auckland' - interval '1 second'
+		WHERE id = $1`, old[1].ID)
+	e.inbound(inbox.Inbound{Carrier: "carrier-a", From: contact(1), To: n.E164, Body: "inbound", Encoding: "GSM7"})
+
+	e.setQuota(ws, inbox.QuotaPatch{TimeZone: ptr("Pacific/Auckland"), DailyCap: ptr64(100)})
+	q := e.quota(ws)
+	// Yesterday's message (Auckland) is this month's unless today is the 1st there.
+	wantMonth := int64(3)
+	if time.Now().In(mustZone(t, "Pacific/Auckland")).Day() != 1 {
+		wantMonth = 8
+	}
+	if q.Daily.Used != 3 || q.Monthly != nil || q.TimeZone != "Pacific/Auckland" {
+		t.Fatalf("seeded %+v", q.Daily)
+	}
+	e.setQuota(ws, inbox.QuotaPatch{MonthlyCap: ptr64(1000)})
+	if q = e.quota(ws); q.Monthly.Used != wantMonth || q.Daily.Used != 3 {
+		t.Fatalf("with a monthly cap: day %+v month %+v, want month %d", q.Daily, q.Monthly, wantMonth)
+	}
+	e.send(segMsg(ws, contact(5), 1))
+	e.setQuota(ws, inbox.QuotaPatch{DailyCap: ptr64(200)}) // the count goes on
+	if q = e.quota(ws); q.Daily.Used != 4 || q.Daily.Limit != 200 {
+		t.Fatalf("cap changed: %+v", q.Daily)
+	}
+	e.setQuota(ws, inbox.QuotaPatch{TimeZone: ptr("UTC")}) // counted afresh in UTC
+	if q = e.quota(ws); q.Daily.Used < 4 || q.TimeZone != "UTC" {
+		t.Fatalf("time zone changed: %+v", q.Daily)
+	}
+
+	// A cap under what is used: the events of the thresholds reached, once.
+	start, err := e.s.ChangeCursor(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setQuota(ws, inbox.QuotaPatch{DailyCap: ptr64(4)})
+	e.setQuota(ws, inbox.QuotaPatch{DailyCap: ptr64(4)})
+	var got []int
+	cs, _ := e.changesN(ws, start, 2)
+	for _, c := range cs {
+		if c.Kind == inbox.ChangeQuota {
+			got = append(got, c.Quota.Threshold)
+		}
+	}
+	if fmt.Sprint(got) != "[80 100]" {
+		t.Fatalf("events %v", got)
+	}
+
+	// No caps, no counter; a cap again counts afresh.
+	e.setQuota(ws, caps(0, 0))
+	if n := e.count(`SELECT count(*)::int FROM quota_usage`); n != 0 {
+		t.Fatalf("%d counter rows without caps", n)
+	}
+	e.send(segMsg(ws, contact(6), 1))
+	e.setQuota(ws, caps(100, 0))
+	if q = e.quota(ws); q.Daily.Used < 5 {
+		t.Fatalf("counted again: %+v", q.Daily)
+	}
+}
+
+func ptr(s string) *string { return &s }
+func ptr64(v int64) *int64 { return &v }
+
+func mustZone(t *testing.T, name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

@@ -43,18 +43,3 @@ CREATE TABLE quota_events (
     UNIQUE (workspace_id, period, period_start, threshold, cap)
 );
 CREATE INDEX quota_events_changes ON quota_events (workspace_id, change_xid, id);
-
--- The quota periods of a time zone at a time: the day and month (their
--- first day), when each started and when each ends (the next local
--- midnight, the first of the next month), as instants. One definition for
--- Enqueue, Quota and SetQuota; a plain SQL function, inlined into them.
-CREATE FUNCTION quota_periods(tz text, at timestamptz)
-RETURNS TABLE (day date, month date, day_start timestamptz, month_start timestamptz,
-               day_end timestamptz, month_end timestamptz)
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT d.day, d.month,
-           d.day::timestamp AT TIME ZONE tz, d.month::timestamp AT TIME ZONE tz,
-           (d.day + 1)::timestamp AT TIME ZONE tz, (d.month + interval '1 month') AT TIME ZONE tz
-    FROM (SELECT l::date AS day, date_trunc('month', l)::date AS month
-          FROM (SELECT at AT TIME ZONE tz AS l) x) d
-$$;

@@ -88,6 +88,7 @@ func (c *call) patchWorkspace() error {
 		if err := c.s.store.SetQuota(c.ctx, ws, qp); err != nil {
 			return err
 		}
+		c.s.notify() // a cap under what is used writes its quota.threshold events
 	}
 	w, err := c.s.store.GetWorkspace(c.ctx, ws)
 	if err != nil {

@@ -90,7 +90,7 @@ bench-suite: build
 	  bin/smppbench $$s $(BENCH_FLAGS) --out bin/bench/$$s || exit 1; done
 
 ## screenshots: the README's console screenshots (docs/inbox.png,
-## docs/binds.png) from a real engine in headless Chromium
+## docs/usage.png, docs/binds.png) from a real engine in headless Chromium
 .PHONY: screenshots
 screenshots:
 	$(WITH_SERVICES) $(GO) test -count=1 -run 'TestConsoleScreenshots' ./engine/ -args -update-screenshots

@@ -27,7 +27,7 @@ func (c *call) createWorkspace() error {
 	if err != nil {
 		return err
 	}
-	v := workspaceOf(&w)
+	v := c.s.workspaceOf(&w)
 	v.Token = token
 	c.w.Header().Set("Location", "/admin/v1/workspaces/"+v.ID)
 	return c.json(http.StatusCreated, v)
@@ -43,13 +43,14 @@ func (c *call) getWorkspace() error {
 	if err != nil {
 		return err
 	}
-	return c.json(http.StatusOK, workspaceOf(&w))
+	return c.json(http.StatusOK, c.s.workspaceOf(&w))
 }
 
 type patchWorkspaceRequest struct {
-	SMSAddon      *bool   `json:"sms_addon"`
-	SmartEncoding *bool   `json:"smart_encoding"`
-	TimeZone      *string `json:"time_zone"`
+	SMSAddon      *bool            `json:"sms_addon"`
+	SmartEncoding *bool            `json:"smart_encoding"`
+	RateLimits    *rateLimitsPatch `json:"rate_limits"`
+	TimeZone      *string          `json:"time_zone"`
 	// DailySegmentCap and MonthlySegmentCap: a number sets the cap, null
 	// removes it, absent leaves it (quota.go).
 	DailySegmentCap   optCap `json:"daily_segment_cap"`
@@ -57,8 +58,9 @@ type patchWorkspaceRequest struct {
 }
 
 // patchWorkspace: PATCH /admin/v1/workspaces/{id} switches the add-on and
-// the smart encoding default, and sets the time zone and segment caps.
-// Each field is its own change: a refused one leaves those before it done.
+// the smart encoding default, sets the workspace's own rate limits, and
+// its time zone and segment caps. Each field is its own change: a refused
+// one leaves those before it done.
 func (c *call) patchWorkspace() error {
 	id, err := c.pathID("id")
 	if err != nil {
@@ -73,6 +75,20 @@ func (c *call) patchWorkspace() error {
 		return err
 	}
 	ws := inbox.WorkspaceID(id)
+	if req.RateLimits != nil {
+		w, err := c.s.store.GetWorkspace(c.ctx, ws)
+		if err != nil {
+			return err
+		}
+		own, err := req.RateLimits.apply(w.RateLimits)
+		if err != nil {
+			return err
+		}
+		if err := c.s.store.SetRateLimits(c.ctx, ws, own); err != nil {
+			return err
+		}
+		c.s.forgetSettings(ws)
+	}
 	if req.SMSAddon != nil {
 		if err := c.s.store.SetSMSAddon(c.ctx, ws, *req.SMSAddon); err != nil {
 			return err
@@ -94,7 +110,7 @@ func (c *call) patchWorkspace() error {
 	if err != nil {
 		return err
 	}
-	return c.json(http.StatusOK, workspaceOf(&w))
+	return c.json(http.StatusOK, c.s.workspaceOf(&w))
 }
 
 type addNumberRequest struct {

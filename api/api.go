@@ -47,6 +47,7 @@ type Store interface {
 	SetSmartEncoding(ctx context.Context, ws inbox.WorkspaceID, on bool) error
 	SetQuota(ctx context.Context, ws inbox.WorkspaceID, p inbox.QuotaPatch) error
 	Quota(ctx context.Context, ws inbox.WorkspaceID) (inbox.QuotaStatus, error)
+	SetRateLimits(ctx context.Context, ws inbox.WorkspaceID, l inbox.RateLimits) error
 	AddNumber(ctx context.Context, nn inbox.NewNumber) (inbox.Number, error)
 	AllNumbers(ctx context.Context, status inbox.NumberStatus, p inbox.Page) ([]inbox.NumberInUse, string, error)
 	IssueToken(ctx context.Context, ws inbox.WorkspaceID, nt inbox.NewToken) (inbox.Token, string, error)
@@ -165,14 +166,21 @@ type Config struct {
 	// AuthCacheTTL is how long a workspace token, once checked, is
 	// trusted without asking the store again (so revoking a token takes
 	// effect within it). Negative: every request asks the store. The
-	// workspace settings the send path reads (smart_encoding) are cached
-	// as long, so a change made through another API process takes effect
-	// within it too.
+	// workspace settings the request path reads (smart_encoding, rate
+	// limits) are cached as long, so a change made through another API
+	// process takes effect within it too.
 	AuthCacheTTL time.Duration
 	// Heartbeat is the interval of the comment lines event streams send
 	// to keep idle connections open through proxies.
 	Heartbeat time.Duration
-	Logger    *zap.Logger // nil: no logging
+	// RateLimiter enforces the workspaces' API rate limits (ratelimit.go);
+	// nil: no limits, and no rate limit headers.
+	RateLimiter RateLimiter
+	// RequestsPerSecond and MessagesPerSecond are the default limits of
+	// every workspace (the engine's api_limits; 0: no limit); a
+	// workspace's own (inbox.RateLimits) replace them.
+	RequestsPerSecond, MessagesPerSecond int
+	Logger                               *zap.Logger // nil: no logging
 }
 
 // Server is the HTTP API. It is safe for concurrent use.
@@ -187,13 +195,14 @@ type Server struct {
 	// configuration, replaced whole on a reload (SetCatalog).
 	catalog  atomic.Pointer[catalog]
 	batch    *batcher
-	auth     *ttlCache[[32]byte, inbox.Auth]    // what tokens authenticate as; nil: no cache
-	settings *ttlCache[inbox.WorkspaceID, bool] // workspaces' smart encoding default; nil: no cache
+	auth     *ttlCache[[32]byte, inbox.Auth]          // what tokens authenticate as; nil: no cache
+	settings *ttlCache[inbox.WorkspaceID, wsSettings] // workspaces' smart encoding default and rate limits; nil: no cache
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by CloseStreams
 
-	enqueueCalls, enqueued, streams atomic.Int64
+	enqueueCalls, enqueued, streams  atomic.Int64
+	limitedRequests, limitedMessages atomic.Int64
 }
 
 // Stats are the API's counters, for metrics.
@@ -201,11 +210,16 @@ type Stats struct {
 	EnqueueCalls int64 // Enqueue calls made (each may carry many messages)
 	Enqueued     int64 // messages passed to Enqueue
 	Streams      int64 // event streams open now
+	// RateLimitedRequests are requests answered 429 rate_limited for the
+	// requests limit; RateLimitedMessages messages refused for the
+	// messages limit (a whole request, or items of a batch).
+	RateLimitedRequests, RateLimitedMessages int64
 }
 
 // Stats returns the API's counters.
 func (s *Server) Stats() Stats {
-	return Stats{EnqueueCalls: s.enqueueCalls.Load(), Enqueued: s.enqueued.Load(), Streams: s.streams.Load()}
+	return Stats{EnqueueCalls: s.enqueueCalls.Load(), Enqueued: s.enqueued.Load(), Streams: s.streams.Load(),
+		RateLimitedRequests: s.limitedRequests.Load(), RateLimitedMessages: s.limitedMessages.Load()}
 }
 
 // New builds the API. Mount the returned Server at the root of the
@@ -263,7 +277,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuthCacheTTL > 0 {
 		s.auth = newTTLCache[[32]byte, inbox.Auth](cfg.AuthCacheTTL, authCacheMax)
-		s.settings = newTTLCache[inbox.WorkspaceID, bool](cfg.AuthCacheTTL, settingsCacheMax)
+		s.settings = newTTLCache[inbox.WorkspaceID, wsSettings](cfg.AuthCacheTTL, settingsCacheMax)
 	}
 	s.batch = &batcher{s: s, max: cfg.EnqueueBatch, workers: cfg.EnqueueWorkers}
 	seen := map[string]bool{}

@@ -33,7 +33,10 @@ type batchResult struct {
 // commit (a batch is already one). The answer is 200 with a result per
 // item, in request order, once they are committed. Only a body that is
 // not {"messages": [1..MaxBatchMessages items]} is refused as a whole
-// (400, 413, 415), and a database error (503: nothing was stored).
+// (400, 413, 415), and a database error (503: nothing was stored). The
+// valid items count against the workspace's messages per second one each:
+// those beyond what it allows are answered 429 rate_limited, the others
+// are sent.
 func (c *call) sendBatch() error {
 	body, err := c.readBodyMax(c.s.cfg.MaxBatchBodyBytes)
 	if err != nil {
@@ -63,6 +66,15 @@ func (c *call) sendBatch() error {
 		items = append(items, o)
 		reqs = append(reqs, o.request(c.ws))
 		at = append(at, i)
+	}
+	// The valid items count against the messages per second, in request
+	// order: those past what the limit grants are refused, each with 429
+	// rate_limited.
+	if n, err := c.takeMessages(len(items)); err != nil {
+		for _, i := range at[n:] {
+			results[i] = failed(err)
+		}
+		items, reqs, at = items[:n], reqs[:n], at[:n]
 	}
 	res, err := c.s.enqueue(c.ctx, reqs)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -51,9 +52,10 @@ const (
 	codeUnknownRateClass     = "unknown_rate_class"       // 422
 	codeWebhookTarget        = "webhook_target_refused"   // 422: the URL's address is loopback, private or reserved
 	codeWebhookDisabled      = "webhook_disabled"         // 409: the endpoint is disabled
+	codeInternal             = "internal"                 // 500
+	codeUnavailable          = "unavailable"              // 503: the database cannot be reached; retry
+	codeRateLimited          = "rate_limited"             // 429: over the workspace's requests or messages per second
 	// codeQuotaExceeded (429, quota.go): a segment cap would be crossed.
-	codeInternal    = "internal"    // 500
-	codeUnavailable = "unavailable" // 503: the database cannot be reached; retry
 )
 
 // apiError is an answer other than success.
@@ -63,6 +65,8 @@ type apiError struct {
 	message string
 	scope   inbox.Scope     // the missing scope of a 403
 	quota   *quotaErrorView // the cap of a 429 quota_exceeded
+	// retryAfter is the Retry-After of a 429 (whole seconds, at least 1).
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.code, e.message) }
@@ -225,9 +229,8 @@ func (c *call) fail(err error) error {
 		h.Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
-	}
-	if ae.quota != nil {
-		h.Set("Retry-After", retryAfterSeconds(ae.quota.ResetsAt, time.Now()))
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.Itoa(ceilSeconds(max(ae.retryAfter, time.Second))))
 	}
 	if c.w.status != 0 {
 		return err // an answer was already started (an event stream)

@@ -47,6 +47,9 @@ func (c *call) sendMessage() error {
 	if err != nil {
 		return err
 	}
+	if _, err := c.takeMessages(1); err != nil {
+		return err
+	}
 	res, err := c.s.batch.enqueue(c.ctx, o.request(c.ws))
 	if err != nil {
 		return err

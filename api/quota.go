@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -70,14 +69,8 @@ func quotaExceeded(q *inbox.QuotaExceededError) *apiError {
 		"the workspace's %s cap of %d segments would be crossed (%d used, this message needs %d); it resets at %s",
 		capName[q.Period], q.Limit, q.Used, q.Segments, q.ResetsAt.UTC().Format(time.RFC3339))
 	e.quota = &quotaErrorView{Cap: capName[q.Period], Limit: q.Limit, Used: q.Used, Segments: q.Segments, ResetsAt: q.ResetsAt.UTC()}
+	e.retryAfter = time.Until(q.ResetsAt) // Retry-After (fail): until the cap resets
 	return e
-}
-
-// retryAfterSeconds is a Retry-After value for t: whole seconds from now,
-// rounded up, at least 1.
-func retryAfterSeconds(t, now time.Time) string {
-	s := int64(math.Ceil(t.Sub(now).Seconds()))
-	return strconv.FormatInt(max(s, 1), 10)
 }
 
 // quotaEventView is the data of a quota.threshold event.

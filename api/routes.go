@@ -36,6 +36,9 @@ type route struct {
 	// long routes have no request timeout: the handler bounds each store
 	// call itself (event streams, self-tests).
 	long bool
+	// sends: the route sends messages, which count against the
+	// workspace's messages per second (ratelimit.go).
+	sends bool
 }
 
 // Scopes of the workspace routes: messages to send and read
@@ -49,8 +52,8 @@ const (
 var routes = []route{
 	{method: "GET", path: "/openapi.json", access: public, handle: (*call).openAPI},
 
-	{method: "POST", path: "/v1/messages", access: workspace, scope: msgs, handle: (*call).sendMessage},
-	{method: "POST", path: "/v1/messages/batch", access: workspace, scope: msgs, handle: (*call).sendBatch},
+	{method: "POST", path: "/v1/messages", access: workspace, scope: msgs, handle: (*call).sendMessage, sends: true},
+	{method: "POST", path: "/v1/messages/batch", access: workspace, scope: msgs, handle: (*call).sendBatch, sends: true},
 	{method: "GET", path: "/v1/messages/{id}", access: workspace, scope: msgs, handle: (*call).getMessage},
 	{method: "POST", path: "/v1/messages/{id}/cancel", access: workspace, scope: msgs, handle: (*call).cancelMessage},
 	{method: "GET", path: "/v1/threads", access: workspace, scope: msgs, handle: (*call).listThreads},
@@ -118,7 +121,10 @@ type call struct {
 	route *route
 	ws    inbox.WorkspaceID // the caller, on workspace routes
 	auth  inbox.Auth        // the caller's token, on workspace routes
-	start time.Time
+	// limits are the workspace's rate limits, on workspace routes with a
+	// RateLimiter.
+	limits limits
+	start  time.Time
 }
 
 // wrap turns a route into an http.Handler: authentication, the request
@@ -157,6 +163,11 @@ func (c *call) authenticate() error {
 			return err
 		}
 		c.ws, c.auth = a.Workspace, a
+		// Every request with an accepted token counts, and its answer
+		// carries the rate limit headers.
+		if err := c.limitRequest(); err != nil {
+			return err
+		}
 		if sc := c.route.scope; sc != "" && !a.Has(sc) {
 			return errForbidden(sc)
 		}

@@ -194,15 +194,20 @@ type workspaceView struct {
 	SmartEncoding bool `json:"smart_encoding"`
 	// TimeZone and the caps are the workspace's segment quota (null: no
 	// cap).
-	TimeZone          string    `json:"time_zone"`
-	DailySegmentCap   *int64    `json:"daily_segment_cap"`
-	MonthlySegmentCap *int64    `json:"monthly_segment_cap"`
-	System            bool      `json:"system,omitempty"`
-	CreatedAt         time.Time `json:"created_at"`
-	Token             string    `json:"token,omitempty"`
+	TimeZone          string `json:"time_zone"`
+	DailySegmentCap   *int64 `json:"daily_segment_cap"`
+	MonthlySegmentCap *int64 `json:"monthly_segment_cap"`
+	System            bool   `json:"system,omitempty"`
+	// RateLimits are the API rate limits in force (0: none);
+	// RateLimitOverrides the workspace's own (null: the default).
+	RateLimits         rateLimitsView         `json:"rate_limits"`
+	RateLimitOverrides rateLimitOverridesView `json:"rate_limit_overrides"`
+	CreatedAt          time.Time              `json:"created_at"`
+	Token              string                 `json:"token,omitempty"`
 }
 
-func workspaceOf(w *inbox.Workspace) workspaceView {
+func (s *Server) workspaceOf(w *inbox.Workspace) workspaceView {
+	l := s.limitsOf(w.RateLimits)
 	orNil := func(v int64) *int64 {
 		if v == 0 {
 			return nil
@@ -211,7 +216,10 @@ func workspaceOf(w *inbox.Workspace) workspaceView {
 	}
 	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, SmartEncoding: w.SmartEncoding,
 		TimeZone: w.TimeZone, DailySegmentCap: orNil(w.DailySegmentCap), MonthlySegmentCap: orNil(w.MonthlySegmentCap),
-		System: w.System, CreatedAt: w.CreatedAt.UTC()}
+		System: w.System, CreatedAt: w.CreatedAt.UTC(),
+		RateLimits: rateLimitsView{RequestsPerSecond: l.requests, MessagesPerSecond: l.messages},
+		RateLimitOverrides: rateLimitOverridesView{RequestsPerSecond: w.RateLimits.RequestsPerSecond,
+			MessagesPerSecond: w.RateLimits.MessagesPerSecond}}
 }
 
 type adminNumberView struct {

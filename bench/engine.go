@@ -319,6 +319,7 @@ postgres: {url: %q, max_conns: 10}
 redis: {url: %q, prefix: %q}
 operator: {token_env: %s}
 engine: {instance_id: %q, retry_min: 100ms, retry_max: 2s, lease: 40s, drain_timeout: 3s}
+api_limits: {requests_per_second: 1000000, messages_per_second: 1000000}  # far above any scenario: the check runs, never refuses
 %srate_classes:
 %scarriers:
   - {name: sim, host: %s, port: %s, system_id: %s, password_env: %s, binds: %d, max_binds: %d,

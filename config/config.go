@@ -31,16 +31,19 @@ import (
 
 // Config is the daemon's configuration. Build it with Load or Parse.
 type Config struct {
-	HTTP     HTTP        `yaml:"http"`
-	Log      Log         `yaml:"log"`
-	Postgres Postgres    `yaml:"postgres"`
-	Redis    Redis       `yaml:"redis"`
-	Operator Operator    `yaml:"operator"`
-	Engine   Engine      `yaml:"engine"`
-	Throttle Throttle    `yaml:"throttle"`
-	Webhooks Webhooks    `yaml:"webhooks"`
-	Classes  []RateClass `yaml:"rate_classes"`
-	Carriers []Carrier   `yaml:"carriers"`
+	HTTP     HTTP     `yaml:"http"`
+	Log      Log      `yaml:"log"`
+	Postgres Postgres `yaml:"postgres"`
+	Redis    Redis    `yaml:"redis"`
+	Operator Operator `yaml:"operator"`
+	Engine   Engine   `yaml:"engine"`
+	Throttle Throttle `yaml:"throttle"`
+	Webhooks Webhooks `yaml:"webhooks"`
+	// APILimits are the workspace API's rate limits (defaults; each
+	// workspace may have its own).
+	APILimits APILimits   `yaml:"api_limits"`
+	Classes   []RateClass `yaml:"rate_classes"`
+	Carriers  []Carrier   `yaml:"carriers"`
 	// PIDFile, when set, is where `switchboard serve` writes its process
 	// id (removed at exit), so that `switchboard reload` can signal it.
 	PIDFile   string `yaml:"pid_file"`
@@ -168,6 +171,42 @@ type Throttle struct {
 	// and account with it (routing.DispatcherConfig.WriteMargin).
 	Margin Duration `yaml:"margin"`
 }
+
+// APILimits configures the rate limits of the workspace API (package
+// ratelimit): per workspace, shared by every engine process through Redis.
+// A limit of N per second lets a workspace spend N at once, then N a
+// second; 0 turns the limit off. Requests over a limit are answered 429
+// rate_limited. If Redis cannot be reached the limits are not enforced
+// (fail open) until it answers again.
+type APILimits struct {
+	// RequestsPerSecond is the default limit on each workspace's requests
+	// to the workspace API (every /v1 route but /openapi.json), 0 to
+	// 1000000 (DefaultRequestsPerSecond; 0: no limit). An operator sets a
+	// workspace's own with PATCH /admin/v1/workspaces/{id}.
+	RequestsPerSecond int `yaml:"requests_per_second"`
+	// MessagesPerSecond is the default limit on the messages each
+	// workspace sends through POST /v1/messages and /v1/messages/batch
+	// (each item counts), 0 to 1000000 (DefaultMessagesPerSecond; 0: no
+	// limit).
+	MessagesPerSecond int `yaml:"messages_per_second"`
+	// Grant is how much of a workspace's budget an engine process takes
+	// from Redis at once: the rate's worth of Grant, spent within Grant
+	// (1ms to 1s; default 100ms). A longer grant means fewer Redis calls
+	// and more slack: all processes together may exceed a limit of N by
+	// N·grant in any interval.
+	Grant Duration `yaml:"grant"`
+	// Prefix starts the limits' Redis keys (default <redis.prefix>ratelimit:).
+	Prefix string `yaml:"prefix"`
+}
+
+// Defaults of api_limits. A section or key left out takes them; an
+// explicit 0 turns a limit off.
+const (
+	DefaultRequestsPerSecond = 1000
+	DefaultMessagesPerSecond = 1000
+	DefaultGrant             = 100 * time.Millisecond
+	MaxAPIRate               = 1000000
+)
 
 // Limit modes: how a carrier counts segments.
 const (
@@ -322,7 +361,9 @@ func dirOf(path string) string {
 // Parse decodes YAML and validates it; getenv supplies the environment (for
 // URLs left empty and the secrets the file names).
 func Parse(b []byte, getenv func(string) string) (*Config, error) {
-	var c Config
+	// The limits' defaults are set before decoding, so that an explicit 0
+	// (no limit) differs from a key left out.
+	c := Config{APILimits: APILimits{RequestsPerSecond: DefaultRequestsPerSecond, MessagesPerSecond: DefaultMessagesPerSecond}}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
@@ -498,6 +539,26 @@ func (c *Config) complete(getenv func(string) string) error {
 	}
 	if c.Throttle.Margin < 0 || c.Throttle.Margin.D() > time.Second {
 		add(fieldErr("throttle.margin", "must be 0 to 1s, got %v", c.Throttle.Margin.D()))
+	}
+	// API limits
+	al := &c.APILimits
+	defDur(&al.Grant, DefaultGrant)
+	for _, v := range []struct {
+		field string
+		n     int
+	}{{"api_limits.requests_per_second", al.RequestsPerSecond}, {"api_limits.messages_per_second", al.MessagesPerSecond}} {
+		if v.n < 0 || v.n > MaxAPIRate {
+			add(fieldErr(v.field, "must be 0 (no limit) to %d, got %d", MaxAPIRate, v.n))
+		}
+	}
+	if al.Grant.D() < time.Millisecond || al.Grant.D() > time.Second {
+		add(fieldErr("api_limits.grant", "must be 1ms to 1s, got %v", al.Grant.D()))
+	}
+	if al.Prefix == "" {
+		al.Prefix = c.Redis.Prefix + "ratelimit:"
+	}
+	if strings.ContainsAny(al.Prefix, "{}") {
+		add(fieldErr("api_limits.prefix", "must not contain { or } (each bucket is a hash tag)"))
 	}
 	// Webhooks
 	wh := &c.Webhooks

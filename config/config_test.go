@@ -33,6 +33,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if rc, ok := c.Class("shared"); !ok || rc.Rate != 1 {
 		t.Fatalf("class %+v", rc)
 	}
+	if c.APILimits.RequestsPerSecond != 1000 || c.APILimits.MessagesPerSecond != 1000 || c.APILimits.Grant.D() != 100*time.Millisecond {
+		t.Fatalf("api_limits %+v", c.APILimits)
+	}
 	if c.Engine.MessageTTL.D() != 10*time.Hour || c.Operator.Token == "" || c.Postgres.URL != config.DefaultDatabaseURL {
 		t.Fatalf("engine %+v", c.Engine)
 	}
@@ -116,4 +119,42 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		config.Parse(b, env(map[string]string{"SIM_PASSWORD": "pw"}))
 	})
+}
+
+// api_limits: the defaults when the section or a key is left out, an
+// explicit 0 turns a limit off, and bad values name their field.
+func TestAPILimits(t *testing.T) {
+	const base = "rate_classes: [{name: s, rate: 1}]\ncarriers: [{name: a, host: h, port: 1, system_id: s, tps: 1}]\n"
+	parse := func(extra string) (*config.Config, error) {
+		return config.Parse([]byte(base+extra), env(nil))
+	}
+	c, err := parse("redis: {prefix: \"x:\"}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.APILimits; a.RequestsPerSecond != config.DefaultRequestsPerSecond || a.MessagesPerSecond != config.DefaultMessagesPerSecond ||
+		a.Grant.D() != config.DefaultGrant || a.Prefix != "x:ratelimit:" {
+		t.Fatalf("defaults %+v", a)
+	}
+	c, err = parse("api_limits: {requests_per_second: 0, grant: 250ms}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.APILimits; a.RequestsPerSecond != 0 || a.MessagesPerSecond != config.DefaultMessagesPerSecond || a.Grant.D() != 250*time.Millisecond {
+		t.Fatalf("explicit 0 and a key left out: %+v", a)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"api_limits: {requests_per_second: -1}", "api_limits.requests_per_second: must be 0 (no limit) to 1000000, got -1"},
+		{"api_limits: {messages_per_second: 2000000}", "api_limits.messages_per_second: must be 0 (no limit) to 1000000, got 2000000"},
+		{"api_limits: {grant: 2s}", "api_limits.grant: must be 1ms to 1s, got 2s"},
+		{"api_limits: {grant: 100us}", "api_limits.grant: must be 1ms to 1s, got 100µs"},
+		{"api_limits: {prefix: \"a{b\"}", "api_limits.prefix: must not contain { or }"},
+		{"api_limits: {requests_per_second: many}", "cannot unmarshal"},
+		{"api_limits: {per_token: 5}", "field per_token not found"},
+	} {
+		_, err := parse(tc.yaml + "\n")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
 }

@@ -6,7 +6,8 @@ import "reflect"
 // sorted by what a reload can do about it (Diff).
 type Changes struct {
 	// Restart names the sections whose changes take effect only at a
-	// restart: http, postgres, redis, operator, engine, throttle, pid_file.
+	// restart: http, postgres, redis, operator, engine, throttle, webhooks,
+	// api_limits, pid_file.
 	Restart []string
 	// LogLevel: log.level changed (it applies at once).
 	LogLevel bool
@@ -40,7 +41,7 @@ func Diff(old, next *Config) Changes {
 	}{
 		{"http", old.HTTP, next.HTTP}, {"postgres", old.Postgres, next.Postgres}, {"redis", old.Redis, next.Redis},
 		{"operator", old.Operator, next.Operator}, {"engine", old.Engine, next.Engine},
-		{"throttle", old.Throttle, next.Throttle}, {"webhooks", old.Webhooks, next.Webhooks},
+		{"throttle", old.Throttle, next.Throttle}, {"webhooks", old.Webhooks, next.Webhooks}, {"api_limits", old.APILimits, next.APILimits},
 		{"pid_file", old.PIDFile, next.PIDFile},
 	} {
 		if !reflect.DeepEqual(s.a, s.b) {

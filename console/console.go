@@ -16,9 +16,13 @@
 //
 // Tenant views (a workspace token): Settings → SMS, Settings → Webhooks
 // (endpoints, the signing secret shown once after create and rotate, test
-// events, the delivery log with replay), Compose (now or at a send time,
-// with a validity), Messages (threads with live updates read from GET
-// /v1/events; scheduled and queued messages can be canceled). Operator views
+// events, the delivery log with replay), Settings → Usage (GET /v1/usage
+// for this month, last month, the last 30 days or a custom span, in UTC
+// days: totals, a bar per day or month, per number, per final status, and
+// the same report downloaded as CSV), Compose (now or at a send time, with
+// a validity), Messages (threads with live updates read from GET
+// /v1/events; the reply box schedules with the same control as Compose;
+// scheduled and queued messages can be canceled). Operator views
 // (the operator token): Binds (polled every second) and Numbers (custom
 // number requests, unrouted inbound, the number self-test). Signing in is
 // pasting a token; it is kept in the tab's sessionStorage.

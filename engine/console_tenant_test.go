@@ -343,7 +343,9 @@ func TestConsoleWebhooks(t *testing.T) {
 // time zone, here Asia/Kolkata, UTC+05:30) and a validity; the thread shows
 // the message as scheduled with its send time, then sent, live; another
 // is canceled from the thread; canceling one the page still shows as
-// scheduled but that already went out is refused in words.
+// scheduled but that already went out is refused in words; the thread's
+// reply box schedules too (the same control), and the scheduled reply is
+// canceled from the thread.
 func TestConsoleScheduledSends(t *testing.T) {
 	t.Parallel()
 	_, te := consoleEngine(t, `accounts: [{system_id: sb, password: "", receipts: {delay: 1ms}}]`)
@@ -424,7 +426,7 @@ func TestConsoleScheduledSends(t *testing.T) {
 			tb.click("#send")
 			tb.waitFor("the refusal", fmt.Sprintf(`!document.querySelector('#send-error').hidden && document.querySelector('#send-error').textContent.includes(%s)`, jsString(c.says)))
 		}
-		soonAt = time.Now().Add(4 * time.Second).Truncate(time.Second)
+		soonAt = time.Now().Add(10 * time.Second).Truncate(time.Second)
 		soon = compose(t, "Your table for two is booked for 8 pm.", soonAt, "3600")
 		tb.waitFor("scheduled", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled'`, li(soon)))
 		m := get(t, soon)
@@ -521,6 +523,87 @@ func TestConsoleScheduledSends(t *testing.T) {
 		tb.click("dialog[open] .btn-danger")
 		tb.waitFor("the refusal in words", `[...document.querySelectorAll('.toast-error')].some(t => t.textContent.includes('can no longer be canceled'))`)
 		tb.waitFor("the message as it is", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'submitted'`, li(sent.ID)))
+	})
+
+	t.Run("ReplyBoxSchedules", func(t *testing.T) {
+		tb.t = t
+		tb.screenshotOnFailure(t)
+		tb.waitFor("the thread's reply box", `/^\/console\/messages\/\d+$/.test(location.pathname) && !!document.querySelector('form.reply textarea') &&
+			document.querySelector('form.reply .counter')?.dataset.state === 'ok'`)
+		setLocal := func(at time.Time) {
+			eval[chromedp.Void](tb, fmt.Sprintf(`(el => { el.value = %s; el.dispatchEvent(new Event('input', {bubbles: true})) })(document.querySelector('#reply-send-at'))`,
+				jsString(at.In(kolkata).Format("2006-01-02T15:04:05"))))
+		}
+		// replyID waits for the reply with text in the thread and returns its id.
+		replyID := func(text string) string {
+			find := fmt.Sprintf(`[...document.querySelectorAll('#messages li')].find(li => li.querySelector('.bubble').textContent.includes(%s))`, jsString(text))
+			tb.waitFor("the reply in the thread", "!!"+find)
+			return eval[string](tb, find+".dataset.messageId")
+		}
+		if got := eval[string](tb, `document.querySelector('#reply-schedule-toggle').getAttribute('aria-expanded') + ' ' + document.querySelector('#reply-schedule').hidden`); got != "false true" {
+			t.Fatalf("the schedule control before opening: expanded, hidden = %s", got)
+		}
+		tb.typeInto("form.reply textarea", "We can also offer Thursday at 7 pm.")
+		tb.click("#reply-schedule-toggle")
+		tb.waitFor("the send time, focused", `!document.querySelector('#reply-schedule').hidden && document.activeElement?.id === 'reply-send-at' &&
+			document.querySelector('#reply-schedule-toggle').getAttribute('aria-expanded') === 'true'`)
+		if got := tb.text("#reply-schedule-toggle"); got != "Send now instead" {
+			t.Fatalf("the open control's toggle reads %q", got)
+		}
+		tb.audit("the reply box with the schedule control")
+		// Refused in the page: a time past.
+		setLocal(time.Now().Add(-time.Hour))
+		tb.click("#reply-send")
+		tb.waitFor("the refusal", `!document.querySelector('#reply-error').hidden && document.querySelector('#reply-error').textContent.includes('has passed') &&
+			document.querySelector('#reply-send-at').getAttribute('aria-invalid') === 'true'`)
+		at := time.Now().Add(90 * time.Minute).Truncate(time.Second)
+		setLocal(at)
+		if got, want := eval[string](tb, `document.querySelector('#reply-send-at-preview').dataset.rfc3339`), at.In(kolkata).Format(time.RFC3339); got != want {
+			t.Fatalf("the local time reads as %q, not %q", got, want)
+		}
+		if got := tb.text("#reply-send"); got != "Schedule" {
+			t.Fatalf("the button reads %q", got)
+		}
+		tb.do("validity", chromedp.SetValue("#reply-validity", "1800"))
+		tb.click("#reply-send")
+		id := replyID("We can also offer Thursday at 7 pm.")
+		tb.waitFor("scheduled, with its send time and Cancel", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'scheduled' &&
+			!!document.querySelector('%s .send-at') && !!document.querySelector('%s button.cancel-msg')`, li(id), li(id), li(id)))
+		if got := eval[string](tb, fmt.Sprintf(`document.querySelector('%s .send-at').getAttribute('datetime')`, li(id))); got == "" {
+			t.Fatal("no send time shown")
+		} else if shown, err := time.Parse(time.RFC3339Nano, got); err != nil || !shown.Equal(at) {
+			t.Fatalf("the thread shows send time %q, want %v", got, at)
+		}
+		m := get(t, id)
+		if m.Status != "scheduled" || m.SendAt == nil || !m.SendAt.Equal(at) || m.ExpiresAt == nil || !m.ExpiresAt.Equal(at.Add(30*time.Minute)) {
+			t.Fatalf("the engine has %s, send_at %v, expires_at %v; want scheduled at %v, expiring 30 min later", m.Status, m.SendAt, m.ExpiresAt, at)
+		}
+		// The box is back to sending now, the control closed and empty.
+		tb.waitFor("the box reset", `document.querySelector('#reply-schedule').hidden && document.querySelector('#reply-send-at').value === '' &&
+			document.querySelector('#reply-schedule-toggle').getAttribute('aria-expanded') === 'false' &&
+			document.querySelector('#reply-send').textContent.trim() === 'Send' && document.querySelector('form.reply textarea').value === ''`)
+
+		tb.click(li(id) + " button.cancel-msg")
+		tb.waitFor("the confirmation", `!!document.querySelector('dialog[open] .btn-danger')`)
+		tb.click("dialog[open] .btn-danger")
+		tb.waitFor("canceled", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'canceled' && !document.querySelector('%s button.cancel-msg')`, li(id), li(id)))
+		if m := get(t, id); m.Status != "canceled" {
+			t.Fatalf("the engine has the reply %s", m.Status)
+		}
+
+		// Closing the control drops the time: the reply goes now.
+		tb.typeInto("form.reply textarea", "Or call us to book.")
+		tb.click("#reply-schedule-toggle")
+		tb.waitFor("the control", `document.activeElement?.id === 'reply-send-at'`)
+		setLocal(time.Now().Add(3 * time.Hour))
+		tb.click("#reply-schedule-toggle")
+		tb.waitFor("closed and cleared", `document.querySelector('#reply-schedule').hidden && document.querySelector('#reply-send-at').value === '' &&
+			document.querySelector('#reply-send').textContent.trim() === 'Send' && document.activeElement?.matches('form.reply textarea')`)
+		tb.click("#reply-send")
+		now := replyID("Or call us to book.")
+		if m := get(t, now); m.SendAt != nil || m.Status == "scheduled" {
+			t.Fatalf("the reply is %s, send_at %v: it was to go now", m.Status, m.SendAt)
+		}
 	})
 	if p := tb.problems(); len(p) > 0 {
 		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))

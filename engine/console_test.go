@@ -30,7 +30,7 @@ import (
 // typing. Each failing step saves a screenshot (the path is logged).
 
 var updateScreenshots = flag.Bool("update-screenshots", false,
-	"TestConsoleScreenshots: write the README's docs/inbox.png and docs/binds.png")
+	"TestConsoleScreenshots: write the README's docs/inbox.png, docs/usage.png and docs/binds.png")
 
 const consoleOperator = "console-operator-token-3f9b2c71"
 
@@ -636,12 +636,12 @@ func checkCounter(t *testing.T, tb *tab) {
 	}
 }
 
-// TestConsoleScreenshots writes the README's screenshots of the inbox and
-// the bind view (go test ./engine -run TestConsoleScreenshots
+// TestConsoleScreenshots writes the README's screenshots of the inbox, the
+// usage page and the bind view (go test ./engine -run TestConsoleScreenshots
 // -args -update-screenshots, or make screenshots).
 func TestConsoleScreenshots(t *testing.T) {
 	if !*updateScreenshots {
-		t.Skip("writes docs/inbox.png and docs/binds.png with -update-screenshots")
+		t.Skip("writes docs/inbox.png, docs/usage.png and docs/binds.png with -update-screenshots")
 	}
 	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 40ms..120ms, receipts: {delay: 200ms}}]`)
 	cfg := engineConfig(t, testenv.NewDatabase(t), sim.Addr(""), func(c *config.Config) {
@@ -737,6 +737,27 @@ func TestConsoleScreenshots(t *testing.T) {
 	time.Sleep(9 * time.Second) // a few seconds of history in the charts
 	tb.waitFor("a busy window", `[...document.querySelectorAll('td.window')].some(td => td.dataset.inUse !== '0')`)
 	shot(t, tb, filepath.Join(docs, "binds.png"))
+
+	// Usage over the last 30 days: today's real messages, and rollups
+	// for the days before, busier on weekdays.
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for i := 1; i < 30; i++ {
+		d := today.AddDate(0, 0, -i)
+		out := 60 + (i*37)%45
+		if wd := d.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			out /= 4
+		}
+		seedUsage(t, te.dbURL, ws.ID, d, number, "out", "delivered", out, out+out/4)
+		seedUsage(t, te.dbURL, ws.ID, d, number, "out", "failed", 1+i%3, 1+i%3)
+		seedUsage(t, te.dbURL, ws.ID, d, number, "in", "received", out/3, out/3)
+	}
+	tb = newTab(t, te.url, 1280, 900)
+	tb.screenshotOnFailure(t)
+	tb.signIn(ws.Token, "/console/messages")
+	tb.do("open the usage", chromedp.Navigate(te.url+"/console/settings/usage?period=last-30-days"))
+	tb.waitFor("the chart", `document.querySelectorAll('#usage-chart g.bar').length === 30`)
+	eval[chromedp.Void](tb, `document.activeElement?.blur()`)
+	shot(t, tb, filepath.Join(docs, "usage.png"))
 }
 
 // shot saves the viewport as a PNG.

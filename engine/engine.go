@@ -36,6 +36,7 @@ import (
 	"github.com/switchboard-sms/switchboard/events"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/lease"
+	"github.com/switchboard-sms/switchboard/ratelimit"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
@@ -53,7 +54,9 @@ type Engine struct {
 	store   *inbox.Store
 	rdb     *redis.Client
 	limiter *throttle.Limiter
-	slots   *lease.Slots
+	// rateLimits enforces the API's rate limits (api_limits).
+	rateLimits *ratelimit.Limiter
+	slots      *lease.Slots
 	// carriers are the carriers' binds; a reload adds and removes some
 	// (carriersMu guards the slice, not the carrierRuns).
 	carriersMu sync.RWMutex
@@ -141,6 +144,13 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		e.close()
 		return nil, err
 	}
+	e.rateLimits, err = ratelimit.New(e.rdb, ratelimit.Config{
+		Prefix: cfg.APILimits.Prefix, Grant: cfg.APILimits.Grant.D(), Logger: zapSlog(log.Named("ratelimit")),
+	})
+	if err != nil {
+		e.close()
+		return nil, err
+	}
 	e.owner = inbox.NewOwner(cfg.Engine.InstanceID)
 	e.slots = lease.New(e.rdb, cfg.Redis.Prefix+"binds:", cfg.Engine.InstanceID, bindLeaseTTL)
 
@@ -211,6 +221,7 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 		Binds: func() any { return e.bindsWithRates() }, ConfigVersion: func() any { return e.ConfigVersion() }, Kick: e.dispatcher.Kick, Events: e.hub,
 		Carriers: carriers, RateClasses: classes, Rates: rates, CarrierRates: carrierRates, Logger: log.Named("api"),
 		WebhookGuard: guard,
+		RateLimiter:  e.rateLimits, RequestsPerSecond: cfg.APILimits.RequestsPerSecond, MessagesPerSecond: cfg.APILimits.MessagesPerSecond,
 	})
 	if err != nil {
 		e.close()

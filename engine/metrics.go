@@ -49,6 +49,11 @@ var (
 	descHooks    = prometheus.NewDesc("switchboard_webhook_deliveries_total", "Webhook delivery attempts by this process, by result (delivered: answered 2xx; failed: to be retried or given up; given_up: events abandoned after the retry period).", []string{"result"}, nil)
 	descHookEPs  = prometheus.NewDesc("switchboard_webhook_endpoints", "Webhook endpoints this process delivers now.", nil, nil)
 	descHookOff  = prometheus.NewDesc("switchboard_webhook_endpoints_disabled_total", "Webhook endpoints this process disabled (410 Gone, or failing for 3 days).", nil, nil)
+	descLimited  = prometheus.NewDesc("switchboard_api_rate_limited_total", "Refused for a workspace's API rate limit: requests answered 429 (limit requests), messages refused (limit messages; a batch's items one each).", []string{"limit"}, nil)
+	descRLCalls  = prometheus.NewDesc("switchboard_ratelimit_redis_calls_total", "Grant requests the API rate limits sent to Redis.", nil, nil)
+	descRLFail   = prometheus.NewDesc("switchboard_ratelimit_failures_total", "Grant requests to Redis that failed (the limits then fail open).", nil, nil)
+	descRLOpen   = prometheus.NewDesc("switchboard_ratelimit_fail_open_total", "Requests and messages let through without a rate limit check, Redis being unavailable.", nil, nil)
+	descRLHealth = prometheus.NewDesc("switchboard_ratelimit_healthy", "1 while Redis answers the API rate limits.", nil, nil)
 	descWaiting  = prometheus.NewDesc("switchboard_dispatch_queued", "Messages waiting in this process's number queues for their turn.", nil, nil)
 )
 
@@ -125,6 +130,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		h = 1
 	}
 	gauge(descTHealthy, h)
+	as := c.e.api.Stats()
+	counter(descLimited, float64(as.RateLimitedRequests), "requests")
+	counter(descLimited, float64(as.RateLimitedMessages), "messages")
+	rl := c.e.rateLimits.Stats()
+	counter(descRLCalls, float64(rl.Calls))
+	counter(descRLFail, float64(rl.Failures))
+	counter(descRLOpen, float64(rl.FailOpen))
+	h = 0
+	if rl.Healthy {
+		h = 1
+	}
+	gauge(descRLHealth, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	for name, acct := range c.e.limits.limits().accounts {

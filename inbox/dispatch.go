@@ -69,8 +69,18 @@ func (s *Store) Claim(ctx context.Context, owner string, max int, lease time.Dur
 // number (0: no limit) and none of the numbers in skip (E.164), so that a
 // dispatcher keeps only a few seconds of each number's backlog and one
 // number's long backlog never fills a claim that other numbers' messages
-// are waiting for. It looks at most claimScan(max) due messages past the
-// skipped numbers' to fill the claim.
+// are waiting for.
+//
+// Fairness across numbers: a claim walks the sender numbers that have
+// claimable heads round robin, from where this Store's previous claim
+// stopped, at most claimWalk(max, perNumber) numbers a claim, taking up to
+// perNumber of each number's due heads (oldest due first) until it has
+// max. So when the carrier account, not the numbers, is the bottleneck,
+// every number with work is served in turn (10,000 backlogged numbers: each
+// within a few claims' walks), instead of first in, first out across
+// numbers. Cost: one index probe to find each number walked and one range
+// of messages_ready per number (its due heads only: the messages behind a
+// head are not in the index), whatever the backlog.
 func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease time.Duration, skip []string, perNumber int) ([]ClaimedMessage, error) {
 	if owner == "" || max <= 0 || lease <= 0 || perNumber < 0 {
 		return nil, invalid("claim needs an owner, a positive max and a positive lease")
@@ -81,22 +91,34 @@ func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease t
 	if skip == nil {
 		skip = []string{}
 	}
-	var out []ClaimedMessage
+	var (
+		out  []ClaimedMessage
+		next int64
+	)
+	from := s.claimCursor.Load()
 	err := retry(ctx, func() error {
 		out = out[:0]
 		// One round trip: the claim in a transaction of its own whose
-		// planner settings keep the scan of messages_due a plain index
-		// scan in claim order (see claimPlan).
-		return s.queryPlanned(ctx, claimPlan, claimSQL, []any{owner, max, micros(lease), micros(s.ttl), skip, perNumber, claimScan(max)},
+		// planner settings keep its scans plain index scans in claim
+		// order (see claimPlan).
+		return s.queryPlanned(ctx, claimPlan, claimSQL,
+			[]any{owner, max, micros(lease), micros(s.ttl), skip, perNumber, claimWalk(max, perNumber), from},
 			func(rows pgx.Rows) error {
-				var c ClaimedMessage
-				var segs, parts int16
-				var mask int32
-				var exp *time.Time
-				if err := rows.Scan(&c.ID, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
+				var (
+					c           ClaimedMessage
+					id          *int64
+					segs, parts int16
+					mask        int32
+					exp         *time.Time
+				)
+				if err := rows.Scan(&next, &id, &c.Workspace, &c.Thread, &c.From, &c.Carrier, &c.RateClass, &c.To,
 					&c.Body, &c.Encoding, &segs, &c.Attempts, &c.CreatedAt, &c.LeaseUntil, &mask, &parts, &exp, &c.QueuedAt); err != nil {
 					return err
 				}
+				if id == nil {
+					return nil // the cursor row of a claim that took nothing
+				}
+				c.ID = MessageID(*id)
 				c.ExpiresAt = timeOrZero(exp)
 				c.Segments, c.Parts = int(segs), int(parts)
 				c.Submitted = make([]bool, c.Segments)
@@ -110,71 +132,120 @@ func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease t
 	if err != nil {
 		return nil, err
 	}
+	s.claimCursor.CompareAndSwap(from, next)
 	slices.SortFunc(out, func(a, b ClaimedMessage) int { return int(a.ID - b.ID) })
 	return out, nil
 }
 
 // claimPlan opens the claim's transaction with the settings that keep its
-// scan of messages_due a plain index scan, in (due_at, id) order, stopping
-// at the LIMIT. Left to itself the planner estimates the head check as very
-// selective and picks a bitmap scan and a sort, which reads every entry of
-// the index up to now — including those of the dead row versions that
-// every claim and result leaves behind (an UPDATE of messages is never HOT)
-// — and never marks them dead, since only a plain index scan does. Seen in
-// smppbench e2e: 15,722 entries read to find 26 due messages, every 10 ms.
+// scans of messages_ready plain index scans, in (number_id, due_at, id)
+// order, stopping at their LIMITs. Left to itself the planner may estimate
+// the head check as very selective and pick a bitmap scan and a sort, which
+// reads every entry of the range — including those of the dead row
+// versions that every claim and result leaves behind (an UPDATE that
+// changes due_at is never HOT) — and never marks them dead, since only a
+// plain index scan does. Seen in smppbench e2e with the earlier global
+// index: 15,722 entries read to find 26 due messages, every 10 ms.
 // jit = off: with seqscan "disabled" the estimated costs are huge and would
 // make PostgreSQL JIT-compile the claim (half a second of CPU, measured).
 var claimPlan = []string{"BEGIN", "SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off", "SET LOCAL jit = off"}
 
-// claimScan is how many due heads a claim of max messages looks at, at most,
-// to find max that pass the per-number limit.
-func claimScan(max int) int { return 4*max + 100 }
+// claimWalk is how many sender numbers a claim of max messages, at most
+// perNumber of each, walks at most: enough to fill it twice over when each
+// number has perNumber due heads, and at least 64, so that numbers with
+// one head each still fill a claim in one walk.
+func claimWalk(want, perNumber int) int {
+	return min(1000, max(64, 2*((want+perNumber-1)/perNumber)))
+}
 
-// claimSQL scans messages_due, the one index in claim order, checks each
-// entry with a primary-key probe (a scalar subquery, which the planner keeps
-// as a per-row probe: is it its thread's head, thread_seq = out_next), leaves
-// out the skipped numbers and stops after $7 heads; of those it keeps at
-// most $6 per sender number (materialized: the planner, which expects a
-// row or two, would otherwise run the window over the scan again for every
-// candidate, O(n²): 58 of a 500-message claim's 71 ms), then, fetching
-// them by primary key as one array (whatever the planner guesses of its
-// size), locks up to $2 of them, skipping rows
-// other claimers hold (and checking again, on the row it locks, that it is
-// still a due head). No plan here depends on how many messages the
-// statistics think are pending. Only then are the candidates' connections
-// checked, once per batch (a hash join): a candidate whose number is not
-// connected and enabled — one that became due while its number was being
-// disabled — is put back on hold instead of being claimed, and leaves the
-// claim index.
+// claimSQL: $1 owner, $2 max, $3 lease and $4 TTL in microseconds, $5
+// numbers to skip (E.164), $6 per number, $7 numbers to walk, $8 the
+// number to start after (the previous claim's cursor).
+//
+//   - walk: the numbers with an entry in messages_ready, in number order
+//     from after $8, wrapping around once to the lowest and stopping
+//     before $8 is passed again or after $7 numbers (a loose index scan:
+//     one probe per number).
+//   - scan: per walked number not skipped, up to $6 of its due heads in due
+//     order (a range of messages_ready; the per-row check that the entry is
+//     its thread's head is a primary-key probe of threads, and only matters
+//     for entries written before migration 0013 and for the moment between
+//     a head's result and its thread moving on).
+//   - pick: the first $2 of scan in walk order; nxt: where the next claim
+//     starts: before the first number left out of pick, else after the
+//     last number walked.
+//   - c: the picked rows locked by primary key (one array, whatever the
+//     planner guesses of its size), skipping rows other claimers hold and
+//     checking again, on the locked row, that it is a due head (written
+//     with coalesce so that it implies nothing about due_at: else the
+//     planner reads messages_ready's whole due range and filters it by id).
+//   - v, held: the candidates' connections checked once per batch (a hash
+//     join); a candidate whose number is not connected and enabled (one
+//     that became due while its number was being disabled) is put back on
+//     hold, out of messages_ready, instead of being claimed.
+//
+// The result has one row per claimed message, each with the cursor; a
+// claim that took nothing returns one row with the cursor and NULLs.
 const claimSQL = `
-WITH skipped AS MATERIALIZED (
+WITH RECURSIVE skipped AS MATERIALIZED (
     SELECT coalesce(array_agg(n.id), '{}') AS ids FROM numbers n WHERE n.e164 = ANY($5::text[])
 ),
-scan AS MATERIALIZED (
-    SELECT m.id, m.number_id, m.due_at
-    FROM messages m
-    WHERE m.due_at <= now()
-      AND m.status IN ('queued', 'sending')
-      AND ` + messageDeadlineSQL4 + ` > now()
-      AND m.number_id <> ALL((SELECT ids FROM skipped)::int8[])
-      AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
-    ORDER BY m.due_at, m.id
-    LIMIT $7
+walk (number_id, k, wrapped) AS (
+    SELECT coalesce(f.after, f.lowest), 1, f.after IS NULL
+    FROM (SELECT (SELECT m.number_id FROM messages m WHERE m.due_at IS NOT NULL AND m.number_id > $8::int8
+                  ORDER BY m.number_id LIMIT 1) AS after,
+                 (SELECT m.number_id FROM messages m WHERE m.due_at IS NOT NULL
+                  ORDER BY m.number_id LIMIT 1) AS lowest) f
+    UNION ALL
+    SELECT x.number_id, w.k + 1, x.wrapped
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT (SELECT m.number_id FROM messages m WHERE m.due_at IS NOT NULL AND m.number_id > w.number_id
+                ORDER BY m.number_id LIMIT 1) AS after
+    ) p
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.after IS NULL AND NOT w.wrapped
+                    THEN (SELECT m.number_id FROM messages m WHERE m.due_at IS NOT NULL
+                          ORDER BY m.number_id LIMIT 1)
+                    ELSE p.after END AS number_id,
+               w.wrapped OR p.after IS NULL AS wrapped
+    ) x
+    WHERE w.number_id IS NOT NULL AND w.k < $7
+      AND x.number_id IS NOT NULL AND NOT (x.wrapped AND x.number_id > $8::int8)
 ),
-fair AS MATERIALIZED (
-    SELECT id FROM (
-        SELECT id, row_number() OVER (PARTITION BY number_id ORDER BY due_at, id) AS rn FROM scan
-    ) x WHERE rn <= $6
+scan AS MATERIALIZED (
+    SELECT h.id, h.number_id, h.due_at, w.k
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT m.id, m.number_id, m.due_at
+        FROM messages m
+        WHERE m.number_id = w.number_id AND m.due_at <= now()
+          AND m.status IN ('queued', 'sending')
+          AND ` + messageDeadlineSQL4 + ` > now()
+          AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
+        ORDER BY m.due_at, m.id
+        LIMIT $6
+    ) h
+    WHERE w.number_id IS NOT NULL AND w.number_id <> ALL((SELECT ids FROM skipped)::int8[])
+),
+ranked AS MATERIALIZED (
+    SELECT s.id, s.number_id, row_number() OVER (ORDER BY s.k, s.due_at, s.id) AS rn FROM scan s
+),
+pick AS MATERIALIZED (
+    SELECT id FROM ranked WHERE rn <= $2
+),
+nxt AS MATERIALIZED (
+    SELECT coalesce((SELECT r.number_id - 1 FROM ranked r WHERE r.rn = $2 + 1),
+                    (SELECT w.number_id FROM walk w WHERE w.number_id IS NOT NULL ORDER BY w.k DESC LIMIT 1),
+                    0)::int8 AS cursor
 ),
 c AS MATERIALIZED (
     SELECT m.id, m.workspace_id, m.number_id
     FROM messages m
-    WHERE m.id = ANY(ARRAY(SELECT id FROM fair))
-      AND m.due_at <= now()
+    WHERE m.id = ANY(ARRAY(SELECT id FROM pick))
+      AND coalesce(m.due_at, 'infinity') <= now()
       AND m.status IN ('queued', 'sending')
       AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)
-    ORDER BY m.due_at, m.id
-    LIMIT $2
     FOR NO KEY UPDATE OF m SKIP LOCKED
 ),
 v AS MATERIALIZED (
@@ -187,16 +258,24 @@ held AS (
     UPDATE messages m SET status = 'queued', due_at = NULL, lease_owner = NULL,
         change_xid = CASE WHEN m.status <> 'queued' THEN pg_current_xact_id() ELSE m.change_xid END
     FROM v WHERE m.id = v.id AND NOT v.enabled
+),
+claimed AS (
+    UPDATE messages m
+    SET status = 'sending', lease_owner = $1, attempts = m.attempts + 1, sending_at = now(),
+        change_xid = pg_current_xact_id(),
+        due_at = now() + $3::int8 * interval '1 microsecond'
+    FROM v, numbers n
+    WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
+    RETURNING m.id, m.workspace_id, m.thread_id, n.e164, n.carrier, n.rate_class, m.contact,
+              m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask,
+              coalesce(m.wire_parts, 0)::int2 AS parts, m.expires_at, coalesce(m.queued_at, m.created_at) AS queued_at
 )
-UPDATE messages m
-SET status = 'sending', lease_owner = $1, attempts = m.attempts + 1, sending_at = now(),
-    change_xid = pg_current_xact_id(),
-    due_at = now() + $3::int8 * interval '1 microsecond'
-FROM v, numbers n
-WHERE m.id = v.id AND v.enabled AND n.id = m.number_id
-RETURNING m.id, m.workspace_id, m.thread_id, n.e164, n.carrier, n.rate_class, m.contact,
-          m.body, m.encoding, m.segments, m.attempts, m.created_at, m.due_at, m.sent_mask,
-          coalesce(m.wire_parts, 0)::int2, m.expires_at, coalesce(m.queued_at, m.created_at)
+SELECT nxt.cursor, c.id, coalesce(c.workspace_id, 0), coalesce(c.thread_id, 0), coalesce(c.e164, ''),
+       coalesce(c.carrier, ''), coalesce(c.rate_class, ''), coalesce(c.contact, ''),
+       coalesce(c.body, ''), coalesce(c.encoding, ''), coalesce(c.segments, 0)::int2, coalesce(c.attempts, 0),
+       coalesce(c.created_at, now()), coalesce(c.due_at, now()), coalesce(c.sent_mask, 0),
+       coalesce(c.parts, 0)::int2, c.expires_at, coalesce(c.queued_at, now())
+FROM nxt LEFT JOIN claimed c ON true
 `
 
 // SubmitOutcome is what became of one segment's submit_sm, as the caller
@@ -283,7 +362,7 @@ func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]er
 			}
 			errs[i] = refusal(c)
 			return nil
-		})
+		}, &pgx.QueuedQuery{SQL: promoteByMessagesSQL, Arguments: []any{msg}})
 	})
 	if err != nil {
 		return nil, err
@@ -333,8 +412,53 @@ adv AS (
     FROM upd
     WHERE t.id = upd.thread_id AND t.out_next = upd.thread_seq
       AND upd.status NOT IN ('queued', 'sending')
+    RETURNING t.id
 )
 `
+
+// promoteHeadsSQL gives the head of each thread threadsOf selects its due
+// time, if it is queued without one, so that it enters messages_ready: the
+// second statement of every transaction whose first moved threads on
+// (RecordSubmits, ApplyReceipts, ExpireMessages). The due time is when the
+// message was queued (or its not-before time, if later), so a number's
+// heads are claimed in the order their messages were accepted, whenever
+// each became its thread's head.
+//
+// A statement of its own, not a CTE of the one that moves the threads on:
+// that one may have waited for a thread's row lock held by an Enqueue
+// adding a message to the thread, and its snapshot, taken before the
+// wait, would not see the new message (READ COMMITTED), which then never
+// got its due time (found by the PostgreSQL-restart fault test: messages
+// left queued for good). This statement's snapshot is taken after the
+// first one's locks are held: every message added to those threads before
+// is visible, and an Enqueue after waits for this transaction and then
+// sees the thread moved on (its new message is the head at once). Threads
+// whose head is still pending are left alone (their head has its due time,
+// or is held while its number is disabled). A head whose number is
+// disabled enters the index too; the claim puts it back on hold (its
+// connection is checked there).
+//
+// The heads are found by a scalar subquery per thread, one probe of
+// messages_pending, whose key the thread row gives (joined instead, the
+// planner scanned every pending message against the threads: 8 s for a
+// 500-message batch over a 20,000-message backlog), and updated by primary
+// key, one array.
+func promoteHeadsSQL(threadsOf string) string {
+	return `
+UPDATE messages m
+SET due_at = greatest(coalesce(m.not_before, m.queued_at, m.created_at), coalesce(m.queued_at, m.created_at))
+WHERE m.id = ANY (ARRAY(
+        SELECT (SELECT h.id FROM messages h
+                WHERE h.number_id = t.number_id AND h.workspace_id = t.workspace_id
+                  AND h.thread_id = t.id AND h.thread_seq = t.out_next AND h.pending_since IS NOT NULL
+                LIMIT 1)
+        FROM threads t
+        WHERE t.id = ANY (ARRAY(` + threadsOf + `))))
+  AND m.status = 'queued' AND m.due_at IS NULL`
+}
+
+// promoteByMessagesSQL: the threads of the outbound messages $1.
+var promoteByMessagesSQL = promoteHeadsSQL(`SELECT DISTINCT x.thread_id FROM messages x WHERE x.id = ANY ($1::int8[]) AND x.direction = 'out'`)
 
 // allParts is the mask of every part of message m on the wire: one bit per
 // segment, or per submit_sm when the message went out in fewer (a long text
@@ -515,8 +639,17 @@ func (s *Store) ExpireMessages(ctx context.Context) (int64, error) {
 	var total int64
 	for {
 		var n int64
-		err := retry(ctx, func() error {
-			return s.pool.QueryRow(ctx, expireSQL, micros(s.ttl), batch).Scan(&n)
+		err := s.inTx(ctx, func(tx pgx.Tx) error {
+			var expired []int64
+			if err := tx.QueryRow(ctx, expireSQL, micros(s.ttl), batch).Scan(&expired); err != nil {
+				return err
+			}
+			n = int64(len(expired))
+			if n == 0 {
+				return nil
+			}
+			_, err := tx.Exec(ctx, promoteByMessagesSQL, expired)
+			return err
 		})
 		if err != nil {
 			return total, err
@@ -545,11 +678,11 @@ e AS (
     SET status = 'expired', expired_at = now(), due_at = NULL, pending_since = NULL, lease_owner = NULL,
         change_xid = pg_current_xact_id()
     FROM c WHERE m.id = c.id
-    RETURNING m.thread_id, m.thread_seq
+    RETURNING m.id, m.thread_id, m.thread_seq
 ),
 adv AS (
     UPDATE threads t SET out_next = t.out_next + 1
     FROM e WHERE t.id = e.thread_id AND t.out_next = e.thread_seq
 )
-SELECT count(*) FROM e
+SELECT coalesce(array_agg(e.id), '{}') FROM e
 `

@@ -296,7 +296,9 @@ func TestDisabledNumberHoldsItsQueue(t *testing.T) {
 	due := func() int {
 		return e.count(`SELECT count(*) FROM messages WHERE workspace_id = $1 AND due_at IS NOT NULL`, ws)
 	}
-	if due() != 3 {
+	// The thread heads are due (messages 1 and 3); message 2 waits
+	// behind 1, out of the claim index.
+	if due() != 2 {
 		t.Fatalf("%d due", due())
 	}
 	ok(t, e.s.DisableNumber(e.ctx, ws, n.ID))

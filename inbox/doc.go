@@ -50,9 +50,11 @@
 //     Enqueue locks and updates in its statement; quota_events: the
 //     quota.threshold events (80 %, 100 %), part of the change feed.
 //
-// Key indexes: messages_due (due_at, id) WHERE due_at IS NOT NULL, the claim
-// queue; messages_idempotency (workspace_id, idempotency_key); messages_thread
-// (thread_id, id); messages_pending (number_id, workspace_id) WHERE pending;
+// Key indexes: messages_ready (number_id, due_at, id) WHERE due_at IS NOT
+// NULL, the claim queue (thread heads only, see Outbound order);
+// messages_idempotency (workspace_id, idempotency_key); messages_thread
+// (thread_id, id); messages_pending (number_id, workspace_id, thread_id,
+// thread_seq) WHERE pending;
 // threads_recent (workspace_id, last_message_at DESC, id DESC); segments
 // primary key (carrier, carrier_key); message_changes_feed (workspace_id,
 // change_xid) over the change log message_changes (a row per writing
@@ -83,7 +85,12 @@
 //
 // Rows are locked in one order everywhere — dispatch_owners, then segments,
 // then messages, then threads, then contacts — and within a table in key
-// order, so concurrent batches do not deadlock in the ordinary course.
+// order, so concurrent batches do not deadlock in the ordinary course. One
+// exception: a statement that moves a thread on locks the thread's next
+// message after the thread row, to give it its due time; no statement
+// holds a message queued behind a head while it waits for that head's
+// thread (CancelMessage locks the thread first), so this adds no cycle in
+// the ordinary course either, and a rare one is retried.
 // Enqueue locks the quota_usage rows of its capped workspaces (workspace
 // order) before any thread; SetQuota locks the workspace row FOR NO KEY
 // UPDATE, which the foreign key checks of Enqueue's inserts do not wait
@@ -97,11 +104,19 @@
 // submitted, fails, or expires. Claim therefore never hands out message N+1
 // of a thread while N is claimed, in flight or requeued, and since the
 // bookkeeping is arithmetic on the locked thread row, no statement depends on
-// seeing another transaction's new messages. Claim scans messages_due in
-// order and checks each candidate with primary-key probes only, so its plan
-// does not depend on statistics about how many messages are pending (which
-// swing from none to millions between two ANALYZE runs; an earlier design
-// using partial-index anti-joins went quadratic exactly then).
+// seeing another transaction's new messages. Only a head has a due time
+// (due_at) and so an entry in the claim index messages_ready: a message gets
+// it when it becomes its thread's head, at enqueue (or release, for a
+// scheduled one) when its thread has nothing pending, else in the statement
+// that moves the thread on (RecordSubmits, ApplyReceipts, ExpireMessages,
+// CancelMessage), found there with one probe of messages_pending. So the
+// index holds one entry per thread with work, never the backlog behind the
+// heads, and a number's range in it is exactly what it can send next.
+// Claim walks the numbers of messages_ready round robin and reads each one's
+// due range, checking each candidate with primary-key probes only, so its
+// plan does not depend on statistics about how many messages are pending
+// (which swing from none to millions between two ANALYZE runs; an earlier
+// design using partial-index anti-joins went quadratic exactly then).
 //
 // Leases. Claim marks messages sending with a lease (due_at = lease end).
 // A dispatcher that dies loses nothing: when the lease ends the message is

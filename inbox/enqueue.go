@@ -267,8 +267,10 @@ type idemKey struct {
 // (ok), so messages of a batch to one thread are ordered as given. The
 // thread upsert takes the thread row's lock and hands out the thread
 // sequence numbers (out_seq) of the new messages: a new message is the
-// thread's head, and claimable at once, exactly when the thread had no
-// pending message (out_next = old out_seq + 1), with no read of messages.
+// thread's head, and claimable at once (due_at set: it enters the claim
+// index), exactly when its place is the thread's out_next (the thread had no
+// pending message before it), with no read of messages. The others get
+// their due time when the message before them stops being pending.
 //
 // A scheduled item (send_at, $10, set: the caller passes it only when it is
 // in the future) gets the thread (created if new) but no place in its line:
@@ -405,7 +407,7 @@ th AS (
     ON CONFLICT (workspace_id, channel, number_id, contact) DO UPDATE
         SET last_message_at = excluded.last_message_at, last_outbound_at = excluded.last_outbound_at,
             out_seq = t.out_seq + excluded.out_seq
-    RETURNING t.id, t.workspace_id, t.number_id, t.contact, t.out_seq
+    RETURNING t.id, t.workspace_id, t.number_id, t.contact, t.out_seq, t.out_next
 ),
 ins AS (
     INSERT INTO messages (id, workspace_id, thread_id, thread_seq, number_id, contact, direction, body,
@@ -414,7 +416,8 @@ ins AS (
     SELECT ok.id, ok.ws, th.id, CASE WHEN ok.send_at IS NULL THEN th.out_seq - ok.n + ok.k END,
            ok.number_id, ok.contact, 'out', ok.body, ok.enc, ok.segs,
            CASE WHEN ok.send_at IS NULL THEN 'queued' ELSE 'scheduled' END, nullif(ok.idem, ''), now(),
-           CASE WHEN ok.send_at IS NULL THEN now() END, CASE WHEN ok.send_at IS NULL THEN now() END,
+           CASE WHEN ok.send_at IS NULL THEN now() END,
+           CASE WHEN ok.send_at IS NULL AND th.out_seq - ok.n + ok.k = th.out_next THEN now() END,
            CASE WHEN ok.send_at IS NULL THEN now() END, ok.send_at,
            CASE WHEN ok.validity > 0 THEN coalesce(ok.send_at, now()) + ok.validity * interval '1 microsecond' END
     FROM ok

@@ -69,7 +69,7 @@ func TestExplainHotPaths(t *testing.T) {
 	}
 	explain := func(name string) {
 		for _, p := range plans.take() {
-			if strings.Contains(p, "unnest") || strings.Contains(p, "messages_due") {
+			if strings.Contains(p, "unnest") || strings.Contains(p, "messages_ready") || strings.Contains(p, "t.out_next") {
 				t.Logf("=== %s\n%s", name, p)
 			}
 		}

@@ -33,16 +33,19 @@ func (s *Store) SentRecently(ctx context.Context, carrier string, window, lease,
 	return sent, nil
 }
 
-// sentRecentlySQL: a range of messages_due around now for a message of
-// the carrier being sent (its due_at is its lease end), then, per number of
-// the carrier, a probe of messages_submitted for one submitted within the
-// window; it stops at the first hit.
+// sentRecentlySQL: per number of the carrier, a range of messages_ready
+// around now for a message being sent (its due_at is its lease end), then,
+// per number of the carrier, a probe of messages_submitted for one
+// submitted within the window; it stops at the first hit.
 const sentRecentlySQL = `
 SELECT EXISTS (
-    SELECT 1 FROM messages m JOIN numbers n ON n.id = m.number_id
-    WHERE m.due_at > now() - $2::int8 * interval '1 microsecond'
-      AND m.due_at <= now() + $3::int8 * interval '1 microsecond'
-      AND m.status = 'sending' AND n.carrier = $1
+    SELECT 1 FROM numbers n
+    WHERE n.carrier = $1
+      AND EXISTS (SELECT 1 FROM messages m
+                  WHERE m.number_id = n.id
+                    AND m.due_at > now() - $2::int8 * interval '1 microsecond'
+                    AND m.due_at <= now() + $3::int8 * interval '1 microsecond'
+                    AND m.status = 'sending')
 ) OR EXISTS (
     SELECT 1 FROM numbers n
     WHERE n.carrier = $1

@@ -50,7 +50,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 	fresh := testenv.OpenPool(t, testenv.NewDatabase(t), 2)
 	ok(t, inbox.Migrate(ctx, fresh))
 	want := schemaOf(t, fresh)
-	if !strings.Contains(want, "messages_due") {
+	if !strings.Contains(want, "messages_ready") {
 		t.Fatal("schema lacks the claim index")
 	}
 	for v := 0; v <= inbox.LatestVersion(); v++ {

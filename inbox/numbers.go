@@ -297,7 +297,8 @@ func (s *Store) ListNumbers(ctx context.Context, ws WorkspaceID) ([]WorkspaceNum
 
 // holdSQL takes the queued messages of a workspace's number out of the
 // claim index (due_at NULL) while the number is disabled or disconnected;
-// releaseSQL puts them back. Claim checks the connection of what it picks as
+// releaseSQL puts back those that are their thread's head (the others get
+// their due time when they become it). Claim checks the connection of what it picks as
 // well (and holds what slipped through a race), so these keep the claim
 // index free of messages that cannot go out; they are not what stops them.
 // $1 workspace (NULL: every workspace), $2 number.
@@ -305,9 +306,10 @@ const (
 	holdSQL = `UPDATE messages SET due_at = NULL
 		WHERE number_id = $2 AND ($1::int8 IS NULL OR workspace_id = $1)
 		  AND pending_since IS NOT NULL AND status = 'queued' AND due_at IS NOT NULL`
-	releaseSQL = `UPDATE messages SET due_at = greatest(coalesce(not_before, created_at), created_at)
-		WHERE number_id = $2 AND workspace_id = $1
-		  AND pending_since IS NOT NULL AND status = 'queued' AND due_at IS NULL`
+	releaseSQL = `UPDATE messages m SET due_at = greatest(coalesce(m.not_before, m.queued_at, m.created_at), coalesce(m.queued_at, m.created_at))
+		WHERE m.number_id = $2 AND m.workspace_id = $1
+		  AND m.pending_since IS NOT NULL AND m.status = 'queued' AND m.due_at IS NULL
+		  AND m.thread_seq = (SELECT t.out_next FROM threads t WHERE t.id = m.thread_id)`
 )
 
 func connState(enabled *bool) ConnectionState {

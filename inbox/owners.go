@@ -108,9 +108,9 @@ SELECT (SELECT count(*) FROM u)::int, (SELECT count(*) FROM i)::int,
 // Safe to call from every process at once, as often as every heartbeat
 // interval: an owner is released by exactly one call, its messages once.
 // When no owner is stale it writes nothing and reads only dispatch_owners.
-// Finding a dead owner's messages reads the range of messages_due beyond
-// now — messages in flight under a lease and messages requeued for later —
-// never the whole table. One round trip.
+// Finding a dead owner's messages reads, per sender number, the range of
+// messages_ready beyond now — heads in flight under a lease and heads
+// requeued for later — never the backlog. One round trip.
 func (s *Store) ReleaseDeadClaims(ctx context.Context, staleAfter time.Duration) (DeadClaims, error) {
 	if staleAfter <= 0 {
 		return DeadClaims{}, invalid("staleAfter must be positive")
@@ -158,8 +158,8 @@ func (s *Store) Unregister(ctx context.Context, owner string) (int, error) {
 }
 
 // releasePlan opens a release's transaction with the settings that keep
-// its scan of messages on messages_due (a plain or bitmap index scan of the
-// range beyond now): left to itself, the planner may prefer a sequential
+// its scans of messages on messages_ready (a plain or bitmap index scan of
+// each number's range beyond now): left to itself, the planner may prefer a sequential
 // scan of messages whenever the statistics, stale by nature for the queue,
 // make the range look large. With sequential scans disabled, the scan of
 // dispatch_owners (no index fits it, and it is tiny) is costed as disabled,
@@ -197,10 +197,11 @@ func (s *Store) release(ctx context.Context, sql string, args []any, register *p
 // release of the same owner waits, then finds the row gone and releases
 // nothing of it) and makes their messages claimable.
 //
-// cand finds the messages: sending under a lease that has not ended is a
-// range of messages_due (due_at > now()), the index of pending messages, in
-// which the other entries are messages requeued for later and the dead
-// index entries of leases that ended recently. The one-time filter skips
+// cand finds the messages: sending under a lease that has not ended is,
+// per sender number (the numbers table is small), a range of
+// messages_ready (due_at > now()), the index of thread heads, in which the
+// other entries are heads requeued for later and the dead index entries of
+// leases that ended recently. The one-time filter skips
 // the scan when no owner was deleted, so the every-interval call costs a
 // read of dispatch_owners only. lk locks them in id order (primary-key
 // probes), rechecking each under its lock: a message submitted or failed
@@ -215,10 +216,13 @@ WITH gone AS (
     RETURNING o.owner, o.instance, o.started_at, o.heartbeat_at
 ),
 cand AS MATERIALIZED (
-    SELECT m.id FROM messages m
+    SELECT m.id FROM numbers n
+    CROSS JOIN LATERAL (
+        SELECT m.id FROM messages m
+        WHERE m.number_id = n.id AND m.due_at > now() AND m.status = 'sending'
+          AND m.lease_owner = ANY (ARRAY(SELECT owner FROM gone))
+    ) m
     WHERE cardinality(ARRAY(SELECT owner FROM gone)) > 0
-      AND m.due_at > now() AND m.status = 'sending'
-      AND m.lease_owner = ANY (ARRAY(SELECT owner FROM gone))
 ),
 lk AS MATERIALIZED (
     SELECT m.id, m.lease_owner FROM messages m

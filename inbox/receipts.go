@@ -147,7 +147,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 			}
 			out[i] = ReceiptResult{Message: MessageID(msg), Status: Status(st)}
 			return nil
-		})
+		}, &pgx.QueuedQuery{SQL: promoteByCarrierIDsSQL, Arguments: []any{carrier, key}})
 	})
 	if err != nil {
 		return nil, err
@@ -204,3 +204,13 @@ func (s *Store) DeleteOrphanReceipts(ctx context.Context, olderThan time.Duratio
 		WHERE message_id IS NULL AND created_at < now() - $1::int8 * interval '1 microsecond'`, micros(olderThan))
 	return tag.RowsAffected(), err
 }
+
+// promoteByCarrierIDsSQL: the threads of the messages whose segments the
+// receipts name ($1 carriers, $2 canonical ids; ApplyReceipts' own arrays)
+// and that failed, expired or were rejected: the only way a receipt moves
+// a thread on (a message still sending whose part the carrier reports
+// failed). A delivered message was submitted first, and its thread moved
+// on then.
+var promoteByCarrierIDsSQL = promoteHeadsSQL(`SELECT DISTINCT x.thread_id FROM segments s JOIN messages x ON x.id = s.message_id
+    WHERE (s.carrier, s.carrier_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+      AND x.status IN ('failed', 'expired', 'rejected')`)

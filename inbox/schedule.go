@@ -49,7 +49,9 @@ func (s *Store) ReleaseScheduled(ctx context.Context) (int64, error) {
 // hands out places in the line, as in Enqueue; the order keeps two releasers
 // from deadlocking each other), adds them at the end of their lines and
 // queues them: due at once when their number is connected and enabled in the
-// workspace, else held (due_at NULL) until it is. The predicate of the scan
+// workspace and they are their thread's head, else held (due_at NULL) until
+// both hold (the message before them moves the thread on, or the number is
+// enabled). The predicate of the scan
 // is messages_scheduled's own, and is checked again on the row it locks, so
 // a message canceled meanwhile is left alone.
 const releaseScheduledSQL = `
@@ -80,10 +82,11 @@ th AS (
     SET out_seq = t.out_seq + x.n, last_message_at = greatest(t.last_message_at, now()), last_outbound_at = now()
     FROM (SELECT thread_id, count(*) AS n FROM v WHERE NOT opted_out GROUP BY thread_id) x
     WHERE t.id = x.thread_id AND t.id IN (SELECT id FROM lk)
-    RETURNING t.id, t.out_seq
+    RETURNING t.id, t.out_seq, t.out_next
 ),
 q AS (
-    SELECT v.id, v.enabled, th.out_seq - count(*) OVER w + row_number() OVER (w ORDER BY v.send_at, v.id) AS seq
+    SELECT v.id, v.enabled, th.out_next,
+           th.out_seq - count(*) OVER w + row_number() OVER (w ORDER BY v.send_at, v.id) AS seq
     FROM v JOIN th ON th.id = v.thread_id
     WHERE NOT v.opted_out
     WINDOW w AS (PARTITION BY v.thread_id)
@@ -91,7 +94,7 @@ q AS (
 queued AS (
     UPDATE messages m
     SET status = 'queued', thread_seq = q.seq, queued_at = now(), pending_since = now(),
-        due_at = CASE WHEN q.enabled THEN now() END, change_xid = pg_current_xact_id()
+        due_at = CASE WHEN q.enabled AND q.seq = q.out_next THEN now() END, change_xid = pg_current_xact_id()
     FROM q WHERE m.id = q.id
     RETURNING m.id
 ),
@@ -121,18 +124,31 @@ SELECT (SELECT count(*) FROM c)
 // next message becomes the head when it was the head.
 func (s *Store) CancelMessage(ctx context.Context, ws WorkspaceID, id MessageID) (Message, error) {
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var (
-			st     Status
-			thread int64
-			seq    *int32
-			mask   int32
-		)
-		err := tx.QueryRow(ctx, `SELECT status, thread_id, thread_seq, sent_mask FROM messages
-			WHERE id = $1 AND workspace_id = $2 AND direction = 'out' FOR NO KEY UPDATE`, id, ws).
-			Scan(&st, &thread, &seq, &mask)
+		// The thread row's lock first, then the message's: the order of
+		// every statement that moves a thread on and then gives its next
+		// message its due time (RecordSubmits, ApplyReceipts, expiry), so
+		// the two never deadlock. thread_id never changes.
+		var thread int64
+		err := tx.QueryRow(ctx, `SELECT thread_id FROM messages WHERE id = $1 AND workspace_id = $2 AND direction = 'out'`,
+			id, ws).Scan(&thread)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		var next int32
+		if err := tx.QueryRow(ctx, `SELECT out_next FROM threads WHERE id = $1 FOR NO KEY UPDATE`, thread).Scan(&next); err != nil {
+			return err
+		}
+		var (
+			st   Status
+			seq  *int32
+			mask int32
+		)
+		err = tx.QueryRow(ctx, `SELECT status, thread_seq, sent_mask FROM messages
+			WHERE id = $1 AND workspace_id = $2 AND direction = 'out' FOR NO KEY UPDATE`, id, ws).
+			Scan(&st, &seq, &mask)
 		if err != nil {
 			return err
 		}
@@ -146,16 +162,19 @@ func (s *Store) CancelMessage(ctx context.Context, ws WorkspaceID, id MessageID)
 		case st != StatusQueued || mask != 0 || seq == nil:
 			return ErrNotCancelable
 		}
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM threads WHERE id = $1 FOR NO KEY UPDATE`, thread); err != nil {
-			return err
-		}
 		// Statements after the thread lock see every message given a place
 		// in this line before it (READ COMMITTED: a snapshot per statement).
+		// When the canceled message was the head, the one behind it takes
+		// its place and becomes the head: it gets its due time, as
+		// promoteHeadsSQL gives it.
 		b := &pgx.Batch{}
 		b.Queue(`UPDATE messages SET status = 'canceled', canceled_at = now(), thread_seq = NULL, due_at = NULL,
 			pending_since = NULL, lease_owner = NULL, change_xid = pg_current_xact_id() WHERE id = $1`, id)
-		b.Queue(`UPDATE messages SET thread_seq = thread_seq - 1
-			WHERE thread_id = $1 AND direction = 'out' AND thread_seq > $2`, thread, *seq)
+		b.Queue(`UPDATE messages SET thread_seq = thread_seq - 1,
+			due_at = CASE WHEN $2 = $3::int4 AND thread_seq = $2 + 1 AND status = 'queued' AND due_at IS NULL
+			              THEN greatest(coalesce(not_before, queued_at, created_at), coalesce(queued_at, created_at))
+			              ELSE due_at END
+			WHERE thread_id = $1 AND direction = 'out' AND thread_seq > $2`, thread, *seq, next)
 		b.Queue(`UPDATE threads SET out_seq = out_seq - 1 WHERE id = $1`, thread)
 		return tx.SendBatch(ctx, b).Close()
 	})

@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,9 @@ type Store struct {
 	// quotaNow, when set (tests), is the clock the quota periods are
 	// computed at instead of the database's now().
 	quotaNow func() time.Time
+	// claimCursor is the sender number (id) the next claim's walk starts
+	// after (ClaimLimited).
+	claimCursor atomic.Int64
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.

@@ -32,8 +32,22 @@ type Workspace struct {
 	// DailySegmentCap and MonthlySegmentCap are the workspace's segment
 	// caps (see SetQuota); 0 is no cap, the default.
 	DailySegmentCap, MonthlySegmentCap int64
-	CreatedAt                          time.Time
+	// RateLimits are the workspace's own API rate limits; nil fields take
+	// the engine's configured defaults.
+	RateLimits RateLimits
+	CreatedAt  time.Time
 }
+
+// RateLimits are a workspace's own API rate limits, per second across
+// every engine process: nil takes the configured default, 0 is no limit,
+// at most MaxRateLimit.
+type RateLimits struct {
+	RequestsPerSecond *int
+	MessagesPerSecond *int
+}
+
+// MaxRateLimit is the largest rate limit a workspace may have.
+const MaxRateLimit = 1000000
 
 // NumberKind says who may use a number.
 type NumberKind string

@@ -54,9 +54,10 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool)
 func (s *Store) GetWorkspace(ctx context.Context, ws WorkspaceID) (Workspace, error) {
 	var w Workspace
 	var daily, monthly *int64
-	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, system, smart_encoding, time_zone,
-			daily_segment_cap, monthly_segment_cap, created_at FROM workspaces WHERE id = $1`, ws).
-		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.System, &w.SmartEncoding, &w.TimeZone, &daily, &monthly, &w.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, system, smart_encoding, api_requests_per_second,
+		api_messages_per_second, time_zone, daily_segment_cap, monthly_segment_cap, created_at FROM workspaces WHERE id = $1`, ws).
+		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.System, &w.SmartEncoding, &w.RateLimits.RequestsPerSecond,
+			&w.RateLimits.MessagesPerSecond, &w.TimeZone, &daily, &monthly, &w.CreatedAt)
 	w.DailySegmentCap, w.MonthlySegmentCap = orZero(daily), orZero(monthly)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotFound
@@ -84,6 +85,27 @@ func (s *Store) SetSMSAddon(ctx context.Context, ws WorkspaceID, on bool) error 
 // messages already accepted.
 func (s *Store) SetSmartEncoding(ctx context.Context, ws WorkspaceID, on bool) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET smart_encoding = $2, updated_at = now() WHERE id = $1`, ws, on)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetRateLimits sets a workspace's own API rate limits (operator), both
+// at once: nil fields take the configured default again. A limit outside
+// 0 to MaxRateLimit is ErrInvalidArgument; an unknown workspace
+// ErrNotFound.
+func (s *Store) SetRateLimits(ctx context.Context, ws WorkspaceID, l RateLimits) error {
+	for _, v := range []*int{l.RequestsPerSecond, l.MessagesPerSecond} {
+		if v != nil && (*v < 0 || *v > MaxRateLimit) {
+			return invalid("a rate limit must be 0 (no limit) to 1000000")
+		}
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET api_requests_per_second = $2, api_messages_per_second = $3,
+		updated_at = now() WHERE id = $1`, ws, l.RequestsPerSecond, l.MessagesPerSecond)
 	if err != nil {
 		return err
 	}

@@ -102,3 +102,34 @@ func TestSmartEncodingSetting(t *testing.T) {
 	}
 	wantCode(t, e.s.SetSmartEncoding(e.ctx, 424242, true), inbox.CodeNotFound)
 }
+
+// A workspace's own rate limits: none at first (the configured defaults),
+// set and cleared field by field, 0 kept as "no limit", bounds checked.
+func TestRateLimitsSetting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ws := e.workspace("limits", true)
+	w, err := e.s.GetWorkspace(e.ctx, ws)
+	ok(t, err)
+	if w.RateLimits.RequestsPerSecond != nil || w.RateLimits.MessagesPerSecond != nil {
+		t.Fatalf("a new workspace has limits of its own: %+v", w.RateLimits)
+	}
+	n, zero := 250, 0
+	ok(t, e.s.SetRateLimits(e.ctx, ws, inbox.RateLimits{RequestsPerSecond: &n, MessagesPerSecond: &zero}))
+	w, err = e.s.GetWorkspace(e.ctx, ws)
+	ok(t, err)
+	if r, m := w.RateLimits.RequestsPerSecond, w.RateLimits.MessagesPerSecond; r == nil || *r != 250 || m == nil || *m != 0 {
+		t.Fatalf("after setting 250 and 0: %+v", w.RateLimits)
+	}
+	ok(t, e.s.SetRateLimits(e.ctx, ws, inbox.RateLimits{MessagesPerSecond: &n}))
+	w, err = e.s.GetWorkspace(e.ctx, ws)
+	ok(t, err)
+	if r, m := w.RateLimits.RequestsPerSecond, w.RateLimits.MessagesPerSecond; r != nil || m == nil || *m != 250 {
+		t.Fatalf("after clearing requests: %+v", w.RateLimits)
+	}
+	bad := inbox.MaxRateLimit + 1
+	wantCode(t, e.s.SetRateLimits(e.ctx, ws, inbox.RateLimits{RequestsPerSecond: &bad}), inbox.CodeInvalidArgument)
+	neg := -1
+	wantCode(t, e.s.SetRateLimits(e.ctx, ws, inbox.RateLimits{MessagesPerSecond: &neg}), inbox.CodeInvalidArgument)
+	wantCode(t, e.s.SetRateLimits(e.ctx, 424242, inbox.RateLimits{}), inbox.CodeNotFound)
+}

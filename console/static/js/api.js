@@ -55,13 +55,42 @@ export async function call(method, path, body, {token, signal} = {}) {
   if (text) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
-  if (!resp.ok) {
-    const e = data?.error || {};
-    const err = new APIError(resp.status, e.code || 'http_' + resp.status, e.message || resp.statusText, e.missing_scope);
-    if (resp.status === 401 && token === undefined) unauthorized.forEach(fn => fn(err));
-    throw err;
-  }
+  if (!resp.ok) throw failure(resp, data, token);
   return data;
+}
+
+// failure is the APIError of an answer that is not a success (data: its
+// decoded body, if JSON); a 401 to the session's token tells the
+// listeners.
+function failure(resp, data, token) {
+  const e = data?.error || {};
+  const err = new APIError(resp.status, e.code || 'http_' + resp.status, e.message || resp.statusText, e.missing_scope);
+  if (resp.status === 401 && token === undefined) unauthorized.forEach(fn => fn(err));
+  return err;
+}
+
+// fetchFile GETs path asking for the type accept (as "text/csv") and
+// resolves to {blob, filename}: the answer's body, typed as it came, and
+// the name its Content-Disposition suggests ('' when none). Errors are
+// APIErrors, as call's.
+export async function fetchFile(path, accept, {signal} = {}) {
+  const tok = session()?.token;
+  const headers = {Accept: accept};
+  if (tok) headers.Authorization = 'Bearer ' + tok;
+  let resp;
+  try {
+    resp = await fetch(path, {method: 'GET', headers, signal, cache: 'no-store', credentials: 'omit'});
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new APIError(0, 'network', 'The engine cannot be reached.');
+  }
+  if (!resp.ok) {
+    let data = null;
+    try { data = JSON.parse(await resp.text()); } catch { data = null; }
+    throw failure(resp, data, undefined);
+  }
+  const m = /filename="([^"\\/]+)"/.exec(resp.headers.get('Content-Disposition') || '');
+  return {blob: await resp.blob(), filename: m ? m[1] : ''};
 }
 
 export const get = (p, o) => call('GET', p, undefined, o);
@@ -115,6 +144,7 @@ const WORDS = {
   no_probe_number: 'There is no number to send the self-test from: add a shared number, or name one in “From”.',
   unavailable: 'The engine’s database is unavailable right now. Try again in a moment.',
   payload_too_large: 'That is too large to send.',
+  rate_limited: 'Your workspace is sending requests or messages faster than its limit allows. Wait a moment and try again.',
   message_not_cancelable: 'This message can no longer be canceled: it is already being sent, was sent, or is final.',
   webhook_disabled: 'This endpoint is disabled, so nothing is sent to it. Enable it first.',
   webhook_target_refused: 'Webhooks may not be sent to that address: it is a loopback, private or reserved address. Use a public URL (your operator can allow private addresses).',

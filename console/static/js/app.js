@@ -11,6 +11,7 @@ import * as messages from './views/messages.js';
 import * as compose from './views/compose.js';
 import * as settings from './views/settings.js';
 import * as webhooks from './views/webhooks.js';
+import * as usage from './views/usage.js';
 import * as binds from './views/binds.js';
 import * as numbers from './views/numbers.js';
 
@@ -22,13 +23,14 @@ const routes = [
   {re: /^\/compose$/, view: compose, role: 'workspace', nav: '/compose'},
   {re: /^\/settings\/sms$/, view: settings, role: 'workspace', nav: '/settings/sms'},
   {re: /^\/settings\/webhooks$/, view: webhooks, role: 'workspace', nav: '/settings/webhooks'},
+  {re: /^\/settings\/usage$/, view: usage, role: 'workspace', nav: '/settings/usage'},
   {re: /^\/binds$/, view: binds, role: 'operator', nav: '/binds'},
   {re: /^\/numbers$/, view: numbers, role: 'operator', nav: '/numbers'},
 ];
 
 const NAV = {
   workspace: [['/messages', 'Messages'], ['/compose', 'New message'], ['/settings/sms', 'Settings › SMS'],
-    ['/settings/webhooks', 'Settings › Webhooks']],
+    ['/settings/webhooks', 'Settings › Webhooks'], ['/settings/usage', 'Settings › Usage']],
   operator: [['/binds', 'Binds'], ['/numbers', 'Numbers']],
 };
 

@@ -1,6 +1,6 @@
 // The message field with its live counter, and sending.
 
-import {h} from './dom.js';
+import {h, fullTime} from './dom.js';
 import {loadCounter, describe, encodingName} from './counter.js';
 import {get, post} from './api.js';
 
@@ -134,4 +134,75 @@ export function scheduleTime(value) {
   const abs = Math.abs(off);
   const zone = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${p2(Math.floor(abs / 60))}:${p2(abs % 60)}`;
   return {date: d, rfc3339: localInputValue(d) + zone};
+}
+
+// VALIDITY are the validity choices (the API takes 60 to 36000 seconds).
+export const VALIDITY = [['', 'The engine’s default'], [300, '5 minutes'], [900, '15 minutes'], [1800, '30 minutes'],
+  [3600, '1 hour'], [7200, '2 hours'], [14400, '4 hours'], [36000, '10 hours']];
+
+// zoneName says the browser's time zone: its name and its offset now.
+export function zoneName() {
+  const name = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  const off = -new Date().getTimezoneOffset();
+  const abs = Math.abs(off);
+  return `${name}, UTC${off < 0 ? '−' : '+'}${p2(Math.floor(abs / 60))}:${p2(abs % 60)}`;
+}
+
+// scheduleControl is the "when" of a message, as compose and the thread's
+// reply box both offer it: a send time typed in the browser's time zone
+// (with a preview of the time it reads as, in RFC 3339 with the offset)
+// and a validity. Element ids start with prefix ('' in compose, so its
+// fields are #send-at, #send-at-preview and #validity). onChange(when) is
+// called as the send time is edited, with scheduleTime's answer or null.
+//
+// read() checks the fields against the clock and returns {when, validity}
+// (when null: send now; validity in seconds or undefined), or {error,
+// field} with the words to show and the field to mark. reset() empties
+// both fields.
+export function scheduleControl({prefix = '', legend = 'When (optional)', onChange} = {}) {
+  const id = s => prefix + s;
+  const sendAt = h('input', {id: id('send-at'), name: 'send_at', type: 'datetime-local', step: 1,
+    'aria-describedby': `${id('send-at-hint')} ${id('send-at-preview')}`});
+  const preview = h('p', {id: id('send-at-preview'), class: 'hint', 'aria-live': 'polite'});
+  const validity = h('select', {id: id('validity'), name: 'validity', 'aria-describedby': id('validity-hint')},
+    VALIDITY.map(([v, label]) => h('option', {value: String(v)}, label)));
+  const el = h('fieldset', {class: 'schedule'}, h('legend', null, legend),
+    h('div', {class: 'field'}, h('label', {for: id('send-at')}, 'Send at'), sendAt,
+      h('p', {id: id('send-at-hint'), class: 'hint'}, `Leave empty to send now. In your time zone (${zoneName()}), at most 35 days ahead.`),
+      preview),
+    h('div', {class: 'field'}, h('label', {for: id('validity')}, 'Valid for'), validity,
+      h('p', {id: id('validity-hint'), class: 'hint'}, 'How long after its send time the message may still go out; ' +
+        'if the carrier has not taken it by then, it expires instead of arriving late.')));
+
+  // The send time's bounds follow the clock; the preview says when it sends.
+  function bounds() {
+    const now = Date.now();
+    sendAt.min = localInputValue(new Date(now - now % 1000));
+    sendAt.max = localInputValue(new Date(now + MAX_AHEAD_MS));
+  }
+  function show() {
+    sendAt.removeAttribute('aria-invalid');
+    const t = scheduleTime(sendAt.value);
+    preview.dataset.rfc3339 = t ? t.rfc3339 : '';
+    preview.textContent = t ? `Sends ${fullTime(t.date.toISOString())} (${t.rfc3339}).` : '';
+    onChange?.(t);
+  }
+  sendAt.addEventListener('focus', bounds);
+  sendAt.addEventListener('input', show);
+  sendAt.addEventListener('change', show);
+  bounds();
+
+  return {
+    el, sendAt, validity,
+    read() {
+      const valid = validity.value ? Number(validity.value) : undefined;
+      if (!sendAt.value) return {when: null, validity: valid};
+      const when = scheduleTime(sendAt.value);
+      if (!when) return {error: 'Write the send time as a date and a time, or clear it to send now.', field: sendAt};
+      if (when.date.getTime() < Date.now() - 60000) return {error: 'That send time has passed: choose a later one, or clear it to send now.', field: sendAt};
+      if (when.date.getTime() > Date.now() + MAX_AHEAD_MS) return {error: 'A message can be scheduled at most 35 days ahead.', field: sendAt};
+      return {when, validity: valid};
+    },
+    reset() { sendAt.value = ''; validity.value = ''; show(); },
+  };
 }

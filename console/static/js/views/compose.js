@@ -5,19 +5,7 @@
 import {h, replace, icon, fullTime} from '../dom.js';
 import {get, words} from '../api.js';
 import {banner, busy, toast, link} from '../ui.js';
-import {messageField, send, Draft, scheduleTime, localInputValue, MAX_AHEAD_MS} from '../composer.js';
-
-// Validity choices (the API takes 60 to 36000 seconds).
-const VALIDITY = [['', 'The engine’s default'], [300, '5 minutes'], [900, '15 minutes'], [1800, '30 minutes'],
-  [3600, '1 hour'], [7200, '2 hours'], [14400, '4 hours'], [36000, '10 hours']];
-
-// zoneName says the browser's time zone: its name and its offset now.
-function zoneName() {
-  const name = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
-  const off = -new Date().getTimezoneOffset();
-  const abs = Math.abs(off);
-  return `${name}, UTC${off < 0 ? '−' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-}
+import {messageField, send, Draft, scheduleControl} from '../composer.js';
 
 export const title = 'New message';
 
@@ -29,13 +17,10 @@ export function mount(main, app) {
   const channel = h('select', {id: 'channel', name: 'channel'}, h('option', {value: 'sms', selected: true}, 'Text message (SMS)'));
   const fromBox = h('div', {class: 'field'});
   const msg = messageField({rows: 6});
-  const sendAt = h('input', {id: 'send-at', name: 'send_at', type: 'datetime-local', step: 1,
-    'aria-describedby': 'send-at-hint send-at-preview'});
-  const preview = h('p', {id: 'send-at-preview', class: 'hint', 'aria-live': 'polite'});
-  const validity = h('select', {id: 'validity', name: 'validity', 'aria-describedby': 'validity-hint'},
-    VALIDITY.map(([v, label]) => h('option', {value: String(v)}, label)));
   const error = h('p', {id: 'send-error', class: 'error', role: 'alert', hidden: true});
   const sendBtn = h('button', {type: 'submit', class: 'btn btn-primary', id: 'send'}, icon('send'), ' Send');
+  // The button says what it does: send now, or schedule.
+  const schedule = scheduleControl({onChange: t => { error.hidden = true; replace(sendBtn, icon('send'), t ? ' Schedule' : ' Send'); }});
   const draft = new Draft();
   let fromSelect = null;
   let sms = null;
@@ -46,13 +31,7 @@ export function mount(main, app) {
     h('div', {class: 'field'}, h('label', {for: 'to'}, 'To'), to,
       h('p', {id: 'to-hint', class: 'hint'}, 'The contact’s mobile number in international format: + and the country code.')),
     msg.el,
-    h('fieldset', {class: 'schedule'}, h('legend', null, 'When (optional)'),
-      h('div', {class: 'field'}, h('label', {for: 'send-at'}, 'Send at'), sendAt,
-        h('p', {id: 'send-at-hint', class: 'hint'}, `Leave empty to send now. In your time zone (${zoneName()}), at most 35 days ahead.`),
-        preview),
-      h('div', {class: 'field'}, h('label', {for: 'validity'}, 'Valid for'), validity,
-        h('p', {id: 'validity-hint', class: 'hint'}, 'How long after its send time the message may still go out; ' +
-          'if the carrier has not taken it by then, it expires instead of arriving late.'))),
+    schedule.el,
     error,
     h('div', {class: 'actions'}, sendBtn));
   const form = h('form', {class: 'card compose', novalidate: true}, fs);
@@ -60,26 +39,6 @@ export function mount(main, app) {
 
   msg.el.addEventListener('count', e => { sendBtn.toggleAttribute('data-too-long', !!e.detail.too_long); });
   to.addEventListener('input', () => { error.hidden = true; to.removeAttribute('aria-invalid'); });
-
-  // The send time's bounds follow the clock; the preview says when it
-  // sends, and the button what it does.
-  function bounds() {
-    const now = Date.now();
-    sendAt.min = localInputValue(new Date(now - now % 1000));
-    sendAt.max = localInputValue(new Date(now + MAX_AHEAD_MS));
-  }
-  function showWhen() {
-    error.hidden = true;
-    sendAt.removeAttribute('aria-invalid');
-    const t = scheduleTime(sendAt.value);
-    preview.dataset.rfc3339 = t ? t.rfc3339 : '';
-    preview.textContent = t ? `Sends ${fullTime(t.date.toISOString())} (${t.rfc3339}).` : '';
-    replace(sendBtn, icon('send'), t ? ' Schedule' : ' Send');
-  }
-  sendAt.addEventListener('focus', bounds);
-  sendAt.addEventListener('input', showWhen);
-  sendAt.addEventListener('change', showWhen);
-  bounds();
   msg.textarea.addEventListener('input', () => { error.hidden = true; });
 
   function showError(text, code, field) {
@@ -98,14 +57,9 @@ export function mount(main, app) {
     if (!text.trim()) return showError('Write a message.', 'invalid_request', msg.textarea);
     const r = msg.result;
     if (r?.too_long) return showError(`The message is too long: ${r.segments} parts, at most ${r.max_segments}. Shorten it.`, 'message_too_long', msg.textarea);
-    let when = null;
-    if (sendAt.value) {
-      when = scheduleTime(sendAt.value);
-      if (!when) return showError('Write the send time as a date and a time, or clear it to send now.', 'invalid_request', sendAt);
-      if (when.date.getTime() < Date.now() - 60000) return showError('That send time has passed: choose a later one, or clear it to send now.', 'invalid_request', sendAt);
-      if (when.date.getTime() > Date.now() + MAX_AHEAD_MS) return showError('A message can be scheduled at most 35 days ahead.', 'invalid_request', sendAt);
-    }
-    const valid = validity.value ? Number(validity.value) : undefined;
+    const sched = schedule.read();
+    if (sched.error) return showError(sched.error, 'invalid_request', sched.field);
+    const {when, validity: valid} = sched;
     const from = fromSelect?.value || undefined;
     await busy(sendBtn, async () => {
       try {

@@ -5,7 +5,7 @@
 import {h, replace, icon, timeEl, fullTime} from '../dom.js';
 import {get, post, all, words, APIError} from '../api.js';
 import {toast, toastError, banner, busy, keepFocus, confirmDialog} from '../ui.js';
-import {messageField, send, Draft} from '../composer.js';
+import {messageField, send, Draft, scheduleControl} from '../composer.js';
 
 export const title = 'Messages';
 
@@ -215,34 +215,70 @@ export function mount(main, app, params) {
     return btn;
   }
 
+  // replyForm is the reply box: the message field with its counter, and
+  // Send; "Schedule…" opens compose's schedule control (a send time and a
+  // validity) in the box, and Send becomes Schedule once a time is set.
+  // Closing the control ("Send now instead") clears it, so a reply never
+  // goes out later than the box shows. A scheduled reply appears in the
+  // thread as scheduled, with its send time and Cancel.
   function replyForm(t) {
     const field = messageField({label: 'Reply', rows: 3});
     const btn = h('button', {type: 'submit', class: 'btn btn-primary', id: 'reply-send'}, icon('send'), ' Send');
     const err = h('p', {class: 'error', role: 'alert', hidden: true, id: 'reply-error'});
+    const schedule = scheduleControl({prefix: 'reply-', legend: 'Schedule this reply',
+      onChange: when => { err.hidden = true; replace(btn, icon('send'), when ? ' Schedule' : ' Send'); }});
+    const panel = h('div', {id: 'reply-schedule', class: 'reply-schedule', hidden: true}, schedule.el);
+    const toggle = h('button', {type: 'button', class: 'btn btn-quiet', id: 'reply-schedule-toggle',
+      'aria-expanded': 'false', 'aria-controls': 'reply-schedule'});
+    // showSchedule opens or closes the control; the toggle says what
+    // clicking it does next.
+    function showSchedule(on) {
+      panel.hidden = !on;
+      toggle.setAttribute('aria-expanded', String(on));
+      toggle.textContent = on ? 'Send now instead' : 'Schedule…';
+      if (!on) schedule.reset();
+    }
+    showSchedule(false);
+    toggle.addEventListener('click', () => {
+      showSchedule(panel.hidden);
+      (panel.hidden ? field.textarea : schedule.sendAt).focus();
+    });
     const draft = new Draft();
-    const form = h('form', {class: 'reply', novalidate: true}, field.el, err, h('div', {class: 'actions'}, btn));
+    const form = h('form', {class: 'reply', novalidate: true}, field.el, panel, err, h('div', {class: 'actions'}, toggle, btn));
     field.textarea.addEventListener('input', () => { err.hidden = true; });
+    function showError(text, code, el) {
+      err.textContent = text;
+      err.dataset.code = code || '';
+      err.hidden = false;
+      if (el) { el.setAttribute('aria-invalid', 'true'); el.focus(); }
+    }
     form.addEventListener('submit', async e => {
       e.preventDefault();
       const text = field.textarea.value;
       if (!text.trim()) { field.textarea.focus(); return; }
       if (field.result?.too_long) {
-        err.textContent = `The message is too long: ${field.result.segments} parts, at most ${field.result.max_segments}.`;
-        err.hidden = false;
-        return;
+        return showError(`The message is too long: ${field.result.segments} parts, at most ${field.result.max_segments}.`, 'message_too_long');
       }
+      const sched = panel.hidden ? {when: null} : schedule.read();
+      if (sched.error) return showError(sched.error, 'invalid_request', sched.field);
+      const {when, validity} = sched;
       await busy(btn, async () => {
         try {
-          const res = await send({to: t.contact, text, ref: draft.refFor(t.contact, text, '')});
+          const res = await send({to: t.contact, text, sendAt: when?.rfc3339, validity,
+            ref: draft.refFor(t.contact, text, '', when?.rfc3339 || '', validity || 0)});
           draft.sent();
           field.clear();
+          if (when) {
+            toast(`Reply scheduled for ${fullTime(res.send_at || when.date.toISOString())}.`);
+            showSchedule(false);
+          }
           if (res.thread_id !== openID) { app.navigate('/messages/' + res.thread_id); return; }
-          upsert({id: res.id, thread_id: res.thread_id, direction: 'out', from: res.from, to: res.to, text,
-            encoding: res.encoding, segments: res.segments, status: res.status, created_at: new Date().toISOString()});
+          upsert({id: res.id, thread_id: res.thread_id, direction: 'out', from: res.from, to: res.to, text: res.text ?? text,
+            encoding: res.encoding, segments: res.segments, status: res.status, send_at: res.send_at,
+            created_at: new Date().toISOString()});
+          field.textarea.focus();
         } catch (e2) {
-          err.textContent = words(e2);
-          err.dataset.code = e2.code || '';
-          err.hidden = false;
+          showError(words(e2), e2.code);
         }
       });
     });

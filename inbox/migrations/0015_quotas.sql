@@ -1,4 +1,4 @@
--- 0014: segment quotas per workspace (issue 19 §2; docs/quotas.md).
+-- 0015: segment quotas per workspace (issue 19 §2; docs/quotas.md).
 
 -- A workspace's time zone (an IANA name PostgreSQL knows), in which its
 -- quota days and months are counted; its daily and monthly segment caps,

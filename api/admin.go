@@ -50,10 +50,17 @@ type patchWorkspaceRequest struct {
 	SMSAddon      *bool            `json:"sms_addon"`
 	SmartEncoding *bool            `json:"smart_encoding"`
 	RateLimits    *rateLimitsPatch `json:"rate_limits"`
+	TimeZone      *string          `json:"time_zone"`
+	// DailySegmentCap and MonthlySegmentCap: a number sets the cap, null
+	// removes it, absent leaves it (quota.go).
+	DailySegmentCap   optCap `json:"daily_segment_cap"`
+	MonthlySegmentCap optCap `json:"monthly_segment_cap"`
 }
 
 // patchWorkspace: PATCH /admin/v1/workspaces/{id} switches the add-on and
-// the smart encoding default, and sets the workspace's own rate limits.
+// the smart encoding default, sets the workspace's own rate limits, and
+// its time zone and segment caps. Each field is its own change: a refused
+// one leaves those before it done.
 func (c *call) patchWorkspace() error {
 	id, err := c.pathID("id")
 	if err != nil {
@@ -61,6 +68,10 @@ func (c *call) patchWorkspace() error {
 	}
 	var req patchWorkspaceRequest
 	if err := c.decodeBody(&req, false); err != nil {
+		return err
+	}
+	qp, quota, err := quotaPatch(req.TimeZone, req.DailySegmentCap, req.MonthlySegmentCap)
+	if err != nil {
 		return err
 	}
 	ws := inbox.WorkspaceID(id)
@@ -88,6 +99,12 @@ func (c *call) patchWorkspace() error {
 			return err
 		}
 		c.s.forgetSettings(ws)
+	}
+	if quota {
+		if err := c.s.store.SetQuota(c.ctx, ws, qp); err != nil {
+			return err
+		}
+		c.s.notify() // a cap under what is used writes its quota.threshold events
 	}
 	w, err := c.s.store.GetWorkspace(c.ctx, ws)
 	if err != nil {

@@ -45,6 +45,8 @@ type Store interface {
 	CreateWorkspace(ctx context.Context, name string, smsAddon bool) (inbox.Workspace, string, error)
 	SetSMSAddon(ctx context.Context, ws inbox.WorkspaceID, on bool) error
 	SetSmartEncoding(ctx context.Context, ws inbox.WorkspaceID, on bool) error
+	SetQuota(ctx context.Context, ws inbox.WorkspaceID, p inbox.QuotaPatch) error
+	Quota(ctx context.Context, ws inbox.WorkspaceID) (inbox.QuotaStatus, error)
 	SetRateLimits(ctx context.Context, ws inbox.WorkspaceID, l inbox.RateLimits) error
 	AddNumber(ctx context.Context, nn inbox.NewNumber) (inbox.Number, error)
 	AllNumbers(ctx context.Context, status inbox.NumberStatus, p inbox.Page) ([]inbox.NumberInUse, string, error)

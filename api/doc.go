@@ -41,6 +41,9 @@
 // Tenant self-service: custom number requests (requests.go), tokens
 // (tokens.go, operator), the late-SMS report of GET /v1/sms (late.go),
 // number self-tests (selftest.go) and unrouted messages (unrouted.go).
+// Segment quotas (quota.go): the operator's caps and time zone, 429
+// quota_exceeded, what is used in GET /v1/sms and GET /v1/usage, and the
+// quota.threshold events.
 //
 // Bodies are JSON objects of at most MaxBodyBytes (413 past it), decoded
 // strictly: unknown fields, data after the object, wrong types and bodies

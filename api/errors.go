@@ -55,6 +55,7 @@ const (
 	codeInternal             = "internal"                 // 500
 	codeUnavailable          = "unavailable"              // 503: the database cannot be reached; retry
 	codeRateLimited          = "rate_limited"             // 429: over the workspace's requests or messages per second
+	// codeQuotaExceeded (429, quota.go): a segment cap would be crossed.
 )
 
 // apiError is an answer other than success.
@@ -62,7 +63,8 @@ type apiError struct {
 	status  int
 	code    string
 	message string
-	scope   inbox.Scope // the missing scope of a 403
+	scope   inbox.Scope     // the missing scope of a 403
+	quota   *quotaErrorView // the cap of a 429 quota_exceeded
 	// retryAfter is the Retry-After of a 429 (whole seconds, at least 1).
 	retryAfter time.Duration
 }
@@ -106,6 +108,7 @@ var inboxStatus = map[inbox.Code]int{
 	inbox.CodeUnknownNumber:     http.StatusConflict,
 	inbox.CodeNoProbeNumber:     http.StatusConflict,
 	inbox.CodeNotCancelable:     http.StatusConflict,
+	inbox.CodeQuotaExceeded:     http.StatusTooManyRequests,
 }
 
 // inboxMessage is the message of each refusal in the API's words.
@@ -128,6 +131,7 @@ var inboxMessage = map[inbox.Code]string{
 	inbox.CodeUnknownNumber:     "Switchboard has no active number with this E.164",
 	inbox.CodeNoProbeNumber:     "there is no number to send the self-test from: add a shared number or name one in from",
 	inbox.CodeNotCancelable:     "the message is being sent, was sent or is final: only a scheduled or queued message can be canceled",
+	inbox.CodeQuotaExceeded:     "the workspace's segment cap would be crossed",
 }
 
 // toAPIError classifies an error: a refusal keeps its code; a database
@@ -138,6 +142,10 @@ func toAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var qe *inbox.QuotaExceededError
+	if errors.As(err, &qe) {
+		return quotaExceeded(qe)
 	}
 	if code := inbox.ErrorCode(err); code != "" {
 		st, ok := inboxStatus[code]
@@ -196,11 +204,13 @@ type errorDetail struct {
 	Code         string `json:"code"`
 	Message      string `json:"message"`
 	MissingScope string `json:"missing_scope,omitempty"`
+	// Quota names the cap of a quota_exceeded error.
+	Quota *quotaErrorView `json:"quota,omitempty"`
 }
 
 // detail is the error object of e's answer.
 func (e *apiError) detail() errorDetail {
-	return errorDetail{Code: e.code, Message: e.message, MissingScope: string(e.scope)}
+	return errorDetail{Code: e.code, Message: e.message, MissingScope: string(e.scope), Quota: e.quota}
 }
 
 // fail writes the error answer for err (unless the client is gone) and

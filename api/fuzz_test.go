@@ -107,3 +107,51 @@ func FuzzUsageQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQuotaPatch feeds arbitrary bodies to the quota fields of PATCH
+// /admin/v1/workspaces/{id}: each is refused with an API error (400), or
+// becomes a patch the store takes: a cap of 0 (null: none) or 1 to
+// inbox.MaxSegmentCap, a time zone Go's time.LoadLocation knows.
+func FuzzQuotaPatch(f *testing.F) {
+	for _, s := range []string{
+		`{"time_zone":"America/New_York","daily_segment_cap":20000,"monthly_segment_cap":null}`,
+		`{"daily_segment_cap":0}`, `{"monthly_segment_cap":-1}`, `{"daily_segment_cap":1.5}`, `{"daily_segment_cap":"5"}`,
+		`{"daily_segment_cap":1e3}`, `{"daily_segment_cap":1000000000000}`, `{"daily_segment_cap":1000000000001}`,
+		`{"daily_segment_cap":99999999999999999999999}`, `{"time_zone":"Local"}`, `{"time_zone":""}`,
+		`{"time_zone":" UTC"}`, `{"time_zone":"../../etc/passwd"}`, `{"time_zone":"/etc/localtime"}`,
+		`{"time_zone":null,"daily_segment_cap":null}`, `{"time_zone":"Etc/GMT+12"}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		isAPIError := func(err error) {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+				t.Fatalf("%T %v is not a 400 API error", err, err)
+			}
+		}
+		var req patchWorkspaceRequest
+		if err := decodeStrict(body, &req, false); err != nil {
+			isAPIError(err)
+			return
+		}
+		p, any, err := quotaPatch(req.TimeZone, req.DailySegmentCap, req.MonthlySegmentCap)
+		if err != nil {
+			isAPIError(err)
+			return
+		}
+		if any != (p.TimeZone != nil || p.DailyCap != nil || p.MonthlyCap != nil) {
+			t.Fatalf("quota change %v for %+v", any, p)
+		}
+		for _, c := range []*int64{p.DailyCap, p.MonthlyCap} {
+			if c != nil && (*c < 0 || *c > inbox.MaxSegmentCap) {
+				t.Fatalf("cap %d passed on", *c)
+			}
+		}
+		if p.TimeZone != nil {
+			if _, err := time.LoadLocation(*p.TimeZone); err != nil || *p.TimeZone == "" || *p.TimeZone == "Local" {
+				t.Fatalf("time zone %q passed on (%v)", *p.TimeZone, err)
+			}
+		}
+	})
+}

@@ -49,6 +49,10 @@ func TestWorkspaceIsolation(t *testing.T) {
 	if _, err := e.store.FoldUsage(e.ctx); err != nil { // B's usage: its inbound messages
 		t.Fatal(err)
 	}
+	bCap := int64(1000) // B's segment quota (A has none)
+	if err := e.store.SetQuota(e.ctx, b.id, inbox.QuotaPatch{DailyCap: &bCap}); err != nil {
+		t.Fatal(err)
+	}
 
 	// B as B sees it, through the API.
 	snapshot := func() string {
@@ -131,6 +135,9 @@ func TestWorkspaceIsolation(t *testing.T) {
 			if strings.Contains(string(r.body), bDed) || strings.Contains(string(r.body), bShr) {
 				t.Fatalf("A sees B's numbers: %s", r.body)
 			}
+			if !strings.Contains(string(r.body), `"daily":null`) {
+				t.Fatalf("A sees B's quota: %s", r.body)
+			}
 		}}},
 		"GET /v1/sms/numbers": {{name: "no B's dedicated, no B's state", status: 200, check: func(t *testing.T, r resp) {
 			var l struct{ Numbers []map[string]any }
@@ -193,8 +200,8 @@ func TestWorkspaceIsolation(t *testing.T) {
 		}}},
 		"PUT /v1/sms/keywords": {{name: "A's own", body: map[string]any{"languages": []string{"en"}}, status: 200}},
 		"GET /v1/usage": {{name: "only A's", status: 200, check: func(t *testing.T, r resp) {
-			if strings.Contains(string(r.body), bDed) {
-				t.Fatalf("A sees B's usage: %s", r.body)
+			if strings.Contains(string(r.body), bDed) || !strings.Contains(string(r.body), `"daily":null`) {
+				t.Fatalf("A sees B's usage or quota: %s", r.body)
 			}
 		}}},
 	}

@@ -462,8 +462,15 @@ func (s *Server) enqueue(ctx context.Context, reqs []inbox.OutboundRequest) ([]i
 }
 
 // afterEnqueue wakes the dispatcher and the event streams when something
-// was queued.
+// was queued, and the event streams when a quota refused a message (which
+// may have written a quota.threshold event).
 func (s *Server) afterEnqueue(res []inbox.EnqueueResult) {
+	for _, r := range res {
+		if errors.Is(r.Err, inbox.ErrQuotaExceeded) {
+			s.notify()
+			break
+		}
+	}
 	for _, r := range res {
 		if r.Err == nil && !r.Duplicate {
 			if s.cfg.Kick != nil {

@@ -25,6 +25,9 @@ type smsView struct {
 	Number        *string      `json:"number"`
 	State         string       `json:"state"`
 	Numbers       []numberView `json:"numbers"`
+	// Quota is the workspace's segment caps and what the current day and
+	// month have used of them (quota.go).
+	Quota *quotaView `json:"quota"`
 }
 
 // getSMS: GET /v1/sms.
@@ -37,7 +40,12 @@ func (c *call) getSMS() error {
 	if err != nil {
 		return err
 	}
-	v := smsView{Addon: w.SMSAddon, SmartEncoding: w.SmartEncoding, State: stateDisconnected, Numbers: []numberView{}}
+	q, err := c.s.store.Quota(c.ctx, c.ws)
+	if err != nil {
+		return err
+	}
+	v := smsView{Addon: w.SMSAddon, SmartEncoding: w.SmartEncoding, State: stateDisconnected, Numbers: []numberView{},
+		Quota: quotaOf(&q)}
 	var conn []*inbox.WorkspaceNumber
 	for i := range nums {
 		n := &nums[i]

@@ -214,6 +214,9 @@ func (c *call) eventOf(ch *inbox.Change) (string, any) {
 	if ch.Kind == inbox.ChangeRequest {
 		return "number_request.status", requestOf(ch.Request)
 	}
+	if ch.Kind == inbox.ChangeQuota {
+		return inbox.EventQuotaThreshold, quotaEventOf(ch.Quota)
+	}
 	if !c.auth.Has(inbox.ScopeMessages) {
 		return "", nil
 	}

@@ -37,6 +37,9 @@ type usageView struct {
 	TimeZone    string         `json:"time_zone"`
 	AsOf        string         `json:"as_of"` // RFC 3339: the rollups hold the changes committed before then
 	Rows        []usageRowView `json:"rows"`
+	// Quota is the workspace's segment quota now (GET /v1/usage; null in
+	// the operator's view across workspaces).
+	Quota *quotaView `json:"quota"`
 }
 
 // usageQuery reads ?from=&to=&granularity= (and the operator's
@@ -113,6 +116,13 @@ func (c *call) getUsage() error {
 		TimeZone: "UTC", AsOf: asOf.UTC().Format(time.RFC3339), Rows: make([]usageRowView, len(rows))}
 	c.w.Header().Set("Usage-As-Of", v.AsOf)
 	admin := c.route.access == operator
+	if !admin {
+		q, err := c.s.store.Quota(c.ctx, c.ws)
+		if err != nil {
+			return err
+		}
+		v.Quota = quotaOf(&q)
+	}
 	for i, r := range rows {
 		v.Rows[i] = usageRowView{Period: r.Period.Format(dateLayout), Number: r.Number, Direction: string(r.Direction),
 			Status: r.Status, Messages: r.Messages, Segments: r.Segments}

@@ -192,7 +192,12 @@ type workspaceView struct {
 	SMSAddon bool   `json:"sms_addon"`
 	// SmartEncoding is the workspace's smart encoding default.
 	SmartEncoding bool `json:"smart_encoding"`
-	System        bool `json:"system,omitempty"`
+	// TimeZone and the caps are the workspace's segment quota (null: no
+	// cap).
+	TimeZone          string `json:"time_zone"`
+	DailySegmentCap   *int64 `json:"daily_segment_cap"`
+	MonthlySegmentCap *int64 `json:"monthly_segment_cap"`
+	System            bool   `json:"system,omitempty"`
 	// RateLimits are the API rate limits in force (0: none);
 	// RateLimitOverrides the workspace's own (null: the default).
 	RateLimits         rateLimitsView         `json:"rate_limits"`
@@ -203,7 +208,14 @@ type workspaceView struct {
 
 func (s *Server) workspaceOf(w *inbox.Workspace) workspaceView {
 	l := s.limitsOf(w.RateLimits)
+	orNil := func(v int64) *int64 {
+		if v == 0 {
+			return nil
+		}
+		return &v
+	}
 	return workspaceView{ID: idString(int64(w.ID)), Name: w.Name, SMSAddon: w.SMSAddon, SmartEncoding: w.SmartEncoding,
+		TimeZone: w.TimeZone, DailySegmentCap: orNil(w.DailySegmentCap), MonthlySegmentCap: orNil(w.MonthlySegmentCap),
 		System: w.System, CreatedAt: w.CreatedAt.UTC(),
 		RateLimits: rateLimitsView{RequestsPerSecond: l.requests, MessagesPerSecond: l.messages},
 		RateLimitOverrides: rateLimitOverridesView{RequestsPerSecond: w.RateLimits.RequestsPerSecond,

@@ -335,7 +335,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // message.status carries the message as GET /v1/threads/{id}/messages
 // lists it (and the carrier's error), message.received the message and its
 // thread, number.* the number as GET /v1/sms/numbers shows it, number
-// request events the request, webhook.disabled the endpoint. Queued and
+// request events the request, quota.threshold the cap reached (as the
+// event stream sends it), webhook.disabled the endpoint. Queued and
 // sending statuses make no event (the tenant's own request answered them).
 func WebhookViews() webhook.Views {
 	return webhook.Views{Change: webhookChange, Number: webhookNumber, Endpoint: func(w *inbox.Webhook) any { return webhookOf(w) }}
@@ -355,6 +356,12 @@ type receivedThread struct {
 }
 
 func webhookChange(ch *inbox.Change) (string, any) {
+	if ch.Kind == inbox.ChangeQuota {
+		if ch.Quota == nil {
+			return "", nil
+		}
+		return inbox.EventQuotaThreshold, quotaEventOf(ch.Quota)
+	}
 	if ch.Kind == inbox.ChangeRequest {
 		if ch.Request == nil {
 			return "", nil

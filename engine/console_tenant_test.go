@@ -110,7 +110,7 @@ func TestConsoleWebhooks(t *testing.T) {
 		tb.audit("the webhooks without endpoints")
 		// Every documented event type is offered.
 		if got := eval[string](tb, `[...document.querySelectorAll('#new-form input[name=event_types]')].map(i => i.value).join(' ')`); got !=
-			"message.status message.received number.* number.connected number.disabled number.enabled number.disconnected number.request_fulfilled number.request_declined webhook.disabled" {
+			"message.status message.received number.* number.connected number.disabled number.enabled number.disconnected number.request_fulfilled number.request_declined webhook.disabled quota.threshold" {
 			t.Fatalf("the event types offered: %s", got)
 		}
 		// Refused before asking the engine: no event type.

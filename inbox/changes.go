@@ -10,10 +10,10 @@ import (
 )
 
 // Change is one entry of a workspace's change feed: a message as it is
-// after it was created (inbound or outbound) or its status changed, or a
-// number request as it is after it was created or its status changed. An
-// object changed several times between two reads appears once, as it is
-// now.
+// after it was created (inbound or outbound) or its status changed, a
+// number request as it is after it was created or its status changed, or a
+// quota event (a segment cap's threshold reached, see SetQuota). An object
+// changed several times between two reads appears once, as it is now.
 type Change struct {
 	// Cursor names this change: Changes(after: Cursor) returns what came
 	// after it. It is opaque, like page cursors.
@@ -22,6 +22,9 @@ type Change struct {
 	// Request is the number request (Kind ChangeRequest); the message
 	// fields below are then zero.
 	Request *NumberRequest
+	// Quota is the quota event (Kind ChangeQuota); the message fields
+	// below are then zero.
+	Quota *QuotaEvent
 
 	Message   MessageID
 	Thread    ThreadID
@@ -45,10 +48,11 @@ type Change struct {
 type ChangeKind int
 
 // Change kinds. Within one writing transaction, message changes come
-// before request changes.
+// before request changes, and those before quota events.
 const (
 	ChangeMessage ChangeKind = iota // a message (the fields of Change)
 	ChangeRequest                   // a number request (Change.Request)
+	ChangeQuota                     // a quota threshold reached (Change.Quota)
 
 	// changeNone is changesSQL's marker row: the log page was full and
 	// ended at the transaction in its last column.
@@ -58,14 +62,18 @@ const (
 // DefaultChangesLimit is the page size of Changes when limit is 0.
 const DefaultChangesLimit = 100
 
-// Cursor kinds of the feed: after a message change ("c1:xid:message") and
-// after a request change ("c1r:xid:request"). ChangeCursor hands out c1.
+// Cursor kinds of the feed: after a message change ("c1:xid:message"),
+// after a request change ("c1r:xid:request") and after a quota event
+// ("c1q:xid:event"). ChangeCursor hands out c1.
 const (
 	changeCursorKind  = "c1"
 	requestCursorKind = "c1r"
+	quotaCursorKind   = "c1q"
 	noMessageAfter    = int64(1<<63 - 1)
 	noRequestAfter    = int64(0)
 	noRequestAfterAll = int64(1<<63 - 1) // past every request of the transaction
+	noQuotaAfter      = int64(0)
+	noQuotaAfterAll   = int64(1<<63 - 1) // past every quota event of the transaction
 )
 
 // ChangeCursor returns a cursor at the end of the change feed as of now:
@@ -113,27 +121,31 @@ func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 // retention are deleted by PruneChanges.
 func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit int) ([]Change, error) {
 	// The feed's order is (change_xid, kind, id). A cursor after a message
-	// (xid, m) is followed by the messages (xid, > m) and every request of
-	// xid; one after a request (xid, r) by no message of xid and the
-	// requests (xid, > r): each table gets its own row comparison, which
-	// its index answers.
+	// (xid, m) is followed by the messages (xid, > m) and every request and
+	// quota event of xid; one after a request (xid, r) by no message of xid,
+	// the requests (xid, > r) and every quota event of xid; one after a
+	// quota event (xid, q) by the quota events (xid, > q) only: each table
+	// gets its own row comparison, which its index answers.
 	k, err := parseFeedKey(after)
 	if err != nil {
 		return nil, err
 	}
-	xid, msgAfter, reqAfter := k.xid, int64(noMessageAfter), k.id
-	if k.kind == ChangeMessage {
-		msgAfter, reqAfter = k.id, noRequestAfter
+	xid, msgAfter, reqAfter, quotaAfter := k.xid, int64(noMessageAfter), int64(noRequestAfterAll), k.id
+	switch k.kind {
+	case ChangeMessage:
+		msgAfter, reqAfter, quotaAfter = k.id, noRequestAfter, noQuotaAfter
+	case ChangeRequest:
+		reqAfter, quotaAfter = k.id, noQuotaAfter
 	}
 	limit = changesLimit(limit)
 	for {
-		cs, skipTo, err := s.changesPage(ctx, ws, xid, msgAfter, reqAfter, limit)
+		cs, skipTo, err := s.changesPage(ctx, ws, xid, msgAfter, reqAfter, quotaAfter, limit)
 		if err != nil || len(cs) > 0 || skipTo == 0 {
 			return cs, err
 		}
 		// A whole page of the log listed only messages changed again
 		// since (shown at their later entry): read on past it.
-		xid, msgAfter, reqAfter = skipTo, noMessageAfter, noRequestAfterAll
+		xid, msgAfter, reqAfter, quotaAfter = skipTo, noMessageAfter, noRequestAfterAll, noQuotaAfterAll
 	}
 }
 
@@ -166,10 +178,13 @@ func parseFeedKey(cursor string) (feedKey, error) {
 	k := feedKey{kind: ChangeMessage}
 	f, err := decodeCursor(cursor, changeCursorKind, 2)
 	if err != nil {
-		if f, err = decodeCursor(cursor, requestCursorKind, 2); err != nil {
-			return feedKey{}, err
-		}
 		k.kind = ChangeRequest
+		if f, err = decodeCursor(cursor, requestCursorKind, 2); err != nil {
+			k.kind = ChangeQuota
+			if f, err = decodeCursor(cursor, quotaCursorKind, 2); err != nil {
+				return feedKey{}, err
+			}
+		}
 	}
 	k.xid, k.id = f[0], f[1]
 	if k.xid < 0 || k.id < 0 {
@@ -189,12 +204,13 @@ func (k feedKey) compare(o feedKey) int {
 	return cmp.Compare(k.id, o.id)
 }
 
-// changesPage reads one page of the feed after (xid, msgAfter, reqAfter).
+// changesPage reads one page of the feed after (xid, msgAfter, reqAfter,
+// quotaAfter).
 // When it read a whole page of the log (limit rows) and found no change to
 // return in it, skipTo is the page's last transaction, past which the next
 // page starts; it is 0 otherwise.
-func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, reqAfter int64, limit int) (cs []Change, skipTo int64, err error) {
-	rows, err := s.pool.Query(ctx, changesSQL, ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter)
+func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, reqAfter, quotaAfter int64, limit int) (cs []Change, skipTo int64, err error) {
+	rows, err := s.pool.Query(ctx, changesSQL, ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter, quotaAfter)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -209,16 +225,23 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 			q              NumberRequest
 			closed         *time.Time
 			mark           uint64
+			qe             QuotaEvent
+			qPeriod        string
 		)
 		err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
 			&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
-			&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark)
+			&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark,
+			&qPeriod, &qe.Start, &qe.Threshold, &qe.Limit, &qe.Used, &qe.ResetsAt)
 		if err != nil {
 			return c, err
 		}
 		if c.Kind == changeNone {
 			bound = mark
 			return c, nil
+		}
+		if c.Kind == ChangeQuota {
+			qe.ID, qe.Period, qe.At, qe.Start = id, QuotaPeriod(qPeriod), c.At, utcDay(qe.Start)
+			return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe, At: c.At}, nil
 		}
 		if c.Kind == ChangeRequest {
 			q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
@@ -281,10 +304,12 @@ horizon AS MATERIALIZED (
 // (a transaction's ids may be spread over several rows, and the cursor
 // orders ids within a transaction) and bounded by the horizon; the ids it
 // lists whose message still has that change as its latest (change_xid),
-// by primary key; and a range of number_requests_changes up to the same
-// bound, merged in feed order. Rows have the columns of both kinds (the
-// other kind's are empty); for a request, the number is its dedicated
-// number's E.164, the status its status, "at" when it reached it. When the
+// by primary key; and ranges of number_requests_changes (after $6 within
+// the cursor's transaction) and quota_events_changes (after $7) up to the
+// same bound, merged in feed order. Rows have the columns of every kind
+// (the other kinds' are empty); for a request, the number is its dedicated
+// number's E.164, the status its status, "at" when it reached it; a quota
+// event has columns of its own (the last six). When the
 // log page was full, a marker row (kind -1) after the page gives its last
 // transaction, so that a page whose every id was superseded can be read
 // past (see Changes).
@@ -333,7 +358,8 @@ SELECT * FROM (
                     WHEN 'rejected' THEN m.rejected_at WHEN 'received' THEN m.received_at
                     WHEN 'canceled' THEN m.canceled_at END, m.created_at),
                 m.created_at,
-                ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz, '0'::xid8
+                ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz, '0'::xid8,
+                ''::text, 'epoch'::date, 0::int2, 0::int8, 0::int8, 'epoch'::timestamptz
          FROM live c
          JOIN messages m ON m.id = c.id
          JOIN numbers n ON n.id = m.number_id
@@ -343,7 +369,8 @@ SELECT * FROM (
         (SELECT r.change_xid, 1, r.id, 0::int8, ''::text, coalesce(n.e164, ''), ''::text, ''::text, ''::text,
                 0::int2, r.status, 0, coalesce(r.closed_at, r.created_at), r.created_at,
                 r.country, coalesce(r.area_code, ''), r.note, r.status, coalesce(r.number_id, 0),
-                coalesce(r.decline_reason, ''), r.closed_at, '0'::xid8
+                coalesce(r.decline_reason, ''), r.closed_at, '0'::xid8,
+                ''::text, 'epoch'::date, 0::int2, 0::int8, 0::int8, 'epoch'::timestamptz
          FROM number_requests r
          LEFT JOIN numbers n ON n.id = r.number_id
          WHERE r.workspace_id = $1
@@ -352,12 +379,25 @@ SELECT * FROM (
            AND r.change_xid <= (SELECT b FROM bound)
          ORDER BY r.change_xid, r.id
          LIMIT $4)
+        UNION ALL
+        (SELECT e.change_xid, 2, e.id, 0::int8, ''::text, ''::text, ''::text, ''::text, ''::text,
+                0::int2, ''::text, 0, e.at, e.at,
+                ''::text, ''::text, ''::text, ''::text, 0::int8, ''::text, NULL::timestamptz, '0'::xid8,
+                e.period, e.period_start, e.threshold, e.cap, e.used, e.resets_at
+         FROM quota_events e
+         WHERE e.workspace_id = $1
+           AND (e.change_xid, e.id) > ($2::xid8, $7::int8)
+           AND e.change_xid < (SELECT h FROM horizon)
+           AND e.change_xid <= (SELECT b FROM bound)
+         ORDER BY e.change_xid, e.id
+         LIMIT $4)
     ) x
     ORDER BY 1, 2, 3
     LIMIT $4
 ) y
 UNION ALL
-SELECT full_to, -1, 0, 0, '', '', '', '', '', 0::int2, '', 0, now(), now(), '', '', '', '', 0, '', NULL, full_to
+SELECT full_to, -1, 0, 0, '', '', '', '', '', 0::int2, '', 0, now(), now(), '', '', '', '', 0, '', NULL, full_to,
+       '', 'epoch'::date, 0::int2, 0, 0, 'epoch'::timestamptz
 FROM bound WHERE full_to IS NOT NULL
 `
 
@@ -368,7 +408,10 @@ var cursorSQL = fmt.Sprintf(horizonCTE, 1) + `SELECT h FROM horizon`
 // that no longer sees those changes (the messages themselves stay); the
 // engine keeps a week. Rows the usage fold has not read yet (FoldUsage)
 // are kept whatever their age. The log is appended in time order, so this reads a
-// few pages of its BRIN index and deletes whole pages.
+// few pages of its BRIN index and deletes whole pages. Quota events older
+// than olderThan go too once their period has ended (until then they keep
+// a threshold from firing twice in the period); there are a few per
+// workspace and day at most.
 func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
 	if olderThan <= 0 {
 		return 0, invalid("prune changes needs a positive age")
@@ -378,5 +421,10 @@ func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) (int6
 	if err != nil {
 		return 0, err
 	}
-	return tag.RowsAffected(), nil
+	q, err := s.pool.Exec(ctx, `DELETE FROM quota_events
+		WHERE at < now() - $1::int8 * interval '1 microsecond' AND resets_at < now()`, micros(olderThan))
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected() + q.RowsAffected(), nil
 }

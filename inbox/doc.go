@@ -44,6 +44,11 @@
 //     back (see StartSelfTest).
 //   - dispatch_owners: the live claimers (owner, instance, started_at,
 //     heartbeat_at), at most one per instance; see Liveness.
+//   - workspaces.time_zone, daily_segment_cap, monthly_segment_cap: the
+//     segment quota (see SetQuota); quota_usage: one row per workspace
+//     with a cap, its current day's and month's accepted segments, which
+//     Enqueue locks and updates in its statement; quota_events: the
+//     quota.threshold events (80 %, 100 %), part of the change feed.
 //
 // Key indexes: messages_ready (number_id, due_at, id) WHERE due_at IS NOT
 // NULL, the claim queue (thread heads only, see Outbound order);
@@ -86,6 +91,10 @@
 // holds a message queued behind a head while it waits for that head's
 // thread (CancelMessage locks the thread first), so this adds no cycle in
 // the ordinary course either, and a rare one is retried.
+// Enqueue locks the quota_usage rows of its capped workspaces (workspace
+// order) before any thread; SetQuota locks the workspace row FOR NO KEY
+// UPDATE, which the foreign key checks of Enqueue's inserts do not wait
+// for, then its quota_usage row.
 //
 // Outbound order. The outbound messages of a thread are numbered as they
 // are accepted (thread_seq, handed out from threads.out_seq by the thread
@@ -171,7 +180,7 @@
 // twice (concatenated messages excepted, see StoreInboundParts).
 //
 // Change feed. Changes returns a workspace's messages (and number
-// requests) created or changed since a cursor, in the order of the
+// requests, and quota events) created or changed since a cursor, in the order of the
 // transactions that wrote them, and
 // only once every transaction of this database running when they were
 // written has ended, so a reader never skips a change committed late. The

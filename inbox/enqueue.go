@@ -2,6 +2,7 @@ package inbox
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -72,9 +73,13 @@ const maxIdempotencyKey = 255
 // segment count, SendAt more than MaxScheduleAhead ahead, Validity out of
 // range), ErrInvalidRecipient, ErrMessageTooLong,
 // ErrNoNumberConnected (none connected, or From is not one of them),
-// ErrNumberDisabled, ErrRecipientOptedOut. Messages of one batch to one
-// thread are queued (and later sent) in slice order. One round trip; the
-// error return is for database failures, in which case nothing was queued.
+// ErrNumberDisabled, ErrRecipientOptedOut, and last a *QuotaExceededError
+// (ErrQuotaExceeded) for an item that would take its workspace past a
+// segment cap (see SetQuota: the workspace's items of a call are counted in
+// order, and the count is exact across concurrent calls and processes).
+// Messages of one batch to one thread are queued (and later sent) in slice
+// order. One round trip; the error return is for database failures, in
+// which case nothing was queued.
 func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueResult, error) {
 	res := make([]EnqueueResult, len(reqs))
 	if len(reqs) == 0 {
@@ -151,14 +156,16 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 	var lost []int // accepted items whose key a concurrent call inserted first
 	err := retry(ctx, func() error {
 		lost = lost[:0]
-		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid, exempt}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid, exempt, s.quotaClock()}, func(rows pgx.Rows) error {
 			var (
-				i               int32
-				code, from      string
-				id, th          int64
-				inserted, sched bool
+				i                int32
+				code, from, over string
+				id, th           int64
+				inserted, sched  bool
+				limit, used      int64
+				resets           *time.Time
 			)
-			if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched); err != nil {
+			if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched, &over, &limit, &used, &resets); err != nil {
 				return err
 			}
 			r := &res[i]
@@ -166,6 +173,11 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 			switch {
 			case code == "duplicate":
 				r.Duplicate, r.To = true, ""
+			case code == string(CodeQuotaExceeded):
+				// Used is the count before the call here; the call's own
+				// inserts are added below.
+				*r = EnqueueResult{Err: &QuotaExceededError{Period: QuotaPeriod(over), Limit: limit, Used: used,
+					Segments: reqs[i].Segments, ResetsAt: timeOrZero(resets)}}
 			case code != "":
 				*r = EnqueueResult{Err: refusal(code)}
 			case !inserted:
@@ -196,7 +208,32 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 			res[i].Duplicate, res[i].To = true, ""
 		}
 	}
+	addQuotaUse(reqs, res)
 	return res, nil
+}
+
+// addQuotaUse completes the Used of each QuotaExceededError of a call with
+// the segments the call queued for its workspace: Used is then the
+// period's count once the call was stored, what the counter row holds.
+func addQuotaUse(reqs []OutboundRequest, res []EnqueueResult) {
+	var added map[WorkspaceID]int64
+	done := map[*QuotaExceededError]bool{} // a repeated key shares its item's error
+	for i := range res {
+		var q *QuotaExceededError
+		if !errors.As(res[i].Err, &q) || done[q] {
+			continue
+		}
+		done[q] = true
+		if added == nil {
+			added = map[WorkspaceID]int64{}
+			for k, r := range res {
+				if r.Err == nil && !r.Duplicate {
+					added[reqs[k].Workspace] += int64(reqs[k].Segments)
+				}
+			}
+		}
+		q.Used += added[reqs[i].Workspace]
+	}
 }
 
 type idemKey struct {
@@ -311,13 +348,55 @@ verdict AS MATERIALIZED (
         LIMIT 1
     ) o ON true
 ),
+-- Segment quotas (quota.go): the counters of the batch's workspaces that
+-- have a cap (the others have no row: nothing is locked or written for
+-- them), locked in workspace order before any thread, each read at its
+-- latest committed value (under READ COMMITTED, FOR UPDATE waits for a
+-- concurrent Enqueue holding the row and returns the row it committed),
+-- with the periods current at $13 (NULL: now()) in the workspace's time
+-- zone; a counter of an earlier period counts 0.
+qcap AS MATERIALIZED (
+    SELECT q.workspace_id AS ws, w.daily_segment_cap AS day_cap, w.monthly_segment_cap AS month_cap,
+           p.day, p.month, p.day_end, p.month_end,
+           CASE WHEN q.day = p.day THEN q.day_segments ELSE 0 END AS day_used,
+           CASE WHEN q.month = p.month THEN q.month_segments ELSE 0 END AS month_used
+    FROM quota_usage q
+    JOIN workspaces w ON w.id = q.workspace_id
+    CROSS JOIN LATERAL (SELECT coalesce($13::timestamptz, now()) AS at) qt` + quotaPeriods + `
+    WHERE q.workspace_id IN (SELECT DISTINCT ws FROM req)
+    ORDER BY q.workspace_id
+    FOR UPDATE OF q
+),
+-- The cap each item otherwise accepted would cross ('' for none), counting
+-- the workspace's items in order: once one does not fit, the later ones
+-- do not either. Keyword replies (exempt) count but are never refused.
+qv AS MATERIALIZED (
+    SELECT s.ord, s.ws, q.day_cap, q.month_cap, q.day_used, q.month_used, q.day_end, q.month_end,
+           CASE WHEN s.exempt THEN ''
+                WHEN q.month_cap IS NOT NULL AND q.month_used + s.upto > q.month_cap THEN 'month'
+                WHEN q.day_cap IS NOT NULL AND q.day_used + s.upto > q.day_cap THEN 'day'
+                ELSE '' END AS over
+    FROM (SELECT v.ord, v.ws, v.exempt, sum(v.segs) OVER (PARTITION BY v.ws ORDER BY v.ord) AS upto
+          FROM verdict v
+          WHERE v.refusal = '' AND v.ws IN (SELECT ws FROM qcap)) s
+    JOIN qcap q ON q.ws = s.ws
+),
+-- The items refused for a quota, which ok leaves out. ok keeps one
+-- equality as its filter: the planner's row estimate of ok, on which the
+-- joins of th and ins are planned, stays as it was (a second qual made it
+-- 1 row and turned those joins into 500 x 500 nested loops).
+qno AS MATERIALIZED (
+    SELECT coalesce(array_agg(ord), '{}') AS refused FROM qv WHERE over <> ''
+),
 ok AS MATERIALIZED (
     SELECT x.*,
            row_number() OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL ORDER BY x.ord) AS k,
            count(*) OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL) AS n
     FROM (
         SELECT nextval('messages_id_seq') AS id, v.*
-        FROM (SELECT * FROM verdict WHERE refusal = '' ORDER BY ord) v
+        FROM (SELECT * FROM verdict
+              WHERE CASE WHEN ord = ANY ((SELECT refused FROM qno)::int4[]) THEN 'quota_exceeded' ELSE refusal END = ''
+              ORDER BY ord) v
     ) x
 ),
 th AS (
@@ -345,12 +424,53 @@ ins AS (
     JOIN th ON th.workspace_id = ok.ws AND th.number_id = ok.number_id AND th.contact = ok.contact
     ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, thread_id
+),
+-- The capped workspaces' counts after the batch: what their inserted
+-- messages added (an item that lost an idempotency race inserted
+-- nothing), and whether a cap refused an item.
+qadd AS MATERIALIZED (
+    SELECT q.*, coalesce(a.segs, 0) AS added,
+           coalesce(r.day_refused, false) AS day_refused, coalesce(r.month_refused, false) AS month_refused
+    FROM qcap q
+    LEFT JOIN (SELECT ok.ws, sum(ok.segs) AS segs FROM ok JOIN ins i ON i.id = ok.id GROUP BY ok.ws) a ON a.ws = q.ws
+    LEFT JOIN (SELECT ws, bool_or(over = 'day') AS day_refused, bool_or(over = 'month') AS month_refused
+               FROM qv GROUP BY ws) r ON r.ws = q.ws
+),
+-- One update per capped workspace that inserted something (the row locked
+-- by qcap; a new period starts its count here).
+qupd AS (
+    UPDATE quota_usage u
+    SET day = a.day, day_segments = a.day_used + a.added, month = a.month, month_segments = a.month_used + a.added
+    FROM qadd a
+    WHERE u.workspace_id = a.ws AND a.added > 0
+),
+-- quota.threshold: a count that crossed 80 % or 100 % of its cap in this
+-- batch, or a cap that refused an item (100 %); once per period,
+-- threshold and cap value (the unique key).
+qev AS (
+    INSERT INTO quota_events (workspace_id, period, period_start, threshold, cap, used, resets_at)
+    SELECT a.ws, x.period, x.start, t.threshold, x.cap, x.used + a.added, x.resets
+    FROM qadd a
+    CROSS JOIN LATERAL (VALUES
+        ('day', a.day, a.day_cap, a.day_used, a.day_end, a.day_refused),
+        ('month', a.month, a.month_cap, a.month_used, a.month_end, a.month_refused)
+    ) AS x(period, start, cap, used, resets, refused)
+    CROSS JOIN (VALUES (80), (100)) AS t(threshold)
+    WHERE x.cap IS NOT NULL
+      AND ((x.used * 100 < x.cap * t.threshold AND (x.used + a.added) * 100 >= x.cap * t.threshold)
+           OR (t.threshold = 100 AND x.refused))
+    ON CONFLICT DO NOTHING
 )
-SELECT v.ord, v.refusal,
+SELECT v.ord, CASE WHEN qv.over <> '' THEN 'quota_exceeded' ELSE v.refusal END,
        coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL,
        coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, ''),
-       ok.send_at IS NOT NULL
+       ok.send_at IS NOT NULL,
+       coalesce(qv.over, ''),
+       coalesce(CASE qv.over WHEN 'day' THEN qv.day_cap WHEN 'month' THEN qv.month_cap END, 0),
+       coalesce(CASE qv.over WHEN 'day' THEN qv.day_used WHEN 'month' THEN qv.month_used END, 0),
+       CASE qv.over WHEN 'day' THEN qv.day_end WHEN 'month' THEN qv.month_end END
 FROM verdict v
 LEFT JOIN ok ON ok.ord = v.ord
 LEFT JOIN ins i ON i.id = ok.id
+LEFT JOIN qv ON qv.ord = v.ord
 `

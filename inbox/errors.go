@@ -32,6 +32,7 @@ const (
 	CodeNoProbeNumber     Code = "no_probe_number"
 	CodeOwnerSuperseded   Code = "owner_superseded"
 	CodeNotCancelable     Code = "message_not_cancelable"
+	CodeQuotaExceeded     Code = "quota_exceeded"
 )
 
 // Error is a refusal with a code. Compare with errors.Is against the Err*
@@ -80,6 +81,10 @@ var (
 	// ErrNotCancelable says a message can no longer be canceled: it is
 	// being submitted, was submitted, or is final.
 	ErrNotCancelable = &Error{CodeNotCancelable, "message already submitted or final"}
+	// ErrQuotaExceeded says a message would take its workspace past a
+	// segment cap; Enqueue returns it as a *QuotaExceededError, which says
+	// which cap and when it resets.
+	ErrQuotaExceeded = &Error{CodeQuotaExceeded, "segment quota exceeded"}
 )
 
 var errByCode = map[Code]*Error{}
@@ -89,7 +94,7 @@ func init() {
 		ErrRecipientOptedOut, ErrInvalidRecipient, ErrMessageTooLong, ErrNotFound,
 		ErrInvalidArgument, ErrInvalidCursor, ErrUnauthorized, ErrNumberExists,
 		ErrNumberRetired, ErrNumberDedicated, ErrNumberInUse, ErrLeaseLost, ErrRequestClosed,
-		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber, ErrOwnerSuperseded, ErrNotCancelable} {
+		ErrRequestLimit, ErrUnknownNumber, ErrNoProbeNumber, ErrOwnerSuperseded, ErrNotCancelable, ErrQuotaExceeded} {
 		errByCode[e.Code] = e
 	}
 }

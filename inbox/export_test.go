@@ -1,5 +1,7 @@
 package inbox
 
+import "time"
+
 // The statements and transaction settings the plan tests check.
 var (
 	// ReleaseStaleSQL and ReleasePlan: ReleaseDeadClaims (owners_test.go).
@@ -29,3 +31,7 @@ func CompareCursors(a, b string) int {
 	}
 	return ka.compare(kb)
 }
+
+// SetQuotaClock makes the quota periods (Enqueue, Quota, SetQuota) follow
+// now instead of the database's clock.
+func SetQuotaClock(s *Store, now func() time.Time) { s.quotaNow = now }

@@ -45,6 +45,9 @@ type Store struct {
 	waitSample int
 	// foldStep is FoldUsage's step (defaultFoldStep; tests set less).
 	foldStep uint64
+	// quotaNow, when set (tests), is the clock the quota periods are
+	// computed at instead of the database's now().
+	quotaNow func() time.Time
 	// claimCursor is the sender number (id) the next claim's walk starts
 	// after (ClaimLimited).
 	claimCursor atomic.Int64

@@ -26,6 +26,12 @@ type Workspace struct {
 	// smpp/coding.Substitute): a message whose request does not say is sent
 	// with its GSM-7 look-alikes replaced when it is on. Off by default.
 	SmartEncoding bool
+	// TimeZone is the IANA name of the time zone the workspace's quota days
+	// and months are counted in ("UTC" by default).
+	TimeZone string
+	// DailySegmentCap and MonthlySegmentCap are the workspace's segment
+	// caps (see SetQuota); 0 is no cap, the default.
+	DailySegmentCap, MonthlySegmentCap int64
 	// RateLimits are the workspace's own API rate limits; nil fields take
 	// the engine's configured defaults.
 	RateLimits RateLimits

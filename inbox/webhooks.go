@@ -37,6 +37,9 @@ const (
 	// EventWebhookDisabled: another endpoint of the workspace was disabled
 	// (it answered 410, or failed for WebhookFailingLimit).
 	EventWebhookDisabled = "webhook.disabled"
+	// EventQuotaThreshold: the workspace's segment count in a day or month
+	// reached 80 % or 100 % of its cap (see SetQuota).
+	EventQuotaThreshold = "quota.threshold"
 	// EventWebhookTest is sent on request (POST /v1/webhooks/{id}/test),
 	// whatever the endpoint subscribes to.
 	EventWebhookTest = "webhook.test"
@@ -48,7 +51,7 @@ const (
 var WebhookEventTypes = []string{
 	EventMessageStatus, EventMessageReceived, EventNumberAll,
 	EventNumberConnected, EventNumberDisabled, EventNumberEnabled, EventNumberDisconnected,
-	EventNumberRequestFulfilled, EventNumberRequestDeclined, EventWebhookDisabled,
+	EventNumberRequestFulfilled, EventNumberRequestDeclined, EventWebhookDisabled, EventQuotaThreshold,
 }
 
 // Limits of webhooks.

@@ -34,8 +34,8 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool)
 	var w Workspace
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO workspaces (name, sms_addon) VALUES ($1, $2)
-			RETURNING id, name, sms_addon, created_at`, name, smsAddon).
-			Scan(&w.ID, &w.Name, &w.SMSAddon, &w.CreatedAt)
+			RETURNING id, name, sms_addon, time_zone, created_at`, name, smsAddon).
+			Scan(&w.ID, &w.Name, &w.SMSAddon, &w.TimeZone, &w.CreatedAt)
 		if err != nil {
 			return err
 		}
@@ -53,10 +53,12 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string, smsAddon bool)
 // GetWorkspace returns a workspace, or ErrNotFound.
 func (s *Store) GetWorkspace(ctx context.Context, ws WorkspaceID) (Workspace, error) {
 	var w Workspace
+	var daily, monthly *int64
 	err := s.pool.QueryRow(ctx, `SELECT id, name, sms_addon, system, smart_encoding, api_requests_per_second,
-		api_messages_per_second, created_at FROM workspaces WHERE id = $1`, ws).
+		api_messages_per_second, time_zone, daily_segment_cap, monthly_segment_cap, created_at FROM workspaces WHERE id = $1`, ws).
 		Scan(&w.ID, &w.Name, &w.SMSAddon, &w.System, &w.SmartEncoding, &w.RateLimits.RequestsPerSecond,
-			&w.RateLimits.MessagesPerSecond, &w.CreatedAt)
+			&w.RateLimits.MessagesPerSecond, &w.TimeZone, &daily, &monthly, &w.CreatedAt)
+	w.DailySegmentCap, w.MonthlySegmentCap = orZero(daily), orZero(monthly)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotFound
 	}

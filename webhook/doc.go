@@ -8,7 +8,7 @@
 // Where events come from. Nothing is written for webhooks on the send and
 // receive paths. Each endpoint keeps cursors into the inbox change feed
 // (inbox.Store.Changes: message statuses, inbound messages, number
-// requests) and into the number events; the engine process holding the
+// requests, quota thresholds) and into the number events; the engine process holding the
 // endpoint's lease (inbox.Store.ClaimWebhooks) reads after them, sends the
 // events the endpoint subscribes to at once, and then, in one transaction,
 // writes them into its outbox in the state that attempt left them

@@ -1,5 +1,6 @@
 // Settings › SMS: the add-on, the connected number (configure, enable or
-// disable, disconnect), why messages are late, and custom number requests.
+// disable, disconnect), why messages are late, the segment quota, and
+// custom number requests.
 
 import {h, replace, timeEl, duration, ago, plural} from '../dom.js';
 import {get, put, post, del, all, q, words, session, saveSession, APIError} from '../api.js';
@@ -67,7 +68,7 @@ export function mount(main, app) {
     }
     const fs = h('fieldset', {class: 'plain', disabled: !canChange, id: 'sms-actions'},
       h('legend', {class: 'visually-hidden'}, 'SMS settings'),
-      connection(), late(), requests());
+      connection(), late(), quota(), requests());
     parts.push(fs);
     keepFocus(body, () => replace(body, ...parts));
   }
@@ -206,6 +207,33 @@ export function mount(main, app) {
     return box;
   }
 
+  // quota shows each segment cap the operator set (docs/quotas.md): what
+  // the current day or month has used of it, as a bar, and when it resets.
+  function quota() {
+    const q = state.sms.quota;
+    const sec = h('section', {class: 'card', 'aria-labelledby': 'quota-h', id: 'quota'}, h('h2', {id: 'quota-h'}, 'Segment quota'));
+    if (!q || (!q.daily && !q.monthly)) {
+      sec.append(h('p', {class: 'muted'}, 'No segment cap is set for this workspace: nothing is refused for volume.'));
+      return sec;
+    }
+    for (const [cap, u] of [['daily', q.daily], ['monthly', q.monthly]]) {
+      if (!u) continue;
+      const pct = Math.min(100, Math.floor(u.used * 100 / u.limit));
+      const name = cap === 'daily' ? 'Today' : 'This month';
+      const state = u.remaining === 0 ? ['failed', 'Cap reached'] : pct >= 80 ? ['late', `${pct} % used`] : ['ok', `${pct} % used`];
+      sec.append(h('div', {class: 'quota-cap', 'data-cap': cap},
+        h('h3', null, `${name} (${cap} cap)`, ' ', badge(state[0], state[1])),
+        h('meter', {min: 0, max: u.limit, value: u.used, low: u.limit * 0.8, high: u.limit * 0.8, optimum: 0,
+          'aria-label': `${cap} segments used, ${pct} percent`}),
+        h('p', {class: 'quota-used'}, `${u.used.toLocaleString()} of ${plural(u.limit, 'segment')} used; ${plural(u.remaining, 'segment')} left.`),
+        h('p', {class: 'muted'}, 'Resets ', timeEl(u.resets_at, false),
+          ` (${cap === 'daily' ? 'midnight' : 'the first of the month'} in ${q.time_zone}).`)));
+    }
+    sec.append(h('p', {class: 'hint'}, 'Every message counts when it is accepted, a scheduled one too. ' +
+      'A message that would go past a cap is refused until the cap resets. Your operator sets the caps.'));
+    return sec;
+  }
+
   function requests() {
     const sec = h('section', {class: 'card', 'aria-labelledby': 'request-h'},
       h('h2', {id: 'request-h', tabindex: '-1'}, 'Custom numbers'),
@@ -273,7 +301,8 @@ export function mount(main, app) {
   }
 
   const offReq = app.stream?.on('number_request.status', () => load());
+  const offQuota = app.stream?.on('quota.threshold', () => load());
   const offResync = app.stream?.on('resync', () => load());
   load();
-  return {unmount() { alive = false; offReq?.(); offResync?.(); }};
+  return {unmount() { alive = false; offReq?.(); offQuota?.(); offResync?.(); }};
 }

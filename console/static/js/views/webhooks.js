@@ -18,7 +18,8 @@ export const title = 'Settings › Webhooks';
 // documents them (read from /openapi.json; this copy only when that
 // fails), with what each one means.
 const FALLBACK_TYPES = ['message.status', 'message.received', 'number.*', 'number.connected', 'number.disabled',
-  'number.enabled', 'number.disconnected', 'number.request_fulfilled', 'number.request_declined', 'webhook.disabled'];
+  'number.enabled', 'number.disconnected', 'number.request_fulfilled', 'number.request_declined', 'webhook.disabled',
+  'quota.threshold'];
 const TYPE_WORDS = {
   'message.status': 'An outbound message was sent to the carrier, delivered, failed, expired or rejected',
   'message.received': 'A contact’s message arrived, with its conversation',
@@ -30,6 +31,7 @@ const TYPE_WORDS = {
   'number.request_fulfilled': 'A custom number request was fulfilled',
   'number.request_declined': 'A custom number request was declined',
   'webhook.disabled': 'Another of your endpoints was disabled (it answered 410 or kept failing)',
+  'quota.threshold': 'Your segments today or this month reached 80 % or 100 % of a cap',
 };
 // Message events carry conversations: subscribing needs the messages scope.
 const MESSAGE_TYPES = new Set(['message.status', 'message.received']);

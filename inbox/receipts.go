@@ -136,6 +136,16 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 		it := items[i]
 		idx[p], carrier[p], key[p], status[p], code[p], at[p] = int32(i), it.carrier, it.key, string(it.status), it.code, it.at
 	}
+	// Only a failed, expired or rejected receipt can end a message still
+	// sending and so move its thread on: without one in the batch, no
+	// thread's next message needs its due time (promoteByCarrierIDsSQL).
+	var more []*pgx.QueuedQuery
+	for _, it := range items {
+		if it.status.Final() && it.status != ReceiptDelivered {
+			more = append(more, &pgx.QueuedQuery{SQL: promoteByCarrierIDsSQL, Arguments: []any{carrier, key}})
+			break
+		}
+	}
 	out := make([]ReceiptResult, len(items))
 	err := retry(ctx, func() error {
 		return s.queryPlanned(ctx, perCallPlan, applyReceiptsSQL, []any{idx, carrier, key, status, code, at}, func(rows pgx.Rows) error {
@@ -147,7 +157,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 			}
 			out[i] = ReceiptResult{Message: MessageID(msg), Status: Status(st)}
 			return nil
-		}, &pgx.QueuedQuery{SQL: promoteByCarrierIDsSQL, Arguments: []any{carrier, key}})
+		}, more...)
 	})
 	if err != nil {
 		return nil, err

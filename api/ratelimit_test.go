@@ -1,11 +1,9 @@
 package api_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"testing"
@@ -217,15 +215,7 @@ func TestWorkspaceRateLimitOverrides(t *testing.T) {
 	r = e.do("PATCH", path, opToken, `{"rate_limits": {"requests_per_second": 2, "messages_per_second": 0}}`)
 	want(t, r, http.StatusOK, "")
 	// As openapi.json documents them, with and without a null.
-	raw, err := os.ReadFile("openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	props := doc["components"].(map[string]any)["schemas"].(map[string]any)["Workspace"].(map[string]any)["properties"].(map[string]any)
+	props := openAPISchema(t, "Workspace")["properties"].(map[string]any)
 	for _, f := range []string{"rate_limits", "rate_limit_overrides"} {
 		checkSchema(t, "Workspace."+f, props[f].(map[string]any), r.json(t)[f])
 		checkSchema(t, "Workspace."+f, props[f].(map[string]any), e.do("GET", "/admin/v1/workspaces/"+strconv.FormatInt(int64(e.ready("c").id), 10), opToken, nil).json(t)[f])

@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 )
@@ -205,15 +204,7 @@ func TestSmartEncodingBatch(t *testing.T) {
 // documented SmartEncodingResult, every field sent.
 func TestOpenAPISmartEncoding(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("openapi.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	schema := doc["components"].(map[string]any)["schemas"].(map[string]any)["SmartEncodingResult"].(map[string]any)
+	schema := openAPISchema(t, "SmartEncodingResult")
 	e := newEnv(t)
 	w := e.ready("smart schema")
 	r := e.do("POST", "/v1/messages", w.token, map[string]any{"to": contact(1), "text": quote160, "smart_encoding": true})

@@ -478,6 +478,9 @@ func TestConsoleScheduledSends(t *testing.T) {
 			t.Skip("nothing scheduled")
 		}
 		loaded := eval[float64](tb, `window.switchboardConsole.loadedAt`)
+		// The page's wait (15 s) counts from the send time, not from
+		// whenever this subtest starts: the time itself is the condition.
+		time.Sleep(time.Until(soonAt))
 		tb.waitFor("the scheduled message delivered", fmt.Sprintf(`document.querySelector('%s')?.dataset.status === 'delivered'`, li(soon)))
 		if eval[float64](tb, `window.switchboardConsole.loadedAt`) != loaded {
 			t.Fatal("the page was reloaded")

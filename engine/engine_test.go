@@ -61,7 +61,7 @@ carriers:
 // them to the test).
 func startEngine(t *testing.T, cfg *config.Config) *testEngine {
 	t.Helper()
-	return startEngineLogged(t, cfg, &lockedBuffer{})
+	return startEngineLogged(t, cfg, &testenv.LogBuffer{})
 }
 
 func (te *testEngine) stop() {

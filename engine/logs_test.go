@@ -12,7 +12,7 @@ import (
 )
 
 // logLines parses the engine's JSON log lines.
-func logLines(t *testing.T, logs *lockedBuffer) []map[string]any {
+func logLines(t *testing.T, logs *testenv.LogBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(logs.String(), "\n") {
@@ -74,7 +74,7 @@ func TestLogLevelsAndFieldsOfFaults(t *testing.T) {
 		c.Carriers = append(c.Carriers, bad, down)
 		fastClasses(c)
 	})
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	te := startEngineLogged(t, cfg, &logs)
 	ws := testenv.Seed(t, te.store, "+14155552671")
 	enqueueLoad(t, te.store, ws, "logs", 40, 40)

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,26 +17,8 @@ import (
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
-// lockedBuffer collects an engine's log lines for a test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startEngineLogged is startEngine with the engine's log lines in logs.
-func startEngineLogged(t *testing.T, cfg *config.Config, logs *lockedBuffer) *testEngine {
+func startEngineLogged(t *testing.T, cfg *config.Config, logs *testenv.LogBuffer) *testEngine {
 	t.Helper()
 	e, err := New(context.Background(), cfg, NewLogger(cfg.Log.Level, logs))
 	if err != nil {
@@ -129,7 +109,7 @@ func TestReloadUnderLoad(t *testing.T) {
 log: `+logPath)
 	rc := newReloadConfig(t, testenv.NewDatabase(t), sim.Addr(""))
 	rc.write(100, 200, "info", "")
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	te := startEngineLogged(t, rc.load(), &logs)
 	ws := testenv.Seed(t, te.store, "+14155552671")
 	const total = 1800

@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sort"
@@ -178,24 +177,6 @@ func TestTwoLimitersShareTheRate(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFailOpen: with its Redis killed, the Limiter grants everything
 // (FailOpen), says so once in the log and in Stats, asks Redis again only
 // after Retry, and enforces the limit again once Redis is back.
@@ -208,7 +189,7 @@ func TestFailOpen(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	l, err := ratelimit.New(c, ratelimit.Config{Retry: 300 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

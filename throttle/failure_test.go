@@ -1,7 +1,6 @@
 package throttle_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,24 +15,6 @@ import (
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/throttle"
 )
-
-// syncBuffer is a log sink safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestFailClosedRedisRestart runs two dispatcher loops (a Take every 5 ms for
 // five numbers) against a private redis-server, kills it (SIGKILL, no
@@ -54,7 +35,7 @@ func TestFailClosedRedisRestart(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
 	defer c.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	var (
 		hmu    sync.Mutex
 		health []bool

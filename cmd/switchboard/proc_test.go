@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,25 +42,8 @@ type engineProc struct {
 	env    []string
 	cmd    *exec.Cmd
 	http   string
-	logs   *lockedBuf
+	logs   *testenv.LogBuffer
 	exited chan struct{}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // writeEngineConfig writes an engine config for a process and returns its path.
@@ -102,7 +84,7 @@ func (p *engineProc) start() {
 	p.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), "SB_MAIN=1", "SB_MAIN_ARGS=serve\x1f--config\x1f"+p.cfg), p.env...)
-	p.logs = &lockedBuf{}
+	p.logs = &testenv.LogBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout = p.logs
 	cmd.Stderr = io.MultiWriter(p.logs, pw)

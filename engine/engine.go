@@ -547,10 +547,10 @@ func (cr *carrierRun) run(ctx context.Context) {
 }
 
 func (cr *carrierRun) maintain(ctx context.Context, ttl time.Duration) {
-	name := cr.cfg.Name
 	now := time.Now()
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
+	name := cr.cfg.Name // cr.cfg is replaced under cr.mu by a reload (retune)
 	for i, h := range cr.held {
 		err := cr.e.slots.Renew(ctx, name, i)
 		switch {

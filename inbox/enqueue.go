@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -153,41 +154,61 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		exempt = append(exempt, r.OptOutExempt)
 	}
 
-	var lost []int // accepted items whose key a concurrent call inserted first
-	err := retry(ctx, func() error {
-		lost = lost[:0]
-		return s.queryPlanned(ctx, perCallPlan, enqueueSQL, []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid, exempt, s.quotaClock()}, func(rows pgx.Rows) error {
-			var (
-				i                int32
-				code, from, over string
-				id, th           int64
-				inserted, sched  bool
-				limit, used      int64
-				resets           *time.Time
-			)
-			if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched, &over, &limit, &used, &resets); err != nil {
-				return err
-			}
-			r := &res[i]
-			*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i], Scheduled: sched && inserted}
-			switch {
-			case code == "duplicate":
-				r.Duplicate, r.To = true, ""
-			case code == string(CodeQuotaExceeded):
-				// Used is the count before the call here; the call's own
-				// inserts are added below.
-				*r = EnqueueResult{Err: &QuotaExceededError{Period: QuotaPeriod(over), Limit: limit, Used: used,
-					Segments: reqs[i].Segments, ResetsAt: timeOrZero(resets)}}
-			case code != "":
-				*r = EnqueueResult{Err: refusal(code)}
-			case !inserted:
-				lost = append(lost, int(i))
-			}
-			return nil
+	// The plain statement first, unless a workspace of the call is known
+	// to have a cap; if it finds one after all, it inserts nothing and the
+	// call runs again with the quota statement.
+	var (
+		lost []int // accepted items whose key a concurrent call inserted first
+		sql  = enqueuePlainSQL
+		args = []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid, exempt}
+	)
+	if s.capped.any(reqs, now) {
+		sql, args = enqueueQuotaSQL, append(args, s.quotaClock())
+	}
+	for {
+		var bounced []WorkspaceID
+		err := retry(ctx, func() error {
+			lost, bounced = lost[:0], bounced[:0]
+			return s.queryPlanned(ctx, perCallPlan, sql, args, func(rows pgx.Rows) error {
+				var (
+					i                int32
+					code, from, over string
+					id, th           int64
+					inserted, sched  bool
+					limit, used      int64
+					resets           *time.Time
+				)
+				if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched, &over, &limit, &used, &resets); err != nil {
+					return err
+				}
+				r := &res[i]
+				*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i], Scheduled: sched && inserted}
+				switch {
+				case code == codeCapped:
+					bounced = append(bounced, reqs[i].Workspace)
+				case code == "duplicate":
+					r.Duplicate, r.To = true, ""
+				case code == string(CodeQuotaExceeded):
+					// Used is the count before the call here; the call's own
+					// inserts are added below.
+					*r = EnqueueResult{Err: &QuotaExceededError{Period: QuotaPeriod(over), Limit: limit, Used: used,
+						Segments: reqs[i].Segments, ResetsAt: timeOrZero(resets)}}
+				case code != "":
+					*r = EnqueueResult{Err: refusal(code)}
+				case !inserted:
+					lost = append(lost, int(i))
+				}
+				return nil
+			})
 		})
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		if len(bounced) == 0 {
+			break
+		}
+		s.capped.add(bounced, time.Now())
+		sql, args = enqueueQuotaSQL, append(args, s.quotaClock())
 	}
 	for _, i := range lost {
 		// A concurrent Enqueue committed the same key between our snapshot
@@ -236,13 +257,60 @@ func addQuotaUse(reqs []OutboundRequest, res []EnqueueResult) {
 	}
 }
 
+// codeCapped is enqueuePlainSQL's answer for an item of a workspace that
+// has a cap: nothing was inserted, run enqueueQuotaSQL.
+const codeCapped = "capped"
+
+// cappedMemory is how long a Store remembers that a workspace has a cap:
+// its calls go straight to the quota statement meanwhile. A cap removed is
+// noticed when the memory ends (until then its calls cost a little more);
+// a cap set is noticed at once (the plain statement checks).
+const cappedMemory = time.Minute
+
+// cappedSet is the workspaces a Store has recently seen with a cap.
+type cappedSet struct {
+	mu    sync.Mutex
+	until map[WorkspaceID]time.Time
+}
+
+// any reports whether a workspace of reqs is remembered as capped at now.
+func (c *cappedSet) any(reqs []OutboundRequest, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.until) == 0 {
+		return false
+	}
+	for _, r := range reqs {
+		if t, ok := c.until[r.Workspace]; ok {
+			if now.Before(t) {
+				return true
+			}
+			delete(c.until, r.Workspace)
+		}
+	}
+	return false
+}
+
+// add remembers workspaces as capped from now on, for cappedMemory.
+func (c *cappedSet) add(ws []WorkspaceID, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.until == nil {
+		c.until = map[WorkspaceID]time.Time{}
+	}
+	for _, w := range ws {
+		c.until[w] = now.Add(cappedMemory)
+	}
+}
+
 type idemKey struct {
 	ws  WorkspaceID
 	key string
 }
 
-// enqueueSQL validates, picks the sender and inserts a whole batch in one
-// statement (one snapshot, one round trip).
+// The Enqueue statements (enqueuePlainSQL, enqueueQuotaSQL) validate, pick
+// the sender and insert a whole batch in one statement (one snapshot, one
+// round trip).
 //
 // Sender choice per item (cand): the workspace's current connections,
 // restricted to From when given; enabled ones first; then, only for a
@@ -277,7 +345,22 @@ type idemKey struct {
 // no thread_seq, no out_seq, no due_at, so it holds back nothing until
 // ReleaseScheduled queues it. expires_at is set only for a tenant's
 // validity ($11, microseconds; 0 for none): send time + validity.
-const enqueueSQL = `
+var (
+	// enqueueQuotaSQL is the statement for a batch with a capped workspace.
+	enqueueQuotaSQL = enqueueHead + enqueueQuota + enqueueOK(enqueueQuotaFilter) + enqueueInsert + ",\n" +
+		enqueueQuotaCount + enqueueQuotaResult
+	// enqueuePlainSQL is the statement for a batch without one: it checks
+	// that with one probe of quota_usage per workspace and, if a workspace
+	// of the batch has a cap after all, inserts nothing and answers
+	// codeCapped for that workspace's items (Enqueue then runs
+	// enqueueQuotaSQL).
+	enqueuePlainSQL = enqueueHead + enqueueCapped + enqueueOK(enqueuePlainFilter) + enqueueInsert + "\n" + enqueuePlainResult
+)
+
+// enqueueHead is the statement's common start: the items (req), the
+// workspaces' connections (conn), the sender candidates (pairs, load, cand)
+// and each item's verdict.
+const enqueueHead = `
 WITH req AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::int2[], $8::text[], $9::text[], $10::timestamptz[], $11::int8[], $12::bool[])
@@ -348,7 +431,11 @@ verdict AS MATERIALIZED (
         LIMIT 1
     ) o ON true
 ),
--- Segment quotas (quota.go): the counters of the batch's workspaces that
+`
+
+// enqueueQuota locks and checks the counters of the batch's capped
+// workspaces (enqueueQuotaSQL).
+const enqueueQuota = `-- Segment quotas (quota.go): the counters of the batch's workspaces that
 -- have a cap (the others have no row: nothing is locked or written for
 -- them), locked in workspace order before any thread, each read at its
 -- latest committed value (under READ COMMITTED, FOR UPDATE waits for a
@@ -388,18 +475,44 @@ qv AS MATERIALIZED (
 qno AS MATERIALIZED (
     SELECT coalesce(array_agg(ord), '{}') AS refused FROM qv WHERE over <> ''
 ),
-ok AS MATERIALIZED (
+`
+
+// enqueueCapped lists the batch's workspaces that have a cap
+// (enqueuePlainSQL): when there is one, the plain statement inserts
+// nothing.
+const enqueueCapped = `capped AS MATERIALIZED (
+    SELECT coalesce(array_agg(q.workspace_id), '{}') AS ws
+    FROM quota_usage q WHERE q.workspace_id IN (SELECT DISTINCT ws FROM req)
+),
+`
+
+// The filters of ok: the items to insert. The plain one adds a condition
+// on no row but on the capped CTE, which PostgreSQL evaluates once and
+// leaves out of ok's row estimate (see ok).
+const (
+	enqueueQuotaFilter = "CASE WHEN ord = ANY ((SELECT refused FROM qno)::int4[]) THEN 'quota_exceeded' ELSE refusal END = ''"
+	enqueuePlainFilter = "refusal = '' AND cardinality((SELECT ws FROM capped)) = 0"
+)
+
+// enqueueOK is the items to insert (those filter keeps), with their ids,
+// in item order.
+func enqueueOK(filter string) string {
+	return `ok AS MATERIALIZED (
     SELECT x.*,
            row_number() OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL ORDER BY x.ord) AS k,
            count(*) OVER (PARTITION BY x.ws, x.number_id, x.contact, x.send_at IS NULL) AS n
     FROM (
         SELECT nextval('messages_id_seq') AS id, v.*
         FROM (SELECT * FROM verdict
-              WHERE CASE WHEN ord = ANY ((SELECT refused FROM qno)::int4[]) THEN 'quota_exceeded' ELSE refusal END = ''
+              WHERE ` + filter + `
               ORDER BY ord) v
     ) x
 ),
-th AS (
+`
+}
+
+// enqueueInsert upserts the threads and inserts the messages.
+const enqueueInsert = `th AS (
     INSERT INTO threads AS t (workspace_id, channel, number_id, contact, last_message_at, last_outbound_at, out_seq)
     SELECT ws, 'sms', number_id, contact, now(), now(), count(*) FILTER (WHERE send_at IS NULL) FROM ok
     GROUP BY ws, number_id, contact
@@ -424,8 +537,11 @@ ins AS (
     JOIN th ON th.workspace_id = ok.ws AND th.number_id = ok.number_id AND th.contact = ok.contact
     ON CONFLICT (workspace_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, thread_id
-),
--- The capped workspaces' counts after the batch: what their inserted
+)`
+
+// enqueueQuotaCount adds the inserted segments to the capped workspaces'
+// counters and writes their threshold events (enqueueQuotaSQL).
+const enqueueQuotaCount = `-- The capped workspaces' counts after the batch: what their inserted
 -- messages added (an item that lost an idempotency race inserted
 -- nothing), and whether a cap refused an item.
 qadd AS MATERIALIZED (
@@ -461,7 +577,10 @@ qev AS (
            OR (t.threshold = 100 AND x.refused))
     ON CONFLICT DO NOTHING
 )
-SELECT v.ord, CASE WHEN qv.over <> '' THEN 'quota_exceeded' ELSE v.refusal END,
+`
+
+// enqueueQuotaResult is enqueueQuotaSQL's answer, a row per item.
+const enqueueQuotaResult = `SELECT v.ord, CASE WHEN qv.over <> '' THEN 'quota_exceeded' ELSE v.refusal END,
        coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL,
        coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, ''),
        ok.send_at IS NOT NULL,
@@ -473,4 +592,16 @@ FROM verdict v
 LEFT JOIN ok ON ok.ord = v.ord
 LEFT JOIN ins i ON i.id = ok.id
 LEFT JOIN qv ON qv.ord = v.ord
+`
+
+// enqueuePlainResult is enqueuePlainSQL's answer, a row per item, in the
+// columns of enqueueQuotaResult.
+const enqueuePlainResult = `
+SELECT v.ord, CASE WHEN v.refusal = '' AND v.ws = ANY ((SELECT ws FROM capped)::int8[]) THEN '` + codeCapped + `' ELSE v.refusal END,
+       coalesce(i.id, v.dup_id, 0), coalesce(i.thread_id, v.dup_thread, 0), i.id IS NOT NULL,
+       coalesce(CASE WHEN i.id IS NOT NULL THEN ok.sender END, v.dup_from, ''),
+       ok.send_at IS NOT NULL, '', 0::int8, 0::int8, NULL::timestamptz
+FROM verdict v
+LEFT JOIN ok ON ok.ord = v.ord
+LEFT JOIN ins i ON i.id = ok.id
 `

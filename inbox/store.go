@@ -51,6 +51,7 @@ type Store struct {
 	// claimCursor is the sender number (id) the next claim's walk starts
 	// after (ClaimLimited).
 	claimCursor atomic.Int64
+	capped      cappedSet // workspaces seen with a segment cap (Enqueue)
 }
 
 // New returns a Store over pool. It does not migrate: call Migrate first.

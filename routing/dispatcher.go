@@ -134,11 +134,14 @@ type Dispatcher struct {
 	jobs    sync.WaitGroup           // one per message held
 	returns sync.WaitGroup           // tokens being given back to the limiter
 	full    atomic.Pointer[[]string] // numbers whose queues are full, for Claim
-	intakeM sync.Mutex               // guards intake
-	intake  []Outbound               // claimed, not yet in a queue
-	refuseM sync.Mutex               // guards refusals and recent
-	refuse  map[RefusalKey]*refusalCount
-	recent  map[string]map[string]time.Time // carrier → number → last 0x58
+	// withWork is how many numbers have messages queued here (the
+	// scheduler's rings), for claimPerNumber.
+	withWork atomic.Int64
+	intakeM  sync.Mutex // guards intake
+	intake   []Outbound // claimed, not yet in a queue
+	refuseM  sync.Mutex // guards refusals and recent
+	refuse   map[RefusalKey]*refusalCount
+	recent   map[string]map[string]time.Time // carrier → number → last 0x58
 
 	// carrierSet is the carrier set in force (SetCarriers); reconf is a
 	// new one the scheduler has not applied yet.
@@ -348,7 +351,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			continue
 		}
 		want := min(free, d.cfg.ClaimBatch)
-		msgs, err := d.cfg.Store.Claim(ctx, d.cfg.Owner, want, d.cfg.Lease, *d.full.Load(), d.cfg.MinQueue)
+		msgs, err := d.cfg.Store.Claim(ctx, d.cfg.Owner, want, d.cfg.Lease, *d.full.Load(), d.claimPerNumber())
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -384,6 +387,23 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			d.expire(ctx)
 		}
 	}
+}
+
+// claimPerNumber is how many messages of one sender number a claim takes:
+// MinQueue, or fewer when that many of each number with work here would
+// take more than half the in-flight budget. Then the carrier account, not
+// the numbers, is the bottleneck (thousands of numbers with work), and a
+// number's next messages would only wait in memory while other numbers'
+// first ones wait in the store: claiming fewer of each spreads the budget
+// over more numbers, down to one message each, so that every backlogged
+// number is sent from within a few passes of the budget instead of a block
+// of numbers at a time.
+func (d *Dispatcher) claimPerNumber() int {
+	n := int(d.withWork.Load())
+	if n*d.cfg.MinQueue <= d.cfg.InFlight/2 {
+		return d.cfg.MinQueue
+	}
+	return max(1, d.cfg.InFlight/(2*n))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
@@ -487,6 +507,7 @@ type numberQ struct {
 	pooledAt time.Time // when pool was granted (local clock)
 	grantAt  time.Time // the limiter's time of that grant (for Return)
 	inRing   bool
+	ringAt   int // its index in cq.ring when the last round was planned
 	weight   float64
 	cap      int       // most jobs queued
 	wlog     *writeLog // its recent writes (nil: no check)
@@ -495,10 +516,14 @@ type numberQ struct {
 
 // carrierQ is a carrier account's numbers with work.
 type carrierQ struct {
-	name     string
-	c        *Carrier
-	ring     []*numberQ
-	rr       int       // where the next round starts in ring
+	name string
+	c    *Carrier
+	ring []*numberQ
+	// rr is where the next round starts in ring: past the last number the
+	// previous round got tokens for, so that when the account is short
+	// every number with work gets its turn (round robin over the grants,
+	// not over the rounds).
+	rr       int
 	eligible time.Time // the account has no room before this
 	errDelay time.Duration
 	quiet    bool // in a quiet period (logged once)
@@ -816,8 +841,10 @@ func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest
 		var cands []*numberQ
 		var alloc, left []int
 		for i := range cq.ring {
-			n := cq.ring[(cq.rr+i)%len(cq.ring)]
+			at := (cq.rr + i) % len(cq.ring)
+			n := cq.ring[at]
 			if len(n.jobs) > 0 && n.pool == 0 && !now.Before(n.eligible) {
+				n.ringAt = at
 				cands = append(cands, n)
 				alloc = append(alloc, 0)
 				left = append(left, partsLeft(n, free))
@@ -826,7 +853,6 @@ func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest
 		if len(cands) == 0 {
 			continue
 		}
-		cq.rr = (cq.rr + 1) % len(cq.ring)
 		// Deal the free window one part at a time.
 		for dealt := true; free > 0 && dealt; {
 			dealt = false
@@ -940,6 +966,9 @@ func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans []
 			want := req.Wants[k].Max
 			granted += g.N
 			if g.N > 0 {
+				// The ring is as plan saw it (only this goroutine changes
+				// it, and not in between).
+				cq.rr = (n.ringAt + 1) % len(cq.ring)
 				n.pooledAt, n.grantAt = now, r.At
 				n.pool += g.N
 				free = d.spend(sendCtx, n, free)
@@ -1268,11 +1297,17 @@ func (d *Dispatcher) startedJobs() int {
 	return k
 }
 
-// publishFull tells the claimer which numbers have full queues. It runs
+// publishFull tells the claimer which numbers have full queues, and how
+// many numbers have work (claimPerNumber). It runs
 // every round, so it allocates only when the set changed.
 func (d *Dispatcher) publishFull() {
 	old := *d.full.Load()
 	k, same := 0, true
+	work := 0
+	for _, cq := range d.carriers {
+		work += len(cq.ring)
+	}
+	d.withWork.Store(int64(work))
 	for _, cq := range d.carriers {
 		for _, n := range cq.ring {
 			if len(n.jobs) >= n.cap {

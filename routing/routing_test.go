@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type memStore struct {
 	inbound  []routing.Inbound
 	failNext int // store calls to fail
 	claims   int
+	per      []int               // perNumber of each claim
 	recorded map[int64]time.Time // when each message's first result was recorded
 }
 
@@ -49,6 +51,7 @@ func (s *memStore) Claim(ctx context.Context, owner string, max int, lease time.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.claims++
+	s.per = append(s.per, perNumber)
 	var out []routing.Outbound
 	per := map[string]int{}
 	kept := s.queue[:0]
@@ -639,4 +642,119 @@ func TestDispatchRefusalsSlowWhatWasRefused(t *testing.T) {
 		defer lim.mu.Unlock()
 		return slices.Contains(lim.throttled, "sim/")
 	})
+}
+
+// account is a Limiter whose carrier account grants at most per segments a
+// Take, shared max-min fairly (one at a time round the wants, in the order
+// asked, as package throttle's does with equal weights); the numbers have
+// no limit of their own: the account, not the numbers, is the bottleneck.
+type account struct {
+	instant
+	per int
+}
+
+func (l *account) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {
+	out := make([]routing.TakeResult, len(reqs))
+	for i, r := range reqs {
+		out[i].Grants = make([]routing.Grant, len(r.Wants))
+		left := l.per
+		for dealt := true; left > 0 && dealt; {
+			dealt = false
+			for k, w := range r.Wants {
+				if left > 0 && out[i].Grants[k].N < w.Max {
+					out[i].Grants[k].N++
+					left--
+					dealt = true
+				}
+			}
+		}
+		if left == 0 {
+			out[i].AccountWait = time.Millisecond
+		}
+	}
+	return out
+}
+
+// firstSources returns the sources of the first n submit_sm srv received.
+func firstSources(srv *smpptest.Server, n int) []string {
+	var src []string
+	for _, rc := range srv.Received() {
+		if rc.Header.ID == smpp.SubmitSMID && len(src) < n {
+			src = append(src, rc.Source)
+		}
+	}
+	return src
+}
+
+// When the account is short, its grants go round the numbers with work:
+// each round starts past the last number the previous one got tokens for.
+// 20 numbers with a backlog each and an account that grants 2 segments a
+// Take: the first 20 submits are from 20 different numbers.
+func TestDispatchAccountGrantsGoRound(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{})
+	c := startCarrierWindow(t, srv, coding.UDH8, 100, nil)
+	var msgs []routing.Outbound
+	for k := range 20 {
+		for i := range 5 {
+			msgs = append(msgs, from(int64(k*100+i+1), fmt.Sprintf("+155500000%02d", k)))
+		}
+	}
+	store := newMemStore(msgs...)
+	runDispatcher(t, store, &account{per: 2}, c)
+	eventually(t, "20 submits", func() bool { return srv.Stats().Submits >= 20 })
+	seen := map[string]int{}
+	for _, s := range firstSources(srv, 20) {
+		seen[s]++
+	}
+	if len(seen) != 20 {
+		t.Fatalf("the first 20 submits came from %d numbers (%v), want all 20 once", len(seen), seen)
+	}
+}
+
+// With more numbers with work than the in-flight budget holds at MinQueue
+// each, a claim takes fewer messages of each number, down to one, so that
+// the budget is spread over every backlogged number instead of held by the
+// first few (the store's claim walks the numbers round robin; this test's
+// store does not, so the test checks what the dispatcher asks for): 60
+// numbers with 10 messages each, a budget of 40 and MinQueue 8. With 2
+// numbers, claims take MinQueue each.
+func TestDispatchClaimsSpreadWhenNumbersOutnumberTheBudget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		numbers int
+		least   int // the fewest per number a claim should ask for
+		most    int // the most
+		submits int
+	}{{60, 1, 8, 400}, {2, 8, 8, 15}} {
+		t.Run(fmt.Sprint(tc.numbers, " numbers"), func(t *testing.T) {
+			srv := smpptest.Start(t, smpptest.Config{})
+			c := startCarrierWindow(t, srv, coding.UDH8, 100, nil)
+			var msgs []routing.Outbound
+			for k := range tc.numbers {
+				for i := range 10 {
+					msgs = append(msgs, from(int64(k*100+i+1), fmt.Sprintf("+155500001%02d", k)))
+				}
+			}
+			store := newMemStore(msgs...)
+			d, err := routing.NewDispatcher(routing.DispatcherConfig{
+				Owner: "test", Store: store, Limiter: &account{per: 4}, Carriers: map[string]*routing.Carrier{"sim": c},
+				Poll: 10 * time.Millisecond, RetryMin: time.Second, ClaimBatch: 20, InFlight: 40, MinQueue: 8,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { d.Run(ctx); close(done) }()
+			t.Cleanup(func() { cancel(); <-done })
+			eventually(t, "the submits", func() bool { return srv.Stats().Submits >= int64(tc.submits) })
+			store.mu.Lock()
+			per := slices.Clone(store.per)
+			store.mu.Unlock()
+			if slices.Min(per) != tc.least || slices.Max(per) != tc.most {
+				t.Fatalf("claims asked for %v per number, want from %d to %d", per, tc.least, tc.most)
+			}
+		})
+	}
 }

@@ -487,7 +487,7 @@ func (cr *carrierRun) sessionConfig(slot int, t smpp.BindType) smpp.SessionConfi
 		// (332 µs of PostgreSQL CPU an MO); 256, 5.2-5.9k (176-204 µs).
 		// Order per sender is kept (a sender's PDUs go to one worker).
 		InboundWorkers: 256,
-		Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
+		Logger:         log,
 		OnStateChange: func(c smpp.StateChange) {
 			f := []zap.Field{zap.String("state", c.State.String())}
 			if c.Err != nil {

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
@@ -372,6 +376,35 @@ func TestSessionNacksUnknownCommand(t *testing.T) {
 	}
 	if s.Stats().Reconnects != 0 {
 		t.Fatal("the session reconnected")
+	}
+}
+
+// SessionConfig.Logger gets, at debug level, what OnStateChange does not
+// say: a response that matches no request, and why a connection was lost.
+// Every line carries the field addr.
+func TestSessionLogger(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zapcore.DebugLevel)
+	srv := smpptest.Start(t, smpptest.Config{})
+	s := newSession(t, srv, func(c *smpp.SessionConfig) { c.Logger = zap.New(core) })
+	waitBound(t, s)
+	if err := srv.SendRaw(smpp.AppendHeaderOnly(nil, smpp.EnquireLinkRespID, smpp.StatusOK, 4242)); err != nil {
+		t.Fatal(err)
+	}
+	stray := func() []observer.LoggedEntry {
+		return logs.FilterMessage("smpp: response matches no request").FilterField(zap.Uint32("sequence", 4242)).All()
+	}
+	eventually(t, "the stray response logged", func() bool { return len(stray()) == 1 })
+	srv.DropAll()
+	lost := func() []observer.LoggedEntry { return logs.FilterMessage("smpp: connection lost; reconnecting").All() }
+	eventually(t, "the lost connection logged", func() bool { return len(lost()) >= 1 })
+	for _, e := range append(stray(), lost()[0]) {
+		if e.Level != zapcore.DebugLevel || e.ContextMap()["addr"] != srv.Addr() {
+			t.Errorf("%q at %v with fields %v: want debug level and addr %s", e.Message, e.Level, e.ContextMap(), srv.Addr())
+		}
+	}
+	if f := lost()[0].ContextMap(); f["error"] == nil || f["retry_in"] == nil {
+		t.Errorf("connection lost without error and retry_in: %v", f)
 	}
 }
 

@@ -139,14 +139,14 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	e.limiter, err = throttle.New(e.rdb, throttle.Config{
 		Prefix: cfg.Throttle.Prefix,
 		Margin: cfg.Throttle.Margin.D(),
-		Logger: zapSlog(log.Named("throttle")),
+		Logger: log.Named("throttle"),
 	})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
 	e.rateLimits, err = ratelimit.New(e.rdb, ratelimit.Config{
-		Prefix: cfg.APILimits.Prefix, Grant: cfg.APILimits.Grant.D(), Logger: zapSlog(log.Named("ratelimit")),
+		Prefix: cfg.APILimits.Prefix, Grant: cfg.APILimits.Grant.D(), Logger: log.Named("ratelimit"),
 	})
 	if err != nil {
 		e.close()

@@ -120,17 +120,7 @@ func TestDispatchLateGrantNoExtraInInterval(t *testing.T) {
 func lateGrantRun(t *testing.T, writeMargin time.Duration) (refused, maxIn int64) {
 	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 1ms, rate: {mode: sliding, source: 5}}]`)
 	c := &routing.Carrier{Name: "sim", Method: coding.UDH8, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1}
-	pool, err := smpp.NewPool(smpp.PoolConfig{Session: smpp.SessionConfig{Addr: sim.Addr(""), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := pool.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c.Submitter = pool
+	c.Submitter = startPool(t, smpp.SessionConfig{Addr: sim.Addr(""), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond})
 	var msgs []routing.Outbound
 	for i := range 10 {
 		m := from(int64(i+1), "+15550000001")

@@ -261,11 +261,22 @@ func startCarrierWindow(t *testing.T, srv *smpptest.Server, method coding.Method
 	if h != nil {
 		cfg.Handler = h(c)
 	}
-	pool, err := smpp.NewPool(smpp.PoolConfig{Session: cfg})
+	c.Submitter = startPool(t, cfg)
+	return c
+}
+
+// startPool returns a pool of one bind on cfg, bound; it is closed when the
+// test ends. (The engine fills its pools the same way, a lease slot's binds
+// at a time.)
+func startPool(tb testing.TB, cfg smpp.SessionConfig) *smpp.Pool {
+	tb.Helper()
+	s, err := smpp.NewSession(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	pool := &smpp.Pool{}
+	pool.Add(s)
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		pool.Close(ctx)
@@ -273,10 +284,9 @@ func startCarrierWindow(t *testing.T, srv *smpptest.Server, method coding.Method
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := pool.WaitBound(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	c.Submitter = pool
-	return c
+	return pool
 }
 
 func runDispatcher(t *testing.T, store *memStore, lim routing.Limiter, c *routing.Carrier) *routing.Dispatcher {

@@ -41,7 +41,8 @@ type SessionConfig struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Type is the bind operation: transceiver (the default), transmitter or
-	// receiver. A transmitter + receiver pair is two Sessions (see Pool).
+	// receiver. A transmitter + receiver pair is two Sessions (a Pool
+	// submits on the transmitter only).
 	Type             BindType
 	SystemID         string // at most 15 characters
 	Password         string // at most 8 characters; never logged

@@ -611,13 +611,9 @@ func TestSessionCloseUnderLoad(t *testing.T) {
 func TestPoolPicksMostFreeWindow(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{})
-	p, err := smpp.NewPool(smpp.PoolConfig{
-		Binds: 3,
-		Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "p", Window: 4,
-			ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
+	p := &smpp.Pool{}
+	for range 3 {
+		p.Add(newSession(t, srv, func(c *smpp.SessionConfig) { c.SystemID, c.Window = "p", 4 }))
 	}
 	defer closeWithin(p, 2*time.Second)
 	eventually(t, "3 binds", func() bool { return p.Bound() == 3 })
@@ -639,13 +635,14 @@ func TestPoolTransmitterReceiver(t *testing.T) {
 	t.Parallel()
 	var inbound atomic.Int64
 	srv := smpptest.Start(t, smpptest.Config{})
-	p, err := smpp.NewPool(smpp.PoolConfig{
-		Binds: 2, Mode: smpp.PoolTransmitterReceiver,
-		Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "p",
-			Handler: smpp.HandlerFunc(func(ctx context.Context, p smpp.SMSCPDU) smpp.Status { inbound.Add(1); return 0 })},
-	})
-	if err != nil {
-		t.Fatal(err)
+	p := &smpp.Pool{}
+	for range 2 {
+		for _, bt := range []smpp.BindType{smpp.BindTransmitter, smpp.BindReceiver} {
+			p.Add(newSession(t, srv, func(c *smpp.SessionConfig) {
+				c.SystemID, c.Type = "p", bt
+				c.Handler = smpp.HandlerFunc(func(ctx context.Context, p smpp.SMSCPDU) smpp.Status { inbound.Add(1); return 0 })
+			}))
+		}
 	}
 	defer closeWithin(p, 2*time.Second)
 	waitBound(t, p)

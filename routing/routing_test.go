@@ -31,10 +31,32 @@ type memStore struct {
 	failNext int // store calls to fail
 	claims   int
 	recorded map[int64]time.Time // when each message's first result was recorded
+	now      func() time.Time    // the clock SweepParts measures part ages by
 }
 
 func newMemStore(msgs ...routing.Outbound) *memStore {
-	return &memStore{queue: msgs, leased: map[int64]routing.Outbound{}, parts: map[routing.PartKey]map[int]routing.Part{}}
+	return &memStore{queue: msgs, leased: map[int64]routing.Outbound{}, parts: map[routing.PartKey]map[int]routing.Part{}, now: time.Now}
+}
+
+// testClock is a clock that stands still until the test moves it (Advance).
+// It is safe for concurrent use.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func (s *memStore) fail() error {
@@ -135,6 +157,7 @@ func (s *memStore) StoreParts(ctx context.Context, ps []routing.Part) ([]*routin
 	return out, nil
 }
 
+// SweepParts takes the part sets whose first part came older ago or more.
 func (s *memStore) SweepParts(ctx context.Context, older time.Duration, limit int) ([]routing.PartSet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -145,10 +168,16 @@ func (s *memStore) SweepParts(ctx context.Context, older time.Duration, limit in
 			p, ok := m[seq]
 			if ok {
 				set.Parts = append(set.Parts, p.Payload)
+				if set.FirstAt.IsZero() || p.ReceivedAt.Before(set.FirstAt) {
+					set.FirstAt = p.ReceivedAt
+				}
 			} else {
 				set.Parts = append(set.Parts, nil)
 			}
 			set.Codings = append(set.Codings, p.Coding)
+		}
+		if s.now().Sub(set.FirstAt) < older || len(out) == limit {
+			continue
 		}
 		delete(s.parts, k)
 		out = append(out, set)
@@ -294,12 +323,18 @@ func runDispatcher(t *testing.T, store *memStore, lim routing.Limiter, c *routin
 	return runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, time.Second)
 }
 
-func runDispatcherOf(t *testing.T, store *memStore, lim routing.Limiter, carriers map[string]*routing.Carrier, retryMin time.Duration) *routing.Dispatcher {
+// runDispatcherOf runs a dispatcher polling every 10 ms until the test
+// ends; mod, when given, changes its configuration first.
+func runDispatcherOf(t *testing.T, store *memStore, lim routing.Limiter, carriers map[string]*routing.Carrier, retryMin time.Duration, mod ...func(*routing.DispatcherConfig)) *routing.Dispatcher {
 	t.Helper()
-	d, err := routing.NewDispatcher(routing.DispatcherConfig{
+	cfg := routing.DispatcherConfig{
 		Owner: "test", Store: store, Limiter: lim, Carriers: carriers,
 		Poll: 10 * time.Millisecond, RetryMin: retryMin,
-	})
+	}
+	for _, f := range mod {
+		f(&cfg)
+	}
+	d, err := routing.NewDispatcher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,6 +396,9 @@ func TestDispatchSubmitsEverySegment(t *testing.T) {
 	}
 }
 
+// A message refused 0x58 is requeued RetryMin/2 to RetryMin after the
+// refusal (the number is slowed instead of the message backed off), and
+// the limiter hears of it.
 func TestDispatchThrottledIsRetriedAndReported(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{})
@@ -368,11 +406,13 @@ func TestDispatchThrottledIsRetriedAndReported(t *testing.T) {
 	srv.FailNext(1, smpp.StatusTHROTTLED)
 	store := newMemStore(out(7, "hi"))
 	lim := &instant{}
-	runDispatcher(t, store, lim, c)
+	clock := newTestClock()
+	runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, time.Second, func(c *routing.DispatcherConfig) { c.Now = clock.Now })
 	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
 	_, retries := store.snapshot()
-	if retries[0].Message != 7 || time.Until(retries[0].NotBefore) < 400*time.Millisecond || !strings.Contains(retries[0].Reason, "THROTTLED") {
-		t.Fatalf("retry %+v", retries[0])
+	wait := retries[0].NotBefore.Sub(clock.Now())
+	if retries[0].Message != 7 || wait < 500*time.Millisecond || wait > time.Second || !strings.Contains(retries[0].Reason, "THROTTLED") {
+		t.Fatalf("retry %+v, %v after the refusal; want 0.5 to 1 s (RetryMin 1 s)", retries[0], wait)
 	}
 	eventually(t, "the limiter told", func() bool { lim.mu.Lock(); defer lim.mu.Unlock(); return len(lim.throttled) == 1 })
 }
@@ -464,26 +504,40 @@ func TestRouterFilesAndAcksAfterCommit(t *testing.T) {
 	}
 }
 
+// A long message whose parts are still incomplete PartTimeout after the
+// first came is stored as it is, flagged incomplete, with the time the
+// first part came (on the router's clock); not before.
 func TestRouterSweepsIncompleteParts(t *testing.T) {
 	t.Parallel()
+	clock := newTestClock()
 	store := newMemStore()
-	r := routing.NewRouter(routing.RouterConfig{Store: store, PartTimeout: time.Millisecond})
+	store.now = clock.Now
+	r := routing.NewRouter(routing.RouterConfig{Store: store, Now: clock.Now})
 	t.Cleanup(r.Close)
 	srv := smpptest.Start(t, smpptest.Config{})
 	startCarrier(t, srv, coding.UDH8, r.Handler)
 	parts, _ := coding.Split(strings.Repeat("x", 400), coding.GSM7, coding.UDH8, 5)
 	p := smpp.DeliverSM{Source: smpp.Address{TON: 1, Addr: []byte("447700900123")}}
 	smpp.SetPart((*smpp.SubmitSM)(&p), parts[0], coding.UDH8)
+	first := clock.Now()
 	if st, err := srv.Deliver(context.Background(), &p); err != nil || st != 0 {
 		t.Fatal(st, err)
 	}
+	clock.Advance(routing.DefaultPartTimeout - time.Millisecond)
+	if n := r.Sweep(context.Background()); n != 0 {
+		t.Fatalf("swept %d a millisecond before the part timeout", n)
+	}
+	clock.Advance(time.Millisecond)
 	if n := r.Sweep(context.Background()); n != 1 {
-		t.Fatalf("swept %d", n)
+		t.Fatalf("swept %d at the part timeout, want 1", n)
 	}
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	if len(store.inbound) != 1 || !store.inbound[0].Incomplete || !strings.HasPrefix(store.inbound[0].Body, strings.Repeat("x", 153)) || !strings.Contains(store.inbound[0].Body, "[…]") {
 		t.Fatalf("%+v", store.inbound)
+	}
+	if at := store.inbound[0].ReceivedAt; !at.Equal(first) {
+		t.Fatalf("stored as received at %v, want %v (the first part)", at, first)
 	}
 }
 
@@ -518,10 +572,12 @@ func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
 	m := out(2, "y")
 	m.Carrier = "down"
 	store2 := newMemStore(m)
-	runDispatcherOf(t, store2, &instant{}, map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}}, time.Minute)
+	clock := newTestClock()
+	runDispatcherOf(t, store2, &instant{}, map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}}, time.Minute,
+		func(c *routing.DispatcherConfig) { c.Now = clock.Now })
 	var r []routing.Retry
 	eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
-	if wait := time.Until(r[0].NotBefore); wait > time.Second {
+	if wait := r[0].NotBefore.Sub(clock.Now()); wait <= 0 || wait > time.Second {
 		t.Fatalf("given back for %v, as a failed attempt would be (RetryMin is a minute)", wait)
 	}
 	if n := down.submits.Load(); n != 0 {

@@ -140,17 +140,10 @@ func lateGrantRun(t *testing.T, writeMargin time.Duration) (refused, maxIn int64
 	done := make(chan struct{})
 	go func() { d.Run(runCtx); close(done) }()
 	defer func() { stop(); <-done }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Eventually(t, "a result or a retry for every message", func() bool {
 		results, retries := store.snapshot()
-		if len(results)+len(retries) >= len(msgs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 15 s: %d results, %d retries of %d messages", len(results), len(retries), len(msgs))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(results)+len(retries) >= len(msgs)
+	})
 	if writeMargin >= 0 && d.Stats().WriteHeld == 0 {
 		t.Errorf("no write was held back: the late grant did not reach the check")
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
@@ -266,17 +267,6 @@ func (l *sliding) Take(ctx context.Context, reqs []routing.TakeRequest) []routin
 
 func (l *sliding) Rate(carrier, class string) float64 { return float64(l.perNumber) }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func startCarrier(t *testing.T, srv *smpptest.Server, method coding.Method, h func(*routing.Carrier) smpp.Handler) *routing.Carrier {
 	t.Helper()
 	return startCarrierWindow(t, srv, method, 20, h)
@@ -360,7 +350,7 @@ func TestDispatchSubmitsEverySegment(t *testing.T) {
 	store := newMemStore(out(1, "hello"), out(2, long))
 	runDispatcher(t, store, &instant{}, c)
 	want := 1 + out(2, long).Segments
-	eventually(t, "every segment recorded", func() bool { r, _ := store.snapshot(); return len(r) == want })
+	testenv.Eventually(t, "every segment recorded", func() bool { r, _ := store.snapshot(); return len(r) == want })
 	results, retries := store.snapshot()
 	if len(retries) != 0 {
 		t.Fatalf("retries %+v", retries)
@@ -408,13 +398,13 @@ func TestDispatchThrottledIsRetriedAndReported(t *testing.T) {
 	lim := &instant{}
 	clock := newTestClock()
 	runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, time.Second, func(c *routing.DispatcherConfig) { c.Now = clock.Now })
-	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
+	testenv.Eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
 	_, retries := store.snapshot()
 	wait := retries[0].NotBefore.Sub(clock.Now())
 	if retries[0].Message != 7 || wait < 500*time.Millisecond || wait > time.Second || !strings.Contains(retries[0].Reason, "THROTTLED") {
 		t.Fatalf("retry %+v, %v after the refusal; want 0.5 to 1 s (RetryMin 1 s)", retries[0], wait)
 	}
-	eventually(t, "the limiter told", func() bool { lim.mu.Lock(); defer lim.mu.Unlock(); return len(lim.throttled) == 1 })
+	testenv.Eventually(t, "the limiter told", func() bool { lim.mu.Lock(); defer lim.mu.Unlock(); return len(lim.throttled) == 1 })
 }
 
 func TestDispatchPermanentFailure(t *testing.T) {
@@ -424,7 +414,7 @@ func TestDispatchPermanentFailure(t *testing.T) {
 	srv.FailNext(1, smpp.StatusINVDSTADR)
 	store := newMemStore(out(9, "hi"))
 	d := runDispatcher(t, store, &instant{}, c)
-	eventually(t, "a result", func() bool { r, _ := store.snapshot(); return len(r) == 1 })
+	testenv.Eventually(t, "a result", func() bool { r, _ := store.snapshot(); return len(r) == 1 })
 	results, retries := store.snapshot()
 	if results[0].Outcome != routing.Permanent || results[0].Status != uint32(smpp.StatusINVDSTADR) || len(retries) != 0 {
 		t.Fatalf("%+v %+v", results, retries)
@@ -442,7 +432,7 @@ func TestDispatchUnknownCarrierIsGivenBack(t *testing.T) {
 	m.Carrier = "elsewhere"
 	store := newMemStore(m)
 	runDispatcher(t, store, &instant{}, c)
-	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
+	testenv.Eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
 	if s := srv.Stats().Submits; s != 0 {
 		t.Fatalf("%d submits", s)
 	}
@@ -576,7 +566,7 @@ func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
 	runDispatcherOf(t, store2, &instant{}, map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}}, time.Minute,
 		func(c *routing.DispatcherConfig) { c.Now = clock.Now })
 	var r []routing.Retry
-	eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
+	testenv.Eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
 	if wait := r[0].NotBefore.Sub(clock.Now()); wait <= 0 || wait > time.Second {
 		t.Fatalf("given back for %v, as a failed attempt would be (RetryMin is a minute)", wait)
 	}
@@ -608,7 +598,7 @@ func TestDispatchNoHeadOfLineBlocking(t *testing.T) {
 	start := time.Now()
 	runDispatcher(t, store, &sliding{perNumber: 10, sent: map[string][]time.Time{}}, c)
 	var at time.Time
-	eventually(t, "B's message recorded", func() bool { var ok bool; at, ok = store.recordedAt(100); return ok })
+	testenv.Eventually(t, "B's message recorded", func() bool { var ok bool; at, ok = store.recordedAt(100); return ok })
 	if wait := at.Sub(start); wait > time.Second {
 		t.Fatalf("B's message waited %v behind A's backlog", wait)
 	}
@@ -641,7 +631,7 @@ func TestDispatchDealsTheWindowInTurn(t *testing.T) {
 	}
 	store := newMemStore(msgs...)
 	runDispatcher(t, store, &instant{}, c)
-	eventually(t, "40 submits", func() bool { return srv.Stats().Submits >= 40 })
+	testenv.Eventually(t, "40 submits", func() bool { return srv.Stats().Submits >= 40 })
 	per := map[string]int{}
 	for i, rc := range srv.Received() {
 		if i >= 40 {
@@ -677,12 +667,12 @@ func TestDispatchRefusalsSlowWhatWasRefused(t *testing.T) {
 	store := newMemStore(from(1, "+15550000001"), from(2, "+15550000003"))
 	lim := &instant{}
 	d := runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, 50*time.Millisecond)
-	eventually(t, "the refused number slowed", func() bool {
+	testenv.Eventually(t, "the refused number slowed", func() bool {
 		lim.mu.Lock()
 		defer lim.mu.Unlock()
 		return slices.Contains(lim.throttled, "sim/+15550000001")
 	})
-	eventually(t, "the other one accepted, the refused one requeued", func() bool { r, q := store.snapshot(); return len(r) == 1 && len(q) == 1 })
+	testenv.Eventually(t, "the other one accepted, the refused one requeued", func() bool { r, q := store.snapshot(); return len(r) == 1 && len(q) == 1 })
 	lim.mu.Lock()
 	if slices.Contains(lim.throttled, "sim/") {
 		t.Fatalf("one number's refusal slowed the account: %v", lim.throttled)
@@ -700,7 +690,7 @@ func TestDispatchRefusalsSlowWhatWasRefused(t *testing.T) {
 	store.queue = append(store.queue, from(3, "+15550000001"), from(4, "+15550000002"))
 	store.mu.Unlock()
 	d.Kick()
-	eventually(t, "the account slowed", func() bool {
+	testenv.Eventually(t, "the account slowed", func() bool {
 		lim.mu.Lock()
 		defer lim.mu.Unlock()
 		return slices.Contains(lim.throttled, "sim/")

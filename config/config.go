@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -471,13 +472,7 @@ func (l *Log) complete(errs *fieldErrs) {
 // completeStores fills the PostgreSQL and Redis URLs (from the environment,
 // else the defaults) and checks them.
 func (c *Config) completeStores(errs *fieldErrs, getenv func(string) string) {
-	if c.Postgres.URL == "" {
-		c.Postgres.URL = getenv("DATABASE_URL")
-	}
-	if c.Postgres.URL == "" {
-		c.Postgres.URL = DefaultDatabaseURL
-	}
-	if u, err := url.Parse(c.Postgres.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+	if !completeURL(&c.Postgres.URL, getenv("DATABASE_URL"), DefaultDatabaseURL, "postgres", "postgresql") {
 		errs.add(fieldErr("postgres.url", "want a postgres:// URL"))
 	}
 	if c.Postgres.MaxConns == 0 {
@@ -486,15 +481,22 @@ func (c *Config) completeStores(errs *fieldErrs, getenv func(string) string) {
 	if c.Postgres.MaxConns < 2 || c.Postgres.MaxConns > 1000 {
 		errs.add(fieldErr("postgres.max_conns", "must be 2 to 1000, got %d", c.Postgres.MaxConns))
 	}
-	if c.Redis.URL == "" {
-		c.Redis.URL = getenv("REDIS_URL")
-	}
-	if c.Redis.URL == "" {
-		c.Redis.URL = DefaultRedisURL
-	}
-	if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+	if !completeURL(&c.Redis.URL, getenv("REDIS_URL"), DefaultRedisURL, "redis", "rediss") {
 		errs.add(fieldErr("redis.url", "want a redis:// or rediss:// URL"))
 	}
+}
+
+// completeURL sets an empty *u to fromEnv, or def when that is empty too,
+// and reports whether *u is a URL of one of the schemes.
+func completeURL(u *string, fromEnv, def string, schemes ...string) bool {
+	if *u == "" {
+		*u = fromEnv
+	}
+	if *u == "" {
+		*u = def
+	}
+	p, err := url.Parse(*u)
+	return err == nil && slices.Contains(schemes, p.Scheme)
 }
 
 // complete reads the operator token from the environment and checks it.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sms/switchboard/internal/testenv"
@@ -190,7 +189,7 @@ func TestFailOpen(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	core, logs := observer.New(zapcore.InfoLevel)
+	core, logs := observer.New(zap.InfoLevel)
 	l, err := ratelimit.New(c, ratelimit.Config{Retry: 300 * time.Millisecond, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +221,7 @@ func TestFailOpen(t *testing.T) {
 	if st.Calls != calls {
 		t.Errorf("%d Redis calls within Retry of the failure, want none", st.Calls-calls)
 	}
-	if n := logs.FilterMessageSnippet("fail open").FilterLevelExact(zapcore.ErrorLevel).Len(); n != 1 {
+	if n := logs.FilterMessageSnippet("fail open").FilterLevelExact(zap.ErrorLevel).Len(); n != 1 {
 		t.Errorf("%d fail-open log lines at error level, want 1: %v", n, logs.All())
 	}
 	srv.Start()
@@ -240,7 +239,7 @@ func TestFailOpen(t *testing.T) {
 	if !refused {
 		t.Error("5 takes at rate 2 after Redis came back were all granted")
 	}
-	if logs.FilterMessageSnippet("answers again").FilterLevelExact(zapcore.InfoLevel).Len() != 1 {
+	if logs.FilterMessageSnippet("answers again").FilterLevelExact(zap.InfoLevel).Len() != 1 {
 		t.Errorf("no recovery log line at info level: %v", logs.All())
 	}
 }

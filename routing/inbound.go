@@ -12,15 +12,6 @@ import (
 	"github.com/switchboard-sms/switchboard/smpp/coding"
 )
 
-// Defaults of RouterConfig's zero fields.
-const (
-	DefaultPartTimeout = 10 * time.Minute
-	DefaultSweepEvery  = 30 * time.Second
-	DefaultFlushers    = 2
-	DefaultBatchMax    = 500
-	DefaultLinger      = 2 * time.Millisecond
-)
-
 // RouterConfig configures a Router. Store is required; the other fields
 // default to the Default* constants.
 type RouterConfig struct {
@@ -44,6 +35,15 @@ type RouterConfig struct {
 	// on what it files (Inbound.ReceivedAt, Part.ReceivedAt, Receipt.At).
 	Now func() time.Time
 }
+
+// RouterConfig's defaults, which NewRouter puts in its zero fields.
+const (
+	DefaultPartTimeout = 10 * time.Minute
+	DefaultSweepEvery  = 30 * time.Second
+	DefaultFlushers    = 2
+	DefaultBatchMax    = 500
+	DefaultLinger      = 2 * time.Millisecond
+)
 
 // Router files what carriers deliver: delivery receipts update their
 // messages, mobile-originated messages are reassembled when they come in
@@ -85,21 +85,13 @@ type RouterStats struct {
 // NewRouter starts the router's flushers and its sweep of timed-out parts.
 // Stop it with Close after the binds that use its handlers are closed.
 func NewRouter(cfg RouterConfig) *Router {
-	if cfg.PartTimeout <= 0 {
-		cfg.PartTimeout = DefaultPartTimeout
-	}
-	if cfg.SweepEvery <= 0 {
-		cfg.SweepEvery = DefaultSweepEvery
-	}
-	if cfg.Flushers <= 0 {
-		cfg.Flushers = DefaultFlushers
-	}
-	if cfg.Linger == 0 {
+	orDefault(&cfg.PartTimeout, DefaultPartTimeout)
+	orDefault(&cfg.SweepEvery, DefaultSweepEvery)
+	orDefault(&cfg.Flushers, DefaultFlushers)
+	if cfg.Linger == 0 { // negative: no linger
 		cfg.Linger = DefaultLinger
 	}
-	if cfg.BatchMax <= 0 {
-		cfg.BatchMax = DefaultBatchMax
-	}
+	orDefault(&cfg.BatchMax, DefaultBatchMax)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -113,6 +105,14 @@ func NewRouter(cfg RouterConfig) *Router {
 	r.inbound = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.AppendInbound)
 	go r.sweepLoop()
 	return r
+}
+
+// orDefault sets *v to def when it is zero or negative (a configuration
+// field left out).
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // SetCarriers replaces the carriers by name that the router decodes stored

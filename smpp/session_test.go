@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sms/switchboard/internal/testenv"
@@ -374,7 +373,7 @@ func TestSessionNacksUnknownCommand(t *testing.T) {
 // Every line carries the field addr.
 func TestSessionLogger(t *testing.T) {
 	t.Parallel()
-	core, logs := observer.New(zapcore.DebugLevel)
+	core, logs := observer.New(zap.DebugLevel)
 	srv := smpptest.Start(t, smpptest.Config{})
 	s := newSession(t, srv, func(c *smpp.SessionConfig) { c.Logger = zap.New(core) })
 	waitBound(t, s)
@@ -389,7 +388,7 @@ func TestSessionLogger(t *testing.T) {
 	lost := func() []observer.LoggedEntry { return logs.FilterMessage("smpp: connection lost; reconnecting").All() }
 	testenv.Eventually(t, "the lost connection logged", func() bool { return len(lost()) >= 1 })
 	for _, e := range append(stray(), lost()[0]) {
-		if e.Level != zapcore.DebugLevel || e.ContextMap()["addr"] != srv.Addr() {
+		if e.Level != zap.DebugLevel || e.ContextMap()["addr"] != srv.Addr() {
 			t.Errorf("%q at %v with fields %v: want debug level and addr %s", e.Message, e.Level, e.ContextMap(), srv.Addr())
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sms/switchboard/internal/testenv"
@@ -36,7 +35,7 @@ func TestFailClosedRedisRestart(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
 	defer c.Close()
-	core, logs := observer.New(zapcore.InfoLevel)
+	core, logs := observer.New(zap.InfoLevel)
 	var (
 		hmu    sync.Mutex
 		health []bool

@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
 
@@ -86,7 +85,7 @@ func TestReplyShapesFailClosed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			core, logs := observer.New(zapcore.InfoLevel)
+			core, logs := observer.New(zap.InfoLevel)
 			var hook []bool
 			f := &fakeClient{replies: []fakeReply{c.r, {val: good}}}
 			l, err := New(f, Config{Logger: zap.New(core),
@@ -102,7 +101,7 @@ func TestReplyShapesFailClosed(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) || r.Grants != nil {
 				t.Fatalf("Take = %+v, %v; want nothing, ErrUnavailable", r, err)
 			}
-			if l.Healthy() || logs.FilterMessageSnippet("fail closed").FilterLevelExact(zapcore.ErrorLevel).Len() != 1 {
+			if l.Healthy() || logs.FilterMessageSnippet("fail closed").FilterLevelExact(zap.ErrorLevel).Len() != 1 {
 				t.Fatalf("healthy=%v, log %v", l.Healthy(), logs.All())
 			}
 			// The next good reply makes it healthy again, by itself.
@@ -110,7 +109,7 @@ func TestReplyShapesFailClosed(t *testing.T) {
 			if err != nil || r.Grants[0] != (Grant{N: 2}) || r.Grants[1] != (Grant{N: 3, Wait: time.Millisecond}) || !r.Now.Equal(time.UnixMicro(now)) {
 				t.Fatalf("good reply: %+v, %v", r, err)
 			}
-			if !l.Healthy() || logs.FilterMessageSnippet("resumes").FilterLevelExact(zapcore.InfoLevel).Len() != 1 || len(hook) != 2 || hook[0] || !hook[1] {
+			if !l.Healthy() || logs.FilterMessageSnippet("resumes").FilterLevelExact(zap.InfoLevel).Len() != 1 || len(hook) != 2 || hook[0] || !hook[1] {
 				t.Fatalf("healthy=%v hook=%v log %v", l.Healthy(), hook, logs.All())
 			}
 			if s := l.Stats(); s.Failures != 1 || s.Takes != 1 || s.Granted != 5 || !errors.Is(s.LastError, ErrUnavailable) {

@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -21,7 +20,7 @@ import (
 // what a workspace spent never expires unseen.
 func withLimits(t testing.TB, requests, messages int) envOpt {
 	c, prefix := testenv.Redis(t)
-	l, err := ratelimit.New(c, ratelimit.Config{Prefix: prefix, Grant: time.Second, Logger: slog.New(slog.DiscardHandler)})
+	l, err := ratelimit.New(c, ratelimit.Config{Prefix: prefix, Grant: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +254,7 @@ func TestRateLimitRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedisServer(t)
 	c := redisClientFor(t, srv.Addr)
-	l, err := ratelimit.New(c, ratelimit.Config{Logger: slog.New(slog.DiscardHandler)})
+	l, err := ratelimit.New(c, ratelimit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,19 +57,9 @@ func (c *call) events() error {
 		return errStreamClosed
 	default:
 	}
-	cursor := c.r.Header.Get("Last-Event-ID")
-	if cursor == "" {
-		cursor = c.r.URL.Query().Get("last_event_id")
-	}
-	fresh := cursor == ""
-	if fresh {
-		ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
-		var err error
-		cursor, err = c.s.store.ChangeCursor(ctx)
-		cancel()
-		if err != nil {
-			return err
-		}
+	cursor, fresh, err := c.streamCursor()
+	if err != nil {
+		return err
 	}
 	// The first read happens before the answer starts, so a bad cursor or
 	// a database that is down gets a proper error status.
@@ -81,94 +71,153 @@ func (c *call) events() error {
 
 	c.s.streams.Add(1)
 	defer c.s.streams.Add(-1)
-	rc := http.NewResponseController(c.w)
-	h := c.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	c.w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(c.w, 8<<10)
-	flush := func() error {
-		rc.SetWriteDeadline(time.Now().Add(streamWriteLimit))
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	bw.WriteString("retry: 2000\n\n")
+	w := c.startStream()
 	if fresh {
-		writeEvent(bw, cursor, "ready", []byte("{}"))
+		writeEvent(w.bw, cursor, "ready", []byte("{}"))
 	}
-	if err := flush(); err != nil {
+	if err := w.flush(); err != nil {
 		return nil
 	}
-
 	heartbeat := time.NewTicker(c.s.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	authed := time.Now()
 	var failingSince time.Time
 	for {
-		wrote := false
-		for _, ch := range changes {
-			cursor = ch.Cursor
-			kind, v := c.eventOf(&ch)
-			if kind == "" {
-				continue // not for this token's scopes
-			}
-			data, err := eventJSON(&ch, v)
-			if err != nil {
-				return err
-			}
-			writeEvent(bw, ch.Cursor, kind, data)
-			wrote = true
+		var wrote bool
+		if cursor, wrote, err = c.writeChanges(w.bw, changes, cursor); err != nil {
+			return err
 		}
 		if wrote {
-			if err := flush(); err != nil {
+			if err := w.flush(); err != nil {
 				return nil // the client is gone
 			}
 		}
-		if len(changes) < streamBatch { // else read on at once
-		wait:
-			for {
-				select {
-				case <-wake:
-					break wait
-				case <-heartbeat.C:
-					bw.WriteString(": heartbeat\n\n")
-					if err := flush(); err != nil {
-						return nil
-					}
-					if time.Since(authed) > streamReauth {
-						tok, _ := bearer(c.r)
-						if _, err := c.s.store.Authenticate(c.ctx, tok); inbox.ErrorCode(err) == inbox.CodeUnauthorized {
-							return nil // revoked: the reconnect gets 401
-						}
-						authed = time.Now()
-					}
-				case <-c.s.closing:
-					return nil
-				case <-c.ctx.Done():
-					return nil
-				}
-			}
+		// A full batch: read on at once.
+		if len(changes) < streamBatch && !c.awaitChange(w, wake, heartbeat.C, &authed) {
+			return nil
 		}
 		wake = c.s.changed()
 		changes, err = c.readChanges(cursor)
-		switch {
-		case err == nil:
-			failingSince = time.Time{}
-		case c.ctx.Err() != nil:
+		if c.feedFailed(err, &failingSince) {
 			return nil
-		case failingSince.IsZero():
-			failingSince = time.Now()
-			fallthrough
-		default:
-			if time.Since(failingSince) > streamDBGiveUp {
-				c.s.log.Warn("event stream: the feed cannot be read; closing", zap.Int64("workspace", int64(c.ws)), zap.Error(err))
-				return nil
-			}
-			c.s.log.Debug("event stream: read failed; retrying", zap.Error(err))
 		}
+	}
+}
+
+// streamCursor is where a stream starts: the client's Last-Event-ID (or
+// ?last_event_id=), else the end of the feed now (fresh: the stream then
+// starts with a "ready" event carrying it).
+func (c *call) streamCursor() (cursor string, fresh bool, err error) {
+	cursor = c.r.Header.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = c.r.URL.Query().Get("last_event_id")
+	}
+	if cursor != "" {
+		return cursor, false, nil
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.RequestTimeout)
+	defer cancel()
+	cursor, err = c.s.store.ChangeCursor(ctx)
+	return cursor, true, err
+}
+
+// sseWriter writes a stream's events, buffered; flush sends them, each
+// write bounded by streamWriteLimit.
+type sseWriter struct {
+	bw *bufio.Writer
+	rc *http.ResponseController
+}
+
+func (w sseWriter) flush() error {
+	w.rc.SetWriteDeadline(time.Now().Add(streamWriteLimit))
+	if err := w.bw.Flush(); err != nil {
+		return err
+	}
+	return w.rc.Flush()
+}
+
+// startStream answers 200 with the event stream's headers and the
+// client's reconnection delay, and returns the stream's writer.
+func (c *call) startStream() sseWriter {
+	h := c.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	c.w.WriteHeader(http.StatusOK)
+	w := sseWriter{bw: bufio.NewWriterSize(c.w, 8<<10), rc: http.NewResponseController(c.w)}
+	w.bw.WriteString("retry: 2000\n\n")
+	return w
+}
+
+// writeChanges writes the events of changes this token may see and
+// returns the cursor after the last change and whether it wrote any.
+func (c *call) writeChanges(bw *bufio.Writer, changes []inbox.Change, cursor string) (string, bool, error) {
+	wrote := false
+	for _, ch := range changes {
+		cursor = ch.Cursor
+		kind, v := c.eventOf(&ch)
+		if kind == "" {
+			continue // not for this token's scopes
+		}
+		data, err := eventJSON(&ch, v)
+		if err != nil {
+			return cursor, wrote, err
+		}
+		writeEvent(bw, ch.Cursor, kind, data)
+		wrote = true
+	}
+	return cursor, wrote, nil
+}
+
+// awaitChange waits for wake, writing a heartbeat at each tick and checking
+// the token again every streamReauth (authed: when it last was). It
+// reports false when the stream must end: the client is gone, the token
+// revoked (the reconnect gets 401), the server closing or the request over.
+func (c *call) awaitChange(w sseWriter, wake <-chan struct{}, tick <-chan time.Time, authed *time.Time) bool {
+	for {
+		select {
+		case <-wake:
+			return true
+		case <-tick:
+			w.bw.WriteString(": heartbeat\n\n")
+			if err := w.flush(); err != nil {
+				return false
+			}
+			if time.Since(*authed) > streamReauth {
+				tok, _ := bearer(c.r)
+				if _, err := c.s.store.Authenticate(c.ctx, tok); inbox.ErrorCode(err) == inbox.CodeUnauthorized {
+					return false
+				}
+				*authed = time.Now()
+			}
+		case <-c.s.closing:
+			return false
+		case <-c.ctx.Done():
+			return false
+		}
+	}
+}
+
+// feedFailed keeps the account of a stream's failed reads (failingSince:
+// when they began, zero after a good one) and reports true when the stream
+// must end: the request is over, or reads have failed for streamDBGiveUp.
+func (c *call) feedFailed(err error, failingSince *time.Time) bool {
+	switch {
+	case err == nil:
+		*failingSince = time.Time{}
+		return false
+	case c.ctx.Err() != nil:
+		return true
+	case failingSince.IsZero():
+		*failingSince = time.Now()
+		fallthrough
+	default:
+		if time.Since(*failingSince) > streamDBGiveUp {
+			c.s.log.Warn("event stream: the feed cannot be read; closing", zap.Int64("workspace", int64(c.ws)), zap.Error(err))
+			return true
+		}
+		c.s.log.Debug("event stream: read failed; retrying", zap.Error(err))
+		return false
 	}
 }
 

@@ -137,8 +137,43 @@ var palette = []string{"#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#
 // and a legend. A chart without points says so (data-empty="true").
 func renderChart(c Chart) string {
 	esc := template.HTMLEscapeString
-	type pt struct{ x, y float64 }
-	// Transform the data into plotting space.
+	series, total, r := plotPoints(c)
+	cols := legendColumns(c)
+	legendRows := (len(c.Series) + cols - 1) / cols
+	height := chartH + legendRows*legendLine
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" id="%s" data-points="%d" data-empty="%v" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="12">`,
+		esc(c.ID), total, total == 0, chartW, height, esc(c.Title))
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15" font-weight="600" fill="#1d2330">%s</text>`, padLeft, esc(c.Title))
+	pl := plotArea{x0: float64(padLeft), y0: float64(padTop), w: float64(chartW - padLeft - padRight), h: float64(chartH - padTop - padBottom)}
+	if total == 0 {
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#c9ced8"/>`, padLeft, padTop, pl.w, pl.h)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="#5b6475">no data</text></svg>`, pl.x0+pl.w/2, pl.y0+pl.h/2)
+		return b.String()
+	}
+	xt, yt := pl.scale(c, r)
+	drawGrid(&b, c, pl, xt, yt)
+	// Axis labels.
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#1d2330">%s</text>`, pl.x0+pl.w/2, pl.y0+pl.h+38, esc(c.XLabel))
+	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle" fill="#1d2330">%s</text>`, pl.y0+pl.h/2, esc(c.YLabel))
+	drawSeries(&b, c, pl, series)
+	drawLegend(&b, c, cols)
+	b.WriteString(`</svg>`)
+	return b.String()
+}
+
+// plotPt is a point in plotting space: after the chart's log or percentile
+// transform of its axes.
+type plotPt struct{ x, y float64 }
+
+// dataRange is the extent of a chart's points in plotting space.
+type dataRange struct{ xmin, xmax, ymin, ymax float64 }
+
+// plotPoints transforms each series' points into plotting space, leaving
+// out those the axes cannot show (x at or past the 100th percentile, a
+// value <= 0 on a log axis, NaN). It returns them, how many there are and
+// their extent.
+func plotPoints(c Chart) ([][]plotPt, int, dataRange) {
 	tx := func(x float64) (float64, bool) {
 		switch {
 		case c.Kind == "percentile":
@@ -163,9 +198,9 @@ func renderChart(c Chart) string {
 		}
 		return y, true
 	}
-	series := make([][]pt, len(c.Series))
+	series := make([][]plotPt, len(c.Series))
 	total := 0
-	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	r := dataRange{math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)}
 	for i, s := range c.Series {
 		for _, p := range s.Points {
 			x, okx := tx(p[0])
@@ -173,52 +208,67 @@ func renderChart(c Chart) string {
 			if !okx || !oky || math.IsNaN(x) || math.IsNaN(y) || math.IsInf(y, 0) {
 				continue
 			}
-			series[i] = append(series[i], pt{x, y})
-			xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
-			ymin, ymax = math.Min(ymin, y), math.Max(ymax, y)
+			series[i] = append(series[i], plotPt{x, y})
+			r.xmin, r.xmax = math.Min(r.xmin, x), math.Max(r.xmax, x)
+			r.ymin, r.ymax = math.Min(r.ymin, y), math.Max(r.ymax, y)
 			total++
 		}
 	}
-	// Legend columns: as many as the longest name lets fit.
+	return series, total, r
+}
+
+// legendColumns is how many legend entries fit a row (1 to 3), as the
+// longest series name allows.
+func legendColumns(c Chart) int {
 	longest := 0
 	for _, s := range c.Series {
 		longest = max(longest, len([]rune(s.Name)))
 	}
-	cols := max(1, min(3, (chartW-padLeft)/(34+longest*7)))
-	legendRows := (len(c.Series) + cols - 1) / cols
-	height := chartH + legendRows*legendLine
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" id="%s" data-points="%d" data-empty="%v" viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="12">`,
-		esc(c.ID), total, total == 0, chartW, height, esc(c.Title))
-	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15" font-weight="600" fill="#1d2330">%s</text>`, padLeft, esc(c.Title))
-	plotW, plotH := float64(chartW-padLeft-padRight), float64(chartH-padTop-padBottom)
-	x0, y0 := float64(padLeft), float64(padTop)
-	if total == 0 {
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#c9ced8"/>`, padLeft, padTop, plotW, plotH)
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="#5b6475">no data</text></svg>`, x0+plotW/2, y0+plotH/2)
-		return b.String()
-	}
-	// Ranges: linear y starts at 0; everything gets a little margin.
-	if !c.LogY && ymin > 0 {
-		ymin = 0
+	return max(1, min(3, (chartW-padLeft)/(34+longest*7)))
+}
+
+// plotArea is where a chart's data is drawn: its top left corner and size
+// in SVG units, and the data range it shows (set by scale).
+type plotArea struct {
+	x0, y0, w, h float64
+	r            dataRange
+}
+
+// scale sets the range the plot shows from the data's, r: a linear y axis
+// starts at 0, a percentile x axis at 0 and at least at the 99th
+// percentile, and every axis reaches its outer ticks. It returns the ticks
+// of x and y.
+func (pl *plotArea) scale(c Chart, r dataRange) (xt, yt []float64) {
+	if !c.LogY && r.ymin > 0 {
+		r.ymin = 0
 	}
 	if c.Kind == "percentile" {
-		xmin = 0
-		xmax = math.Max(2, math.Ceil(xmax))
+		r.xmin = 0
+		r.xmax = math.Max(2, math.Ceil(r.xmax))
 	}
-	xt := ticks(xmin, xmax, c.LogX || c.Kind == "percentile")
-	yt := ticks(ymin, ymax, c.LogY)
-	xmin, xmax = math.Min(xmin, xt[0]), math.Max(xmax, xt[len(xt)-1])
-	ymin, ymax = math.Min(ymin, yt[0]), math.Max(ymax, yt[len(yt)-1])
-	if xmax == xmin {
-		xmax, xmin = xmax+1, xmin-1
+	xt = ticks(r.xmin, r.xmax, c.LogX || c.Kind == "percentile")
+	yt = ticks(r.ymin, r.ymax, c.LogY)
+	r.xmin, r.xmax = math.Min(r.xmin, xt[0]), math.Max(r.xmax, xt[len(xt)-1])
+	r.ymin, r.ymax = math.Min(r.ymin, yt[0]), math.Max(r.ymax, yt[len(yt)-1])
+	if r.xmax == r.xmin {
+		r.xmax, r.xmin = r.xmax+1, r.xmin-1
 	}
-	if ymax == ymin {
-		ymax = ymin + 1
+	if r.ymax == r.ymin {
+		r.ymax = r.ymin + 1
 	}
-	px := func(x float64) float64 { return x0 + (x-xmin)/(xmax-xmin)*plotW }
-	py := func(y float64) float64 { return y0 + plotH - (y-ymin)/(ymax-ymin)*plotH }
-	// Grid and ticks.
+	pl.r = r
+	return xt, yt
+}
+
+// px and py place a point of plotting space in the picture.
+func (pl plotArea) px(x float64) float64 { return pl.x0 + (x-pl.r.xmin)/(pl.r.xmax-pl.r.xmin)*pl.w }
+func (pl plotArea) py(y float64) float64 {
+	return pl.y0 + pl.h - (y-pl.r.ymin)/(pl.r.ymax-pl.r.ymin)*pl.h
+}
+
+// drawGrid draws the grid lines, the tick labels and the plot's frame.
+func drawGrid(b *strings.Builder, c Chart, pl plotArea, xt, yt []float64) {
+	esc := template.HTMLEscapeString
 	label := func(v float64, log bool) string {
 		if log {
 			v = math.Pow(10, v)
@@ -226,70 +276,73 @@ func renderChart(c Chart) string {
 		return shortNum(v)
 	}
 	for _, t := range yt {
-		y := py(t)
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e6e9ef"/>`, x0, y, x0+plotW, y)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#3d4556">%s</text>`, x0-6, y+4, esc(label(t, c.LogY)))
+		y := pl.py(t)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e6e9ef"/>`, pl.x0, y, pl.x0+pl.w, y)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#3d4556">%s</text>`, pl.x0-6, y+4, esc(label(t, c.LogY)))
 	}
 	for i, t := range xt {
-		x := px(t)
+		x := pl.px(t)
 		anchor := "middle"
 		if i == len(xt)-1 {
 			anchor = "end" // the last label stays inside the picture
 		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e6e9ef"/>`, x, y0, x, y0+plotH)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e6e9ef"/>`, x, pl.y0, x, pl.y0+pl.h)
 		var l string
 		if c.Kind == "percentile" {
 			l = percentileLabel(t)
 		} else {
 			l = label(t, c.LogX)
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="#3d4556">%s</text>`, x, y0+plotH+16, anchor, esc(l))
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="%s" fill="#3d4556">%s</text>`, x, pl.y0+pl.h+16, anchor, esc(l))
 	}
-	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#8a93a6"/>`, x0, y0, plotW, plotH)
-	// Axis labels.
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#1d2330">%s</text>`, x0+plotW/2, y0+plotH+38, esc(c.XLabel))
-	fmt.Fprintf(&b, `<text transform="translate(16 %.1f) rotate(-90)" text-anchor="middle" fill="#1d2330">%s</text>`, y0+plotH/2, esc(c.YLabel))
-	// Series.
+	fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#8a93a6"/>`, pl.x0, pl.y0, pl.w, pl.h)
+}
+
+// seriesStyle is a series' colour, by its group, and its dash attribute.
+func seriesStyle(s Series) (color, dash string) {
+	color = palette[s.Group%len(palette)]
+	if s.Dashed {
+		dash = ` stroke-dasharray="6 4"`
+	}
+	return color, dash
+}
+
+// drawSeries draws each series as a path (class "series"), with a dot per
+// point when a solid one has at most 40.
+func drawSeries(b *strings.Builder, c Chart, pl plotArea, series [][]plotPt) {
 	for i, s := range c.Series {
 		pts := series[i]
 		if len(pts) == 0 {
 			continue
 		}
-		color := palette[s.Group%len(palette)]
-		dash := ""
-		if s.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
+		color, dash := seriesStyle(s)
 		var d strings.Builder
 		for j, p := range pts {
 			cmd := "L"
 			if j == 0 {
 				cmd = "M"
 			}
-			fmt.Fprintf(&d, "%s%.1f %.1f ", cmd, px(p.x), py(p.y))
+			fmt.Fprintf(&d, "%s%.1f %.1f ", cmd, pl.px(p.x), pl.py(p.y))
 		}
-		fmt.Fprintf(&b, `<path class="series" data-points="%d" d="%s" fill="none" stroke="%s" stroke-width="2"%s><title>%s</title></path>`,
-			len(pts), strings.TrimSpace(d.String()), color, dash, esc(s.Name))
+		fmt.Fprintf(b, `<path class="series" data-points="%d" d="%s" fill="none" stroke="%s" stroke-width="2"%s><title>%s</title></path>`,
+			len(pts), strings.TrimSpace(d.String()), color, dash, template.HTMLEscapeString(s.Name))
 		if !s.Dashed && len(pts) <= 40 {
 			for _, p := range pts {
-				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`, px(p.x), py(p.y), color)
+				fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`, pl.px(p.x), pl.py(p.y), color)
 			}
 		}
 	}
-	// Legend, cols entries a row.
+}
+
+// drawLegend draws the legend below the plot, cols entries a row.
+func drawLegend(b *strings.Builder, c Chart, cols int) {
 	for i, s := range c.Series {
 		lx := float64(padLeft) + float64(i%cols)*float64(chartW-padLeft)/float64(cols)
 		ly := float64(chartH) + float64(i/cols)*legendLine - 2
-		color := palette[s.Group%len(palette)]
-		dash := ""
-		if s.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`, lx, ly-4, lx+22, ly-4, color, dash)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#1d2330">%s</text>`, lx+28, ly, esc(s.Name))
+		color, dash := seriesStyle(s)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"%s/>`, lx, ly-4, lx+22, ly-4, color, dash)
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" fill="#1d2330">%s</text>`, lx+28, ly, template.HTMLEscapeString(s.Name))
 	}
-	b.WriteString(`</svg>`)
-	return b.String()
 }
 
 // ticks returns tick positions covering [lo, hi]: "nice" steps of 1, 2 or

@@ -65,20 +65,7 @@ func runSoak(ctx context.Context, sc Scenario, rep *Report, prog *Progress) erro
 	}
 
 	start := time.Now()
-	est := int64(p.Duration.Seconds() * (p.SendRate + p.MORate))
-	prog.Start(fmt.Sprintf("soak: %s of mixed traffic with faults", p.Duration), est, "msgs+MO")
-	tctx, stopTraffic := context.WithTimeout(ctx, p.Duration)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.run(tctx, -1, 8, p.SendRate, 0, prog) }()
-	go func() {
-		defer wg.Done()
-		if p.MORate > 0 {
-			inj.run(tctx, -1, 4, p.MORate, prog)
-		}
-	}()
-	wg.Wait()
-	stopTraffic()
+	soakTraffic(ctx, p, s, inj, prog)
 	acc, _, _ := s.progress()
 	prog.Start("soak: settling (every message final, every MO in a thread)", int64(acc), "final")
 	settleStart := time.Now()
@@ -92,6 +79,35 @@ func runSoak(ctx context.Context, sc Scenario, rep *Report, prog *Progress) erro
 	acked, _ := inj.counts()
 	res := SoakResults{Accepted: int64(acc), HTTPErrors: s.errs.snapshot(), Statuses: st.statuses, NotFinal: first(st.notFinal, 10),
 		MOAcked: int64(acked), MOFailed: inj.fails.snapshot(), MOInThread: found, MOMissing: missing, SettleSecs: round3(settle.Seconds())}
+	carrierCounts(ctx, e, &res)
+	soakReport(rep, &res, soakOutcome{s: s, inj: inj, st: st, allFinal: allFinal, readErrs: gerrs, found: found, missing: missing, verifyErr: verr})
+	return nil
+}
+
+// soakTraffic sends messages at p.SendRate and injects MO at p.MORate, at
+// once, for p.Duration.
+func soakTraffic(ctx context.Context, p SoakParams, s *sender, inj *moInjector, prog *Progress) {
+	est := int64(p.Duration.Seconds() * (p.SendRate + p.MORate))
+	prog.Start(fmt.Sprintf("soak: %s of mixed traffic with faults", p.Duration), est, "msgs+MO")
+	tctx, stopTraffic := context.WithTimeout(ctx, p.Duration)
+	defer stopTraffic()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.run(tctx, -1, 8, p.SendRate, 0, prog) }()
+	go func() {
+		defer wg.Done()
+		if p.MORate > 0 {
+			inj.run(tctx, -1, 4, p.MORate, prog)
+		}
+	}()
+	wg.Wait()
+}
+
+// carrierCounts adds what the carrier did to res: the faults it injected
+// and their effects, from its report, and the segments it accepted more
+// than once, from its message log (an in-process simulator only, which
+// flushes the log when it closes).
+func carrierCounts(ctx context.Context, e *engineRun, res *SoakResults) {
 	if r, err := e.sim.Report(ctx); err == nil {
 		for _, a := range r.Accounts {
 			res.Drops += a.Drops
@@ -115,6 +131,24 @@ func runSoak(ctx context.Context, sc Scenario, rep *Report, prog *Progress) erro
 			}
 		}
 	}
+}
+
+// soakOutcome is what the soak scenario measured besides SoakResults.
+type soakOutcome struct {
+	s         *sender
+	inj       *moInjector
+	st        *stageTimes
+	allFinal  bool    // every accepted message became final within the settle time
+	readErrs  []error // reading the messages' stages
+	found     int64   // acknowledged MO found in threads
+	missing   []string
+	verifyErr error // listing the threads
+}
+
+// soakReport writes the soak scenario's metrics, latencies, table, charts,
+// checks and notes into rep.
+func soakReport(rep *Report, res *SoakResults, o soakOutcome) {
+	s, inj, st := o.s, o.inj, o.st
 	rep.metric("messages accepted", float64(res.Accepted), "")
 	rep.metric("MO acknowledged", float64(res.MOAcked), "")
 	rep.metric("not final", float64(len(st.notFinal)), "")
@@ -152,16 +186,15 @@ func runSoak(ctx context.Context, sc Scenario, rep *Report, prog *Progress) erro
 			{Name: "MO acknowledged", Points: inj.meter.Series(300), Group: 3},
 		}},
 		pct)
-	rep.check("every accepted message final", allFinal && len(st.notFinal) == 0 && len(gerrs) == 0 && res.Accepted > 0,
-		"%d of %d not final (e.g. %v); %d read errors", len(st.notFinal), res.Accepted, res.NotFinal, len(gerrs))
-	if verr != nil {
-		rep.check("every MO in a thread", false, "listing threads: %v", verr)
+	rep.check("every accepted message final", o.allFinal && len(st.notFinal) == 0 && len(o.readErrs) == 0 && res.Accepted > 0,
+		"%d of %d not final (e.g. %v); %d read errors", len(st.notFinal), res.Accepted, res.NotFinal, len(o.readErrs))
+	if o.verifyErr != nil {
+		rep.check("every MO in a thread", false, "listing threads: %v", o.verifyErr)
 	} else {
-		rep.check("every MO in a thread", found == res.MOAcked, "%d of %d acknowledged MO found (missing e.g. %v)", found, res.MOAcked, missing)
+		rep.check("every MO in a thread", o.found == res.MOAcked, "%d of %d acknowledged MO found (missing e.g. %v)", o.found, res.MOAcked, o.missing)
 	}
 	rep.Notes = append(rep.Notes,
 		"An MO counts once the engine acknowledged every part (ack after commit); MO the faults cut off before their deliver_sm_resp are listed apart.",
 		"Segments accepted twice are allowed only for those in flight when a bind dropped or the carrier hung (the engine cannot know whether they arrived).")
-	rep.Results = &res
-	return nil
+	rep.Results = res
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
 // ThrottleNumber is one number's result: the most segments the carrier
@@ -46,31 +48,39 @@ type ThrottleResults struct {
 	Throttled  int64            `json:"carrier_throttled"`
 }
 
-func runThrottle(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error {
+// throttleSpec is one number of the throttle scenario: its class and how
+// many messages it is sent.
+type throttleSpec struct {
+	class classDef
+	msgs  int
+}
+
+// throttlePlan lays out the throttle scenario's numbers, class by class:
+// each is sent its class's rate × duration + burst segments (in whole
+// messages). tps is what they may send together, rate + burst each.
+func throttlePlan(sc Scenario) (classes []classDef, numbers []string, specs []throttleSpec, tps float64) {
 	p := sc.Throttle
-	var classes []classDef
-	var numbers []string
-	type numSpec struct {
-		class classDef
-		msgs  int
-	}
-	var specs []numSpec
 	total := 0
 	for _, c := range p.Classes {
 		total += c.Numbers
 	}
 	all := ourNumbers(total, numberOffset(sc))
-	var tps float64
 	for _, c := range p.Classes {
 		cd := classDef{Name: c.Name, Rate: c.Rate, Burst: max(c.Burst, 1)}
 		classes = append(classes, cd)
 		segs := int(math.Ceil(c.Rate*p.Duration.Seconds())) + cd.Burst
 		for i := 0; i < c.Numbers; i++ {
 			numbers = append(numbers, all[len(numbers)])
-			specs = append(specs, numSpec{class: cd, msgs: (segs + p.Segments - 1) / p.Segments})
+			specs = append(specs, throttleSpec{class: cd, msgs: (segs + p.Segments - 1) / p.Segments})
 		}
 		tps += float64(c.Numbers) * (c.Rate + float64(cd.Burst))
 	}
+	return classes, numbers, specs, tps
+}
+
+func runThrottle(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error {
+	p := sc.Throttle
+	classes, numbers, specs, tps := throttlePlan(sc)
 	e, err := startEngine(ctx, sc, engineOptions{classes: classes, numbers: numbers, tps: 2 * tps, logSim: true}, prog)
 	if err != nil {
 		return err
@@ -84,31 +94,70 @@ func runThrottle(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, e.logTail())
 	}
-	// The messages, numbers interleaved, each to a contact of its own (so
-	// no thread's order holds one back).
-	type job struct{ num, seq int }
-	var jobs []job
-	for round := 0; ; round++ {
-		added := false
-		for i, s := range specs {
-			if round < s.msgs {
-				jobs = append(jobs, job{i, round})
-				added = true
-			}
-		}
-		if !added {
-			break
-		}
-	}
+	jobs := interleave(specs)
 	var wantSegs int64
 	for _, s := range specs {
 		wantSegs += int64(s.msgs * p.Segments)
 	}
+	start := time.Now()
+	errs := postThrottleJobs(ctx, sc, wc, numbers, jobs, prog)
+	prog.Start("throttle: waiting for the carrier to accept every segment", wantSegs, "segments")
+	got, err := waitAccepted(ctx, e, wantSegs, p.Timeout, prog)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	// Per-process share of the work, before they stop.
+	res := ThrottleResults{Processes: len(e.bases), HTTPErrors: errs.snapshot()}
+	for _, b := range e.bases {
+		res.Claimed = append(res.Claimed, scrapeMetric(ctx, b, `switchboard_dispatch_total{event="claimed"}`))
+	}
+	report, err := e.sim.Report(ctx)
+	if err != nil {
+		return err
+	}
+	acc, err := readAcceptTimes(e, numbers, specs, start)
+	if err != nil {
+		return err
+	}
+	for _, a := range report.Accounts {
+		res.Throttled += a.Throttled
+	}
+	minUtil := throttleNumbers(&res, report, numbers, specs, p.Segments, acc)
+	throttleReport(sc, rep, &res, acc.perClass, wantSegs, got, elapsed, minUtil)
+	return nil
+}
+
+// throttleJob is one message of the throttle scenario: number num's seq-th.
+type throttleJob struct{ num, seq int }
+
+// interleave orders the messages round by round, the numbers interleaved:
+// every number's first message, then every second one, and so on.
+func interleave(specs []throttleSpec) []throttleJob {
+	var jobs []throttleJob
+	for round := 0; ; round++ {
+		added := false
+		for i, s := range specs {
+			if round < s.msgs {
+				jobs = append(jobs, throttleJob{i, round})
+				added = true
+			}
+		}
+		if !added {
+			return jobs
+		}
+	}
+}
+
+// postThrottleJobs posts the messages from 16 workers, each to a contact of
+// its own (so no thread's order holds one back), and counts the HTTP
+// errors.
+func postThrottleJobs(ctx context.Context, sc Scenario, wc *apiClient, numbers []string, jobs []throttleJob, prog *Progress) *counts {
+	p := sc.Throttle
 	prog.Start(fmt.Sprintf("throttle: posting %d messages for %d numbers", len(jobs), len(numbers)), int64(len(jobs)), "msgs")
 	var errs counts
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	start := time.Now()
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
 		go func() {
@@ -133,76 +182,83 @@ func runThrottle(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 		}()
 	}
 	wg.Wait()
-	prog.Start("throttle: waiting for the carrier to accept every segment", wantSegs, "segments")
-	deadline := time.Now().Add(p.Timeout)
-	var rpt = func() (int64, error) {
-		r, err := e.sim.Report(ctx)
-		if err != nil {
-			return 0, err
-		}
-		var n int64
-		for _, a := range r.Accounts {
-			n += a.AcceptedSegments
-		}
-		return n, nil
-	}
+	return &errs
+}
+
+// waitAccepted polls the simulator's report until the carrier has accepted
+// want segments, timeout passes or ctx ends; it returns how many it had.
+func waitAccepted(ctx context.Context, e *engineRun, want int64, timeout time.Duration, prog *Progress) (int64, error) {
+	deadline := time.Now().Add(timeout)
 	var got, shown int64
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if got, err = rpt(); err != nil {
-			return err
+		r, err := e.sim.Report(ctx)
+		if err != nil {
+			return got, err
+		}
+		got = 0
+		for _, a := range r.Accounts {
+			got += a.AcceptedSegments
 		}
 		prog.Add(got - shown)
 		shown = got
-		if got >= wantSegs {
+		if got >= want {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
-	// Per-process share of the work, before they stop.
-	res := ThrottleResults{Processes: len(e.bases), HTTPErrors: errs.snapshot()}
-	for _, b := range e.bases {
-		res.Claimed = append(res.Claimed, scrapeMetric(ctx, b, `switchboard_dispatch_total{event="claimed"}`))
+	return got, nil
+}
+
+// acceptTimes are when the carrier accepted each number's first and last
+// segment (by number without '+'), and the segments accepted over time per
+// rate class.
+type acceptTimes struct {
+	first, last map[string]time.Time
+	perClass    map[string]*Meter
+}
+
+// readAcceptTimes reads the accept time of every segment from the
+// simulator's log, which it flushes when it closes (an in-process
+// simulator only; otherwise the maps stay empty).
+func readAcceptTimes(e *engineRun, numbers []string, specs []throttleSpec, start time.Time) (acceptTimes, error) {
+	acc := acceptTimes{first: map[string]time.Time{}, last: map[string]time.Time{}, perClass: map[string]*Meter{}}
+	if e.inproc == nil {
+		return acc, nil
 	}
-	report, err := e.sim.Report(ctx)
-	if err != nil {
-		return err
-	}
-	// The accept time of every segment, from the simulator's log (flushed
-	// when it closes).
-	firstAt, lastAt, perClass := map[string]time.Time{}, map[string]time.Time{}, map[string]*Meter{}
 	classOf := map[string]string{}
 	for i, n := range numbers {
 		classOf[strings.TrimPrefix(n, "+")] = specs[i].class.Name
 	}
-	if e.inproc != nil {
-		e.inproc.Close()
-		lines, err := readSimLog(e.simLog)
-		if err != nil {
-			return err
-		}
-		for _, l := range lines {
-			if f, ok := firstAt[l.Src]; !ok || l.T.Before(f) {
-				firstAt[l.Src] = l.T
-			}
-			if l.T.After(lastAt[l.Src]) {
-				lastAt[l.Src] = l.T
-			}
-			c := classOf[l.Src]
-			if perClass[c] == nil {
-				perClass[c] = &Meter{start: start, width: time.Second}
-			}
-			perClass[c].AddAt(l.T, int64(max(l.Segments, 1)))
-		}
+	e.inproc.Close()
+	lines, err := readSimLog(e.simLog)
+	if err != nil {
+		return acc, err
 	}
-	for _, a := range report.Accounts {
-		res.Throttled += a.Throttled
+	for _, l := range lines {
+		if f, ok := acc.first[l.Src]; !ok || l.T.Before(f) {
+			acc.first[l.Src] = l.T
+		}
+		if l.T.After(acc.last[l.Src]) {
+			acc.last[l.Src] = l.T
+		}
+		c := classOf[l.Src]
+		if acc.perClass[c] == nil {
+			acc.perClass[c] = &Meter{start: start, width: time.Second}
+		}
+		acc.perClass[c].AddAt(l.T, int64(max(l.Segments, 1)))
 	}
+	return acc, nil
+}
+
+// throttleNumbers fills res's per-number results from the simulator's
+// report and the accept times, counts the violations and returns the
+// lowest utilisation (+Inf when none could be measured).
+func throttleNumbers(res *ThrottleResults, report smscsim.Report, numbers []string, specs []throttleSpec, segments int, acc acceptTimes) float64 {
 	minUtil := math.Inf(1)
 	for i, n := range numbers {
 		s := specs[i]
 		tn := ThrottleNumber{Number: n, Class: s.class.Name, Rate: s.class.Rate, Burst: s.class.Burst,
-			Limit: s.class.Rate + float64(s.class.Burst), Messages: s.msgs, Segments: int64(s.msgs * p.Segments)}
+			Limit: s.class.Rate + float64(s.class.Burst), Messages: s.msgs, Segments: int64(s.msgs * segments)}
 		src := strings.TrimPrefix(n, "+")
 		for _, a := range report.Accounts {
 			if sr, ok := a.Source(src); ok {
@@ -212,7 +268,7 @@ func runThrottle(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 			}
 		}
 		tn.Violation = float64(tn.MaxPerSecond) > tn.Limit
-		if f, l := firstAt[src], lastAt[src]; !f.IsZero() && l.After(f) && tn.Accepted > int64(tn.Burst) {
+		if f, l := acc.first[src], acc.last[src]; !f.IsZero() && l.After(f) && tn.Accepted > int64(tn.Burst) {
 			tn.Utilisation = round3(100 * float64(tn.Accepted-int64(tn.Burst)) / l.Sub(f).Seconds() / tn.Rate)
 			minUtil = math.Min(minUtil, tn.Utilisation)
 		}
@@ -221,8 +277,7 @@ func runThrottle(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 		}
 		res.Numbers = append(res.Numbers, tn)
 	}
-	throttleReport(sc, rep, &res, perClass, wantSegs, got, elapsed, minUtil)
-	return nil
+	return minUtil
 }
 
 // segmentsText makes a GSM text that needs n segments (153 characters

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -398,89 +399,119 @@ func fieldErr(field, format string, args ...any) error {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,40}$`)
 
+// complete fills every default, section by section, and checks every
+// field; it returns all the field errors, joined, in the file's order.
 func (c *Config) complete(getenv func(string) string) error {
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
+	var errs fieldErrs
+	c.HTTP.complete(&errs)
+	c.Log.complete(&errs)
+	c.completeStores(&errs, getenv)
+	c.Operator.complete(&errs, getenv)
+	c.Engine.complete(&errs)
+	c.completeLimits(&errs)
+	c.Webhooks.complete(&errs)
+	c.completeClasses(&errs)
+	c.completeCarriers(&errs, getenv)
+	return errors.Join(errs...)
+}
+
+// fieldErrs collects a configuration's errors in the order they are found.
+type fieldErrs []error
+
+func (e *fieldErrs) add(err error) { *e = append(*e, err) }
+
+// defDur sets *d to v when it is zero.
+func defDur(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}
+
+// complete fills the defaults of the http section and checks it.
+func (h *HTTP) complete(errs *fieldErrs) {
+	if h.Listen == "" {
+		h.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		errs.add(fieldErr("http.listen", "want host:port, got %q", h.Listen))
+	}
+	if h.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(h.PprofListen); err != nil {
+			errs.add(fieldErr("http.pprof_listen", "want host:port, got %q", h.PprofListen))
+		} else if h.PprofListen == h.Listen {
+			errs.add(fieldErr("http.pprof_listen", "must differ from http.listen (%q)", h.Listen))
 		}
 	}
-	defDur := func(d *Duration, v time.Duration) {
-		if *d == 0 {
-			*d = Duration(v)
-		}
+	if h.MaxBodyBytes == 0 {
+		h.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	// HTTP
-	if c.HTTP.Listen == "" {
-		c.HTTP.Listen = DefaultListen
+	if h.MaxBodyBytes < 1024 || h.MaxBodyBytes > 16<<20 {
+		errs.add(fieldErr("http.max_body_bytes", "must be 1024 to 16777216, got %d", h.MaxBodyBytes))
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		add(fieldErr("http.listen", "want host:port, got %q", c.HTTP.Listen))
+	if h.MaxBatchBodyBytes == 0 {
+		h.MaxBatchBodyBytes = DefaultMaxBatchBodyBytes
 	}
-	if c.HTTP.PprofListen != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP.PprofListen); err != nil {
-			add(fieldErr("http.pprof_listen", "want host:port, got %q", c.HTTP.PprofListen))
-		} else if c.HTTP.PprofListen == c.HTTP.Listen {
-			add(fieldErr("http.pprof_listen", "must differ from http.listen (%q)", c.HTTP.Listen))
-		}
+	if h.MaxBatchBodyBytes < h.MaxBodyBytes || h.MaxBatchBodyBytes > 256<<20 {
+		errs.add(fieldErr("http.max_batch_body_bytes", "must be from http.max_body_bytes (%d) to 268435456, got %d",
+			h.MaxBodyBytes, h.MaxBatchBodyBytes))
 	}
-	if c.HTTP.MaxBodyBytes == 0 {
-		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 16<<20 {
-		add(fieldErr("http.max_body_bytes", "must be 1024 to 16777216, got %d", c.HTTP.MaxBodyBytes))
-	}
-	if c.HTTP.MaxBatchBodyBytes == 0 {
-		c.HTTP.MaxBatchBodyBytes = DefaultMaxBatchBodyBytes
-	}
-	if c.HTTP.MaxBatchBodyBytes < c.HTTP.MaxBodyBytes || c.HTTP.MaxBatchBodyBytes > 256<<20 {
-		add(fieldErr("http.max_batch_body_bytes", "must be from http.max_body_bytes (%d) to 268435456, got %d",
-			c.HTTP.MaxBodyBytes, c.HTTP.MaxBatchBodyBytes))
-	}
-	defDur(&c.HTTP.ShutdownGrace, 10*time.Second)
-	// Log
-	switch c.Log.Level {
+	defDur(&h.ShutdownGrace, 10*time.Second)
+}
+
+// complete fills the default log level and checks it.
+func (l *Log) complete(errs *fieldErrs) {
+	switch l.Level {
 	case "":
-		c.Log.Level = "info"
+		l.Level = "info"
 	case "debug", "info", "warn", "error":
 	default:
-		add(fieldErr("log.level", "must be debug, info, warn or error, got %q", c.Log.Level))
+		errs.add(fieldErr("log.level", "must be debug, info, warn or error, got %q", l.Level))
 	}
-	// Postgres, Redis
-	if c.Postgres.URL == "" {
-		c.Postgres.URL = getenv("DATABASE_URL")
-	}
-	if c.Postgres.URL == "" {
-		c.Postgres.URL = DefaultDatabaseURL
-	}
-	if u, err := url.Parse(c.Postgres.URL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		add(fieldErr("postgres.url", "want a postgres:// URL"))
+}
+
+// completeStores fills the PostgreSQL and Redis URLs (from the environment,
+// else the defaults) and checks them.
+func (c *Config) completeStores(errs *fieldErrs, getenv func(string) string) {
+	if !completeURL(&c.Postgres.URL, getenv("DATABASE_URL"), DefaultDatabaseURL, "postgres", "postgresql") {
+		errs.add(fieldErr("postgres.url", "want a postgres:// URL"))
 	}
 	if c.Postgres.MaxConns == 0 {
 		c.Postgres.MaxConns = 20
 	}
 	if c.Postgres.MaxConns < 2 || c.Postgres.MaxConns > 1000 {
-		add(fieldErr("postgres.max_conns", "must be 2 to 1000, got %d", c.Postgres.MaxConns))
+		errs.add(fieldErr("postgres.max_conns", "must be 2 to 1000, got %d", c.Postgres.MaxConns))
 	}
-	if c.Redis.URL == "" {
-		c.Redis.URL = getenv("REDIS_URL")
+	if !completeURL(&c.Redis.URL, getenv("REDIS_URL"), DefaultRedisURL, "redis", "rediss") {
+		errs.add(fieldErr("redis.url", "want a redis:// or rediss:// URL"))
 	}
-	if c.Redis.URL == "" {
-		c.Redis.URL = DefaultRedisURL
+}
+
+// completeURL sets an empty *u to fromEnv, or def when that is empty too,
+// and reports whether *u is a URL of one of the schemes.
+func completeURL(u *string, fromEnv, def string, schemes ...string) bool {
+	if *u == "" {
+		*u = fromEnv
 	}
-	if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		add(fieldErr("redis.url", "want a redis:// or rediss:// URL"))
+	if *u == "" {
+		*u = def
 	}
-	// Operator
-	if c.Operator.TokenEnv == "" {
-		c.Operator.TokenEnv = DefaultOperatorEnv
+	p, err := url.Parse(*u)
+	return err == nil && slices.Contains(schemes, p.Scheme)
+}
+
+// complete reads the operator token from the environment and checks it.
+func (o *Operator) complete(errs *fieldErrs, getenv func(string) string) {
+	if o.TokenEnv == "" {
+		o.TokenEnv = DefaultOperatorEnv
 	}
-	c.Operator.Token = getenv(c.Operator.TokenEnv)
-	if c.Operator.Token != "" && len(c.Operator.Token) < 16 {
-		add(fieldErr("operator.token_env", "the token in $%s is shorter than 16 characters", c.Operator.TokenEnv))
+	o.Token = getenv(o.TokenEnv)
+	if o.Token != "" && len(o.Token) < 16 {
+		errs.add(fieldErr("operator.token_env", "the token in $%s is shorter than 16 characters", o.TokenEnv))
 	}
-	// Engine
-	e := &c.Engine
+}
+
+// complete fills the defaults of the engine section and checks it.
+func (e *Engine) complete(errs *fieldErrs) {
 	if e.InstanceID == "" {
 		host, _ := os.Hostname()
 		e.InstanceID = host + "-" + strconv.Itoa(os.Getpid())
@@ -503,44 +534,47 @@ func (c *Config) complete(getenv func(string) string) error {
 		e.InFlight = 5000
 	}
 	if e.ClaimBatch < 1 || e.ClaimBatch > 5000 {
-		add(fieldErr("engine.claim_batch", "must be 1 to 5000, got %d", e.ClaimBatch))
+		errs.add(fieldErr("engine.claim_batch", "must be 1 to 5000, got %d", e.ClaimBatch))
 	}
 	if e.InFlight < e.ClaimBatch {
-		add(fieldErr("engine.in_flight", "must be at least engine.claim_batch (%d), got %d", e.ClaimBatch, e.InFlight))
+		errs.add(fieldErr("engine.in_flight", "must be at least engine.claim_batch (%d), got %d", e.ClaimBatch, e.InFlight))
 	}
 	if e.Lease.D() < 5*time.Second {
-		add(fieldErr("engine.lease", "must be at least 5s, got %v", e.Lease.D()))
+		errs.add(fieldErr("engine.lease", "must be at least 5s, got %v", e.Lease.D()))
 	}
 	if e.ExpireEvery.D() < 100*time.Millisecond || e.ReleaseEvery.D() < 100*time.Millisecond {
-		add(fieldErr("engine.expire_every", "engine.expire_every and engine.release_every must be at least 100ms, got %v and %v",
+		errs.add(fieldErr("engine.expire_every", "engine.expire_every and engine.release_every must be at least 100ms, got %v and %v",
 			e.ExpireEvery.D(), e.ReleaseEvery.D()))
 	}
 	if e.RetryMax < e.RetryMin {
-		add(fieldErr("engine.retry_max", "must not be below engine.retry_min (%v)", e.RetryMin.D()))
+		errs.add(fieldErr("engine.retry_max", "must not be below engine.retry_min (%v)", e.RetryMin.D()))
 	}
 	if e.MaxAttempts < 1 {
-		add(fieldErr("engine.max_attempts", "must be at least 1, got %d", e.MaxAttempts))
+		errs.add(fieldErr("engine.max_attempts", "must be at least 1, got %d", e.MaxAttempts))
 	}
-	// Throttle
+}
+
+// completeLimits fills the Redis key prefixes and the defaults of the
+// throttle and api_limits sections, and checks them.
+func (c *Config) completeLimits(errs *fieldErrs) {
 	if c.Redis.Prefix == "" {
 		c.Redis.Prefix = "sb:"
 	}
 	if strings.ContainsAny(c.Redis.Prefix, "{}") {
-		add(fieldErr("redis.prefix", "must not contain { or }"))
+		errs.add(fieldErr("redis.prefix", "must not contain { or }"))
 	}
 	if c.Throttle.Prefix == "" {
 		c.Throttle.Prefix = c.Redis.Prefix + "throttle:"
 	}
 	if strings.ContainsAny(c.Throttle.Prefix, "{}") {
-		add(fieldErr("throttle.prefix", "must not contain { or } (the account is the hash tag)"))
+		errs.add(fieldErr("throttle.prefix", "must not contain { or } (the account is the hash tag)"))
 	}
 	if c.Throttle.Margin == 0 {
 		c.Throttle.Margin = Duration(DefaultMargin)
 	}
 	if c.Throttle.Margin < 0 || c.Throttle.Margin.D() > time.Second {
-		add(fieldErr("throttle.margin", "must be 0 to 1s, got %v", c.Throttle.Margin.D()))
+		errs.add(fieldErr("throttle.margin", "must be 0 to 1s, got %v", c.Throttle.Margin.D()))
 	}
-	// API limits
 	al := &c.APILimits
 	defDur(&al.Grant, DefaultGrant)
 	for _, v := range []struct {
@@ -548,75 +582,82 @@ func (c *Config) complete(getenv func(string) string) error {
 		n     int
 	}{{"api_limits.requests_per_second", al.RequestsPerSecond}, {"api_limits.messages_per_second", al.MessagesPerSecond}} {
 		if v.n < 0 || v.n > MaxAPIRate {
-			add(fieldErr(v.field, "must be 0 (no limit) to %d, got %d", MaxAPIRate, v.n))
+			errs.add(fieldErr(v.field, "must be 0 (no limit) to %d, got %d", MaxAPIRate, v.n))
 		}
 	}
 	if al.Grant.D() < time.Millisecond || al.Grant.D() > time.Second {
-		add(fieldErr("api_limits.grant", "must be 1ms to 1s, got %v", al.Grant.D()))
+		errs.add(fieldErr("api_limits.grant", "must be 1ms to 1s, got %v", al.Grant.D()))
 	}
 	if al.Prefix == "" {
 		al.Prefix = c.Redis.Prefix + "ratelimit:"
 	}
 	if strings.ContainsAny(al.Prefix, "{}") {
-		add(fieldErr("api_limits.prefix", "must not contain { or } (each bucket is a hash tag)"))
+		errs.add(fieldErr("api_limits.prefix", "must not contain { or } (each bucket is a hash tag)"))
 	}
-	// Webhooks
-	wh := &c.Webhooks
+}
+
+// complete fills the defaults of the webhooks section and checks it.
+func (wh *Webhooks) complete(errs *fieldErrs) {
 	defDur(&wh.Timeout, 10*time.Second)
 	defDur(&wh.Lease, 15*time.Second)
 	if wh.Concurrency == 0 {
 		wh.Concurrency = 32
 	}
 	if wh.Timeout.D() > time.Minute || wh.Timeout < 0 {
-		add(fieldErr("webhooks.timeout", "must be at most 1m, got %v", wh.Timeout.D()))
+		errs.add(fieldErr("webhooks.timeout", "must be at most 1m, got %v", wh.Timeout.D()))
 	}
 	if wh.Lease.D() < time.Second {
-		add(fieldErr("webhooks.lease", "must be at least 1s, got %v", wh.Lease.D()))
+		errs.add(fieldErr("webhooks.lease", "must be at least 1s, got %v", wh.Lease.D()))
 	}
 	if wh.Concurrency < 1 || wh.Concurrency > 1024 {
-		add(fieldErr("webhooks.concurrency", "must be 1 to 1024, got %d", wh.Concurrency))
+		errs.add(fieldErr("webhooks.concurrency", "must be 1 to 1024, got %d", wh.Concurrency))
 	}
 	for i, a := range wh.AllowPrivate {
 		if _, err := netip.ParsePrefix(a); err != nil {
 			if _, err := netip.ParseAddr(a); err != nil {
-				add(fieldErr(fmt.Sprintf("webhooks.allow_private[%d]", i), "must be an address or a CIDR prefix, got %q", a))
+				errs.add(fieldErr(fmt.Sprintf("webhooks.allow_private[%d]", i), "must be an address or a CIDR prefix, got %q", a))
 			}
 		}
 	}
-	// Rate classes
+}
+
+// completeClasses checks the rate classes and fills their defaults.
+func (c *Config) completeClasses(errs *fieldErrs) {
 	if len(c.Classes) == 0 {
-		add(fieldErr("rate_classes", "at least one class is required"))
+		errs.add(fieldErr("rate_classes", "at least one class is required"))
 	}
 	seen := map[string]bool{}
 	for i := range c.Classes {
 		rc := &c.Classes[i]
 		f := fmt.Sprintf("rate_classes[%d]", i)
 		if !nameRE.MatchString(rc.Name) {
-			add(fieldErr(f+".name", "want 1 to 40 letters, digits, - or _, got %q", rc.Name))
+			errs.add(fieldErr(f+".name", "want 1 to 40 letters, digits, - or _, got %q", rc.Name))
 		} else if seen[rc.Name] {
-			add(fieldErr(f+".name", "%q is defined twice", rc.Name))
+			errs.add(fieldErr(f+".name", "%q is defined twice", rc.Name))
 		}
 		seen[rc.Name] = true
 		for _, err := range completeLimit(f+".", "rate", "interval", "mode", "burst", &rc.Rate, &rc.Interval, &rc.Mode, &rc.Burst) {
-			add(err)
+			errs.add(err)
 		}
 	}
-	// Carriers
+}
+
+// completeCarriers checks the carriers and fills their defaults.
+func (c *Config) completeCarriers(errs *fieldErrs, getenv func(string) string) {
 	if len(c.Carriers) == 0 {
-		add(fieldErr("carriers", "at least one carrier is required"))
+		errs.add(fieldErr("carriers", "at least one carrier is required"))
 	}
-	seen = map[string]bool{}
+	seen := map[string]bool{}
 	for i := range c.Carriers {
 		for _, err := range c.Carriers[i].complete(fmt.Sprintf("carriers[%d]", i), getenv) {
-			add(err)
+			errs.add(err)
 		}
 		if n := c.Carriers[i].Name; seen[n] {
-			add(fieldErr(fmt.Sprintf("carriers[%d].name", i), "%q is defined twice", n))
+			errs.add(fieldErr(fmt.Sprintf("carriers[%d].name", i), "%q is defined twice", n))
 		} else {
 			seen[n] = true
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func (k *Carrier) complete(f string, getenv func(string) string) []error {

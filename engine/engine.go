@@ -139,14 +139,14 @@ func New(ctx context.Context, cfg *config.Config, log *zap.Logger) (*Engine, err
 	e.limiter, err = throttle.New(e.rdb, throttle.Config{
 		Prefix: cfg.Throttle.Prefix,
 		Margin: cfg.Throttle.Margin.D(),
-		Logger: zapSlog(log.Named("throttle")),
+		Logger: log.Named("throttle"),
 	})
 	if err != nil {
 		e.close()
 		return nil, err
 	}
 	e.rateLimits, err = ratelimit.New(e.rdb, ratelimit.Config{
-		Prefix: cfg.APILimits.Prefix, Grant: cfg.APILimits.Grant.D(), Logger: zapSlog(log.Named("ratelimit")),
+		Prefix: cfg.APILimits.Prefix, Grant: cfg.APILimits.Grant.D(), Logger: log.Named("ratelimit"),
 	})
 	if err != nil {
 		e.close()
@@ -487,7 +487,7 @@ func (cr *carrierRun) sessionConfig(slot int, t smpp.BindType) smpp.SessionConfi
 		// (332 µs of PostgreSQL CPU an MO); 256, 5.2-5.9k (176-204 µs).
 		// Order per sender is kept (a sender's PDUs go to one worker).
 		InboundWorkers: 256,
-		Logf:           func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
+		Logger:         log,
 		OnStateChange: func(c smpp.StateChange) {
 			f := []zap.Field{zap.String("state", c.State.String())}
 			if c.Err != nil {

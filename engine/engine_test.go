@@ -136,6 +136,32 @@ func segmentsOf(text string) int {
 	return info.Segments
 }
 
+// bind_mode transmitter_receiver: the lease slot holds a transmitter, which
+// submits, and a receiver, which gets the receipt (the carrier pool never
+// submits on a receiver).
+func TestEngineTransmitterReceiver(t *testing.T) {
+	t.Parallel()
+	srv := smpptest.Start(t, smpptest.Config{Receipts: true})
+	te := startEngine(t, engineConfig(t, testenv.NewDatabase(t), srv.Addr(), func(c *config.Config) {
+		c.Carriers[0].BindMode = "transmitter_receiver"
+	}))
+	ws := testenv.Seed(t, te.store, "+14155552671")
+	id := enqueue(t, te.store, ws, "+447911123456", "paired")
+	testenv.WaitStatus(t, te.store, ws, id, inbox.StatusDelivered)
+	var types []string
+	submitted := map[string]int64{}
+	for _, b := range te.binds() {
+		types = append(types, fmt.Sprintf("%d/%s", b.Slot, b.Type))
+		submitted[b.Type] += b.Submitted
+	}
+	if fmt.Sprint(types) != "[0/receiver 0/transmitter]" || submitted["transmitter"] != 1 || submitted["receiver"] != 0 {
+		t.Fatalf("binds %v, submitted %v; want one slot of a receiver and a transmitter that submitted the message", types, submitted)
+	}
+	if st := srv.Stats(); st.Binds != 2 || st.Delivers != 1 || st.DeliverResps != 1 {
+		t.Fatalf("carrier saw %d binds, %d deliver_sm, %d answered; want 2, 1, 1", st.Binds, st.Delivers, st.DeliverResps)
+	}
+}
+
 // /metrics exports the binds, the dispatcher, the carrier accounts' rates
 // and the queue.
 func TestEngineMetrics(t *testing.T) {

@@ -3,16 +3,13 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.uber.org/zap"
 
 	"github.com/switchboard-sms/switchboard/console"
 )
@@ -46,16 +43,6 @@ func (e *Engine) handler() http.Handler {
 	mux.Handle("/console", console.Handler())  // redirects to /console/
 	mux.Handle("/", e.api)                     // /v1/..., /admin/v1/..., /openapi.json
 	return mux
-}
-
-// zapSlog gives packages that log through log/slog a JSON handler on stderr
-// at the same level as the zap logger.
-func zapSlog(log *zap.Logger) *slog.Logger {
-	lvl := slog.LevelInfo
-	if log.Core().Enabled(zap.DebugLevel) {
-		lvl = slog.LevelDebug
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
 // pprofHandler serves Go's runtime profiles under /debug/pprof/ (the index,

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -14,12 +13,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sms/switchboard/internal/redisscript"
 )
 
 //go:embed ratelimit.lua
 var scriptSrc string
 
-var script = redis.NewScript(scriptSrc)
+var script = redisscript.New(scriptSrc)
 
 // Client is the part of a Redis client the Limiter uses: *redis.Client,
 // *redis.ClusterClient, *redis.Ring and redis.UniversalClient all satisfy
@@ -65,8 +67,9 @@ type Config struct {
 	// before it asks Redis again (DefaultRetry).
 	Retry time.Duration
 	// Logger gets one line when Redis stops answering (the Limiter then
-	// fails open) and one when it answers again (slog.Default() when nil).
-	Logger *slog.Logger
+	// fails open; error level, fields error and retry_every) and one when
+	// it answers again (info, field down_for). Nil is silent (zap.NewNop).
+	Logger *zap.Logger
 }
 
 func (c *Config) fill() error {
@@ -87,9 +90,6 @@ func (c *Config) fill() error {
 	}
 	if c.Retry <= 0 {
 		c.Retry = DefaultRetry
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	return nil
 }
@@ -129,17 +129,15 @@ type Result struct {
 type Limiter struct {
 	c   Client
 	cfg Config
-	log *slog.Logger
 
 	buckets sync.Map // Key → *bucket
 	swept   atomic.Int64
 	asks    asks
 
 	downUntil atomic.Int64 // UnixNano: fail open without asking Redis until then
-	healthMu  sync.Mutex   // orders health transitions and their log lines
-	healthy   atomic.Bool
+	health    redisscript.Health
 
-	calls, granted, refused, failOpen, failures atomic.Int64
+	calls, granted, refused, failOpen atomic.Int64
 }
 
 // bucket is what this process holds of one Key.
@@ -163,8 +161,20 @@ func New(c Client, cfg Config) (*Limiter, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, err
 	}
-	l := &Limiter{c: c, cfg: cfg, log: cfg.Logger}
-	l.healthy.Store(true)
+	l := &Limiter{c: c, cfg: cfg}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	l.health.OnChange = func(healthy bool, err error, downFor time.Duration) {
+		if healthy {
+			log.Info("ratelimit: Redis answers again; API rate limits are enforced again",
+				zap.Duration("down_for", downFor.Round(time.Millisecond)))
+		} else {
+			log.Error("ratelimit: Redis unavailable; API rate limits are not enforced until it answers (fail open)",
+				zap.Error(err), zap.Duration("retry_every", cfg.Retry))
+		}
+	}
 	return l, nil
 }
 
@@ -396,30 +406,15 @@ func (l *Limiter) run(batch []*askReq) {
 	l.calls.Add(int64(len(batch)))
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.Timeout)
 	defer cancel()
-	cmds := make([]*redis.Cmd, len(batch))
-	pipe := l.c.Pipeline()
+	calls := make([]redisscript.Call, len(batch))
 	for i, r := range batch {
-		cmds[i] = pipe.EvalSha(ctx, script.Hash(), []string{r.key}, r.rate, r.rate, r.want)
+		calls[i] = redisscript.Call{Keys: []string{r.key}, Args: []any{r.rate, r.rate, r.want}}
 	}
-	_, _ = pipe.Exec(ctx) // errors are per command
-	var retry redis.Pipeliner
-	for i, r := range batch {
-		if isNoScript(cmds[i].Err()) {
-			if retry == nil {
-				retry = l.c.Pipeline()
-			}
-			// NOSCRIPT: the script did not run, so running it now cannot
-			// take twice.
-			cmds[i] = retry.Eval(ctx, scriptSrc, []string{r.key}, r.rate, r.rate, r.want)
-		}
-	}
-	if retry != nil {
-		_, _ = retry.Exec(ctx)
-	}
+	script.RunBatch(ctx, l.c, calls)
 	good := false
 	var bad error
 	for i, r := range batch {
-		r.g, r.err = parseGrant(cmds[i], r.rate, r.want)
+		r.g, r.err = parseGrant(calls[i].Cmd, r.rate, r.want)
 		if r.err != nil {
 			bad = r.err
 		} else {
@@ -442,7 +437,7 @@ func parseGrant(cmd *redis.Cmd, rate, want int) (grant, error) {
 	if err != nil {
 		return grant{}, err
 	}
-	r, err := ints(v, 4)
+	r, err := redisscript.Ints(v, 4, 4)
 	if err != nil {
 		return grant{}, err
 	}
@@ -454,32 +449,12 @@ func parseGrant(cmd *redis.Cmd, rate, want int) (grant, error) {
 }
 
 // ok records a usable answer from Redis.
-func (l *Limiter) ok() {
-	if l.healthy.Load() {
-		return
-	}
-	l.healthMu.Lock()
-	defer l.healthMu.Unlock()
-	if !l.healthy.Load() {
-		l.healthy.Store(true)
-		l.log.Info("ratelimit: Redis answers again; API rate limits are enforced again")
-	}
-}
+func (l *Limiter) ok() { l.health.Up() }
 
 // fail records a failed call: fail open for Config.Retry.
 func (l *Limiter) fail(err error) {
-	l.failures.Add(1)
 	l.downUntil.Store(time.Now().Add(l.cfg.Retry).UnixNano())
-	if !l.healthy.Load() {
-		return
-	}
-	l.healthMu.Lock()
-	defer l.healthMu.Unlock()
-	if l.healthy.Load() {
-		l.healthy.Store(false)
-		l.log.Error("ratelimit: Redis unavailable; API rate limits are not enforced until it answers (fail open)",
-			"err", err, "retry_every", l.cfg.Retry)
-	}
+	l.health.Down(err)
 }
 
 // sweepEvery is how often (at most) a Redis answer also drops the buckets
@@ -508,7 +483,7 @@ func (l *Limiter) sweep() {
 
 // Healthy reports whether the last call that reached Redis got a usable
 // answer. While it is false, units are granted without a check.
-func (l *Limiter) Healthy() bool { return l.healthy.Load() }
+func (l *Limiter) Healthy() bool { return l.health.Healthy() }
 
 // Stats are counters since the Limiter was made, for the engine to export.
 type Stats struct {
@@ -523,29 +498,5 @@ type Stats struct {
 // Stats returns the counters.
 func (l *Limiter) Stats() Stats {
 	return Stats{Calls: l.calls.Load(), Granted: l.granted.Load(), Refused: l.refused.Load(),
-		FailOpen: l.failOpen.Load(), Failures: l.failures.Load(), Healthy: l.healthy.Load()}
-}
-
-// ints checks that v is an array of n integers and returns them.
-func ints(v any, n int) ([]int64, error) {
-	a, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("reply: got %T, want an array", v)
-	}
-	if len(a) != n {
-		return nil, fmt.Errorf("reply: got %d elements, want %d", len(a), n)
-	}
-	r := make([]int64, n)
-	for i, e := range a {
-		x, ok := e.(int64)
-		if !ok {
-			return nil, fmt.Errorf("reply: element %d is %T, want an integer", i, e)
-		}
-		r[i] = x
-	}
-	return r, nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+		FailOpen: l.failOpen.Load(), Failures: l.health.Failures(), Healthy: l.health.Healthy()}
 }

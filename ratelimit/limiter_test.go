@@ -2,14 +2,14 @@ package ratelimit_test
 
 import (
 	"context"
-	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/ratelimit"
@@ -17,7 +17,7 @@ import (
 
 func newLimiter(t testing.TB, c ratelimit.Client, prefix string, grant time.Duration) *ratelimit.Limiter {
 	t.Helper()
-	l, err := ratelimit.New(c, ratelimit.Config{Prefix: prefix, Grant: grant, Logger: slog.New(slog.DiscardHandler)})
+	l, err := ratelimit.New(c, ratelimit.Config{Prefix: prefix, Grant: grant})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +189,8 @@ func TestFailOpen(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	var logs testenv.LogBuffer
-	l, err := ratelimit.New(c, ratelimit.Config{Retry: 300 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	core, logs := observer.New(zap.InfoLevel)
+	l, err := ratelimit.New(c, ratelimit.Config{Retry: 300 * time.Millisecond, Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,8 +221,8 @@ func TestFailOpen(t *testing.T) {
 	if st.Calls != calls {
 		t.Errorf("%d Redis calls within Retry of the failure, want none", st.Calls-calls)
 	}
-	if n := strings.Count(logs.String(), "fail open"); n != 1 {
-		t.Errorf("%d fail-open log lines, want 1:\n%s", n, logs.String())
+	if n := logs.FilterMessageSnippet("fail open").FilterLevelExact(zap.ErrorLevel).Len(); n != 1 {
+		t.Errorf("%d fail-open log lines at error level, want 1: %v", n, logs.All())
 	}
 	srv.Start()
 	testenv.Eventually(t, "Redis answering the Limiter again", func() bool {
@@ -240,8 +239,8 @@ func TestFailOpen(t *testing.T) {
 	if !refused {
 		t.Error("5 takes at rate 2 after Redis came back were all granted")
 	}
-	if !strings.Contains(logs.String(), "answers again") {
-		t.Errorf("no recovery log line:\n%s", logs.String())
+	if logs.FilterMessageSnippet("answers again").FilterLevelExact(zap.InfoLevel).Len() != 1 {
+		t.Errorf("no recovery log line at info level: %v", logs.All())
 	}
 }
 

@@ -35,6 +35,44 @@ const (
 	DefaultMaxHold      = 5 * time.Millisecond
 )
 
+// The dispatcher's own timings, which no configuration changes.
+const (
+	// claimErrMin is the wait after a failed claim, doubling at each
+	// failure in a row up to claimErrMax.
+	claimErrMin, claimErrMax = 100 * time.Millisecond, 5 * time.Second
+	// budgetWait: with the in-flight budget used up, the claim loop looks
+	// again after this long.
+	budgetWait = 5 * time.Millisecond
+	// noBindWait: with no bind up here, the claim loop looks again after
+	// this long (it claims nothing meanwhile).
+	noBindWait = 100 * time.Millisecond
+	// sweepEvery is how often the scheduler drops idle numbers' queues.
+	sweepEvery = time.Second
+	// takeTimeout bounds one Limiter.Take.
+	takeTimeout = 5 * time.Second
+	// takeErrMin: after a failed Take a carrier waits this long, doubling at
+	// each failure in a row up to takeErrMax.
+	takeErrMin, takeErrMax = 100 * time.Millisecond, 2 * time.Second
+	// notHereDelay: a message of a carrier not configured in this process
+	// is given back for this long (another process may hold the carrier).
+	notHereDelay = time.Minute
+	// handoffDelay is about how long a message given back for want of a
+	// bind waits before anyone may claim it again (jittered in [1/2, 1]).
+	handoffDelay = 300 * time.Millisecond
+	// refusalLogEvery: a carrier's refusals of one number and status get
+	// a warn line at most this often (the line counts those in between).
+	refusalLogEvery = 10 * time.Second
+	// flushLinger is how long the flusher gathers results after the first
+	// before it writes them, up to flushMax results at once.
+	flushLinger = 2 * time.Millisecond
+	flushMax    = 2000
+	// storeErrMin: a store call that records results is retried after
+	// this long, doubling up to storeErrMax; each try is bounded by
+	// storeCallTimeout.
+	storeErrMin, storeErrMax = 50 * time.Millisecond, 5 * time.Second
+	storeCallTimeout         = 30 * time.Second
+)
+
 // DispatcherConfig configures a Dispatcher. Owner, Store, Limiter and
 // Carriers are required; the other fields default to the Default* constants.
 type DispatcherConfig struct {
@@ -98,6 +136,11 @@ type DispatcherConfig struct {
 	// the limiter alone.
 	WriteMargin time.Duration
 	Logger      *zap.Logger
+	// Now is the dispatcher's clock (time.Now when nil): the instants it
+	// decides by and records (retry times, the write check, refusal spans,
+	// when a grant may be written). Its timers and tickers run on real
+	// time; tests that assert those instants pass a clock of their own.
+	Now func() time.Time
 }
 
 // Dispatcher takes queued messages from the store into a ready queue per
@@ -125,6 +168,7 @@ type DispatcherConfig struct {
 type Dispatcher struct {
 	cfg     DispatcherConfig
 	log     *zap.Logger
+	now     func() time.Time // cfg.Now
 	kick    chan struct{}
 	wake    chan struct{} // the scheduler: new claims, a window slot freed
 	results chan dispatchResult
@@ -236,9 +280,13 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	d := &Dispatcher{
 		cfg:      cfg,
 		log:      cfg.Logger.Named("dispatcher"),
+		now:      cfg.Now,
 		kick:     make(chan struct{}, 1),
 		wake:     make(chan struct{}, 1),
 		results:  make(chan dispatchResult, cfg.InFlight),
@@ -331,12 +379,12 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 	defer poll.Stop()
 	expire := time.NewTicker(d.cfg.ExpireEvery)
 	defer expire.Stop()
-	errDelay := 100 * time.Millisecond
+	errDelay := claimErrMin
 	for ctx.Err() == nil {
 		free := d.cfg.InFlight - int(d.held.Load())
 		if free < min(d.cfg.ClaimBatch, d.cfg.InFlight)/2 {
 			// Wait for some messages to finish before claiming more.
-			sleepCtx(ctx, 5*time.Millisecond)
+			sleepCtx(ctx, budgetWait)
 			continue
 		}
 		if !d.anyUp() {
@@ -344,7 +392,7 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			// all): leave the queue to the processes that can send.
 			select {
 			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(noBindWait):
 			case <-expire.C:
 				d.expire(ctx)
 			}
@@ -359,10 +407,10 @@ func (d *Dispatcher) claimLoop(ctx context.Context) {
 			d.stats.storeErrors.Add(1)
 			d.log.Warn("claim failed", zap.Error(err), zap.Duration("retry_in", errDelay))
 			sleepCtx(ctx, errDelay)
-			errDelay = min(2*errDelay, 5*time.Second)
+			errDelay = min(2*errDelay, claimErrMax)
 			continue
 		}
-		errDelay = 100 * time.Millisecond
+		errDelay = claimErrMin
 		if len(msgs) > 0 {
 			d.stats.claimed.Add(int64(len(msgs)))
 			d.held.Add(int64(len(msgs)))
@@ -453,10 +501,6 @@ func (d *Dispatcher) expire(ctx context.Context) {
 		d.log.Info("messages expired", zap.Int64("count", n))
 	}
 }
-
-// handoffDelay is about how long a message given back for want of a bind
-// waits before anyone may claim it again (jittered in [1/2, 1]).
-const handoffDelay = 300 * time.Millisecond
 
 // anyUp reports whether some carrier of this process has a bind up: until
 // one does, claiming would only hand messages back.
@@ -595,9 +639,9 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var stopDeadline time.Time
-	lastSweep := time.Now()
+	lastSweep := d.now()
 	for {
-		now := time.Now()
+		now := d.now()
 		stopping := ctx.Err() != nil
 		if stopping && stopDeadline.IsZero() {
 			stopDeadline = now.Add(d.cfg.DrainTimeout)
@@ -617,17 +661,17 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 				}
 			}
 		}
-		if now.Sub(lastSweep) > time.Second {
+		if now.Sub(lastSweep) > sweepEvery {
 			lastSweep = now
 			d.sweep(now)
 		}
 		reqs, plans := d.plan(sendCtx, now)
 		granted := 0
 		if len(reqs) > 0 {
-			takeCtx, cancel := context.WithTimeout(sendCtx, 5*time.Second)
-			t0 := time.Now()
+			takeCtx, cancel := context.WithTimeout(sendCtx, takeTimeout)
+			t0 := d.now()
 			res := d.cfg.Limiter.Take(takeCtx, reqs)
-			took := time.Since(t0)
+			took := d.now().Sub(t0)
 			cancel()
 			for _, r := range reqs {
 				cq := d.carriers[r.Carrier]
@@ -636,7 +680,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 			granted = d.apply(sendCtx, reqs, plans, res)
 		}
 		d.publishFull()
-		next := d.nextWake(time.Now())
+		next := d.nextWake(d.now())
 		switch {
 		case next == 0 && granted > 0:
 			continue // more to send now
@@ -718,7 +762,7 @@ func (d *Dispatcher) newWriteLog(carrier, rateClass string) *writeLog {
 	if !ok {
 		return nil
 	}
-	return newWriteLog(n, interval+d.cfg.WriteMargin)
+	return newWriteLog(n, interval+d.cfg.WriteMargin, d.now())
 }
 
 func (d *Dispatcher) prepare(m Outbound, now time.Time) (*job, *dispatchResult) {
@@ -729,7 +773,7 @@ func (d *Dispatcher) prepare(m Outbound, now time.Time) (*job, *dispatchResult) 
 	if c == nil {
 		// Another engine may hold this carrier: give it back for a while.
 		d.stats.handedBack.Add(1)
-		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: now.Add(time.Minute), Reason: fmt.Sprintf("carrier %q is not configured on %s", m.Carrier, d.cfg.Owner)}}
+		return nil, &dispatchResult{retry: &Retry{Message: m.ID, NotBefore: now.Add(notHereDelay), Reason: fmt.Sprintf("carrier %q is not configured on %s", m.Carrier, d.cfg.Owner)}}
 	}
 	if !c.up() {
 		d.stats.handedBack.Add(1)
@@ -932,7 +976,7 @@ func freeWindow(c *Carrier) int {
 // apply spends the grants: each number's tokens go to its parts in order,
 // which are submitted at once.
 func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans [][]*numberQ, res []TakeResult) (granted int) {
-	now := time.Now()
+	now := d.now()
 	d.stats.takes.Add(int64(len(reqs)))
 	for i, req := range reqs {
 		cq := d.carriers[req.Carrier]
@@ -940,7 +984,7 @@ func (d *Dispatcher) apply(sendCtx context.Context, reqs []TakeRequest, plans []
 		switch {
 		case r.Err != nil:
 			d.stats.limiterDown.Add(1)
-			cq.errDelay = min(max(2*cq.errDelay, 100*time.Millisecond), 2*time.Second)
+			cq.errDelay = min(max(2*cq.errDelay, takeErrMin), takeErrMax)
 			cq.eligible = now.Add(cq.errDelay)
 			d.log.Warn("throttle unavailable: nothing sent on this carrier meanwhile", zap.String("carrier", cq.name),
 				zap.Error(r.Err), zap.Duration("retry_in", cq.errDelay))
@@ -1039,7 +1083,7 @@ func (d *Dispatcher) mayWrite(n *numberQ, k int) bool {
 	if n.wlog == nil && n.cq.wlog == nil {
 		return true
 	}
-	now := time.Now()
+	now := d.now()
 	w, wa := n.wlog.wait(now, k), n.cq.wlog.wait(now, k)
 	if w <= 0 && wa <= 0 {
 		return true
@@ -1113,7 +1157,7 @@ func (d *Dispatcher) submit(sendCtx context.Context, n *numberQ, j *job) bool {
 	var validity []byte
 	if !m.ExpiresAt.IsZero() {
 		var err error
-		if validity, err = smpp.RelativeTime(time.Until(m.ExpiresAt)); err != nil {
+		if validity, err = smpp.RelativeTime(m.ExpiresAt.Sub(d.now())); err != nil {
 			// Its validity ran out while it waited here: it is not sent,
 			// and the expiry sweep marks it expired.
 			j.closeUnsent(d, "not sent: its validity ran out")
@@ -1131,7 +1175,7 @@ func (d *Dispatcher) submit(sendCtx context.Context, n *numberQ, j *job) bool {
 	j.mu.Lock()
 	j.outstanding++
 	j.mu.Unlock()
-	sentAt := time.Now()
+	sentAt := d.now()
 	err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
 		cq.answer(r.RTT)
 		j.result(d, d.segmentResult(m, idx, len(j.parts), r, err))
@@ -1190,7 +1234,7 @@ func (j *job) closeUnsent(d *Dispatcher, reason string) {
 // claimed again at once); started ones too when all is true, their unsent
 // parts recorded as not sent.
 func (d *Dispatcher) handBackAll(delay time.Duration, all bool) {
-	now := time.Now()
+	now := d.now()
 	for _, cq := range d.carriers {
 		for _, n := range cq.ring {
 			d.filterJobs(n, func(j *job) bool {
@@ -1482,7 +1526,7 @@ func (d *Dispatcher) finish(j *job) {
 			// turn again at the slower rate, not a growing backoff.
 			delay = d.cfg.RetryMin/2 + rand.N(d.cfg.RetryMin/2+1)
 		}
-		res.retry = &Retry{Message: m.ID, NotBefore: time.Now().Add(delay), Reason: reason, Status: status}
+		res.retry = &Retry{Message: m.ID, NotBefore: d.now().Add(delay), Reason: reason, Status: status}
 		// Only the accepted parts are recorded; the retry resends the rest.
 		kept := results[:0:0]
 		for _, r := range results {
@@ -1502,7 +1546,7 @@ func (d *Dispatcher) finish(j *job) {
 // (the carrier's queue), when the carrier says its limit is account-wide,
 // or when refusals of two or more of its numbers fall within RefusalSpan.
 func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32) {
-	now := time.Now()
+	now := d.now()
 	d.refuseM.Lock()
 	k := RefusalKey{Carrier: c.Name, Number: number, Status: status}
 	rc := d.refuse[k]
@@ -1511,7 +1555,7 @@ func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32) {
 		d.refuse[k] = rc
 	}
 	rc.n++
-	logNow := now.Sub(rc.logged) >= 10*time.Second
+	logNow := now.Sub(rc.logged) >= refusalLogEvery
 	skipped := rc.skipped
 	if logNow {
 		rc.logged, rc.skipped = now, 0
@@ -1591,9 +1635,9 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 		add(r)
 		// Gather for a moment: each store call costs a transaction and a
 		// plan whatever its size.
-		linger := time.NewTimer(2 * time.Millisecond)
+		linger := time.NewTimer(flushLinger)
 	more:
-		for len(segs)+len(retries) < 2000 {
+		for len(segs)+len(retries) < flushMax {
 			select {
 			case r, ok := <-d.results:
 				if !ok {
@@ -1623,9 +1667,9 @@ func (d *Dispatcher) flusher(done chan<- struct{}) {
 }
 
 func (d *Dispatcher) retryStore(what string, f func(context.Context) error) {
-	delay := 50 * time.Millisecond
+	delay := storeErrMin
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
 		err := f(ctx)
 		cancel()
 		if err == nil {
@@ -1634,6 +1678,6 @@ func (d *Dispatcher) retryStore(what string, f func(context.Context) error) {
 		d.stats.storeErrors.Add(1)
 		d.log.Warn(what+" failed; retrying", zap.Error(err), zap.Duration("retry_in", delay))
 		time.Sleep(delay)
-		delay = min(2*delay, 5*time.Second)
+		delay = min(2*delay, storeErrMax)
 	}
 }

@@ -12,25 +12,38 @@ import (
 	"github.com/switchboard-sms/switchboard/smpp/coding"
 )
 
-// RouterConfig configures a Router.
+// RouterConfig configures a Router. Store is required; the other fields
+// default to the Default* constants.
 type RouterConfig struct {
 	Store InboundStore
 	// Carriers by name, for decoding part sets the sweep stores.
 	Carriers map[string]*Carrier
 	// PartTimeout: parts of a long message still incomplete after this long
-	// are stored as they are, flagged incomplete (10m).
+	// are stored as they are, flagged incomplete.
 	PartTimeout time.Duration
-	// SweepEvery is how often timed-out part sets are looked for (30s).
+	// SweepEvery is how often timed-out part sets are looked for.
 	SweepEvery time.Duration
-	// Flushers is how many store calls of each kind may run at once (2);
-	// BatchMax the most items in one (500); Linger how long a call waits
-	// for more items after its first (2ms).
+	// Flushers is how many store calls of each kind may run at once;
+	// BatchMax the most items in one; Linger how long a call waits for
+	// more items after its first (negative: not at all).
 	Flushers, BatchMax int
 	Linger             time.Duration
 	// OnInbound, when set, is called after each inbound message is committed.
 	OnInbound func(Inbound, InboundOutcome)
 	Logger    *zap.Logger
+	// Now is the router's clock (time.Now when nil): the time it stamps
+	// on what it files (Inbound.ReceivedAt, Part.ReceivedAt, Receipt.At).
+	Now func() time.Time
 }
+
+// RouterConfig's defaults, which NewRouter puts in its zero fields.
+const (
+	DefaultPartTimeout = 10 * time.Minute
+	DefaultSweepEvery  = 30 * time.Second
+	DefaultFlushers    = 2
+	DefaultBatchMax    = 500
+	DefaultLinger      = 2 * time.Millisecond
+)
 
 // Router files what carriers deliver: delivery receipts update their
 // messages, mobile-originated messages are reassembled when they come in
@@ -72,23 +85,18 @@ type RouterStats struct {
 // NewRouter starts the router's flushers and its sweep of timed-out parts.
 // Stop it with Close after the binds that use its handlers are closed.
 func NewRouter(cfg RouterConfig) *Router {
-	if cfg.PartTimeout <= 0 {
-		cfg.PartTimeout = 10 * time.Minute
+	orDefault(&cfg.PartTimeout, DefaultPartTimeout)
+	orDefault(&cfg.SweepEvery, DefaultSweepEvery)
+	orDefault(&cfg.Flushers, DefaultFlushers)
+	if cfg.Linger == 0 { // negative: no linger
+		cfg.Linger = DefaultLinger
 	}
-	if cfg.SweepEvery <= 0 {
-		cfg.SweepEvery = 30 * time.Second
-	}
-	if cfg.Flushers <= 0 {
-		cfg.Flushers = 2
-	}
-	if cfg.Linger == 0 {
-		cfg.Linger = 2 * time.Millisecond
-	}
-	if cfg.BatchMax <= 0 {
-		cfg.BatchMax = 500
-	}
+	orDefault(&cfg.BatchMax, DefaultBatchMax)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger.Named("router"), stop: make(chan struct{}), swept: make(chan struct{})}
 	r.SetCarriers(cfg.Carriers)
@@ -97,6 +105,14 @@ func NewRouter(cfg RouterConfig) *Router {
 	r.inbound = newBatcher(cfg.Flushers, cfg.BatchMax, cfg.Linger, cfg.Store.AppendInbound)
 	go r.sweepLoop()
 	return r
+}
+
+// orDefault sets *v to def when it is zero or negative (a configuration
+// field left out).
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // SetCarriers replaces the carriers by name that the router decodes stored
@@ -152,7 +168,7 @@ func (r *Router) handle(ctx context.Context, c *Carrier, receipt bool, esm, dc u
 		data, isPart = payload, false
 	}
 	from, to := e164(src), e164(dst)
-	now := time.Now()
+	now := r.cfg.Now()
 	if isPart {
 		set, err := r.parts.do(ctx, Part{
 			Key:     PartKey{Carrier: c.Name, Source: from, Destination: to, Reference: int(concat.Ref), Total: int(concat.Total)},
@@ -241,7 +257,7 @@ func (r *Router) count(m Inbound, out InboundOutcome) {
 }
 
 func (r *Router) handleReceipt(ctx context.Context, c *Carrier, payload []byte, tlvs smpp.TLVs) smpp.Status {
-	rc := Receipt{Carrier: c.Name, At: time.Now()}
+	rc := Receipt{Carrier: c.Name, At: r.cfg.Now()}
 	id, okID := tlvs.ReceiptedMessageID()
 	st, okSt := tlvs.MessageState()
 	text, textErr := smpp.ParseReceipt(payload)

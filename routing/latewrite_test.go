@@ -120,17 +120,7 @@ func TestDispatchLateGrantNoExtraInInterval(t *testing.T) {
 func lateGrantRun(t *testing.T, writeMargin time.Duration) (refused, maxIn int64) {
 	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 1ms, rate: {mode: sliding, source: 5}}]`)
 	c := &routing.Carrier{Name: "sim", Method: coding.UDH8, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1}
-	pool, err := smpp.NewPool(smpp.PoolConfig{Session: smpp.SessionConfig{Addr: sim.Addr(""), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pool.Close(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := pool.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c.Submitter = pool
+	c.Submitter = startPool(t, smpp.SessionConfig{Addr: sim.Addr(""), SystemID: "sb", Window: 2, ReconnectMin: 10 * time.Millisecond})
 	var msgs []routing.Outbound
 	for i := range 10 {
 		m := from(int64(i+1), "+15550000001")
@@ -150,17 +140,10 @@ func lateGrantRun(t *testing.T, writeMargin time.Duration) (refused, maxIn int64
 	done := make(chan struct{})
 	go func() { d.Run(runCtx); close(done) }()
 	defer func() { stop(); <-done }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Eventually(t, "a result or a retry for every message", func() bool {
 		results, retries := store.snapshot()
-		if len(results)+len(retries) >= len(msgs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 15 s: %d results, %d retries of %d messages", len(results), len(retries), len(msgs))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(results)+len(retries) >= len(msgs)
+	})
 	if writeMargin >= 0 && d.Stats().WriteHeld == 0 {
 		t.Errorf("no write was held back: the late grant did not reach the check")
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
@@ -33,10 +34,32 @@ type memStore struct {
 	claims   int
 	per      []int               // perNumber of each claim
 	recorded map[int64]time.Time // when each message's first result was recorded
+	now      func() time.Time    // the clock SweepParts measures part ages by
 }
 
 func newMemStore(msgs ...routing.Outbound) *memStore {
-	return &memStore{queue: msgs, leased: map[int64]routing.Outbound{}, parts: map[routing.PartKey]map[int]routing.Part{}}
+	return &memStore{queue: msgs, leased: map[int64]routing.Outbound{}, parts: map[routing.PartKey]map[int]routing.Part{}, now: time.Now}
+}
+
+// testClock is a clock that stands still until the test moves it (Advance).
+// It is safe for concurrent use.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func (s *memStore) fail() error {
@@ -138,6 +161,7 @@ func (s *memStore) StoreParts(ctx context.Context, ps []routing.Part) ([]*routin
 	return out, nil
 }
 
+// SweepParts takes the part sets whose first part came older ago or more.
 func (s *memStore) SweepParts(ctx context.Context, older time.Duration, limit int) ([]routing.PartSet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,10 +172,16 @@ func (s *memStore) SweepParts(ctx context.Context, older time.Duration, limit in
 			p, ok := m[seq]
 			if ok {
 				set.Parts = append(set.Parts, p.Payload)
+				if set.FirstAt.IsZero() || p.ReceivedAt.Before(set.FirstAt) {
+					set.FirstAt = p.ReceivedAt
+				}
 			} else {
 				set.Parts = append(set.Parts, nil)
 			}
 			set.Codings = append(set.Codings, p.Coding)
+		}
+		if s.now().Sub(set.FirstAt) < older || len(out) == limit {
+			continue
 		}
 		delete(s.parts, k)
 		out = append(out, set)
@@ -240,17 +270,6 @@ func (l *sliding) Take(ctx context.Context, reqs []routing.TakeRequest) []routin
 
 func (l *sliding) Rate(carrier, class string) float64 { return float64(l.perNumber) }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func startCarrier(t *testing.T, srv *smpptest.Server, method coding.Method, h func(*routing.Carrier) smpp.Handler) *routing.Carrier {
 	t.Helper()
 	return startCarrierWindow(t, srv, method, 20, h)
@@ -264,11 +283,22 @@ func startCarrierWindow(t *testing.T, srv *smpptest.Server, method coding.Method
 	if h != nil {
 		cfg.Handler = h(c)
 	}
-	pool, err := smpp.NewPool(smpp.PoolConfig{Session: cfg})
+	c.Submitter = startPool(t, cfg)
+	return c
+}
+
+// startPool returns a pool of one bind on cfg, bound; it is closed when the
+// test ends. (The engine fills its pools the same way, a lease slot's binds
+// at a time.)
+func startPool(tb testing.TB, cfg smpp.SessionConfig) *smpp.Pool {
+	tb.Helper()
+	s, err := smpp.NewSession(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	pool := &smpp.Pool{}
+	pool.Add(s)
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		pool.Close(ctx)
@@ -276,10 +306,9 @@ func startCarrierWindow(t *testing.T, srv *smpptest.Server, method coding.Method
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := pool.WaitBound(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	c.Submitter = pool
-	return c
+	return pool
 }
 
 func runDispatcher(t *testing.T, store *memStore, lim routing.Limiter, c *routing.Carrier) *routing.Dispatcher {
@@ -287,12 +316,18 @@ func runDispatcher(t *testing.T, store *memStore, lim routing.Limiter, c *routin
 	return runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, time.Second)
 }
 
-func runDispatcherOf(t *testing.T, store *memStore, lim routing.Limiter, carriers map[string]*routing.Carrier, retryMin time.Duration) *routing.Dispatcher {
+// runDispatcherOf runs a dispatcher polling every 10 ms until the test
+// ends; mod, when given, changes its configuration first.
+func runDispatcherOf(t *testing.T, store *memStore, lim routing.Limiter, carriers map[string]*routing.Carrier, retryMin time.Duration, mod ...func(*routing.DispatcherConfig)) *routing.Dispatcher {
 	t.Helper()
-	d, err := routing.NewDispatcher(routing.DispatcherConfig{
+	cfg := routing.DispatcherConfig{
 		Owner: "test", Store: store, Limiter: lim, Carriers: carriers,
 		Poll: 10 * time.Millisecond, RetryMin: retryMin,
-	})
+	}
+	for _, f := range mod {
+		f(&cfg)
+	}
+	d, err := routing.NewDispatcher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +353,7 @@ func TestDispatchSubmitsEverySegment(t *testing.T) {
 	store := newMemStore(out(1, "hello"), out(2, long))
 	runDispatcher(t, store, &instant{}, c)
 	want := 1 + out(2, long).Segments
-	eventually(t, "every segment recorded", func() bool { r, _ := store.snapshot(); return len(r) == want })
+	testenv.Eventually(t, "every segment recorded", func() bool { r, _ := store.snapshot(); return len(r) == want })
 	results, retries := store.snapshot()
 	if len(retries) != 0 {
 		t.Fatalf("retries %+v", retries)
@@ -354,6 +389,9 @@ func TestDispatchSubmitsEverySegment(t *testing.T) {
 	}
 }
 
+// A message refused 0x58 is requeued RetryMin/2 to RetryMin after the
+// refusal (the number is slowed instead of the message backed off), and
+// the limiter hears of it.
 func TestDispatchThrottledIsRetriedAndReported(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{})
@@ -361,13 +399,15 @@ func TestDispatchThrottledIsRetriedAndReported(t *testing.T) {
 	srv.FailNext(1, smpp.StatusTHROTTLED)
 	store := newMemStore(out(7, "hi"))
 	lim := &instant{}
-	runDispatcher(t, store, lim, c)
-	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
+	clock := newTestClock()
+	runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, time.Second, func(c *routing.DispatcherConfig) { c.Now = clock.Now })
+	testenv.Eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
 	_, retries := store.snapshot()
-	if retries[0].Message != 7 || time.Until(retries[0].NotBefore) < 400*time.Millisecond || !strings.Contains(retries[0].Reason, "THROTTLED") {
-		t.Fatalf("retry %+v", retries[0])
+	wait := retries[0].NotBefore.Sub(clock.Now())
+	if retries[0].Message != 7 || wait < 500*time.Millisecond || wait > time.Second || !strings.Contains(retries[0].Reason, "THROTTLED") {
+		t.Fatalf("retry %+v, %v after the refusal; want 0.5 to 1 s (RetryMin 1 s)", retries[0], wait)
 	}
-	eventually(t, "the limiter told", func() bool { lim.mu.Lock(); defer lim.mu.Unlock(); return len(lim.throttled) == 1 })
+	testenv.Eventually(t, "the limiter told", func() bool { lim.mu.Lock(); defer lim.mu.Unlock(); return len(lim.throttled) == 1 })
 }
 
 func TestDispatchPermanentFailure(t *testing.T) {
@@ -377,7 +417,7 @@ func TestDispatchPermanentFailure(t *testing.T) {
 	srv.FailNext(1, smpp.StatusINVDSTADR)
 	store := newMemStore(out(9, "hi"))
 	d := runDispatcher(t, store, &instant{}, c)
-	eventually(t, "a result", func() bool { r, _ := store.snapshot(); return len(r) == 1 })
+	testenv.Eventually(t, "a result", func() bool { r, _ := store.snapshot(); return len(r) == 1 })
 	results, retries := store.snapshot()
 	if results[0].Outcome != routing.Permanent || results[0].Status != uint32(smpp.StatusINVDSTADR) || len(retries) != 0 {
 		t.Fatalf("%+v %+v", results, retries)
@@ -395,7 +435,7 @@ func TestDispatchUnknownCarrierIsGivenBack(t *testing.T) {
 	m.Carrier = "elsewhere"
 	store := newMemStore(m)
 	runDispatcher(t, store, &instant{}, c)
-	eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
+	testenv.Eventually(t, "a retry", func() bool { _, r := store.snapshot(); return len(r) == 1 })
 	if s := srv.Stats().Submits; s != 0 {
 		t.Fatalf("%d submits", s)
 	}
@@ -457,26 +497,40 @@ func TestRouterFilesAndAcksAfterCommit(t *testing.T) {
 	}
 }
 
+// A long message whose parts are still incomplete PartTimeout after the
+// first came is stored as it is, flagged incomplete, with the time the
+// first part came (on the router's clock); not before.
 func TestRouterSweepsIncompleteParts(t *testing.T) {
 	t.Parallel()
+	clock := newTestClock()
 	store := newMemStore()
-	r := routing.NewRouter(routing.RouterConfig{Store: store, PartTimeout: time.Millisecond})
+	store.now = clock.Now
+	r := routing.NewRouter(routing.RouterConfig{Store: store, Now: clock.Now})
 	t.Cleanup(r.Close)
 	srv := smpptest.Start(t, smpptest.Config{})
 	startCarrier(t, srv, coding.UDH8, r.Handler)
 	parts, _ := coding.Split(strings.Repeat("x", 400), coding.GSM7, coding.UDH8, 5)
 	p := smpp.DeliverSM{Source: smpp.Address{TON: 1, Addr: []byte("447700900123")}}
 	smpp.SetPart((*smpp.SubmitSM)(&p), parts[0], coding.UDH8)
+	first := clock.Now()
 	if st, err := srv.Deliver(context.Background(), &p); err != nil || st != 0 {
 		t.Fatal(st, err)
 	}
+	clock.Advance(routing.DefaultPartTimeout - time.Millisecond)
+	if n := r.Sweep(context.Background()); n != 0 {
+		t.Fatalf("swept %d a millisecond before the part timeout", n)
+	}
+	clock.Advance(time.Millisecond)
 	if n := r.Sweep(context.Background()); n != 1 {
-		t.Fatalf("swept %d", n)
+		t.Fatalf("swept %d at the part timeout, want 1", n)
 	}
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	if len(store.inbound) != 1 || !store.inbound[0].Incomplete || !strings.HasPrefix(store.inbound[0].Body, strings.Repeat("x", 153)) || !strings.Contains(store.inbound[0].Body, "[…]") {
 		t.Fatalf("%+v", store.inbound)
+	}
+	if at := store.inbound[0].ReceivedAt; !at.Equal(first) {
+		t.Fatalf("stored as received at %v, want %v (the first part)", at, first)
 	}
 }
 
@@ -511,10 +565,12 @@ func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
 	m := out(2, "y")
 	m.Carrier = "down"
 	store2 := newMemStore(m)
-	runDispatcherOf(t, store2, &instant{}, map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}}, time.Minute)
+	clock := newTestClock()
+	runDispatcherOf(t, store2, &instant{}, map[string]*routing.Carrier{"sim": up, "down": {Name: "down", Submitter: down}}, time.Minute,
+		func(c *routing.DispatcherConfig) { c.Now = clock.Now })
 	var r []routing.Retry
-	eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
-	if wait := time.Until(r[0].NotBefore); wait > time.Second {
+	testenv.Eventually(t, "the message given back", func() bool { _, r = store2.snapshot(); return len(r) == 1 })
+	if wait := r[0].NotBefore.Sub(clock.Now()); wait <= 0 || wait > time.Second {
 		t.Fatalf("given back for %v, as a failed attempt would be (RetryMin is a minute)", wait)
 	}
 	if n := down.submits.Load(); n != 0 {
@@ -545,7 +601,7 @@ func TestDispatchNoHeadOfLineBlocking(t *testing.T) {
 	start := time.Now()
 	runDispatcher(t, store, &sliding{perNumber: 10, sent: map[string][]time.Time{}}, c)
 	var at time.Time
-	eventually(t, "B's message recorded", func() bool { var ok bool; at, ok = store.recordedAt(100); return ok })
+	testenv.Eventually(t, "B's message recorded", func() bool { var ok bool; at, ok = store.recordedAt(100); return ok })
 	if wait := at.Sub(start); wait > time.Second {
 		t.Fatalf("B's message waited %v behind A's backlog", wait)
 	}
@@ -578,7 +634,7 @@ func TestDispatchDealsTheWindowInTurn(t *testing.T) {
 	}
 	store := newMemStore(msgs...)
 	runDispatcher(t, store, &instant{}, c)
-	eventually(t, "40 submits", func() bool { return srv.Stats().Submits >= 40 })
+	testenv.Eventually(t, "40 submits", func() bool { return srv.Stats().Submits >= 40 })
 	per := map[string]int{}
 	for i, rc := range srv.Received() {
 		if i >= 40 {
@@ -614,12 +670,12 @@ func TestDispatchRefusalsSlowWhatWasRefused(t *testing.T) {
 	store := newMemStore(from(1, "+15550000001"), from(2, "+15550000003"))
 	lim := &instant{}
 	d := runDispatcherOf(t, store, lim, map[string]*routing.Carrier{"sim": c}, 50*time.Millisecond)
-	eventually(t, "the refused number slowed", func() bool {
+	testenv.Eventually(t, "the refused number slowed", func() bool {
 		lim.mu.Lock()
 		defer lim.mu.Unlock()
 		return slices.Contains(lim.throttled, "sim/+15550000001")
 	})
-	eventually(t, "the other one accepted, the refused one requeued", func() bool { r, q := store.snapshot(); return len(r) == 1 && len(q) == 1 })
+	testenv.Eventually(t, "the other one accepted, the refused one requeued", func() bool { r, q := store.snapshot(); return len(r) == 1 && len(q) == 1 })
 	lim.mu.Lock()
 	if slices.Contains(lim.throttled, "sim/") {
 		t.Fatalf("one number's refusal slowed the account: %v", lim.throttled)
@@ -637,7 +693,7 @@ func TestDispatchRefusalsSlowWhatWasRefused(t *testing.T) {
 	store.queue = append(store.queue, from(3, "+15550000001"), from(4, "+15550000002"))
 	store.mu.Unlock()
 	d.Kick()
-	eventually(t, "the account slowed", func() bool {
+	testenv.Eventually(t, "the account slowed", func() bool {
 		lim.mu.Lock()
 		defer lim.mu.Unlock()
 		return slices.Contains(lim.throttled, "sim/")

@@ -34,14 +34,7 @@ func BenchmarkDispatchWindowFill(b *testing.B) {
 	const window, latency = 10, 20 * time.Millisecond
 	srv := smpptest.Start(b, smpptest.Config{Latency: latency})
 	c := &routing.Carrier{Name: "sim", Method: coding.UDH8, SourceTON: 1, SourceNPI: 1, DestTON: 1, DestNPI: 1}
-	pool, err := smpp.NewPool(smpp.PoolConfig{Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: window}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close(context.Background())
-	if err := pool.WaitBound(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	pool := startPool(b, smpp.SessionConfig{Addr: srv.Addr(), SystemID: "sb", Window: window})
 	c.Submitter = pool
 	var msgs []routing.Outbound
 	for k := range 10 {

@@ -27,11 +27,14 @@ type writeRec struct {
 	k  int
 }
 
-func newWriteLog(n int, within time.Duration) *writeLog {
+// newWriteLog returns the log of at most n segments within within, its
+// millisecond boundaries counted from now; nil when n or within is not
+// positive (no check).
+func newWriteLog(n int, within time.Duration, now time.Time) *writeLog {
 	if n <= 0 || within <= 0 {
 		return nil
 	}
-	return &writeLog{n: n, within: within, base: time.Now()}
+	return &writeLog{n: n, within: within, base: now}
 }
 
 // prune drops the records that no longer count at now.

@@ -9,8 +9,8 @@ import (
 // millisecond precision, counting a write for up to 1 ms longer than it
 // happened.
 func TestWriteLogWindow(t *testing.T) {
-	w := newWriteLog(3, time.Second)
-	t0 := w.base
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	w := newWriteLog(3, time.Second, t0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	steps := []struct {
 		at    int // ms after base
@@ -41,12 +41,12 @@ func TestWriteLogWindow(t *testing.T) {
 		t.Fatal("idle: the write at 2100 counts until 3100")
 	}
 	// A write between two milliseconds counts until the next one's end.
-	w2 := newWriteLog(1, time.Second)
-	w2.add(w2.base.Add(1500*time.Microsecond), 1)
-	if got := w2.wait(w2.base.Add(1001500*time.Microsecond), 1); got != 500*time.Microsecond {
+	w2 := newWriteLog(1, time.Second, t0)
+	w2.add(t0.Add(1500*time.Microsecond), 1)
+	if got := w2.wait(t0.Add(1001500*time.Microsecond), 1); got != 500*time.Microsecond {
 		t.Fatalf("rounded up: wait %v, want 500µs", got)
 	}
-	if newWriteLog(0, time.Second) != nil || (*writeLog)(nil).wait(t0, 5) != 0 || !(*writeLog)(nil).idle(t0) {
+	if newWriteLog(0, time.Second, t0) != nil || (*writeLog)(nil).wait(t0, 5) != 0 || !(*writeLog)(nil).idle(t0) {
 		t.Fatal("a nil log checks nothing")
 	}
 }
@@ -54,9 +54,10 @@ func TestWriteLogWindow(t *testing.T) {
 // Writes of many milliseconds keep one record each, and the log drops what
 // no longer counts.
 func TestWriteLogPrunes(t *testing.T) {
-	w := newWriteLog(1000, 100*time.Millisecond)
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	w := newWriteLog(1000, 100*time.Millisecond, t0)
 	for ms := range 10_000 {
-		now := w.base.Add(time.Duration(ms) * time.Millisecond)
+		now := t0.Add(time.Duration(ms) * time.Millisecond)
 		if got := w.wait(now, 1); got != 0 {
 			t.Fatalf("%d ms: wait %v with 1 per ms", ms, got)
 		}

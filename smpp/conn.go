@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // call is one request awaiting its response. Calls are pooled: whoever
@@ -306,7 +308,7 @@ func (c *conn) readLoop() error {
 			c.flushAndWait()
 			return ErrUnbound
 		case OutbindID:
-			c.logf("smpp: %s: ignoring outbind on a bound connection", c.s.cfg.Addr)
+			c.s.log.Debug("smpp: outbind on a bound connection ignored")
 		default:
 			if !h.ID.Known() {
 				c.s.stats.nacksSent.Add(1)
@@ -349,7 +351,8 @@ func (c *conn) response(dec *Decoder, h Header, body []byte, now time.Time) {
 	c.mu.Unlock()
 	if cl == nil {
 		c.s.stats.unknownResp.Add(1)
-		c.logf("smpp: %s: %v seq %d status %v matches no request", c.s.cfg.Addr, h.ID, h.Sequence, h.Status)
+		c.s.log.Debug("smpp: response matches no request",
+			zap.Stringer("command", h.ID), zap.Uint32("sequence", h.Sequence), zap.Stringer("status", h.Status))
 		return
 	}
 	cl.rtt = now.Sub(cl.sent)
@@ -450,7 +453,7 @@ func (c *conn) inboundWorker(jobs <-chan inboundJob) {
 			} else {
 				st = StatusSYSERR
 			}
-			c.logf("smpp: %s: %v", c.s.cfg.Addr, err)
+			c.s.log.Debug("smpp: inbound PDU does not decode", zap.Stringer("command", j.h.ID), zap.Error(err))
 		} else if c.s.cfg.Handler == nil {
 			st = StatusX_T_APPN
 		} else {
@@ -509,7 +512,7 @@ func (c *conn) timerLoop() {
 			idle := now.Sub(lastRead)
 			if idle >= c.s.timers.Load().enquireLinkInterval*time.Duration(c.links.Load()+1) {
 				if int(c.links.Load()) >= cfg.MaxUnansweredLinks {
-					c.logf("smpp: %s: %d enquire_link unanswered; the link is dead", cfg.Addr, c.links.Load())
+					c.s.log.Debug("smpp: enquire_link unanswered; the link is dead", zap.Int32("unanswered", c.links.Load()))
 					c.fail(errLinkDead)
 					return
 				}
@@ -522,12 +525,6 @@ func (c *conn) timerLoop() {
 }
 
 var errLinkDead = errors.New("smpp: enquire_link unanswered: link dead")
-
-func (c *conn) logf(format string, args ...any) {
-	if c.s.cfg.Logf != nil {
-		c.s.cfg.Logf(format, args...)
-	}
-}
 
 // inFlight reports how many requests are pending on the connection.
 func (c *conn) inFlight() int {

@@ -3,43 +3,15 @@ package smpp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 )
 
-// PoolMode says how a Pool binds: N transceivers, or N transmitter and
-// receiver pairs.
-type PoolMode uint8
-
-const (
-	// PoolTransceiver binds N transceivers; each submits and receives.
-	PoolTransceiver PoolMode = iota
-	// PoolTransmitterReceiver binds N transmitters, which submit, and N
-	// receivers, which receive.
-	PoolTransmitterReceiver
-)
-
-func (m PoolMode) String() string {
-	if m == PoolTransmitterReceiver {
-		return "transmitter+receiver"
-	}
-	return "transceiver"
-}
-
-// PoolConfig configures a Pool.
-type PoolConfig struct {
-	// Session is the template for every bind; its Type is set by Mode.
-	Session SessionConfig
-	// Binds is how many binds submit (default 1).
-	Binds int
-	Mode  PoolMode
-}
-
-// Pool holds N binds to one carrier account and gives each submit to the
-// bound session with the most free window. Sessions may be added and removed
-// while it is in use (Add, Remove). It is safe for concurrent use; its zero
-// value is an empty pool.
+// Pool holds the binds to one carrier account and gives each submit to the
+// bound session with the most free window; receivers (BindReceiver) are
+// held but never submit. Sessions are added and removed while it is in use
+// (Add, Remove), e.g. a transceiver, or a transmitter and receiver pair, at
+// a time. It is safe for concurrent use; its zero value is an empty pool.
 type Pool struct {
 	mu      sync.Mutex // serialises Add and Remove
 	members atomic.Pointer[poolMembers]
@@ -95,41 +67,7 @@ func (p *Pool) Remove(s *Session) bool {
 	return found
 }
 
-// NewPool starts every session of the pool.
-func NewPool(cfg PoolConfig) (*Pool, error) {
-	if cfg.Binds <= 0 {
-		cfg.Binds = 1
-	}
-	p := &Pool{}
-	start := func(t BindType) error {
-		sc := cfg.Session
-		sc.Type = t
-		s, err := NewSession(sc)
-		if err != nil {
-			return err
-		}
-		p.Add(s)
-		return nil
-	}
-	for i := 0; i < cfg.Binds; i++ {
-		var err error
-		if cfg.Mode == PoolTransmitterReceiver {
-			if err = start(BindTransmitter); err == nil {
-				err = start(BindReceiver)
-			}
-		} else {
-			err = start(BindTransceiver)
-		}
-		if err != nil {
-			p.Close(context.Background())
-			return nil, fmt.Errorf("smpp: pool: %w", err)
-		}
-	}
-	return p, nil
-}
-
-// Sessions returns every session of the pool (transmitters first in
-// transceiver mode order of creation).
+// Sessions returns every session of the pool, in the order they were added.
 func (p *Pool) Sessions() []*Session { return append([]*Session(nil), p.load().all...) }
 
 // pick returns the bound submitting session with the most free window, or

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Session is one logical bind to an SMSC, on the ESME side: it dials, binds,
@@ -22,6 +24,7 @@ import (
 // with Close.
 type Session struct {
 	cfg SessionConfig
+	log *zap.Logger // cfg.Logger with the field addr
 
 	ctx    context.Context // cancelled when the session is over
 	cancel context.CancelFunc
@@ -54,6 +57,7 @@ func NewSession(cfg SessionConfig) (*Session, error) {
 	}
 	s := &Session{
 		cfg:      cfg,
+		log:      cfg.Logger.With(zap.String("addr", cfg.Addr)),
 		win:      newWindow(cfg.Window),
 		bound:    make(chan struct{}),
 		closeReq: make(chan struct{}),
@@ -415,12 +419,12 @@ func (s *Session) run() {
 				return
 			}
 			if refused(err) {
-				s.logf("smpp: %s: bind refused, not retrying: %v", s.cfg.Addr, err)
+				s.log.Debug("smpp: bind refused; not retrying", zap.Error(err))
 				s.setState(SessionRefused, err, 0)
 				return
 			}
 			wait := jitter(backoff)
-			s.logf("smpp: %s: connect failed, retrying in %v: %v", s.cfg.Addr, wait.Round(time.Millisecond), err)
+			s.log.Debug("smpp: connect failed; retrying", zap.Duration("retry_in", wait.Round(time.Millisecond)), zap.Error(err))
 			s.setState(SessionBackoff, err, wait)
 			if !s.sleep(wait) {
 				return
@@ -456,7 +460,7 @@ func (s *Session) run() {
 			backoff = tm.reconnectMin // the link was healthy: start over
 		}
 		wait := jitter(backoff)
-		s.logf("smpp: %s: connection lost, reconnecting in %v: %v", s.cfg.Addr, wait.Round(time.Millisecond), err)
+		s.log.Debug("smpp: connection lost; reconnecting", zap.Duration("retry_in", wait.Round(time.Millisecond)), zap.Error(err))
 		s.setState(SessionBackoff, err, wait)
 		if !s.sleep(wait) {
 			return
@@ -518,12 +522,6 @@ func (s *Session) setState(st SessionState, err error, backoff time.Duration) {
 	s.mu.Unlock()
 	if f := s.cfg.OnStateChange; f != nil {
 		f(StateChange{Session: s, State: st, Err: err, Backoff: backoff, At: time.Now()})
-	}
-}
-
-func (s *Session) logf(format string, args ...any) {
-	if s.cfg.Logf != nil {
-		s.cfg.Logf(format, args...)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Defaults of SessionConfig.
@@ -39,7 +41,8 @@ type SessionConfig struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Type is the bind operation: transceiver (the default), transmitter or
-	// receiver. A transmitter + receiver pair is two Sessions (see Pool).
+	// receiver. A transmitter + receiver pair is two Sessions (a Pool
+	// submits on the transmitter only).
 	Type             BindType
 	SystemID         string // at most 15 characters
 	Password         string // at most 8 characters; never logged
@@ -84,9 +87,13 @@ type SessionConfig struct {
 	// OnStateChange, when set, is called on every state change, from the
 	// session's own goroutine; it must not block.
 	OnStateChange func(StateChange)
-	// Logf, when set, receives rare events worth a log line: reconnects,
-	// unknown responses, peer errors. Never passwords or message bodies.
-	Logf func(format string, args ...any)
+	// Logger receives, at debug level, the rare events worth a log line
+	// that OnStateChange does not report: why a connection attempt failed
+	// or a connection was lost, responses that match no request, inbound
+	// PDUs that do not decode, a link declared dead. Each line carries the
+	// field addr; never a password or a message body. Nil is silent
+	// (zap.NewNop). Nothing is logged on the hot path of a healthy bind.
+	Logger *zap.Logger
 }
 
 func (c *SessionConfig) setDefaults() error {
@@ -128,6 +135,9 @@ func (c *SessionConfig) setDefaults() error {
 	}
 	if c.InboundWorkers <= 0 {
 		c.InboundWorkers = DefaultInboundWorkers
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
 	}
 	return nil
 }

@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
@@ -60,17 +64,6 @@ func msg(to string) *smpp.SubmitSM {
 		Dest:               smpp.Address{TON: 1, NPI: 1, Addr: []byte(to)},
 		RegisteredDelivery: 1,
 		ShortMessage:       []byte("hello"),
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -201,7 +194,7 @@ func TestSessionWaitForSlotHonoursContext(t *testing.T) {
 	waitBound(t, s)
 	srv.Hold()
 	go s.Submit(context.Background(), msg("1")) // takes the only slot
-	eventually(t, "the first submit to arrive", func() bool { return srv.Stats().Submits == 1 })
+	testenv.Eventually(t, "the first submit to arrive", func() bool { return srv.Stats().Submits == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err := s.Submit(ctx, msg("2"))
@@ -227,7 +220,7 @@ func TestSessionReconnectFailsInFlightAsUnknown(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		go func() { _, err := s.Submit(context.Background(), msg("1")); errs <- err }()
 	}
-	eventually(t, "5 submits at the server", func() bool { return srv.Stats().Submits == 5 })
+	testenv.Eventually(t, "5 submits at the server", func() bool { return srv.Stats().Submits == 5 })
 	srv.DropAll()
 	for i := 0; i < 5; i++ {
 		err := <-errs
@@ -237,7 +230,7 @@ func TestSessionReconnectFailsInFlightAsUnknown(t *testing.T) {
 		}
 	}
 	srv.Release()
-	eventually(t, "a rebind", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
+	testenv.Eventually(t, "a rebind", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
 	if _, err := s.Submit(context.Background(), msg("1")); err != nil {
 		t.Fatalf("after the rebind: %v", err)
 	}
@@ -280,7 +273,7 @@ func TestSessionNeverASecondSocket(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		waitBound(t, s)
 		srv.DropAll()
-		eventually(t, "the drop to be seen", func() bool { return !s.Bound() || s.Stats().Connects > int64(i+1) })
+		testenv.Eventually(t, "the drop to be seen", func() bool { return !s.Bound() || s.Stats().Connects > int64(i+1) })
 	}
 	waitBound(t, s)
 	if m := srv.Stats().MaxConnsOpen; m != 1 {
@@ -316,7 +309,7 @@ func TestSessionBackoffGrows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "8 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(backoffs) >= 8 })
+	testenv.Eventually(t, "8 attempts", func() bool { mu.Lock(); defer mu.Unlock(); return len(backoffs) >= 8 })
 	s.Close(context.Background())
 	mu.Lock()
 	defer mu.Unlock()
@@ -366,12 +359,41 @@ func TestSessionNacksUnknownCommand(t *testing.T) {
 	if err := srv.SendRaw(raw); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a generic_nack at the server", func() bool { return srv.Stats().GenericNacks == 1 })
+	testenv.Eventually(t, "a generic_nack at the server", func() bool { return srv.Stats().GenericNacks == 1 })
 	if _, err := s.Submit(context.Background(), msg("1")); err != nil {
 		t.Fatalf("bind lost after an unknown command: %v", err)
 	}
 	if s.Stats().Reconnects != 0 {
 		t.Fatal("the session reconnected")
+	}
+}
+
+// SessionConfig.Logger gets, at debug level, what OnStateChange does not
+// say: a response that matches no request, and why a connection was lost.
+// Every line carries the field addr.
+func TestSessionLogger(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zap.DebugLevel)
+	srv := smpptest.Start(t, smpptest.Config{})
+	s := newSession(t, srv, func(c *smpp.SessionConfig) { c.Logger = zap.New(core) })
+	waitBound(t, s)
+	if err := srv.SendRaw(smpp.AppendHeaderOnly(nil, smpp.EnquireLinkRespID, smpp.StatusOK, 4242)); err != nil {
+		t.Fatal(err)
+	}
+	stray := func() []observer.LoggedEntry {
+		return logs.FilterMessage("smpp: response matches no request").FilterField(zap.Uint32("sequence", 4242)).All()
+	}
+	testenv.Eventually(t, "the stray response logged", func() bool { return len(stray()) == 1 })
+	srv.DropAll()
+	lost := func() []observer.LoggedEntry { return logs.FilterMessage("smpp: connection lost; reconnecting").All() }
+	testenv.Eventually(t, "the lost connection logged", func() bool { return len(lost()) >= 1 })
+	for _, e := range append(stray(), lost()[0]) {
+		if e.Level != zap.DebugLevel || e.ContextMap()["addr"] != srv.Addr() {
+			t.Errorf("%q at %v with fields %v: want debug level and addr %s", e.Message, e.Level, e.ContextMap(), srv.Addr())
+		}
+	}
+	if f := lost()[0].ContextMap(); f["error"] == nil || f["retry_in"] == nil {
+		t.Errorf("connection lost without error and retry_in: %v", f)
 	}
 }
 
@@ -482,7 +504,7 @@ func TestSessionResponseTimeout(t *testing.T) {
 		t.Fatal("timeout not counted")
 	}
 	srv.Release() // the late response matches nothing and is counted
-	eventually(t, "the late response to be counted", func() bool { return s.Stats().UnknownResps == 1 })
+	testenv.Eventually(t, "the late response to be counted", func() bool { return s.Stats().UnknownResps == 1 })
 }
 
 // enquire_link is sent only while the link is idle, and a link that stops
@@ -506,9 +528,9 @@ func TestSessionEnquireLink(t *testing.T) {
 	if n := s.Stats().EnquireLinks; n != 0 {
 		t.Fatalf("%d enquire_links sent while the link was busy", n)
 	}
-	eventually(t, "an enquire_link while idle", func() bool { return srv.Stats().EnquireLinks >= 1 })
+	testenv.Eventually(t, "an enquire_link while idle", func() bool { return srv.Stats().EnquireLinks >= 1 })
 	srv.Mute(2 * time.Second)
-	eventually(t, "the dead link to be rebound", func() bool { return s.Stats().Reconnects >= 1 })
+	testenv.Eventually(t, "the dead link to be rebound", func() bool { return s.Stats().Reconnects >= 1 })
 }
 
 // A carrier-initiated unbind is answered and the session binds again.
@@ -518,7 +540,7 @@ func TestSessionPeerUnbind(t *testing.T) {
 	s := newSession(t, srv, nil)
 	waitBound(t, s)
 	srv.UnbindAll()
-	eventually(t, "a rebind after the carrier's unbind", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
+	testenv.Eventually(t, "a rebind after the carrier's unbind", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
 	if _, err := s.Submit(context.Background(), msg("1")); err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +588,7 @@ func TestSessionCloseUnderLoad(t *testing.T) {
 	if ok.Load() == 0 || closed.Load() != 100 {
 		t.Fatalf("ok %d closed %d other %d", ok.Load(), closed.Load(), other.Load())
 	}
-	eventually(t, "the server to see the unbind", func() bool { return srv.Stats().Unbinds == 1 })
+	testenv.Eventually(t, "the server to see the unbind", func() bool { return srv.Stats().Unbinds == 1 })
 	if srv.Stats().SubmitsOK != ok.Load() {
 		t.Fatalf("server accepted %d, clients saw %d succeed", srv.Stats().SubmitsOK, ok.Load())
 	}
@@ -578,45 +600,42 @@ func TestSessionCloseUnderLoad(t *testing.T) {
 func TestPoolPicksMostFreeWindow(t *testing.T) {
 	t.Parallel()
 	srv := smpptest.Start(t, smpptest.Config{})
-	p, err := smpp.NewPool(smpp.PoolConfig{
-		Binds: 3,
-		Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "p", Window: 4,
-			ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
+	p := &smpp.Pool{}
+	for range 3 {
+		p.Add(newSession(t, srv, func(c *smpp.SessionConfig) { c.SystemID, c.Window = "p", 4 }))
 	}
 	defer closeWithin(p, 2*time.Second)
-	eventually(t, "3 binds", func() bool { return p.Bound() == 3 })
+	testenv.Eventually(t, "3 binds", func() bool { return p.Bound() == 3 })
 	srv.Hold()
 	for i := 0; i < 6; i++ {
 		go p.Submit(context.Background(), msg("1"))
 	}
-	eventually(t, "6 submits held", func() bool { return srv.Stats().Submits == 6 })
+	testenv.Eventually(t, "6 submits held", func() bool { return srv.Stats().Submits == 6 })
 	for _, s := range p.Sessions() {
 		if s.InFlight() != 2 {
 			t.Fatalf("uneven spread: %d in flight on one bind, want 2 on each", s.InFlight())
 		}
 	}
 	srv.Release()
-	eventually(t, "all answered", func() bool { return p.FreeWindow() == 12 })
+	testenv.Eventually(t, "all answered", func() bool { return p.FreeWindow() == 12 })
 }
 
 func TestPoolTransmitterReceiver(t *testing.T) {
 	t.Parallel()
 	var inbound atomic.Int64
 	srv := smpptest.Start(t, smpptest.Config{})
-	p, err := smpp.NewPool(smpp.PoolConfig{
-		Binds: 2, Mode: smpp.PoolTransmitterReceiver,
-		Session: smpp.SessionConfig{Addr: srv.Addr(), SystemID: "p",
-			Handler: smpp.HandlerFunc(func(ctx context.Context, p smpp.SMSCPDU) smpp.Status { inbound.Add(1); return 0 })},
-	})
-	if err != nil {
-		t.Fatal(err)
+	p := &smpp.Pool{}
+	for range 2 {
+		for _, bt := range []smpp.BindType{smpp.BindTransmitter, smpp.BindReceiver} {
+			p.Add(newSession(t, srv, func(c *smpp.SessionConfig) {
+				c.SystemID, c.Type = "p", bt
+				c.Handler = smpp.HandlerFunc(func(ctx context.Context, p smpp.SMSCPDU) smpp.Status { inbound.Add(1); return 0 })
+			}))
+		}
 	}
 	defer closeWithin(p, 2*time.Second)
 	waitBound(t, p)
-	eventually(t, "4 binds", func() bool { return srv.Stats().Binds == 4 })
+	testenv.Eventually(t, "4 binds", func() bool { return srv.Stats().Binds == 4 })
 	for i := 0; i < 10; i++ {
 		if _, err := p.Submit(context.Background(), msg("1")); err != nil {
 			t.Fatal(err)
@@ -703,17 +722,17 @@ func TestSessionHostilePeer(t *testing.T) {
 	if err := srv.SendRaw(huge); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a rebind after the oversized PDU", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
+	testenv.Eventually(t, "a rebind after the oversized PDU", func() bool { return s.Stats().Reconnects == 1 && s.Bound() })
 	runtime.ReadMemStats(&after)
 	if grew := int64(after.TotalAlloc) - int64(before.TotalAlloc); grew > 64<<20 {
 		t.Fatalf("%d MiB allocated after a 2 GiB command_length", grew>>20)
 	}
-	eventually(t, "the generic_nack", func() bool { return srv.Stats().GenericNacks >= 1 })
+	testenv.Eventually(t, "the generic_nack", func() bool { return srv.Stats().GenericNacks >= 1 })
 	// Garbage: a length below the header's own.
 	if err := srv.SendRaw([]byte{0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "a second rebind", func() bool { return s.Stats().Reconnects == 2 && s.Bound() })
+	testenv.Eventually(t, "a second rebind", func() bool { return s.Stats().Reconnects == 2 && s.Bound() })
 	if _, err := s.Submit(context.Background(), msg("1")); err != nil {
 		t.Fatalf("after the hostile peer: %v", err)
 	}

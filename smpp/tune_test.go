@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
@@ -34,7 +35,7 @@ func TestTuneWindow(t *testing.T) {
 		}
 	}
 	submit(16)
-	eventually(t, "10 submits outstanding", func() bool { return srv.Stats().Submits == 10 })
+	testenv.Eventually(t, "10 submits outstanding", func() bool { return srv.Stats().Submits == 10 })
 	if err := s.Tune(smpp.Tuning{Window: 4}); err != nil {
 		t.Fatal(err)
 	}

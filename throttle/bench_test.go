@@ -47,7 +47,7 @@ func benchTake(b *testing.B, wantsPerTake int, acct throttle.Limit) {
 	srv := testenv.StartRedisServer(b)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer c.Close()
-	l, err := throttle.New(c, throttle.Config{Logger: quiet, Margin: throttle.NoMargin})
+	l, err := throttle.New(c, throttle.Config{Margin: throttle.NoMargin})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -208,9 +208,4 @@
 // the same key names. This one reads those keys as no state and trusts an
 // existing fence: stop every engine running the old API and wait Horizon +
 // MaxSpan (90 s by default) before starting this one, or use a new Prefix.
-//
-// # Local guard
-//
-// BindGuard is a process-local golang.org/x/time/rate limiter for one SMPP
-// bind at its share of the account's TPS, a second line behind Redis.
 package throttle

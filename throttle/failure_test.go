@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/throttle"
@@ -35,13 +35,13 @@ func TestFailClosedRedisRestart(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1,
 		DialTimeout: 200 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond})
 	defer c.Close()
-	var logs testenv.LogBuffer
+	core, logs := observer.New(zap.InfoLevel)
 	var (
 		hmu    sync.Mutex
 		health []bool
 	)
 	l, err := throttle.New(c, throttle.Config{
-		Logger:         slog.New(slog.NewTextHandler(&logs, nil)),
+		Logger:         zap.New(core),
 		OnHealthChange: func(ok bool, _ error) { hmu.Lock(); health = append(health, ok); hmu.Unlock() },
 	})
 	if err != nil {
@@ -160,8 +160,8 @@ func TestFailClosedRedisRestart(t *testing.T) {
 		t.Errorf("health changes %v, want [false true]", health)
 	}
 	hmu.Unlock()
-	if s := logs.String(); strings.Count(s, "fail closed") != 1 || strings.Count(s, "resumes") != 1 {
-		t.Errorf("want one line each way, got:\n%s", s)
+	if logs.FilterMessageSnippet("fail closed").Len() != 1 || logs.FilterMessageSnippet("resumes").Len() != 1 {
+		t.Errorf("want one line each way, got: %v", logs.All())
 	}
 	window := time.Second + throttle.DefaultMargin
 	if w, _ := log.worst("account", window); w > acct.N {

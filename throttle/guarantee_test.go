@@ -104,7 +104,7 @@ func TestGuaranteeRandomTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := throttle.Config{Prefix: prefix, Margin: margin, Logger: quiet,
+	cfg := throttle.Config{Prefix: prefix, Margin: margin,
 		Adaptive: throttle.Adaptive{Recovery: 1500 * time.Millisecond, Hold: 200 * time.Millisecond}}
 	var ls []*throttle.Limiter
 	for range limiters {

@@ -41,9 +41,6 @@ const (
 
 	maxAccount = 128 // bytes
 	maxNumber  = 256 // bytes
-
-	minRate = 0.001 // segments/s (BindGuard)
-	maxRate = 1e6   // segments/s (BindGuard)
 )
 
 // Limit says how a carrier counts one bucket's segments: N per Interval, in

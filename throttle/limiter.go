@@ -5,21 +5,22 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/switchboard-sms/switchboard/internal/redisscript"
 )
 
 //go:embed throttle.lua
 var scriptSrc string
 
-var script = redis.NewScript(scriptSrc)
+var script = redisscript.New(scriptSrc)
 
 // Client is the part of a Redis client the Limiter uses: *redis.Client,
 // *redis.ClusterClient, *redis.Ring and redis.UniversalClient all satisfy it.
@@ -64,9 +65,10 @@ type Config struct {
 	Margin time.Duration
 	// Adaptive configures the slow-down after carrier throttling.
 	Adaptive Adaptive
-	// Logger gets one line each time Redis becomes unavailable or available
-	// again (slog.Default() when nil).
-	Logger *slog.Logger
+	// Logger gets one line each time Redis becomes unavailable (error
+	// level, field error) or available again (info, field down_for). Nil
+	// is silent (zap.NewNop).
+	Logger *zap.Logger
 	// OnHealthChange, when set, is called with each change of Healthy, in
 	// order, from the goroutine whose call observed it. It must not call the
 	// Limiter's methods that reach Redis.
@@ -131,17 +133,13 @@ func (c *Config) fill() error {
 type Limiter struct {
 	c   Client
 	cfg Config
-	log *slog.Logger
 
 	margin, recovery, hold int64 // µs
 	backoff, floor         int64 // ppm
 
-	healthMu  sync.Mutex // orders health transitions and their hook calls
-	healthy   atomic.Bool
-	lastErr   atomic.Pointer[error]
-	downSince atomic.Int64 // UnixNano, 0 while healthy
+	health redisscript.Health
 
-	takes, granted, quiet, returned, cuts, failures atomic.Int64
+	takes, granted, quiet, returned, cuts atomic.Int64
 }
 
 // New returns a Limiter over c. It does not reach Redis: an unreachable Redis
@@ -156,17 +154,27 @@ func New(c Client, cfg Config) (*Limiter, error) {
 	l := &Limiter{
 		c:        c,
 		cfg:      cfg,
-		log:      cfg.Logger,
 		margin:   max(cfg.Margin, 0).Microseconds(),
 		recovery: cfg.Adaptive.Recovery.Microseconds(),
 		hold:     cfg.Adaptive.Hold.Microseconds(),
 		backoff:  int64(math.Round(cfg.Adaptive.Backoff * ppm)),
 		floor:    int64(math.Round(cfg.Adaptive.Floor * ppm)),
 	}
-	if l.log == nil {
-		l.log = slog.Default()
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
 	}
-	l.healthy.Store(true)
+	hook := cfg.OnHealthChange
+	l.health.OnChange = func(healthy bool, err error, downFor time.Duration) {
+		if healthy {
+			log.Info("throttle: Redis answers again; granting resumes", zap.Duration("down_for", downFor.Round(time.Millisecond)))
+		} else {
+			log.Error("throttle: Redis unavailable; nothing is granted or sent until it answers (fail closed)", zap.Error(err))
+		}
+		if hook != nil {
+			hook(healthy, err)
+		}
+	}
 	return l, nil
 }
 
@@ -267,45 +275,21 @@ type TakeOutcome struct {
 // reqs[i]'s, exactly as Take would give it.
 func (l *Limiter) TakeBatch(ctx context.Context, reqs []TakeRequest) []TakeOutcome {
 	out := make([]TakeOutcome, len(reqs))
-	type item struct {
-		keys []string
-		args []any
-		cmd  *redis.Cmd
-	}
-	items := make([]item, len(reqs))
-	pipe := l.c.Pipeline()
-	n := 0
+	calls := make([]redisscript.Call, 0, len(reqs))
+	index := make([]int, 0, len(reqs)) // calls[k] is reqs[index[k]]'s
 	for i, r := range reqs {
 		keys, args, err := l.prepareTake(r.Account, r.Limit, r.Wants)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		items[i] = item{keys: keys, args: args, cmd: pipe.EvalSha(ctx, script.Hash(), keys, args...)}
-		n++
+		calls = append(calls, redisscript.Call{Keys: keys, Args: args})
+		index = append(index, i)
 	}
-	if n == 0 {
-		return out
-	}
-	_, _ = pipe.Exec(ctx) // errors are per command
-	var retry redis.Pipeliner
-	for i := range items {
-		if it := &items[i]; it.cmd != nil && isNoScript(it.cmd.Err()) {
-			if retry == nil {
-				retry = l.c.Pipeline()
-			}
-			// NOSCRIPT: the script did not run, so running it now cannot
-			// take twice.
-			it.cmd = retry.Eval(ctx, scriptSrc, it.keys, it.args...)
-		}
-	}
-	if retry != nil {
-		_, _ = retry.Exec(ctx)
-	}
-	for i, it := range items {
-		if it.cmd != nil {
-			out[i].TakeResult, out[i].Err = l.finishTake(ctx, reqs[i].Limit, reqs[i].Wants, it.cmd)
-		}
+	script.RunBatch(ctx, l.c, calls)
+	for k, c := range calls {
+		i := index[k]
+		out[i].TakeResult, out[i].Err = l.finishTake(ctx, reqs[i].Limit, reqs[i].Wants, c.Cmd)
 	}
 	return out
 }
@@ -576,7 +560,7 @@ func (l *Limiter) Ping(ctx context.Context) error {
 
 // Healthy reports whether the last call that reached Redis got a usable
 // answer. While it is false nothing is granted: the engine sends nothing.
-func (l *Limiter) Healthy() bool { return l.healthy.Load() }
+func (l *Limiter) Healthy() bool { return l.health.Healthy() }
 
 // Stats are counters since the Limiter was made, and the health state, for
 // the engine to export. They are a snapshot.
@@ -594,27 +578,16 @@ type Stats struct {
 
 // Stats returns the counters.
 func (l *Limiter) Stats() Stats {
-	s := Stats{
+	return Stats{
 		Takes: l.takes.Load(), Granted: l.granted.Load(), Quiet: l.quiet.Load(),
-		Returned: l.returned.Load(), Cuts: l.cuts.Load(), Failures: l.failures.Load(),
-		Healthy: l.healthy.Load(),
+		Returned: l.returned.Load(), Cuts: l.cuts.Load(), Failures: l.health.Failures(),
+		Healthy: l.health.Healthy(), DownSince: l.health.DownSince(), LastError: l.health.LastError(),
 	}
-	if ns := l.downSince.Load(); ns != 0 {
-		s.DownSince = time.Unix(0, ns)
-	}
-	if e := l.lastErr.Load(); e != nil {
-		s.LastError = *e
-	}
-	return s
 }
 
 // run runs the script with EVALSHA, falling back to EVAL on NOSCRIPT.
 func (l *Limiter) run(ctx context.Context, keys []string, args ...any) *redis.Cmd {
-	cmd := l.c.EvalSha(ctx, script.Hash(), keys, args...)
-	if isNoScript(cmd.Err()) {
-		cmd = l.c.Eval(ctx, scriptSrc, keys, args...)
-	}
-	return cmd
+	return script.Run(ctx, l.c, keys, args...)
 }
 
 // reply returns cmd's reply as integers, between lo and hi of them.
@@ -623,7 +596,7 @@ func (l *Limiter) reply(ctx context.Context, cmd *redis.Cmd, lo, hi int) ([]int6
 	if err != nil {
 		return nil, l.fail(ctx, err)
 	}
-	r, err := ints(v, lo, hi)
+	r, err := redisscript.Ints(v, lo, hi)
 	if err != nil {
 		return nil, l.fail(ctx, err)
 	}
@@ -631,25 +604,7 @@ func (l *Limiter) reply(ctx context.Context, cmd *redis.Cmd, lo, hi int) ([]int6
 }
 
 // ok records a usable answer from Redis.
-func (l *Limiter) ok() {
-	if l.healthy.Load() {
-		return
-	}
-	l.healthMu.Lock()
-	defer l.healthMu.Unlock()
-	if l.healthy.Load() {
-		return
-	}
-	down := time.Duration(0)
-	if ns := l.downSince.Swap(0); ns != 0 {
-		down = time.Since(time.Unix(0, ns)).Round(time.Millisecond)
-	}
-	l.healthy.Store(true)
-	l.log.Info("throttle: Redis answers again; granting resumes", "down_for", down)
-	if h := l.cfg.OnHealthChange; h != nil {
-		h(true, nil)
-	}
-}
+func (l *Limiter) ok() { l.health.Up() }
 
 // fail records a failed call and returns the error to give the caller. A
 // cancelled context is the caller's doing and says nothing about Redis.
@@ -658,46 +613,8 @@ func (l *Limiter) fail(ctx context.Context, err error) error {
 		return fmt.Errorf("throttle: %w", err)
 	}
 	err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-	l.failures.Add(1)
-	l.lastErr.Store(&err)
-	if !l.healthy.Load() {
-		return err
-	}
-	l.healthMu.Lock()
-	defer l.healthMu.Unlock()
-	if l.healthy.Load() {
-		l.downSince.Store(time.Now().UnixNano())
-		l.healthy.Store(false)
-		l.log.Error("throttle: Redis unavailable; nothing is granted or sent until it answers (fail closed)", "err", err)
-		if h := l.cfg.OnHealthChange; h != nil {
-			h(false, err)
-		}
-	}
+	l.health.Down(err)
 	return err
-}
-
-// ints checks that v is an array of lo to hi integers and returns them.
-func ints(v any, lo, hi int) ([]int64, error) {
-	a, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("reply: got %T, want an array", v)
-	}
-	if len(a) < lo || len(a) > hi {
-		return nil, fmt.Errorf("reply: got %d elements, want %d to %d", len(a), lo, hi)
-	}
-	r := make([]int64, len(a))
-	for i, e := range a {
-		n, ok := e.(int64)
-		if !ok {
-			return nil, fmt.Errorf("reply: element %d is %T, want an integer", i, e)
-		}
-		r[i] = n
-	}
-	return r, nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
 }
 
 func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

@@ -1,10 +1,8 @@
 package throttle
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"math"
 	"strings"
 	"sync"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // fakeClient answers every script call with the next scripted reply, so the
@@ -85,10 +85,10 @@ func TestReplyShapesFailClosed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var logs bytes.Buffer
+			core, logs := observer.New(zap.InfoLevel)
 			var hook []bool
 			f := &fakeClient{replies: []fakeReply{c.r, {val: good}}}
-			l, err := New(f, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			l, err := New(f, Config{Logger: zap.New(core),
 				OnHealthChange: func(ok bool, _ error) { hook = append(hook, ok) }})
 			if err != nil {
 				t.Fatal(err)
@@ -101,16 +101,16 @@ func TestReplyShapesFailClosed(t *testing.T) {
 			if !errors.Is(err, ErrUnavailable) || r.Grants != nil {
 				t.Fatalf("Take = %+v, %v; want nothing, ErrUnavailable", r, err)
 			}
-			if l.Healthy() || !strings.Contains(logs.String(), "fail closed") {
-				t.Fatalf("healthy=%v, log %q", l.Healthy(), logs.String())
+			if l.Healthy() || logs.FilterMessageSnippet("fail closed").FilterLevelExact(zap.ErrorLevel).Len() != 1 {
+				t.Fatalf("healthy=%v, log %v", l.Healthy(), logs.All())
 			}
 			// The next good reply makes it healthy again, by itself.
 			r, err = l.Take(context.Background(), "a", acct, wants)
 			if err != nil || r.Grants[0] != (Grant{N: 2}) || r.Grants[1] != (Grant{N: 3, Wait: time.Millisecond}) || !r.Now.Equal(time.UnixMicro(now)) {
 				t.Fatalf("good reply: %+v, %v", r, err)
 			}
-			if !l.Healthy() || !strings.Contains(logs.String(), "resumes") || len(hook) != 2 || hook[0] || !hook[1] {
-				t.Fatalf("healthy=%v hook=%v log %q", l.Healthy(), hook, logs.String())
+			if !l.Healthy() || logs.FilterMessageSnippet("resumes").FilterLevelExact(zap.InfoLevel).Len() != 1 || len(hook) != 2 || hook[0] || !hook[1] {
+				t.Fatalf("healthy=%v hook=%v log %v", l.Healthy(), hook, logs.All())
 			}
 			if s := l.Stats(); s.Failures != 1 || s.Takes != 1 || s.Granted != 5 || !errors.Is(s.LastError, ErrUnavailable) {
 				t.Fatalf("stats %+v", s)
@@ -124,7 +124,7 @@ func TestReplyShapesFailClosed(t *testing.T) {
 func TestCancelledContextIsNotAFailure(t *testing.T) {
 	t.Parallel()
 	f := &fakeClient{replies: []fakeReply{{err: context.Canceled}}}
-	l, err := New(f, Config{Logger: slog.New(slog.DiscardHandler)})
+	l, err := New(f, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -26,8 +25,6 @@ var (
 	_ throttle.Client = redis.UniversalClient(nil)
 )
 
-var quiet = slog.New(slog.DiscardHandler)
-
 // big is an account limit that never holds anything back in these tests.
 var big = throttle.Limit{N: 100000}
 
@@ -38,9 +35,6 @@ func newLimiter(t testing.TB, cfg throttle.Config, accounts ...string) (*throttl
 	t.Helper()
 	c, prefix := testenv.Redis(t)
 	cfg.Prefix = prefix
-	if cfg.Logger == nil {
-		cfg.Logger = quiet
-	}
 	l, err := throttle.New(c, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -379,7 +373,7 @@ func TestNoScriptFallback(t *testing.T) {
 	srv := testenv.StartRedisServer(t)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer c.Close()
-	l, err := throttle.New(c, throttle.Config{Logger: quiet})
+	l, err := throttle.New(c, throttle.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +416,7 @@ func TestUnreachableFailsClosed(t *testing.T) {
 	ln.Close()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	l, err := throttle.New(c, throttle.Config{Logger: quiet})
+	l, err := throttle.New(c, throttle.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

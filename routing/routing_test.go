@@ -758,7 +758,7 @@ func TestDispatchAccountGrantsGoRound(t *testing.T) {
 	}
 	store := newMemStore(msgs...)
 	runDispatcher(t, store, &account{per: 2}, c)
-	eventually(t, "20 submits", func() bool { return srv.Stats().Submits >= 20 })
+	testenv.Eventually(t, "20 submits", func() bool { return srv.Stats().Submits >= 20 })
 	seen := map[string]int{}
 	for _, s := range firstSources(srv, 20) {
 		seen[s]++
@@ -804,7 +804,7 @@ func TestDispatchClaimsSpreadWhenNumbersOutnumberTheBudget(t *testing.T) {
 			done := make(chan struct{})
 			go func() { d.Run(ctx); close(done) }()
 			t.Cleanup(func() { cancel(); <-done })
-			eventually(t, "the submits", func() bool { return srv.Stats().Submits >= int64(tc.submits) })
+			testenv.Eventually(t, "the submits", func() bool { return srv.Stats().Submits >= int64(tc.submits) })
 			store.mu.Lock()
 			per := slices.Clone(store.per)
 			store.mu.Unlock()

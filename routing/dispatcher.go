@@ -90,7 +90,10 @@ type DispatcherConfig struct {
 	// claims, so its backlog stays in the store and never takes the claims
 	// or the in-flight budget of other numbers.
 	QueueAhead time.Duration
-	MinQueue   int
+	// MinQueue is also the most messages of one number a claim takes while
+	// the numbers with work hold no more than half of InFlight at that
+	// many each; past that, fewer (claimPerNumber).
+	MinQueue int
 	RetryMin   time.Duration // first retry delay
 	RetryMax   time.Duration // longest retry delay
 	Poll       time.Duration // how often an idle dispatcher looks for work

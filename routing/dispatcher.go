@@ -94,9 +94,9 @@ type DispatcherConfig struct {
 	// the numbers with work hold no more than half of InFlight at that
 	// many each; past that, fewer (claimPerNumber).
 	MinQueue int
-	RetryMin   time.Duration // first retry delay
-	RetryMax   time.Duration // longest retry delay
-	Poll       time.Duration // how often an idle dispatcher looks for work
+	RetryMin time.Duration // first retry delay
+	RetryMax time.Duration // longest retry delay
+	Poll     time.Duration // how often an idle dispatcher looks for work
 	// ClaimGap is the least time between two claims that found less than a
 	// full batch: kicks arriving meanwhile are gathered into one claim,
 	// which costs a transaction whatever its size.

@@ -12,7 +12,9 @@
 # second) and one engine for SECONDS, then prints how many numbers had a
 # segment at the carrier and when. Environment: NUMBERS (2000), CONTACTS
 # (200), RATE (2000), BACKLOG_SECONDS (60), DATABASE_URL and REDIS_URL (as
-# scripts/services.sh prints them), KEEP=1 keeps the database.
+# scripts/services.sh prints them), KEEP=1 keeps the database, OUT=DIR
+# keeps the engine's and the simulator's logs and the run's top statements
+# (pg_stat_statements, when loaded) in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sb=${1:-bin/switchboard}
@@ -71,6 +73,13 @@ start=$(date +%s.%N)
 eng=$!
 sleep "$secs"
 grep VmRSS "/proc/$eng/status" | tr -s ' \t' ' '
+if [ -n "${OUT:-}" ]; then
+	mkdir -p "$OUT"
+	psql "$BACKLOG_DB_URL" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null 2>&1 || true
+	psql "$BACKLOG_DB_URL" -qAt -F ' | ' -c "SELECT calls, round(total_exec_time) AS ms, round(mean_exec_time::numeric, 2) AS mean_ms, left(regexp_replace(query, '\s+', ' ', 'g'), 120)
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT 15" >"$OUT/statements.txt" 2>&1 || true
+fi
 kill "$eng"
 wait "$eng" || true
 kill "$simpid"
@@ -91,3 +100,6 @@ TZ=UTC awk -v start="$start" -v secs="$secs" -v numbers="$numbers" '
 		printf "numbers that sent within %ds: %d of %d\n", secs, k, numbers
 		if (k) printf "first submit per number after start: first %.1fs, median %.1fs, last %.1fs\n", v[1], v[int((k + 1) / 2)], v[k]
 	}' "$dir/sim.log"
+if [ -n "${OUT:-}" ]; then
+	cp "$dir/engine.log" "$dir/sim.log" "$OUT/"
+fi

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
 
 // compiled is a checked Config, ready to run.
@@ -80,11 +81,11 @@ type account struct {
 	hook func(acct, src string, now int64, segs, verdict int)
 
 	// Bound connections and the backlog, under bmu. Lock order: a conn's
-	// mu may be held when bmu is taken, never the other way round.
+	// lock may be held when bmu is taken, never the other way round.
 	bmu            sync.Mutex
 	conns          []*conn
 	rr             int
-	backlog        []item
+	backlog        []smpptest.Item
 	backlogLimit   int
 	backlogDropped int64
 
@@ -584,14 +585,9 @@ func (a *account) newSource(src []byte) *source {
 	return s
 }
 
-// muted reports whether the account's periodic mute is on at now.
-func (a *account) muted(now int64) bool {
-	return a.muteEvery > 0 && now%a.muteEvery >= a.muteEvery-a.muteFor
-}
-
 // register adds a bound connection, refusing it when the account has its
 // maximum of binds. A receiver or transceiver takes the backlog.
-func (a *account) register(c *conn) (ok bool, backlog []item) {
+func (a *account) register(c *conn) (ok bool, backlog []smpptest.Item) {
 	a.bmu.Lock()
 	defer a.bmu.Unlock()
 	if a.maxBinds > 0 && len(a.conns) >= a.maxBinds {
@@ -599,7 +595,7 @@ func (a *account) register(c *conn) (ok bool, backlog []item) {
 	}
 	a.conns = append(a.conns, c)
 	a.st.bound.Store(int64(len(a.conns)))
-	if c.bindType != smpp.BindTransmitter {
+	if c.BindType() != smpp.BindTransmitter {
 		backlog, a.backlog = a.backlog, nil
 	}
 	return true, backlog
@@ -623,7 +619,7 @@ func (a *account) pickLocked() *conn {
 	n := len(a.conns)
 	for i := 0; i < n; i++ {
 		c := a.conns[(a.rr+i)%n]
-		if c.receives() {
+		if c.Receives() {
 			a.rr = (a.rr + i + 1) % n
 			return c
 		}
@@ -636,7 +632,7 @@ func (a *account) hasReceiver() bool {
 	a.bmu.Lock()
 	defer a.bmu.Unlock()
 	for _, c := range a.conns {
-		if c.receives() {
+		if c.Receives() {
 			return true
 		}
 	}
@@ -645,8 +641,8 @@ func (a *account) hasReceiver() bool {
 
 // deliver hands an item (a receipt or a deliver_sm) to a bound receiver or
 // transceiver, or keeps it in the backlog until one binds. It must not be
-// called with a conn's mu held.
-func (a *account) deliver(it item) {
+// called with a conn's lock held.
+func (a *account) deliver(it smpptest.Item) {
 	for {
 		a.bmu.Lock()
 		c := a.pickLocked()
@@ -654,7 +650,7 @@ func (a *account) deliver(it item) {
 			if len(a.backlog) >= a.backlogLimit {
 				a.backlogDropped++
 				a.bmu.Unlock()
-				it.abandon()
+				it.Abandon()
 				return
 			}
 			a.backlog = append(a.backlog, it)
@@ -662,7 +658,7 @@ func (a *account) deliver(it item) {
 			return
 		}
 		a.bmu.Unlock()
-		if c.schedule(it) {
+		if c.Schedule(it) {
 			return
 		}
 		// c is closing: it has left a.conns, so the next pick differs.
@@ -684,5 +680,3 @@ func (a *account) countStatus(st smpp.Status) {
 	a.respStatus[st]++
 	a.smu.Unlock()
 }
-
-func (a *account) logf(format string, args ...any) { a.sim.logf(format, args...) }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
 	"github.com/switchboard-sms/switchboard/smscsim"
@@ -76,8 +78,8 @@ func start(t testing.TB, cfg smscsim.Config) *smscsim.Sim {
 	if len(cfg.Listeners) == 0 {
 		cfg.Listeners = []smscsim.ListenerConfig{{Addr: "127.0.0.1:0"}}
 	}
-	if cfg.Logf == nil && testing.Verbose() {
-		cfg.Logf = t.Logf
+	if cfg.Logger == nil && testing.Verbose() {
+		cfg.Logger = zaptest.NewLogger(t)
 	}
 	s, err := smscsim.Start(cfg)
 	if err != nil {

@@ -78,12 +78,13 @@ func TestHelp(t *testing.T) {
 }
 
 // TestSIGTERMWritesReport runs the binary's quick start, submits a message
-// with a receipt, sends SIGTERM and reads the report.
+// with a receipt, sends SIGTERM and reads the report; --verbose logs the
+// bind on standard error.
 func TestSIGTERMWritesReport(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	reportPath := filepath.Join(dir, "report.json")
-	cmd, stderr := binary(t, "--listen", "127.0.0.1:0", "--system-id", "ID", "--password", "PW", "--report", reportPath, "--stats", "127.0.0.1:0")
+	cmd, stderr := binary(t, "--listen", "127.0.0.1:0", "--system-id", "ID", "--password", "PW", "--report", reportPath, "--stats", "127.0.0.1:0", "--verbose")
 	sc := bufio.NewScanner(stderr)
 	addr := ""
 	var lines []string
@@ -94,7 +95,9 @@ func TestSIGTERMWritesReport(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("no address in %q", lines)
 	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	var logged bytes.Buffer
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(&logged, stderr); close(copied) }()
 	receipts := make(chan struct{}, 1)
 	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID", Password: "PW",
 		Handler: smpp.HandlerFunc(func(_ context.Context, p smpp.SMSCPDU) smpp.Status {
@@ -125,6 +128,10 @@ func TestSIGTERMWritesReport(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	<-copied
+	if l := logged.String(); !strings.Contains(l, "INFO\tbound\t") || !strings.Contains(l, `"system_id": "ID"`) || !strings.Contains(l, `"listener": "default"`) {
+		t.Errorf("--verbose: no bind logged in %q", l)
 	}
 	b, err := os.ReadFile(reportPath)
 	if err != nil {

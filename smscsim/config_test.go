@@ -48,22 +48,22 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("submit: %q %v", r.MessageID, err)
 	}
 	c := dial(t, s.Addr("partner-only"))
-	if st := c.bind(smpp.BindTransceiver, "partner", "p4rtner"); st != smpp.StatusOK {
+	if st := c.Bind(smpp.BindTransceiver, "partner", "p4rtner"); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	b := dial(t, s.Addr("plain"))
-	if st := b.bind(smpp.BindTransceiver, "bench", "bench"); st != smpp.StatusOK {
+	if st := b.Bind(smpp.BindTransceiver, "bench", "bench"); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	// The strict account: one per second per long code, three for the
 	// toll-free number, back to back.
 	st := dial(t, s.Addr("plain"))
-	if s := st.bind(smpp.BindTransceiver, "strict", "strict"); s != smpp.StatusOK {
+	if s := st.Bind(smpp.BindTransceiver, "strict", "strict"); s != smpp.StatusOK {
 		t.Fatal(s)
 	}
 	for range 4 {
-		st.send(msg("14155550100", "447700900001", 0, "x"))
-		st.send(msg("18005550100", "447700900001", 0, "x"))
+		st.Send(msg("14155550100", "447700900001", 0, "x"))
+		st.Send(msg("18005550100", "447700900001", 0, "x"))
 	}
 	st.collect(8, 0, 0, ioTimeout)
 	ar := report(t, s, "strict")
@@ -145,11 +145,11 @@ func TestReportAndLog(t *testing.T) {
 	}
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	for _, text := range []string{"hello \"world\"", "second", "third is throttled"} {
-		c.send(msg("14155550100", "447700900001", 1, text))
+		c.Send(msg("14155550100", "447700900001", 1, text))
 	}
 	p := msg("14155550101", "447700900001", 0, "")
 	p.ESMClass, p.ShortMessage = smpp.ESMClassUDHI, append([]byte{5, 0, 3, 9, 2, 1}, "part one"...)
-	c.send(p)
+	c.Send(p)
 	c.collect(4, 2, 0, ioTimeout)
 	waitStats(t, s, "receipt responses", func(st smscsim.Stats) bool { return st.ReceiptResps == 2 })
 	if err := s.Close(); err != nil {

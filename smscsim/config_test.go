@@ -110,6 +110,14 @@ func TestConfigErrors(t *testing.T) {
 		{"accounts:\n  - system_id: a\n    rate:\n      mode: sliding\n      sources: [{numbers: [\"1\"], rate: 0.5, burst: 3}]\n", []string{
 			"accounts[0].rate.sources[0].rate: must be a whole number", "accounts[0].rate.sources[0].burst: not used in sliding mode"}},
 		{"accounts:\n  - system_id: a\n    rate: {mode: sliding, source: 1e9}\n", []string{"accounts[0].rate.source:", "1 to 10000000"}},
+		// One problem for each step of an account's checks, each under its path.
+		{"accounts:\n  - system_id: a\n    password: longer-than-8\n    bind_types: [tx, both]\n    max_binds: -1\n    window: -2\n" +
+			"    receipt_id: base64\n    receipts: {before_resp: 2, before_resp_gap: -1s}\n    numbers: [\"9..1\"]\n" +
+			"    mo: {methods: [smoke], ucs2: 3}\n    faults: {fail: \"x\", drop_after_pdus: -1}\n", []string{
+			"accounts[0].password: longer than 8", `accounts[0].bind_types[1]: "both" is not`, "accounts[0].max_binds: must be ≥ 0",
+			"accounts[0].window: must be ≥ 0", "accounts[0].receipt_id:", "accounts[0].receipts.before_resp: must be a fraction",
+			"accounts[0].receipts.before_resp_gap: must be ≥ 0", "accounts[0].numbers:", `accounts[0].mo.methods[0]: "smoke" is not`,
+			"accounts[0].mo.ucs2: must be a fraction", "accounts[0].faults.fail:", "accounts[0].faults.drop_after_pdus: must be ≥ 0"}},
 		{"", []string{"empty"}},
 	} {
 		cfg, err := smscsim.ParseConfig([]byte(tc.yaml))

@@ -77,6 +77,27 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// terminate sends SIGTERM to the binary, which must exit 0, and returns the
+// report it wrote to path (and the file's content).
+func terminate(t *testing.T, cmd *exec.Cmd, path string) (smscsim.Report, []byte) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r smscsim.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r, b
+}
+
 // TestSIGTERMWritesReport runs the binary's quick start, submits a message
 // with a receipt, sends SIGTERM and reads the report; --verbose logs the
 // bind on standard error.
@@ -123,23 +144,10 @@ func TestSIGTERMWritesReport(t *testing.T) {
 		t.Fatal("no receipt")
 	}
 	_ = sess.Close(ctx)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
+	r, b := terminate(t, cmd, reportPath)
 	<-copied
 	if l := logged.String(); !strings.Contains(l, "INFO\tbound\t") || !strings.Contains(l, `"system_id": "ID"`) || !strings.Contains(l, `"listener": "default"`) {
 		t.Errorf("--verbose: no bind logged in %q", l)
-	}
-	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r smscsim.Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
 	}
 	ar, ok := r.Account("ID")
 	if !ok || ar.Accepted != 1 || ar.Receipts != 1 || ar.MaxPerSecond != 1 {
@@ -198,20 +206,7 @@ func TestStrictCarrierFlags(t *testing.T) {
 		t.Fatalf("answers %v, want %v", got, want)
 	}
 	_ = sess.Close(ctx)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r smscsim.Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r, b := terminate(t, cmd, reportPath)
 	ar, _ := r.Account("ID")
 	src, _ := ar.Source("14155550100")
 	if ar.RateMode != "sliding" || ar.IntervalMS != 10000 || ar.Accepted != 3 || ar.ThrottledSource != 1 || ar.ThrottledAccount != 1 ||

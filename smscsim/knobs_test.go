@@ -38,6 +38,32 @@ func TestAccountCredentials(t *testing.T) {
 	}
 }
 
+// TestUnimplementedRequests: data_sm, submit_multi, query_sm, cancel_sm and
+// replace_sm are answered at once, without a body, ESME_RINVBNDSTS before a
+// bind and ESME_RINVCMDID once bound (even from a receiver); an unknown
+// command_id gets generic_nack and the connection stays.
+func TestUnimplementedRequests(t *testing.T) {
+	t.Parallel()
+	s := start(t, oneAccount(nil))
+	reqs := []smpp.PDU{&smpp.DataSM{}, &smpp.SubmitMulti{Dests: []smpp.MultiDest{{Flag: smpp.DestFlagSME, Addr: smpp.Address{Addr: []byte("1")}}}}, &smpp.QuerySM{MessageID: []byte("1")}, &smpp.CancelSM{}, &smpp.ReplaceSM{MessageID: []byte("1")}}
+	c := dial(t, s.Addr(""))
+	for i, want := range []smpp.Status{smpp.StatusINVBNDSTS, smpp.StatusINVCMDID} {
+		if i == 1 {
+			c.mustBind(smpp.BindReceiver)
+		}
+		for _, p := range reqs {
+			seq := c.Send(p)
+			h, _ := c.Read()
+			if h.ID != p.CommandID().Response() || h.Status != want || h.Sequence != seq || h.Length != smpp.HeaderLen {
+				t.Fatalf("%v: got %v status %v seq %d length %d, want status %v seq %d without a body", p.CommandID(), h.ID, h.Status, h.Sequence, h.Length, want, seq)
+			}
+		}
+	}
+	c.Raw(smpp.AppendHeaderOnly(nil, smpp.CommandID(0x0000_0777), smpp.StatusOK, 99))
+	c.Expect(smpp.GenericNackID, smpp.StatusINVCMDID, 99)
+	c.Expect(smpp.EnquireLinkRespID, smpp.StatusOK, c.Send(&smpp.EnquireLink{}))
+}
+
 func TestBindTypes(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.BindTypes = []string{"transmitter", "receiver"} }))

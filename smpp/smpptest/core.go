@@ -282,6 +282,3 @@ func maxInt64(a *atomic.Int64, v int64) {
 		}
 	}
 }
-
-// MaxInt64 raises a to v when v is larger (a maximum kept with atomics).
-func MaxInt64(a *atomic.Int64, v int64) { maxInt64(a, v) }

@@ -50,12 +50,12 @@ type Core struct {
 	mu        sync.Mutex
 	listeners []net.Listener
 	conns     []*Conn // open, in accept order
-	nextID    int
 	rr        int
 	closed    bool
 
 	wg sync.WaitGroup // accept loops and each Conn's two goroutines
 
+	nextID                  atomic.Int64
 	connsOpen, maxConnsOpen atomic.Int64
 	muteUntil               atomic.Int64 // Now value; 0: not muted
 	holding                 atomic.Bool
@@ -110,33 +110,31 @@ func (k *Core) acceptLoop(ln net.Listener, newHandler func(c *Conn) ConnHandler,
 			}
 			return // listener closed
 		}
-		k.mu.Lock()
-		if k.closed {
-			k.mu.Unlock()
-			_ = nc.Close()
-			return
-		}
-		k.nextID++
-		id := k.nextID
-		k.mu.Unlock()
-		c := newConn(k, nc, id, log)
+		c := newConn(k, nc, int(k.nextID.Add(1)), log)
 		c.h = newHandler(c)
 		c.other, _ = c.h.(OtherHandler)
-		k.mu.Lock()
-		if k.closed {
-			k.mu.Unlock()
+		if !k.register(c) {
 			_ = nc.Close()
-			return
+			return // closed
 		}
-		k.conns = append(k.conns, c)
-		open := k.connsOpen.Add(1)
-		maxInt64(&k.maxConnsOpen, open)
-		k.wg.Add(2)
-		k.mu.Unlock()
 		c.log.Info("accepted", zap.Stringer("remote", nc.RemoteAddr()))
 		go c.readLoop()
 		go c.writeLoop()
 	}
+}
+
+// register adds an accepted Conn to the list and counts its two
+// goroutines; false means the Core is closed.
+func (k *Core) register(c *Conn) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.closed {
+		return false
+	}
+	k.conns = append(k.conns, c)
+	maxInt64(&k.maxConnsOpen, k.connsOpen.Add(1))
+	k.wg.Add(2)
+	return true
 }
 
 // unregister forgets a closed Conn.

@@ -35,12 +35,11 @@ type conn struct {
 	textScratch []byte
 }
 
+var _ smpptest.ConnHandler = (*conn)(nil)
+
 func (s *Sim) newConn(l *listener, c *smpptest.Conn) smpptest.ConnHandler {
 	return &conn{Conn: c, sim: s, ln: l, rng: rand.New(rand.NewPCG(s.seed, uint64(c.ID())))}
 }
-
-// Request: the simulator does not record requests.
-func (c *conn) Request(smpp.Header, smpp.PDU) {}
 
 // Bind checks the credentials against the accounts this listener serves
 // and the bind types the account allows.

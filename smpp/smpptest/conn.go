@@ -50,7 +50,8 @@ type Conn struct {
 	wake chan struct{} // size 1: wakes the writer
 	done chan struct{} // closed by Close
 
-	other     OtherHandler // h, when it answers the other requests
+	other     OtherHandler    // h, when it answers the other requests
+	obs       RequestObserver // h, when it observes requests
 	closeOnce sync.Once
 	state     atomic.Int32
 	// Set under mu by the reader at bind, before state leaves stateOpen.
@@ -316,12 +317,12 @@ func (c *Conn) onRequest(h smpp.Header, body []byte) bool {
 	case smpp.SubmitSMID:
 		c.onSubmit(h, body)
 	case smpp.EnquireLinkID:
-		c.h.Request(h, nil)
+		c.observe(h, nil)
 		c.answer(smpp.EnquireLinkRespID, smpp.StatusOK, h.Sequence)
 	case smpp.BindTransmitterID, smpp.BindReceiverID, smpp.BindTransceiverID:
 		c.onBind(h, body)
 	case smpp.UnbindID:
-		c.h.Request(h, nil)
+		c.observe(h, nil)
 		c.state.Store(stateUnbinding)
 		c.h.Unbinding()
 		c.answer(smpp.UnbindRespID, smpp.StatusOK, h.Sequence)
@@ -332,7 +333,7 @@ func (c *Conn) onRequest(h smpp.Header, body []byte) bool {
 	default:
 		// Unknown commands, and requests an ESME may not send (deliver_sm,
 		// outbind, alert_notification): generic_nack, keep the connection.
-		c.h.Request(h, nil)
+		c.observe(h, nil)
 		c.answer(smpp.GenericNackID, smpp.StatusINVCMDID, h.Sequence)
 	}
 	return true
@@ -357,15 +358,23 @@ func decodeStatus(err error) smpp.Status {
 }
 
 // decode decodes a request's body and shows it to the handler's Request
-// (nil when it did not decode); on failure it returns the status to answer.
+// (nil when it did not decode), if it observes requests; on failure it
+// returns the status to answer.
 func (c *Conn) decode(h smpp.Header, body []byte) (smpp.PDU, smpp.Status) {
 	p, err := c.dec.Decode(h, body)
 	if err != nil {
-		c.h.Request(h, nil)
+		c.observe(h, nil)
 		return nil, decodeStatus(err)
 	}
-	c.h.Request(h, p)
+	c.observe(h, p)
 	return p, smpp.StatusOK
+}
+
+// observe shows a request to the handler when it is a RequestObserver.
+func (c *Conn) observe(h smpp.Header, p smpp.PDU) {
+	if c.obs != nil {
+		c.obs.Request(h, p)
+	}
 }
 
 func (c *Conn) onBind(h smpp.Header, body []byte) {
@@ -462,7 +471,7 @@ func (c *Conn) notePeak(outstanding int64) {
 func (c *Conn) onOther(h smpp.Header, body []byte) {
 	respID := h.ID.Response()
 	if c.other == nil {
-		c.h.Request(h, nil)
+		c.observe(h, nil)
 		st := smpp.StatusINVCMDID
 		if !c.IsBound() {
 			st = smpp.StatusINVBNDSTS

@@ -113,6 +113,7 @@ func (k *Core) acceptLoop(ln net.Listener, newHandler func(c *Conn) ConnHandler,
 		c := newConn(k, nc, int(k.nextID.Add(1)), log)
 		c.h = newHandler(c)
 		c.other, _ = c.h.(OtherHandler)
+		c.obs, _ = c.h.(RequestObserver)
 		if !k.register(c) {
 			_ = nc.Close()
 			return // closed

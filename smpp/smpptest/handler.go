@@ -13,12 +13,6 @@ import "github.com/switchboard-sms/switchboard/smpp"
 // goroutine: they must not block, nor call the Conn's methods other than
 // those whose names end in Locked.
 type ConnHandler interface {
-	// Request sees each request the Conn is about to answer (not those a
-	// mute or a drop fault swallows), once decoded: p is nil for
-	// enquire_link, unbind, an unknown command_id and a request that
-	// failed to decode. It may record or count it.
-	Request(h smpp.Header, p smpp.PDU)
-
 	// Bind decides whether the credentials of a bind on an open Conn are
 	// accepted: ESME_ROK, or the status to refuse it with.
 	Bind(b *smpp.Bind) smpp.Status
@@ -80,9 +74,20 @@ type ConnHandler interface {
 	Closed(owed []Item, pend []Pending)
 }
 
+// RequestObserver is implemented by a ConnHandler that records or counts
+// the requests it is shown.
+type RequestObserver interface {
+	// Request sees each request the Conn is about to answer (not those a
+	// mute or a drop fault swallows), once decoded: p is nil for
+	// enquire_link, unbind, an unknown command_id and a request that
+	// failed to decode.
+	Request(h smpp.Header, p smpp.PDU)
+}
+
 // OtherHandler is implemented by a ConnHandler that answers data_sm,
 // submit_multi, query_sm, cancel_sm and replace_sm. The Conn decodes them
-// (a failure gets the response with the decoder's status), calls Request,
+// (a failure gets the response with the decoder's status), shows them to
+// a RequestObserver,
 // answers those not from a bound transmitter or transceiver with
 // ESME_RINVBNDSTS, and hands the rest to Other, which answers through
 // Queue. Without it the Conn answers them at once without a body:

@@ -16,6 +16,13 @@ type serverConn struct {
 	latency    int64       // reader only: the latency when the submit_sm in hand was counted
 }
 
+// The Server observes requests (Stats, Received) and answers the other
+// requests.
+var (
+	_ RequestObserver = (*serverConn)(nil)
+	_ OtherHandler    = (*serverConn)(nil)
+)
+
 func (s *Server) newConn(c *Conn) ConnHandler {
 	c.SetWindow(int64(s.cfg.Window))
 	c.SetPeak(&s.st.maxOutstanding, true)

@@ -77,6 +77,22 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// bind starts our smpp.Session with cfg and waits until it is bound; the
+// context it returns ends 10 s after the call (or with the test).
+func bind(t *testing.T, cfg smpp.SessionConfig) (*smpp.Session, context.Context) {
+	t.Helper()
+	sess, err := smpp.NewSession(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	if err := sess.WaitBound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sess, ctx
+}
+
 // terminate sends SIGTERM to the binary, which must exit 0, and returns the
 // report it wrote to path (and the file's content).
 func terminate(t *testing.T, cmd *exec.Cmd, path string) (smscsim.Report, []byte) {
@@ -120,19 +136,11 @@ func TestSIGTERMWritesReport(t *testing.T) {
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(&logged, stderr); close(copied) }()
 	receipts := make(chan struct{}, 1)
-	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID", Password: "PW",
+	sess, ctx := bind(t, smpp.SessionConfig{Addr: addr, SystemID: "ID", Password: "PW",
 		Handler: smpp.HandlerFunc(func(_ context.Context, p smpp.SMSCPDU) smpp.Status {
 			receipts <- struct{}{}
 			return smpp.StatusOK
 		})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := sess.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
 	m := &smpp.SubmitSM{Source: smpp.Address{Addr: []byte("14155550100")}, Dest: smpp.Address{Addr: []byte("447700900001")},
 		RegisteredDelivery: 1, ShortMessage: []byte("hello")}
 	if _, err := sess.Submit(ctx, m); err != nil {
@@ -175,15 +183,7 @@ func TestStrictCarrierFlags(t *testing.T) {
 		t.Fatal("no address")
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
-	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := sess.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sess, ctx := bind(t, smpp.SessionConfig{Addr: addr, SystemID: "ID"})
 	submit := func(src string) smpp.Status {
 		m := &smpp.SubmitSM{Source: smpp.Address{Addr: []byte(src)}, Dest: smpp.Address{Addr: []byte("447700900001")}, ShortMessage: []byte("hi")}
 		_, err := sess.Submit(ctx, m)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,4 +347,17 @@ func MeasurePipeline(b *testing.B, c *Client, tmpl []byte, receipts bool, cpu fu
 	if cpu != nil {
 		b.ReportMetric(float64(cpu()-cpu0)/float64(b.N), metric)
 	}
+}
+
+// MallocsPer runs run(warm) (to grow buffers and maps), then run(n), and
+// returns the heap allocations of the whole process during the second run,
+// per unit of n. It counts every allocation of the process: not for
+// parallel tests.
+func MallocsPer(n, warm int, run func(n int)) float64 {
+	run(warm)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	run(n)
+	runtime.ReadMemStats(&m1)
+	return float64(m1.Mallocs-m0.Mallocs) / float64(n)
 }

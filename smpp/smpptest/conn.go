@@ -66,16 +66,23 @@ type Conn struct {
 	handled int
 	pdus    int64
 	window  int64
-	resp    Pending // the request a response answers, for Response
 	peak    *atomic.Int64
 	peakAll bool
+	resp    Pending // the request a response answers, for Response
+
+	// faults is set by SetFaultsLocked (mu held) at bind and only read
+	// after: by the reader, and by the writer with mu held.
+	faults Faults
+
+	// What follows changes with every write: kept off the cache lines of
+	// the fields above, which the reader reads for every PDU.
+	_ [64]byte
 
 	written atomic.Int64 // submit_sm_resp handed to the socket (or dropped)
 
 	mu              sync.Mutex // guards what follows
-	faults          Faults
-	out             []byte // queued for the writer
-	outSubmits      int64  // submit_sm_resp in out
+	out             []byte     // queued for the writer
+	outSubmits      int64      // submit_sm_resp in out
 	sched           sched
 	ord             uint64
 	held            []Item

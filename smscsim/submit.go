@@ -32,7 +32,8 @@ func (c *conn) Submit(h smpp.Header, sm *smpp.SubmitSM) {
 	s := c.sim
 	a := c.acct
 	a.st.submits.Add(1)
-	sc, scripted := c.script(a, sm)
+	var sc Script
+	scripted := a.scripts && c.script(sm, &sc)
 	segs := segmentsOf(sm)
 	validUntil, validOK := c.validUntil(sm)
 	status := smpp.StatusOK
@@ -82,24 +83,22 @@ func (c *conn) Submit(h smpp.Header, sm *smpp.SubmitSM) {
 	c.Queue(&it, delay)
 }
 
-// script returns the fault script in sm's text, when the account reads
-// scripts and the text is one; a malformed one is counted and logged, and
-// the text sent as plain text.
-func (c *conn) script(a *account, sm *smpp.SubmitSM) (Script, bool) {
-	if !a.scripts {
-		return Script{}, false
-	}
+// script reads the fault script in sm's text into sc and reports whether
+// the text is one; a malformed one is counted and logged, and the text
+// sent as plain text.
+func (c *conn) script(sm *smpp.SubmitSM, sc *Script) bool {
 	text, ok := scriptText(sm)
 	if !ok {
-		return Script{}, false
+		return false
 	}
-	sc, err := ParseScript(text)
+	v, err := ParseScript(text)
 	if err != nil {
-		a.st.scriptErrors.Add(1)
+		c.acct.st.scriptErrors.Add(1)
 		c.Logger().Warn("fault script not understood: sent as plain text", zap.String("text", text), zap.Error(err))
-		return Script{}, false
+		return false
 	}
-	return sc, true
+	*sc = v
+	return true
 }
 
 // limit applies the account's and the source's rate limits to segs

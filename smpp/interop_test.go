@@ -11,14 +11,10 @@ package smpp_test
 // source.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"sort"
@@ -26,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -832,7 +827,7 @@ func errorsAs(err error, target *gosmpp.BindError) bool {
 // Each message is built, GSM 7-bit encoded and marshalled by gosmpp, as its
 // users do.
 func BenchmarkGosmppClientSubmit(b *testing.B) {
-	addr := interopChildSMSC(b)
+	addr := startFakeSMSC(b, 0)
 	const window = 100
 	sem := make(chan struct{}, window)
 	var done, failed atomic.Int64
@@ -860,7 +855,7 @@ func BenchmarkGosmppClientSubmit(b *testing.B) {
 	defer sess.Close()
 	tx := sess.Transmitter()
 	b.ReportAllocs()
-	cpu0 := interopCPU()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
@@ -884,61 +879,5 @@ func BenchmarkGosmppClientSubmit(b *testing.B) {
 		b.Fatalf("%d submits failed", failed.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64(interopCPU()-cpu0)/float64(b.N), "client-cpu-ns/msg")
-}
-
-// interopChildSMSC runs an instant smpptest.Server in a child process (this
-// test binary running TestInteropChildSMSC), so that the benchmark measures
-// the client's CPU alone, and returns its address.
-func interopChildSMSC(b *testing.B) string {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestInteropChildSMSC$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SMPP_INTEROP_CHILD=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "SMSC "); ok {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return addr
-		}
-	}
-	b.Fatalf("child SMSC: no address (%v)", sc.Err())
-	return ""
-}
-
-// TestInteropChildSMSC is the child process of interopChildSMSC.
-func TestInteropChildSMSC(t *testing.T) {
-	if os.Getenv("SMPP_INTEROP_CHILD") == "" {
-		t.Skip("helper process for BenchmarkGosmppClientSubmit")
-	}
-	srv, err := smpptest.NewServer(smpptest.Config{NoRecord: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	fmt.Println("SMSC " + srv.Addr())
-	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
-}
-
-// interopCPU returns the CPU time (user + system) this process has used.
-func interopCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "client-cpu-ns/msg")
 }

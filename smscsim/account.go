@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
 
 // compiled is a checked Config, ready to run.
@@ -80,11 +81,11 @@ type account struct {
 	hook func(acct, src string, now int64, segs, verdict int)
 
 	// Bound connections and the backlog, under bmu. Lock order: a conn's
-	// mu may be held when bmu is taken, never the other way round.
+	// lock may be held when bmu is taken, never the other way round.
 	bmu            sync.Mutex
 	conns          []*conn
 	rr             int
-	backlog        []item
+	backlog        []smpptest.Item
 	backlogLimit   int
 	backlogDropped int64
 
@@ -219,6 +220,9 @@ func compile(c *Config) (*compiled, error) {
 	return out, nil
 }
 
+// compileAccount checks one account (path is "accounts[i]") and returns it
+// ready to run, or nil after adding its problems to e. Each step checks
+// one part of the configuration and sets the account's fields from it.
 func compileAccount(c *AccountConfig, path string, e *configError) *account {
 	n0 := len(e.msgs)
 	a := &account{
@@ -229,6 +233,22 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 		sources: map[string]*source{}, respStatus: map[smpp.Status]int64{},
 		receiptResps: map[string]int64{}, moResps: map[string]int64{},
 	}
+	compileBind(a, c, path, e)
+	compileRate(a, &c.Rate, path+".rate", e)
+	compileAnswers(a, c, path, e)
+	compileReceipts(a, &c.Receipts, path+".receipts", e)
+	compileNumbers(a, c, path, e)
+	compileMO(a, &c.MO, path+".mo", e)
+	compileFaults(a, &c.Faults, path+".faults", e)
+	if len(e.msgs) > n0 {
+		return nil
+	}
+	return a
+}
+
+// compileBind checks the credentials, the bind types allowed, max_binds and
+// the window.
+func compileBind(a *account, c *AccountConfig, path string, e *configError) {
 	switch {
 	case c.SystemID == "":
 		e.add(path+".system_id", "required")
@@ -259,7 +279,11 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 	if c.Window < 0 {
 		e.add(path+".window", "must be ≥ 0, got %d", c.Window)
 	}
-	compileRate(a, &c.Rate, path+".rate", e)
+}
+
+// compileAnswers checks the latency of responses and the message ids of
+// responses and receipts.
+func compileAnswers(a *account, c *AccountConfig, path string, e *configError) {
 	var err error
 	if a.latency, err = ParseDist(c.Latency); err != nil {
 		e.add(path+".latency", "%v", err)
@@ -278,18 +302,29 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 		start = 1
 	}
 	a.nextID.Store(start - 1)
-	if a.rcptDelay, err = ParseDist(c.Receipts.Delay); err != nil {
-		e.add(path+".receipts.delay", "%v", err)
+}
+
+// compileReceipts checks the receipts' delay, outcomes and order (path is
+// "accounts[i].receipts").
+func compileReceipts(a *account, r *ReceiptConfig, path string, e *configError) {
+	var err error
+	if a.rcptDelay, err = ParseDist(r.Delay); err != nil {
+		e.add(path+".delay", "%v", err)
 	}
-	if a.outcomes, err = ParseOutcomes(c.Receipts.Outcomes); err != nil {
-		e.add(path+".receipts.outcomes", "%v", err)
+	if a.outcomes, err = ParseOutcomes(r.Outcomes); err != nil {
+		e.add(path+".outcomes", "%v", err)
 	}
-	if f := c.Receipts.BeforeResp; f < 0 || f > 1 || f != f {
-		e.add(path+".receipts.before_resp", "must be a fraction 0..1, got %v", f)
+	if f := r.BeforeResp; f < 0 || f > 1 || f != f {
+		e.add(path+".before_resp", "must be a fraction 0..1, got %v", f)
 	}
-	if c.Receipts.BeforeRespGap < 0 {
-		e.add(path+".receipts.before_resp_gap", "must be ≥ 0")
+	if r.BeforeRespGap < 0 {
+		e.add(path+".before_resp_gap", "must be ≥ 0")
 	}
+}
+
+// compileNumbers checks the account's numbers and its loopback numbers.
+func compileNumbers(a *account, c *AccountConfig, path string, e *configError) {
+	var err error
 	if a.numbers, err = expandNumbers(c.Numbers); err != nil {
 		e.add(path+".numbers", "%v", err)
 	}
@@ -302,41 +337,46 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 	if a.loopDelay, err = ParseDist(c.Loopback.Delay); err != nil {
 		e.add(path+".loopback.delay", "%v", err)
 	}
-	// Generated MO traffic.
-	m := c.MO
+}
+
+// compileMO checks the generated MO traffic (path is "accounts[i].mo");
+// its destinations default to the account's numbers, so it runs after
+// compileNumbers.
+func compileMO(a *account, m *MOConfig, path string, e *configError) {
 	a.mo = moSpec{rate: m.Rate, long: m.Long, ucs2: m.UCS2, keywords: m.Keywords}
 	if m.Rate < 0 || m.Rate != m.Rate || m.Rate > 100_000 {
-		e.add(path+".mo.rate", "must be 0..100000 messages per second, got %v", m.Rate)
+		e.add(path+".rate", "must be 0..100000 messages per second, got %v", m.Rate)
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"long", m.Long}, {"ucs2", m.UCS2}, {"keywords", m.Keywords}} {
 		if f.v < 0 || f.v > 1 || f.v != f.v {
-			e.add(path+".mo."+f.name, "must be a fraction 0..1, got %v", f.v)
+			e.add(path+"."+f.name, "must be a fraction 0..1, got %v", f.v)
 		}
 	}
+	var err error
 	if a.mo.from, err = expandNumbers(m.From); err != nil {
-		e.add(path+".mo.from", "%v", err)
+		e.add(path+".from", "%v", err)
 	}
 	if a.mo.to, err = expandNumbers(m.To); err != nil {
-		e.add(path+".mo.to", "%v", err)
+		e.add(path+".to", "%v", err)
 	}
 	if len(a.mo.to) == 0 {
 		a.mo.to = a.numbers
 	}
 	if m.Rate > 0 {
 		if len(a.mo.from) == 0 {
-			e.add(path+".mo.from", "required when mo.rate is set (the contacts' numbers)")
+			e.add(path+".from", "required when mo.rate is set (the contacts' numbers)")
 		}
 		if len(a.mo.to) == 0 {
-			e.add(path+".mo.to", "required when mo.rate is set and the account has no numbers")
+			e.add(path+".to", "required when mo.rate is set and the account has no numbers")
 		}
 	}
 	for i, name := range m.Methods {
 		meth, err := parseMethod(name)
 		if err != nil {
-			e.add(fmt.Sprintf("%s.mo.methods[%d]", path, i), "%v", err)
+			e.add(fmt.Sprintf("%s.methods[%d]", path, i), "%v", err)
 		}
 		a.mo.methods = append(a.mo.methods, meth)
 	}
@@ -346,33 +386,32 @@ func compileAccount(c *AccountConfig, path string, e *configError) *account {
 	if m.TextsFile != "" {
 		texts, err := readTexts(m.TextsFile)
 		if err != nil {
-			e.add(path+".mo.texts_file", "%v", err)
+			e.add(path+".texts_file", "%v", err)
 		}
 		a.mo.texts = texts
 	}
-	// Faults.
-	f := c.Faults
+}
+
+// compileFaults checks the injected faults (path is "accounts[i].faults").
+func compileFaults(a *account, f *FaultConfig, path string, e *configError) {
 	if f.DropEvery < 0 {
-		e.add(path+".faults.drop_every", "must be ≥ 0")
+		e.add(path+".drop_every", "must be ≥ 0")
 	}
 	if f.DropAfterPDUs < 0 {
-		e.add(path+".faults.drop_after_pdus", "must be ≥ 0")
+		e.add(path+".drop_after_pdus", "must be ≥ 0")
 	}
 	switch {
 	case f.MuteEvery < 0 || f.MuteFor < 0:
-		e.add(path+".faults", "mute_every and mute_for must be ≥ 0")
+		e.add(path, "mute_every and mute_for must be ≥ 0")
 	case (f.MuteEvery > 0) != (f.MuteFor > 0):
-		e.add(path+".faults", "mute_every and mute_for go together")
+		e.add(path, "mute_every and mute_for go together")
 	case f.MuteFor > f.MuteEvery:
-		e.add(path+".faults.mute_for", "%v is longer than mute_every %v", f.MuteFor, f.MuteEvery)
+		e.add(path+".mute_for", "%v is longer than mute_every %v", f.MuteFor, f.MuteEvery)
 	}
+	var err error
 	if a.fails, err = ParseFailures(f.Fail); err != nil {
-		e.add(path+".faults.fail", "%v", err)
+		e.add(path+".fail", "%v", err)
 	}
-	if len(e.msgs) > n0 {
-		return nil
-	}
-	return a
 }
 
 // compileRate checks the rate limits (path is "accounts[i].rate") and sets
@@ -584,14 +623,9 @@ func (a *account) newSource(src []byte) *source {
 	return s
 }
 
-// muted reports whether the account's periodic mute is on at now.
-func (a *account) muted(now int64) bool {
-	return a.muteEvery > 0 && now%a.muteEvery >= a.muteEvery-a.muteFor
-}
-
 // register adds a bound connection, refusing it when the account has its
 // maximum of binds. A receiver or transceiver takes the backlog.
-func (a *account) register(c *conn) (ok bool, backlog []item) {
+func (a *account) register(c *conn) (ok bool, backlog []smpptest.Item) {
 	a.bmu.Lock()
 	defer a.bmu.Unlock()
 	if a.maxBinds > 0 && len(a.conns) >= a.maxBinds {
@@ -599,7 +633,7 @@ func (a *account) register(c *conn) (ok bool, backlog []item) {
 	}
 	a.conns = append(a.conns, c)
 	a.st.bound.Store(int64(len(a.conns)))
-	if c.bindType != smpp.BindTransmitter {
+	if c.BindType() != smpp.BindTransmitter {
 		backlog, a.backlog = a.backlog, nil
 	}
 	return true, backlog
@@ -623,7 +657,7 @@ func (a *account) pickLocked() *conn {
 	n := len(a.conns)
 	for i := 0; i < n; i++ {
 		c := a.conns[(a.rr+i)%n]
-		if c.receives() {
+		if c.Receives() {
 			a.rr = (a.rr + i + 1) % n
 			return c
 		}
@@ -636,7 +670,7 @@ func (a *account) hasReceiver() bool {
 	a.bmu.Lock()
 	defer a.bmu.Unlock()
 	for _, c := range a.conns {
-		if c.receives() {
+		if c.Receives() {
 			return true
 		}
 	}
@@ -645,8 +679,8 @@ func (a *account) hasReceiver() bool {
 
 // deliver hands an item (a receipt or a deliver_sm) to a bound receiver or
 // transceiver, or keeps it in the backlog until one binds. It must not be
-// called with a conn's mu held.
-func (a *account) deliver(it item) {
+// called with a conn's lock held.
+func (a *account) deliver(it smpptest.Item) {
 	for {
 		a.bmu.Lock()
 		c := a.pickLocked()
@@ -654,7 +688,7 @@ func (a *account) deliver(it item) {
 			if len(a.backlog) >= a.backlogLimit {
 				a.backlogDropped++
 				a.bmu.Unlock()
-				it.abandon()
+				it.Abandon()
 				return
 			}
 			a.backlog = append(a.backlog, it)
@@ -662,7 +696,7 @@ func (a *account) deliver(it item) {
 			return
 		}
 		a.bmu.Unlock()
-		if c.schedule(it) {
+		if c.Schedule(it) {
 			return
 		}
 		// c is closing: it has left a.conns, so the next pick differs.
@@ -684,5 +718,3 @@ func (a *account) countStatus(st smpp.Status) {
 	a.respStatus[st]++
 	a.smu.Unlock()
 }
-
-func (a *account) logf(format string, args ...any) { a.sim.logf(format, args...) }

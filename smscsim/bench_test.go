@@ -1,25 +1,18 @@
 package smscsim_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"os/exec"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
 
@@ -32,16 +25,15 @@ import (
 //
 //	go test -run '^$' -bench . -count 5 ./smscsim/
 
+// cpuNow is this process's CPU time in nanoseconds.
 func cpuNow() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	ns, _ := smpptest.ProcessCPU()
+	return ns
 }
 
 // childSim is the child process: a simulator with one account "bench",
-// instant answers (receipts on request), on 127.0.0.1:0. It prints
-// "ADDR host:port", answers each "cpu" line on standard input with
-// "CPU <ns>", and exits when standard input closes.
+// instant answers (receipts on request), on 127.0.0.1:0, served to the
+// parent by smpptest.ServeChild.
 func childSim() {
 	s, err := smscsim.Start(smscsim.Config{
 		Listeners: []smscsim.ListenerConfig{{Addr: "127.0.0.1:0"}},
@@ -57,70 +49,18 @@ func childSim() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	fmt.Printf("ADDR %s\n", s.Addr(""))
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		if in.Text() == "cpu" {
-			fmt.Printf("CPU %d\n", cpuNow())
-		}
-	}
+	smpptest.ServeChild(s.Addr(""))
 	_ = s.Close()
-}
-
-type child struct {
-	addr  string
-	stdin io.WriteCloser
-	out   *bufio.Scanner
 }
 
 // startChild runs the simulator in a child process with GOMAXPROCS procs
 // (0: the default).
-func startChild(b *testing.B, procs int) *child {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SMSCSIM_CHILD=1")
+func startChild(b *testing.B, procs int) *smpptest.Child {
+	env := []string{"SMSCSIM_CHILD=1"}
 	if procs > 0 {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procs))
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(procs))
 	}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	ch := &child{stdin: stdin, out: bufio.NewScanner(stdout)}
-	b.Cleanup(func() {
-		_ = stdin.Close()
-		_ = cmd.Wait()
-	})
-	ch.addr = ch.line(b, "ADDR ")
-	return ch
-}
-
-func (ch *child) line(b *testing.B, prefix string) string {
-	for ch.out.Scan() {
-		if s, ok := strings.CutPrefix(ch.out.Text(), prefix); ok {
-			return s
-		}
-	}
-	b.Fatalf("child: no %q line (%v)", prefix, ch.out.Err())
-	return ""
-}
-
-func (ch *child) cpu(b *testing.B) int64 {
-	if _, err := io.WriteString(ch.stdin, "cpu\n"); err != nil {
-		b.Fatal(err)
-	}
-	n, err := strconv.ParseInt(ch.line(b, "CPU "), 10, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return n
+	return smpptest.StartChild(b, env...)
 }
 
 // template is a submit_sm of 100 GSM characters from one long code, with
@@ -133,113 +73,13 @@ func template(tb testing.TB, rd uint8) []byte {
 	return b
 }
 
-// pipeline sends n copies of tmpl through nc with increasing sequence
-// numbers, at most window unanswered, every free slot in one Write, and
-// reads the answers with rd on a second goroutine, acknowledging receipts
-// (deliver_sm) in batches. It fails on any answer but submit_sm_resp
-// ESME_ROK and deliver_sm. It allocates nothing per message.
-func pipeline(nc net.Conn, rd *smpp.Reader, tmpl []byte, n, window, receipts int) error {
-	_ = nc.SetDeadline(time.Time{})
-	var (
-		acked atomic.Int64
-		wmu   sync.Mutex
-	)
-	wake := make(chan struct{}, 1)
-	errc := make(chan error, 1)
-	go func() {
-		var got, rcpts int64
-		var acks []byte
-		for got < int64(n) || rcpts < int64(receipts) {
-			h, _, err := rd.Next()
-			if err != nil {
-				errc <- err
-				return
-			}
-			switch {
-			case h.ID == smpp.DeliverSMID:
-				rcpts++
-				acks = smpp.AppendHeader(acks, smpp.Header{Length: smpp.HeaderLen + 1, ID: smpp.DeliverSMRespID, Sequence: h.Sequence})
-				acks = append(acks, 0)
-			case h.ID == smpp.SubmitSMRespID && h.Status == smpp.StatusOK:
-				got++
-			default:
-				errc <- fmt.Errorf("got %v status %v seq %d", h.ID, h.Status, h.Sequence)
-				return
-			}
-			if rd.Buffered() == 0 || got == int64(n) {
-				if len(acks) > 0 {
-					wmu.Lock()
-					_, err := nc.Write(acks)
-					wmu.Unlock()
-					if err != nil {
-						errc <- err
-						return
-					}
-					acks = acks[:0]
-				}
-				acked.Store(got)
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}
-		}
-		errc <- nil
-	}()
-	buf := make([]byte, 0, window*len(tmpl))
-	sent, seq := 0, uint32(0)
-	for sent < n {
-		free := window - (sent - int(acked.Load()))
-		if free <= 0 {
-			select {
-			case <-wake:
-			case err := <-errc:
-				if err == nil {
-					err = io.ErrUnexpectedEOF
-				}
-				return err
-			}
-			continue
-		}
-		free = min(free, n-sent)
-		buf = buf[:0]
-		for range free {
-			seq++
-			buf = append(buf, tmpl...)
-			binary.BigEndian.PutUint32(buf[len(buf)-len(tmpl)+12:], seq)
-		}
-		wmu.Lock()
-		_, err := nc.Write(buf)
-		wmu.Unlock()
-		if err != nil {
-			return err
-		}
-		sent += free
-	}
-	return <-errc
-}
-
+// benchRaw binds a raw client to addr as "bench" and measures the
+// pipeline (see smpptest.MeasurePipeline), with a receipt per message when
+// rd asks for them.
 func benchRaw(b *testing.B, addr string, rd uint8, cpu func() int64, metric string) {
 	c := dial(b, addr)
-	if st := c.bind(smpp.BindTransceiver, "bench", ""); st != smpp.StatusOK {
-		b.Fatal(st)
-	}
-	tmpl := template(b, rd)
-	receipts := 0
-	if rd != 0 {
-		receipts = b.N
-	}
-	b.ReportAllocs()
-	cpu0 := cpu()
-	b.ResetTimer()
-	t0 := time.Now()
-	if err := pipeline(c.nc, c.rd, tmpl, b.N, 100, receipts); err != nil {
-		b.Fatal(err)
-	}
-	elapsed := time.Since(t0)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64(cpu()-cpu0)/float64(b.N), metric)
+	c.MustBind(smpp.BindTransceiver, "bench", "")
+	smpptest.MeasurePipeline(b, c.Client, template(b, rd), rd != 0, cpu, metric)
 }
 
 // BenchmarkSimSubmit: raw client and simulator in this process;
@@ -276,7 +116,7 @@ func BenchmarkSimSubmitChild(b *testing.B) {
 	for _, procs := range []int{1, 2} {
 		b.Run("procs="+strconv.Itoa(procs), func(b *testing.B) {
 			ch := startChild(b, procs)
-			benchRaw(b, ch.addr, 0, func() int64 { return ch.cpu(b) }, "server-cpu-ns/msg")
+			benchRaw(b, ch.Addr, 0, func() int64 { return ch.CPU(b) }, "server-cpu-ns/msg")
 		})
 	}
 }
@@ -286,7 +126,7 @@ func BenchmarkSimSubmitChild(b *testing.B) {
 // deliver_sm_resp.
 func BenchmarkSimSubmitReceiptsChild(b *testing.B) {
 	ch := startChild(b, smscsim.DefaultGOMAXPROCS)
-	benchRaw(b, ch.addr, smpp.RegisteredDeliveryFinal, func() int64 { return ch.cpu(b) }, "server-cpu-ns/msg")
+	benchRaw(b, ch.Addr, smpp.RegisteredDeliveryFinal, func() int64 { return ch.CPU(b) }, "server-cpu-ns/msg")
 }
 
 // BenchmarkSessionSubmitAsyncChild: our smpp.Session.SubmitAsync, window
@@ -294,7 +134,7 @@ func BenchmarkSimSubmitReceiptsChild(b *testing.B) {
 // client-cpu-ns/msg is this process's.
 func BenchmarkSessionSubmitAsyncChild(b *testing.B) {
 	ch := startChild(b, smscsim.DefaultGOMAXPROCS)
-	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: ch.addr, SystemID: "bench", Window: 100})
+	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: ch.Addr, SystemID: "bench", Window: 100})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -316,7 +156,7 @@ func BenchmarkSessionSubmitAsyncChild(b *testing.B) {
 			close(fin)
 		}
 	}
-	cpu0, ccpu0 := ch.cpu(b), cpuNow()
+	cpu0, ccpu0 := ch.CPU(b), cpuNow()
 	b.ResetTimer()
 	t0 := time.Now()
 	for range b.N {
@@ -331,7 +171,7 @@ func BenchmarkSessionSubmitAsyncChild(b *testing.B) {
 		b.Fatalf("%d submits failed", failed.Load())
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64(ch.cpu(b)-cpu0)/float64(b.N), "server-cpu-ns/msg")
+	b.ReportMetric(float64(ch.CPU(b)-cpu0)/float64(b.N), "server-cpu-ns/msg")
 	b.ReportMetric(float64(cpuNow()-ccpu0)/float64(b.N), "client-cpu-ns/msg")
 }
 
@@ -345,27 +185,20 @@ func TestSubmitAllocatesNothing(t *testing.T) {
 	s := start(t, smscsim.Config{Accounts: []smscsim.AccountConfig{{SystemID: "bench"}}})
 	for _, rd := range []uint8{0, smpp.RegisteredDeliveryFinal} {
 		c := dial(t, s.Addr(""))
-		if st := c.bind(smpp.BindTransceiver, "bench", ""); st != smpp.StatusOK {
-			t.Fatal(st)
-		}
+		c.MustBind(smpp.BindTransceiver, "bench", "")
 		tmpl := template(t, rd)
 		run := func(n int) {
 			receipts := 0
 			if rd != 0 {
 				receipts = n
 			}
-			if err := pipeline(c.nc, c.rd, tmpl, n, 100, receipts); err != nil {
+			if err := smpptest.Pipeline(c.NC, c.RD, tmpl, n, 100, receipts); err != nil {
 				t.Fatal(err)
 			}
 		}
-		run(20000) // warm up buffers, maps and the sliding-window rings
-		const n = 20000
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		run(n)
-		runtime.ReadMemStats(&m1)
-		per := float64(m1.Mallocs-m0.Mallocs) / n
-		t.Logf("registered_delivery %d: %.4f allocations per submit_sm (%d in all)", rd, per, m1.Mallocs-m0.Mallocs)
+		// The warm-up grows buffers, maps and the sliding-window rings.
+		per := smpptest.MallocsPer(20000, 20000, run)
+		t.Logf("registered_delivery %d: %.4f allocations per submit_sm", rd, per)
 		if per > 0.01 {
 			t.Errorf("registered_delivery %d: %.4f allocations per submit_sm", rd, per)
 		}

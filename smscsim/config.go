@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 )
 
@@ -56,10 +57,10 @@ type Config struct {
 	// Accounts are the ESME accounts; at least one.
 	Accounts []AccountConfig `yaml:"accounts"`
 
-	// Logf, when set, receives a line per connection event (bind, refusal,
-	// close, fault) and per configuration problem at run time; never one per
-	// message.
-	Logf func(format string, args ...any) `yaml:"-"`
+	// Logger receives connection events (bind, refusal, close, fault) and
+	// problems at run time (a fault script that does not parse, a generated
+	// MO that cannot be built); never one per message. nil is silent.
+	Logger *zap.Logger `yaml:"-"`
 
 	// admitHook, when set (tests only, see export_test.go), sees every
 	// decision of the rate limits: account, source, arrival (Sim.now),

@@ -48,22 +48,22 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatalf("submit: %q %v", r.MessageID, err)
 	}
 	c := dial(t, s.Addr("partner-only"))
-	if st := c.bind(smpp.BindTransceiver, "partner", "p4rtner"); st != smpp.StatusOK {
+	if st := c.Bind(smpp.BindTransceiver, "partner", "p4rtner"); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	b := dial(t, s.Addr("plain"))
-	if st := b.bind(smpp.BindTransceiver, "bench", "bench"); st != smpp.StatusOK {
+	if st := b.Bind(smpp.BindTransceiver, "bench", "bench"); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	// The strict account: one per second per long code, three for the
 	// toll-free number, back to back.
 	st := dial(t, s.Addr("plain"))
-	if s := st.bind(smpp.BindTransceiver, "strict", "strict"); s != smpp.StatusOK {
+	if s := st.Bind(smpp.BindTransceiver, "strict", "strict"); s != smpp.StatusOK {
 		t.Fatal(s)
 	}
 	for range 4 {
-		st.send(msg("14155550100", "447700900001", 0, "x"))
-		st.send(msg("18005550100", "447700900001", 0, "x"))
+		st.Send(msg("14155550100", "447700900001", 0, "x"))
+		st.Send(msg("18005550100", "447700900001", 0, "x"))
 	}
 	st.collect(8, 0, 0, ioTimeout)
 	ar := report(t, s, "strict")
@@ -110,6 +110,14 @@ func TestConfigErrors(t *testing.T) {
 		{"accounts:\n  - system_id: a\n    rate:\n      mode: sliding\n      sources: [{numbers: [\"1\"], rate: 0.5, burst: 3}]\n", []string{
 			"accounts[0].rate.sources[0].rate: must be a whole number", "accounts[0].rate.sources[0].burst: not used in sliding mode"}},
 		{"accounts:\n  - system_id: a\n    rate: {mode: sliding, source: 1e9}\n", []string{"accounts[0].rate.source:", "1 to 10000000"}},
+		// One problem for each step of an account's checks, each under its path.
+		{"accounts:\n  - system_id: a\n    password: longer-than-8\n    bind_types: [tx, both]\n    max_binds: -1\n    window: -2\n" +
+			"    receipt_id: base64\n    receipts: {before_resp: 2, before_resp_gap: -1s}\n    numbers: [\"9..1\"]\n" +
+			"    mo: {methods: [smoke], ucs2: 3}\n    faults: {fail: \"x\", drop_after_pdus: -1}\n", []string{
+			"accounts[0].password: longer than 8", `accounts[0].bind_types[1]: "both" is not`, "accounts[0].max_binds: must be ≥ 0",
+			"accounts[0].window: must be ≥ 0", "accounts[0].receipt_id:", "accounts[0].receipts.before_resp: must be a fraction",
+			"accounts[0].receipts.before_resp_gap: must be ≥ 0", "accounts[0].numbers:", `accounts[0].mo.methods[0]: "smoke" is not`,
+			"accounts[0].mo.ucs2: must be a fraction", "accounts[0].faults.fail:", "accounts[0].faults.drop_after_pdus: must be ≥ 0"}},
 		{"", []string{"empty"}},
 	} {
 		cfg, err := smscsim.ParseConfig([]byte(tc.yaml))
@@ -145,11 +153,11 @@ func TestReportAndLog(t *testing.T) {
 	}
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	for _, text := range []string{"hello \"world\"", "second", "third is throttled"} {
-		c.send(msg("14155550100", "447700900001", 1, text))
+		c.Send(msg("14155550100", "447700900001", 1, text))
 	}
 	p := msg("14155550101", "447700900001", 0, "")
 	p.ESMClass, p.ShortMessage = smpp.ESMClassUDHI, append([]byte{5, 0, 3, 9, 2, 1}, "part one"...)
-	c.send(p)
+	c.Send(p)
 	c.collect(4, 2, 0, ioTimeout)
 	waitStats(t, s, "receipt responses", func(st smscsim.Stats) bool { return st.ReceiptResps == 2 })
 	if err := s.Close(); err != nil {

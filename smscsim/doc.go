@@ -17,17 +17,22 @@
 //
 // # Connections
 //
-// Each connection has one reader goroutine, which parses with an
-// smpp.Reader and decides each answer in place, and one writer goroutine,
-// which owns a timer heap of delayed answers, receipts and deliver_sm, and
-// sends everything queued since its last write in one Write. No goroutine
-// per message, no I/O under a lock; answering a submit_sm on the instant
-// path allocates nothing. Session rules follow SMPP 3.4 §7: one bind per
-// connection (a second gets ESME_RALYBND), requests before a bind get
-// ESME_RINVBNDSTS, an unknown command_id gets generic_nack ESME_RINVCMDID,
-// a bad command_length gets generic_nack ESME_RINVCMDLEN and the connection
-// is closed. data_sm, submit_multi, query_sm, cancel_sm and replace_sm are
-// answered ESME_RINVCMDID (not simulated).
+// The simulator runs on smpptest.Core, the connection engine it shares
+// with smpptest.Server: each connection has one reader goroutine, which
+// parses with an smpp.Reader and decides each answer in place, and one
+// writer goroutine, which owns a timer heap of delayed answers, receipts
+// and deliver_sm, and sends everything queued since its last write in one
+// Write. No goroutine per message, no I/O under a lock; answering a
+// submit_sm on the instant path allocates nothing. Session rules follow
+// SMPP 3.4 §7: one bind per connection (a second gets ESME_RALYBND),
+// requests before a bind get ESME_RINVBNDSTS, an unknown command_id gets
+// generic_nack ESME_RINVCMDID, a bad command_length gets generic_nack
+// ESME_RINVCMDLEN and the connection is closed. data_sm, submit_multi,
+// query_sm, cancel_sm and replace_sm are answered ESME_RINVCMDID (not
+// simulated). What the simulator decides per connection — the account a
+// bind belongs to, what a submit_sm meets, receipts, MO and the counters —
+// is its smpptest.ConnHandler (conn.go: the bind's life; submit.go: a
+// submit_sm).
 //
 // # What a submit_sm meets, in order
 //
@@ -64,6 +69,6 @@
 // receipts and MO sent
 // and their deliver_sm_resp statuses), also served as JSON by GET /stats
 // and written to Config.Report on Close. Config.Log appends each accepted
-// submit_sm to a JSONL file. POST /mo and Sim.InjectMO deliver a message
-// "from a contact" now.
+// submit_sm to a JSONL file; Config.Logger receives connection events. POST
+// /mo and Sim.InjectMO deliver a message "from a contact" now.
 package smscsim

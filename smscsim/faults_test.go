@@ -17,7 +17,7 @@ func TestDropEvery(t *testing.T) {
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Faults.DropEvery = 300 * time.Millisecond }))
 	t0 := time.Now()
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
-	c.expectEOF()
+	c.ExpectEOF(smpp.SubmitSMRespID, smpp.DeliverSMID)
 	if d := time.Since(t0); d < 280*time.Millisecond {
 		t.Fatalf("dropped after %v", d)
 	}
@@ -33,12 +33,12 @@ func TestDropAfterPDUs(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Faults.DropAfterPDUs = 3 }))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver) // PDU 1
-	seq := c.send(msg("1", "2", 0, "x"))                    // PDU 2
-	if st, _ := c.submitResp(seq); st != smpp.StatusOK {
+	seq := c.Send(msg("1", "2", 0, "x"))                    // PDU 2
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
-	c.send(msg("1", "2", 0, "x")) // PDU 3: no answer, closed
-	c.expectEOF()
+	c.Send(msg("1", "2", 0, "x")) // PDU 3: no answer, closed
+	c.ExpectEOF(smpp.SubmitSMRespID, smpp.DeliverSMID)
 	if ar := report(t, s, "acme"); ar.Drops != 1 || ar.Accepted != 1 {
 		t.Fatalf("drops %d accepted %d", ar.Drops, ar.Accepted)
 	}
@@ -52,12 +52,12 @@ func TestMute(t *testing.T) {
 	s := start(t, oneAccount(nil))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	s.Mute(300 * time.Millisecond)
-	c.send(msg("1", "2", 0, "x"))
-	c.send(&smpp.EnquireLink{})
-	c.expectNothing(200 * time.Millisecond)
+	c.Send(msg("1", "2", 0, "x"))
+	c.Send(&smpp.EnquireLink{})
+	c.ExpectNothing(200 * time.Millisecond)
 	time.Sleep(150 * time.Millisecond)
-	seq := c.send(msg("1", "2", 0, "x"))
-	if st, _ := c.submitResp(seq); st != smpp.StatusOK {
+	seq := c.Send(msg("1", "2", 0, "x"))
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 
@@ -66,16 +66,16 @@ func TestMute(t *testing.T) {
 		a.Faults.MuteEvery, a.Faults.MuteFor = 600*time.Millisecond, 300*time.Millisecond
 	}))
 	c2 := dial(t, s2.Addr(""))
-	for c2.bind(smpp.BindTransceiver, "acme", "secret") != smpp.StatusOK {
+	for c2.Bind(smpp.BindTransceiver, "acme", "secret") != smpp.StatusOK {
 	}
 	const n = 24
 	for range n {
-		c2.send(msg("1", "2", 0, "x"))
+		c2.Send(msg("1", "2", 0, "x"))
 		time.Sleep(50 * time.Millisecond)
 	}
 	answered := 0
 	for {
-		h, _, err := c2.readWithin(700 * time.Millisecond)
+		h, _, err := c2.ReadWithin(700 * time.Millisecond)
 		if err != nil {
 			break
 		}
@@ -99,7 +99,7 @@ func TestFail(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	const n = 400
 	for range n {
-		c.send(msg("1", "2", 0, "x"))
+		c.Send(msg("1", "2", 0, "x"))
 	}
 	counts := map[smpp.Status]int{}
 	for _, ev := range c.collect(n, 0, 0, ioTimeout) {
@@ -113,11 +113,11 @@ func TestFail(t *testing.T) {
 		t.Fatalf("report %+v", ar)
 	}
 	f := dial(t, s.Addr(""))
-	if st := f.bind(smpp.BindTransceiver, "full", ""); st != smpp.StatusOK {
+	if st := f.Bind(smpp.BindTransceiver, "full", ""); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
-	seq := f.send(msg("1", "2", 0, "x"))
-	if st, _ := f.submitResp(seq); st != smpp.StatusMSGQFUL {
+	seq := f.Send(msg("1", "2", 0, "x"))
+	if st, _ := f.SubmitResp(seq); st != smpp.StatusMSGQFUL {
 		t.Fatalf("100%% 0x14: %v", st)
 	}
 }
@@ -148,7 +148,7 @@ func TestFaultScript(t *testing.T) {
 	send := func(text []byte, dc, rd uint8) uint32 {
 		p := msg("1", "2", rd, "")
 		p.ShortMessage, p.DataCoding = text, dc
-		return c.send(p)
+		return c.Send(p)
 	}
 	// Status, in three encodings.
 	for _, tc := range []struct {
@@ -156,14 +156,14 @@ func TestFaultScript(t *testing.T) {
 		dc   uint8
 	}{{gsm, 0}, {[]byte("{submit:{status:0x58}}"), 0}, {[]byte("{submit:{status:ESME_RTHROTTLED}}"), 1}, {ucs2("{submit:{status:88}}"), 8}} {
 		seq := send(tc.text, tc.dc, 0)
-		if st, _ := c.submitResp(seq); st != smpp.StatusTHROTTLED {
+		if st, _ := c.SubmitResp(seq); st != smpp.StatusTHROTTLED {
 			t.Fatalf("%x: %v", tc.text, st)
 		}
 	}
 	// Delay of the response.
 	t0 := time.Now()
 	seq := send([]byte("{submit:{after:250ms}}"), 0, 0)
-	if st, _ := c.submitResp(seq); st != smpp.StatusOK || time.Since(t0) < 240*time.Millisecond {
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK || time.Since(t0) < 240*time.Millisecond {
 		t.Fatalf("after: %v in %v", st, time.Since(t0))
 	}
 	// Receipt stat, err and delay, though registered_delivery asked none.
@@ -182,14 +182,14 @@ func TestFaultScript(t *testing.T) {
 	}
 	// No receipt though one was asked; then a dropped submit.
 	seq = send([]byte("{receipt:{none:true}}"), 0, 1)
-	if st, _ := c.submitResp(seq); st != smpp.StatusOK {
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	send([]byte("{submit:{drop:true}}"), 0, 0)
-	c.expectNothing(100 * time.Millisecond)
+	c.ExpectNothing(100 * time.Millisecond)
 	// Malformed: answered as a plain message.
 	seq = send([]byte("{submit:{status:}}"), 0, 0)
-	if st, _ := c.submitResp(seq); st != smpp.StatusOK {
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	ar := report(t, s, "acme")
@@ -198,11 +198,11 @@ func TestFaultScript(t *testing.T) {
 	}
 	// An account with no_scripts ignores them.
 	p := dial(t, s.Addr(""))
-	if st := p.bind(smpp.BindTransceiver, "plain", ""); st != smpp.StatusOK {
+	if st := p.Bind(smpp.BindTransceiver, "plain", ""); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
-	seq = p.send(msg("1", "2", 0, "{submit:{status:0x58}}"))
-	if st, _ := p.submitResp(seq); st != smpp.StatusOK {
+	seq = p.Send(msg("1", "2", 0, "{submit:{status:0x58}}"))
+	if st, _ := p.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatalf("no_scripts: %v", st)
 	}
 }
@@ -214,13 +214,13 @@ func TestUnbindAll(t *testing.T) {
 	s := start(t, oneAccount(nil))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	s.UnbindAll()
-	h, _ := c.read()
+	h, _ := c.Read()
 	if h.ID != smpp.UnbindID {
 		t.Fatalf("got %v, want unbind", h.ID)
 	}
 	b, _ := smpp.AppendPDU(nil, &smpp.UnbindResp{}, smpp.StatusOK, h.Sequence)
-	c.raw(b)
-	c.expectEOF()
+	c.Raw(b)
+	c.ExpectEOF(smpp.SubmitSMRespID, smpp.DeliverSMID)
 	session(t, s.Addr(""), nil)
 	s.UnbindAll()
 	waitStats(t, s, "the session's rebind", func(st smscsim.Stats) bool { return st.Binds == 3 && st.Bound == 1 })

@@ -16,20 +16,20 @@ func TestAccountCredentials(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(nil))
 	c := dial(t, s.Addr(""))
-	if st := c.bind(smpp.BindTransceiver, "nobody", "secret"); st != smpp.StatusINVSYSID {
+	if st := c.Bind(smpp.BindTransceiver, "nobody", "secret"); st != smpp.StatusINVSYSID {
 		t.Fatalf("unknown system_id: %v", st)
 	}
-	if st := c.bind(smpp.BindTransceiver, "acme", "wrong"); st != smpp.StatusINVPASWD {
+	if st := c.Bind(smpp.BindTransceiver, "acme", "wrong"); st != smpp.StatusINVPASWD {
 		t.Fatalf("wrong password: %v", st)
 	}
 	c.mustBind(smpp.BindTransceiver)
-	if st := c.bind(smpp.BindTransceiver, "acme", "secret"); st != smpp.StatusALYBND {
+	if st := c.Bind(smpp.BindTransceiver, "acme", "secret"); st != smpp.StatusALYBND {
 		t.Fatalf("second bind on a bound connection: %v", st)
 	}
 	// Before a bind, a submit_sm gets ESME_RINVBNDSTS.
 	c2 := dial(t, s.Addr(""))
-	seq := c2.send(msg("1", "2", 0, "x"))
-	if st, _ := c2.submitResp(seq); st != smpp.StatusINVBNDSTS {
+	seq := c2.Send(msg("1", "2", 0, "x"))
+	if st, _ := c2.SubmitResp(seq); st != smpp.StatusINVBNDSTS {
 		t.Fatalf("submit before bind: %v", st)
 	}
 	ar := report(t, s, "acme")
@@ -38,18 +38,44 @@ func TestAccountCredentials(t *testing.T) {
 	}
 }
 
+// TestUnimplementedRequests: data_sm, submit_multi, query_sm, cancel_sm and
+// replace_sm are answered at once, without a body, ESME_RINVBNDSTS before a
+// bind and ESME_RINVCMDID once bound (even from a receiver); an unknown
+// command_id gets generic_nack and the connection stays.
+func TestUnimplementedRequests(t *testing.T) {
+	t.Parallel()
+	s := start(t, oneAccount(nil))
+	reqs := []smpp.PDU{&smpp.DataSM{}, &smpp.SubmitMulti{Dests: []smpp.MultiDest{{Flag: smpp.DestFlagSME, Addr: smpp.Address{Addr: []byte("1")}}}}, &smpp.QuerySM{MessageID: []byte("1")}, &smpp.CancelSM{}, &smpp.ReplaceSM{MessageID: []byte("1")}}
+	c := dial(t, s.Addr(""))
+	for i, want := range []smpp.Status{smpp.StatusINVBNDSTS, smpp.StatusINVCMDID} {
+		if i == 1 {
+			c.mustBind(smpp.BindReceiver)
+		}
+		for _, p := range reqs {
+			seq := c.Send(p)
+			h, _ := c.Read()
+			if h.ID != p.CommandID().Response() || h.Status != want || h.Sequence != seq || h.Length != smpp.HeaderLen {
+				t.Fatalf("%v: got %v status %v seq %d length %d, want status %v seq %d without a body", p.CommandID(), h.ID, h.Status, h.Sequence, h.Length, want, seq)
+			}
+		}
+	}
+	c.Raw(smpp.AppendHeaderOnly(nil, smpp.CommandID(0x0000_0777), smpp.StatusOK, 99))
+	c.Expect(smpp.GenericNackID, smpp.StatusINVCMDID, 99)
+	c.Expect(smpp.EnquireLinkRespID, smpp.StatusOK, c.Send(&smpp.EnquireLink{}))
+}
+
 func TestBindTypes(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.BindTypes = []string{"transmitter", "receiver"} }))
-	if st := dial(t, s.Addr("")).bind(smpp.BindTransceiver, "acme", "secret"); st != smpp.StatusBINDFAIL {
+	if st := dial(t, s.Addr("")).Bind(smpp.BindTransceiver, "acme", "secret"); st != smpp.StatusBINDFAIL {
 		t.Fatalf("transceiver not allowed: %v", st)
 	}
 	dial(t, s.Addr("")).mustBind(smpp.BindTransmitter)
 	dial(t, s.Addr("")).mustBind(smpp.BindReceiver)
 	// A receiver may not submit.
 	c := dial(t, s.Addr("")).mustBind(smpp.BindReceiver)
-	seq := c.send(msg("1", "2", 0, "x"))
-	if st, _ := c.submitResp(seq); st != smpp.StatusINVBNDSTS {
+	seq := c.Send(msg("1", "2", 0, "x"))
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusINVBNDSTS {
 		t.Fatalf("submit on a receiver: %v", st)
 	}
 }
@@ -59,12 +85,12 @@ func TestMaxBinds(t *testing.T) {
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.MaxBinds = 2 }))
 	first := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	dial(t, s.Addr("")).mustBind(smpp.BindTransmitter)
-	if st := dial(t, s.Addr("")).bind(smpp.BindReceiver, "acme", "secret"); st != smpp.StatusALYBND {
+	if st := dial(t, s.Addr("")).Bind(smpp.BindReceiver, "acme", "secret"); st != smpp.StatusALYBND {
 		t.Fatalf("third bind: %v", st)
 	}
 	// An unbind frees a slot.
-	seq := first.send(&smpp.Unbind{})
-	if h, _ := first.read(); h.ID != smpp.UnbindRespID || h.Sequence != seq {
+	seq := first.Send(&smpp.Unbind{})
+	if h, _ := first.Read(); h.ID != smpp.UnbindRespID || h.Sequence != seq {
 		t.Fatalf("unbind: %v", h.ID)
 	}
 	waitStats(t, s, "the unbind", func(st smscsim.Stats) bool { return st.Bound == 1 })
@@ -87,10 +113,10 @@ func TestListeners(t *testing.T) {
 		t.Fatalf("addresses %q %q", s.Addr("plain"), s.Addr("only-beta"))
 	}
 	dial(t, s.Addr("plain")).mustBind(smpp.BindTransceiver)
-	if st := dial(t, s.Addr("only-beta")).bind(smpp.BindTransceiver, "acme", "secret"); st != smpp.StatusINVSYSID {
+	if st := dial(t, s.Addr("only-beta")).Bind(smpp.BindTransceiver, "acme", "secret"); st != smpp.StatusINVSYSID {
 		t.Fatalf("acme on beta's listener: %v", st)
 	}
-	if st := dial(t, s.Addr("only-beta")).bind(smpp.BindTransceiver, "beta", "b"); st != smpp.StatusOK {
+	if st := dial(t, s.Addr("only-beta")).Bind(smpp.BindTransceiver, "beta", "b"); st != smpp.StatusOK {
 		t.Fatalf("beta on its listener: %v", st)
 	}
 	sess := session(t, s.Addr("tls"), func(c *smpp.SessionConfig) {
@@ -110,7 +136,7 @@ func TestWindowQueueFull(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransmitter)
 	t0 := time.Now()
 	for i := range 5 {
-		c.send(msg("14155550100", "4477009000"+strconv.Itoa(i), 0, "x"))
+		c.Send(msg("14155550100", "4477009000"+strconv.Itoa(i), 0, "x"))
 	}
 	evs := c.collect(5, 0, 0, ioTimeout)
 	var full, ok int
@@ -139,7 +165,7 @@ func TestAccountRate(t *testing.T) {
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Rate.Account = 20 }))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	for i := range 100 {
-		c.send(msg("1415555010"+strconv.Itoa(i%10), "447700900001", 0, "x"))
+		c.Send(msg("1415555010"+strconv.Itoa(i%10), "447700900001", 0, "x"))
 	}
 	evs := c.collect(100, 0, 0, ioTimeout)
 	counts := map[smpp.Status]int{}
@@ -174,9 +200,9 @@ func TestSourceRate(t *testing.T) {
 	}))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	for range 30 {
-		c.send(msg("14155550100", "447700900001", 0, "x"))
-		c.send(msg("14155550101", "447700900001", 0, "x"))
-		c.send(msg("18005550100", "447700900001", 0, "x"))
+		c.Send(msg("14155550100", "447700900001", 0, "x"))
+		c.Send(msg("14155550101", "447700900001", 0, "x"))
+		c.Send(msg("18005550100", "447700900001", 0, "x"))
 	}
 	c.collect(90, 0, 0, ioTimeout)
 	ar := report(t, s, "acme")
@@ -209,7 +235,7 @@ func TestRateRefills(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	burst := func() (ok int) {
 		for range 8 {
-			c.send(msg("14155550100", "447700900001", 0, "x"))
+			c.Send(msg("14155550100", "447700900001", 0, "x"))
 		}
 		for _, ev := range c.collect(8, 0, 0, ioTimeout) {
 			if ev.status == smpp.StatusOK {
@@ -238,12 +264,12 @@ func TestMessagePayloadSegments(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	p := msg("14155550100", "447700900001", 0, "")
 	p.TLVs = smpp.AppendTLV(nil, smpp.TagMessagePayload, []byte(strings.Repeat("a", 300))) // 2 segments of 153
-	seq := c.send(p)
-	if st, _ := c.submitResp(seq); st != smpp.StatusOK {
+	seq := c.Send(p)
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatalf("first: %v", st)
 	}
-	seq = c.send(p) // 2 more: over 3
-	if st, _ := c.submitResp(seq); st != smpp.StatusTHROTTLED {
+	seq = c.Send(p) // 2 more: over 3
+	if st, _ := c.SubmitResp(seq); st != smpp.StatusTHROTTLED {
 		t.Fatalf("second: %v", st)
 	}
 	if ar := report(t, s, "acme"); ar.AcceptedSegments != 2 || ar.MaxPerSecond != 2 {
@@ -262,7 +288,7 @@ func TestLatency(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	t0 := time.Now()
 	for range 5 {
-		c.send(msg("1", "2", 0, "x"))
+		c.Send(msg("1", "2", 0, "x"))
 	}
 	for _, ev := range c.collect(5, 0, 0, ioTimeout) {
 		if d := ev.at.Sub(t0); d < 150*time.Millisecond {
@@ -270,12 +296,12 @@ func TestLatency(t *testing.T) {
 		}
 	}
 	m := dial(t, s.Addr(""))
-	if st := m.bind(smpp.BindTransceiver, "mix", ""); st != smpp.StatusOK {
+	if st := m.Bind(smpp.BindTransceiver, "mix", ""); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	t0 = time.Now()
 	for range 40 {
-		m.send(msg("1", "2", 0, "x"))
+		m.Send(msg("1", "2", 0, "x"))
 	}
 	var fast, slow int
 	for _, ev := range m.collect(40, 0, 0, ioTimeout) {
@@ -306,12 +332,12 @@ func TestReceiptsOnRequest(t *testing.T) {
 	}{{"acme", 0, 0}, {"acme", 1, 1}, {"acme", 2, 0}, {"failing", 2, 1}, {"failing", 1, 1}, {"silent", 1, 0}} {
 		c := dial(t, s.Addr(""))
 		pw := map[string]string{"acme": "secret"}[tc.acct]
-		if st := c.bind(smpp.BindTransceiver, tc.acct, pw); st != smpp.StatusOK {
+		if st := c.Bind(smpp.BindTransceiver, tc.acct, pw); st != smpp.StatusOK {
 			t.Fatal(st)
 		}
-		c.send(msg("1", "2", tc.rd, "x"))
+		c.Send(msg("1", "2", tc.rd, "x"))
 		evs := c.collect(1, tc.receipts, 0, ioTimeout)
-		c.expectNothing(50 * time.Millisecond)
+		c.ExpectNothing(50 * time.Millisecond)
 		if tc.receipts == 1 {
 			st, _ := evs[1].tlvs.MessageState()
 			if tc.acct == "failing" && (st != smpp.StateUndeliverable || !strings.Contains(string(evs[1].text), "stat:UNDELIV err:003")) {
@@ -326,7 +352,7 @@ func TestReceiptDelay(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Receipts.Delay = "300ms" }))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
-	c.send(msg("1", "2", 1, "x"))
+	c.Send(msg("1", "2", 1, "x"))
 	evs := c.collect(1, 1, 0, ioTimeout)
 	if evs[0].id != smpp.SubmitSMRespID || evs[1].at.Sub(evs[0].at) < 290*time.Millisecond {
 		t.Fatalf("receipt %v after the response", evs[1].at.Sub(evs[0].at))
@@ -341,7 +367,7 @@ func TestReceiptOutcomes(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	const n = 200
 	for range n {
-		c.send(msg("1", "2", 1, "x"))
+		c.Send(msg("1", "2", 1, "x"))
 	}
 	stats := map[string]int{}
 	for _, ev := range c.collect(n, n, 0, ioTimeout) {
@@ -385,7 +411,7 @@ func TestMessageIDFormats(t *testing.T) {
 			a.MessageID, a.ReceiptID, a.IDStart = tc.resp, tc.rcpt, tc.start
 		}))
 		c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
-		c.send(msg("1", "2", 1, "x"))
+		c.Send(msg("1", "2", 1, "x"))
 		evs := c.collect(1, 1, 0, ioTimeout)
 		rid, _ := evs[1].tlvs.ReceiptedMessageID()
 		rc, _ := smpp.ParseReceipt(evs[1].text)
@@ -405,7 +431,7 @@ func TestReceiptBeforeResp(t *testing.T) {
 		a.Latency = "20ms"
 	}))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
-	seq := c.send(msg("1", "2", 1, "x"))
+	seq := c.Send(msg("1", "2", 1, "x"))
 	evs := c.collect(1, 1, 0, ioTimeout)
 	if evs[0].id != smpp.DeliverSMID || evs[1].id != smpp.SubmitSMRespID || evs[1].seq != seq {
 		t.Fatalf("order: %v then %v", evs[0].id, evs[1].id)
@@ -418,7 +444,7 @@ func TestReceiptBeforeResp(t *testing.T) {
 	s2 := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Receipts.BeforeResp = 1 }))
 	c2 := dial(t, s2.Addr("")).mustBind(smpp.BindTransceiver)
 	for range 20 {
-		c2.send(msg("1", "2", 1, "x"))
+		c2.Send(msg("1", "2", 1, "x"))
 	}
 	evs = c2.collect(20, 20, 0, ioTimeout)
 	for i := 0; i < 40; i += 2 {
@@ -437,10 +463,10 @@ func TestTransmitterReceipts(t *testing.T) {
 	s := start(t, oneAccount(nil))
 	tx := dial(t, s.Addr("")).mustBind(smpp.BindTransmitter)
 	for range 3 {
-		tx.send(msg("14155550100", "447700900001", 1, "x"))
+		tx.Send(msg("14155550100", "447700900001", 1, "x"))
 	}
 	tx.collect(3, 0, 0, ioTimeout)
-	tx.expectNothing(50 * time.Millisecond)
+	tx.ExpectNothing(50 * time.Millisecond)
 	if ar := report(t, s, "acme"); ar.Backlog != 3 || ar.Receipts != 0 {
 		t.Fatalf("backlog %d receipts %d", ar.Backlog, ar.Receipts)
 	}
@@ -452,7 +478,7 @@ func TestTransmitterReceipts(t *testing.T) {
 		}
 	}
 	// From now on, straight to the receiver.
-	tx.send(msg("14155550100", "447700900001", 1, "x"))
+	tx.Send(msg("14155550100", "447700900001", 1, "x"))
 	rx.collect(0, 1, 0, ioTimeout)
 	if ar := report(t, s, "acme"); ar.Backlog != 0 || ar.Receipts != 4 {
 		t.Fatalf("backlog %d receipts %d", ar.Backlog, ar.Receipts)
@@ -465,9 +491,9 @@ func TestReceiptSurvivesDrop(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Receipts.Delay = "200ms" }))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
-	c.send(msg("14155550100", "447700900001", 1, "x"))
+	c.Send(msg("14155550100", "447700900001", 1, "x"))
 	evs := c.collect(1, 0, 0, ioTimeout)
-	_ = c.nc.Close()
+	_ = c.NC.Close()
 	waitStats(t, s, "the close", func(st smscsim.Stats) bool { return st.ConnsOpen == 0 })
 	c2 := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	r := c2.collect(0, 1, 0, ioTimeout)[0]
@@ -486,7 +512,7 @@ func TestValidityPeriod(t *testing.T) {
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	short := msg("1", "2", 1, "short validity")
 	short.ValidityPeriod = []byte("000000000001000R") // 1 s
-	c.send(short)
+	c.Send(short)
 	evs := c.collect(1, 1, 0, ioTimeout)
 	rc, err := smpp.ParseReceipt(evs[1].text)
 	if err != nil {
@@ -497,18 +523,18 @@ func TestValidityPeriod(t *testing.T) {
 	}
 	long := msg("1", "2", 1, "long validity")
 	long.ValidityPeriod = []byte("000000010000000R") // 1 h
-	c.send(long)
+	c.Send(long)
 	evs = c.collect(1, 1, 0, ioTimeout)
 	if rc, err := smpp.ParseReceipt(evs[1].text); err != nil || string(rc.Stat) != "DELIVRD" {
 		t.Fatalf("receipt %q, want DELIVRD", evs[1].text)
 	}
 	bad := msg("1", "2", 1, "bad validity")
 	bad.ValidityPeriod = []byte("000000013000100R") // relative with tenths
-	c.send(bad)
+	c.Send(bad)
 	if evs := c.collect(1, 0, 0, ioTimeout); evs[0].status != smpp.StatusINVEXPIRY {
 		t.Fatalf("status %v, want ESME_RINVEXPIRY", evs[0].status)
 	}
-	c.expectNothing(100 * time.Millisecond)
+	c.ExpectNothing(100 * time.Millisecond)
 	if r := s.Report(); r.Accounts[0].ValidityExpired != 1 {
 		t.Fatalf("validity_expired %d, want 1", r.Accounts[0].ValidityExpired)
 	}

@@ -64,7 +64,7 @@ func (c *conn) logAccepted(a *account, sm *smpp.SubmitSM, seq uint32, n uint64, 
 	b = append(b, `","account":`...)
 	b = appendJSONString(b, []byte(a.id))
 	b = append(b, `,"conn":`...)
-	b = strconv.AppendInt(b, int64(c.id), 10)
+	b = strconv.AppendInt(b, int64(c.ID()), 10)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, uint64(seq), 10)
 	b = append(b, `,"id":"`...)

@@ -8,33 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
-
-// statusLost marks a deliver_sm part whose connection closed before its
-// deliver_sm_resp (or that could not be sent).
-const statusLost = smpp.Status(0xFFFFFFFF)
-
-// delivery is a mobile-originated message, whole or in parts, waiting to
-// be sent on a receiver or transceiver. Its PDUs own their bytes.
-type delivery struct {
-	parts []smpp.DeliverSM
-	ch    chan smpp.Status // InjectMO's waiter (buffered for every part); nil otherwise
-}
-
-// finish reports n parts' outcomes to a waiter.
-func (d *delivery) finish(st smpp.Status, n int) {
-	if d == nil || d.ch == nil {
-		return
-	}
-	for range n {
-		select {
-		case d.ch <- st:
-		default:
-		}
-	}
-}
 
 // MO is a mobile-originated message to inject: a contact (From) writes to
 // one of our numbers (To). It is also the JSON body of POST /mo.
@@ -88,7 +67,7 @@ func addrOf(s string) smpp.Address {
 }
 
 // buildMO encodes and splits a message into deliver_sm parts.
-func buildMO(m MO, refs *coding.RefSource) (*delivery, error) {
+func buildMO(m MO, refs *coding.RefSource) (*smpptest.Delivery, error) {
 	if strings.TrimSpace(m.From) == "" || strings.TrimSpace(m.To) == "" {
 		return nil, errors.New("smscsim: MO needs from and to")
 	}
@@ -108,11 +87,11 @@ func buildMO(m MO, refs *coding.RefSource) (*delivery, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smscsim: MO: %w", err)
 	}
-	d := &delivery{}
+	d := &smpptest.Delivery{}
 	for _, part := range parts {
 		sm := smpp.SubmitSM{Source: addrOf(m.From), Dest: addrOf(m.To), DataCoding: smpp.DataCoding(enc, smpp.DataCodingDefault)}
 		smpp.SetPart(&sm, part, meth)
-		d.parts = append(d.parts, smpp.DeliverSM(sm))
+		d.Parts = append(d.Parts, smpp.DeliverSM(sm))
 	}
 	return d, nil
 }
@@ -120,7 +99,7 @@ func buildMO(m MO, refs *coding.RefSource) (*delivery, error) {
 // loopbackOf turns an accepted submit_sm into the deliver_sm that answers
 // it: from its destination to its source, with the same coding and text
 // (a part stays a part: its UDH or sar_* TLVs are kept).
-func loopbackOf(sm *smpp.SubmitSM) *delivery {
+func loopbackOf(sm *smpp.SubmitSM) *smpptest.Delivery {
 	p := smpp.DeliverSM{
 		Source:       smpp.Address{TON: sm.Dest.TON, NPI: sm.Dest.NPI, Addr: clone(sm.Dest.Addr)},
 		Dest:         smpp.Address{TON: sm.Source.TON, NPI: sm.Source.NPI, Addr: clone(sm.Source.Addr)},
@@ -135,7 +114,7 @@ func loopbackOf(sm *smpp.SubmitSM) *delivery {
 		}
 		return true
 	})
-	return &delivery{parts: []smpp.DeliverSM{p}}
+	return &smpptest.Delivery{Parts: []smpp.DeliverSM{p}}
 }
 
 func clone(b []byte) []byte {
@@ -262,9 +241,9 @@ func (g *moGen) run(stop <-chan struct{}) {
 			if !a.hasReceiver() {
 				a.st.moSkipped.Add(1)
 			} else if d, err := buildMO(g.next(), &a.sim.refs); err != nil {
-				a.logf("smscsim: %s: generated MO: %v", a.id, err)
+				a.sim.logger.Warn("generated MO not sent", zap.String("system_id", a.id), zap.Error(err))
 			} else {
-				a.deliver(item{kind: kDeliver, due: a.sim.now(), d: d})
+				a.deliver(smpptest.Item{Kind: smpptest.ItemDeliver, Due: a.sim.now(), Delivery: d})
 			}
 			next = next.Add(interval)
 			if now.Sub(next) > time.Second {

@@ -240,18 +240,18 @@ func TestLoopbackToReceiver(t *testing.T) {
 		{SystemID: "other"},
 	}})
 	other := dial(t, s.Addr(""))
-	if st := other.bind(smpp.BindReceiver, "other", ""); st != smpp.StatusOK {
+	if st := other.Bind(smpp.BindReceiver, "other", ""); st != smpp.StatusOK {
 		t.Fatal(st)
 	}
 	rx := dial(t, s.Addr("")).mustBind(smpp.BindReceiver)
 	tx := dial(t, s.Addr("")).mustBind(smpp.BindTransmitter)
-	tx.send(msg("14155550100", "447700900100", 0, "echo"))
+	tx.Send(msg("14155550100", "447700900100", 0, "echo"))
 	tx.collect(1, 0, 0, ioTimeout)
 	ev := rx.collect(0, 1, 0, ioTimeout)[0]
 	if ev.src != "447700900100" || string(ev.text) != "echo" {
 		t.Fatalf("loopback %+v", ev)
 	}
-	other.expectNothing(100 * time.Millisecond)
+	other.ExpectNothing(100 * time.Millisecond)
 }
 
 // TestMOGenerator: generated traffic comes at its rate from the contacts

@@ -13,7 +13,7 @@ import (
 func nextReceipt(t *testing.T, c *client) (uint32, string) {
 	t.Helper()
 	for {
-		h, p := c.read()
+		h, p := c.Read()
 		if d, ok := p.(*smpp.DeliverSM); ok && d.IsReceipt() {
 			id, _ := d.TLVs.ReceiptedMessageID()
 			return h.Sequence, string(id)
@@ -27,9 +27,9 @@ func TestReceiptRedelivery(t *testing.T) {
 	t.Parallel()
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) { a.Receipts = smscsim.ReceiptConfig{Outcomes: "DELIVRD:100"} }))
 	c := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
-	c.send(msg("14155552671", "447911123456", 1, "hello"))
+	c.Send(msg("14155552671", "447911123456", 1, "hello"))
 	seq, id := nextReceipt(t, c)
-	c.ack(seq, smpp.StatusX_T_APPN) // "try again later"
+	c.Ack(seq, smpp.StatusX_T_APPN) // "try again later"
 	seq2, id2 := nextReceipt(t, c)
 	if id2 != id {
 		t.Fatalf("redelivered receipt for %q, want %q", id2, id)
@@ -37,14 +37,14 @@ func TestReceiptRedelivery(t *testing.T) {
 	// Now the connection dies without acknowledging: the receipt comes again
 	// on the next bind.
 	_ = seq2
-	c.nc.Close()
+	c.NC.Close()
 	c2 := dial(t, s.Addr("")).mustBind(smpp.BindTransceiver)
 	seq3, id3 := nextReceipt(t, c2)
 	if id3 != id {
 		t.Fatalf("after the drop: receipt for %q, want %q", id3, id)
 	}
-	c2.ack(seq3, smpp.StatusOK)
-	c2.expectNothing(1500 * time.Millisecond)
+	c2.Ack(seq3, smpp.StatusOK)
+	c2.ExpectNothing(1500 * time.Millisecond)
 	if r := report(t, s, "acme"); r.ReceiptRetries != 2 {
 		t.Fatalf("receipt retries %d, want 2", r.ReceiptRetries)
 	}
@@ -81,7 +81,7 @@ func TestBindStorm(t *testing.T) {
 	for i := 0; i < n; i++ {
 		go func() {
 			c := dial(t, s.Addr(""))
-			results <- c.bind(smpp.BindTransceiver, "acme", "secret")
+			results <- c.Bind(smpp.BindTransceiver, "acme", "secret")
 		}()
 	}
 	ok, refused := 0, 0

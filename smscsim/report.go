@@ -32,9 +32,7 @@ type Stats struct {
 // Stats returns a snapshot of the totals.
 func (s *Sim) Stats() Stats {
 	var t Stats
-	s.mu.Lock()
-	t.ConnsOpen = int64(len(s.conns))
-	s.mu.Unlock()
+	t.ConnsOpen, _ = s.core.ConnsOpen()
 	t.BindsRefused = s.bindsRefused.Load()
 	for _, a := range s.accounts {
 		st := &a.st
@@ -161,11 +159,11 @@ func (s *Sim) Report() Report {
 	if r := s.endReport.Load(); r != nil {
 		return *r
 	}
-	now := time.Now()
+	now, epoch := time.Now(), s.core.Started()
 	r := Report{
-		Started:          s.epoch.UTC(),
+		Started:          epoch.UTC(),
 		At:               now.UTC(),
-		UptimeSeconds:    now.Sub(s.epoch).Seconds(),
+		UptimeSeconds:    now.Sub(epoch).Seconds(),
 		Listeners:        map[string]string{},
 		BindsRefused:     s.bindsRefused.Load(),
 		UnknownResponses: s.unknownResps.Load(),
@@ -174,9 +172,7 @@ func (s *Sim) Report() Report {
 	for _, l := range s.listeners {
 		r.Listeners[l.name] = l.ln.Addr().String()
 	}
-	s.mu.Lock()
-	r.ConnsOpen = int64(len(s.conns))
-	s.mu.Unlock()
+	r.ConnsOpen, _ = s.core.ConnsOpen()
 	for _, a := range s.accounts {
 		r.Accounts = append(r.Accounts, a.report())
 	}

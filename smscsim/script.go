@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sms/switchboard/smpp"
+	"github.com/switchboard-sms/switchboard/smpp/coding"
 )
 
 // Script is a fault script carried in a submit_sm's text, the idea of
@@ -51,6 +52,45 @@ type Script struct {
 	HasReceiptAfter bool
 	First           bool
 	NoReceipt       bool
+}
+
+// scriptText returns a submit_sm's text when it starts with '{' and ends
+// with '}' (a fault script), decoded; ok is false otherwise. The check is cheap; decoding
+// allocates, but only scripted messages pay it.
+func scriptText(sm *smpp.SubmitSM) (string, bool) {
+	b := sm.ShortMessage
+	if len(b) == 0 {
+		if pl, ok := sm.TLVs.MessagePayload(); ok {
+			b = pl
+		}
+	}
+	if sm.ESMClass&smpp.ESMClassUDHI != 0 {
+		if _, d, err := coding.ParseUDH(b); err == nil {
+			b = d
+		}
+	}
+	enc := smpp.EncodingOf(sm.DataCoding, 0)
+	switch {
+	case len(b) == 0:
+		return "", false
+	case enc == coding.GSM7 && (b[0] == '{' || len(b) > 1 && b[0] == 0x1B && b[1] == 0x28):
+	case enc == coding.UCS2 && len(b) > 1 && b[0] == 0 && b[1] == '{':
+	case (enc == coding.Latin1 || enc == coding.Binary) && b[0] == '{':
+	default:
+		return "", false
+	}
+	var text string
+	if enc == coding.GSM7 && b[0] == '{' {
+		text = string(b) // sent as ASCII with data_coding 0, as many clients do
+	} else {
+		text = string(coding.AppendDecodeReplace(nil, b, enc))
+	}
+	// A script also ends with '}': a GSM text that merely starts with 'ä'
+	// (0x7B, ASCII '{') is not one.
+	if !strings.HasSuffix(strings.TrimRight(text, " \r\n"), "}") {
+		return "", false
+	}
+	return text, true
 }
 
 // maxScriptLen bounds what ParseScript reads; a message text is shorter.

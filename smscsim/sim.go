@@ -2,37 +2,33 @@ package smscsim
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/coding"
+	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
 
-// Sim is a running carrier simulator. Start one with Start; all its methods
-// are safe for concurrent use.
+// Sim is a running carrier simulator: a smpptest.Core whose connections
+// answer as their accounts say (conn.go, submit.go). Start one with Start;
+// all its methods are safe for concurrent use.
 type Sim struct {
 	cfg       Config
+	core      *smpptest.Core
+	logger    *zap.Logger
 	byID      map[string]*account
 	accounts  []*account // in configuration order
-	epoch     time.Time
 	epochUnix int64
 	seed      uint64
-	sysID     []byte
 	refs      coding.RefSource
 
 	listeners []*listener
@@ -40,14 +36,8 @@ type Sim struct {
 	httpLn    net.Listener
 	log       *msgLog
 
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	nextID int
-	closed bool
-
-	wg        sync.WaitGroup // accept loops, connections' goroutines, MO generators
-	stop      chan struct{}
-	muteUntil atomic.Int64 // now() value; 0: not muted
+	wg   sync.WaitGroup // the HTTP endpoint and the MO generators
+	stop chan struct{}
 
 	bindsRefused atomic.Int64 // refused before an account was known
 	unknownResps atomic.Int64
@@ -55,14 +45,6 @@ type Sim struct {
 	closeOnce sync.Once
 	closeErr  error
 	endReport atomic.Pointer[Report]
-}
-
-type listener struct {
-	name    string
-	ln      net.Listener
-	allowed map[string]bool
-	tls     bool
-	cert    *x509.Certificate // self-signed
 }
 
 // Start checks cfg, listens on its addresses and starts serving. It fails
@@ -73,20 +55,24 @@ func Start(cfg Config) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysID := cfg.SystemID
+	if sysID == "" {
+		sysID = DefaultSystemID
+	}
+	core, err := smpptest.NewCore(smpptest.CoreConfig{SystemID: sysID, KeepWhileMuted: true, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("smscsim: %w", err)
+	}
 	s := &Sim{
 		cfg:      cfg,
+		core:     core,
+		logger:   core.Logger(),
 		byID:     comp.byID,
 		accounts: comp.accounts,
-		epoch:    time.Now(),
 		seed:     cfg.Seed,
-		sysID:    []byte(cfg.SystemID),
-		conns:    map[*conn]struct{}{},
 		stop:     make(chan struct{}),
 	}
-	s.epochUnix = s.epoch.UnixNano()
-	if len(s.sysID) == 0 {
-		s.sysID = []byte(DefaultSystemID)
-	}
+	s.epochUnix = core.Started().UnixNano()
 	if s.seed == 0 {
 		s.seed = mrand.Uint64()
 	}
@@ -129,8 +115,7 @@ func Start(cfg Config) (*Sim, error) {
 		}()
 	}
 	for _, l := range s.listeners {
-		s.wg.Add(1)
-		go s.acceptLoop(l)
+		core.Serve(l.ln, func(c *smpptest.Conn) smpptest.ConnHandler { return s.newConn(l, c) }, zap.String("listener", l.name))
 	}
 	for _, a := range s.accounts {
 		if a.mo.rate > 0 {
@@ -140,58 +125,6 @@ func Start(cfg Config) (*Sim, error) {
 		}
 	}
 	return s, nil
-}
-
-func listen(spec listenerSpec) (*listener, error) {
-	ln, err := net.Listen("tcp", spec.addr)
-	if err != nil {
-		return nil, fmt.Errorf("smscsim: listener %q: %w", spec.name, err)
-	}
-	l := &listener{name: spec.name, ln: ln, allowed: spec.allowed}
-	if t := spec.tls; t != nil {
-		var cert tls.Certificate
-		if t.SelfSigned {
-			cert, l.cert, err = selfSigned()
-		} else {
-			cert, err = tls.LoadX509KeyPair(t.Cert, t.Key)
-		}
-		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("smscsim: listener %q: tls: %w", spec.name, err)
-		}
-		l.ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-		l.tls = true
-	}
-	return l, nil
-}
-
-// selfSigned makes a certificate for localhost, 127.0.0.1 and ::1.
-func selfSigned() (tls.Certificate, *x509.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "smscsim"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf, nil
 }
 
 // Addr returns the address (host:port) of the listener with this name, or
@@ -213,108 +146,25 @@ func (s *Sim) StatsAddr() string {
 	return s.httpLn.Addr().String()
 }
 
-// RootCAs returns a pool with the self-signed certificates of the TLS
-// listeners, for clients to verify them.
-func (s *Sim) RootCAs() *x509.CertPool {
-	p := x509.NewCertPool()
-	for _, l := range s.listeners {
-		if l.cert != nil {
-			p.AddCert(l.cert)
-		}
-	}
-	return p
-}
-
-func (s *Sim) acceptLoop(l *listener) {
-	defer s.wg.Done()
-	for {
-		nc, err := l.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return // listener closed
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = nc.Close()
-			return
-		}
-		s.nextID++
-		c := newConn(s, l, nc, s.nextID)
-		s.conns[c] = struct{}{}
-		s.wg.Add(2)
-		s.mu.Unlock()
-		s.logf("smscsim: conn %d: accepted on %s from %v", c.id, l.name, nc.RemoteAddr())
-		go c.readLoop()
-		go c.writeLoop()
-	}
-}
-
-func (s *Sim) unregister(c *conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-func (s *Sim) snapshot() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
-}
-
-func (s *Sim) logf(format string, args ...any) {
-	if s.cfg.Logf != nil {
-		s.cfg.Logf(format, args...)
-	}
-}
-
 // now is the time since the simulator started, on the monotonic clock.
-func (s *Sim) now() int64 { return int64(time.Since(s.epoch)) }
+func (s *Sim) now() int64 { return s.core.Now() }
 
 // unixNow is the wall clock in Unix nanoseconds, from the monotonic clock
 // (cheaper than time.Now, and steady if the wall clock is set).
-func (s *Sim) unixNow() int64 { return s.epochUnix + s.now() }
-
-func (s *Sim) muted(now int64) bool {
-	u := s.muteUntil.Load()
-	return u != 0 && now < u
-}
+func (s *Sim) unixNow() int64 { return s.core.UnixNow() }
 
 // Mute makes the whole simulator a hung SMSC for d: requests that arrive
 // are dropped unanswered (enquire_link and binds included), answers that
 // fall due are dropped, and receipts and MO messages wait until it ends.
-func (s *Sim) Mute(d time.Duration) {
-	u := s.now() + int64(d)
-	if u == 0 {
-		u = 1
-	}
-	s.muteUntil.Store(u)
-}
+func (s *Sim) Mute(d time.Duration) { s.core.Mute(d) }
 
 // DropAll closes every connection abruptly, without unbind. Receipts and MO
 // messages not yet sent wait for the accounts' next binds.
-func (s *Sim) DropAll() {
-	for _, c := range s.snapshot() {
-		s.logf("smscsim: conn %d: dropped (DropAll)", c.id)
-		c.close()
-	}
-}
+func (s *Sim) DropAll() { s.core.DropAll() }
 
 // UnbindAll sends unbind to every bound connection (a carrier-initiated
 // unbind); each closes when its unbind_resp arrives.
-func (s *Sim) UnbindAll() {
-	for _, c := range s.snapshot() {
-		c.sendUnbind()
-	}
-}
+func (s *Sim) UnbindAll() { s.core.UnbindAll() }
 
 // InjectMO delivers a mobile-originated message now, on a bound receiver or
 // transceiver of the account (see MO), and returns the status of each
@@ -332,13 +182,13 @@ func (s *Sim) InjectMO(ctx context.Context, m MO) ([]smpp.Status, error) {
 	if !a.hasReceiver() {
 		return nil, ErrNoReceiver
 	}
-	d.ch = make(chan smpp.Status, len(d.parts))
-	a.deliver(item{kind: kDeliver, due: s.now(), d: d})
-	out := make([]smpp.Status, 0, len(d.parts))
-	for range d.parts {
+	d.Statuses = make(chan smpp.Status, len(d.Parts))
+	a.deliver(smpptest.Item{Kind: smpptest.ItemDeliver, Due: s.now(), Delivery: d})
+	out := make([]smpp.Status, 0, len(d.Parts))
+	for range d.Parts {
 		select {
-		case st := <-d.ch:
-			if st == statusLost {
+		case st := <-d.Statuses:
+			if st == smpptest.StatusLost {
 				return out, ErrLost
 			}
 			out = append(out, st)
@@ -381,20 +231,12 @@ func (s *Sim) accountFor(m MO) (*account, error) {
 // result.
 func (s *Sim) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
 		close(s.stop)
-		for _, l := range s.listeners {
-			_ = l.ln.Close()
-		}
+		s.core.Close() // listeners and connections
 		if s.httpSrv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_ = s.httpSrv.Shutdown(ctx)
 			cancel()
-		}
-		for _, c := range s.snapshot() {
-			c.close()
 		}
 		s.wg.Wait()
 		var errs []error
@@ -414,16 +256,5 @@ func (s *Sim) Close() error {
 // WaitFor polls Stats until cond returns true or ctx ends (then it returns
 // ctx's error).
 func (s *Sim) WaitFor(ctx context.Context, cond func(Stats) bool) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if cond(s.Stats()) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return smpptest.Poll(ctx, func() bool { return cond(s.Stats()) })
 }

@@ -130,19 +130,17 @@ func replay(t *testing.T, s *smscsim.Sim, rec *admissions, rate smscsim.RateConf
 // submitAll writes ps in one Write (back to back) and returns the statuses
 // of their responses, in the order of ps.
 func (c *client) submitAll(ps ...*smpp.SubmitSM) []smpp.Status {
-	c.t.Helper()
-	c.wmu.Lock()
+	c.T.Helper()
 	var buf []byte
-	first := c.seq + 1
+	first := c.Seq + 1
 	for _, p := range ps {
-		c.seq++
+		c.Seq++
 		var err error
-		if buf, err = smpp.AppendPDU(buf, p, smpp.StatusOK, c.seq); err != nil {
-			c.t.Fatal(err)
+		if buf, err = smpp.AppendPDU(buf, p, smpp.StatusOK, c.Seq); err != nil {
+			c.T.Fatal(err)
 		}
 	}
-	c.raw(buf)
-	c.wmu.Unlock()
+	c.Raw(buf)
 	out := make([]smpp.Status, len(ps))
 	for _, ev := range c.collect(len(ps), 0, 0, ioTimeout) {
 		if ev.id == smpp.SubmitSMRespID {

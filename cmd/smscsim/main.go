@@ -21,7 +21,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
@@ -56,9 +58,8 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		runtime.GOMAXPROCS(f.GOMAXPROCS)
 	}
 	if f.Verbose {
-		cfg.Logf = func(format string, args ...any) {
-			fmt.Fprintf(stderr, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
-		}
+		cfg.Logger = consoleLogger(stderr)
+		defer func() { _ = cfg.Logger.Sync() }()
 	}
 	sim, err := smscsim.Start(cfg)
 	if err != nil {
@@ -92,4 +93,12 @@ func run(args []string, stderr io.Writer, sigs <-chan os.Signal) int {
 		fmt.Fprintf(stderr, "smscsim: report written to %s\n", cfg.Report)
 	}
 	return 0
+}
+
+// consoleLogger writes every level to w, one line an event: time, level,
+// message and the fields (bind, system_id, …) as JSON.
+func consoleLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zapcore.DebugLevel))
 }

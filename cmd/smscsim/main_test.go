@@ -77,13 +77,51 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// bind starts our smpp.Session with cfg and waits until it is bound; the
+// context it returns ends 10 s after the call (or with the test).
+func bind(t *testing.T, cfg smpp.SessionConfig) (*smpp.Session, context.Context) {
+	t.Helper()
+	sess, err := smpp.NewSession(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	if err := sess.WaitBound(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sess, ctx
+}
+
+// terminate sends SIGTERM to the binary, which must exit 0, and returns the
+// report it wrote to path (and the file's content).
+func terminate(t *testing.T, cmd *exec.Cmd, path string) (smscsim.Report, []byte) {
+	t.Helper()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r smscsim.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r, b
+}
+
 // TestSIGTERMWritesReport runs the binary's quick start, submits a message
-// with a receipt, sends SIGTERM and reads the report.
+// with a receipt, sends SIGTERM and reads the report; --verbose logs the
+// bind on standard error.
 func TestSIGTERMWritesReport(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	reportPath := filepath.Join(dir, "report.json")
-	cmd, stderr := binary(t, "--listen", "127.0.0.1:0", "--system-id", "ID", "--password", "PW", "--report", reportPath, "--stats", "127.0.0.1:0")
+	cmd, stderr := binary(t, "--listen", "127.0.0.1:0", "--system-id", "ID", "--password", "PW", "--report", reportPath, "--stats", "127.0.0.1:0", "--verbose")
 	sc := bufio.NewScanner(stderr)
 	addr := ""
 	var lines []string
@@ -94,21 +132,15 @@ func TestSIGTERMWritesReport(t *testing.T) {
 	if addr == "" {
 		t.Fatalf("no address in %q", lines)
 	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	var logged bytes.Buffer
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(&logged, stderr); close(copied) }()
 	receipts := make(chan struct{}, 1)
-	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID", Password: "PW",
+	sess, ctx := bind(t, smpp.SessionConfig{Addr: addr, SystemID: "ID", Password: "PW",
 		Handler: smpp.HandlerFunc(func(_ context.Context, p smpp.SMSCPDU) smpp.Status {
 			receipts <- struct{}{}
 			return smpp.StatusOK
 		})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := sess.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
 	m := &smpp.SubmitSM{Source: smpp.Address{Addr: []byte("14155550100")}, Dest: smpp.Address{Addr: []byte("447700900001")},
 		RegisteredDelivery: 1, ShortMessage: []byte("hello")}
 	if _, err := sess.Submit(ctx, m); err != nil {
@@ -120,19 +152,10 @@ func TestSIGTERMWritesReport(t *testing.T) {
 		t.Fatal("no receipt")
 	}
 	_ = sess.Close(ctx)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r smscsim.Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
+	r, b := terminate(t, cmd, reportPath)
+	<-copied
+	if l := logged.String(); !strings.Contains(l, "INFO\tbound\t") || !strings.Contains(l, `"system_id": "ID"`) || !strings.Contains(l, `"listener": "default"`) {
+		t.Errorf("--verbose: no bind logged in %q", l)
 	}
 	ar, ok := r.Account("ID")
 	if !ok || ar.Accepted != 1 || ar.Receipts != 1 || ar.MaxPerSecond != 1 {
@@ -160,15 +183,7 @@ func TestStrictCarrierFlags(t *testing.T) {
 		t.Fatal("no address")
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
-	sess, err := smpp.NewSession(smpp.SessionConfig{Addr: addr, SystemID: "ID"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := sess.WaitBound(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sess, ctx := bind(t, smpp.SessionConfig{Addr: addr, SystemID: "ID"})
 	submit := func(src string) smpp.Status {
 		m := &smpp.SubmitSM{Source: smpp.Address{Addr: []byte(src)}, Dest: smpp.Address{Addr: []byte("447700900001")}, ShortMessage: []byte("hi")}
 		_, err := sess.Submit(ctx, m)
@@ -191,20 +206,7 @@ func TestStrictCarrierFlags(t *testing.T) {
 		t.Fatalf("answers %v, want %v", got, want)
 	}
 	_ = sess.Close(ctx)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-	b, err := os.ReadFile(reportPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r smscsim.Report
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r, b := terminate(t, cmd, reportPath)
 	ar, _ := r.Account("ID")
 	src, _ := ar.Source("14155550100")
 	if ar.RateMode != "sliding" || ar.IntervalMS != 10000 || ar.Accepted != 3 || ar.ThrottledSource != 1 || ar.ThrottledAccount != 1 ||

@@ -14,22 +14,22 @@ func TestAnswerBeforeResponseInOneRead(t *testing.T) {
 	t.Parallel()
 	s := smpptest.Start(t, smpptest.Config{Receipts: true})
 	c := dial(t, s.Addr())
-	c.mustBind(smpp.BindTransceiver, "acme", "")
+	c.MustBind(smpp.BindTransceiver, "acme", "")
 	sm := submitSM("447700900001", smpp.RegisteredDeliveryFinal)
-	seq := c.send(sm)
-	c.submitResp(seq)
-	h, _ := c.read()
+	seq := c.Send(sm)
+	c.SubmitResp(seq)
+	h, _ := c.Read()
 	if h.ID != smpp.DeliverSMID {
 		t.Fatalf("got %v, want the receipt", h.ID)
 	}
-	c.seq++
-	b, err := smpp.AppendPDU(nil, sm, smpp.StatusOK, c.seq)
+	c.Seq++
+	b, err := smpp.AppendPDU(nil, sm, smpp.StatusOK, c.Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ = smpp.AppendPDU(b, &smpp.DeliverSMResp{}, smpp.StatusOK, h.Sequence)
-	c.raw(b)
-	if st, _ := c.submitResp(c.seq); st != smpp.StatusOK {
+	c.Raw(b)
+	if st, _ := c.SubmitResp(c.Seq); st != smpp.StatusOK {
 		t.Fatalf("status %v", st)
 	}
 }

@@ -120,8 +120,3 @@ func (s *Server) Received() []Received {
 	}
 	return out
 }
-
-// record adds a request received on c.
-func (c *conn) record(h smpp.Header, src, dst []byte, dc, esm, rd uint8, sm []byte, tlvs smpp.TLVs) {
-	c.s.rec.add(c.id, h, c.systemID, src, dst, dc, esm, rd, sm, tlvs)
-}

@@ -2,73 +2,100 @@ package smpptest
 
 import "github.com/switchboard-sms/switchboard/smpp"
 
-// kind says what an item writes when it falls due (or is released).
-type kind uint8
+// ItemKind says what an Item writes when it falls due.
+type ItemKind uint8
 
+// Item kinds.
 const (
-	kSubmitResp  kind = iota + 1 // submit_sm_resp, then maybe a receipt
-	kDataResp                    // data_sm_resp with message_id n
-	kMultiResp                   // submit_multi_resp with message_id n
-	kReceipt                     // a delivery receipt for message n
-	kEnquireLink                 // the Server's own enquire_link, rescheduled each time
-	kRaw                         // raw, pre-encoded octets
+	// ItemResp is a submit_sm_resp (message_id from AppendMessageID when
+	// Status is ESME_ROK, no body otherwise), with a receipt before or after
+	// it when Flags has FlagReceipt.
+	ItemResp ItemKind = iota + 1
+	// ItemDataResp is a data_sm_resp with message number N.
+	ItemDataResp
+	// ItemMultiResp is a submit_multi_resp with message number N.
+	ItemMultiResp
+	// ItemReceipt is a delivery receipt for message N (Receipt).
+	ItemReceipt
+	// ItemDeliver is a mobile-originated message (Delivery), one deliver_sm
+	// per part.
+	ItemDeliver
+	// ItemRaw is pre-encoded octets (Raw), written as they are.
+	ItemRaw
+	// ItemEnquireLink is the SMSC's own enquire_link, scheduled again each
+	// time it is sent (CoreConfig.EnquireLinkEvery).
+	ItemEnquireLink
+	// ItemDrop is a fault: the connection closes abruptly when it falls due.
+	ItemDrop
 )
 
-// item flags.
+// Item flags.
 const (
-	fReceipt     uint8 = 1 << iota // a receipt follows the response (rc is set)
-	fReceiptSent                   // ReceiptBeforeResp: the receipt already left
+	// FlagReceipt: a receipt goes with the response (Receipt is set): after
+	// it, Receipt.Delay later, or before it with FlagReceiptFirst.
+	FlagReceipt uint8 = 1 << iota
+	// FlagReceiptFirst: the receipt leaves when the item falls due and the
+	// response Receipt.Delay after it (the race real SMSCs produce).
+	FlagReceiptFirst
+	// flagReceiptSent: FlagReceiptFirst's receipt already left.
+	flagReceiptSent
 )
 
-// item is an answer or a receipt waiting for its time (in conn.sched) or for
-// Release (in conn.held). It is a value with fixed-size fields so queuing one
-// allocates nothing.
-type item struct {
-	due    int64  // Server.now() value
-	ord    uint64 // push order, to keep items due at the same time in order
-	kind   kind
-	flags  uint8
-	seq    uint32
-	status smpp.Status
-	n      uint64 // message number (message_id) when status is OK
-	raw    []byte // kRaw
-	rc     receipt
+// Item is an answer, a receipt, a deliver_sm or a fault waiting for its time
+// in a Conn's timer heap (or for Core.Release, or in a fake's backlog). It is
+// a value with fixed-size fields (but Raw and Delivery, which the rare
+// requests that need them allocate), so scheduling one allocates nothing.
+type Item struct {
+	Due      int64 // Core.Now value at which it is written
+	ord      uint64
+	Kind     ItemKind
+	Flags    uint8
+	Seq      uint32      // the request's sequence number (responses)
+	Status   smpp.Status // ItemResp
+	N        uint64      // message number, for the ids
+	Receipt  Receipt     // ItemReceipt, and ItemResp with FlagReceipt
+	Delivery *Delivery   // ItemDeliver
+	Raw      []byte      // ItemRaw
 }
 
-// receipt keeps what a delivery receipt needs from its submit_sm. Addresses
-// of submit_sm are at most 20 characters; the text keeps the first 20 octets.
-type receipt struct {
-	submitted      int64 // wall clock, Unix nanoseconds
-	final          smpp.MessageState
-	srcTON, srcNPI uint8
-	dstTON, dstNPI uint8
-	srcLen, dstLen uint8
-	textLen        uint8
-	src, dst, text [20]byte
-}
-
-func (r *receipt) fill(p *smpp.SubmitSM, submitted int64, final smpp.MessageState) {
-	r.submitted, r.final = submitted, final
-	r.srcTON, r.srcNPI = p.Source.TON, p.Source.NPI
-	r.dstTON, r.dstNPI = p.Dest.TON, p.Dest.NPI
-	r.srcLen = uint8(copy(r.src[:], p.Source.Addr))
-	r.dstLen = uint8(copy(r.dst[:], p.Dest.Addr))
-	r.textLen = 0
-	// Text only for GSM 7-bit default, IA5 and Latin-1 without a UDH; other
-	// codings would make the receipt's text undecodable.
-	if p.ESMClass&smpp.ESMClassUDHI == 0 && (p.DataCoding == 0 || p.DataCoding == 1 || p.DataCoding == 3) {
-		r.textLen = uint8(copy(r.text[:], p.ShortMessage))
+// Abandon tells a Delivery's waiter that the item will never be sent.
+func (it *Item) Abandon() {
+	if it.Kind == ItemDeliver {
+		it.Delivery.Finish(StatusLost, len(it.Delivery.Parts))
 	}
 }
 
-// sched is a min-heap of items by due time. Written by hand rather than with
-// container/heap, whose interface boxes every pushed item.
-type sched []item
+// owed returns the receipts and deliver_sm among items that the ESME is
+// still owed when their connection closes: receipts, deliveries, and the
+// receipts of accepted messages whose response is lost with the connection
+// (they still come, Receipt.Delay after the response would have).
+func owed(items []Item) []Item {
+	var keep []Item
+	for _, it := range items {
+		switch {
+		case it.Kind == ItemReceipt || it.Kind == ItemDeliver:
+			keep = append(keep, it)
+		case it.Kind == ItemResp && it.Flags&FlagReceipt != 0 && it.Flags&flagReceiptSent == 0:
+			r := it
+			r.Kind = ItemReceipt
+			if r.Flags&FlagReceiptFirst == 0 {
+				r.Due += r.Receipt.Delay
+			}
+			keep = append(keep, r)
+		}
+	}
+	return keep
+}
 
-func less(a, b *item) bool { return a.due < b.due || (a.due == b.due && a.ord < b.ord) }
+// sched is a min-heap of items by due time, then push order. Written by
+// hand rather than with container/heap, whose interface boxes every pushed
+// item.
+type sched []Item
+
+func less(a, b *Item) bool { return a.Due < b.Due || (a.Due == b.Due && a.ord < b.ord) }
 
 // push adds an item and reports whether it is now the first due.
-func (h *sched) push(it item) (top bool) {
+func (h *sched) push(it Item) (top bool) {
 	*h = append(*h, it)
 	q := *h
 	i := len(q) - 1
@@ -83,12 +110,12 @@ func (h *sched) push(it item) (top bool) {
 	return i == 0
 }
 
-func (h *sched) pop() item {
+func (h *sched) pop() Item {
 	q := *h
 	it := q[0]
 	last := len(q) - 1
 	q[0] = q[last]
-	q[last] = item{}
+	q[last] = Item{}
 	q = q[:last]
 	for i := 0; ; {
 		l, r, m := 2*i+1, 2*i+2, i

@@ -35,17 +35,17 @@ func TestScript(t *testing.T) {
 		smpptest.Close(),
 	)
 	c := dial(t, addr)
-	c.write(&smpp.Bind{Type: smpp.BindTransceiver, SystemID: []byte("acme"), Password: []byte("pw")}, 0, 1)
-	h, p := c.read()
+	c.Write(&smpp.Bind{Type: smpp.BindTransceiver, SystemID: []byte("acme"), Password: []byte("pw")}, 0, 1)
+	h, p := c.Read()
 	if h.ID != smpp.BindTransceiverRespID || h.Sequence != 1 || string(p.(*smpp.BindResp).SystemID) != "script" {
 		t.Fatalf("bind resp %+v", h)
 	}
-	c.write(submitSM("447700900001", 0), 0, 2)
-	c.expect(smpp.SubmitSMRespID, smpp.StatusTHROTTLED, 2)
-	c.expect(smpp.EnquireLinkID, smpp.StatusOK, 0x01020304)
-	c.write(&smpp.EnquireLinkResp{}, 0, 0x01020304)
-	c.expect(smpp.GenericNackID, smpp.StatusINVCMDLEN, 0)
-	c.expectEOF()
+	c.Write(submitSM("447700900001", 0), 0, 2)
+	c.Expect(smpp.SubmitSMRespID, smpp.StatusTHROTTLED, 2)
+	c.Expect(smpp.EnquireLinkID, smpp.StatusOK, 0x01020304)
+	c.Write(&smpp.EnquireLinkResp{}, 0, 0x01020304)
+	c.Expect(smpp.GenericNackID, smpp.StatusINVCMDLEN, 0)
+	c.ExpectEOF()
 }
 
 // recordingTB captures what RunScript reports, so its failures can be
@@ -81,8 +81,8 @@ func TestScriptReportsWrongPDU(t *testing.T) {
 	rec := &recordingTB{TB: t}
 	addr := smpptest.RunScript(rec, smpptest.Expect(smpp.BindTransmitterID), smpptest.Send(&smpp.BindResp{}, 0, smpptest.LastSeq))
 	c := dial(t, addr)
-	c.send(&smpp.EnquireLink{})
-	c.expectEOF() // the script stops at its failing step and the test ends it
+	c.Send(&smpp.EnquireLink{})
+	c.ExpectEOF() // the script stops at its failing step and the test ends it
 	errs := rec.finish()
 	if len(errs) != 1 || !strings.Contains(errs[0], "step 1, Expect(bind_transmitter): got enquire_link") {
 		t.Fatalf("reported %q", errs)
@@ -97,7 +97,7 @@ func TestScriptReportsUnfinished(t *testing.T) {
 		smpptest.Send(&smpp.EnquireLinkResp{}, 0, smpptest.LastSeq),
 		smpptest.Expect(smpp.UnbindID))
 	c := dial(t, addr)
-	c.expect(smpp.EnquireLinkRespID, 0, c.send(&smpp.EnquireLink{}))
+	c.Expect(smpp.EnquireLinkRespID, 0, c.Send(&smpp.EnquireLink{}))
 	errs := rec.finish()
 	if len(errs) != 1 || !strings.Contains(errs[0], "stopped at step 3, Expect(unbind): the test ended first") {
 		t.Fatalf("reported %q", errs)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/switchboard-sms/switchboard/smpp"
 )
 
@@ -19,9 +21,6 @@ const (
 	DefaultSystemID = "smpptest"
 	// DefaultRecordLimit is how many requests Received keeps by default.
 	DefaultRecordLimit = 100_000
-	// maxQueued is how many octets may wait for a peer that does not read its
-	// responses before the Server drops it as a slow consumer.
-	maxQueued = 64 << 20
 	// trackedStates caps the message states kept for query_sm beyond the
 	// default (DELIVERED); older messages are then reported DELIVERED.
 	trackedStates = 1 << 20
@@ -91,9 +90,9 @@ type Config struct {
 	RecordLimit int
 	// NoRecord turns recording off (benchmarks).
 	NoRecord bool
-	// Logf, when set, receives a line for each connection event (bind,
-	// close, protocol error); never per message.
-	Logf func(format string, args ...any)
+	// Logger receives connection events (bind, close, protocol error),
+	// never one per message; nil is silent.
+	Logger *zap.Logger
 }
 
 // Stats are the Server's counters since it started.
@@ -115,35 +114,26 @@ type Stats struct {
 }
 
 type counters struct {
-	binds, bindsRefused, connsOpen, maxConnsOpen, submits, submitsOK, submitsFailed,
+	binds, bindsRefused, submits, submitsOK, submitsFailed,
 	throttled, queueFull, maxOutstanding, enquireLinks, unbinds, genericNacks,
 	delivers, deliverResps, unknownResponses atomic.Int64
 }
 
-// Server is a fake SMSC listening on a TCP port. Create it with NewServer or
-// Start. All its methods are safe for concurrent use.
+// Server is a fake SMSC listening on a TCP port: a Core whose connections
+// answer as Config and the run-time controls say. Create it with NewServer
+// or Start. All its methods are safe for concurrent use.
 type Server struct {
-	cfg   Config
-	ln    net.Listener
-	epoch time.Time
-	sysID []byte
+	cfg  Config
+	core *Core
+	ln   net.Listener
 
 	mu      sync.Mutex
-	conns   []*conn // open connections in accept order
 	perAcct map[string]int
-	nextID  int
-	rr      int
-	closed  bool
-
-	wg sync.WaitGroup // the accept loop and each connection's two goroutines
 
 	latency   atomic.Int64 // time.Duration
 	responder atomic.Pointer[func(*smpp.SubmitSM) smpp.Status]
 	failN     atomic.Int64
 	failSt    atomic.Uint32
-	holding   atomic.Bool
-	muteUntil atomic.Int64 // s.now() value; 0 = not muted
-	dropAfter atomic.Int64
 	msgN      atomic.Uint64
 
 	msgMu  sync.Mutex
@@ -160,17 +150,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	if cfg.SystemID == "" {
-		cfg.SystemID = DefaultSystemID
-	}
-	if len(cfg.SystemID) > 15 {
-		return nil, errors.New("smpptest: SystemID longer than 15 characters")
-	}
-	if cfg.MaxPDULength == 0 {
-		cfg.MaxPDULength = smpp.DefaultMaxPDULength
-	}
 	if cfg.RecordLimit <= 0 {
 		cfg.RecordLimit = DefaultRecordLimit
+	}
+	core, err := NewCore(CoreConfig{SystemID: cfg.SystemID, MaxPDULength: cfg.MaxPDULength,
+		EnquireLinkEvery: cfg.EnquireLinkEvery, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -181,9 +167,8 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:     cfg,
+		core:    core,
 		ln:      ln,
-		epoch:   time.Now(),
-		sysID:   []byte(cfg.SystemID),
 		perAcct: make(map[string]int),
 		states:  make(map[uint64]smpp.MessageState),
 	}
@@ -192,8 +177,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.rec.init(cfg.RecordLimit, !cfg.NoRecord)
 	s.latency.Store(int64(cfg.Latency))
-	s.wg.Add(1)
-	go s.acceptLoop()
+	core.Serve(ln, s.newConn)
 	return s, nil
 }
 
@@ -216,93 +200,8 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // until all the Server's goroutines have ended. Deliver calls in progress
 // fail. Close returns nil; calling it again does nothing.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	conns := append([]*conn(nil), s.conns...)
-	s.mu.Unlock()
-	_ = s.ln.Close()
-	// Connections accepted from now on see closed and are dropped at once.
-	for _, c := range conns {
-		c.close()
-	}
-	s.wg.Wait()
+	s.core.Close()
 	return nil
-}
-
-func (s *Server) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return // listener closed
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			_ = nc.Close()
-			return
-		}
-		s.nextID++
-		c := newConn(s, nc, s.nextID)
-		s.conns = append(s.conns, c)
-		open := s.st.connsOpen.Add(1)
-		maxInt64(&s.st.maxConnsOpen, open)
-		s.wg.Add(2)
-		s.mu.Unlock()
-		s.logf("smpptest: conn %d: accepted from %v", c.id, nc.RemoteAddr())
-		go c.readLoop()
-		go c.writeLoop()
-	}
-}
-
-// unregister forgets a closed connection.
-func (s *Server) unregister(c *conn) {
-	s.mu.Lock()
-	for i, x := range s.conns {
-		if x == c {
-			s.conns = append(s.conns[:i], s.conns[i+1:]...)
-			s.st.connsOpen.Add(-1)
-			break
-		}
-	}
-	if c.acctCounted {
-		c.acctCounted = false
-		if s.perAcct[c.systemID]--; s.perAcct[c.systemID] <= 0 {
-			delete(s.perAcct, c.systemID)
-		}
-	}
-	s.mu.Unlock()
-}
-
-func (s *Server) logf(format string, args ...any) {
-	if s.cfg.Logf != nil {
-		s.cfg.Logf(format, args...)
-	}
-}
-
-// now is the time since the Server started, on the monotonic clock.
-func (s *Server) now() int64 { return int64(time.Since(s.epoch)) }
-
-func (s *Server) muted(now int64) bool {
-	u := s.muteUntil.Load()
-	return u != 0 && now < u
-}
-
-func maxInt64(a *atomic.Int64, v int64) {
-	for {
-		old := a.Load()
-		if v <= old || a.CompareAndSwap(old, v) {
-			return
-		}
-	}
 }
 
 // Runtime controls.
@@ -334,52 +233,32 @@ func (s *Server) FailNext(n int, st smpp.Status) {
 // (submit_sm, data_sm, submit_multi, query_sm, cancel_sm, replace_sm): they
 // are kept, with their status decided on arrival. Binds, enquire_link and
 // unbind are still answered (Mute silences everything).
-func (s *Server) Hold() { s.holding.Store(true) }
+func (s *Server) Hold() { s.core.Hold() }
 
 // Release answers everything held, in arrival order, then resumes normal
 // answers. Requests that arrive while Release runs are answered after the
 // held ones.
-func (s *Server) Release() {
-	s.holding.Store(false)
-	for _, c := range s.snapshot() {
-		c.release()
-	}
-}
+func (s *Server) Release() { s.core.Release() }
 
 // Mute makes the Server a hung SMSC for d: requests that arrive are dropped
 // unanswered (enquire_link and binds included), answers and receipts that
 // fall due are dropped, and the Server sends no enquire_link. Responses from
 // the ESME are still processed, and Deliver, SendRaw and UnbindAll still
 // send.
-func (s *Server) Mute(d time.Duration) {
-	u := s.now() + int64(d)
-	if u == 0 {
-		u = 1
-	}
-	s.muteUntil.Store(u)
-}
+func (s *Server) Mute(d time.Duration) { s.core.Mute(d) }
 
 // DropAll closes every connection abruptly, without unbind.
-func (s *Server) DropAll() {
-	for _, c := range s.snapshot() {
-		c.s.logf("smpptest: conn %d: dropped (DropAll)", c.id)
-		c.close()
-	}
-}
+func (s *Server) DropAll() { s.core.DropAll() }
 
 // DropAfter closes a connection abruptly once the Server has received n more
 // PDUs (on any connection): the connection that receives the n-th closes
 // without answering it. n ≤ 0 cancels.
-func (s *Server) DropAfter(n int) { s.dropAfter.Store(int64(n)) }
+func (s *Server) DropAfter(n int) { s.core.DropAfter(n) }
 
 // UnbindAll sends unbind to every bound connection (a carrier-initiated
 // unbind). A connection is closed when its unbind_resp arrives, or after
 // answering an unbind the ESME sends.
-func (s *Server) UnbindAll() {
-	for _, c := range s.snapshot() {
-		c.sendUnbind()
-	}
-}
+func (s *Server) UnbindAll() { s.core.UnbindAll() }
 
 // Deliver sends d to one bound receiver or transceiver (round robin), waits
 // for its deliver_sm_resp (or a generic_nack) and returns that response's
@@ -404,12 +283,12 @@ var ErrNoReceiver = errors.New("smpptest: no bound receiver or transceiver")
 var ErrConnClosed = errors.New("smpptest: connection closed before the response")
 
 func (s *Server) deliver(ctx context.Context, systemID string, bySID bool, d *smpp.DeliverSM) (smpp.Status, error) {
-	c := s.pickReceiver(systemID, bySID, nil)
+	c := s.pickReceiver(systemID, bySID)
 	if c == nil {
 		return 0, ErrNoReceiver
 	}
 	ch := make(chan smpp.Status, 1)
-	seq, err := c.sendRequest(d, pendDeliver, ch)
+	seq, err := c.SendRequest(d, Pending{Kind: PendDeliver, Statuses: ch})
 	if err != nil {
 		return 0, err
 	}
@@ -418,38 +297,29 @@ func (s *Server) deliver(ctx context.Context, systemID string, bySID bool, d *sm
 	case st := <-ch:
 		return st, nil
 	case <-ctx.Done():
-		c.forget(seq)
+		c.Forget(seq)
 		return 0, ctx.Err()
-	case <-c.done:
+	case <-c.Done():
 		return 0, ErrConnClosed
 	}
 }
 
-// pickReceiver returns the next bound receiver or transceiver in round-robin
-// order, optionally only of one system_id, never skip.
-func (s *Server) pickReceiver(systemID string, bySID bool, skip *conn) *conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := len(s.conns)
-	for i := 0; i < n; i++ {
-		c := s.conns[(s.rr+i)%n]
-		st := c.state.Load()
-		if c == skip || (st != stateRX && st != stateTRX) || (bySID && c.systemID != systemID) {
-			continue
-		}
-		s.rr = (s.rr + i + 1) % n
-		return c
-	}
-	return nil
+// pickReceiver returns the next registered receiver or transceiver in
+// round-robin order, optionally only of one system_id.
+func (s *Server) pickReceiver(systemID string, bySID bool) *Conn {
+	return s.core.NextReceiver(func(c *Conn) bool {
+		sc, ok := c.h.(*serverConn)
+		return ok && sc.registered.Load() && (!bySID || c.SystemID() == systemID)
+	})
 }
 
 // SendRaw writes b, as it is, to every bound connection (for example a PDU
 // with an unknown command_id). It fails when none is bound.
 func (s *Server) SendRaw(b []byte) error {
 	sent := false
-	for _, c := range s.snapshot() {
-		if c.bound() {
-			c.queueRaw(b)
+	for _, c := range s.core.Conns() {
+		if c.IsBound() {
+			c.QueueRaw(b)
 			sent = true
 		}
 	}
@@ -459,18 +329,13 @@ func (s *Server) SendRaw(b []byte) error {
 	return nil
 }
 
-func (s *Server) snapshot() []*conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*conn(nil), s.conns...)
-}
-
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	c := &s.st
+	open, most := s.core.ConnsOpen()
 	return Stats{
 		Binds: c.binds.Load(), BindsRefused: c.bindsRefused.Load(),
-		ConnsOpen: c.connsOpen.Load(), MaxConnsOpen: c.maxConnsOpen.Load(),
+		ConnsOpen: open, MaxConnsOpen: most,
 		Submits: c.submits.Load(), SubmitsOK: c.submitsOK.Load(), SubmitsFailed: c.submitsFailed.Load(),
 		Throttled: c.throttled.Load(), QueueFull: c.queueFull.Load(), MaxOutstanding: c.maxOutstanding.Load(),
 		EnquireLinks: c.enquireLinks.Load(), Unbinds: c.unbinds.Load(), GenericNacks: c.genericNacks.Load(),
@@ -481,10 +346,16 @@ func (s *Server) Stats() Stats {
 // WaitFor polls Stats until cond returns true or ctx ends (then it returns
 // ctx's error).
 func (s *Server) WaitFor(ctx context.Context, cond func(Stats) bool) error {
+	return Poll(ctx, func() bool { return cond(s.Stats()) })
+}
+
+// Poll calls cond every 2 ms until it returns true (then Poll returns nil)
+// or ctx ends (then it returns ctx's error).
+func Poll(ctx context.Context, cond func() bool) error {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if cond(s.Stats()) {
+		if cond() {
 			return nil
 		}
 		select {

@@ -1,11 +1,12 @@
 //go:build unix
 
-package smpptest_test
+package smpptest
 
 import "syscall"
 
-// processCPU returns the CPU time (user + system) the process has used.
-func processCPU() (int64, bool) {
+// ProcessCPU returns the CPU time (user + system, nanoseconds) the process
+// has used; false where the system cannot tell.
+func ProcessCPU() (int64, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false

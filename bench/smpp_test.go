@@ -33,8 +33,12 @@ func TestWindowShort(t *testing.T) {
 	for _, pt := range res.Points {
 		t.Logf("RTT %v W=%d: %.0f msgs/s, %.1f%% of W/RTT, %.1f%% of W/measured RTT (mean %.2f ms)",
 			pt.LatencyMS, pt.Window, pt.Rate, pt.EfficiencyConfigured, pt.EfficiencyMeasured, pt.MeanRTTMS)
-		if pt.EfficiencyConfigured < 50 || pt.EfficiencyConfigured > 110 {
-			t.Errorf("W=%d: efficiency %.1f%% against the configured RTT, want 50–110%%", pt.Window, pt.EfficiencyConfigured)
+		// Against the configured RTT only the ceiling is a property of
+		// the window (a loaded machine adds to every round trip: CI saw
+		// 48 % at a measured RTT of 41 ms for 20 configured); the measured
+		// RTT's efficiency below is the check of the window itself.
+		if pt.EfficiencyConfigured <= 0 || pt.EfficiencyConfigured > 110 {
+			t.Errorf("W=%d: efficiency %.1f%% against the configured RTT, want at most 110%%", pt.Window, pt.EfficiencyConfigured)
 		}
 		if pt.EfficiencyMeasured < 50 || pt.EfficiencyMeasured > 110 {
 			t.Errorf("W=%d: efficiency %.1f%% against the measured RTT, want 50–110%%", pt.Window, pt.EfficiencyMeasured)

@@ -37,7 +37,11 @@ func (e *env) changesN(ws inbox.WorkspaceID, after string, n int) ([]inbox.Chang
 	for {
 		cs, next := e.changes(ws, after)
 		all, after = append(all, cs...), next
-		if len(all) >= n || time.Now().After(deadline) {
+		if len(all) >= n {
+			return all, after
+		}
+		if time.Now().After(deadline) {
+			e.t.Logf("changes: %d of %d after 15 s; %s", len(all), n, e.horizonHolders())
 			return all, after
 		}
 		time.Sleep(20 * time.Millisecond)

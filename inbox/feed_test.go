@@ -45,7 +45,7 @@ func (e *env) feedRead(f *inbox.Feed, ws inbox.WorkspaceID, after string, limit,
 			continue
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("feed: %d of %d changes after 15 s: %s", len(all), n, describe(all))
+			e.t.Fatalf("feed: %d of %d changes after 15 s: %s; %s", len(all), n, describe(all), e.horizonHolders())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -213,3 +213,27 @@ func (e *env) foldUsage() inbox.UsageFold {
 	}
 	return f
 }
+
+// horizonHolders describes the transactions of the server that hold an
+// xid or a snapshot now (the change feed waits for those of this
+// database): for a test that waited on the feed in vain.
+func (e *env) horizonHolders() string {
+	rows, err := e.pool.Query(e.ctx, `SELECT coalesce(datname, '-'), backend_type, coalesce(application_name, ''),
+			coalesce(backend_xid::text, ''), coalesce(backend_xmin::text, ''),
+			coalesce(extract(epoch FROM now() - xact_start)::int, -1), coalesce(state, ''), left(query, 60)
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL OR backend_xmin IS NOT NULL`)
+	if err != nil {
+		return "transactions: " + err.Error()
+	}
+	defer rows.Close()
+	out := "transactions holding an xid or a snapshot (db, type, app, xid, xmin, age s, state, query):"
+	for rows.Next() {
+		var db, typ, app, xid, xmin, state, q string
+		var age int
+		if err := rows.Scan(&db, &typ, &app, &xid, &xmin, &age, &state, &q); err != nil {
+			return out + " " + err.Error()
+		}
+		out += fmt.Sprintf(" [%s %s %q %s %s %ds %s %q]", db, typ, app, xid, xmin, age, state, q)
+	}
+	return out
+}

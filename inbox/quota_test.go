@@ -287,9 +287,15 @@ func TestQuotaThresholdEventsOnce(t *testing.T) {
 	for range 3 {
 		e.must(e.s.Enqueue(e.ctx, []inbox.OutboundRequest{msg(ws, contact(10), "refused")}))
 	}
-	evs := quotaEvents(ws, start)
+	// The feed shows a change once the transactions running when it was
+	// written have ended (Store.Changes): wait for the two.
+	var evs []*inbox.QuotaEvent
+	deadline := time.Now().Add(15 * time.Second)
+	for evs = quotaEvents(ws, start); len(evs) < 2 && time.Now().Before(deadline); evs = quotaEvents(ws, start) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if len(evs) != 2 {
-		t.Fatalf("events %+v", evs)
+		t.Fatalf("events %+v; %s", evs, e.horizonHolders())
 	}
 	for i, want := range []struct {
 		threshold int

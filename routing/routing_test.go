@@ -793,17 +793,8 @@ func TestDispatchClaimsSpreadWhenNumbersOutnumberTheBudget(t *testing.T) {
 				}
 			}
 			store := newMemStore(msgs...)
-			d, err := routing.NewDispatcher(routing.DispatcherConfig{
-				Owner: "test", Store: store, Limiter: &account{per: 4}, Carriers: map[string]*routing.Carrier{"sim": c},
-				Poll: 10 * time.Millisecond, RetryMin: time.Second, ClaimBatch: 20, InFlight: 40, MinQueue: 8,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { d.Run(ctx); close(done) }()
-			t.Cleanup(func() { cancel(); <-done })
+			runDispatcherOf(t, store, &account{per: 4}, map[string]*routing.Carrier{"sim": c}, time.Second,
+				func(cfg *routing.DispatcherConfig) { cfg.ClaimBatch, cfg.InFlight, cfg.MinQueue = 20, 40, 8 })
 			testenv.Eventually(t, "the submits", func() bool { return srv.Stats().Submits >= int64(tc.submits) })
 			store.mu.Lock()
 			per := slices.Clone(store.per)

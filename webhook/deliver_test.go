@@ -355,6 +355,51 @@ func TestRotationSignsWithBoth(t *testing.T) {
 	_ = d
 }
 
+// Deleting an endpoint deletes its outbox and its delivery log, also while
+// its deliverer records rounds into them and inbound traffic goes on (the
+// rows have no foreign key to cascade: migration 0016, Store.DeleteWebhook).
+func TestDeleteLeavesNoRows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.endpoint(f.recv, inbox.EventMessageReceived)
+	f.recv.SetBehaviour(func(n int64, _ string) webhooktest.Answer {
+		if n%4 == 0 {
+			return webhooktest.Answer{Status: 500} // some stay pending, retried
+		}
+		return webhooktest.Answer{}
+	})
+	d, _ := f.deliverer("a")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.store.AppendInbound(f.ctx, []inbox.Inbound{{Carrier: "sim", From: fmt.Sprintf("+1646777%04d", i%10000),
+				To: f.num.E164, Body: "hi", Encoding: "GSM7"}})
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	testenv.Eventually(t, "rows written", func() bool {
+		return f.count(fmt.Sprintf(`SELECT count(*) FROM webhook_attempts WHERE endpoint_id = %d`, id)) >= 50
+	})
+	if err := f.store.DeleteWebhook(f.ctx, f.ws, id); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the deliverer lets the endpoint go", func() bool { return d.Stats().Endpoints == 0 })
+	close(stop)
+	<-done
+	for _, table := range []string{"webhook_events", "webhook_attempts"} {
+		if n := f.count(fmt.Sprintf(`SELECT count(*) FROM %s WHERE endpoint_id = %d`, table, id)); n != 0 {
+			t.Errorf("%d rows of the deleted endpoint in %s", n, table)
+		}
+	}
+}
+
 // Two deliverers share the endpoints: each endpoint goes to one, and when
 // one stops the other takes its endpoints over.
 func TestLeasePassesOver(t *testing.T) {

@@ -518,21 +518,13 @@ func (s *Store) ClaimWebhooks(ctx context.Context, owner string, ttl time.Durati
 		)
 		UPDATE webhook_endpoints w SET lease_owner = $1, lease_until = now() + $2::int8 * interval '1 microsecond'
 		WHERE w.id IN (SELECT id FROM mine UNION ALL SELECT id FROM free)
-		RETURNING w.id, w.workspace_id, w.url, w.event_types, w.secret,
-			CASE WHEN w.previous_until > now() THEN w.previous_secret END,
-			w.feed_cursor, w.number_xid, w.number_event`, owner, micros(ttl), max)
+		RETURNING `+webhookTargetColumns, owner, micros(ttl), max)
 	if err != nil {
 		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookTarget, error) {
 		var t WebhookTarget
-		var cur string
-		var prev *string
-		err := r.Scan(&t.ID, &t.Workspace, &t.URL, &t.Types, &cur, &prev, &t.FeedCursor, &t.NumberXid, &t.NumberEvent)
-		t.Secrets = []string{cur}
-		if prev != nil {
-			t.Secrets = append(t.Secrets, *prev)
-		}
+		err := scanWebhookTarget(r, &t)
 		return t, err
 	})
 	if err != nil {
@@ -540,6 +532,39 @@ func (s *Store) ClaimWebhooks(ctx context.Context, owner string, ttl time.Durati
 	}
 	slices.SortFunc(list, func(a, b WebhookTarget) int { return int(a.ID - b.ID) })
 	return list, nil
+}
+
+// webhookTargetColumns are a WebhookTarget's columns of webhook_endpoints w
+// (scanWebhookTarget).
+const webhookTargetColumns = `w.id, w.workspace_id, w.url, w.event_types, w.secret,
+	CASE WHEN w.previous_until > now() THEN w.previous_secret END, w.feed_cursor, w.number_xid, w.number_event`
+
+func scanWebhookTarget(r pgx.Row, t *WebhookTarget) error {
+	var cur string
+	var prev *string
+	err := r.Scan(&t.ID, &t.Workspace, &t.URL, &t.Types, &cur, &prev, &t.FeedCursor, &t.NumberXid, &t.NumberEvent)
+	t.Secrets = []string{cur}
+	if prev != nil {
+		t.Secrets = append(t.Secrets, *prev)
+	}
+	return err
+}
+
+// WebhookTarget returns an endpoint owner holds as it is now (its URL,
+// types and secrets: a rotation, or an update, committed before the call
+// shows), one primary-key read; the deliverer calls it before it sends a
+// round, so a rotated secret signs the next delivery. ErrLeaseLost when
+// owner no longer holds the endpoint (or it was disabled or deleted).
+// Its cursors are the stored ones, which the holder's own run may be
+// ahead of.
+func (s *Store) WebhookTarget(ctx context.Context, id WebhookID, owner string) (WebhookTarget, error) {
+	var t WebhookTarget
+	err := scanWebhookTarget(s.pool.QueryRow(ctx, `SELECT `+webhookTargetColumns+` FROM webhook_endpoints w
+		WHERE w.id = $1 AND w.lease_owner = $2 AND w.enabled`, id, owner), &t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookTarget{}, ErrLeaseLost
+	}
+	return t, err
 }
 
 // ReleaseWebhooks gives up owner's leases (at shutdown), so another

@@ -27,6 +27,7 @@ import (
 type Store interface {
 	ClaimWebhooks(ctx context.Context, owner string, ttl time.Duration, max int) ([]inbox.WebhookTarget, error)
 	ReleaseWebhooks(ctx context.Context, owner string) error
+	WebhookTarget(ctx context.Context, id inbox.WebhookID, owner string) (inbox.WebhookTarget, error)
 	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
 	NumberChanges(ctx context.Context, ws inbox.WorkspaceID, xid uint64, id int64, limit int) ([]inbox.NumberChange, error)
 	RecordWebhookBatch(ctx context.Context, id inbox.WebhookID, owner string, evs []inbox.WebhookEvent, results []inbox.WebhookResult, to inbox.WebhookCursors) (time.Time, error)
@@ -420,6 +421,9 @@ func (e *endpoint) collect() (bool, error) {
 	if len(changes) == 0 && len(numbers) == 0 {
 		return false, nil
 	}
+	if t, err = e.refresh(ctx); err != nil {
+		return false, err
+	}
 	to := e.cursors
 	evs := make([]inbox.WebhookEvent, 0, len(changes)+len(numbers))
 	for i := range changes {
@@ -475,6 +479,31 @@ func (e *endpoint) collect() (bool, error) {
 	e.cursors = to
 	e.afterAttempts(rctx, goneAny, since)
 	return len(changes) == batch || len(numbers) == batch, nil
+}
+
+// refresh reads the endpoint as it is now before a round is sent, after
+// the reads that found the round's events: a rotation (or a new URL or
+// subscription) committed before an event was made signs (reaches,
+// filters) its delivery, not only from the next lease round. One
+// primary-key read per round that sends something; an idle round reads
+// nothing. The signer and destination are kept when the secrets and URL
+// are unchanged.
+func (e *endpoint) refresh(ctx context.Context) (*target, error) {
+	t, err := e.d.cfg.Store.WebhookTarget(ctx, e.id, e.d.cfg.Owner)
+	if err != nil {
+		return nil, err
+	}
+	cur := e.target.Load()
+	if cur.URL == t.URL && slices.Equal(cur.Secrets, t.Secrets) && slices.Equal(cur.Types, t.Types) {
+		return cur, nil
+	}
+	keys, err := parseKeys(t.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: endpoint %d: %w", e.id, err)
+	}
+	nt := e.d.newTarget(t, keys, cur)
+	e.target.Store(nt)
+	return nt, nil
 }
 
 // memoKey is the deliverer's key in a change's inbox.Memo.
@@ -533,11 +562,16 @@ func lastPerMessage(evs []inbox.WebhookEvent) []inbox.WebhookEvent {
 func (e *endpoint) deliver() (int, time.Time, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	due, next, err := e.d.cfg.Store.DueWebhookEvents(ctx, e.id, e.d.cfg.Batch)
-	cancel()
 	if err != nil || len(due) == 0 {
+		cancel()
 		return 0, next, err
 	}
-	results, gone := e.sendAll(e.target.Load(), due)
+	t, err := e.refresh(ctx)
+	cancel()
+	if err != nil {
+		return 0, next, err
+	}
+	results, gone := e.sendAll(t, due)
 	if e.ctx.Err() != nil {
 		// Stopped mid-batch: what was not recorded stays pending.
 		return 0, next, e.ctx.Err()

@@ -30,6 +30,12 @@
 // HTTPS over crypto/tls, no HTTP/2; a host that is not ASCII goes through
 // net/http, NewTransport).
 //
+// Rotation. Before it sends a round, the deliverer reads the endpoint's
+// row (inbox.Store.WebhookTarget, after the reads that found the round's
+// events): a rotated secret signs every delivery of an event made after
+// the rotation, with the previous secret's signature beside it while it
+// is valid; a new URL or subscription applies alike.
+//
 // Guarantees. At least once: a fresh event is sent before its batch is
 // recorded, and a retry stays pending until a 2xx answer is recorded; a
 // process killed mid-delivery sends them again (or its successor does:

@@ -17,8 +17,10 @@ import (
 // Webhooks: a workspace's endpoints, the outbox of events each still has to
 // receive, and the log of delivery attempts (migration 0009). Endpoints are
 // managed through the API (CreateWebhook ... ReplayWebhookEvent); the engine
-// delivers with ClaimWebhooks, WebhookFeed, WriteWebhookEvents,
-// DueWebhookEvents and RecordWebhookAttempts (package webhook).
+// delivers with ClaimWebhooks, WebhookTarget, NumberChanges,
+// RecordWebhookBatch, DueWebhookEvents and RecordWebhookAttempts (package
+// webhook). The outbox and log rows have no foreign key (migration 0016):
+// every statement that writes them holds the endpoint's row.
 
 // WebhookID names an endpoint.
 type WebhookID int64

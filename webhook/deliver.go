@@ -399,7 +399,7 @@ func (e *endpoint) run() {
 
 // collect reads the feed after the endpoint's cursors, sends the events it
 // subscribes to at once, and records them with their outcome as it moves
-// the cursors (RecordWebhookBatch: one transaction; what failed stays in
+// the cursors (RecordWebhookBatch: one statement; what failed stays in
 // the outbox, pending its retry). A message's status appears once per read
 // of the feed, at its latest change; a newer event supersedes an older one
 // still pending in the outbox, which this endpoint's loop only sends after

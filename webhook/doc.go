@@ -10,7 +10,7 @@
 // (inbox.Store.Changes: message statuses, inbound messages, number
 // requests, quota thresholds) and into the number events; the engine process holding the
 // endpoint's lease (inbox.Store.ClaimWebhooks) reads after them, sends the
-// events the endpoint subscribes to at once, and then, in one transaction,
+// events the endpoint subscribes to at once, and then, in one statement,
 // writes them into its outbox in the state that attempt left them
 // (delivered, pending a retry, failed), logs the attempts and moves the
 // cursors (inbox.Store.RecordWebhookBatch). A delivered event costs one

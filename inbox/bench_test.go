@@ -201,6 +201,12 @@ func populateT(b testing.TB, pool *pgxpool.Pool) {
 // machine is running; msgs/s does.
 func runBatches(b *testing.B, db *benchDB, n int, fn func(worker, from, to int) error) {
 	b.Helper()
+	runBatchesOf(b, db, n, benchBatch, fn)
+}
+
+// runBatchesOf is runBatches with batches of size batch.
+func runBatchesOf(b *testing.B, db *benchDB, n, batch int, fn func(worker, from, to int) error) {
+	b.Helper()
 	p := startProbe(b, db.pool)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -212,11 +218,11 @@ func runBatches(b *testing.B, db *benchDB, n int, fn func(worker, from, to int) 
 		go func() {
 			defer wg.Done()
 			for {
-				from := int(next.Add(int64(benchBatch))) - benchBatch
+				from := int(next.Add(int64(batch))) - batch
 				if from >= n {
 					return
 				}
-				if err := fn(w, from, min(from+benchBatch, n)); err != nil {
+				if err := fn(w, from, min(from+batch, n)); err != nil {
 					errs <- err
 					return
 				}

@@ -117,22 +117,27 @@ const MaxKeywordLength = 32
 // anything longer is a sentence, not a keyword, and costs nothing more.
 const maxKeywordBody = 64
 
-// foldKeyword returns a transformer that drops the accents of decomposed
-// letters ("Arrêt" → "Arret", "pomoč" → "pomoc") and upper-cases with the
-// full Unicode mappings ("ß" → "SS"). x/text's norm, runes and cases: the
-// Unicode tables are what this needs, and hand-written ones would drift.
-// Transformers keep state: one per call, never shared.
+// foldKeyword returns a transformer that folds compatibility forms
+// (fullwidth "ＳＴＯＰ" → "STOP", ligatures) and drops the accents of
+// decomposed letters ("Arrêt" → "Arret", "pomoč" → "pomoc"), then
+// upper-cases with the full Unicode mappings ("ß" → "SS"). x/text's norm,
+// runes and cases: the Unicode tables are what this needs, and
+// hand-written ones would drift. Transformers keep state: one per call,
+// never shared.
 func foldKeyword() transform.Transformer {
-	return transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC, cases.Upper(language.Und))
+	return transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC, cases.Upper(language.Und))
 }
 
-// NormalizeKeyword returns the form in which keywords are compared: upper
-// case, without accents, and without white space, zero-width characters,
-// punctuation and symbols anywhere, so " Stop! ", "stop all", "Opt-out",
-// "ARRÊT" and "arret" compare as STOP, STOPALL, OPTOUT, ARRET and ARRET.
-// It returns "" for a body longer than 64 bytes (a sentence) or one whose
-// form is longer than MaxKeywordLength. Safe for any input, including
-// invalid UTF-8 (whose bad bytes are dropped).
+// NormalizeKeyword returns the form in which keywords are compared (the
+// whole body, docs/opt-outs.md says why): upper case, without accents,
+// compatibility forms folded, and without white space, zero-width
+// characters, punctuation and symbols (emoji) anywhere, so " Stop! ",
+// "STOP.", "stop all", "Opt-out", "ＳＴＯＰ", "ARRÊT" and "arret" compare
+// as STOP, STOP, STOPALL, OPTOUT, STOP, ARRET and ARRET, and "stop
+// please" as STOPPLEASE, no keyword. It returns "" for a body longer than
+// 64 bytes (a sentence) or one whose form is longer than
+// MaxKeywordLength. Safe for any input, including invalid UTF-8 (whose
+// bad bytes are dropped).
 func NormalizeKeyword(body string) string {
 	if len(body) > maxKeywordBody {
 		return ""

@@ -18,7 +18,8 @@ func TestNormalizeKeyword(t *testing.T) {
 		"ARRÊTER.":         "ARRETER",
 		"pomoč":            "POMOC",
 		"\u200bbaja\ufeff": "BAJA",
-		"Ａrret":            "ＡRRET", // fullwidth letters are letters, not folded to ASCII
+		"Ａrret":            "ARRET", // compatibility forms folded: fullwidth letters are ASCII
+		"ＳＴＯＰ。":            "STOP",
 		"stop 🙏":           "STOP",
 		"Schluß":           "SCHLUSS",
 		"":                 "",
@@ -89,7 +90,8 @@ var keywordCases = []struct {
 	{"STOP", inbox.KeywordOptOut}, {"Arrêt", inbox.KeywordOptOut}, {"PARE!", inbox.KeywordOptOut},
 	{"end", inbox.KeywordNone}, {"Stopp", inbox.KeywordNone}, // de is off
 	{"baja", inbox.KeywordHelp}, {"aide", inbox.KeywordHelp}, {"unstop", inbox.KeywordOptIn},
-	{"hello there", inbox.KeywordNone},
+	{"hello there", inbox.KeywordNone}, {"STOP.", inbox.KeywordOptOut}, {"Arrêt !", inbox.KeywordOptOut},
+	{"ＳＴＯＰ", inbox.KeywordOptOut}, {"stop please", inbox.KeywordNone},
 }
 
 // The inbound path (SQL) and KeywordSettings.Match (Go) agree.

@@ -77,6 +77,43 @@ func TestParseKeyword(t *testing.T) {
 	}
 }
 
+// The keyword rule of docs/opt-outs.md: the whole body is compared, case,
+// accents, compatibility forms, white space, punctuation and emoji aside,
+// so a keyword with punctuation around it (STOP., ¡Baja!, ARRÊTE !) acts,
+// and a keyword inside a sentence does not; per language, with accents.
+func TestKeywordIsTheWholeBody(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		body string
+		want inbox.Keyword
+	}{
+		// punctuation, spaces, emoji and width around the keyword
+		{"STOP.", inbox.KeywordOptOut}, {"stop!", inbox.KeywordOptOut}, {" Stop ", inbox.KeywordOptOut},
+		{"Stop?", inbox.KeywordOptOut}, {"STOP!!!", inbox.KeywordOptOut}, {"\"stop\"", inbox.KeywordOptOut},
+		{"Stop 🛑", inbox.KeywordOptOut}, {"ＳＴＯＰ", inbox.KeywordOptOut}, {"Opt out.", inbox.KeywordOptOut},
+		{"REVOKE", inbox.KeywordOptOut}, {"Unsubscribe.", inbox.KeywordOptOut}, {"Start!", inbox.KeywordOptIn},
+		{"Help?", inbox.KeywordHelp},
+		// a keyword in a sentence is no keyword (the message is still filed)
+		{"STOP please", inbox.KeywordNone}, {"please stop", inbox.KeywordNone}, {"Stop, please!", inbox.KeywordNone},
+		{"stop texting me", inbox.KeywordNone}, {"I want to cancel", inbox.KeywordNone}, {"stop2", inbox.KeywordNone},
+		// es, fr, de, it, pt, nl, sl: accents, inverted and spaced punctuation
+		{"¡Baja!", inbox.KeywordOptOut}, {"cancelar.", inbox.KeywordOptOut}, {"¿Ayuda?", inbox.KeywordHelp},
+		{"Baja por favor", inbox.KeywordNone},
+		{"Arrêt.", inbox.KeywordOptOut}, {"ARRÊTE !", inbox.KeywordOptOut}, {"Désabonner", inbox.KeywordOptOut},
+		{"Aide ?", inbox.KeywordHelp}, {"Démarrer", inbox.KeywordOptIn}, {"Arrêtez s'il vous plaît", inbox.KeywordNone},
+		{"Stopp!", inbox.KeywordOptOut}, {"abbestellen.", inbox.KeywordOptOut}, {"Hilfe?", inbox.KeywordHelp},
+		{"Basta!", inbox.KeywordOptOut}, {"Disiscrivi.", inbox.KeywordOptOut}, {"Aiuto", inbox.KeywordHelp},
+		{"Sair.", inbox.KeywordOptOut}, {"Descadastrar!", inbox.KeywordOptOut}, {"Ajuda?", inbox.KeywordHelp},
+		{"Afmelden!", inbox.KeywordOptOut}, {"Uitschrijven.", inbox.KeywordOptOut}, {"Hulp", inbox.KeywordHelp},
+		{"Odjava.", inbox.KeywordOptOut}, {"Pomoč!", inbox.KeywordHelp}, {"Prijava", inbox.KeywordOptIn},
+	}
+	for _, c := range cases {
+		if got := inbox.ParseKeyword(c.body); got != c.want {
+			t.Errorf("ParseKeyword(%q) = %v, want %v", c.body, got, c.want)
+		}
+	}
+}
+
 func TestNormalizeE164(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

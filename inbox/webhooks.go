@@ -17,8 +17,10 @@ import (
 // Webhooks: a workspace's endpoints, the outbox of events each still has to
 // receive, and the log of delivery attempts (migration 0009). Endpoints are
 // managed through the API (CreateWebhook ... ReplayWebhookEvent); the engine
-// delivers with ClaimWebhooks, WebhookFeed, WriteWebhookEvents,
-// DueWebhookEvents and RecordWebhookAttempts (package webhook).
+// delivers with ClaimWebhooks, WebhookTarget, NumberChanges,
+// RecordWebhookBatch, DueWebhookEvents and RecordWebhookAttempts (package
+// webhook). The outbox and log rows have no foreign key (migration 0016):
+// every statement that writes them holds the endpoint's row.
 
 // WebhookID names an endpoint.
 type WebhookID int64
@@ -334,16 +336,26 @@ func (s *Store) UpdateWebhook(ctx context.Context, ws WorkspaceID, id WebhookID,
 	return w, nil
 }
 
-// DeleteWebhook removes an endpoint, its pending events and its log.
+// DeleteWebhook removes an endpoint, its pending events and its log. The
+// endpoint goes first: a deliverer recording into it (which holds its row)
+// commits before, and the later statements, each with a fresh snapshot,
+// delete what it wrote; a writer that comes after finds no endpoint and
+// writes nothing (migration 0016).
 func (s *Store) DeleteWebhook(ctx context.Context, ws WorkspaceID, id WebhookID) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND workspace_id = $2`, id, ws)
-	if err != nil {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND workspace_id = $2`, id, ws)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM webhook_events WHERE endpoint_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM webhook_attempts WHERE endpoint_id = $1`, id)
 		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+	})
 }
 
 // RotateWebhookSecret gives an endpoint a new secret and returns it; the
@@ -381,7 +393,7 @@ type WebhookEvent struct {
 func (s *Store) QueueWebhookEvent(ctx context.Context, ws WorkspaceID, id WebhookID, ev WebhookEvent) error {
 	tag, err := s.pool.Exec(ctx, `
 		INSERT INTO webhook_events (endpoint_id, event_id, type, body)
-		SELECT id, $3, $4, $5 FROM webhook_endpoints WHERE id = $1 AND workspace_id = $2 AND enabled`,
+		SELECT id, $3, $4, $5 FROM webhook_endpoints WHERE id = $1 AND workspace_id = $2 AND enabled FOR KEY SHARE`,
 		id, ws, ev.ID, ev.Type, ev.Body)
 	if err != nil {
 		return err
@@ -409,6 +421,7 @@ func (s *Store) ReplayWebhookEvent(ctx context.Context, ws WorkspaceID, id Webho
 			FROM webhook_events e JOIN webhook_endpoints w ON w.id = e.endpoint_id
 			WHERE e.endpoint_id = $1 AND w.workspace_id = $2 AND e.event_id = $3
 			ORDER BY e.id DESC LIMIT 1
+			FOR KEY SHARE OF w
 		), ins AS (
 			INSERT INTO webhook_events (endpoint_id, event_id, type, body)
 			SELECT endpoint_id, event_id, type, body FROM ev WHERE enabled
@@ -507,21 +520,13 @@ func (s *Store) ClaimWebhooks(ctx context.Context, owner string, ttl time.Durati
 		)
 		UPDATE webhook_endpoints w SET lease_owner = $1, lease_until = now() + $2::int8 * interval '1 microsecond'
 		WHERE w.id IN (SELECT id FROM mine UNION ALL SELECT id FROM free)
-		RETURNING w.id, w.workspace_id, w.url, w.event_types, w.secret,
-			CASE WHEN w.previous_until > now() THEN w.previous_secret END,
-			w.feed_cursor, w.number_xid, w.number_event`, owner, micros(ttl), max)
+		RETURNING `+webhookTargetColumns, owner, micros(ttl), max)
 	if err != nil {
 		return nil, err
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WebhookTarget, error) {
 		var t WebhookTarget
-		var cur string
-		var prev *string
-		err := r.Scan(&t.ID, &t.Workspace, &t.URL, &t.Types, &cur, &prev, &t.FeedCursor, &t.NumberXid, &t.NumberEvent)
-		t.Secrets = []string{cur}
-		if prev != nil {
-			t.Secrets = append(t.Secrets, *prev)
-		}
+		err := scanWebhookTarget(r, &t)
 		return t, err
 	})
 	if err != nil {
@@ -529,6 +534,39 @@ func (s *Store) ClaimWebhooks(ctx context.Context, owner string, ttl time.Durati
 	}
 	slices.SortFunc(list, func(a, b WebhookTarget) int { return int(a.ID - b.ID) })
 	return list, nil
+}
+
+// webhookTargetColumns are a WebhookTarget's columns of webhook_endpoints w
+// (scanWebhookTarget).
+const webhookTargetColumns = `w.id, w.workspace_id, w.url, w.event_types, w.secret,
+	CASE WHEN w.previous_until > now() THEN w.previous_secret END, w.feed_cursor, w.number_xid, w.number_event`
+
+func scanWebhookTarget(r pgx.Row, t *WebhookTarget) error {
+	var cur string
+	var prev *string
+	err := r.Scan(&t.ID, &t.Workspace, &t.URL, &t.Types, &cur, &prev, &t.FeedCursor, &t.NumberXid, &t.NumberEvent)
+	t.Secrets = []string{cur}
+	if prev != nil {
+		t.Secrets = append(t.Secrets, *prev)
+	}
+	return err
+}
+
+// WebhookTarget returns an endpoint owner holds as it is now (its URL,
+// types and secrets: a rotation, or an update, committed before the call
+// shows), one primary-key read; the deliverer calls it before it sends a
+// round, so a rotated secret signs the next delivery. ErrLeaseLost when
+// owner no longer holds the endpoint (or it was disabled or deleted).
+// Its cursors are the stored ones, which the holder's own run may be
+// ahead of.
+func (s *Store) WebhookTarget(ctx context.Context, id WebhookID, owner string) (WebhookTarget, error) {
+	var t WebhookTarget
+	err := scanWebhookTarget(s.pool.QueryRow(ctx, `SELECT `+webhookTargetColumns+` FROM webhook_endpoints w
+		WHERE w.id = $1 AND w.lease_owner = $2 AND w.enabled`, id, owner), &t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookTarget{}, ErrLeaseLost
+	}
+	return t, err
 }
 
 // ReleaseWebhooks gives up owner's leases (at shutdown), so another
@@ -584,19 +622,51 @@ type WebhookCursors struct {
 	NumberEvent int64
 }
 
+// recordWebhookBatchSQL is RecordWebhookBatch's one statement. ep moves
+// the cursors only while $2 holds the endpoint, and locks its row; every
+// other part reads ep, so nothing is written without it. sup supersedes
+// the pending events of the batch's messages before ins adds theirs (ins
+// reads sup's count, so sup has run to its end before ins writes a row:
+// the one pending event per message and endpoint of webhook_events_message
+// holds). log is the delivery log, one row per attempt.
+const recordWebhookBatchSQL = `
+WITH ep AS (
+    UPDATE webhook_endpoints SET feed_cursor = $3, number_xid = $4::xid8, number_event = $5,
+        failing_since = CASE WHEN $6 THEN NULL WHEN $7 THEN coalesce(failing_since, now()) ELSE failing_since END
+    WHERE id = $1 AND lease_owner = $2 AND enabled
+    RETURNING id, failing_since
+), sup AS (
+    UPDATE webhook_events e SET state = 'superseded', done_at = now()
+    FROM ep
+    WHERE e.endpoint_id = ep.id AND e.state = 'pending' AND e.message_id = ANY($8::int8[])
+    RETURNING 1
+), ins AS (
+    INSERT INTO webhook_events (endpoint_id, event_id, type, message_id, body, state, attempts, next_attempt_at, done_at)
+    SELECT ep.id, e.id, e.type, e.msg, e.body, e.state, 1, coalesce(e.next, now()),
+           CASE WHEN e.state = 'pending' THEN NULL ELSE now() END
+    FROM ep, (SELECT count(*) FROM sup) s,
+         unnest($9::text[], $10::text[], $11::int8[], $12::bytea[], $13::text[], $14::timestamptz[])
+             AS e(id, type, msg, body, state, next)
+), log AS (
+    INSERT INTO webhook_attempts (endpoint_id, event_id, http_status, latency_us, error)
+    SELECT ep.id, a.* FROM ep, unnest($9::text[], $15::int4[], $16::int8[], $17::text[]) AS a
+)
+SELECT failing_since FROM ep`
+
 // RecordWebhookBatch records events made from the feed that the deliverer
 // sent at once, before writing them (results[i] is the attempt at evs[i]),
-// and moves the endpoint's feed cursors past them, in one transaction: each
+// and moves the endpoint's feed cursors past them, in one statement: each
 // event goes into the outbox already in its state after that attempt
 // (delivered; pending with its next attempt; failed), with its attempt in
 // the delivery log, and a message's event supersedes its pending one. So a
-// delivered event costs one insert and one log row, not an insert, an
-// update and a log row. A crash before the commit leaves the cursors where
-// they were: the events are made again from the same changes (same ids)
-// and sent again (at least once). It returns since when the endpoint has
-// been failing, like RecordWebhookAttempts. ErrLeaseLost when owner no
-// longer holds the endpoint (or it was disabled or deleted): nothing is
-// written, and the holder sends the events again.
+// delivered event costs one outbox row and one log row, and a round one
+// statement, not an insert, an update and a log row per event. A crash
+// before the commit leaves the cursors where they were: the events are
+// made again from the same changes (same ids) and sent again (at least
+// once). It returns since when the endpoint has been failing, like
+// RecordWebhookAttempts. ErrLeaseLost when owner no longer holds the
+// endpoint (or it was disabled or deleted): nothing is written, and the
+// holder sends the events again.
 func (s *Store) RecordWebhookBatch(ctx context.Context, id WebhookID, owner string, evs []WebhookEvent, results []WebhookResult, to WebhookCursors) (time.Time, error) {
 	if len(results) != len(evs) {
 		return time.Time{}, invalid("a result for each event")
@@ -606,10 +676,10 @@ func (s *Store) RecordWebhookBatch(ctx context.Context, id WebhookID, owner stri
 	msgs := make([]*int64, n)
 	states, next := make([]string, n), make([]*time.Time, n)
 	statuses, lat, errs := make([]int32, n), make([]int64, n), make([]string, n)
-	var supersede []int64
+	supersede := make([]int64, 0, n)
 	ok := false
 	for i, ev := range evs {
-		r := results[i]
+		r := &results[i]
 		ids[i], types[i], bodies[i] = ev.ID, ev.Type, ev.Body
 		statuses[i], lat[i], errs[i] = int32(r.HTTPStatus), r.Latency.Microseconds(), r.Error
 		if ev.Message != 0 {
@@ -623,42 +693,19 @@ func (s *Store) RecordWebhookBatch(ctx context.Context, id WebhookID, owner stri
 		case r.NextAttempt.IsZero():
 			states[i] = "failed"
 		default:
-			t := r.NextAttempt
-			states[i], next[i] = "pending", &t
+			states[i], next[i] = "pending", &r.NextAttempt
 		}
 	}
 	var since *time.Time
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := retry(ctx, func() error {
 		// The cursors move, and failing_since follows the attempts (none:
 		// unchanged), only while owner holds the endpoint.
-		err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET feed_cursor = $3, number_xid = $4::xid8, number_event = $5,
-				failing_since = CASE WHEN $6 THEN NULL WHEN $7 THEN coalesce(failing_since, now()) ELSE failing_since END
-			WHERE id = $1 AND lease_owner = $2 AND enabled RETURNING failing_since`,
-			id, owner, to.Feed, to.NumberXid, to.NumberEvent, ok, n > 0 && !ok).Scan(&since)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrLeaseLost
-		}
-		if err != nil || n == 0 {
-			return err
-		}
-		if len(supersede) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE webhook_events SET state = 'superseded', done_at = now()
-				WHERE endpoint_id = $1 AND state = 'pending' AND message_id = ANY($2)`, id, supersede); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO webhook_events (endpoint_id, event_id, type, message_id, body, state, attempts,
-				next_attempt_at, done_at)
-			SELECT $1, e.id, e.type, e.msg, e.body, e.state, 1, coalesce(e.next, now()),
-			       CASE WHEN e.state = 'pending' THEN NULL ELSE now() END
-			FROM unnest($2::text[], $3::text[], $4::int8[], $5::bytea[], $6::text[], $7::timestamptz[])
-			     AS e(id, type, msg, body, state, next)`, id, ids, types, msgs, bodies, states, next); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, http_status, latency_us, error)
-			SELECT $1, * FROM unnest($2::text[], $3::int4[], $4::int8[], $5::text[])`, id, ids, statuses, lat, errs)
-		return err
+		return s.pool.QueryRow(ctx, recordWebhookBatchSQL, id, owner, to.Feed, to.NumberXid, to.NumberEvent,
+			ok, n > 0 && !ok, supersede, ids, types, msgs, bodies, states, next, statuses, lat, errs).Scan(&since)
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, ErrLeaseLost
+	}
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -721,10 +768,31 @@ type WebhookResult struct {
 	NextAttempt time.Time
 }
 
+// recordWebhookAttemptsSQL is RecordWebhookAttempts' one statement: ep
+// locks the endpoint's row (nothing is written for a deleted endpoint),
+// upd moves the outbox entries on, log adds the attempts.
+const recordWebhookAttemptsSQL = `
+WITH ep AS (
+    UPDATE webhook_endpoints SET failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, now()) END
+    WHERE id = $1
+    RETURNING id, failing_since
+), upd AS (
+    UPDATE webhook_events e SET state = r.state, attempts = e.attempts + 1,
+        next_attempt_at = CASE WHEN r.state = 'pending' THEN r.next ELSE e.next_attempt_at END,
+        done_at = CASE WHEN r.state = 'pending' THEN NULL ELSE now() END
+    FROM ep, unnest($3::int8[], $4::text[], $5::timestamptz[]) AS r(id, state, next)
+    WHERE e.id = r.id AND e.endpoint_id = ep.id AND e.state = 'pending'
+), log AS (
+    INSERT INTO webhook_attempts (endpoint_id, event_id, http_status, latency_us, error)
+    SELECT ep.id, a.* FROM ep, unnest($6::text[], $7::int4[], $8::int8[], $9::text[]) AS a
+)
+SELECT failing_since FROM ep`
+
 // RecordWebhookAttempts logs attempts and updates their outbox entries, in
-// one transaction, and returns since when the endpoint has been failing
+// one statement, and returns since when the endpoint has been failing
 // (zero if some attempt succeeded, or it was not failing). It records
-// whatever lease the caller holds: an attempt was made either way.
+// whatever lease the caller holds: an attempt was made either way. For an
+// endpoint deleted meanwhile it records nothing.
 func (s *Store) RecordWebhookAttempts(ctx context.Context, id WebhookID, rs []WebhookResult) (time.Time, error) {
 	n := len(rs)
 	rowIDs, statuses, lat := make([]int64, n), make([]int32, n), make([]int64, n)
@@ -743,27 +811,12 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, id WebhookID, rs []We
 		}
 	}
 	var since *time.Time
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			UPDATE webhook_events e SET state = r.state, attempts = e.attempts + 1,
-				next_attempt_at = CASE WHEN r.state = 'pending' THEN r.next ELSE e.next_attempt_at END,
-				done_at = CASE WHEN r.state = 'pending' THEN NULL ELSE now() END
-			FROM unnest($2::int8[], $3::text[], $4::timestamptz[]) AS r(id, state, next)
-			WHERE e.id = r.id AND e.endpoint_id = $1 AND e.state = 'pending'`, id, rowIDs, states, next); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts (endpoint_id, event_id, http_status, latency_us, error)
-			SELECT $1, * FROM unnest($2::text[], $3::int4[], $4::int8[], $5::text[])`, id, evIDs, statuses, lat, errs); err != nil {
-			return err
-		}
-		err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET
-				failing_since = CASE WHEN $2 THEN NULL ELSE coalesce(failing_since, now()) END
-			WHERE id = $1 RETURNING failing_since`, id, ok).Scan(&since)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // deleted meanwhile
-		}
-		return err
+	err := retry(ctx, func() error {
+		return s.pool.QueryRow(ctx, recordWebhookAttemptsSQL, id, ok, rowIDs, states, next, evIDs, statuses, lat, errs).Scan(&since)
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, nil // deleted meanwhile
+	}
 	return timeOrZero(since), err
 }
 
@@ -797,7 +850,7 @@ func (s *Store) DisableWebhook(ctx context.Context, id WebhookID, reason string,
 		ev := notice(w)
 		_, err = tx.Exec(ctx, `INSERT INTO webhook_events (endpoint_id, event_id, type, body)
 			SELECT id, $3, $4, $5 FROM webhook_endpoints
-			WHERE workspace_id = $1 AND id <> $2 AND enabled AND $4 = ANY(event_types)`,
+			WHERE workspace_id = $1 AND id <> $2 AND enabled AND $4 = ANY(event_types) FOR KEY SHARE`,
 			w.Workspace, id, ev.ID, ev.Type, ev.Body)
 		return err
 	})

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -26,6 +27,7 @@ import (
 type Store interface {
 	ClaimWebhooks(ctx context.Context, owner string, ttl time.Duration, max int) ([]inbox.WebhookTarget, error)
 	ReleaseWebhooks(ctx context.Context, owner string) error
+	WebhookTarget(ctx context.Context, id inbox.WebhookID, owner string) (inbox.WebhookTarget, error)
 	Changes(ctx context.Context, ws inbox.WorkspaceID, after string, limit int) ([]inbox.Change, error)
 	NumberChanges(ctx context.Context, ws inbox.WorkspaceID, xid uint64, id int64, limit int) ([]inbox.NumberChange, error)
 	RecordWebhookBatch(ctx context.Context, id inbox.WebhookID, owner string, evs []inbox.WebhookEvent, results []inbox.WebhookResult, to inbox.WebhookCursors) (time.Time, error)
@@ -102,8 +104,9 @@ type Config struct {
 	Concurrency  int
 	Batch        int
 	MaxEndpoints int
-	// Transport, when set, replaces the guarded keep-alive transport
-	// (tests); its dials are then not checked.
+	// Transport, when set, sends every delivery through net/http with it
+	// instead of the deliverer's own keep-alive client (see
+	// NewTransport); its dials are then not checked.
 	Transport http.RoundTripper
 	Logger    *zap.Logger
 }
@@ -120,8 +123,12 @@ type Stats struct {
 // Deliverer delivers the events of the endpoints this process holds. Run
 // runs it; it is safe for concurrent use.
 type Deliverer struct {
-	cfg    Config
-	log    *zap.Logger
+	cfg Config
+	log *zap.Logger
+	// post sends deliveries (poster: HTTP/1.1 kept alive, the sending
+	// goroutine reading the answer); client, through net/http, those to
+	// a host that is not ASCII, or all when Config.Transport is set.
+	post   *poster
 	client *http.Client
 
 	mu      sync.Mutex
@@ -173,6 +180,7 @@ func New(cfg Config) (*Deliverer, error) {
 	rt := cfg.Transport
 	if rt == nil {
 		rt = NewTransport(cfg.Guard, cfg.Timeout, cfg.Concurrency)
+		d.post = newPoster(cfg.Guard, cfg.Timeout, cfg.Concurrency)
 	}
 	d.client = &http.Client{
 		Transport:     rt,
@@ -182,7 +190,8 @@ func New(cfg Config) (*Deliverer, error) {
 	return d, nil
 }
 
-// NewTransport is the deliveries' HTTP transport: keep-alive, up to
+// NewTransport is the net/http transport of deliveries the Deliverer's own
+// client does not make (a host that is not ASCII): keep-alive, up to
 // perHost connections to one host (kept open while idle), no proxy (a proxy would dial for us,
 // past the guard), every dial checked by g.
 func NewTransport(g *Guard, timeout time.Duration, perHost int) *http.Transport {
@@ -237,6 +246,9 @@ func (d *Deliverer) Run(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	wg.Wait()
+	if d.post != nil {
+		d.post.closeIdle()
+	}
 	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := d.cfg.Store.ReleaseWebhooks(rctx, d.cfg.Owner); err != nil {
@@ -267,16 +279,12 @@ func (d *Deliverer) claim(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if e, ok := d.running[t.ID]; ok && e.ctx.Err() == nil {
-			if cur := e.target.Load(); slices.Equal(cur.Secrets, t.Secrets) {
-				e.target.Store(&target{WebhookTarget: t, signer: cur.signer})
-			} else {
-				e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
-			}
+			e.target.Store(d.newTarget(t, keys, e.target.Load()))
 			continue
 		}
 		e := &endpoint{d: d, id: t.ID}
 		e.ctx, e.cancel = context.WithCancel(ctx)
-		e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
+		e.target.Store(d.newTarget(t, keys, nil))
 		e.cursors = inbox.WebhookCursors{Feed: t.FeedCursor, NumberXid: t.NumberXid, NumberEvent: t.NumberEvent}
 		d.running[t.ID] = e
 		wg.Add(1)
@@ -312,6 +320,24 @@ func parseKeys(secrets []string) ([]Key, error) {
 type target struct {
 	inbox.WebhookTarget
 	signer *Signer
+	dest   *dest // nil: through net/http (Deliverer.client)
+}
+
+// newTarget returns t with its signer (reused when the secrets are cur's)
+// and destination.
+func (d *Deliverer) newTarget(t inbox.WebhookTarget, keys []Key, cur *target) *target {
+	nt := &target{WebhookTarget: t}
+	if cur != nil && slices.Equal(cur.Secrets, t.Secrets) {
+		nt.signer = cur.signer
+	} else {
+		nt.signer = NewSigner(keys)
+	}
+	if cur != nil && cur.URL == t.URL {
+		nt.dest = cur.dest
+	} else if d.post != nil {
+		nt.dest, _ = parseDest(t.URL) // nil (an IDN host): through net/http
+	}
+	return nt
 }
 
 // endpoint delivers one endpoint's events while this process holds it.
@@ -373,7 +399,7 @@ func (e *endpoint) run() {
 
 // collect reads the feed after the endpoint's cursors, sends the events it
 // subscribes to at once, and records them with their outcome as it moves
-// the cursors (RecordWebhookBatch: one transaction; what failed stays in
+// the cursors (RecordWebhookBatch: one statement; what failed stays in
 // the outbox, pending its retry). A message's status appears once per read
 // of the feed, at its latest change; a newer event supersedes an older one
 // still pending in the outbox, which this endpoint's loop only sends after
@@ -394,6 +420,9 @@ func (e *endpoint) collect() (bool, error) {
 	}
 	if len(changes) == 0 && len(numbers) == 0 {
 		return false, nil
+	}
+	if t, err = e.refresh(ctx); err != nil {
+		return false, err
 	}
 	to := e.cursors
 	evs := make([]inbox.WebhookEvent, 0, len(changes)+len(numbers))
@@ -452,6 +481,31 @@ func (e *endpoint) collect() (bool, error) {
 	return len(changes) == batch || len(numbers) == batch, nil
 }
 
+// refresh reads the endpoint as it is now before a round is sent, after
+// the reads that found the round's events: a rotation (or a new URL or
+// subscription) committed before an event was made signs (reaches,
+// filters) its delivery, not only from the next lease round. One
+// primary-key read per round that sends something; an idle round reads
+// nothing. The signer and destination are kept when the secrets and URL
+// are unchanged.
+func (e *endpoint) refresh(ctx context.Context) (*target, error) {
+	t, err := e.d.cfg.Store.WebhookTarget(ctx, e.id, e.d.cfg.Owner)
+	if err != nil {
+		return nil, err
+	}
+	cur := e.target.Load()
+	if cur.URL == t.URL && slices.Equal(cur.Secrets, t.Secrets) && slices.Equal(cur.Types, t.Types) {
+		return cur, nil
+	}
+	keys, err := parseKeys(t.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: endpoint %d: %w", e.id, err)
+	}
+	nt := e.d.newTarget(t, keys, cur)
+	e.target.Store(nt)
+	return nt, nil
+}
+
 // memoKey is the deliverer's key in a change's inbox.Memo.
 const memoKey = "webhook"
 
@@ -508,11 +562,16 @@ func lastPerMessage(evs []inbox.WebhookEvent) []inbox.WebhookEvent {
 func (e *endpoint) deliver() (int, time.Time, error) {
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	due, next, err := e.d.cfg.Store.DueWebhookEvents(ctx, e.id, e.d.cfg.Batch)
-	cancel()
 	if err != nil || len(due) == 0 {
+		cancel()
 		return 0, next, err
 	}
-	results, gone := e.sendAll(e.target.Load(), due)
+	t, err := e.refresh(ctx)
+	cancel()
+	if err != nil {
+		return 0, next, err
+	}
+	results, gone := e.sendAll(t, due)
 	if e.ctx.Err() != nil {
 		// Stopped mid-batch: what was not recorded stays pending.
 		return 0, next, e.ctx.Err()
@@ -602,30 +661,22 @@ func (e *endpoint) disable(ctx context.Context, reason string) {
 	e.cancel()
 }
 
+// userAgent is the User-Agent of deliveries.
+const userAgent = "Switchboard-Webhooks/1"
+
 // send makes one attempt and returns its result, and whether the receiver
 // answered 410 Gone.
 func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhookEvent) (inbox.WebhookResult, bool) {
 	res := inbox.WebhookResult{Row: ev.Row, EventID: ev.ID}
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(ev.Body))
-	if err != nil {
-		res.Error = err.Error()
-		return res, false
-	}
 	ts := start.Unix()
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	h["User-Agent"] = []string{"Switchboard-Webhooks/1"}
-	h[HeaderID] = []string{ev.ID}
-	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{t.signer.Signature(ev.ID, ts, ev.Body)}
-	resp, err := d.client.Do(req)
-	var retryAfter time.Duration
-	if err == nil {
-		res.HTTPStatus = resp.StatusCode
-		retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-		resp.Body.Close()
+	sig := t.signer.Signature(ev.ID, ts, ev.Body)
+	var retryAfter string
+	var err error
+	if t.dest != nil {
+		res.HTTPStatus, retryAfter, err = d.post.post(ctx, t.dest, ev.ID, ts, sig, ev.Body)
+	} else {
+		res.HTTPStatus, retryAfter, err = d.sendHTTP(ctx, t.URL, ev, ts, sig)
 	}
 	res.Latency = time.Since(start)
 	now := time.Now()
@@ -641,21 +692,41 @@ func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhoo
 	default:
 		res.Error = fmt.Sprintf("HTTP %d", res.HTTPStatus)
 	}
-	res.NextAttempt = d.cfg.Backoff.Next(ev.CreatedAt, now, ev.Attempts+1, retryAfter)
+	res.NextAttempt = d.cfg.Backoff.Next(ev.CreatedAt, now, ev.Attempts+1, ParseRetryAfter(retryAfter, now))
 	if res.NextAttempt.IsZero() {
 		res.Error += "; given up"
 	}
 	return res, false
 }
 
+// sendHTTP makes one attempt through net/http (Deliverer.client) and
+// returns the answer's status and Retry-After header.
+func (d *Deliverer) sendHTTP(ctx context.Context, url string, ev *inbox.PendingWebhookEvent, ts int64, sig string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(ev.Body))
+	if err != nil {
+		return 0, "", err
+	}
+	h := req.Header
+	h["Content-Type"] = []string{"application/json"}
+	h["User-Agent"] = []string{userAgent}
+	h[HeaderID] = []string{ev.ID}
+	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
+	h[HeaderSignature] = []string{sig}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
+}
+
 // errText is a delivery error for the log, without the URL (which the
 // endpoint's owner knows) repeated in it.
 func errText(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			err = inner
-		}
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return "timeout"

@@ -334,25 +334,108 @@ func TestFailingEndpointDisabled(t *testing.T) {
 	}
 }
 
-// After a rotation, deliveries carry both signatures; a receiver that only
-// knows the old secret still verifies them.
-func TestRotationSignsWithBoth(t *testing.T) {
+// A rotation signs the very next delivery in the process that holds the
+// endpoint, without waiting for a lease round (the lease here is an hour:
+// no claim round comes after the first), whether the event comes from the
+// feed or from the outbox (a test event): a receiver that knows only the
+// new secret verifies it, and so does one that knows only the previous
+// secret, which keeps signing too (two signatures).
+func TestRotationSignsAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	id := f.endpoint(f.recv, inbox.EventMessageReceived)
-	d, _ := f.deliverer("a")
-	_, _, err := f.store.RotateWebhookSecret(f.ctx, f.ws, id, time.Hour)
+	w, first, err := f.store.CreateWebhook(f.ctx, f.ws, inbox.NewWebhook{URL: f.recv.URL, Types: []string{inbox.EventMessageReceived}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The deliverer picks the new secrets up at its next claim.
-	time.Sleep(500 * time.Millisecond)
-	f.inbound(1)
-	testenv.Eventually(t, "the event", func() bool { return len(f.recv.Events()) == 1 })
-	if n := f.recv.LastSignatures(); n != 2 {
-		t.Fatalf("%d signatures after a rotation, want 2", n)
+	d, _ := f.deliverer("a", func(c *webhook.Config) { c.LeaseTTL = time.Hour })
+	sent := int64(0)
+	// deliver sends one event and checks that a receiver knowing only
+	// the secret knows verifies it, and how many signatures it carried.
+	deliver := func(what, knows string, sigs int, send func()) {
+		t.Helper()
+		if err := f.recv.SetSecrets(knows); err != nil {
+			t.Fatal(err)
+		}
+		send()
+		sent++
+		testenv.Eventually(t, what, func() bool { req, _, _ := f.recv.Stats(); return req >= sent })
+		if _, unverified, _ := f.recv.Stats(); unverified != 0 {
+			t.Fatalf("%s: did not verify", what)
+		}
+		if n := f.recv.LastSignatures(); n != sigs {
+			t.Fatalf("%s: %d signatures, want %d", what, n, sigs)
+		}
 	}
-	_ = d
+	fromFeed := func() { f.inbound(1) }
+	fromOutbox := func() {
+		id := webhook.NewEventID("t")
+		body, _ := webhook.Body(id, inbox.EventWebhookTest, time.Now(), map[string]string{})
+		if err := f.store.QueueWebhookEvent(f.ctx, f.ws, w.ID, inbox.WebhookEvent{ID: id, Type: inbox.EventWebhookTest, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotate := func() string {
+		_, secret, err := f.store.RotateWebhookSecret(f.ctx, f.ws, w.ID, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	deliver("before a rotation", first, 1, fromFeed)
+	second := rotate()
+	deliver("from the feed after a rotation, new secret", second, 2, fromFeed)
+	deliver("from the feed after a rotation, previous secret", first, 2, fromFeed)
+	third := rotate()
+	deliver("from the outbox after a rotation, new secret", third, 2, fromOutbox)
+	deliver("from the outbox after a rotation, previous secret", second, 2, fromOutbox)
+	if s := d.Stats(); s.Endpoints != 1 || s.Failed != 0 {
+		t.Fatalf("deliverer %+v", s)
+	}
+}
+
+// Deleting an endpoint deletes its outbox and its delivery log, also while
+// its deliverer records rounds into them and inbound traffic goes on (the
+// rows have no foreign key to cascade: migration 0016, Store.DeleteWebhook).
+func TestDeleteLeavesNoRows(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	id := f.endpoint(f.recv, inbox.EventMessageReceived)
+	f.recv.SetBehaviour(func(n int64, _ string) webhooktest.Answer {
+		if n%4 == 0 {
+			return webhooktest.Answer{Status: 500} // some stay pending, retried
+		}
+		return webhooktest.Answer{}
+	})
+	d, _ := f.deliverer("a")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f.store.AppendInbound(f.ctx, []inbox.Inbound{{Carrier: "sim", From: fmt.Sprintf("+1646777%04d", i%10000),
+				To: f.num.E164, Body: "hi", Encoding: "GSM7"}})
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	testenv.Eventually(t, "rows written", func() bool {
+		return f.count(fmt.Sprintf(`SELECT count(*) FROM webhook_attempts WHERE endpoint_id = %d`, id)) >= 50
+	})
+	if err := f.store.DeleteWebhook(f.ctx, f.ws, id); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "the deliverer lets the endpoint go", func() bool { return d.Stats().Endpoints == 0 })
+	close(stop)
+	<-done
+	for _, table := range []string{"webhook_events", "webhook_attempts"} {
+		if n := f.count(fmt.Sprintf(`SELECT count(*) FROM %s WHERE endpoint_id = %d`, table, id)); n != 0 {
+			t.Errorf("%d rows of the deleted endpoint in %s", n, table)
+		}
+	}
 }
 
 // Two deliverers share the endpoints: each endpoint goes to one, and when
@@ -412,7 +495,7 @@ func TestEndpointsShareTheFeed(t *testing.T) {
 		t.Fatalf("%d deliveries did not verify", unverified)
 	}
 	// Connections are kept alive: a few more than Concurrency to each
-	// receiver at most (see NewTransport), not one per event.
+	// receiver at most (the poster's idle connections), not one per event.
 	if a, b := f.recv.Conns(), second.Conns(); a > 2*webhook.DefaultConcurrency || b > 2*webhook.DefaultConcurrency {
 		t.Fatalf("%d and %d connections for 300 events each", a, b)
 	}

@@ -10,7 +10,7 @@
 // (inbox.Store.Changes: message statuses, inbound messages, number
 // requests, quota thresholds) and into the number events; the engine process holding the
 // endpoint's lease (inbox.Store.ClaimWebhooks) reads after them, sends the
-// events the endpoint subscribes to at once, and then, in one transaction,
+// events the endpoint subscribes to at once, and then, in one statement,
 // writes them into its outbox in the state that attempt left them
 // (delivered, pending a retry, failed), logs the attempts and moves the
 // cursors (inbox.Store.RecordWebhookBatch). A delivered event costs one
@@ -24,7 +24,17 @@
 // /v1/events: one read of the database after each wake-up serves them
 // all, and an event's body is built once per change (inbox.Memo), not per
 // endpoint. Each attempt is signed with a Signer (each key's HMAC state
-// reused) and sent over kept-alive connections (NewTransport).
+// reused) and sent by the deliverer's own HTTP/1.1 client over kept-alive
+// connections (post.go: the sending goroutine writes the request and reads
+// the answer, about half the CPU of net/http's Transport per delivery;
+// HTTPS over crypto/tls, no HTTP/2; a host that is not ASCII goes through
+// net/http, NewTransport).
+//
+// Rotation. Before it sends a round, the deliverer reads the endpoint's
+// row (inbox.Store.WebhookTarget, after the reads that found the round's
+// events): a rotated secret signs every delivery of an event made after
+// the rotation, with the previous secret's signature beside it while it
+// is valid; a new URL or subscription applies alike.
 //
 // Guarantees. At least once: a fresh event is sent before its batch is
 // recorded, and a retry stays pending until a 2xx answer is recorded; a

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -104,9 +103,8 @@ type Config struct {
 	Concurrency  int
 	Batch        int
 	MaxEndpoints int
-	// Transport, when set, sends every delivery through net/http with it
-	// instead of the deliverer's own keep-alive client (see
-	// NewTransport); its dials are then not checked.
+	// Transport, when set, replaces the guarded keep-alive transport
+	// (tests); its dials are then not checked.
 	Transport http.RoundTripper
 	Logger    *zap.Logger
 }
@@ -123,12 +121,8 @@ type Stats struct {
 // Deliverer delivers the events of the endpoints this process holds. Run
 // runs it; it is safe for concurrent use.
 type Deliverer struct {
-	cfg Config
-	log *zap.Logger
-	// post sends deliveries (poster: HTTP/1.1 kept alive, the sending
-	// goroutine reading the answer); client, through net/http, those to
-	// a host that is not ASCII, or all when Config.Transport is set.
-	post   *poster
+	cfg    Config
+	log    *zap.Logger
 	client *http.Client
 
 	mu      sync.Mutex
@@ -180,7 +174,6 @@ func New(cfg Config) (*Deliverer, error) {
 	rt := cfg.Transport
 	if rt == nil {
 		rt = NewTransport(cfg.Guard, cfg.Timeout, cfg.Concurrency)
-		d.post = newPoster(cfg.Guard, cfg.Timeout, cfg.Concurrency)
 	}
 	d.client = &http.Client{
 		Transport:     rt,
@@ -190,8 +183,7 @@ func New(cfg Config) (*Deliverer, error) {
 	return d, nil
 }
 
-// NewTransport is the net/http transport of deliveries the Deliverer's own
-// client does not make (a host that is not ASCII): keep-alive, up to
+// NewTransport is the deliveries' HTTP transport: keep-alive, up to
 // perHost connections to one host (kept open while idle), no proxy (a proxy would dial for us,
 // past the guard), every dial checked by g.
 func NewTransport(g *Guard, timeout time.Duration, perHost int) *http.Transport {
@@ -246,9 +238,6 @@ func (d *Deliverer) Run(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	wg.Wait()
-	if d.post != nil {
-		d.post.closeIdle()
-	}
 	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := d.cfg.Store.ReleaseWebhooks(rctx, d.cfg.Owner); err != nil {
@@ -279,12 +268,16 @@ func (d *Deliverer) claim(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if e, ok := d.running[t.ID]; ok && e.ctx.Err() == nil {
-			e.target.Store(d.newTarget(t, keys, e.target.Load()))
+			if cur := e.target.Load(); slices.Equal(cur.Secrets, t.Secrets) {
+				e.target.Store(&target{WebhookTarget: t, signer: cur.signer})
+			} else {
+				e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
+			}
 			continue
 		}
 		e := &endpoint{d: d, id: t.ID}
 		e.ctx, e.cancel = context.WithCancel(ctx)
-		e.target.Store(d.newTarget(t, keys, nil))
+		e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
 		e.cursors = inbox.WebhookCursors{Feed: t.FeedCursor, NumberXid: t.NumberXid, NumberEvent: t.NumberEvent}
 		d.running[t.ID] = e
 		wg.Add(1)
@@ -320,24 +313,6 @@ func parseKeys(secrets []string) ([]Key, error) {
 type target struct {
 	inbox.WebhookTarget
 	signer *Signer
-	dest   *dest // nil: through net/http (Deliverer.client)
-}
-
-// newTarget returns t with its signer (reused when the secrets are cur's)
-// and destination.
-func (d *Deliverer) newTarget(t inbox.WebhookTarget, keys []Key, cur *target) *target {
-	nt := &target{WebhookTarget: t}
-	if cur != nil && slices.Equal(cur.Secrets, t.Secrets) {
-		nt.signer = cur.signer
-	} else {
-		nt.signer = NewSigner(keys)
-	}
-	if cur != nil && cur.URL == t.URL {
-		nt.dest = cur.dest
-	} else if d.post != nil {
-		nt.dest, _ = parseDest(t.URL) // nil (an IDN host): through net/http
-	}
-	return nt
 }
 
 // endpoint delivers one endpoint's events while this process holds it.
@@ -486,8 +461,7 @@ func (e *endpoint) collect() (bool, error) {
 // subscription) committed before an event was made signs (reaches,
 // filters) its delivery, not only from the next lease round. One
 // primary-key read per round that sends something; an idle round reads
-// nothing. The signer and destination are kept when the secrets and URL
-// are unchanged.
+// nothing. The signer is kept when the secrets are unchanged.
 func (e *endpoint) refresh(ctx context.Context) (*target, error) {
 	t, err := e.d.cfg.Store.WebhookTarget(ctx, e.id, e.d.cfg.Owner)
 	if err != nil {
@@ -501,7 +475,10 @@ func (e *endpoint) refresh(ctx context.Context) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook: endpoint %d: %w", e.id, err)
 	}
-	nt := e.d.newTarget(t, keys, cur)
+	nt := &target{WebhookTarget: t, signer: cur.signer}
+	if !slices.Equal(cur.Secrets, t.Secrets) {
+		nt.signer = NewSigner(keys)
+	}
 	e.target.Store(nt)
 	return nt, nil
 }
@@ -661,22 +638,30 @@ func (e *endpoint) disable(ctx context.Context, reason string) {
 	e.cancel()
 }
 
-// userAgent is the User-Agent of deliveries.
-const userAgent = "Switchboard-Webhooks/1"
-
 // send makes one attempt and returns its result, and whether the receiver
 // answered 410 Gone.
 func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhookEvent) (inbox.WebhookResult, bool) {
 	res := inbox.WebhookResult{Row: ev.Row, EventID: ev.ID}
 	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(ev.Body))
+	if err != nil {
+		res.Error = err.Error()
+		return res, false
+	}
 	ts := start.Unix()
-	sig := t.signer.Signature(ev.ID, ts, ev.Body)
-	var retryAfter string
-	var err error
-	if t.dest != nil {
-		res.HTTPStatus, retryAfter, err = d.post.post(ctx, t.dest, ev.ID, ts, sig, ev.Body)
-	} else {
-		res.HTTPStatus, retryAfter, err = d.sendHTTP(ctx, t.URL, ev, ts, sig)
+	h := req.Header
+	h["Content-Type"] = []string{"application/json"}
+	h["User-Agent"] = []string{"Switchboard-Webhooks/1"}
+	h[HeaderID] = []string{ev.ID}
+	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
+	h[HeaderSignature] = []string{t.signer.Signature(ev.ID, ts, ev.Body)}
+	resp, err := d.client.Do(req)
+	var retryAfter time.Duration
+	if err == nil {
+		res.HTTPStatus = resp.StatusCode
+		retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+		resp.Body.Close()
 	}
 	res.Latency = time.Since(start)
 	now := time.Now()
@@ -692,41 +677,21 @@ func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhoo
 	default:
 		res.Error = fmt.Sprintf("HTTP %d", res.HTTPStatus)
 	}
-	res.NextAttempt = d.cfg.Backoff.Next(ev.CreatedAt, now, ev.Attempts+1, ParseRetryAfter(retryAfter, now))
+	res.NextAttempt = d.cfg.Backoff.Next(ev.CreatedAt, now, ev.Attempts+1, retryAfter)
 	if res.NextAttempt.IsZero() {
 		res.Error += "; given up"
 	}
 	return res, false
 }
 
-// sendHTTP makes one attempt through net/http (Deliverer.client) and
-// returns the answer's status and Retry-After header.
-func (d *Deliverer) sendHTTP(ctx context.Context, url string, ev *inbox.PendingWebhookEvent, ts int64, sig string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(ev.Body))
-	if err != nil {
-		return 0, "", err
-	}
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	h["User-Agent"] = []string{userAgent}
-	h[HeaderID] = []string{ev.ID}
-	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{sig}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
-}
-
 // errText is a delivery error for the log, without the URL (which the
 // endpoint's owner knows) repeated in it.
 func errText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.Err != nil {
-		err = ue.Err
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			err = inner
+		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return "timeout"

@@ -495,7 +495,7 @@ func TestEndpointsShareTheFeed(t *testing.T) {
 		t.Fatalf("%d deliveries did not verify", unverified)
 	}
 	// Connections are kept alive: a few more than Concurrency to each
-	// receiver at most (the poster's idle connections), not one per event.
+	// receiver at most (see NewTransport), not one per event.
 	if a, b := f.recv.Conns(), second.Conns(); a > 2*webhook.DefaultConcurrency || b > 2*webhook.DefaultConcurrency {
 		t.Fatalf("%d and %d connections for 300 events each", a, b)
 	}

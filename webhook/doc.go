@@ -24,11 +24,7 @@
 // /v1/events: one read of the database after each wake-up serves them
 // all, and an event's body is built once per change (inbox.Memo), not per
 // endpoint. Each attempt is signed with a Signer (each key's HMAC state
-// reused) and sent by the deliverer's own HTTP/1.1 client over kept-alive
-// connections (post.go: the sending goroutine writes the request and reads
-// the answer, about half the CPU of net/http's Transport per delivery;
-// HTTPS over crypto/tls, no HTTP/2; a host that is not ASCII goes through
-// net/http, NewTransport).
+// reused) and sent over kept-alive connections (NewTransport).
 //
 // Rotation. Before it sends a round, the deliverer reads the endpoint's
 // row (inbox.Store.WebhookTarget, after the reads that found the round's

@@ -237,3 +237,24 @@ func (e *env) horizonHolders() string {
 	}
 	return out
 }
+
+// changesUntil reads a page of the workspace's feed after the cursor
+// until ok holds for it (at most 15 s) and returns the last page read. A
+// read of the feed may show less than the one before it for a moment: a
+// transaction of another database that ends between the statement's
+// snapshot and its look at the server's transactions holds the horizon
+// back for that read (Store.Changes waits for what it cannot place).
+func (e *env) changesUntil(ws inbox.WorkspaceID, after string, ok func([]inbox.Change) bool) []inbox.Change {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		cs, err := e.s.Changes(e.ctx, ws, after, 0)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if ok(cs) || time.Now().After(deadline) {
+			return cs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -308,7 +308,7 @@ func TestQuotaThresholdEventsOnce(t *testing.T) {
 		}
 	}
 	// The feed reads on after a quota event's cursor.
-	cs, _ := e.changes(ws, start)
+	cs := e.changesUntil(ws, start, func(cs []inbox.Change) bool { return len(cs) > 0 && cs[len(cs)-1].Kind == inbox.ChangeQuota })
 	last := cs[len(cs)-1]
 	if last.Kind != inbox.ChangeQuota {
 		t.Fatalf("last change %+v", last)

@@ -70,14 +70,16 @@ func TestScheduledMessageWaitsAndHoldsNothingBack(t *testing.T) {
 		t.Fatalf("claimed %v, want the released message", ids(c))
 	}
 	// The feed tells scheduled, then queued (the latest state of each).
-	ch, err := e.s.Changes(e.ctx, ws, "", 0)
-	ok(t, err)
 	var seen []inbox.Status
-	for _, x := range ch {
-		if x.Message == res[0].ID {
-			seen = append(seen, x.Status)
+	e.changesUntil(ws, "", func(ch []inbox.Change) bool {
+		seen = nil
+		for _, x := range ch {
+			if x.Message == res[0].ID {
+				seen = append(seen, x.Status)
+			}
 		}
-	}
+		return len(seen) > 0
+	})
 	if len(seen) != 1 || seen[0] != inbox.StatusSending {
 		t.Fatalf("feed for the scheduled message: %v", seen)
 	}
@@ -154,12 +156,13 @@ func TestValidityExpiresTheMessage(t *testing.T) {
 	if m := e.message(ws, res[0].ID); m.Status != inbox.StatusExpired {
 		t.Fatalf("status %s, want expired", m.Status)
 	}
-	ch, err := e.s.Changes(e.ctx, ws, cur, 0)
-	ok(t, err)
 	found := false
-	for _, x := range ch {
-		found = found || (x.Message == res[0].ID && x.Status == inbox.StatusExpired)
-	}
+	ch := e.changesUntil(ws, cur, func(ch []inbox.Change) bool {
+		for _, x := range ch {
+			found = found || (x.Message == res[0].ID && x.Status == inbox.StatusExpired)
+		}
+		return found
+	})
 	if !found {
 		t.Fatalf("no expired event in %+v", ch)
 	}

@@ -81,10 +81,56 @@ const (
 // transactions still running when it was taken commit later).
 func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 	var h uint64
-	if err := s.pool.QueryRow(ctx, cursorSQL, micros(s.feedWait)).Scan(&h); err != nil {
+	err := s.afterActivity(ctx, cursorSQL, []any{micros(s.feedWait)}, func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&h); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return "", err
 	}
 	return encodeCursor(changeCursorKind, int64(h), 0), nil
+}
+
+// afterActivity runs sql, a statement with horizonCTE, in a transaction
+// whose first statement reads the server's transactions
+// (pg_stat_get_activity, which a transaction reads once and keeps), so
+// that the horizon places every transaction of the statement's snapshot
+// that began before that read: read after the snapshot, as one statement
+// does, a transaction of another database that ended in between was in
+// the snapshot but no longer in the list, could not be placed, and held
+// that read back (CI saw single reads of the feed come back empty under
+// load). rows is closed after scan. One round trip.
+func (s *Store) afterActivity(ctx context.Context, sql string, args []any, scan func(pgx.Rows) error) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT count(*) FROM pg_stat_get_activity(NULL)`)
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	err = scan(rows)
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return err
+	}
+	_, err = br.Exec()
+	return err
 }
 
 // Changes returns a workspace's changes after the cursor after ("" for
@@ -116,8 +162,8 @@ func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 // changes no indexed column is HOT. A read is a range of message_changes
 // (whole transactions, at most limit rows of it), the listed messages by
 // primary key, keeping each message at its latest change only, and a range
-// of number_requests_changes (a small table); pg_stat_get_activity is read
-// only while some transaction is running. Log rows older than the feed's
+// of number_requests_changes (a small table), in a transaction whose first
+// statement reads pg_stat_get_activity (afterActivity). Log rows older than the feed's
 // retention are deleted by PruneChanges.
 func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit int) ([]Change, error) {
 	// The feed's order is (change_xid, kind, id). A cursor after a message
@@ -210,52 +256,52 @@ func (k feedKey) compare(o feedKey) int {
 // return in it, skipTo is the page's last transaction, past which the next
 // page starts; it is 0 otherwise.
 func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, reqAfter, quotaAfter int64, limit int) (cs []Change, skipTo int64, err error) {
-	rows, err := s.pool.Query(ctx, changesSQL, ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter, quotaAfter)
-	if err != nil {
-		return nil, 0, err
-	}
 	var bound uint64
-	cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
-		var (
-			c              Change
-			cx             uint64
-			id             int64
-			local, contact string
-			segs           int16
-			q              NumberRequest
-			closed         *time.Time
-			mark           uint64
-			qe             QuotaEvent
-			qPeriod        string
-		)
-		err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
-			&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
-			&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark,
-			&qPeriod, &qe.Start, &qe.Threshold, &qe.Limit, &qe.Used, &qe.ResetsAt)
-		if err != nil {
+	err = s.afterActivity(ctx, changesSQL, []any{ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter, quotaAfter}, func(rows pgx.Rows) error {
+		var err error
+		cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
+			var (
+				c              Change
+				cx             uint64
+				id             int64
+				local, contact string
+				segs           int16
+				q              NumberRequest
+				closed         *time.Time
+				mark           uint64
+				qe             QuotaEvent
+				qPeriod        string
+			)
+			err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
+				&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
+				&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark,
+				&qPeriod, &qe.Start, &qe.Threshold, &qe.Limit, &qe.Used, &qe.ResetsAt)
+			if err != nil {
+				return c, err
+			}
+			if c.Kind == changeNone {
+				bound = mark
+				return c, nil
+			}
+			if c.Kind == ChangeQuota {
+				qe.ID, qe.Period, qe.At, qe.Start = id, QuotaPeriod(qPeriod), c.At, utcDay(qe.Start)
+				return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe, At: c.At}, nil
+			}
+			if c.Kind == ChangeRequest {
+				q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
+				return Change{Cursor: encodeCursor(requestCursorKind, int64(cx), id), Kind: ChangeRequest, Request: &q}, nil
+			}
+			c.Message = MessageID(id)
+			c.Cursor = encodeCursor(changeCursorKind, int64(cx), id)
+			c.Segments = int(segs)
+			if c.Direction == DirectionOut {
+				c.From, c.To = local, contact
+			} else {
+				c.From, c.To = contact, local
+			}
 			return c, err
-		}
-		if c.Kind == changeNone {
-			bound = mark
-			return c, nil
-		}
-		if c.Kind == ChangeQuota {
-			qe.ID, qe.Period, qe.At, qe.Start = id, QuotaPeriod(qPeriod), c.At, utcDay(qe.Start)
-			return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe, At: c.At}, nil
-		}
-		if c.Kind == ChangeRequest {
-			q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
-			return Change{Cursor: encodeCursor(requestCursorKind, int64(cx), id), Kind: ChangeRequest, Request: &q}, nil
-		}
-		c.Message = MessageID(id)
-		c.Cursor = encodeCursor(changeCursorKind, int64(cx), id)
-		c.Segments = int(segs)
-		if c.Direction == DirectionOut {
-			c.From, c.To = local, contact
-		} else {
-			c.From, c.To = contact, local
-		}
-		return c, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
@@ -280,7 +326,8 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 // the wait limit ($1 in ChangeCursor, $5 in Changes, µs).
 // A transaction whose start time cannot be read (another user's, without
 // pg_read_all_stats) is waited for: a skip is made only when it is certain.
-// pg_stat_get_activity is read only when some transaction is running.
+// The statement runs after a read of pg_stat_get_activity in the same
+// transaction (afterActivity), whose list it then sees.
 const horizonCTE = `
 WITH snap AS MATERIALIZED (
     SELECT pg_current_snapshot() AS s

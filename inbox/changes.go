@@ -81,13 +81,8 @@ const (
 // transactions still running when it was taken commit later).
 func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 	var h uint64
-	err := s.afterActivity(ctx, cursorSQL, []any{micros(s.feedWait)}, func(rows pgx.Rows) error {
-		for rows.Next() {
-			if err := rows.Scan(&h); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+	err := s.queryPlanned(ctx, activityFirst, cursorSQL, []any{micros(s.feedWait)}, func(rows pgx.Rows) error {
+		return rows.Scan(&h)
 	})
 	if err != nil {
 		return "", err
@@ -95,43 +90,16 @@ func (s *Store) ChangeCursor(ctx context.Context) (string, error) {
 	return encodeCursor(changeCursorKind, int64(h), 0), nil
 }
 
-// afterActivity runs sql, a statement with horizonCTE, in a transaction
-// whose first statement reads the server's transactions
-// (pg_stat_get_activity, which a transaction reads once and keeps), so
-// that the horizon places every transaction of the statement's snapshot
-// that began before that read: read after the snapshot, as one statement
-// does, a transaction of another database that ended in between was in
-// the snapshot but no longer in the list, could not be placed, and held
+// activityFirst opens the transaction of a read of the feed (see
+// queryPlanned): its first statement reads the server's transactions
+// (pg_stat_get_activity, which a transaction reads once and keeps), so that
+// the horizon statement after it places every transaction of its snapshot
+// that began before that read. Read after the snapshot, as one statement
+// alone does, a transaction of another database that ended in between was
+// in the snapshot but no longer in the list, could not be placed, and held
 // that read back (CI saw single reads of the feed come back empty under
-// load). rows is closed after scan. One round trip.
-func (s *Store) afterActivity(ctx context.Context, sql string, args []any, scan func(pgx.Rows) error) error {
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue(`SELECT count(*) FROM pg_stat_get_activity(NULL)`)
-	b.Queue(sql, args...)
-	b.Queue("COMMIT")
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	err = scan(rows)
-	rows.Close()
-	if err == nil {
-		err = rows.Err()
-	}
-	if err != nil {
-		return err
-	}
-	_, err = br.Exec()
-	return err
-}
+// load).
+var activityFirst = []string{"BEGIN", "SELECT count(*) FROM pg_stat_get_activity(NULL)"}
 
 // Changes returns a workspace's changes after the cursor after ("" for
 // the start of the feed), oldest first, at most limit (0 means
@@ -163,7 +131,7 @@ func (s *Store) afterActivity(ctx context.Context, sql string, args []any, scan 
 // (whole transactions, at most limit rows of it), the listed messages by
 // primary key, keeping each message at its latest change only, and a range
 // of number_requests_changes (a small table), in a transaction whose first
-// statement reads pg_stat_get_activity (afterActivity). Log rows older than the feed's
+// statement reads pg_stat_get_activity (activityFirst). Log rows older than the feed's
 // retention are deleted by PruneChanges.
 func (s *Store) Changes(ctx context.Context, ws WorkspaceID, after string, limit int) ([]Change, error) {
 	// The feed's order is (change_xid, kind, id). A cursor after a message
@@ -257,50 +225,9 @@ func (k feedKey) compare(o feedKey) int {
 // page starts; it is 0 otherwise.
 func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, reqAfter, quotaAfter int64, limit int) (cs []Change, skipTo int64, err error) {
 	var bound uint64
-	err = s.afterActivity(ctx, changesSQL, []any{ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter, quotaAfter}, func(rows pgx.Rows) error {
-		var err error
-		cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Change, error) {
-			var (
-				c              Change
-				cx             uint64
-				id             int64
-				local, contact string
-				segs           int16
-				q              NumberRequest
-				closed         *time.Time
-				mark           uint64
-				qe             QuotaEvent
-				qPeriod        string
-			)
-			err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
-				&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
-				&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark,
-				&qPeriod, &qe.Start, &qe.Threshold, &qe.Limit, &qe.Used, &qe.ResetsAt)
-			if err != nil {
-				return c, err
-			}
-			if c.Kind == changeNone {
-				bound = mark
-				return c, nil
-			}
-			if c.Kind == ChangeQuota {
-				qe.ID, qe.Period, qe.At, qe.Start = id, QuotaPeriod(qPeriod), c.At, utcDay(qe.Start)
-				return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe, At: c.At}, nil
-			}
-			if c.Kind == ChangeRequest {
-				q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
-				return Change{Cursor: encodeCursor(requestCursorKind, int64(cx), id), Kind: ChangeRequest, Request: &q}, nil
-			}
-			c.Message = MessageID(id)
-			c.Cursor = encodeCursor(changeCursorKind, int64(cx), id)
-			c.Segments = int(segs)
-			if c.Direction == DirectionOut {
-				c.From, c.To = local, contact
-			} else {
-				c.From, c.To = contact, local
-			}
-			return c, err
-		})
+	err = s.queryPlanned(ctx, activityFirst, changesSQL, []any{ws, uint64(xid), msgAfter, limit, micros(s.feedWait), reqAfter, quotaAfter}, func(r pgx.Rows) error {
+		c, err := scanChange(r, ws, &bound)
+		cs = append(cs, c)
 		return err
 	})
 	if err != nil {
@@ -318,6 +245,51 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 	return out, 0, nil
 }
 
+// scanChange reads one row of changesSQL: a change, or the marker row
+// (kind changeNone), whose transaction goes to *bound.
+func scanChange(r pgx.Rows, ws WorkspaceID, bound *uint64) (Change, error) {
+	var (
+		c              Change
+		cx             uint64
+		id             int64
+		local, contact string
+		segs           int16
+		q              NumberRequest
+		closed         *time.Time
+		mark           uint64
+		qe             QuotaEvent
+		qPeriod        string
+	)
+	err := r.Scan(&cx, &c.Kind, &id, &c.Thread, &c.Direction, &local, &contact, &c.Body, &c.Encoding, &segs,
+		&c.Status, &c.CarrierError, &c.At, &c.CreatedAt,
+		&q.Country, &q.AreaCode, &q.Note, &q.Status, &q.NumberID, &q.DeclineReason, &closed, &mark,
+		&qPeriod, &qe.Start, &qe.Threshold, &qe.Limit, &qe.Used, &qe.ResetsAt)
+	if err != nil {
+		return c, err
+	}
+	if c.Kind == changeNone {
+		*bound = mark
+		return c, nil
+	}
+	if c.Kind == ChangeQuota {
+		qe.ID, qe.Period, qe.At, qe.Start = id, QuotaPeriod(qPeriod), c.At, utcDay(qe.Start)
+		return Change{Cursor: encodeCursor(quotaCursorKind, int64(cx), id), Kind: ChangeQuota, Quota: &qe, At: c.At}, nil
+	}
+	if c.Kind == ChangeRequest {
+		q.ID, q.Workspace, q.Number, q.CreatedAt, q.ClosedAt = RequestID(id), ws, local, c.CreatedAt, timeOrZero(closed)
+		return Change{Cursor: encodeCursor(requestCursorKind, int64(cx), id), Kind: ChangeRequest, Request: &q}, nil
+	}
+	c.Message = MessageID(id)
+	c.Cursor = encodeCursor(changeCursorKind, int64(cx), id)
+	c.Segments = int(segs)
+	if c.Direction == DirectionOut {
+		c.From, c.To = local, contact
+	} else {
+		c.From, c.To = contact, local
+	}
+	return c, err
+}
+
 // horizonCTE computes the feed's horizon (see Changes): the oldest
 // transaction of the snapshot still running, skipping those of other
 // databases (they cannot write here), the usage fold's (it writes no
@@ -327,7 +299,7 @@ func (s *Store) changesPage(ctx context.Context, ws WorkspaceID, xid, msgAfter, 
 // A transaction whose start time cannot be read (another user's, without
 // pg_read_all_stats) is waited for: a skip is made only when it is certain.
 // The statement runs after a read of pg_stat_get_activity in the same
-// transaction (afterActivity), whose list it then sees.
+// transaction (activityFirst), whose list it then sees.
 const horizonCTE = `
 WITH snap AS MATERIALIZED (
     SELECT pg_current_snapshot() AS s

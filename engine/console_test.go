@@ -684,19 +684,7 @@ func TestConsoleScreenshots(t *testing.T) {
 	for _, c := range convs {
 		for _, l := range c.lines {
 			if l.out {
-				var sent struct {
-					ID string `json:"id"`
-				}
-				if st := testenv.APICall(t, "POST", te.url+"/v1/messages", ws.Token, map[string]any{"to": c.contact, "text": l.text}, &sent); st != 202 {
-					t.Fatalf("send: %d", st)
-				}
-				testenv.Eventually(t, "delivered", func() bool {
-					var m struct {
-						Status string `json:"status"`
-					}
-					testenv.APICall(t, "GET", te.url+"/v1/messages/"+sent.ID, ws.Token, nil, &m)
-					return m.Status == "delivered"
-				})
+				sendDelivered(t, te.url, ws.Token, c.contact, l.text)
 			} else if _, err := sim.InjectMO(ctx, smscsim.MO{From: c.contact, To: number, Text: l.text}); err != nil {
 				t.Fatal(err)
 			}
@@ -925,4 +913,23 @@ func messagesOnlyToken(t *testing.T, base, ws string) string {
 		t.Fatalf("issue a token: %d", st)
 	}
 	return tok.Token
+}
+
+// sendDelivered sends text to the contact through POST /v1/messages and
+// waits until the message is delivered.
+func sendDelivered(t *testing.T, base, token, to, text string) {
+	t.Helper()
+	var sent struct {
+		ID string `json:"id"`
+	}
+	if st := testenv.APICall(t, "POST", base+"/v1/messages", token, map[string]any{"to": to, "text": text}, &sent); st != 202 {
+		t.Fatalf("send: %d", st)
+	}
+	testenv.Eventually(t, "delivered", func() bool {
+		var m struct {
+			Status string `json:"status"`
+		}
+		testenv.APICall(t, "GET", base+"/v1/messages/"+sent.ID, token, nil, &m)
+		return m.Status == "delivered"
+	})
 }

@@ -54,19 +54,7 @@ func TestConsoleUsage(t *testing.T) {
 	// and a reply in.
 	for _, text := range []string{"Your cleaning is confirmed for Tuesday at 9:30.",
 		strings.Repeat("Please arrive ten minutes early and bring your insurance card. ", 3)} {
-		var sent struct {
-			ID string `json:"id"`
-		}
-		if st := testenv.APICall(t, "POST", te.url+"/v1/messages", ws.Token, map[string]any{"to": contact, "text": text}, &sent); st != 202 {
-			t.Fatalf("send: %d", st)
-		}
-		testenv.Eventually(t, "delivered", func() bool {
-			var m struct {
-				Status string `json:"status"`
-			}
-			testenv.APICall(t, "GET", te.url+"/v1/messages/"+sent.ID, ws.Token, nil, &m)
-			return m.Status == "delivered"
-		})
+		sendDelivered(t, te.url, ws.Token, contact, text)
 	}
 	if _, err := sim.InjectMO(context.Background(), smscsim.MO{From: contact, To: main, Text: "Thanks, see you then"}); err != nil {
 		t.Fatal(err)

@@ -86,47 +86,69 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 	if len(reqs) == 0 {
 		return res, nil
 	}
+	now := time.Now()
+	b := newEnqueueBatch(reqs, now)
+	lost, err := s.insertBatch(ctx, reqs, b, res, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reportLostRaces(ctx, reqs, res, lost); err != nil {
+		return nil, err
+	}
+	for i, j := range b.sameAs {
+		res[i] = res[j]
+		if res[i].Err == nil {
+			res[i].Duplicate, res[i].To = true, ""
+		}
+	}
+	addQuotaUse(reqs, res)
+	return res, nil
+}
+
+// enqueueBatch is a call's items as the Enqueue statements' parameter
+// arrays, one element an item in call order (items repeating an earlier
+// item's idempotency key left out), and what Enqueue needs of them after
+// the statement.
+type enqueueBatch struct {
+	ord    []int32  // the item's index in the call
+	ws     []int64  // workspace
+	from   []string // From, normalised; "" for any of the workspace's numbers
+	to     []string // recipient in E.164; "" when invalid
+	body   []string
+	enc    []string
+	segs   []int16
+	idem   []string // idempotency key, "" for none
+	local  []string // the refusal found without the database (a Code), "" for none
+	sendAt []*time.Time
+	valid  []int64 // validity in µs, 0 for the default
+	exempt []bool  // OptOutExempt
+
+	sameAs map[int]int // item → earlier item with the same workspace and key
+	toOf   []string    // item → its recipient in E.164
+}
+
+// newEnqueueBatch checks what each item can be refused for without the
+// database and lays the call out as parameter arrays.
+func newEnqueueBatch(reqs []OutboundRequest, now time.Time) *enqueueBatch {
 	n := len(reqs)
-	var (
-		ord    = make([]int32, 0, n)
-		ws     = make([]int64, 0, n)
-		from   = make([]string, 0, n)
-		to     = make([]string, 0, n)
-		body   = make([]string, 0, n)
-		enc    = make([]string, 0, n)
-		segs   = make([]int16, 0, n)
-		idem   = make([]string, 0, n)
-		local  = make([]string, 0, n)
-		sendAt = make([]*time.Time, 0, n)
-		valid  = make([]int64, 0, n)
-		now    = time.Now()
-		exempt = make([]bool, 0, n)
-		sameAs = map[int]int{}     // item → earlier item with the same workspace and key
-		toOf   = make([]string, n) // item → its recipient in E.164
-		keys   = map[idemKey]int{}
-	)
+	b := &enqueueBatch{
+		ord: make([]int32, 0, n), ws: make([]int64, 0, n), from: make([]string, 0, n),
+		to: make([]string, 0, n), body: make([]string, 0, n), enc: make([]string, 0, n),
+		segs: make([]int16, 0, n), idem: make([]string, 0, n), local: make([]string, 0, n),
+		sendAt: make([]*time.Time, 0, n), valid: make([]int64, 0, n), exempt: make([]bool, 0, n),
+		sameAs: map[int]int{}, toOf: make([]string, n),
+	}
+	keys := map[idemKey]int{}
 	for i, r := range reqs {
 		if r.IdempotencyKey != "" {
 			k := idemKey{r.Workspace, r.IdempotencyKey}
 			if j, ok := keys[k]; ok {
-				sameAs[i] = j
+				b.sameAs[i] = j
 				continue
 			}
 			keys[k] = i
 		}
-		var lerr Code
-		contact, ok := NormalizeE164(r.To)
-		switch {
-		case r.Body == "" || strings.TrimSpace(r.Encoding) == "" || r.Segments < 1 ||
-			len(r.IdempotencyKey) > maxIdempotencyKey ||
-			r.SendAt.After(now.Add(MaxScheduleAhead)) ||
-			(r.Validity != 0 && (r.Validity < MinValidity || r.Validity > MaxValidity)):
-			lerr = CodeInvalidArgument
-		case !ok:
-			lerr, contact = CodeInvalidRecipient, ""
-		case r.Segments > MaxSegments:
-			lerr = CodeMessageTooLong
-		}
+		contact, lerr := checkItem(r, now)
 		fromN := ""
 		if r.From != "" {
 			fromN = normalizeAddress(r.From)
@@ -134,34 +156,56 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		if r.Segments > MaxSegments || r.Segments < 0 {
 			r.Segments = 0 // keep the smallint parameter in range
 		}
-		ord = append(ord, int32(i))
-		ws = append(ws, int64(r.Workspace))
-		from = append(from, fromN)
-		to = append(to, contact)
-		toOf[i] = contact
-		body = append(body, r.Body)
-		enc = append(enc, strings.TrimSpace(r.Encoding))
-		segs = append(segs, int16(r.Segments))
-		idem = append(idem, r.IdempotencyKey)
-		local = append(local, string(lerr))
 		var at *time.Time
 		if r.SendAt.After(now) {
 			t := r.SendAt
 			at = &t
 		}
-		sendAt = append(sendAt, at)
-		valid = append(valid, micros(r.Validity))
-		exempt = append(exempt, r.OptOutExempt)
+		b.ord = append(b.ord, int32(i))
+		b.ws = append(b.ws, int64(r.Workspace))
+		b.from = append(b.from, fromN)
+		b.to = append(b.to, contact)
+		b.toOf[i] = contact
+		b.body = append(b.body, r.Body)
+		b.enc = append(b.enc, strings.TrimSpace(r.Encoding))
+		b.segs = append(b.segs, int16(r.Segments))
+		b.idem = append(b.idem, r.IdempotencyKey)
+		b.local = append(b.local, string(lerr))
+		b.sendAt = append(b.sendAt, at)
+		b.valid = append(b.valid, micros(r.Validity))
+		b.exempt = append(b.exempt, r.OptOutExempt)
 	}
+	return b
+}
 
-	// The plain statement first, unless a workspace of the call is known
-	// to have a cap; if it finds one after all, it inserts nothing and the
-	// call runs again with the quota statement.
-	var (
-		lost []int // accepted items whose key a concurrent call inserted first
-		sql  = enqueuePlainSQL
-		args = []any{ord, ws, from, to, body, enc, segs, idem, local, sendAt, valid, exempt}
-	)
+// checkItem answers an item's recipient in E.164 ("" when it has none)
+// and the first refusal Enqueue can decide without the database, "" for
+// none: a bad field (CodeInvalidArgument), the recipient
+// (CodeInvalidRecipient), the length (CodeMessageTooLong).
+func checkItem(r OutboundRequest, now time.Time) (contact string, refusal Code) {
+	contact, ok := NormalizeE164(r.To)
+	switch {
+	case r.Body == "" || strings.TrimSpace(r.Encoding) == "" || r.Segments < 1 ||
+		len(r.IdempotencyKey) > maxIdempotencyKey ||
+		r.SendAt.After(now.Add(MaxScheduleAhead)) ||
+		(r.Validity != 0 && (r.Validity < MinValidity || r.Validity > MaxValidity)):
+		return contact, CodeInvalidArgument
+	case !ok:
+		return "", CodeInvalidRecipient
+	case r.Segments > MaxSegments:
+		return contact, CodeMessageTooLong
+	}
+	return contact, ""
+}
+
+// insertBatch runs the batch's statement and fills res for every item it
+// holds. It runs the plain statement first, unless a workspace of the call
+// is known to have a cap; if that finds one after all, it inserts nothing
+// and the quota statement runs instead. It answers the accepted items whose
+// idempotency key a concurrent call inserted first (reportLostRaces).
+func (s *Store) insertBatch(ctx context.Context, reqs []OutboundRequest, b *enqueueBatch, res []EnqueueResult, now time.Time) (lost []int, err error) {
+	sql := enqueuePlainSQL
+	args := []any{b.ord, b.ws, b.from, b.to, b.body, b.enc, b.segs, b.idem, b.local, b.sendAt, b.valid, b.exempt}
 	if s.capped.any(reqs, now) {
 		sql, args = enqueueQuotaSQL, append(args, s.quotaClock())
 	}
@@ -170,33 +214,14 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 		err := retry(ctx, func() error {
 			lost, bounced = lost[:0], bounced[:0]
 			return s.queryPlanned(ctx, perCallPlan, sql, args, func(rows pgx.Rows) error {
-				var (
-					i                int32
-					code, from, over string
-					id, th           int64
-					inserted, sched  bool
-					limit, used      int64
-					resets           *time.Time
-				)
-				if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched, &over, &limit, &used, &resets); err != nil {
-					return err
-				}
-				r := &res[i]
-				*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i], Scheduled: sched && inserted}
+				i, capped, accepted, err := scanEnqueued(rows, reqs, b.toOf, res)
 				switch {
-				case code == codeCapped:
+				case err != nil:
+					return err
+				case capped:
 					bounced = append(bounced, reqs[i].Workspace)
-				case code == "duplicate":
-					r.Duplicate, r.To = true, ""
-				case code == string(CodeQuotaExceeded):
-					// Used is the count before the call here; the call's own
-					// inserts are added below.
-					*r = EnqueueResult{Err: &QuotaExceededError{Period: QuotaPeriod(over), Limit: limit, Used: used,
-						Segments: reqs[i].Segments, ResetsAt: timeOrZero(resets)}}
-				case code != "":
-					*r = EnqueueResult{Err: refusal(code)}
-				case !inserted:
-					lost = append(lost, int(i))
+				case accepted:
+					lost = append(lost, i)
 				}
 				return nil
 			})
@@ -205,32 +230,65 @@ func (s *Store) Enqueue(ctx context.Context, reqs []OutboundRequest) ([]EnqueueR
 			return nil, err
 		}
 		if len(bounced) == 0 {
-			break
+			return lost, nil
 		}
 		s.capped.add(bounced, time.Now())
 		sql, args = enqueueQuotaSQL, append(args, s.quotaClock())
 	}
+}
+
+// scanEnqueued reads one row of an Enqueue statement into res and answers
+// its item, whether the plain statement bounced it (codeCapped: its
+// workspace has a cap), and whether it was accepted but not inserted (a
+// concurrent call inserted its idempotency key first).
+func scanEnqueued(rows pgx.Rows, reqs []OutboundRequest, toOf []string, res []EnqueueResult) (item int, capped, lostRace bool, err error) {
+	var (
+		i                int32
+		code, from, over string
+		id, th           int64
+		inserted, sched  bool
+		limit, used      int64
+		resets           *time.Time
+	)
+	if err := rows.Scan(&i, &code, &id, &th, &inserted, &from, &sched, &over, &limit, &used, &resets); err != nil {
+		return 0, false, false, err
+	}
+	r := &res[i]
+	*r = EnqueueResult{ID: MessageID(id), Thread: ThreadID(th), From: from, To: toOf[i], Scheduled: sched && inserted}
+	switch {
+	case code == codeCapped:
+		return int(i), true, false, nil
+	case code == "duplicate":
+		r.Duplicate, r.To = true, ""
+	case code == string(CodeQuotaExceeded):
+		// Used is the count before the call here; the call's own
+		// inserts are added by addQuotaUse.
+		*r = EnqueueResult{Err: &QuotaExceededError{Period: QuotaPeriod(over), Limit: limit, Used: used,
+			Segments: reqs[i].Segments, ResetsAt: timeOrZero(resets)}}
+	case code != "":
+		*r = EnqueueResult{Err: refusal(code)}
+	case !inserted:
+		return int(i), false, true, nil
+	}
+	return int(i), false, false, nil
+}
+
+// reportLostRaces answers each item of lost, whose idempotency key a
+// concurrent Enqueue committed between this call's snapshot and its insert,
+// with that call's message, as the duplicate it is.
+func (s *Store) reportLostRaces(ctx context.Context, reqs []OutboundRequest, res []EnqueueResult, lost []int) error {
 	for _, i := range lost {
-		// A concurrent Enqueue committed the same key between our snapshot
-		// and our insert: report its message as the duplicate it is.
 		r := &res[i]
 		err := s.pool.QueryRow(ctx, `SELECT m.id, m.thread_id, n.e164 FROM messages m
 			JOIN numbers n ON n.id = m.number_id
 			WHERE m.workspace_id = $1 AND m.idempotency_key = $2`, reqs[i].Workspace, reqs[i].IdempotencyKey).
 			Scan(&r.ID, &r.Thread, &r.From)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.Duplicate, r.To = true, ""
 	}
-	for i, j := range sameAs {
-		res[i] = res[j]
-		if res[i].Err == nil {
-			res[i].Duplicate, res[i].To = true, ""
-		}
-	}
-	addQuotaUse(reqs, res)
-	return res, nil
+	return nil
 }
 
 // addQuotaUse completes the Used of each QuotaExceededError of a call with

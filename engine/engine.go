@@ -33,8 +33,8 @@ import (
 
 	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/config"
-	"github.com/switchboard-sms/switchboard/events"
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/inbox/events"
 	"github.com/switchboard-sms/switchboard/lease"
 	"github.com/switchboard-sms/switchboard/ratelimit"
 	"github.com/switchboard-sms/switchboard/routing"

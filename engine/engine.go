@@ -33,9 +33,9 @@ import (
 
 	"github.com/switchboard-sms/switchboard/api"
 	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/lease"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/inbox/events"
-	"github.com/switchboard-sms/switchboard/lease"
 	"github.com/switchboard-sms/switchboard/ratelimit"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/smpp"

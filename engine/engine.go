@@ -32,7 +32,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sms/switchboard/api"
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/engine/lease"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/inbox/events"

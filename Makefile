@@ -21,10 +21,11 @@ vet:
 unit:
 	$(WITH_SERVICES) $(GO) test -timeout 9m ./...
 
-## build: every binary into ./bin, statically linked (CGO_ENABLED=0: the
-## Dockerfile copies them into an image FROM scratch)
+## build: the three shipped binaries into ./bin, statically linked
+## (CGO_ENABLED=0: the Dockerfile copies them into an image FROM scratch);
+## cmd/demo is make demo's
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/switchboard ./cmd/smscsim ./cmd/smppbench
 
 ## deb: the Debian package (dpkg-deb) in bin/deb/: the three binaries, the
 ## systemd unit, an example config under /etc/switchboard/ (packaging/deb.sh)
@@ -66,7 +67,7 @@ fuzz:
 ## (the demo is built and exec'd, so a signal to make reaches it: it stops the
 ## engine and simulator on SIGINT, SIGTERM, or when make dies)
 demo: build
-	$(GO) build -o bin/demo ./scripts/demo
+	$(GO) build -o bin/demo ./cmd/demo
 	$(WITH_SERVICES) exec bin/demo --bin bin $(if $(DEMO_KEEP),--keep,)
 
 ## faults: the fault suite in its long form (SB_FAULT_SCALE=3), then a table:

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/switchboard-sms/switchboard/api"
-	"github.com/switchboard-sms/switchboard/events"
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/inbox/events"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 

@@ -18,8 +18,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/switchboard-sms/switchboard/api"
-	"github.com/switchboard-sms/switchboard/events"
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/inbox/events"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 

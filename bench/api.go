@@ -14,20 +14,27 @@ import (
 	"time"
 )
 
-// apiClient calls the engine's HTTP API with one bearer token.
-type apiClient struct {
+// APIClient calls the engine's HTTP API (the workspace and the operator
+// routes) with one bearer token, JSON both ways. Make one with NewAPIClient;
+// the zero value is not usable. It is safe for concurrent use, and every
+// APIClient shares one pool of keep-alive connections. cmd/demo uses it
+// too.
+type APIClient struct {
 	base, token string
 	hc          *http.Client
 }
 
 var apiTransport = &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second}
 
-func newAPIClient(base, token string) *apiClient {
-	return &apiClient{base: base, token: token, hc: &http.Client{Transport: apiTransport, Timeout: 30 * time.Second}}
+// NewAPIClient returns a client of the API at base (a URL such as
+// http://127.0.0.1:8080, without a trailing slash) that sends token as its
+// bearer token. Each request gives up after 30 s.
+func NewAPIClient(base, token string) *APIClient {
+	return &APIClient{base: base, token: token, hc: &http.Client{Transport: apiTransport, Timeout: 30 * time.Second}}
 }
 
-func (c *apiClient) with(token string) *apiClient {
-	return &apiClient{base: c.base, token: token, hc: c.hc}
+func (c *APIClient) with(token string) *APIClient {
+	return &APIClient{base: c.base, token: token, hc: c.hc}
 }
 
 // ErrNoAPI says the engine answered 404 to the operator API: it does not
@@ -46,9 +53,12 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.Status, e.Body)
 }
 
-// do sends a request with a JSON body (when body is not nil) and decodes
-// the JSON answer into out (when not nil).
-func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+// Do sends method to path (from the root: "/v1/messages") with body as
+// JSON when body is not nil, and decodes the JSON answer into out when out
+// is not nil. An answer of 300 or more is an error that names the method,
+// the path, the status code and the answer's body (its concrete type is
+// unexported). ctx bounds the request.
+func (c *APIClient) Do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -201,9 +211,9 @@ func finalStatus(s string) bool {
 // setupWorkspace creates a workspace with the SMS add-on, adds its numbers
 // as dedicated numbers of a rate class, connects them, and returns a
 // client with the workspace's token.
-func setupWorkspace(ctx context.Context, op *apiClient, name, carrier string, numbers []string, class func(i int) string) (*apiClient, error) {
+func setupWorkspace(ctx context.Context, op *APIClient, name, carrier string, numbers []string, class func(i int) string) (*APIClient, error) {
 	var ws workspaceJSON
-	if err := op.do(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": name, "sms_addon": true}, &ws); err != nil {
+	if err := op.Do(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": name, "sms_addon": true}, &ws); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 			return nil, fmt.Errorf("%w: %v", ErrNoAPI, err)
@@ -219,10 +229,10 @@ func setupWorkspace(ctx context.Context, op *apiClient, name, carrier string, nu
 		if c := class(i); c != "" {
 			body["class"] = c
 		}
-		if err := op.do(ctx, "POST", "/admin/v1/numbers", body, nil); err != nil {
+		if err := op.Do(ctx, "POST", "/admin/v1/numbers", body, nil); err != nil {
 			return nil, fmt.Errorf("adding number %s: %w", n, err)
 		}
-		if err := wc.do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": n}, nil); err != nil {
+		if err := wc.Do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": n}, nil); err != nil {
 			return nil, fmt.Errorf("connecting number %s: %w", n, err)
 		}
 	}
@@ -230,7 +240,7 @@ func setupWorkspace(ctx context.Context, op *apiClient, name, carrier string, nu
 }
 
 // getMessages fetches messages by id, conc at a time.
-func getMessages(ctx context.Context, c *apiClient, ids []string, conc int) (map[string]*messageJSON, []error) {
+func getMessages(ctx context.Context, c *APIClient, ids []string, conc int) (map[string]*messageJSON, []error) {
 	out := make(map[string]*messageJSON, len(ids))
 	var mu sync.Mutex
 	var errs []error
@@ -242,7 +252,7 @@ func getMessages(ctx context.Context, c *apiClient, ids []string, conc int) (map
 			defer wg.Done()
 			for id := range next {
 				var m messageJSON
-				err := c.do(ctx, "GET", "/v1/messages/"+id, nil, &m)
+				err := c.Do(ctx, "GET", "/v1/messages/"+id, nil, &m)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -266,7 +276,7 @@ func getMessages(ctx context.Context, c *apiClient, ids []string, conc int) (map
 
 // inboundTexts lists every thread of the workspace and returns the texts
 // of its inbound messages (the thread each is in, by text).
-func inboundTexts(ctx context.Context, c *apiClient) (map[string]string, error) {
+func inboundTexts(ctx context.Context, c *APIClient) (map[string]string, error) {
 	var threads []threadJSON
 	cursor := ""
 	for {
@@ -278,7 +288,7 @@ func inboundTexts(ctx context.Context, c *apiClient) (map[string]string, error) 
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
-		if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+		if err := c.Do(ctx, "GET", path, nil, &page); err != nil {
 			return nil, err
 		}
 		threads = append(threads, page.Threads...)
@@ -307,7 +317,7 @@ func inboundTexts(ctx context.Context, c *apiClient) (map[string]string, error) 
 				if cur != "" {
 					path += "&cursor=" + cur
 				}
-				if err := c.do(ctx, "GET", path, nil, &page); err != nil {
+				if err := c.Do(ctx, "GET", path, nil, &page); err != nil {
 					mu.Lock()
 					if firstErr == nil {
 						firstErr = err
@@ -351,7 +361,7 @@ type eventJSON struct {
 // streamEvents follows GET /v1/events until ctx ends, reconnecting with
 // Last-Event-ID, and calls f for every message event (from the stream's
 // goroutine). ready is closed once the first connection is open.
-func streamEvents(ctx context.Context, c *apiClient, f func(event), ready chan<- struct{}) {
+func streamEvents(ctx context.Context, c *APIClient, f func(event), ready chan<- struct{}) {
 	hc := &http.Client{Transport: apiTransport} // no timeout: the stream is long
 	last := ""
 	once := sync.Once{}

@@ -54,7 +54,7 @@ type classDef struct {
 
 // engineRun is an engine (one or more processes) and its carrier.
 type engineRun struct {
-	api     *apiClient // operator API of the first process
+	api     *APIClient // operator API of the first process
 	bases   []string   // every process's base URL
 	carrier string
 	sim     simControl
@@ -200,7 +200,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 		}
 		e.bases = append(e.bases, base)
 	}
-	e.api = newAPIClient(e.bases[0], token)
+	e.api = NewAPIClient(e.bases[0], token)
 	e.against = fmt.Sprintf("%d switchboard process(es) (%s) and smscsim (in-process), PostgreSQL database smppbench_%s, Redis prefix %s",
 		len(e.procs), bin, runID, prefix)
 	ok = true
@@ -210,7 +210,7 @@ func startEngine(ctx context.Context, sc Scenario, opt engineOptions, prog *Prog
 // connectEngine uses a running engine.
 func connectEngine(ctx context.Context, sc Scenario) (*engineRun, error) {
 	e := &engineRun{carrier: sc.Engine.CarrierName, keep: true, bases: []string{strings.TrimRight(sc.Engine.URL, "/")}}
-	e.api = newAPIClient(e.bases[0], sc.Engine.OperatorToken)
+	e.api = NewAPIClient(e.bases[0], sc.Engine.OperatorToken)
 	if sc.Engine.SimStats != "" {
 		e.sim = httpSim{base: "http://" + strings.TrimPrefix(sc.Engine.SimStats, "http://"), hc: &http.Client{Timeout: 60 * time.Second}}
 	}
@@ -371,7 +371,15 @@ func (p *engineProc) stop() {
 	}
 }
 
-// waitReady waits until GET /readyz answers 200 (30 s at most).
+// WaitReady waits until the engine at base (as for NewAPIClient) answers
+// GET /readyz with 200, asking every 100 ms for 30 s at most. It returns
+// ctx's error when ctx ends first, and after 30 s an error naming base and
+// the last answer (or error) it got.
+func WaitReady(ctx context.Context, base string) error { return waitReady(ctx, base, nil) }
+
+// waitReady is WaitReady for the process p started (nil: none): p's exit
+// ends the wait with the tail of its log, which a timeout's error carries
+// too.
 func waitReady(ctx context.Context, base string, p *engineProc) error {
 	deadline := time.Now().Add(30 * time.Second)
 	last := ""

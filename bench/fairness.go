@@ -229,7 +229,7 @@ func runFairness(ctx context.Context, sc Scenario, rep *Report, prog *Progress) 
 				}
 				var resp sendJSON
 				body := map[string]any{"to": contact(i), "text": text, "from": numbers[jobs[i].num]}
-				if err := wc.do(ctx, "POST", "/v1/messages", body, &resp); err != nil {
+				if err := wc.Do(ctx, "POST", "/v1/messages", body, &resp); err != nil {
 					if ctx.Err() == nil {
 						errs.add(httpErrName(err))
 					}

@@ -131,7 +131,7 @@ func (m *moInjector) run(ctx context.Context, n, conc int, rate float64, prog *P
 
 // verify lists the workspace's threads and checks every acknowledged MO
 // is in one.
-func (m *moInjector) verify(ctx context.Context, c *apiClient) (found int64, missing []string, err error) {
+func (m *moInjector) verify(ctx context.Context, c *APIClient) (found int64, missing []string, err error) {
 	texts, err := inboundTexts(ctx, c)
 	if err != nil {
 		return 0, nil, err

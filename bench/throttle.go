@@ -152,7 +152,7 @@ func interleave(specs []throttleSpec) []throttleJob {
 // postThrottleJobs posts the messages from 16 workers, each to a contact of
 // its own (so no thread's order holds one back), and counts the HTTP
 // errors.
-func postThrottleJobs(ctx context.Context, sc Scenario, wc *apiClient, numbers []string, jobs []throttleJob, prog *Progress) *counts {
+func postThrottleJobs(ctx context.Context, sc Scenario, wc *APIClient, numbers []string, jobs []throttleJob, prog *Progress) *counts {
 	p := sc.Throttle
 	prog.Start(fmt.Sprintf("throttle: posting %d messages for %d numbers", len(jobs), len(numbers)), int64(len(jobs)), "msgs")
 	var errs counts
@@ -173,7 +173,7 @@ func postThrottleJobs(ctx context.Context, sc Scenario, wc *apiClient, numbers [
 					text = segmentsText(text, p.Segments)
 				}
 				body := map[string]any{"to": contact(i), "text": text, "from": numbers[j.num]}
-				if err := wc.do(ctx, "POST", "/v1/messages", body, nil); err != nil {
+				if err := wc.Do(ctx, "POST", "/v1/messages", body, nil); err != nil {
 					errs.add(httpErrName(err))
 					continue
 				}

@@ -69,7 +69,7 @@ type sentMessage struct {
 // sender posts messages through the API and tracks what was accepted and,
 // from the event stream, what became final.
 type sender struct {
-	c        *apiClient
+	c        *APIClient
 	numbers  []string
 	contacts int
 	long     float64
@@ -90,7 +90,7 @@ type sender struct {
 	changed chan struct{}     // closed and replaced at every final
 }
 
-func newSender(c *apiClient, numbers []string, contacts int, long float64, tag string, seed uint64) *sender {
+func newSender(c *APIClient, numbers []string, contacts int, long float64, tag string, seed uint64) *sender {
 	return &sender{c: c, numbers: numbers, contacts: contacts, long: long, tag: tag,
 		rng: rand.New(rand.NewPCG(seed, 0x5eed)), accepted: NewLatency(), meter: NewMeter(250 * time.Millisecond),
 		byID: map[string]int{}, finals: map[string]string{}, changed: make(chan struct{})}
@@ -110,7 +110,7 @@ func (s *sender) send(ctx context.Context) bool {
 	text, body := s.message(int(s.next.Add(1) - 1))
 	t0 := time.Now()
 	var resp sendJSON
-	err := s.c.do(ctx, "POST", "/v1/messages", body, &resp)
+	err := s.c.Do(ctx, "POST", "/v1/messages", body, &resp)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.errs.add(httpErrName(err))
@@ -141,7 +141,7 @@ func (s *sender) sendBatch(ctx context.Context, first, n int) int {
 			} `json:"error"`
 		} `json:"results"`
 	}
-	err := s.c.do(ctx, "POST", "/v1/messages/batch", map[string]any{"messages": items}, &resp)
+	err := s.c.Do(ctx, "POST", "/v1/messages/batch", map[string]any{"messages": items}, &resp)
 	if err == nil && len(resp.Results) != n {
 		err = fmt.Errorf("POST /v1/messages/batch: %d results for %d messages", len(resp.Results), n)
 	}

@@ -35,7 +35,7 @@ type webhookSink struct {
 
 // startWebhooks starts a verifying receiver on loopback and registers it
 // for message.status events of the workspace wc stands for.
-func startWebhooks(ctx context.Context, wc *apiClient) (*webhookSink, error) {
+func startWebhooks(ctx context.Context, wc *APIClient) (*webhookSink, error) {
 	rcv, err := webhooktest.Start("127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -44,7 +44,7 @@ func startWebhooks(ctx context.Context, wc *apiClient) (*webhookSink, error) {
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
 	}
-	if err := wc.do(ctx, "POST", "/v1/webhooks", map[string]any{"url": rcv.URL, "event_types": []string{"message.status"},
+	if err := wc.Do(ctx, "POST", "/v1/webhooks", map[string]any{"url": rcv.URL, "event_types": []string{"message.status"},
 		"description": "smppbench e2e"}, &ep); err != nil {
 		rcv.Close()
 		return nil, fmt.Errorf("registering the webhook: %w", err)
@@ -57,7 +57,7 @@ func startWebhooks(ctx context.Context, wc *apiClient) (*webhookSink, error) {
 	// until an engine process delivers it (a test event arrives; a new
 	// endpoint is picked up at the deliverers' next lease round, within
 	// webhooks.lease/3), so the run measures delivery, not the pick-up.
-	if err := wc.do(ctx, "POST", "/v1/webhooks/"+ep.ID+"/test", nil, nil); err != nil {
+	if err := wc.Do(ctx, "POST", "/v1/webhooks/"+ep.ID+"/test", nil, nil); err != nil {
 		rcv.Close()
 		return nil, fmt.Errorf("sending the webhook a test event: %w", err)
 	}

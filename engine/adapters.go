@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/throttle"

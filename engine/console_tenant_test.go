@@ -13,7 +13,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/webhook/webhooktest"
 )

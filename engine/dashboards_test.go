@@ -16,7 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"gopkg.in/yaml.v3"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/routing"

@@ -32,10 +32,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/switchboard-sms/switchboard/api"
-	"github.com/switchboard-sms/switchboard/config"
-	"github.com/switchboard-sms/switchboard/events"
+	"github.com/switchboard-sms/switchboard/engine/config"
+	"github.com/switchboard-sms/switchboard/engine/lease"
 	"github.com/switchboard-sms/switchboard/inbox"
-	"github.com/switchboard-sms/switchboard/lease"
+	"github.com/switchboard-sms/switchboard/inbox/events"
 	"github.com/switchboard-sms/switchboard/ratelimit"
 	"github.com/switchboard-sms/switchboard/routing"
 	"github.com/switchboard-sms/switchboard/smpp"

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smpp"

@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 )
 

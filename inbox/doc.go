@@ -185,7 +185,8 @@
 // only once every transaction of this database running when they were
 // written has ended, so a reader never skips a change committed late. The
 // statements that change a status set change_xid in the same UPDATE. The
-// feed carries no wake-ups of its own: package events does (LISTEN/NOTIFY).
+// feed carries no wake-ups of its own: package inbox/events does
+// (LISTEN/NOTIFY), which this package does not import.
 // Feed shares the reads among one process's readers (event streams,
 // webhook endpoints): those at the end of a workspace's feed are served by
 // one read, kept in memory until a wake-up says something was committed.

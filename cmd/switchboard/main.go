@@ -28,8 +28,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/engine"
+	"github.com/switchboard-sms/switchboard/engine/config"
 	"github.com/switchboard-sms/switchboard/inbox"
 )
 

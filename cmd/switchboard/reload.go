@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/switchboard-sms/switchboard/config"
 	"github.com/switchboard-sms/switchboard/engine"
+	"github.com/switchboard-sms/switchboard/engine/config"
 )
 
 // reloadOnHUP reloads the engine's configuration file on each SIGHUP

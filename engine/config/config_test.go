@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -17,7 +17,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 // The example shipped in configs/ loads and means what its comments say.
 func TestExampleConfigLoads(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "configs", "switchboard.yaml")
+	path := filepath.Join(filepath.Dir(file), "..", "..", "configs", "switchboard.yaml")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,10 @@ func TestErrorsNameTheField(t *testing.T) {
 
 // FuzzParse: the loader never panics, whatever the file holds.
 func FuzzParse(f *testing.F) {
-	b, _ := os.ReadFile("../configs/switchboard.yaml")
+	b, err := os.ReadFile("../../configs/switchboard.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(b)
 	f.Add([]byte("carriers: [{name: a, port: x}]"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -2,7 +2,9 @@
 // does: the carrier simulator and the engine as processes, a workspace with
 // the SMS add-on and a dedicated number, a few messages out (one long, one
 // with emoji), receipts and a reply from the "handset", and the resulting
-// thread printed with each message's status.
+// thread printed with each message's status. It calls the engine's API
+// with package bench's client (bench.APIClient, bench.WaitReady), as
+// smppbench does.
 //
 // It needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL; scripts/services.sh
 // up starts them) and the binaries in --bin (make build).
@@ -21,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,6 +37,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-sms/switchboard/bench"
 )
 
 const (
@@ -144,13 +147,14 @@ carriers:
 		return err
 	}
 	defer eng.stop()
-	api := &client{base: fmt.Sprintf("http://127.0.0.1:%d", httpPort), token: token[1]}
-	if err := waitReady(ctx, api.base); err != nil {
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	api := bench.NewAPIClient(base, token[1])
+	if err := bench.WaitReady(ctx, base); err != nil {
 		return fmt.Errorf("%w\nengine log:\n%s", err, tail(filepath.Join(dir, "switchboard.log")))
 	}
 
 	step("Settings → SMS → Configure: connect %s", ourNumber)
-	if err := api.do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": ourNumber}, nil); err != nil {
+	if err := api.Do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": ourNumber}, nil); err != nil {
 		return err
 	}
 	var sms struct {
@@ -165,7 +169,7 @@ carriers:
 			} `json:"sending"`
 		} `json:"numbers"`
 	}
-	if err := api.do(ctx, "GET", "/v1/sms", nil, &sms); err != nil {
+	if err := api.Do(ctx, "GET", "/v1/sms", nil, &sms); err != nil {
 		return err
 	}
 	if sms.Number == nil {
@@ -191,7 +195,7 @@ carriers:
 			Segments int    `json:"segments"`
 			Encoding string `json:"encoding"`
 		}
-		if err := api.do(ctx, "POST", "/v1/messages", map[string]any{"to": contact, "text": text}, &resp); err != nil {
+		if err := api.Do(ctx, "POST", "/v1/messages", map[string]any{"to": contact, "text": text}, &resp); err != nil {
 			return err
 		}
 		id := fmt.Sprint(resp.ID)
@@ -318,63 +322,13 @@ func tail(path string) string {
 	return string(b)
 }
 
-func waitReady(ctx context.Context, base string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return errors.New("the engine did not become ready within 30 s")
-}
-
-type client struct{ base, token string }
-
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-func waitStatus(ctx context.Context, api *client, id, want string) error {
+func waitStatus(ctx context.Context, api *bench.APIClient, id, want string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var m struct {
 		Status string `json:"status"`
 	}
 	for time.Now().Before(deadline) {
-		if err := api.do(ctx, "GET", "/v1/messages/"+id, nil, &m); err != nil {
+		if err := api.Do(ctx, "GET", "/v1/messages/"+id, nil, &m); err != nil {
 			return err
 		}
 		if m.Status == want {
@@ -386,7 +340,7 @@ func waitStatus(ctx context.Context, api *client, id, want string) error {
 }
 
 // printThread waits for the reply and prints the conversation.
-func printThread(ctx context.Context, api *client) error {
+func printThread(ctx context.Context, api *bench.APIClient) error {
 	type message struct {
 		Direction string `json:"direction"`
 		Text      string `json:"text"`
@@ -404,7 +358,7 @@ func printThread(ctx context.Context, api *client) error {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if err := api.do(ctx, "GET", "/v1/threads", nil, &threads); err != nil {
+		if err := api.Do(ctx, "GET", "/v1/threads", nil, &threads); err != nil {
 			return err
 		}
 		if len(threads.Threads) > 0 {
@@ -412,7 +366,7 @@ func printThread(ctx context.Context, api *client) error {
 				Messages []message `json:"messages"`
 			}
 			th := threads.Threads[0]
-			if err := api.do(ctx, "GET", fmt.Sprintf("/v1/threads/%v/messages", th.ID), nil, &page); err != nil {
+			if err := api.Do(ctx, "GET", fmt.Sprintf("/v1/threads/%v/messages", th.ID), nil, &page); err != nil {
 				return err
 			}
 			if n := len(page.Messages); n > 0 && page.Messages[n-1].Direction == "in" {

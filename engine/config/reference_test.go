@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 )
 
 // yamlKeys returns the dotted path of every leaf key of t's YAML form
@@ -45,8 +45,8 @@ func yamlKeys(t reflect.Type, prefix string) []string {
 // every key the configuration has, so that a key added to the code is added
 // to the docs too.
 func TestReferenceDocumentsEveryKey(t *testing.T) {
-	ops, err1 := os.ReadFile("../docs/operations.md")
-	car, err2 := os.ReadFile("../docs/carriers.md")
+	ops, err1 := os.ReadFile("../../docs/operations.md")
+	car, err2 := os.ReadFile("../../docs/carriers.md")
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/engine/lease"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
-	"github.com/switchboard-sms/switchboard/lease"
 )
 
 func TestSlotsAcrossOwners(t *testing.T) {

@@ -19,6 +19,10 @@
 // connection drops, the server restarts): it is only a hint to read now.
 // Readers keep their own cursor into the feed, so a lost, duplicated or
 // spurious wake-up costs one read at most, never a change.
+//
+// The package sits under inbox, beside the feed it announces, but neither
+// imports the other: a feed's readers take the hub's Changed as a function
+// (inbox.Store.NewFeed), and the hub knows only a pgx pool.
 package events
 
 import (

@@ -7,6 +7,9 @@
 // (carriers[1].window) and says what is wrong. Secrets are never in the file:
 // a carrier's password and the operator token come from environment
 // variables the file names, so a config can be shown or logged whole.
+//
+// It sits under engine, which runs what it describes; cmd/switchboard loads
+// it for each of its commands and hands it to the engine.
 package config
 
 import (

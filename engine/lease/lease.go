@@ -3,7 +3,8 @@
 // releases it or stops renewing it. The engine uses it so that the binds of
 // a carrier account, summed over every engine process, never exceed what the
 // carrier allows, and so that a dead process's binds move to the others once
-// its leases run out.
+// its leases run out. It sits under engine, the one package that holds
+// binds.
 //
 // A slot is the key <prefix><name>:<i> holding the owner's id, with the
 // lease as its expiry. Every operation on a slot is one Lua script over that

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/switchboard-sms/switchboard/events"
+	"github.com/switchboard-sms/switchboard/inbox/events"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 

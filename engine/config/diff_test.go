@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/switchboard-sms/switchboard/config"
+	"github.com/switchboard-sms/switchboard/engine/config"
 )
 
 func TestDiffSortsChangesByWhatAReloadDoes(t *testing.T) {

@@ -190,7 +190,7 @@ func TestAuthentication(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, c.do("GET", "/v1/sms", cw.token, nil), 200, "")
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond) // real time: the cache entry's 2 s run out (the API has no clock to set)
 	want(t, c.do("GET", "/v1/sms", cw.token, nil), 401, "unauthorized")
 
 	// Without an operator token configured, the operator API is closed.

@@ -96,7 +96,7 @@ func TestConsoleWebhooks(t *testing.T) {
 				t.Fatalf("no attempt of %s was answered 200:\n%s", ev, tb.text(fmt.Sprintf(`#log-%s`, id)))
 			}
 			tb.click(fmt.Sprintf(`button.wh-log-refresh[data-webhook="%s"]`, id))
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond) // one Refresh click per half second
 		}
 	}
 

@@ -143,7 +143,7 @@ func (tb *tab) waitFor(what, expr string) {
 		// A navigation (a redirect of the page itself) destroys the
 		// context the poll runs in: poll again in the new document.
 		if ctx.Err() == nil && navigatedAway(err) {
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // let the new document load before polling it
 			continue
 		}
 		main, _ := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`document.querySelector('main')?.innerText || ''`))
@@ -535,7 +535,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			v := eval[string](tb, `document.querySelector('tr[data-bind] td.window').dataset.inUse`)
 			seen[v] = true
 			busy = busy || v != "0"
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond) // sample the value the page refreshes each second
 		}
 		if len(seen) < 2 || !busy {
 			t.Fatalf("the window in use showed %v: it did not move under load", seen)
@@ -561,12 +561,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 		// The control: the check sees an error the page logs.
 		eval[chromedp.Void](tb, `console.error('control 7f3a')`)
 		tb.waitFor("the control", `true`)
-		for deadline := time.Now().Add(2 * time.Second); !strings.Contains(strings.Join(tb.problems(), " "), "control 7f3a"); {
-			if time.Now().After(deadline) {
-				t.Fatal("the check of the page's problems does not see a logged error")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testenv.Eventually(t, "the check of the page's problems to see a logged error", func() bool {
+			return strings.Contains(strings.Join(tb.problems(), " "), "control 7f3a")
+		})
 	})
 }
 
@@ -688,7 +685,7 @@ func TestConsoleScreenshots(t *testing.T) {
 			} else if _, err := sim.InjectMO(ctx, smscsim.MO{From: c.contact, To: number, Text: l.text}); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(30 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // the lines get distinct, increasing times, as in a real conversation
 		}
 	}
 	docs := filepath.Join("..", "docs")
@@ -722,7 +719,7 @@ func TestConsoleScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	te.dispatcher.Kick()
-	time.Sleep(9 * time.Second) // a few seconds of history in the charts
+	time.Sleep(9 * time.Second) // real time: a few seconds of history in the charts
 	tb.waitFor("a busy window", `[...document.querySelectorAll('td.window')].some(td => td.dataset.inUse !== '0')`)
 	shot(t, tb, filepath.Join(docs, "binds.png"))
 

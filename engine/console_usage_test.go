@@ -327,7 +327,7 @@ func TestConsoleUsage(t *testing.T) {
 				t.Fatalf("Refresh never showed the new reply: %s received", attr("#usage-total-in", "data-messages"))
 			}
 			tb.click("#usage-refresh")
-			time.Sleep(500 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond) // one Refresh click per half second
 		}
 	})
 	if p := tb.problems(); len(p) > 0 {

@@ -67,7 +67,7 @@ func TestFairnessCampaignsQueuedInTurn(t *testing.T) {
 			}
 		}
 		te.dispatcher.Kick()
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // the next campaign is queued while this one sends
 	}
 	testenv.Eventually(t, "every message at the carrier", func() bool { return sim.Stats().Accepted >= 120 })
 	sim.Close()

@@ -343,7 +343,8 @@ log: `+logPath)
 	rs.Stop()
 	down := time.Now()
 	// Submits written before the outage may still be answered; nothing is
-	// granted after it.
+	// granted after it. Real time both: half a second for the answers in
+	// flight, then 3 s in which a grant made without Redis would show.
 	time.Sleep(500 * time.Millisecond)
 	during := sim.Stats().Accepted
 	time.Sleep(3 * time.Second)

@@ -80,14 +80,15 @@ func TestFaultPostgresRestart(t *testing.T) {
 					mu.Unlock()
 				case 503:
 					unavailable.Add(1)
-					time.Sleep(20 * time.Millisecond)
+					time.Sleep(20 * time.Millisecond) // a client backs off a little on 503
 				default:
 					other.Add(1)
 				}
 			}
 		}()
 	}
-	time.Sleep(time.Second)
+	nAccepted := func() int { mu.Lock(); defer mu.Unlock(); return len(accepted) }
+	testenv.Eventually(t, "the load to be under way", func() bool { return nAccepted() >= 50 })
 	pg.Stop()
 	down := time.Now()
 	// Replies during the outage: the engine cannot commit them, so it must
@@ -100,11 +101,13 @@ func TestFaultPostgresRestart(t *testing.T) {
 		}
 		moStatuses = append(moStatuses, fmt.Sprint(sts))
 	}
-	time.Sleep(2 * time.Second)
+	testenv.Eventually(t, "the API to answer 503 while the database is down", func() bool { return unavailable.Load() > 0 })
+	time.Sleep(time.Until(down.Add(2 * time.Second))) // real time: the outage lasts 2 s, long enough for pools and retries to notice
 	during := unavailable.Load()
 	pg.Start()
 	outage := time.Since(down)
-	time.Sleep(time.Second)
+	before := nAccepted()
+	testenv.Eventually(t, "the API to accept messages again", func() bool { return nAccepted() >= before+50 })
 	close(stop)
 	wg.Wait()
 	mu.Lock()

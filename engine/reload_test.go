@@ -136,7 +136,7 @@ log: `+logPath)
 		if size, inUse := windowOf(te); size != 20 || inUse > 20 {
 			t.Fatalf("after the shrink to 20: window %d, %d outstanding", size, inUse)
 		}
-		time.Sleep(25 * time.Millisecond)
+		time.Sleep(25 * time.Millisecond) // the bound holds over half a second of sending, sampled
 	}
 	if acc := sim.Stats().Accepted; acc >= total-300 {
 		t.Fatalf("the load ran out too soon for the test (%d accepted)", acc)
@@ -144,7 +144,7 @@ log: `+logPath)
 
 	halvedAt := reload(200, 100)
 	testenv.Eventually(t, "the window at 200", func() bool { size, _ := windowOf(te); return size == 200 })
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond) // real time: seconds of sending at 100 TPS, measured below
 	restoredAt := reload(200, 200)
 
 	// An invalid file: the reload fails with the field, nothing changes.

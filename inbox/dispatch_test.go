@@ -71,7 +71,7 @@ func TestClaimOrderPerThread(t *testing.T) {
 	if c := e.claim("d", 10, time.Minute); len(c) != 0 {
 		t.Fatalf("claimed %v while m1 waits to be retried", ids(c))
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // real time: claims compare not-before with PostgreSQL's now()
 	c = e.claim("d", 10, time.Minute)
 	if len(c) != 1 || c[0].ID != m1 || c[0].Attempts != 2 {
 		t.Fatalf("after not-before: %+v", c)
@@ -157,7 +157,7 @@ func TestCrashedClaimerLeaseComesBack(t *testing.T) {
 	if c := e.claim("survivor", 10, time.Minute); len(c) != 0 {
 		t.Fatal("claimed under a live lease")
 	}
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond) // real time: the 150 ms lease expires by PostgreSQL's now()
 	c = e.claim("survivor", 10, time.Minute)
 	if len(c) != 1 || c[0].ID != id || c[0].Attempts != 2 || !c[0].Submitted[0] || c[0].Submitted[1] {
 		t.Fatalf("after lease expiry: %+v", c)
@@ -445,7 +445,7 @@ func TestThreadOrderUnderConcurrency(t *testing.T) {
 						}
 					default:
 					}
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // an idle claimer polls the queue, as a dispatcher does
 				}
 			}
 		}()

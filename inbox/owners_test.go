@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
 func (e *env) takeOver(owner, instance string) inbox.DeadClaims {
@@ -525,14 +526,9 @@ func TestTakeOverRace(t *testing.T) {
 		_, err := e.s.TakeOverInstance(e.ctx, "second", "shared-id")
 		done <- err
 	}()
-	// Wait until the second waits for the first's row lock.
-	deadline := time.Now().Add(10 * time.Second)
-	for e.count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the second take-over never waited for the first")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the second take-over to wait for the first's row lock", func() bool {
+		return e.count(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) > 0
+	})
 	ok(t, tx.Commit(e.ctx))
 	if err := <-done; !errors.Is(err, inbox.ErrOwnerSuperseded) {
 		t.Fatalf("second take-over: %v", err)

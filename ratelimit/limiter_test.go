@@ -48,7 +48,8 @@ func TestBurstThenRefuse(t *testing.T) {
 	if r.Reset <= 0 || r.Reset > time.Second+10*time.Millisecond {
 		t.Errorf("reset %v, want within (0, 1s]", r.Reset)
 	}
-	// It refills at 5 a second: a unit is back after RetryAfter.
+	// It refills at 5 a second: a unit is back after RetryAfter (real time:
+	// the script reads Redis's clock).
 	time.Sleep(r.RetryAfter + 5*time.Millisecond)
 	if r := l.Take(ctx, k, 5, 1); r.Granted != 1 {
 		t.Fatalf("after RetryAfter: %+v", r)
@@ -144,7 +145,7 @@ func TestTwoLimitersShareTheRate(t *testing.T) {
 						stamps = append(stamps, now)
 						mu.Unlock()
 					} else {
-						time.Sleep(time.Millisecond)
+						time.Sleep(time.Millisecond) // refused: try again shortly, as a busy client would
 					}
 				}
 			})

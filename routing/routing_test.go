@@ -552,7 +552,7 @@ func TestDispatchLeavesMessagesToProcessesWithBinds(t *testing.T) {
 	down := &downPool{}
 	store := newMemStore(out(1, "x"))
 	runDispatcher(t, store, &instant{}, &routing.Carrier{Name: "sim", Submitter: down})
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // real time: dispatch rounds in which a wrong claim would show
 	store.mu.Lock()
 	queued, leased := len(store.queue), len(store.leased)
 	store.mu.Unlock()

@@ -202,7 +202,7 @@ func TestSessionWaitForSlotHonoursContext(t *testing.T) {
 		t.Fatalf("got %v, want the context's error with nothing sent", err)
 	}
 	srv.Release()
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // real time: a submit wrongly sent once the slot frees would arrive now
 	if n := srv.Stats().Submits; n != 1 {
 		t.Fatalf("server received %d submits, want 1", n)
 	}
@@ -339,7 +339,7 @@ func TestSessionBadCredentialsStopRetrying(t *testing.T) {
 	if s.State() != smpp.SessionRefused {
 		t.Fatalf("state %v", s.State())
 	}
-	time.Sleep(100 * time.Millisecond) // ten backoffs' worth
+	time.Sleep(100 * time.Millisecond) // real time: ten 10 ms backoffs' worth, for a wrong retry to show
 	if n := srv.Stats().BindsRefused; n != 1 {
 		t.Fatalf("%d bind attempts refused, want 1 (no retry)", n)
 	}
@@ -578,7 +578,7 @@ func TestSessionCloseUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(100 * time.Millisecond)
+	testenv.Eventually(t, "the load to be under way", func() bool { return ok.Load() >= 100 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Close(ctx); err != nil {

@@ -78,6 +78,7 @@ func TestTuneWindow(t *testing.T) {
 		return smpp.StatusOK
 	})
 	submit(1) // waits: 16 outstanding, window 4
+	// Real time: a submit wrongly let through would arrive now.
 	time.Sleep(50 * time.Millisecond)
 	if got := srv.Stats().Submits; got != 16 {
 		t.Fatalf("a submit went out while 16 were outstanding on a window of 4 (%d submits)", got)

@@ -55,7 +55,7 @@ func TestMute(t *testing.T) {
 	c.Send(msg("1", "2", 0, "x"))
 	c.Send(&smpp.EnquireLink{})
 	c.ExpectNothing(200 * time.Millisecond)
-	time.Sleep(150 * time.Millisecond)
+	time.Sleep(150 * time.Millisecond) // real time: the 300 ms mute runs out
 	seq := c.Send(msg("1", "2", 0, "x"))
 	if st, _ := c.SubmitResp(seq); st != smpp.StatusOK {
 		t.Fatal(st)
@@ -71,7 +71,7 @@ func TestMute(t *testing.T) {
 	const n = 24
 	for range n {
 		c2.Send(msg("1", "2", 0, "x"))
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // spread over two 600 ms cycles, muted half the time
 	}
 	answered := 0
 	for {

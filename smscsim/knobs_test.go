@@ -247,7 +247,7 @@ func TestRateRefills(t *testing.T) {
 	if n := burst(); n != 4 {
 		t.Fatalf("first burst: %d accepted", n)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // real time: the simulator's one-second window moves on
 	if n := burst(); n != 4 {
 		t.Fatalf("second burst: %d accepted", n)
 	}

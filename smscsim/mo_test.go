@@ -222,7 +222,7 @@ func TestLoopback(t *testing.T) {
 	if want := []string{"ping", longUCS2}; !slices.Equal(got, want) || evs[(i+1)%len(evs)].src != "+447700900151" {
 		t.Fatalf("reassembled %q", got)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // real time: past the loopback delay, a wrong loopback would have arrived
 	if n := len(in.wait(t, 0)); n != 1+len(parts) {
 		t.Fatalf("%d deliver_sm: a number outside the set looped back", n)
 	}
@@ -316,7 +316,7 @@ func TestMOGeneratorTexts(t *testing.T) {
 	s := start(t, oneAccount(func(a *smscsim.AccountConfig) {
 		a.MO = smscsim.MOConfig{Rate: 50, From: []string{"447700900001"}, To: []string{"14155550100"}, TextsFile: path}
 	}))
-	time.Sleep(100 * time.Millisecond)
+	waitStats(t, s, "an MO skipped for want of a receiver", func(smscsim.Stats) bool { return report(t, s, "acme").MOSkipped > 0 })
 	if ar := report(t, s, "acme"); ar.MOSkipped == 0 || ar.MOSent != 0 {
 		t.Fatalf("without a receiver: skipped %d sent %d", ar.MOSkipped, ar.MOSent)
 	}

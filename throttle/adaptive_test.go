@@ -58,6 +58,7 @@ func TestAdaptive(t *testing.T) {
 
 	// Recovery: with a 300 ms recovery, a cut to half is gone after 150 ms
 	// (linearly: how far along it is depends on how fast this test runs).
+	// Real time: recovery runs on Redis's clock.
 	lr, _, _ := newLimiter(t, throttle.Config{Adaptive: throttle.Adaptive{Recovery: 300 * time.Millisecond}})
 	if r, err := lr.Throttled(ctx, "carrierT", "+4", lim); err != nil || r != 5 {
 		t.Fatalf("cut: %v, %v", r, err)

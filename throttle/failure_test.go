@@ -112,10 +112,12 @@ func TestFailClosedRedisRestart(t *testing.T) {
 		return k
 	}
 
-	time.Sleep(2 * time.Second)
+	time.Sleep(2 * time.Second) // real time: two seconds of granting, counted below
 	tStop := time.Now()
 	srv.Stop()
-	time.Sleep(500 * time.Millisecond)
+	// Down for half a second at least, and long enough for a Take to fail.
+	testenv.Eventually(t, "the limiter to see Redis down", func() bool { return !l.Healthy() })
+	time.Sleep(time.Until(tStop.Add(500 * time.Millisecond)))
 	downHealthy := l.Healthy()
 	downStats := l.Stats()
 	tStart := time.Now()
@@ -128,7 +130,7 @@ func TestFailClosedRedisRestart(t *testing.T) {
 		}
 	}
 	if !resumed.IsZero() {
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // real time: a window's worth of grants after the restart, for the limits checked below
 	}
 	close(stop)
 	wg.Wait()

@@ -173,6 +173,8 @@ func TestGuaranteeRandomTraffic(t *testing.T) {
 								return
 							}
 						}
+						// A sender's pace: random, or as soon as the
+						// shortest Wait says there is room.
 						if rng.IntN(2) == 0 {
 							time.Sleep(time.Duration(rng.IntN(10)) * time.Millisecond)
 						} else {

@@ -129,7 +129,7 @@ func TestSlidingOnRealRedis(t *testing.T) {
 		t.Fatalf("no wants on a full account: %+v", r4)
 	}
 
-	// After the wait, room again.
+	// After the wait, room again. Real time: the script reads Redis's clock.
 	time.Sleep(r2.Grants[0].Wait)
 	if r5 := take(t, l, "carrierA", big, num); r5.Grants[0].N != 3 {
 		t.Fatalf("after the wait: %+v", r5)
@@ -145,7 +145,7 @@ func TestBucketModeOnRealRedis(t *testing.T) {
 	if g := r.Grants[0]; g.N != 3 || g.Wait != 100*time.Millisecond {
 		t.Fatalf("first take: %+v", r)
 	}
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond) // real time: the bucket refills by Redis's clock
 	r2 := take(t, l, "carrierB", big, num)
 	el := r2.Now.Sub(r.Now)
 	if want := min(3, int(el/(100*time.Millisecond))); r2.Grants[0].N != want {

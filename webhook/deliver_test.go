@@ -419,7 +419,7 @@ func TestDeleteLeavesNoRows(t *testing.T) {
 			}
 			f.store.AppendInbound(f.ctx, []inbox.Inbound{{Carrier: "sim", From: fmt.Sprintf("+1646777%04d", i%10000),
 				To: f.num.E164, Body: "hi", Encoding: "GSM7"}})
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // a steady stream of replies
 		}
 	}()
 	testenv.Eventually(t, "rows written", func() bool {
@@ -447,7 +447,7 @@ func TestLeasePassesOver(t *testing.T) {
 	a, stopA := f.deliverer("a")
 	testenv.Eventually(t, "a holds the endpoint", func() bool { return a.Stats().Endpoints == 1 })
 	b, _ := f.deliverer("b")
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // real time: several of b's 50 ms polls, in which it would wrongly take it
 	if b.Stats().Endpoints != 0 {
 		t.Fatal("b took an endpoint a holds")
 	}

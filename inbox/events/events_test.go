@@ -25,16 +25,16 @@ func newHub(t *testing.T, pool *pgxpool.Pool, cfg events.Config) *events.Hub {
 	return h
 }
 
-// waitListening waits until a hub's listener is up.
+// waitListening waits until a hub's listener is up and the wake-up it sends
+// on coming up has reached the readers, so a Changed taken afterwards is
+// closed only by a later wake-up (the hubs in these tests poll hourly or
+// not at all before then).
 func waitListening(t *testing.T, h *events.Hub) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !h.Stats().Listening {
-		if time.Now().After(deadline) {
-			t.Fatal("the listener did not come up")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the listener to come up and wake the readers", func() bool {
+		st := h.Stats()
+		return st.Listening && st.Wakeups >= 1
+	})
 }
 
 // TestNotifyWakesOtherProcesses: a Notify in one process wakes the readers
@@ -48,7 +48,9 @@ func TestNotifyWakesOtherProcesses(t *testing.T) {
 	waitListening(t, b)
 	var worst time.Duration
 	for range 5 {
-		time.Sleep(60 * time.Millisecond) // past b's wake interval
+		// Real time: past b's 50 ms wake interval, so the delay measured
+		// is the notification's alone.
+		time.Sleep(60 * time.Millisecond)
 		ch := b.Changed()
 		start := time.Now()
 		a.Notify()
@@ -74,16 +76,13 @@ func TestNotifyCoalesces(t *testing.T) {
 	start := time.Now()
 	for time.Since(start) < 200*time.Millisecond {
 		a.Notify()
-		time.Sleep(100 * time.Microsecond)
+		time.Sleep(100 * time.Microsecond) // a burst spread over real time, across several intervals
 	}
 	// On a busy machine the first pg_notify may take a while: wait for it,
 	// then for the interval's worth of stragglers. What matters is the
 	// upper bound: thousands of Notify calls made a handful of notifications.
-	deadline := time.Now().Add(5 * time.Second)
-	for a.Stats().Sent == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(150 * time.Millisecond)
+	testenv.Eventually(t, "the first notification", func() bool { return a.Stats().Sent > 0 })
+	time.Sleep(150 * time.Millisecond) // real time: a straggler is sent one interval late
 	if sent := a.Stats().Sent; sent < 1 || sent > 7 {
 		t.Fatalf("%d notifications for a 200 ms burst at a 50 ms interval", sent)
 	}
@@ -126,14 +125,12 @@ func TestListenerReconnects(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no wake-up after the reconnect; stats %+v", h.Stats())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.Stats().Reconnects == 0 || !h.Stats().Listening {
-		if time.Now().After(deadline) {
-			t.Fatalf("did not reconnect: %+v", h.Stats())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(60 * time.Millisecond)
+	// Listening again, and the reconnect's wake-up (the second) has reached
+	// the readers: the next Changed is closed only by the notification.
+	testenv.Eventually(t, "the reconnect and its wake-up", func() bool {
+		st := h.Stats()
+		return st.Reconnects >= 1 && st.Listening && st.Wakeups >= 2
+	})
 	ch = h.Changed()
 	if _, err := pool.Exec(ctx, `SELECT pg_notify('sb_changes', '')`); err != nil {
 		t.Fatal(err)
@@ -152,7 +149,7 @@ func TestIdleCheck(t *testing.T) {
 	pool := testenv.OpenPool(t, url, 0)
 	h := newHub(t, pool, events.Config{PollInterval: time.Hour, IdleCheck: 30 * time.Millisecond})
 	waitListening(t, h)
-	time.Sleep(200 * time.Millisecond) // several idle checks
+	time.Sleep(200 * time.Millisecond) // real time: several 30 ms idle checks (pings) go by
 	ch := h.Changed()
 	if _, err := pool.Exec(context.Background(), `SELECT pg_notify('sb_changes', '')`); err != nil {
 		t.Fatal(err)

@@ -562,7 +562,7 @@ func TestMute(t *testing.T) {
 	c.Send(&smpp.EnquireLink{})
 	c.Send(submitSM("447700900001", 0))
 	c.ExpectNothing(150 * time.Millisecond)
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // real time: the 300 ms mute runs out (the Core has no clock to set)
 	// After the mute, answers resume; what arrived meanwhile was dropped.
 	c.Expect(smpp.EnquireLinkRespID, smpp.StatusOK, c.Send(&smpp.EnquireLink{}))
 	if st := s.Stats(); st.EnquireLinks != 1 || st.Submits != 0 {
@@ -626,7 +626,7 @@ func TestServerEnquireLink(t *testing.T) {
 		}
 		c.Write(&smpp.EnquireLinkResp{}, smpp.StatusOK, h.Sequence)
 	}
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond) // real time: a response wrongly taken as unknown would be counted now
 	if st := s.Stats(); st.UnknownResponses != 0 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -494,10 +494,13 @@ func TestEndpointsShareTheFeed(t *testing.T) {
 	if _, unverified, _ := second.Stats(); unverified != 0 {
 		t.Fatalf("%d deliveries did not verify", unverified)
 	}
-	// Connections are kept alive: a few more than Concurrency to each
-	// receiver at most (see NewTransport), not one per event.
-	if a, b := f.recv.Conns(), second.Conns(); a > 2*webhook.DefaultConcurrency || b > 2*webhook.DefaultConcurrency {
-		t.Fatalf("%d and %d connections for 300 events each", a, b)
+	// Connections are kept alive, not one per event. About Concurrency to
+	// each receiver on a quiet machine; a loaded one (CI under -race saw
+	// 76) dials more while requests overlap the dials and the spares over
+	// NewTransport's idle limit close, so the bound is half the events: an
+	// attempt that did not reuse connections would open 300.
+	if a, b := f.recv.Conns(), second.Conns(); a >= 150 || b >= 150 {
+		t.Fatalf("%d and %d connections for 300 events each: not kept alive", a, b)
 	}
 	// One read for both (and one of its own for an endpoint whose cursor
 	// is before the window's start), however often they asked.

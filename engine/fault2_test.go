@@ -52,9 +52,9 @@ func enqueueLoad(t *testing.T, s *inbox.Store, ws inbox.WorkspaceID, tag string,
 func waitAllFinal(t *testing.T, te *testEngine, within time.Duration) map[inbox.Status]int {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(within)
-	for {
-		counts := map[inbox.Status]int{}
+	var counts map[inbox.Status]int
+	testenv.Wait(t, within, "every outbound message to be final", func() bool {
+		counts = map[inbox.Status]int{}
 		rows, err := te.db.Query(ctx, `SELECT status, count(*) FROM messages WHERE direction = 'out' GROUP BY status`)
 		if err == nil {
 			for rows.Next() {
@@ -66,14 +66,9 @@ func waitAllFinal(t *testing.T, te *testEngine, within time.Duration) map[inbox.
 			rows.Close()
 		}
 		open := counts[inbox.StatusQueued] + counts[inbox.StatusSending] + counts[inbox.StatusSubmitted]
-		if err == nil && open == 0 {
-			return counts
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("messages not final after %v: %v", within, counts)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil && open == 0
+	}, func() string { return fmt.Sprintf("messages not final after %v: %v", within, counts) })
+	return counts
 }
 
 // simTexts counts how often each text reached the carrier, and the order in

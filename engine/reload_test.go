@@ -27,13 +27,9 @@ func startEngineLogged(t *testing.T, cfg *config.Config, logs *testenv.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	te := &testEngine{Engine: e, cancel: cancel, done: make(chan error, 1), dbURL: cfg.Postgres.URL}
 	go func() { te.done <- e.Run(ctx) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for e.Ready(context.Background()) != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("engine not ready: %v\n%s", e.Ready(context.Background()), tail(logs.String(), 30))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Wait(t, 15*time.Second, "the engine to be ready", func() bool { return e.Ready(context.Background()) == nil }, func() string {
+		return fmt.Sprintf("engine not ready: %v\n%s", e.Ready(context.Background()), tail(logs.String(), 30))
+	})
 	te.url = "http://" + e.listener.Addr().String()
 	t.Cleanup(te.stop)
 	return te

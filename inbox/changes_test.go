@@ -263,19 +263,22 @@ func TestChangesLogPages(t *testing.T) {
 	// Pages of 2 log rows: the first two pages list only superseded entries.
 	var got []inbox.MessageID
 	after := start
-	deadline := time.Now().Add(15 * time.Second)
-	for len(got) < 5 && time.Now().Before(deadline) {
-		cs, err := e.s.Changes(e.ctx, ws, after, 2)
-		ok(t, err)
-		if len(cs) == 0 {
-			time.Sleep(20 * time.Millisecond) // another test's transaction holds the horizon
-			continue
+	testenv.Wait(t, 15*time.Second, "the five messages in pages of 2", func() bool {
+		for len(got) < 5 { // pages that are not empty are read at once
+			cs, err := e.s.Changes(e.ctx, ws, after, 2)
+			ok(t, err)
+			if len(cs) == 0 {
+				return false // another test's transaction holds the horizon
+			}
+			for _, c := range cs {
+				got = append(got, c.Message)
+			}
+			after = cs[len(cs)-1].Cursor
 		}
-		for _, c := range cs {
-			got = append(got, c.Message)
-		}
-		after = cs[len(cs)-1].Cursor
-	}
+		return true
+	}, func() string {
+		return fmt.Sprintf("feed %v, want each message once at its latest change %v", got, ids)
+	})
 	if fmt.Sprint(got) != fmt.Sprint(ids) {
 		t.Fatalf("feed %v, want each message once at its latest change %v", got, ids)
 	}
@@ -292,18 +295,22 @@ func TestChangesLogPages(t *testing.T) {
 	ok(t, err)
 	ok(t, tx.Commit(e.ctx))
 	got = got[:0]
-	deadline = time.Now().Add(15 * time.Second)
-	for len(got) < 3 && time.Now().Before(deadline) {
-		cs, err := e.s.Changes(e.ctx, ws, after, 1)
-		ok(t, err)
-		if len(cs) == 0 {
-			time.Sleep(20 * time.Millisecond)
-			continue
+	want := []inbox.MessageID{a, b, c}
+	testenv.Wait(t, 15*time.Second, "the transaction's three messages in pages of 1", func() bool {
+		for len(got) < 3 { // pages that are not empty are read at once
+			cs, err := e.s.Changes(e.ctx, ws, after, 1)
+			ok(t, err)
+			if len(cs) == 0 {
+				return false
+			}
+			got = append(got, cs[0].Message)
+			after = cs[0].Cursor
 		}
-		got = append(got, cs[0].Message)
-		after = cs[0].Cursor
-	}
-	if want := []inbox.MessageID{a, b, c}; fmt.Sprint(got) != fmt.Sprint(want) {
+		return true
+	}, func() string {
+		return fmt.Sprintf("one transaction over two log rows, pages of 1: %v, want %v", got, want)
+	})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("one transaction over two log rows, pages of 1: %v, want %v", got, want)
 	}
 

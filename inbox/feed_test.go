@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-sms/switchboard/inbox"
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
 // wakes stands for events.Hub: Changed returns a channel that fire closes.
@@ -36,19 +37,19 @@ func (w *wakes) fire() {
 func (e *env) feedRead(f *inbox.Feed, ws inbox.WorkspaceID, after string, limit, n int) ([]inbox.Change, string) {
 	e.t.Helper()
 	var all []inbox.Change
-	deadline := time.Now().Add(15 * time.Second)
-	for len(all) < n {
-		cs, err := f.Changes(e.ctx, ws, after, limit)
-		ok(e.t, err)
-		if len(cs) > 0 {
+	testenv.Wait(e.t, 15*time.Second, fmt.Sprintf("%d changes of the feed", n), func() bool {
+		for len(all) < n { // pages that are not empty are read at once
+			cs, err := f.Changes(e.ctx, ws, after, limit)
+			ok(e.t, err)
+			if len(cs) == 0 {
+				return false
+			}
 			all, after = append(all, cs...), cs[len(cs)-1].Cursor
-			continue
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("feed: %d of %d changes after 15 s: %s; %s", len(all), n, describe(all), e.horizonHolders())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true
+	}, func() string {
+		return fmt.Sprintf("feed: %d of %d changes after 15 s: %s; %s", len(all), n, describe(all), e.horizonHolders())
+	})
 	return all, after
 }
 

@@ -57,18 +57,16 @@ func (e *env) registered() []string {
 // something, for at most 10 s.
 func (e *env) untilReleased(staleAfter time.Duration) inbox.DeadClaims {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		dc, err := e.s.ReleaseDeadClaims(e.ctx, staleAfter)
+	var dc inbox.DeadClaims
+	testenv.Wait(e.t, 10*time.Second, "an owner to go stale", func() bool {
+		var err error
+		dc, err = e.s.ReleaseDeadClaims(e.ctx, staleAfter)
 		ok(e.t, err)
-		if len(dc.Owners) > 0 {
-			return dc
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("no owner went stale after %v in 10 s: %v", staleAfter, e.registered())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(dc.Owners) > 0
+	}, func() string {
+		return fmt.Sprintf("no owner went stale after %v in 10 s: %v", staleAfter, e.registered())
+	})
+	return dc
 }
 
 // keepAlive stands for heartbeats that never miss, whatever the load of the

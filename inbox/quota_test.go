@@ -290,10 +290,10 @@ func TestQuotaThresholdEventsOnce(t *testing.T) {
 	// The feed shows a change once the transactions running when it was
 	// written have ended (Store.Changes): wait for the two.
 	var evs []*inbox.QuotaEvent
-	deadline := time.Now().Add(15 * time.Second)
-	for evs = quotaEvents(ws, start); len(evs) < 2 && time.Now().Before(deadline); evs = quotaEvents(ws, start) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Wait(t, 15*time.Second, "the two quota events", func() bool {
+		evs = quotaEvents(ws, start)
+		return len(evs) >= 2
+	}, func() string { return fmt.Sprintf("events %+v; %s", evs, e.horizonHolders()) })
 	if len(evs) != 2 {
 		t.Fatalf("events %+v; %s", evs, e.horizonHolders())
 	}

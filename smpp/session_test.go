@@ -71,24 +71,20 @@ func msg(to string) *smpp.SubmitSM {
 func checkNoLeaks(t *testing.T) {
 	t.Helper()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		var leaks []string
+		testenv.Wait(t, 5*time.Second, "the smpp goroutines to end", func() bool {
 			buf := make([]byte, 1<<20)
 			n := runtime.Stack(buf, true)
-			var leaks []string
+			leaks = nil
 			for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 				if strings.Contains(g, "smpp.(*conn)") || strings.Contains(g, "smpp.(*Session)") {
 					leaks = append(leaks, g)
 				}
 			}
-			if len(leaks) == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d goroutines leaked:\n%s", len(leaks), strings.Join(leaks, "\n\n"))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return len(leaks) == 0
+		}, func() string {
+			return fmt.Sprintf("%d goroutines leaked:\n%s", len(leaks), strings.Join(leaks, "\n\n"))
+		})
 	})
 }
 

@@ -2,6 +2,7 @@ package smpp_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,11 +51,9 @@ func TestTuneWindow(t *testing.T) {
 	}
 	// At once: well before the held requests' 5 s response timeout frees
 	// their slots.
-	for deadline := time.Now().Add(2 * time.Second); srv.Stats().Submits != 16; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the grown window did not take the 6 waiting submits (%d submits)", srv.Stats().Submits)
-		}
-	}
+	testenv.Wait(t, 2*time.Second, "16 submits", func() bool { return srv.Stats().Submits == 16 }, func() string {
+		return fmt.Sprintf("the grown window did not take the 6 waiting submits (%d submits)", srv.Stats().Submits)
+	})
 	if s.Config().Window != 16 {
 		t.Fatalf("Config().Window = %d, want 16", s.Config().Window)
 	}

@@ -3,6 +3,7 @@ package smscsim_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smscsim"
 )
@@ -206,19 +208,15 @@ func TestSlidingOldestLeaves(t *testing.T) {
 		t.Fatalf("first two: %v", sts)
 	}
 	refused := 0
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.Wait(t, 15*time.Second, "the third submit to be accepted", func() bool {
 		if st := c.submitAll(p)[0]; st == smpp.StatusOK {
-			break
+			return true
 		} else if st != smpp.StatusTHROTTLED {
 			t.Fatalf("poll: %v", st)
 		}
 		refused++
-		if time.Now().After(deadline) {
-			t.Fatalf("still refused after %d polls", refused)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	}, func() string { return fmt.Sprintf("still refused after %d polls", refused) })
 	if refused == 0 {
 		t.Fatal("the third was accepted at once")
 	}

@@ -160,21 +160,15 @@ log: `+logPath)
 // failing the test after within.
 func waitFinal(t *testing.T, db *pgxpool.Pool, within time.Duration, after func()) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var open int
+	testenv.Wait(t, within, "every outbound message to be final", func() bool {
 		if after != nil {
 			after()
 		}
-		var open int
+		open = 0
 		db.QueryRow(context.Background(), `SELECT count(*) FROM messages WHERE direction = 'out' AND status NOT IN ('delivered','failed','expired','rejected')`).Scan(&open)
-		if open == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d messages not final %v after the fault", open, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return open == 0
+	}, func() string { return fmt.Sprintf("%d messages not final %v after the fault", open, within) })
 }
 
 // lostAndDuplicated counts, in the simulator's log, the n texts of format

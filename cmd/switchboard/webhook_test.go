@@ -115,23 +115,17 @@ func TestWebhooksSurviveKill9(t *testing.T) {
 		}
 		return seq
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	done := 0
+	testenv.Wait(t, 90*time.Second, "every message's delivered status", func() bool {
 		seq := final()
-		done := 0
+		done = 0
 		for id := range want {
 			if s := seq[id]; len(s) > 0 && s[len(s)-1] == "delivered" {
 				done++
 			}
 		}
-		if done == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages' delivered status arrived", done, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return done == n
+	}, func() string { return fmt.Sprintf("%d of %d messages' delivered status arrived", done, n) })
 	rank := map[string]int{"submitted": 1, "delivered": 2, "failed": 2, "expired": 2}
 	for id, s := range final() {
 		if !want[id] {

@@ -14,13 +14,29 @@ import (
 )
 
 // Eventually waits up to 15 s for cond, polling every 20 ms; it fails the
-// test naming what it waited for.
+// test naming what it waited for. It is Wait with a 15 s timeout and no
+// diagnostic.
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	Wait(t, 15*time.Second, what, cond, nil)
+}
+
+// Wait calls cond on the calling goroutine until it returns true: at once,
+// then after each 20 ms sleep. When cond returns false and timeout has passed
+// since Wait was called, Wait fails the test with t.Fatalf: "timed out after
+// <timeout> waiting for <what>", followed by ": " and diag's text when diag
+// is not nil. diag is called only then, once, after that last call of cond,
+// to describe the state waited on. cond may itself fail the test.
+func Wait(t testing.TB, timeout time.Duration, what string, cond func() bool, diag func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			var d string
+			if diag != nil {
+				d = ": " + diag()
+			}
+			t.Fatalf("timed out after %v waiting for %s%s", timeout, what, d)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

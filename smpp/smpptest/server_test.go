@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 	"github.com/switchboard-sms/switchboard/smpp"
 	"github.com/switchboard-sms/switchboard/smpp/smpptest"
 )
@@ -777,14 +778,10 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	}
 	// Close has waited for every goroutine; one may still be returning from
 	// its last deferred call, so allow it a moment (as goleak does).
-	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
-		leaked := smpptest.LeakedGoroutines(pkgPath)
-		if len(leaked) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after Close:\n%s", strings.Join(leaked, "\n\n"))
-		}
-	}
+	var leaked []string
+	testenv.Wait(t, time.Second, "the server's goroutines to end", func() bool {
+		leaked = smpptest.LeakedGoroutines(pkgPath)
+		return len(leaked) == 0
+	}, func() string { return "after Close:\n" + strings.Join(leaked, "\n\n") })
 	_ = s.Close() // a second Close is harmless
 }

@@ -354,7 +354,7 @@ func (s *Store) RecordSubmits(ctx context.Context, results []SubmitResult) ([]er
 		}
 	}
 	err := retry(ctx, func() error {
-		return s.queryPlanned(ctx, perCallPlan, recordSubmitsSQL, []any{ord, msg, seg, raw, key, outcome, code, reason, parts}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, planFor(len(ord)), recordSubmitsSQL, []any{ord, msg, seg, raw, key, outcome, code, reason, parts}, func(rows pgx.Rows) error {
 			var i int32
 			var c string
 			if err := rows.Scan(&i, &c); err != nil {
@@ -576,7 +576,7 @@ func (s *Store) Requeue(ctx context.Context, owner string, reqs []Requeue) ([]er
 		ord[i], ids[i], nb[i], reason[i], code[i] = int32(i), int64(r.ID), r.NotBefore, r.Reason, int32(r.CarrierError)
 	}
 	err := retry(ctx, func() error {
-		return s.queryPlanned(ctx, perCallPlan, requeueSQL, []any{owner, ord, ids, nb, reason, code}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, planFor(len(ord)), requeueSQL, []any{owner, ord, ids, nb, reason, code}, func(rows pgx.Rows) error {
 			var i int32
 			var c string
 			if err := rows.Scan(&i, &c); err != nil {

@@ -79,7 +79,8 @@
 // failure. The batch operations — Enqueue, Claim, RecordSubmits, Requeue,
 // ApplyReceipts, AppendInbound, StoreInboundParts — do one round trip per
 // call whatever the batch size, using unnest() over array parameters, and
-// are planned per call (see perCallPlan). Results are per item: a refused
+// are planned per call when large and run on a cached generic plan when
+// small (see planFor). Results are per item: a refused
 // item gets its own error and does not affect the others; the error return
 // is for the database, in which case nothing of the batch was written.
 //

@@ -213,7 +213,7 @@ func (s *Store) insertBatch(ctx context.Context, reqs []OutboundRequest, b *enqu
 		var bounced []WorkspaceID
 		err := retry(ctx, func() error {
 			lost, bounced = lost[:0], bounced[:0]
-			return s.queryPlanned(ctx, perCallPlan, sql, args, func(rows pgx.Rows) error {
+			return s.queryPlanned(ctx, planFor(len(b.ord)), sql, args, func(rows pgx.Rows) error {
 				i, capped, accepted, err := scanEnqueued(rows, reqs, b.toOf, res)
 				switch {
 				case err != nil:

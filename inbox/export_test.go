@@ -10,6 +10,15 @@ var (
 	// RecentSendingSQL and RecentSendingPlan: RecentSending.
 	RecentSendingSQL  = recentSendingSQL
 	RecentSendingPlan = recentSendingPlan
+	// BatchStatements and PlanFor: the batch statements and the settings
+	// their transactions open with.
+	BatchStatements = map[string]string{
+		"enqueue (plain)": enqueuePlainSQL, "enqueue (quota)": enqueueQuotaSQL,
+		"record submits": recordSubmitsSQL, "requeue": requeueSQL,
+		"apply receipts": applyReceiptsSQL, "append inbound": appendInboundSQL,
+	}
+	PlanFor         = planFor
+	GenericPlanRows = genericPlanRows
 )
 
 // SetFoldStep sets how many transactions of the log one fold transaction

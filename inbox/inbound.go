@@ -137,7 +137,7 @@ func (s *Store) AppendInbound(ctx context.Context, msgs []Inbound) ([]InboundRes
 	var replyOf []int // replies[j] answers msgs[replyOf[j]]
 	err := retry(ctx, func() error {
 		replies, replyOf = replies[:0], replyOf[:0]
-		return s.queryPlanned(ctx, perCallPlan, appendInboundSQL, []any{ord, carrier, src, dst, body, enc, segs, at, kwdef,
+		return s.queryPlanned(ctx, planFor(len(ord)), appendInboundSQL, []any{ord, carrier, src, dst, body, enc, segs, at, kwdef,
 			pCarrier, pSrc, pDst, pRef, pTotal, probe, kwnorm, kwlangs}, func(rows pgx.Rows) error {
 			var (
 				i               int32

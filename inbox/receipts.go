@@ -148,7 +148,7 @@ func (s *Store) ApplyReceipts(ctx context.Context, receipts []Receipt) ([]Receip
 	}
 	out := make([]ReceiptResult, len(items))
 	err := retry(ctx, func() error {
-		return s.queryPlanned(ctx, perCallPlan, applyReceiptsSQL, []any{idx, carrier, key, status, code, at}, func(rows pgx.Rows) error {
+		return s.queryPlanned(ctx, planFor(len(idx)), applyReceiptsSQL, []any{idx, carrier, key, status, code, at}, func(rows pgx.Rows) error {
 			var i int32
 			var msg int64
 			var st string

@@ -158,20 +158,54 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	})
 }
 
-// perCallPlan opens the transaction of a batch statement (Enqueue,
-// RecordSubmits, Requeue, ApplyReceipts, AppendInbound; see queryPlanned):
-// the statement is prepared once per connection (parsed and analysed once)
-// and planned at each call for the arrays it is given. A generic plan cannot
-// see the batch size: it guesses a handful of rows and joins the
-// statement's CTEs with nested loops, O(n²) per batch (measured: a quarter
-// of Enqueue's time). The unnamed statement, the other way to plan per call,
-// is parsed again each time: at the engine's batch sizes (tens of rows)
-// that was a fifth to a third of a batch statement's PostgreSQL CPU
-// (SB_BENCH_BATCH=20 go test -bench ./inbox/). The setting is LOCAL: the
-// Store's other statements keep their cached generic plans (forcing custom
-// plans on every statement of the connection made GetMessage plan each
-// call, 0.5 ms under load, measured with pg_stat_statements).
-var perCallPlan = []string{"BEGIN", "SET LOCAL plan_cache_mode = force_custom_plan"}
+// planFor opens the transaction of a batch statement (Enqueue,
+// RecordSubmits, Requeue, ApplyReceipts, AppendInbound; see queryPlanned)
+// of rows items. The statement is prepared once per connection (parsed and
+// analysed once); the unnamed statement, the other way to plan per call,
+// is parsed again each time, a fifth to a third of a batch statement's
+// PostgreSQL CPU at the engine's batch sizes.
+//
+// A batch of up to genericPlanRows items runs on the connection's cached
+// generic plan, a larger one is planned for its own arrays:
+//   - A generic plan cannot see the batch size: it guesses a handful of
+//     rows and joins the statement's CTEs with nested loops, O(n²) per
+//     batch. At hundreds of items that costs more than planning (Enqueue,
+//     500 a batch: 122 µs of PostgreSQL CPU a message planned per call,
+//     189 on the generic plan).
+//   - At tens of items, the engine's usual batches, planning each call
+//     costs more than the nested loops. At 20 a batch, per call → generic:
+//     Enqueue 254–304 → 216–232 µs a message, ApplyReceipts 157–166 →
+//     106–114, AppendInbound 269–279 → 162; at 60 about even (185 → 186,
+//     105 → 98, 180 → 142); at 150 planning per call wins for two of
+//     three (SB_BENCH_BATCH=N go test -run '^$' -bench
+//     'Enqueue$|ApplyReceipts|AppendInbound' -benchtime 20000x ./inbox/).
+//   - A generic plan is made once per connection, from the statistics of
+//     that moment, and kept: one made while a table was nearly empty
+//     scanned the whole table in every later call (in smppbench e2e, from
+//     a new database: receipts 5.4 → 18.7 ms a call, p99 POST → delivered
+//     0.2 → 1–2.9 s). The batch statements reach rows only through their
+//     keys, so the generic plan's transaction turns sequential scans off
+//     (enable_seqscan): index paths only, whatever the statistics said
+//     when it was made (TestBatchStatementsUseIndexes).
+//
+// The settings are LOCAL: the Store's other statements keep the server's
+// defaults (forcing custom plans on every statement of the connection made
+// GetMessage plan each call, 0.5 ms under load, measured with
+// pg_stat_statements).
+func planFor(rows int) []string {
+	if rows <= genericPlanRows {
+		return genericPlan
+	}
+	return perCallPlan
+}
+
+// genericPlanRows is the largest batch planFor runs on the generic plan.
+const genericPlanRows = 64
+
+var (
+	genericPlan = []string{"BEGIN", "SET LOCAL plan_cache_mode = force_generic_plan", "SET LOCAL enable_seqscan = off"}
+	perCallPlan = []string{"BEGIN", "SET LOCAL plan_cache_mode = force_custom_plan"}
+)
 
 // micros turns a duration into whole microseconds for `$n * interval '1 microsecond'`.
 func micros(d time.Duration) int64 { return d.Microseconds() }

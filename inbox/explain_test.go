@@ -239,15 +239,7 @@ func TestRecentSendingPlan(t *testing.T) {
 			_, err := conn.Exec(ctx, q)
 			ok(t, err)
 		}
-		var text []string
-		rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE recent ("+args+")")
-		ok(t, err)
-		for rows.Next() {
-			var l string
-			ok(t, rows.Scan(&l))
-			text = append(text, l)
-		}
-		ok(t, rows.Err())
+		text := explainLines(t, conn, "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE recent ("+args+")")
 		var plan []struct{ Plan planNode }
 		ok(t, conn.QueryRow(ctx, "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) EXECUTE recent ("+args+")").Scan(&plan))
 		for _, q := range []string{"COMMIT", "DEALLOCATE recent"} {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/switchboard-sms/switchboard/inbox"
 	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
@@ -52,21 +54,13 @@ func TestBatchStatementsUseIndexes(t *testing.T) {
 			n = max(n, k)
 		}
 		nulls := strings.TrimSuffix(strings.Repeat("NULL,", n), ",")
-		var text []string
 		for _, q := range plan {
 			_, err := conn.Exec(ctx, q)
 			ok(t, err)
 		}
 		_, err := conn.Exec(ctx, "PREPARE batch AS "+sql)
 		ok(t, err)
-		rows, err := conn.Query(ctx, fmt.Sprintf("EXPLAIN (VERBOSE) EXECUTE batch (%s)", nulls))
-		ok(t, err)
-		for rows.Next() {
-			var l string
-			ok(t, rows.Scan(&l))
-			text = append(text, l)
-		}
-		ok(t, rows.Err())
+		text := explainLines(t, conn, fmt.Sprintf("EXPLAIN (VERBOSE) EXECUTE batch (%s)", nulls))
 		for _, q := range []string{"ROLLBACK", "DEALLOCATE batch"} {
 			_, err := conn.Exec(ctx, q)
 			ok(t, err)
@@ -79,4 +73,20 @@ func TestBatchStatementsUseIndexes(t *testing.T) {
 			t.Errorf("%s: scans %s whole on its generic plan:\n%s", name, m[1], whole)
 		}
 	}
+}
+
+// explainLines runs an EXPLAIN statement (text format) on conn and returns
+// the plan's lines.
+func explainLines(t testing.TB, conn *pgxpool.Conn, query string) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), query)
+	ok(t, err)
+	var text []string
+	for rows.Next() {
+		var l string
+		ok(t, rows.Scan(&l))
+		text = append(text, l)
+	}
+	ok(t, rows.Err())
+	return text
 }

@@ -1349,13 +1349,9 @@ func (d *Dispatcher) startedJobs() int {
 // every round, so it allocates only when the set changed.
 func (d *Dispatcher) publishFull() {
 	old := *d.full.Load()
-	k, same := 0, true
-	work := 0
+	k, same, work := 0, true, 0
 	for _, cq := range d.carriers {
 		work += len(cq.ring)
-	}
-	d.withWork.Store(int64(work))
-	for _, cq := range d.carriers {
 		for _, n := range cq.ring {
 			if len(n.jobs) >= n.cap {
 				same = same && k < len(old) && old[k] == n.key.number
@@ -1363,6 +1359,7 @@ func (d *Dispatcher) publishFull() {
 			}
 		}
 	}
+	d.withWork.Store(int64(work))
 	if same && k == len(old) {
 		return
 	}

@@ -268,16 +268,12 @@ func (d *Deliverer) claim(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if e, ok := d.running[t.ID]; ok && e.ctx.Err() == nil {
-			if cur := e.target.Load(); slices.Equal(cur.Secrets, t.Secrets) {
-				e.target.Store(&target{WebhookTarget: t, signer: cur.signer})
-			} else {
-				e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
-			}
+			e.target.Store(newTarget(t, keys, e.target.Load()))
 			continue
 		}
 		e := &endpoint{d: d, id: t.ID}
 		e.ctx, e.cancel = context.WithCancel(ctx)
-		e.target.Store(&target{WebhookTarget: t, signer: NewSigner(keys)})
+		e.target.Store(newTarget(t, keys, nil))
 		e.cursors = inbox.WebhookCursors{Feed: t.FeedCursor, NumberXid: t.NumberXid, NumberEvent: t.NumberEvent}
 		d.running[t.ID] = e
 		wg.Add(1)
@@ -313,6 +309,15 @@ func parseKeys(secrets []string) ([]Key, error) {
 type target struct {
 	inbox.WebhookTarget
 	signer *Signer
+}
+
+// newTarget returns t with its signer: cur's when cur has the same
+// secrets (its HMAC states are reused), else a new one over keys.
+func newTarget(t inbox.WebhookTarget, keys []Key, cur *target) *target {
+	if cur != nil && slices.Equal(cur.Secrets, t.Secrets) {
+		return &target{WebhookTarget: t, signer: cur.signer}
+	}
+	return &target{WebhookTarget: t, signer: NewSigner(keys)}
 }
 
 // endpoint delivers one endpoint's events while this process holds it.
@@ -475,10 +480,7 @@ func (e *endpoint) refresh(ctx context.Context) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webhook: endpoint %d: %w", e.id, err)
 	}
-	nt := &target{WebhookTarget: t, signer: cur.signer}
-	if !slices.Equal(cur.Secrets, t.Secrets) {
-		nt.signer = NewSigner(keys)
-	}
+	nt := newTarget(t, keys, cur)
 	e.target.Store(nt)
 	return nt, nil
 }

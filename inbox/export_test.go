@@ -44,3 +44,11 @@ func CompareCursors(a, b string) int {
 // SetQuotaClock makes the quota periods (Enqueue, Quota, SetQuota) follow
 // now instead of the database's clock.
 func SetQuotaClock(s *Store, now func() time.Time) { s.quotaNow = now }
+
+// ClaimSQL, ClaimPlan and ClaimWalk: the claim statement, the settings its
+// transaction opens with, and how many numbers it walks.
+var (
+	ClaimSQL  = claimSQL
+	ClaimPlan = claimPlan
+	ClaimWalk = claimWalk
+)

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -208,7 +209,7 @@ concatenation = true
 // and smsbox and waits until every bind is online and sendsms answers.
 // On error everything it started is stopped.
 func startKannel(ctx context.Context, sc Scenario, prog *Progress) (*kannelRun, error) {
-	bearer, smsbox := cmpOr(sc.Kannel.Bearerbox, defaultBearerbox), cmpOr(sc.Kannel.Smsbox, defaultSmsbox)
+	bearer, smsbox := cmp.Or(sc.Kannel.Bearerbox, defaultBearerbox), cmp.Or(sc.Kannel.Smsbox, defaultSmsbox)
 	for _, bin := range []string{bearer, smsbox} {
 		if _, err := os.Stat(bin); err != nil {
 			return nil, fmt.Errorf("Kannel is not installed (apt-get install kannel, or --bearerbox/--smsbox): %w", err)
@@ -247,15 +248,15 @@ func startKannel(ctx context.Context, sc Scenario, prog *Progress) (*kannelRun, 
 	if err := os.WriteFile(conf, []byte(cfg.render()), 0o600); err != nil {
 		return nil, err
 	}
-	verbosity := []string{"-v", strconv.Itoa(max(sc.Kannel.LogLevel, 2))} // the console: warnings at most
-	if k.bearerbox, err = startBox(bearer, append(verbosity, conf), filepath.Join(k.dir, "bearerbox.out")); err != nil {
+	args := []string{"-v", strconv.Itoa(max(sc.Kannel.LogLevel, 2)), conf} // the console: warnings at most
+	if k.bearerbox, err = startBox(bearer, args, filepath.Join(k.dir, "bearerbox.out")); err != nil {
 		return nil, err
 	}
 	prog.Note("kannel: bearerbox started, config %s", conf)
 	if err := k.waitOnline(ctx, 30*time.Second); err != nil {
 		return nil, err
 	}
-	if k.smsbox, err = startBox(smsbox, append(verbosity, conf), filepath.Join(k.dir, "smsbox.out")); err != nil {
+	if k.smsbox, err = startBox(smsbox, args, filepath.Join(k.dir, "smsbox.out")); err != nil {
 		return nil, err
 	}
 	if err := k.waitSendsms(ctx, 30*time.Second); err != nil {
@@ -263,13 +264,6 @@ func startKannel(ctx context.Context, sc Scenario, prog *Progress) (*kannelRun, 
 	}
 	ok = true
 	return k, nil
-}
-
-func cmpOr(v, def string) string {
-	if v != "" {
-		return v
-	}
-	return def
 }
 
 // startBox starts one Kannel box with its output into logPath.
@@ -674,7 +668,7 @@ func (c *kannelCPU) figure(p *cpuPart, n int64) CPUFigure {
 // table and the headline numbers, per delivered message of n.
 func (c *kannelCPU) report(rep *Report, n int64) {
 	const per = "delivered msg"
-	both := cpuPart{source: "bearerbox + smsbox, /proc/<pid>/stat utime+stime", na: cmpOr(c.bearerbox.na, c.smsbox.na),
+	both := cpuPart{source: "bearerbox + smsbox, /proc/<pid>/stat utime+stime", na: cmp.Or(c.bearerbox.na, c.smsbox.na),
 		v0: c.bearerbox.v0 + c.smsbox.v0, v1: c.bearerbox.v1 + c.smsbox.v1}
 	none := "Kannel uses neither (dlr-storage = internal, no store-file)"
 	s := &CPUSplit{WallSeconds: round3(c.t1.Sub(c.t0).Seconds()), Messages: n, Per: per,
@@ -714,7 +708,7 @@ func runKannel(ctx context.Context, sc Scenario, rep *Report, prog *Progress) er
 	}
 	defer k.close()
 	rep.Against = fmt.Sprintf("Kannel (%s, %s; %d SMPP transceiver bind(s), DLRs in memory) and smscsim (in-process); config and logs in %s (removed at the end unless --keep)",
-		cmpOr(sc.Kannel.Bearerbox, defaultBearerbox), cmpOr(sc.Kannel.Smsbox, defaultSmsbox), sc.Carrier.Binds, k.dir)
+		cmp.Or(sc.Kannel.Bearerbox, defaultBearerbox), cmp.Or(sc.Kannel.Smsbox, defaultSmsbox), sc.Carrier.Binds, k.dir)
 	start := time.Now()
 	sink, err := startDLRSink(p.Messages, start)
 	if err != nil {

@@ -34,6 +34,9 @@
 //	          segment at the carrier, time to drain, rate against its
 //	          entitled rate (max-min fair share of the account), the most in
 //	          any second, 0x58 answers; utilisation and Jain's index
+//	kannel    e2e's traffic through Kannel (bearerbox + smsbox, sendsms with
+//	          a dlr-url on the bench) against the same simulator: the
+//	          baseline's rates, latency to the delivered DLR, CPU per message
 //
 // # Parameters and reports
 //

@@ -148,6 +148,8 @@ func Flags(scenario string) []flagDef {
 			{"binds", "carrier.binds", "binds per engine process (as --carrier-binds)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Binds) }},
 			{"window", "carrier.window", "window per bind (as --carrier-window)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Window) }},
 		}
+	case ScenarioKannel:
+		return kannelFlags(Flags(ScenarioE2E))
 	default:
 		return common
 	}
@@ -171,6 +173,7 @@ Scenarios:
   inbound   an MO flood through the engine into threads
   soak      mixed traffic with the simulator's faults on; then every message final, every MO in a thread
   fairness  numbers with a backlog each against a strict carrier: wait, rate and fairness per number
+  kannel    e2e's traffic through Kannel (bearerbox + smsbox) instead: the baseline, same carrier
 
 Examples:
   smppbench window --out /tmp/window
@@ -181,6 +184,7 @@ Examples:
   smppbench e2e --messages 5000 --concurrency 32
   smppbench e2e --messages 20000 --concurrency 16 --batch 1000
   smppbench e2e --engine http://127.0.0.1:8080 --operator-token T --carrier-name sim
+  smppbench kannel --messages 5000 --concurrency 32   # the same flags as e2e
   smppbench soak --duration 10m --out /tmp/soak
   smppbench fairness --numbers 20 --order interleaved --account-tps 100 --out /tmp/fair
   smppbench fairness --rates 1,3,10 --backlog-seconds 60 --out /tmp/rates

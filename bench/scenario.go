@@ -22,10 +22,11 @@ const (
 	ScenarioInbound  = "inbound"
 	ScenarioSoak     = "soak"
 	ScenarioFairness = "fairness"
+	ScenarioKannel   = "kannel"
 )
 
 // Scenarios lists every scenario, in the order the usage text shows them.
-var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, ScenarioE2E, ScenarioInbound, ScenarioSoak, ScenarioFairness}
+var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, ScenarioE2E, ScenarioInbound, ScenarioSoak, ScenarioFairness, ScenarioKannel}
 
 // Scenario holds every parameter of a run. It is what a scenario file
 // (YAML) holds, what every flag sets, and what the report records: a
@@ -70,6 +71,8 @@ type Scenario struct {
 	Inbound  InboundParams  `yaml:"inbound"`
 	Soak     SoakParams     `yaml:"soak"`
 	Fairness FairnessParams `yaml:"fairness"`
+	// Kannel: the kannel scenario's own; its traffic is E2E's.
+	Kannel KannelParams `yaml:"kannel"`
 }
 
 // Target is a real SMSC (window, advise).
@@ -360,6 +363,7 @@ func Defaults(name string, short bool) Scenario {
 		Soak: SoakParams{Duration: time.Minute, SendRate: 40, MORate: 10, Numbers: 4, NumberRate: 50, NumberBurst: 10,
 			Contacts: 200, Long: 0.1, Settle: 2 * time.Minute},
 		Fairness: FairnessParams{Numbers: 10, NumberRate: 10, BacklogSeconds: 20, Order: OrderSequential, Segments: 1},
+		Kannel:   KannelParams{Bearerbox: defaultBearerbox, Smsbox: defaultSmsbox, LogLevel: 2},
 	}
 	if name == ScenarioThrottle {
 		sc.Engine.Processes = 2
@@ -471,6 +475,9 @@ func (sc Scenario) YAML() []byte {
 		keep["target"], keep[sc.Scenario] = true, true
 	default:
 		keep["engine"], keep["carrier"], keep["sim"], keep[sc.Scenario] = true, true, true, true
+	}
+	if sc.Scenario == ScenarioKannel {
+		keep["e2e"] = true // its traffic
 	}
 	var doc yaml.Node
 	if err := doc.Encode(c); err != nil {
@@ -605,6 +612,8 @@ func (sc *Scenario) Check() error {
 		if p.Duration <= 0 || p.SendRate <= 0 || p.MORate < 0 || p.Numbers < 1 || p.Contacts < 1 || p.NumberRate <= 0 || p.Settle <= 0 {
 			return bad("soak", "duration, send_rate, numbers, contacts, number_rate and settle must be positive")
 		}
+	case ScenarioKannel:
+		return sc.checkKannel()
 	case ScenarioFairness:
 		p := &sc.Fairness
 		switch {

@@ -1,12 +1,14 @@
 // Command smppbench runs Switchboard's benchmark scenarios: window sweeps
 // and window advice over SMPP, and throttle, end-to-end, inbound, soak and
-// fairness runs through the engine's HTTP API, each against a carrier simulator
-// started for the run (or a real SMSC, or a running engine). See
-// bench/README.md and `smppbench --help`.
+// fairness runs through the engine's HTTP API, and the same traffic through
+// Kannel as a baseline (kannel), each against a carrier simulator started for
+// the run (or a real SMSC, or a running engine). See bench/README.md and
+// `smppbench --help`.
 //
 //	smppbench window --out /tmp/window
 //	smppbench advise --target smsc.example:2775 --system-id ID --password PW --dest +15555550123 --tps 200
 //	smppbench e2e --short
+//	smppbench kannel --short
 //	smppbench --scenario configs/bench/throttle.yaml
 package main
 

@@ -5,19 +5,21 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-sms/switchboard/internal/testenv"
 )
 
 // The kannel scenario end to end: Kannel's boxes (the Debian package)
 // against the in-process simulator; every message must come back as a
 // delivered DLR matched to it.
 func TestKannelScenario(t *testing.T) {
-	if _, err := os.Stat(defaultBearerbox); err != nil {
-		t.Skipf("skipped: Kannel is not installed (%v); apt-get install kannel", err)
-	}
+	bearerbox := testenv.Tool(t, "bearerbox", "kannel")
 	sc := Defaults(ScenarioKannel, true)
+	sc.Kannel.Bearerbox, sc.Kannel.Smsbox = bearerbox, filepath.Join(filepath.Dir(bearerbox), "smsbox")
 	sc.E2E.Messages, sc.E2E.Concurrency = 300, 8
 	sc.Out = t.TempDir()
 	rep, err := Run(context.Background(), sc, nil)

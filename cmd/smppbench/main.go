@@ -1,6 +1,6 @@
 // Command smppbench runs Switchboard's benchmark scenarios: window sweeps
-// and window advice over SMPP, and throttle, end-to-end, inbound, soak and
-// fairness runs through the engine's HTTP API, each against a carrier simulator
+// and window advice over SMPP, and throttle, end-to-end, inbound, soak,
+// fairness and backlog runs through the engine's HTTP API, each against a carrier simulator
 // started for the run (or a real SMSC, or a running engine). See
 // bench/README.md and `smppbench --help`.
 //

@@ -146,6 +146,9 @@ type BacklogResults struct {
 	// ShapeDiff lists the row shapes found on one side only (API sample vs
 	// SQL load); empty when they are equal.
 	ShapeDiff []string `json:"shape_diff"`
+	// ConnectionShapeDiff is the same for the number connections (API:
+	// the first 10 numbers; SQL: the others).
+	ConnectionShapeDiff []string `json:"connection_shape_diff"`
 	// TablesWritten are the tables the API sample and the SQL load added
 	// rows to.
 	TablesAPI []string `json:"tables_written_api"`
@@ -334,20 +337,23 @@ func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
 		return fmt.Errorf("the loader engine at %s: %w", base, err)
 	}
 	op := NewAPIClient(base, r.token)
-	t0 := time.Now()
-	r.prog.Start(fmt.Sprintf("backlog: %d numbers through the operator API", len(r.numbers)), int64(len(r.numbers)), "numbers")
-	wc, wsID, err := r.setupNumbers(ctx, op)
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, tail(p.log, 3000))
-	}
-	res.SetupSeconds = round3(time.Since(t0).Seconds())
-	res.Workspace = wsID
-
 	c, err := pgx.Connect(ctx, r.dbURL)
 	if err != nil {
 		return err
 	}
 	defer c.Close(ctx)
+	t0 := time.Now()
+	r.prog.Start(fmt.Sprintf("backlog: %d numbers through the operator API", len(r.numbers)), int64(len(r.numbers)), "numbers")
+	wc, wsID, err := r.setupNumbers(ctx, op, c)
+	if err != nil {
+		return fmt.Errorf("%w\n%s", err, tail(p.log, 3000))
+	}
+	res.SetupSeconds = round3(time.Since(t0).Seconds())
+	res.Workspace = wsID
+	if res.ConnectionShapeDiff, err = compareConnections(ctx, c, wsID, r.numbers); err != nil {
+		return fmt.Errorf("comparing the API's number connections with the SQL ones: %w", err)
+	}
+
 	before, err := tableCounts(ctx, c)
 	if err != nil {
 		return err
@@ -397,9 +403,13 @@ func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
 	return nil
 }
 
-// setupNumbers creates the workspace and its numbers, each dedicated and
-// connected, 8 at a time; it returns the workspace's client and id.
-func (r *backlogRun) setupNumbers(ctx context.Context, op *APIClient) (*APIClient, int64, error) {
+// setupNumbers creates the workspace and its numbers (dedicated, POST
+// /admin/v1/numbers, 8 at a time), connects the first apiConnected of
+// them through PUT /v1/sms/number and the others by SQL (connectSQL), and
+// returns the workspace's client and id. PUT /v1/sms/number lists every
+// number of the workspace under the workspace's lock (its findNumber), so
+// connecting thousands one by one is quadratic: 2,600 took ten minutes.
+func (r *backlogRun) setupNumbers(ctx context.Context, op *APIClient, c *pgx.Conn) (*APIClient, int64, error) {
 	var ws workspaceJSON
 	if err := op.Do(ctx, "POST", "/admin/v1/workspaces", map[string]any{"name": "smppbench backlog", "sms_addon": true}, &ws); err != nil {
 		return nil, 0, fmt.Errorf("creating the workspace: %w", err)
@@ -409,40 +419,133 @@ func (r *backlogRun) setupNumbers(ctx context.Context, op *APIClient) (*APIClien
 		return nil, 0, fmt.Errorf("POST /admin/v1/workspaces answered id %q and no token or a token", ws.ID)
 	}
 	wc := op.with(ws.Token)
+	err = forEachConcurrently(ctx, r.numbers, 8, func(n string) error {
+		defer r.prog.Add(1)
+		return op.Do(ctx, "POST", "/admin/v1/numbers", map[string]any{"number": n, "kind": "dedicated", "workspace": ws.ID, "carrier": "sim", "class": "backlog"}, nil)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	k := min(len(r.numbers), apiConnected)
+	for _, n := range r.numbers[:k] {
+		if err := wc.Do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": n}, nil); err != nil {
+			return nil, 0, fmt.Errorf("connecting number %s: %w", n, err)
+		}
+	}
+	if k < len(r.numbers) {
+		tag, err := c.Exec(ctx, connectSQL, id, r.numbers[k:])
+		if err != nil {
+			return nil, 0, fmt.Errorf("connecting numbers by SQL: %w", err)
+		}
+		if tag.RowsAffected() != int64(len(r.numbers)-k) {
+			return nil, 0, fmt.Errorf("connecting numbers by SQL: %d connected, want %d", tag.RowsAffected(), len(r.numbers)-k)
+		}
+	}
+	return wc, id, nil
+}
+
+// apiConnected is how many numbers are connected through the API (the
+// sample's); connectSQL connects the others.
+const apiConnected = 10
+
+// connectSQL connects numbers ($2, E.164) to workspace $1 as
+// ConnectNumber does for a dedicated number not connected before: a
+// number_connections row (the other columns at their defaults) and a
+// 'connected' number_events row. (ConnectNumber's release of held
+// messages has nothing to release: the numbers have none.)
+const connectSQL = `
+WITH n AS (
+    SELECT id FROM numbers WHERE e164 = ANY ($2::text[]) AND workspace_id = $1 AND status = 'active'
+), c AS (
+    INSERT INTO number_connections (workspace_id, number_id)
+    SELECT $1, id FROM n ORDER BY id
+    RETURNING number_id
+)
+INSERT INTO number_events (number_id, workspace_id, event)
+SELECT number_id, $1, 'connected' FROM c ORDER BY number_id`
+
+// forEachConcurrently calls f for each item, conc at a time, and returns
+// the first error (after which no new item is started).
+func forEachConcurrently(ctx context.Context, items []string, conc int, f func(string) error) error {
 	next := make(chan string)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for range 8 {
+	failed := func() bool { mu.Lock(); defer mu.Unlock(); return firstErr != nil }
+	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := range next {
-				err := op.Do(ctx, "POST", "/admin/v1/numbers", map[string]any{"number": n, "kind": "dedicated", "workspace": ws.ID, "carrier": "sim", "class": "backlog"}, nil)
-				if err == nil {
-					err = wc.Do(ctx, "PUT", "/v1/sms/number", map[string]any{"number": n}, nil)
-				}
-				r.prog.Add(1)
-				if err != nil {
+			for it := range next {
+				if err := f(it); err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, fmt.Errorf("number %s: %w", n, err))
+					firstErr = cmpOr(firstErr, fmt.Errorf("%s: %w", it, err))
 					mu.Unlock()
 				}
 			}
 		}()
 	}
-	for _, n := range r.numbers {
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed {
+	for _, it := range items {
+		if failed() || ctx.Err() != nil {
 			break
 		}
-		next <- n
+		next <- it
 	}
 	close(next)
 	wg.Wait()
-	return wc, id, firstErr
+	return cmpOr(firstErr, ctx.Err())
+}
+
+// connectionShapesSQL gives the distinct shapes of number_connections
+// and number_events rows of numbers $2 (ids) of workspace $1, as
+// backlogShapeSQL does for messages.
+const connectionShapesSQL = `
+SELECT 'number_connections ' || (SELECT jsonb_object_agg(key, CASE WHEN key IN ('enabled') THEN value ELSE to_jsonb(value <> 'null'::jsonb) END)
+        FROM jsonb_each(to_jsonb(x)))::text
+FROM number_connections x WHERE x.workspace_id = $1 AND x.number_id = ANY ($2::int8[])
+UNION
+SELECT 'number_events ' || (SELECT jsonb_object_agg(key, CASE WHEN key IN ('event') THEN value ELSE to_jsonb(value <> 'null'::jsonb) END)
+        FROM jsonb_each(to_jsonb(x)))::text
+FROM number_events x WHERE x.workspace_id = $1 AND x.number_id = ANY ($2::int8[])`
+
+// compareConnections compares the connection rows of the numbers
+// connected through the API with those of the others' (the first 200).
+func compareConnections(ctx context.Context, c *pgx.Conn, ws int64, numbers []string) ([]string, error) {
+	if len(numbers) <= apiConnected {
+		return nil, nil
+	}
+	ids := func(e164s []string) ([]int64, error) {
+		rows, err := c.Query(ctx, "SELECT id FROM numbers WHERE e164 = ANY ($1::text[]) AND workspace_id = $2", e164s, ws)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	shapes := func(e164s []string) (map[string]bool, error) {
+		ns, err := ids(e164s)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := c.Query(ctx, connectionShapesSQL, ws, ns)
+		if err != nil {
+			return nil, err
+		}
+		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		out := map[string]bool{}
+		for _, s := range list {
+			out[s] = true
+		}
+		return out, err
+	}
+	a, err := shapes(numbers[:apiConnected])
+	if err != nil {
+		return nil, err
+	}
+	b, err := shapes(numbers[apiConnected:min(len(numbers), apiConnected+200)])
+	if err != nil {
+		return nil, err
+	}
+	return shapeDiff(a, b), nil
 }
 
 func cmpOr(a, b error) error {
@@ -984,7 +1087,7 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 			{"threads", fmt.Sprint(res.Threads)},
 			{"messages queued (API sample + SQL)", fmt.Sprintf("%d (%d + %d)", res.Messages, res.Sample, res.Messages-res.Sample)},
 			{"queued, never tried, when the engine started", fmt.Sprint(res.QueuedBeforeStart)},
-			{"numbers through the operator API, s", fmt.Sprint(res.SetupSeconds)},
+			{"numbers: made through the operator API, connected through it (10) and by SQL (the rest), s", fmt.Sprint(res.SetupSeconds)},
 			{"SQL load, s", fmt.Sprint(res.LoadSeconds)},
 			{"SQL load, msgs/s", fmt.Sprint(res.LoadRate)},
 			{"database size, MiB", fmt.Sprintf("%.0f", mib(res.DatabaseBytes))},
@@ -1008,6 +1111,7 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 	rep.Charts = append(rep.Charts, rss, sent)
 
 	rep.check("SQL-loaded rows have the API's shape", len(res.ShapeDiff) == 0, "%d shapes on one side only: %s", len(res.ShapeDiff), strings.Join(first(res.ShapeDiff, 4), "; "))
+	rep.check("SQL-connected numbers have the API's shape", len(res.ConnectionShapeDiff) == 0, "%d shapes on one side only: %s", len(res.ConnectionShapeDiff), strings.Join(res.ConnectionShapeDiff, "; "))
 	rep.check("SQL load writes the tables the API writes", slices.Equal(res.TablesAPI, res.TablesSQL) || res.Messages == res.Sample,
 		"API: %v, SQL: %v", res.TablesAPI, res.TablesSQL)
 	rep.check("the whole backlog queued before the engine started", res.QueuedBeforeStart == int64(res.Messages), "%d of %d", res.QueuedBeforeStart, res.Messages)
@@ -1020,6 +1124,7 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 		rep.check("restart → sending again ≤ 10 s (issue 15)", rs <= backlogRestartGoal.Seconds(), "%.3f s from the process start to the first submit_sm", rs)
 	}
 	rep.Notes = append(rep.Notes,
+		"Numbers are made through POST /admin/v1/numbers; the first 10 are connected through PUT /v1/sms/number and the others by SQL as ConnectNumber does (compared): PUT /v1/sms/number lists all the workspace's numbers on each call under the workspace lock, quadratic in the numbers (about 2/s by 2,600 numbers).",
 		"The backlog was loaded while no engine could send: the loader engine's carrier pointed at a closed port (no bind, so its dispatcher claimed nothing).",
 		fmt.Sprintf("The API sample (%d messages) and the SQL load's first 200 threads are compared column by column (values where Enqueue fixes them, else NULL or not) and by Enqueue's bookkeeping (only heads have due_at, out_seq = count).", res.Sample),
 		"Times are from the process start (fork/exec) to /readyz 200 and to the simulator's first submit_sm; the restart follows a SIGKILL of the first start, with the same instance id.",

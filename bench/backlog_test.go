@@ -73,8 +73,8 @@ func TestBacklogShapeCheckFails(t *testing.T) {
 	if err := r.load(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.ShapeDiff) != 0 || res.QueuedBeforeStart != 3000 {
-		t.Fatalf("after the load: %d queued, shapes differ: %v", res.QueuedBeforeStart, res.ShapeDiff)
+	if len(res.ShapeDiff) != 0 || len(res.ConnectionShapeDiff) != 0 || res.QueuedBeforeStart != 3000 {
+		t.Fatalf("after the load: %d queued, shapes differ: %v %v", res.QueuedBeforeStart, res.ShapeDiff, res.ConnectionShapeDiff)
 	}
 	c, err := pgx.Connect(ctx, r.dbURL)
 	if err != nil {
@@ -90,9 +90,15 @@ func TestBacklogShapeCheckFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%v", diff)
 	if len(diff) != 1 || !strings.HasPrefix(diff[0], "SQL only: ") || !strings.Contains(diff[0], `"due_iff_head": false`) {
 		t.Errorf("a message behind its head with a due time: compareShapes reported %v", diff)
+	}
+	// A number connected by SQL but disabled.
+	if _, err := c.Exec(ctx, "UPDATE number_connections SET enabled = false WHERE number_id = (SELECT id FROM numbers WHERE e164 = $1)", r.numbers[apiConnected]); err != nil {
+		t.Fatal(err)
+	}
+	if diff, err := compareConnections(ctx, c, res.Workspace, r.numbers); err != nil || len(diff) != 1 || !strings.Contains(diff[0], `"enabled": false`) || !strings.HasPrefix(diff[0], "SQL only: number_connections") {
+		t.Errorf("a disabled connection: compareConnections reported %v, %v", diff, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -219,10 +220,14 @@ func runBacklog(ctx context.Context, sc Scenario, rep *Report, prog *Progress) e
 	if err := r.load(ctx, &res); err != nil {
 		return err
 	}
-	if err := r.measure(ctx, &res); err != nil {
+	cpu, err := r.measure(ctx, &res)
+	if err != nil {
 		return err
 	}
 	r.report(rep, &res)
+	if cpu != nil {
+		cpu.report(rep, res.Starts[0].Accepted, "segment submitted (first start)")
+	}
 	rep.Against = fmt.Sprintf("switchboard (%s) and smscsim (in-process), PostgreSQL %s, Redis prefix %s", r.bin, redactURL(r.dbURL), r.prefix)
 	return nil
 }
@@ -279,7 +284,7 @@ func (r *backlogRun) close() {
 
 // startProc starts a switchboard serve process bound to carrier
 // host:port, as instance; it does not wait for it to be ready.
-func (r *backlogRun) startProc(ctx context.Context, name, instance, host, port string) (*engineProc, string, error) {
+func (r *backlogRun) startProc(ctx context.Context, name, instance, host, port, pprof string) (*engineProc, string, error) {
 	httpAddr, err := freeAddr()
 	if err != nil {
 		return nil, "", err
@@ -289,7 +294,7 @@ func (r *backlogRun) startProc(ctx context.Context, name, instance, host, port s
 		http: httpAddr, db: r.dbURL, redis: r.redisURL, prefix: r.prefix, instance: instance,
 		classes: []classDef{{Name: "backlog", Rate: r.p.NumberRate, Burst: 1}}, host: host, port: port,
 		binds: r.sc.Carrier.Binds, maxBinds: r.sc.Carrier.Binds, window: r.sc.Carrier.Window, tps: tps, burst: burst,
-		margin: r.sc.Engine.ThrottleMargin,
+		margin: r.sc.Engine.ThrottleMargin, pprof: pprof,
 	})
 	path := filepath.Join(r.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -322,7 +327,7 @@ func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
 	if err != nil {
 		return err
 	}
-	p, base, err := r.startProc(ctx, "switchboard-loader", "bench-loader", "127.0.0.1", port)
+	p, base, err := r.startProc(ctx, "switchboard-loader", "bench-loader", "127.0.0.1", port, "")
 	if err != nil {
 		return err
 	}
@@ -824,31 +829,50 @@ func shapeDiff(api, sql map[string]bool) []string {
 }
 
 // measure starts the engine against the simulator, measures it, kills it
-// with SIGKILL and measures its restart.
-func (r *backlogRun) measure(ctx context.Context, res *BacklogResults) error {
+// with SIGKILL and measures its restart. The first start's sending window
+// gets the CPU split (and its profile with engine.profile); its meter is
+// returned, stopped.
+func (r *backlogRun) measure(ctx context.Context, res *BacklogResults) (*cpuMeter, error) {
 	host, port, _ := net.SplitHostPort(r.sim.Addr(""))
+	var cpu *cpuMeter
 	for i, name := range []string{"first start", "restart after kill -9"} {
-		p, base, err := r.startProc(ctx, fmt.Sprintf("switchboard-%d", i+1), "bench-1", host, port)
-		if err != nil {
-			return err
+		e := &engineRun{dbURL: r.dbURL, redisURL: r.redisURL}
+		if i == 0 && r.sc.Engine.Profile > 0 {
+			addr, err := freeAddr()
+			if err != nil {
+				return nil, err
+			}
+			e.pprof, e.profile, e.profileOut = addr, r.sc.Engine.Profile, filepath.Join(cmp.Or(r.sc.Out, r.dir), "engine.cpu.pprof")
 		}
-		st, err := r.measureStart(ctx, name, p, base)
+		p, base, err := r.startProc(ctx, fmt.Sprintf("switchboard-%d", i+1), "bench-1", host, port, e.pprof)
+		if err != nil {
+			return nil, err
+		}
+		e.procs = []*engineProc{p}
+		if i > 0 {
+			e = nil
+		}
+		st, m, err := r.measureStart(ctx, name, p, base, e)
 		// SIGKILL, as a crash: the restart finds what the crash left.
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if m != nil {
+			cpu = m
 		}
 		res.Starts = append(res.Starts, st)
 		res.RSSMax, res.HWM = max(res.RSSMax, st.RSSMax), max(res.HWM, st.HWM)
 	}
-	return nil
+	return cpu, nil
 }
 
 // measureStart times one start of p (started just before the call):
 // ready, first submit_sm, the rate over the following Duration, and RSS
-// every second throughout.
-func (r *backlogRun) measureStart(ctx context.Context, name string, p *engineProc, base string) (StartFigure, error) {
+// every second throughout. With e, the CPU split of that Duration is
+// measured too (its meter returned, stopped).
+func (r *backlogRun) measureStart(ctx context.Context, name string, p *engineProc, base string, e *engineRun) (StartFigure, *cpuMeter, error) {
 	t0 := time.Now()
 	st := StartFigure{Name: name}
 	r.prog.Start("backlog: "+name+": waiting for /readyz and the first submit_sm", 0, "")
@@ -862,7 +886,7 @@ func (r *backlogRun) measureStart(ctx context.Context, name string, p *enginePro
 		return httpOK(ctx, base+"/readyz"), nil
 	})
 	if err != nil {
-		return st, fmt.Errorf("%s: /readyz: %w\n%s", name, err, tail(p.log, 3000))
+		return st, nil, fmt.Errorf("%s: /readyz: %w\n%s", name, err, tail(p.log, 3000))
 	}
 	st.ReadySeconds = round3(ready.Sub(t0).Seconds())
 	first, err := pollUntil(ctx, r.p.ReadyTimeout, 5*time.Millisecond, func() (bool, error) {
@@ -872,10 +896,14 @@ func (r *backlogRun) measureStart(ctx context.Context, name string, p *enginePro
 		return simSubmits(r.sim) > base0, nil
 	})
 	if err != nil {
-		return st, fmt.Errorf("%s: first submit_sm: %w\n%s", name, err, tail(p.log, 3000))
+		return st, nil, fmt.Errorf("%s: first submit_sm: %w\n%s", name, err, tail(p.log, 3000))
 	}
 	st.FirstSubmitSeconds = round3(first.Sub(t0).Seconds())
 	r.prog.Start(fmt.Sprintf("backlog: %s: sending for %s", name, r.p.Duration), int64(r.p.Duration/time.Second), "s")
+	var cpu *cpuMeter
+	if e != nil {
+		cpu = startCPU(ctx, e)
+	}
 	acc0 := simAccepted(r.sim)
 	last, lastAt := acc0, time.Now()
 	end := time.Now().Add(r.p.Duration)
@@ -884,7 +912,7 @@ func (r *backlogRun) measureStart(ctx context.Context, name string, p *enginePro
 	for time.Now().Before(end) {
 		select {
 		case <-ctx.Done():
-			return st, ctx.Err()
+			return st, nil, ctx.Err()
 		case now := <-tick.C:
 			a := simAccepted(r.sim)
 			st.SentSeries = append(st.SentSeries, [2]float64{round3(now.Sub(t0).Seconds()), round3(float64(a-last) / now.Sub(lastAt).Seconds())})
@@ -892,14 +920,17 @@ func (r *backlogRun) measureStart(ctx context.Context, name string, p *enginePro
 			r.prog.Add(1)
 		}
 		if p.exited() {
-			return st, fmt.Errorf("%s: switchboard exited while sending:\n%s", name, tail(p.log, 3000))
+			return st, nil, fmt.Errorf("%s: switchboard exited while sending:\n%s", name, tail(p.log, 3000))
 		}
 	}
 	st.Accepted = simAccepted(r.sim) - acc0
+	if cpu != nil {
+		cpu.stop(ctx)
+	}
 	st.Rate = round3(float64(st.Accepted) / time.Since(end.Add(-r.p.Duration)).Seconds())
 	mem.stop()
 	st.RSS, st.RSSMax, st.HWM = mem.result()
-	return st, nil
+	return st, cpu, nil
 }
 
 // pollUntil calls cond every every until it is true (the time it was),

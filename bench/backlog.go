@@ -60,13 +60,15 @@ type BacklogParams struct {
 	// ReadyTimeout bounds each start's wait for /readyz and for the
 	// first submit_sm.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
-	// Chunk is the messages per INSERT statement of the SQL load.
+	// Chunk is the messages per INSERT statement of the SQL load, at most
+	// 1000 as a batch request: each statement writes one change-log row
+	// (message_changes) listing its messages, as one Enqueue call does.
 	Chunk int `yaml:"chunk"`
 }
 
 var (
 	defaultBacklog = BacklogParams{Numbers: 10000, Messages: 10_000_000, Contacts: 10, Sample: 1000, NumberRate: 10,
-		Duration: 30 * time.Second, ReadyTimeout: 5 * time.Minute, Chunk: 500_000}
+		Duration: 30 * time.Second, ReadyTimeout: 5 * time.Minute, Chunk: backlogSampleMax}
 	shortBacklog = BacklogParams{Numbers: 20, Messages: 4000, Contacts: 5, Sample: 500, NumberRate: 10,
 		Duration: 3 * time.Second, ReadyTimeout: time.Minute, Chunk: 1000}
 )
@@ -88,7 +90,7 @@ func backlogFlags() []flagDef {
 		{"number-rate", "backlog.number_rate", "rate class of each number, segments/s", func(sc *Scenario) flag.Value { return (*floatVal)(&sc.Backlog.NumberRate) }},
 		{"duration", "backlog.duration", "submit rate measured over this long after each start's first submit_sm", func(sc *Scenario) flag.Value { return (*durVal)(&sc.Backlog.Duration) }},
 		{"ready-timeout", "backlog.ready_timeout", "bound on each start's wait for /readyz and the first submit_sm", func(sc *Scenario) flag.Value { return (*durVal)(&sc.Backlog.ReadyTimeout) }},
-		{"chunk", "backlog.chunk", "messages per INSERT statement of the SQL load", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Backlog.Chunk) }},
+		{"chunk", "backlog.chunk", "messages per INSERT statement of the SQL load (1..1000, as a batch request)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Backlog.Chunk) }},
 	}
 }
 
@@ -112,8 +114,8 @@ func (sc Scenario) checkBacklog() error {
 		return badField("backlog.number_rate", "must be above 0")
 	case p.Duration <= 0 || p.ReadyTimeout <= 0:
 		return badField("backlog", "duration and ready_timeout must be positive")
-	case p.Chunk < 1:
-		return badField("backlog.chunk", "must be positive")
+	case p.Chunk < 1 || p.Chunk > backlogSampleMax:
+		return badField("backlog.chunk", "1..%d messages per statement (as a batch request)", backlogSampleMax)
 	}
 	return nil
 }

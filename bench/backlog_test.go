@@ -16,7 +16,7 @@ import (
 func TestBacklogScenario(t *testing.T) {
 	rep := runEngineScenario(t, ScenarioBacklog, func(sc *Scenario) {
 		sc.Backlog.Numbers, sc.Backlog.Messages, sc.Backlog.Contacts = 200, 20000, 5
-		sc.Backlog.Sample, sc.Backlog.Chunk = 1000, 7000
+		sc.Backlog.Sample, sc.Backlog.Chunk = 1000, 1000
 		sc.Backlog.Duration = 2 * time.Second
 	})
 	res, ok := rep.Results.(*BacklogResults)
@@ -150,6 +150,7 @@ func TestBacklogChecks(t *testing.T) {
 		"few":         func(sc *Scenario) { sc.Backlog.Messages = 10 },
 		"processes":   func(sc *Scenario) { sc.Engine.Processes = 2 },
 		"chunk":       func(sc *Scenario) { sc.Backlog.Chunk = 0 },
+		"big chunk":   func(sc *Scenario) { sc.Backlog.Chunk = 1001 },
 		"number rate": func(sc *Scenario) { sc.Backlog.NumberRate = 0 },
 	} {
 		sc := Defaults(ScenarioBacklog, false)

@@ -325,25 +325,11 @@ func closedPort() (string, error) {
 // reached, then stops it: the workspace and numbers through the API, the
 // sample through the batch route, the rest by SQL.
 func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
-	port, err := closedPort()
-	if err != nil {
-		return err
-	}
-	p, base, err := r.startProc(ctx, "switchboard-loader", "bench-loader", "127.0.0.1", port, "")
+	p, base, err := r.startLoader(ctx)
 	if err != nil {
 		return err
 	}
 	defer p.stop()
-	// Without a bind it never gets ready (/readyz); /healthz says it serves.
-	if _, err := pollUntil(ctx, r.p.ReadyTimeout, 50*time.Millisecond, func() (bool, error) {
-		if p.exited() {
-			return false, fmt.Errorf("the loader engine exited:\n%s", tail(p.log, 3000))
-		}
-		return httpOK(ctx, base+"/healthz"), nil
-	}); err != nil {
-		return fmt.Errorf("the loader engine at %s: %w", base, err)
-	}
-	op := NewAPIClient(base, r.token)
 	c, err := pgx.Connect(ctx, r.dbURL)
 	if err != nil {
 		return err
@@ -351,16 +337,48 @@ func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
 	defer c.Close(ctx)
 	t0 := time.Now()
 	r.prog.Start(fmt.Sprintf("backlog: %d numbers through the operator API", len(r.numbers)), int64(len(r.numbers)), "numbers")
-	wc, wsID, err := r.setupNumbers(ctx, op, c)
+	wc, wsID, err := r.setupNumbers(ctx, NewAPIClient(base, r.token), c)
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, tail(p.log, 3000))
 	}
-	res.SetupSeconds = round3(time.Since(t0).Seconds())
-	res.Workspace = wsID
+	res.SetupSeconds, res.Workspace = round3(time.Since(t0).Seconds()), wsID
 	if res.ConnectionShapeDiff, err = compareConnections(ctx, c, wsID, r.numbers); err != nil {
 		return fmt.Errorf("comparing the API's number connections with the SQL ones: %w", err)
 	}
+	if err := r.loadMessages(ctx, c, wc, wsID, res); err != nil {
+		return err
+	}
+	return finishLoad(ctx, c, res, r.prog)
+}
 
+// startLoader starts the loader engine, its carrier a closed port, and
+// waits until it serves: without a bind it is never ready (/readyz), so
+// /healthz says when.
+func (r *backlogRun) startLoader(ctx context.Context) (*engineProc, string, error) {
+	port, err := closedPort()
+	if err != nil {
+		return nil, "", err
+	}
+	p, base, err := r.startProc(ctx, "switchboard-loader", "bench-loader", "127.0.0.1", port, "")
+	if err != nil {
+		return nil, "", err
+	}
+	_, err = pollUntil(ctx, r.p.ReadyTimeout, 50*time.Millisecond, func() (bool, error) {
+		if p.exited() {
+			return false, fmt.Errorf("the loader engine exited:\n%s", tail(p.log, 3000))
+		}
+		return httpOK(ctx, base+"/healthz"), nil
+	})
+	if err != nil {
+		p.stop()
+		return nil, "", fmt.Errorf("the loader engine at %s: %w", base, err)
+	}
+	return p, base, nil
+}
+
+// loadMessages queues the sample through the API and the rest by SQL,
+// and compares the two: their rows' shapes and the tables they wrote.
+func (r *backlogRun) loadMessages(ctx context.Context, c *pgx.Conn, wc *APIClient, ws int64, res *BacklogResults) error {
 	before, err := tableCounts(ctx, c)
 	if err != nil {
 		return err
@@ -374,8 +392,8 @@ func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
 	}
 	res.TablesAPI = grownTables(before, afterSample)
 
-	t0 = time.Now()
-	l := &sqlLoad{ws: wsID, numbers: r.numbers, contacts: r.p.Contacts, messages: r.p.Messages - r.p.Sample, chunk: r.p.Chunk}
+	t0 := time.Now()
+	l := &sqlLoad{ws: ws, numbers: r.numbers, contacts: r.p.Contacts, messages: r.p.Messages - r.p.Sample, chunk: r.p.Chunk}
 	r.prog.Start(fmt.Sprintf("backlog: %d messages by SQL", l.messages), int64(l.messages), "msgs")
 	if err := l.run(ctx, c, r.prog); err != nil {
 		return fmt.Errorf("SQL load: %w", err)
@@ -388,26 +406,29 @@ func (r *backlogRun) load(ctx context.Context, res *BacklogResults) error {
 	if err != nil {
 		return err
 	}
-	res.TablesSQL = grownTables(afterSample, afterLoad)
-	res.FirstSQLID = l.firstID
+	res.TablesSQL, res.FirstSQLID = grownTables(afterSample, afterLoad), l.firstID
 	if l.messages > 0 {
-		if res.ShapeDiff, err = compareShapes(ctx, c, wsID, l.firstID); err != nil {
+		if res.ShapeDiff, err = compareShapes(ctx, c, ws, l.firstID); err != nil {
 			return fmt.Errorf("comparing the API's rows with the SQL load's: %w", err)
 		}
 	}
+	return nil
+}
+
+// finishLoad counts the messages still queued and never tried, reads the
+// database's size, and runs VACUUM ANALYZE as autovacuum would after a
+// bulk load, so the measured start plans on statistics of the loaded
+// tables.
+func finishLoad(ctx context.Context, c *pgx.Conn, res *BacklogResults, prog *Progress) error {
 	if err := c.QueryRow(ctx, "SELECT count(*) FROM messages WHERE status = 'queued' AND attempts = 0 AND lease_owner IS NULL").Scan(&res.QueuedBeforeStart); err != nil {
 		return err
 	}
 	if err := c.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&res.DatabaseBytes); err != nil {
 		return err
 	}
-	// VACUUM ANALYZE as autovacuum would after a bulk load, so the measured
-	// start plans on statistics of the loaded tables.
-	r.prog.Start("backlog: VACUUM ANALYZE messages, threads", 0, "")
-	if _, err := c.Exec(ctx, "VACUUM (ANALYZE) messages, threads"); err != nil {
-		return err
-	}
-	return nil
+	prog.Start("backlog: VACUUM ANALYZE messages, threads", 0, "")
+	_, err := c.Exec(ctx, "VACUUM (ANALYZE) messages, threads")
+	return err
 }
 
 // setupNumbers creates the workspace and its numbers (dedicated, POST
@@ -486,7 +507,7 @@ func forEachConcurrently(ctx context.Context, items []string, conc int, f func(s
 			for it := range next {
 				if err := f(it); err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, fmt.Errorf("%s: %w", it, err))
+					firstErr = cmp.Or(firstErr, fmt.Errorf("%s: %w", it, err))
 					mu.Unlock()
 				}
 			}
@@ -500,7 +521,7 @@ func forEachConcurrently(ctx context.Context, items []string, conc int, f func(s
 	}
 	close(next)
 	wg.Wait()
-	return cmpOr(firstErr, ctx.Err())
+	return cmp.Or(firstErr, ctx.Err())
 }
 
 // connectionShapesSQL gives the distinct shapes of number_connections
@@ -553,13 +574,6 @@ func compareConnections(ctx context.Context, c *pgx.Conn, ws int64, numbers []st
 		return nil, err
 	}
 	return shapeDiff(a, b), nil
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // backlogSampleContact is the sample's contact j of 5: apart from the SQL
@@ -621,10 +635,11 @@ WITH nums AS (
     FROM unnest($2::text[]) WITH ORDINALITY x(e164, ord)
     JOIN numbers n ON n.e164 = x.e164 AND n.status = 'active'
 ), t AS (
-    SELECT t, (SELECT id FROM nums WHERE i = t % cardinality($2::text[])) AS number_id,
+    SELECT t, nums.id AS number_id,
            '+447911' || lpad((100000 + (t / cardinality($2::text[])) % 900000)::text, 6, '0') AS contact,
            $4::int8 / (cardinality($2::text[]) * $3::int8) + CASE WHEN t < $4::int8 % (cardinality($2::text[]) * $3::int8) THEN 1 ELSE 0 END AS n
     FROM generate_series(0::int8, least(cardinality($2::text[]) * $3::int8, $4::int8) - 1) t
+    JOIN nums ON nums.i = t % cardinality($2::text[])
 )
 INSERT INTO threads (workspace_id, channel, number_id, contact, last_message_at, last_outbound_at, out_seq)
 SELECT $1, 'sms', number_id, contact, now(), now(), n FROM t ORDER BY t`
@@ -780,7 +795,7 @@ func compareShapes(ctx context.Context, c *pgx.Conn, ws, firstID int64) ([]strin
 	}
 	api, err := threadsOf("SELECT DISTINCT thread_id FROM messages WHERE workspace_id = $1 AND direction = 'out' AND id < $2 ORDER BY 1", ws, firstID)
 	if err != nil || len(api) == 0 {
-		return nil, cmpOr(err, errors.New("no message of the API sample"))
+		return nil, cmp.Or(err, errors.New("no message of the API sample"))
 	}
 	sql, err := threadsOf("SELECT id FROM threads WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT 200", ws, slices.Max(api))
 	if err != nil {

@@ -3,7 +3,7 @@
 //
 // It drives the engine from outside, as a user would: over SMPP with
 // package smpp's Session (window, advise) and over the engine's HTTP API
-// (throttle, e2e, inbound, soak, fairness), against real `switchboard serve`
+// (throttle, e2e, inbound, soak, fairness, backlog), against real `switchboard serve`
 // processes it starts with a database and a Redis prefix of the run's own,
 // and an in-process carrier simulator (package smscsim) whose report is
 // the carrier's word on what arrived. It never imports inbox, routing or
@@ -34,6 +34,10 @@
 //	          segment at the carrier, time to drain, rate against its
 //	          entitled rate (max-min fair share of the account), the most in
 //	          any second, 0x58 answers; utilisation and Jain's index
+//	backlog   millions of messages queued (an API sample, the rest by SQL in
+//	          Enqueue's shape, compared), then the engine started and
+//	          restarted after kill -9: time to ready and to the first
+//	          submit_sm, submit rate, RSS
 //	kannel    e2e's traffic through Kannel (bearerbox + smsbox, sendsms with
 //	          a dlr-url on the bench) against the same simulator: the
 //	          baseline's rates, latency to the delivered DLR, CPU per message

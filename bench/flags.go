@@ -148,6 +148,8 @@ func Flags(scenario string) []flagDef {
 			{"binds", "carrier.binds", "binds per engine process (as --carrier-binds)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Binds) }},
 			{"window", "carrier.window", "window per bind (as --carrier-window)", func(sc *Scenario) flag.Value { return (*intVal)(&sc.Carrier.Window) }},
 		}
+	case ScenarioBacklog:
+		own = backlogFlags()
 	case ScenarioKannel:
 		return kannelFlags(Flags(ScenarioE2E))
 	default:
@@ -173,6 +175,7 @@ Scenarios:
   inbound   an MO flood through the engine into threads
   soak      mixed traffic with the simulator's faults on; then every message final, every MO in a thread
   fairness  numbers with a backlog each against a strict carrier: wait, rate and fairness per number
+  backlog   millions of messages queued, then engine start and kill -9 restart: RSS, time to ready and to sending
   kannel    e2e's traffic through Kannel (bearerbox + smsbox) instead: the baseline, same carrier
 
 Examples:
@@ -188,6 +191,7 @@ Examples:
   smppbench soak --duration 10m --out /tmp/soak
   smppbench fairness --numbers 20 --order interleaved --account-tps 100 --out /tmp/fair
   smppbench fairness --rates 1,3,10 --backlog-seconds 60 --out /tmp/rates
+  smppbench backlog --messages 1000000 --numbers 10000 --out /tmp/backlog
   smppbench --scenario configs/bench/throttle.yaml --seed 7
 
 The engine scenarios start their own switchboard processes (--switchboard

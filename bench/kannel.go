@@ -299,17 +299,17 @@ func onlineBinds(status string) int {
 func (k *kannelRun) waitOnline(ctx context.Context, limit time.Duration) error {
 	u := "http://" + k.adminAddr + "/status.txt?password=" + url.QueryEscape(k.adminPass)
 	last := ""
-	err := pollUntil(ctx, limit, func() bool {
+	_, err := pollUntil(ctx, limit, 100*time.Millisecond, func() (bool, error) {
 		if k.bearerbox.exited() {
-			return true
+			return true, nil
 		}
 		body, err := httpGetText(ctx, u)
 		if err != nil {
 			last = err.Error()
-			return false
+			return false, nil
 		}
 		last = body
-		return onlineBinds(body) >= k.binds
+		return onlineBinds(body) >= k.binds, nil
 	})
 	if k.bearerbox.exited() {
 		return fmt.Errorf("bearerbox exited at start:\n%s", k.logTail())
@@ -323,36 +323,19 @@ func (k *kannelRun) waitOnline(ctx context.Context, limit time.Duration) error {
 // waitSendsms waits until smsbox's sendsms interface answers (any HTTP
 // status: without arguments it refuses the request).
 func (k *kannelRun) waitSendsms(ctx context.Context, limit time.Duration) error {
-	err := pollUntil(ctx, limit, func() bool {
+	_, err := pollUntil(ctx, limit, 100*time.Millisecond, func() (bool, error) {
 		if k.smsbox.exited() {
-			return true
+			return true, nil
 		}
 		_, err := httpGetText(ctx, k.sendsms+"/cgi-bin/sendsms")
 		var se statusErr
-		return err == nil || errors.As(err, &se)
+		return err == nil || errors.As(err, &se), nil
 	})
 	if k.smsbox.exited() {
 		return fmt.Errorf("smsbox exited at start:\n%s", k.logTail())
 	}
 	if err != nil {
 		return fmt.Errorf("smsbox's sendsms at %s did not answer within %s: %w\n%s", k.sendsms, limit, err, k.logTail())
-	}
-	return nil
-}
-
-// pollUntil calls done every 100 ms until it returns true, ctx ends (its
-// error) or limit passes (an error saying so).
-func pollUntil(ctx context.Context, limit time.Duration, done func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !done() {
-		if time.Now().After(deadline) {
-			return errors.New("timed out")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 	return nil
 }

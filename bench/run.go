@@ -30,6 +30,8 @@ func Run(ctx context.Context, sc Scenario, prog *Progress) (*Report, error) {
 		err = runSoak(ctx, sc, rep, prog)
 	case ScenarioFairness:
 		err = runFairness(ctx, sc, rep, prog)
+	case ScenarioBacklog:
+		err = runBacklog(ctx, sc, rep, prog)
 	case ScenarioKannel:
 		err = runKannel(ctx, sc, rep, prog)
 	default:

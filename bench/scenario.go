@@ -22,11 +22,12 @@ const (
 	ScenarioInbound  = "inbound"
 	ScenarioSoak     = "soak"
 	ScenarioFairness = "fairness"
+	ScenarioBacklog  = "backlog"
 	ScenarioKannel   = "kannel"
 )
 
 // Scenarios lists every scenario, in the order the usage text shows them.
-var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, ScenarioE2E, ScenarioInbound, ScenarioSoak, ScenarioFairness, ScenarioKannel}
+var Scenarios = []string{ScenarioWindow, ScenarioAdvise, ScenarioThrottle, ScenarioE2E, ScenarioInbound, ScenarioSoak, ScenarioFairness, ScenarioBacklog, ScenarioKannel}
 
 // Scenario holds every parameter of a run. It is what a scenario file
 // (YAML) holds, what every flag sets, and what the report records: a
@@ -71,6 +72,7 @@ type Scenario struct {
 	Inbound  InboundParams  `yaml:"inbound"`
 	Soak     SoakParams     `yaml:"soak"`
 	Fairness FairnessParams `yaml:"fairness"`
+	Backlog  BacklogParams  `yaml:"backlog"`
 	// Kannel: the kannel scenario's own; its traffic is E2E's.
 	Kannel KannelParams `yaml:"kannel"`
 }
@@ -363,6 +365,7 @@ func Defaults(name string, short bool) Scenario {
 		Soak: SoakParams{Duration: time.Minute, SendRate: 40, MORate: 10, Numbers: 4, NumberRate: 50, NumberBurst: 10,
 			Contacts: 200, Long: 0.1, Settle: 2 * time.Minute},
 		Fairness: FairnessParams{Numbers: 10, NumberRate: 10, BacklogSeconds: 20, Order: OrderSequential, Segments: 1},
+		Backlog:  defaultBacklog,
 		Kannel:   KannelParams{Bearerbox: defaultBearerbox, Smsbox: defaultSmsbox, LogLevel: 2},
 	}
 	if name == ScenarioThrottle {
@@ -390,6 +393,7 @@ func Defaults(name string, short bool) Scenario {
 	sc.Inbound.Messages, sc.Inbound.Concurrency, sc.Inbound.Contacts, sc.Inbound.Timeout = 150, 8, 50, 40*time.Second
 	sc.Soak.Duration, sc.Soak.SendRate, sc.Soak.MORate, sc.Soak.Contacts, sc.Soak.Settle = 5*time.Second, 20, 5, 40, 50*time.Second
 	sc.Fairness.Numbers, sc.Fairness.BacklogSeconds = 4, 2
+	sc.Backlog = shortBacklog
 	if name == ScenarioSoak {
 		sc.Sim.DropEvery, sc.Sim.MuteEvery, sc.Sim.MuteFor = 2*time.Second, 3*time.Second, 500*time.Millisecond
 		sc.Sim.Fail = "0x58:2%,0x14:1%,0x08:1%"
@@ -647,6 +651,8 @@ func (sc *Scenario) Check() error {
 		case p.Timeout < 0:
 			return bad("fairness.timeout", "must be ≥ 0 (0: from the work)")
 		}
+	case ScenarioBacklog:
+		return sc.checkBacklog()
 	}
 	return nil
 }

@@ -1,9 +1,9 @@
 // Command smppbench runs Switchboard's benchmark scenarios: window sweeps
-// and window advice over SMPP, and throttle, end-to-end, inbound, soak and
-// fairness runs through the engine's HTTP API, and the same traffic through
-// Kannel as a baseline (kannel), each against a carrier simulator started for
-// the run (or a real SMSC, or a running engine). See bench/README.md and
-// `smppbench --help`.
+// and window advice over SMPP, and throttle, end-to-end, inbound, soak,
+// fairness and backlog runs through the engine's HTTP API, and the e2e
+// traffic through Kannel as a baseline (kannel), each against a carrier
+// simulator started for the run (or a real SMSC, or a running engine). See
+// bench/README.md and `smppbench --help`.
 //
 //	smppbench window --out /tmp/window
 //	smppbench advise --target smsc.example:2775 --system-id ID --password PW --dest +15555550123 --tps 200

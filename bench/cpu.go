@@ -122,6 +122,27 @@ func (p *cpuPart) sample(ctx context.Context, v *time.Duration) {
 
 // cpuMeter samples CPU time at the start (startCPU) and the end (stop) of
 // a measured phase. It is not safe for concurrent use.
+// figure is the part's CPU between its two samples: in seconds, per
+// message of n, and in cores over wall.
+func (p *cpuPart) figure(n int64, wall time.Duration) CPUFigure {
+	f := CPUFigure{Source: p.source, NA: p.na}
+	if f.NA == "" && p.v1 < p.v0 {
+		f.NA = "the counter went backwards (the process restarted?)"
+	}
+	if f.NA != "" {
+		return f
+	}
+	sec := (p.v1 - p.v0).Seconds()
+	f.Seconds = ptr(round3(sec))
+	if n > 0 {
+		f.MicrosPerMessage = ptr(round3(sec * 1e6 / float64(n)))
+	}
+	if wall > 0 {
+		f.Cores = ptr(round3(sec / wall.Seconds()))
+	}
+	return f
+}
+
 type cpuMeter struct {
 	pg, pgRun, redis, engine, bench, machine cpuPart
 	t0, t1                                   time.Time
@@ -399,25 +420,8 @@ func (m *cpuMeter) report(rep *Report, n int64, per string) {
 	s := &m.split
 	s.WallSeconds = round3(m.t1.Sub(m.t0).Seconds())
 	s.Messages, s.Per = n, per
-	wall := m.t1.Sub(m.t0).Seconds()
-	fig := func(p *cpuPart) CPUFigure {
-		f := CPUFigure{Source: p.source, NA: p.na}
-		if p.na == "" && p.v1 < p.v0 {
-			f.NA = "the counter went backwards (the process restarted?)"
-		}
-		if f.NA != "" {
-			return f
-		}
-		sec := (p.v1 - p.v0).Seconds()
-		f.Seconds = ptr(round3(sec))
-		if n > 0 {
-			f.MicrosPerMessage = ptr(round3(sec * 1e6 / float64(n)))
-		}
-		if wall > 0 {
-			f.Cores = ptr(round3(sec / wall))
-		}
-		return f
-	}
+	wall := m.t1.Sub(m.t0)
+	fig := func(p *cpuPart) CPUFigure { return p.figure(n, wall) }
 	s.PostgreSQL, s.PostgreSQLRun, s.Redis = fig(&m.pg), fig(&m.pgRun), fig(&m.redis)
 	s.Engine, s.Bench, s.Machine = fig(&m.engine), fig(&m.bench), fig(&m.machine)
 	for i := range s.Statements {
@@ -447,14 +451,7 @@ func (m *cpuMeter) report(rep *Report, n int64, per string) {
 		{"bench (with the simulator)", "CPU bench", s.Bench},
 		{"whole machine", "", s.Machine},
 	} {
-		if r.f.Seconds == nil {
-			t.Rows = append(t.Rows, []string{r.name, "n/a", "n/a", "n/a", r.f.NA})
-			continue
-		}
-		t.Rows = append(t.Rows, []string{r.name, cell(r.f.Seconds), cell(r.f.MicrosPerMessage), cell(r.f.Cores), r.f.Source})
-		if r.metric != "" && r.f.MicrosPerMessage != nil {
-			rep.metric(r.metric, *r.f.MicrosPerMessage, unit)
-		}
+		rep.cpuRow(&t, r.name, r.metric, r.f, unit)
 	}
 	rep.Tables = append(rep.Tables, t)
 
@@ -719,4 +716,18 @@ func redisCommand(name string, c cmdStat, msgs int64) RedisCommand {
 		r.CallsPerMessage = round3(float64(c.calls) / float64(msgs))
 	}
 	return r
+}
+
+// cpuRow adds a row of the CPU table t for figure f (n/a and why, when it
+// could not be measured) and, when metric is not "", f per message as a
+// headline metric in unit.
+func (rep *Report) cpuRow(t *Table, name, metric string, f CPUFigure, unit string) {
+	if f.Seconds == nil {
+		t.Rows = append(t.Rows, []string{name, "n/a", "n/a", "n/a", f.NA})
+		return
+	}
+	t.Rows = append(t.Rows, []string{name, cell(f.Seconds), cell(f.MicrosPerMessage), cell(f.Cores), f.Source})
+	if metric != "" && f.MicrosPerMessage != nil {
+		rep.metric(metric, *f.MicrosPerMessage, unit)
+	}
 }

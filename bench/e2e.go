@@ -134,10 +134,7 @@ func runE2E(ctx context.Context, sc Scenario, rep *Report, prog *Progress) error
 		{"segments accepted by the carrier", fmt.Sprint(res.CarrierAccepted)},
 	}})
 	cpu.report(rep, res.Delivered, "delivered msg")
-	stageChart := Chart{ID: "latency-percentiles", Title: "Latency per stage", Kind: "percentile", XLabel: "percentile", YLabel: "ms"}
-	for i, l := range res.Stages {
-		stageChart.Series = append(stageChart.Series, Series{Name: l.Name, Points: l.Curve, Group: i})
-	}
+	stageChart := latencyChart(res.Stages)
 	rep.Charts = append(rep.Charts,
 		Chart{ID: "throughput", Title: "Throughput over time", Kind: "line", XLabel: "seconds since start", YLabel: "msgs/s", Series: []Series{
 			{Name: "accepted (202)", Points: s.meter.Series(300), Group: 0},
@@ -166,4 +163,13 @@ func first(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// latencyChart is the percentile chart of a run's latency per stage.
+func latencyChart(stages []Summary) Chart {
+	c := Chart{ID: "latency-percentiles", Title: "Latency per stage", Kind: "percentile", XLabel: "percentile", YLabel: "ms"}
+	for i, l := range stages {
+		c.Series = append(c.Series, Series{Name: l.Name, Points: l.Curve, Group: i})
+	}
+	return c
 }

@@ -628,24 +628,7 @@ func (c *kannelCPU) stop(ctx context.Context) {
 }
 
 // figure is p's CPU over the phase: per message of n, and in cores.
-func (c *kannelCPU) figure(p *cpuPart, n int64) CPUFigure {
-	f := CPUFigure{Source: p.source, NA: p.na}
-	if f.NA == "" && p.v1 < p.v0 {
-		f.NA = "the counter went backwards (the process restarted?)"
-	}
-	if f.NA != "" {
-		return f
-	}
-	sec := (p.v1 - p.v0).Seconds()
-	f.Seconds = ptr(round3(sec))
-	if n > 0 {
-		f.MicrosPerMessage = ptr(round3(sec * 1e6 / float64(n)))
-	}
-	if wall := c.t1.Sub(c.t0).Seconds(); wall > 0 {
-		f.Cores = ptr(round3(sec / wall))
-	}
-	return f
-}
+func (c *kannelCPU) figure(p *cpuPart, n int64) CPUFigure { return p.figure(n, c.t1.Sub(c.t0)) }
 
 // report fills rep.CPU (Engine is Kannel: both boxes) and adds the CPU
 // table and the headline numbers, per delivered message of n.
@@ -671,14 +654,7 @@ func (c *kannelCPU) report(rep *Report, n int64) {
 		{"bench (with the simulator and the DLR receiver)", "CPU bench", s.Bench},
 		{"whole machine", "", s.Machine},
 	} {
-		if r.f.Seconds == nil {
-			t.Rows = append(t.Rows, []string{r.name, "n/a", "n/a", "n/a", r.f.NA})
-			continue
-		}
-		t.Rows = append(t.Rows, []string{r.name, cell(r.f.Seconds), cell(r.f.MicrosPerMessage), cell(r.f.Cores), r.f.Source})
-		if r.metric != "" && r.f.MicrosPerMessage != nil {
-			rep.metric(r.metric, *r.f.MicrosPerMessage, "µs/"+per)
-		}
+		rep.cpuRow(&t, r.name, r.metric, r.f, "µs/"+per)
 	}
 	rep.Tables = append(rep.Tables, t)
 }
@@ -795,10 +771,7 @@ func fillKannelReport(rep *Report, s *kannelSender, sink *dlrSink, res *KannelRe
 		{"segments (the texts)", fmt.Sprint(res.Segments)},
 		{"segments accepted by the carrier", fmt.Sprint(res.CarrierAccepted)},
 	}})
-	stageChart := Chart{ID: "latency-percentiles", Title: "Latency per stage", Kind: "percentile", XLabel: "percentile", YLabel: "ms"}
-	for i, l := range res.Stages {
-		stageChart.Series = append(stageChart.Series, Series{Name: l.Name, Points: l.Curve, Group: i})
-	}
+	stageChart := latencyChart(res.Stages)
 	rep.Charts = append(rep.Charts,
 		Chart{ID: "throughput", Title: "Throughput over time", Kind: "line", XLabel: "seconds since start", YLabel: "msgs/s", Series: []Series{
 			{Name: "accepted (202)", Points: s.meter.Series(300), Group: 0},

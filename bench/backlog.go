@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -193,6 +194,15 @@ type StartFigure struct {
 	RSS [][2]float64 `json:"rss"`
 	// SentSeries: segments accepted per second, seconds since the start.
 	SentSeries [][2]float64 `json:"sent_per_s"`
+	// NumbersSent is how many numbers had a segment at the carrier within
+	// the start's sending window, and FirstPerNumber the seconds from the
+	// process start to their first ones: the first, median and last.
+	NumbersSent    int        `json:"numbers_sent"`
+	FirstPerNumber [3]float64 `json:"first_per_number_s"`
+	// Throttled is the carrier's ESME_RTHROTTLED answers during the start
+	// (a strict carrier: none when the engine keeps to the rates).
+	Throttled  int64 `json:"throttled"`
+	start, end time.Time
 }
 
 // backlogRun is the state of one backlog run.
@@ -208,6 +218,7 @@ type backlogRun struct {
 	token    string
 	numbers  []string
 	sim      *smscsim.Sim
+	simLog   string // the simulator's message log (complete once it is closed)
 	cleanup  []func()
 }
 
@@ -224,6 +235,13 @@ func runBacklog(ctx context.Context, sc Scenario, rep *Report, prog *Progress) e
 	}
 	cpu, err := r.measure(ctx, &res)
 	if err != nil {
+		return err
+	}
+	// The simulator's log is buffered: complete once it is closed.
+	if err := r.sim.Close(); err != nil {
+		return fmt.Errorf("the simulator: %w", err)
+	}
+	if err := r.numbersSent(&res); err != nil {
 		return err
 	}
 	r.report(rep, &res)
@@ -265,10 +283,19 @@ func (r *backlogRun) prepare(ctx context.Context) error {
 	if !r.sc.Engine.Keep {
 		r.cleanup = append(r.cleanup, clear)
 	}
-	simCfg, err := simConfig(r.sc, engineOptions{numbers: r.numbers})
+	// A strict carrier, as in the fairness scenario: at most each number's
+	// rate from it and the account's from all, in any sliding second; its
+	// message log gives each number's first segment.
+	rate, _, err := strictCarrier([]sourceLimit{{Numbers: r.numbers, Rate: r.p.NumberRate}}, r.sc.Carrier.TPS)
 	if err != nil {
 		return err
 	}
+	simCfg, err := simConfig(r.sc, engineOptions{numbers: r.numbers, simRate: &rate})
+	if err != nil {
+		return err
+	}
+	r.simLog = filepath.Join(r.dir, "smscsim.jsonl")
+	simCfg.Log = r.simLog
 	if r.sim, err = smscsim.Start(simCfg); err != nil {
 		return fmt.Errorf("starting the simulator: %w", err)
 	}
@@ -891,7 +918,8 @@ func (r *backlogRun) measure(ctx context.Context, res *BacklogResults) (*cpuMete
 // measured too (its meter returned, stopped).
 func (r *backlogRun) measureStart(ctx context.Context, name string, p *engineProc, base string, e *engineRun) (StartFigure, *cpuMeter, error) {
 	t0 := time.Now()
-	st := StartFigure{Name: name}
+	st := StartFigure{Name: name, start: t0}
+	throttled0 := simThrottled(r.sim)
 	r.prog.Start("backlog: "+name+": waiting for /readyz and the first submit_sm", 0, "")
 	mem := startRSSSampler(p.cmd.Process.Pid, t0)
 	defer mem.stop()
@@ -941,6 +969,7 @@ func (r *backlogRun) measureStart(ctx context.Context, name string, p *enginePro
 		}
 	}
 	st.Accepted = simAccepted(r.sim) - acc0
+	st.end, st.Throttled = time.Now(), simThrottled(r.sim)-throttled0
 	if cpu != nil {
 		cpu.stop(ctx)
 	}
@@ -987,6 +1016,46 @@ func httpOK(ctx context.Context, url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// simThrottled is the submit_sm the simulator answered ESME_RTHROTTLED
+// (a rate limit), all accounts.
+func simThrottled(s *smscsim.Sim) int64 {
+	var n int64
+	for _, a := range s.Report().Accounts {
+		n += a.Throttled
+	}
+	return n
+}
+
+// numbersSent reads the simulator's message log (complete: the simulator
+// is closed) and sets, for each start, how many numbers had a segment at
+// the carrier between the process start and the end of its sending window,
+// and when their first ones came.
+func (r *backlogRun) numbersSent(res *BacklogResults) error {
+	lines, err := readSimLog(r.simLog)
+	if err != nil {
+		return err
+	}
+	for i := range res.Starts {
+		st := &res.Starts[i]
+		first := map[string]float64{}
+		for _, l := range lines {
+			if l.T.Before(st.start) || l.T.After(st.end) {
+				continue
+			}
+			at := l.T.Sub(st.start).Seconds()
+			if f, ok := first[l.Src]; !ok || at < f {
+				first[l.Src] = at
+			}
+		}
+		times := slices.Sorted(maps.Values(first))
+		st.NumbersSent = len(times)
+		if len(times) > 0 {
+			st.FirstPerNumber = [3]float64{round3(times[0]), round3(times[(len(times)-1)/2]), round3(times[len(times)-1])}
+		}
+	}
+	return nil
 }
 
 // simSubmits is the submit_sm the simulator received, all accounts.
@@ -1116,7 +1185,10 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 	rows := [][]string{}
 	for _, st := range res.Starts {
 		rows = append(rows, []string{st.Name, fmt.Sprintf("%.3f", st.ReadySeconds), fmt.Sprintf("%.3f", st.FirstSubmitSeconds),
-			fmt.Sprintf("%.1f", st.Rate), fmt.Sprint(st.Accepted), fmt.Sprintf("%.1f", mib(st.RSSMax)), fmt.Sprintf("%.1f", mib(st.HWM))})
+			fmt.Sprintf("%.1f", st.Rate), fmt.Sprint(st.Accepted), fmt.Sprint(st.Throttled),
+			fmt.Sprintf("%d of %d", st.NumbersSent, res.Numbers),
+			fmt.Sprintf("%.1f / %.1f / %.1f", st.FirstPerNumber[0], st.FirstPerNumber[1], st.FirstPerNumber[2]),
+			fmt.Sprintf("%.1f", mib(st.RSSMax)), fmt.Sprintf("%.1f", mib(st.HWM))})
 	}
 	for i, st := range res.Starts {
 		tag := "start"
@@ -1126,6 +1198,8 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 		rep.metric(tag+" → ready", st.ReadySeconds, "s")
 		rep.metric(tag+" → first submit_sm", st.FirstSubmitSeconds, "s")
 		rep.metric(tag+" submit rate", st.Rate, "segments/s")
+		rep.metric(tag+": numbers that sent", float64(st.NumbersSent), "")
+		rep.metric(tag+": median number's first submit", st.FirstPerNumber[1], "s")
 	}
 	rep.metric("engine RSS max", mib(res.RSSMax), "MiB")
 	rep.metric("engine VmHWM", mib(res.HWM), "MiB")
@@ -1143,7 +1217,7 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 			{"tables written: SQL load", strings.Join(res.TablesSQL, " ")},
 			{"carrier account rate, segments/s", fmt.Sprint(res.AccountTPS)},
 		}},
-		Table{Title: "Engine starts (seconds from the process start)", Columns: []string{"start", "ready s", "first submit_sm s", "segments/s", "accepted", "RSS max MiB", "VmHWM MiB"}, Rows: rows},
+		Table{Title: "Engine starts (seconds from the process start)", Columns: []string{"start", "ready s", "first submit_sm s", "segments/s", "accepted", "0x58 (strict carrier)", "numbers that sent", "each number's first submit s: first / median / last", "RSS max MiB", "VmHWM MiB"}, Rows: rows},
 	)
 	rss := Chart{ID: "rss", Title: "Engine RSS", Kind: "line", XLabel: "seconds since the process started", YLabel: "MiB"}
 	sent := Chart{ID: "sent", Title: "Segments accepted by the carrier", Kind: "line", XLabel: "seconds since the process started", YLabel: "segments/s"}
@@ -1165,6 +1239,7 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 	rep.check("the whole backlog queued before the engine started", res.QueuedBeforeStart == int64(res.Messages), "%d of %d", res.QueuedBeforeStart, res.Messages)
 	for _, st := range res.Starts {
 		rep.check(st.Name+": sending", st.Accepted > 0, "%d segments accepted in %s", st.Accepted, r.p.Duration)
+		rep.check(st.Name+": no refusal by the strict carrier", st.Throttled == 0, "%d submit_sm answered 0x58", st.Throttled)
 	}
 	rep.check("engine RSS ≤ 1 GiB (issue 15)", res.RSSMax > 0 && res.HWM <= backlogRSSGoal, "RSS max %.0f MiB, VmHWM %.0f MiB, %d messages queued", mib(res.RSSMax), mib(res.HWM), res.Messages)
 	if len(res.Starts) == 2 {
@@ -1176,7 +1251,8 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 		"The backlog was loaded while no engine could send: the loader engine's carrier pointed at a closed port (no bind, so its dispatcher claimed nothing).",
 		fmt.Sprintf("The API sample (%d messages) and the SQL load's first 200 threads are compared column by column (values where Enqueue fixes them, else NULL or not) and by Enqueue's bookkeeping (only heads have due_at, out_seq = count).", res.Sample),
 		"Times are from the process start (fork/exec) to /readyz 200 and to the simulator's first submit_sm; the restart follows a SIGKILL of the first start, with the same instance id.",
-		"RSS is VmRSS sampled every second from /proc; VmHWM is the kernel's peak.")
+		"RSS is VmRSS sampled every second from /proc; VmHWM is the kernel's peak.",
+		fmt.Sprintf("The carrier is strict, as in the fairness scenario: at most %g segments/s from each number and %g from the account in any sliding second; a number's first submit is its first segment in the simulator's message log after the process start.", r.p.NumberRate, res.AccountTPS))
 	rep.Results = res
 }
 

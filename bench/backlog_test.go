@@ -51,6 +51,13 @@ func TestBacklogScenario(t *testing.T) {
 		if st.Accepted <= 0 || st.Rate <= 0 || st.RSSMax <= 0 || st.HWM < st.RSSMax || len(st.RSS) == 0 {
 			t.Errorf("%s: accepted %d, rate %.1f, RSS %d, HWM %d, %d samples", st.Name, st.Accepted, st.Rate, st.RSSMax, st.HWM, len(st.RSS))
 		}
+		// Each number's first segment, from the simulator's log: within
+		// the window, in order, and at most one number per segment.
+		f := st.FirstPerNumber
+		if st.NumbersSent < 1 || st.NumbersSent > 200 ||
+			!(f[0] >= st.FirstSubmitSeconds-0.5 && f[0] <= f[1] && f[1] <= f[2] && f[2] <= st.end.Sub(st.start).Seconds()) {
+			t.Errorf("%s: %d numbers sent, first submits %v (first submit_sm at %.3f s)", st.Name, st.NumbersSent, f, st.FirstSubmitSeconds)
+		}
 	}
 	if res.LoadSeconds <= 0 || res.DatabaseBytes <= 0 {
 		t.Errorf("load %.3f s, database %d bytes", res.LoadSeconds, res.DatabaseBytes)

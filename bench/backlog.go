@@ -318,7 +318,10 @@ func (r *backlogRun) startProc(ctx context.Context, name, instance, host, port, 
 	if err != nil {
 		return nil, "", err
 	}
-	tps, burst := r.sc.Carrier.TPS, max(r.sc.Carrier.TPSBurst, 1)
+	// The carrier is strict (at most --carrier-tps in any sliding second):
+	// the engine's account runs in its default sliding mode (burst 1), as
+	// fairness configures it; a token bucket's burst would go over.
+	tps, burst := r.sc.Carrier.TPS, 1
 	cfg := engineConfig(engineConfigArgs{
 		http: httpAddr, db: r.dbURL, redis: r.redisURL, prefix: r.prefix, instance: instance,
 		classes: []classDef{{Name: "backlog", Rate: r.p.NumberRate, Burst: 1}}, host: host, port: port,

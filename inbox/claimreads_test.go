@@ -89,3 +89,42 @@ func explainClaim(t *testing.T, e *env, take, perNumber int) (read, claimed int,
 	}
 	return read, claimed, strings.Join(lines, "\n")
 }
+
+// TestClaimMovesPastHeldPicks: a claim whose every pick another claimer
+// holds (here a transaction holding the first number's heads, as a
+// concurrent claim from the same cursor does) claims the next number's
+// heads instead of nothing.
+func TestClaimMovesPastHeldPicks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var first inbox.Number
+	for i := range 2 {
+		ws, n := e.ready(fmt.Sprint("w", i), inbox.Dedicated)
+		if i == 0 {
+			first = n
+		}
+		var reqs []inbox.OutboundRequest
+		for c := range 10 {
+			reqs = append(reqs, msg(ws, contact(c), "campaign"))
+		}
+		e.send(reqs...)
+	}
+	tx, err := e.pool.Begin(e.ctx)
+	ok(t, err)
+	defer tx.Rollback(e.ctx)
+	tag, err := tx.Exec(e.ctx, `SELECT 1 FROM messages WHERE number_id = $1 FOR NO KEY UPDATE`, int64(first.ID))
+	ok(t, err)
+	if tag.RowsAffected() != 10 {
+		t.Fatalf("held %d of the first number's messages, want 10", tag.RowsAffected())
+	}
+	c, err := e.s.ClaimLimited(e.ctx, "second", 5, time.Minute, nil, 10)
+	ok(t, err)
+	if len(c) != 5 {
+		t.Fatalf("claimed %d, want 5 of the second number's", len(c))
+	}
+	for _, m := range c {
+		if m.From == first.E164 {
+			t.Fatalf("claimed %d of the held number", m.ID)
+		}
+	}
+}

@@ -49,20 +49,30 @@ type engineProc struct {
 // writeEngineConfig writes an engine config for a process and returns its path.
 func writeEngineConfig(t *testing.T, dbURL, redisPrefix, carrierAddr, instance string, extra string) string {
 	t.Helper()
+	return writeEngineConfigWith(t, dbURL, redisPrefix, carrierAddr, instance, "", extra)
+}
+
+// writeEngineConfigWith is writeEngineConfig with more fields of the engine
+// section (engineFields, e.g. "claim_batch: 20, in_flight: 40").
+func writeEngineConfigWith(t *testing.T, dbURL, redisPrefix, carrierAddr, instance, engineFields, extra string) string {
+	t.Helper()
+	if engineFields != "" {
+		engineFields = ", " + engineFields
+	}
 	host, port, _ := net.SplitHostPort(carrierAddr)
 	yaml := fmt.Sprintf(`
 http: {listen: "127.0.0.1:%d"}
 log: {level: info}
 postgres: {url: %q}
 redis: {url: %q, prefix: %q}
-engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q}
+engine: {retry_min: 200ms, lease: 10s, drain_timeout: 3s, instance_id: %q%s}
 rate_classes:
   - {name: shared, rate: 50}
   - {name: dedicated, rate: 200}
 carriers:
   - {name: sim, host: %s, port: %s, system_id: sb, window: 50, tps: 2000,
      binds: 1, max_binds: 4, reconnect_min: 20ms, reconnect_max: 200ms}
-%s`, testenv.FreePort(t), dbURL, testenv.RedisURL(), redisPrefix, instance, host, port, extra)
+%s`, testenv.FreePort(t), dbURL, testenv.RedisURL(), redisPrefix, instance, engineFields, host, port, extra)
 	path := filepath.Join(t.TempDir(), instance+".yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -131,6 +141,20 @@ func (p *engineProc) stop(sig syscall.Signal) {
 	p.cmd = nil
 }
 
+// waitReady waits until the process answers GET /readyz with 200 (its
+// store answers and a bind is up), or fails the test.
+func (p *engineProc) waitReady() {
+	p.t.Helper()
+	testenv.Wait(p.t, 20*time.Second, p.name+" ready", func() bool {
+		resp, err := http.Get("http://" + p.http + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, p.logs.String)
+}
+
 // metric returns the value of one sample of the process's /metrics, or -1.
 func (p *engineProc) metric(name string) float64 {
 	resp, err := http.Get("http://" + p.http + "/metrics")
@@ -160,17 +184,28 @@ func loadConfig(t *testing.T, path string) *config.Config {
 }
 
 // Two engine processes share one queue (four sender numbers): every
-// message is sent exactly once, and both do part of the work.
+// message is sent exactly once, and both do part of the work. The queue is
+// filled through the store, which wakes no dispatcher: each finds the work
+// at its next poll (every 200 ms). So the work must outlast a few polls:
+// each process holds at most 40 messages (claims of 20) and the carrier
+// answers in 100 ms, at most 400 a second a process. (With a 2 ms carrier
+// and the default 5,000, one process sent all 400 within 180 ms, before the
+// other's next poll, in one run of five to fifteen.) Both are bound before
+// the queue fills: a process without a bind leaves the queue to the others.
 func TestProcessesShareTheWork(t *testing.T) {
 	t.Parallel()
 	logPath := filepath.Join(t.TempDir(), "sim.jsonl")
-	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 2ms, receipts: {delay: 5ms}}]
+	sim := testenv.StartSim(t, `accounts: [{system_id: sb, password: "", latency: 100ms, receipts: {delay: 5ms}}]
 log: `+logPath)
 	dbURL := testenv.NewDatabase(t)
 	_, prefix := testenv.Redis(t)
+	const small = "claim_batch: 20, in_flight: 40"
 	procs := []*engineProc{
-		startProc(t, "engine-a", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine-a", "")),
-		startProc(t, "engine-b", writeEngineConfig(t, dbURL, prefix, sim.Addr(""), "engine-b", "")),
+		startProc(t, "engine-a", writeEngineConfigWith(t, dbURL, prefix, sim.Addr(""), "engine-a", small, "")),
+		startProc(t, "engine-b", writeEngineConfigWith(t, dbURL, prefix, sim.Addr(""), "engine-b", small, "")),
+	}
+	for _, p := range procs {
+		p.waitReady()
 	}
 	db, store, err := engine.OpenStore(context.Background(), loadConfig(t, procs[0].cfg))
 	if err != nil {
@@ -228,7 +263,8 @@ log: `+logPath)
 		}
 	}
 	if claimed[0] <= 0 || claimed[1] <= 0 || claimed[0]+claimed[1] < n {
-		t.Fatalf("claims per process %v: the work was not shared", claimed)
+		l := procs[1].logs.String()
+		t.Fatalf("claims per process %v: the work was not shared; engine-b's log ends:\n%s", claimed, l[max(0, len(l)-4000):])
 	}
 	t.Logf("claims per process: %v", claimed)
 	_ = smscsim.MO{}

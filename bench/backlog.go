@@ -584,16 +584,7 @@ func compareConnections(ctx context.Context, c *pgx.Conn, ws int64, numbers []st
 		if err != nil {
 			return nil, err
 		}
-		rows, err := c.Query(ctx, connectionShapesSQL, ws, ns)
-		if err != nil {
-			return nil, err
-		}
-		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		out := map[string]bool{}
-		for _, s := range list {
-			out[s] = true
-		}
-		return out, err
+		return shapeSet(ctx, c, connectionShapesSQL, ws, ns)
 	}
 	a, err := shapes(numbers[:apiConnected])
 	if err != nil {
@@ -832,16 +823,7 @@ func compareShapes(ctx context.Context, c *pgx.Conn, ws, firstID int64) ([]strin
 		return nil, err
 	}
 	shapes := func(threads []int64) (map[string]bool, error) {
-		rows, err := c.Query(ctx, backlogShapeSQL, threads)
-		if err != nil {
-			return nil, err
-		}
-		list, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		out := map[string]bool{}
-		for _, s := range list {
-			out[s] = true
-		}
-		return out, err
+		return shapeSet(ctx, c, backlogShapeSQL, threads)
 	}
 	a, err := shapes(api)
 	if err != nil {
@@ -855,6 +837,21 @@ func compareShapes(ctx context.Context, c *pgx.Conn, ws, firstID int64) ([]strin
 		return nil, err
 	}
 	return shapeDiff(a, b), nil
+}
+
+// shapeSet runs a query whose rows are one shape each (a string) and
+// returns them as a set.
+func shapeSet(ctx context.Context, c *pgx.Conn, sql string, args ...any) (map[string]bool, error) {
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	list, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out := map[string]bool{}
+	for _, s := range list {
+		out[s] = true
+	}
+	return out, err
 }
 
 // shapeDiff lists the shapes of api missing from sql and those of sql

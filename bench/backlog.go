@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -201,7 +202,11 @@ type StartFigure struct {
 	FirstPerNumber [3]float64 `json:"first_per_number_s"`
 	// Throttled is the carrier's ESME_RTHROTTLED answers during the start
 	// (a strict carrier: none when the engine keeps to the rates).
-	Throttled  int64 `json:"throttled"`
+	Throttled int64 `json:"throttled"`
+	// Dispatch is the engine's dispatcher counters at the end of the
+	// window (switchboard_dispatch_total by event), nil when /metrics did
+	// not answer.
+	Dispatch   map[string]float64 `json:"dispatch,omitempty"`
 	start, end time.Time
 }
 
@@ -976,6 +981,7 @@ func (r *backlogRun) measureStart(ctx context.Context, name string, p *enginePro
 	st.Rate = round3(float64(st.Accepted) / time.Since(end.Add(-r.p.Duration)).Seconds())
 	mem.stop()
 	st.RSS, st.RSSMax, st.HWM = mem.result()
+	st.Dispatch = dispatchCounters(ctx, base)
 	return st, cpu, nil
 }
 
@@ -1016,6 +1022,37 @@ func httpOK(ctx context.Context, url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// dispatchCounters reads the engine's switchboard_dispatch_total counters
+// from its /metrics (nil when it does not answer).
+func dispatchCounters(ctx context.Context, base string) map[string]float64 {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := readyClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	const prefix = `switchboard_dispatch_total{event="`
+	out := map[string]float64{}
+	for _, l := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(l, prefix)
+		if !ok {
+			continue
+		}
+		name, val, ok := strings.Cut(rest, `"} `)
+		if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); ok && err == nil {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // simThrottled is the submit_sm the simulator answered ESME_RTHROTTLED
@@ -1219,6 +1256,21 @@ func (r *backlogRun) report(rep *Report, res *BacklogResults) {
 		}},
 		Table{Title: "Engine starts (seconds from the process start)", Columns: []string{"start", "ready s", "first submit_sm s", "segments/s", "accepted", "0x58 (strict carrier)", "numbers that sent", "each number's first submit s: first / median / last", "RSS max MiB", "VmHWM MiB"}, Rows: rows},
 	)
+	if len(res.Starts) > 0 && res.Starts[0].Dispatch != nil {
+		names := slices.Sorted(maps.Keys(res.Starts[0].Dispatch))
+		t := Table{Title: "Engine's dispatcher at the end of each window (switchboard_dispatch_total)", Columns: []string{"event"}}
+		for _, st := range res.Starts {
+			t.Columns = append(t.Columns, st.Name)
+		}
+		for _, n := range names {
+			row := []string{n}
+			for _, st := range res.Starts {
+				row = append(row, fmt.Sprint(st.Dispatch[n]))
+			}
+			t.Rows = append(t.Rows, row)
+		}
+		rep.Tables = append(rep.Tables, t)
+	}
 	rss := Chart{ID: "rss", Title: "Engine RSS", Kind: "line", XLabel: "seconds since the process started", YLabel: "MiB"}
 	sent := Chart{ID: "sent", Title: "Segments accepted by the carrier", Kind: "line", XLabel: "seconds since the process started", YLabel: "segments/s"}
 	for i, st := range res.Starts {

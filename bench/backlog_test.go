@@ -51,6 +51,9 @@ func TestBacklogScenario(t *testing.T) {
 		if st.Accepted <= 0 || st.Rate <= 0 || st.RSSMax <= 0 || st.HWM < st.RSSMax || len(st.RSS) == 0 {
 			t.Errorf("%s: accepted %d, rate %.1f, RSS %d, HWM %d, %d samples", st.Name, st.Accepted, st.Rate, st.RSSMax, st.HWM, len(st.RSS))
 		}
+		if st.Dispatch["accepted"] <= 0 || st.Dispatch["claimed"] < st.Dispatch["accepted"] {
+			t.Errorf("%s: dispatcher counters %v", st.Name, st.Dispatch)
+		}
 		// Each number's first segment, from the simulator's log: within
 		// the window, in order, and at most one number per segment.
 		f := st.FirstPerNumber

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,14 +27,8 @@ type InboundResults struct {
 // moInjector sends MO messages through the carrier and times their
 // acknowledgement.
 type moInjector struct {
-	sim      simControl
-	numbers  []string
-	contacts int
-	long     float64
-	tag      string
-	rng      *rand.Rand
-	rngMu    sync.Mutex
-	next     atomic.Int64
+	sim simControl
+	traffic
 
 	resp  *Latency
 	meter *Meter
@@ -49,17 +42,13 @@ type moInjector struct {
 }
 
 func newMOInjector(sim simControl, numbers []string, contacts int, long float64, tag string, seed uint64) *moInjector {
-	return &moInjector{sim: sim, numbers: numbers, contacts: contacts, long: long, tag: tag, rng: rand.New(rand.NewPCG(seed, 0x0de)),
+	return &moInjector{sim: sim, traffic: newTraffic(numbers, contacts, long, tag, seed, 0x0de),
 		resp: NewLatency(), meter: NewMeter(250 * time.Millisecond), sent: map[string]time.Time{}, seen: map[string]time.Time{}, toEv: NewLatency()}
 }
 
 func (m *moInjector) inject(ctx context.Context) bool {
-	i := int(m.next.Add(1) - 1)
-	m.rngMu.Lock()
-	long := m.rng.Float64() < m.long
-	m.rngMu.Unlock()
-	text := benchText(m.tag, i, long)
-	mo := smscsim.MO{From: contact(i % m.contacts), To: m.numbers[i%len(m.numbers)], Text: text}
+	text, ours, them, long := m.pick(m.take())
+	mo := smscsim.MO{From: them, To: ours, Text: text}
 	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	t0 := time.Now()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -520,16 +519,10 @@ func (s *dlrSink) close() {
 
 // kannelSender sends the scenario's messages through sendsms.
 type kannelSender struct {
-	k        *kannelRun
-	sink     *dlrSink
-	hc       *http.Client
-	numbers  []string
-	contacts int
-	long     float64
-	tag      string
-	rng      *rand.Rand
-	rngMu    sync.Mutex
-	next     atomic.Int64
+	k    *kannelRun
+	sink *dlrSink
+	hc   *http.Client
+	traffic
 	accepted *Latency
 	nAcc     atomic.Int64 // messages answered 202
 	meter    *Meter
@@ -539,16 +532,13 @@ type kannelSender struct {
 // send sends the next message; false when it was refused (counted in
 // errs).
 func (s *kannelSender) send(ctx context.Context) bool {
-	i := int(s.next.Add(1) - 1)
-	s.rngMu.Lock()
-	long := s.rng.Float64() < s.long
-	s.rngMu.Unlock()
-	text := benchText(s.tag, i, long)
+	i := s.take()
+	text, from, to, _ := s.pick(i)
 	m := &s.sink.msgs[i]
 	m.segments = gsmSegments(text)
 	q := url.Values{
 		"username": {kannelUser}, "password": {s.k.sendsmsPwd},
-		"from": {s.numbers[i%len(s.numbers)]}, "to": {contact(i % s.contacts)}, "text": {text},
+		"from": {from}, "to": {to}, "text": {text},
 		"dlr-mask": {strconv.Itoa(dlrMaskAll)}, "dlr-url": {s.sink.url + strconv.Itoa(i)},
 	}
 	t0 := time.Now()
@@ -674,8 +664,7 @@ func runKannel(ctx context.Context, sc Scenario, rep *Report, prog *Progress) er
 		return err
 	}
 	defer sink.close()
-	s := &kannelSender{k: k, sink: sink, numbers: ourNumbers(p.Numbers, 0), contacts: p.Contacts, long: p.Long,
-		tag: fmt.Sprintf("kannel %d", sc.Seed), rng: rand.New(rand.NewPCG(sc.Seed, 0x5eed)),
+	s := &kannelSender{k: k, sink: sink, traffic: newTraffic(ourNumbers(p.Numbers, 0), p.Contacts, p.Long, fmt.Sprintf("kannel %d", sc.Seed), sc.Seed, 0x5eed),
 		accepted: NewLatency(), meter: meterFrom(start),
 		hc: &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: p.Concurrency, MaxConnsPerHost: p.Concurrency}}}
 	defer s.hc.CloseIdleConnections()

@@ -66,21 +66,45 @@ type sentMessage struct {
 	Segments int
 }
 
-// sender posts messages through the API and tracks what was accepted and,
-// from the event stream, what became final.
-type sender struct {
-	c        *APIClient
+// traffic is the messages a scenario sends or injects: message i goes
+// between numbers[i mod N] and contact(i mod contacts), with benchText's
+// tagged text, two segments long with probability long. Safe for
+// concurrent use.
+type traffic struct {
 	numbers  []string
 	contacts int
 	long     float64
 	tag      string
-	rng      *rand.Rand
 	rngMu    sync.Mutex
+	rng      *rand.Rand
+	next     atomic.Int64 // the next message's index (take)
+}
+
+func newTraffic(numbers []string, contacts int, long float64, tag string, seed, stream uint64) traffic {
+	return traffic{numbers: numbers, contacts: contacts, long: long, tag: tag, rng: rand.New(rand.NewPCG(seed, stream))}
+}
+
+// take returns the next message's index.
+func (t *traffic) take() int { return int(t.next.Add(1) - 1) }
+
+// pick returns message i: its text, our number, the contact, and whether
+// it is a long one.
+func (t *traffic) pick(i int) (text, number, to string, long bool) {
+	t.rngMu.Lock()
+	long = t.rng.Float64() < t.long
+	t.rngMu.Unlock()
+	return benchText(t.tag, i, long), t.numbers[i%len(t.numbers)], contact(i % t.contacts), long
+}
+
+// sender posts messages through the API and tracks what was accepted and,
+// from the event stream, what became final.
+type sender struct {
+	c *APIClient
+	traffic
 
 	accepted *Latency // POST → 202
 	meter    *Meter   // accepted per time
 	errs     counts
-	next     atomic.Int64
 
 	mu      sync.Mutex
 	sent    []sentMessage
@@ -91,23 +115,19 @@ type sender struct {
 }
 
 func newSender(c *APIClient, numbers []string, contacts int, long float64, tag string, seed uint64) *sender {
-	return &sender{c: c, numbers: numbers, contacts: contacts, long: long, tag: tag,
-		rng: rand.New(rand.NewPCG(seed, 0x5eed)), accepted: NewLatency(), meter: NewMeter(250 * time.Millisecond),
+	return &sender{c: c, traffic: newTraffic(numbers, contacts, long, tag, seed, 0x5eed), accepted: NewLatency(), meter: NewMeter(250 * time.Millisecond),
 		byID: map[string]int{}, finals: map[string]string{}, changed: make(chan struct{})}
 }
 
 // message returns message i's text and its body for the API.
 func (s *sender) message(i int) (string, map[string]any) {
-	s.rngMu.Lock()
-	long := s.rng.Float64() < s.long
-	s.rngMu.Unlock()
-	text := benchText(s.tag, i, long)
-	return text, map[string]any{"to": contact(i % s.contacts), "text": text, "from": s.numbers[i%len(s.numbers)]}
+	text, from, to, _ := s.pick(i)
+	return text, map[string]any{"to": to, "text": text, "from": from}
 }
 
 // send posts one message; false when it was refused (counted in errs).
 func (s *sender) send(ctx context.Context) bool {
-	text, body := s.message(int(s.next.Add(1) - 1))
+	text, body := s.message(s.take())
 	t0 := time.Now()
 	var resp sendJSON
 	err := s.c.Do(ctx, "POST", "/v1/messages", body, &resp)

@@ -94,9 +94,8 @@ func (s *Store) ClaimLimited(ctx context.Context, owner string, max int, lease t
 	// A claim whose every pick another claimer holds takes nothing, though
 	// there may be due heads past them: two engine processes start their
 	// cursors at the same number and pick the same heads, and the later one
-	// skips them (TestProcessesShareTheWork: one process sent all 400 in
-	// about one run of ten). It tries once more at once, from after the
-	// last number it picked.
+	// skips them. It tries once more at once, from after the last number
+	// it picked (TestClaimMovesPastHeldPicks).
 	out, c, err := s.claimFrom(ctx, owner, max, lease, skip, perNumber)
 	if err != nil || len(out) > 0 || c.skipped == 0 {
 		return out, err

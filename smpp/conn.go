@@ -390,15 +390,22 @@ func (c *conn) response(dec *Decoder, h Header, body []byte, now time.Time) {
 }
 
 // dispatchInbound copies an inbound PDU and queues it for the worker that
-// handles its source address. It blocks when that worker is busy, which
-// stops reading and lets the SMSC's own window hold further messages back.
+// handles its pair of addresses (pairOf). It blocks when that worker's
+// queue is full, which stops reading and lets the SMSC's own window hold
+// further messages back, but also holds back the responses to our
+// submit_sm behind it: so the key is the pair, not the source alone. The
+// receipts of a campaign come from the handsets it went to; keyed by the
+// handset, many numbers texting the same handsets put their receipts on
+// one worker, whose full queue stopped the reader and held every window
+// slot of the bind (10,000 numbers sending at 40 % of the account's rate,
+// `smppbench backlog`).
 func (c *conn) dispatchInbound(h Header, body []byte) {
 	bp := bodyPool.Get().(*[]byte)
 	b := append((*bp)[:0], body...)
 	*bp = b
 	w := 0
 	if len(c.workers) > 1 {
-		w = int(maphash.Bytes(hashSeed, sourceOf(h.ID, b)) % uint64(len(c.workers)))
+		w = int(maphash.Bytes(hashSeed, pairOf(h.ID, b)) % uint64(len(c.workers)))
 	}
 	select {
 	case c.workers[w] <- inboundJob{h: h, body: b, buf: bp}:
@@ -407,10 +414,14 @@ func (c *conn) dispatchInbound(h Header, body []byte) {
 	}
 }
 
-// sourceOf returns the source_addr octets of a deliver_sm, data_sm or
-// alert_notification body without decoding it, for spreading work; nil when
-// the body is too short (the worker's decode will report it).
-func sourceOf(id CommandID, b []byte) []byte {
+// pairOf returns the octets of a deliver_sm's, data_sm's or
+// alert_notification's source_addr through its destination_addr (esme_addr
+// for an alert_notification) without decoding the body, for spreading work:
+// what one pair of addresses sends (a conversation's messages and parts, one
+// message's receipts) goes to one worker, in order; other pairs run
+// concurrently. A short body gives what it has (the worker's decode will
+// report it).
+func pairOf(id CommandID, b []byte) []byte {
 	i := 0
 	if id != AlertNotificationID {
 		// skip service_type
@@ -419,7 +430,7 @@ func sourceOf(id CommandID, b []byte) []byte {
 		}
 		i++
 	}
-	i += 2 // ton, npi
+	i += 2 // source ton, npi
 	if i >= len(b) {
 		return nil
 	}
@@ -427,7 +438,11 @@ func sourceOf(id CommandID, b []byte) []byte {
 	for j < len(b) && b[j] != 0 {
 		j++
 	}
-	return b[i:j]
+	j += 3 // the source's NUL, dest ton, npi
+	for j < len(b) && b[j] != 0 {
+		j++
+	}
+	return b[i:min(j, len(b))]
 }
 
 func (c *conn) inboundWorker(jobs <-chan inboundJob) {

@@ -79,8 +79,10 @@ type SessionConfig struct {
 	// keeps the message and retries it later.
 	Handler Handler
 	// InboundWorkers is how many handler calls may run at once per
-	// connection. Inbound PDUs are spread over the workers by source address,
-	// so messages from one sender are handled in the order they came.
+	// connection. Inbound PDUs are spread over the workers by their pair of
+	// source and destination addresses, so one sender's messages to one
+	// number (a conversation, one message's receipts) are handled in the
+	// order they came, and its messages to other numbers concurrently.
 	// Default DefaultInboundWorkers.
 	InboundWorkers int
 
@@ -149,8 +151,8 @@ func (c *SessionConfig) setDefaults() error {
 //
 // p is a *DeliverSM, *DataSM or *AlertNotification (whose status is ignored:
 // it has no response). p and its byte fields are valid only until
-// HandleInbound returns. Calls for different source addresses run
-// concurrently (see SessionConfig.InboundWorkers).
+// HandleInbound returns. Calls for different pairs of source and
+// destination addresses run concurrently (see SessionConfig.InboundWorkers).
 type Handler interface {
 	HandleInbound(ctx context.Context, p SMSCPDU) Status
 }

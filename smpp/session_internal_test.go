@@ -47,3 +47,35 @@ func TestHistogramQuantile(t *testing.T) {
 		t.Fatalf("p99 %v", p99)
 	}
 }
+
+// pairOf finds the source and destination addresses of every PDU the
+// SMSC sends on its own, and reads no further than a truncated body.
+func TestPairOf(t *testing.T) {
+	src := Address{TON: 1, NPI: 1, Addr: []byte("447700900001")}
+	dst := Address{TON: 1, NPI: 1, Addr: []byte("15550001111")}
+	want := "447700900001\x00\x01\x0115550001111"
+	for _, p := range []SMSCPDU{
+		&DeliverSM{ServiceType: []byte("CMT"), Source: src, Dest: dst, ShortMessage: []byte("hi")},
+		&DataSM{Source: src, Dest: dst},
+		&AlertNotification{Source: src, ESME: dst},
+	} {
+		body, err := p.AppendBody(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(pairOf(p.CommandID(), body)); got != want {
+			t.Errorf("%v: pair %q, want %q", p.CommandID(), got, want)
+		}
+		for n := range body {
+			if got := pairOf(p.CommandID(), body[:n]); len(got) > n {
+				t.Fatalf("%v cut to %d bytes: pair of %d bytes", p.CommandID(), n, len(got))
+			}
+		}
+	}
+	// Another destination from the same source is another pair.
+	a, _ := (&DeliverSM{Source: src, Dest: dst}).AppendBody(nil)
+	b, _ := (&DeliverSM{Source: src, Dest: Address{TON: 1, NPI: 1, Addr: []byte("15550002222")}}).AppendBody(nil)
+	if string(pairOf(DeliverSMID, a)) == string(pairOf(DeliverSMID, b)) {
+		t.Fatal("two destinations of one source give one pair")
+	}
+}

@@ -98,7 +98,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		"claimed": d.Claimed, "accepted": d.Accepted, "retried": d.Retried, "failed": d.Failed, "handed_back": d.HandedBack,
 		"expired": d.Expired, "released": d.Released, "segments": d.Segments, "throttled": d.Throttled, "unknown_outcome": d.Unknown,
 		"limiter_down": d.LimiterDown, "store_errors": d.StoreErrors, "takes": d.Takes, "quiet": d.Quiet,
-		"write_held": d.WriteHeld,
+		"write_held": d.WriteHeld, "spread_widened": d.SpreadWidened,
 	} {
 		counter(descDispatch, float64(v), ev)
 	}

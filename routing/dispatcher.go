@@ -62,6 +62,9 @@ const (
 	// refusalLogEvery: a carrier's refusals of one number and status get
 	// a warn line at most this often (the line counts those in between).
 	refusalLogEvery = 10 * time.Second
+	// spreadHold: a write check widened by refusals (writeLog.widen) gives
+	// back half of what it grew by after this long without growing again.
+	spreadHold = 5 * time.Minute
 	// flushLinger is how long the flusher gathers results after the first
 	// before it writes them, up to flushMax results at once.
 	flushLinger = 2 * time.Millisecond
@@ -137,6 +140,13 @@ type DispatcherConfig struct {
 	// grant waited never takes from it. Negative: no check. It is this
 	// process's check only: a number sent from several processes relies on
 	// the limiter alone.
+	//
+	// A 0x58 refusal of a sliding limit that this check's record of writes
+	// explains by a spread larger than WriteMargin (the carrier counted
+	// them later than that, unevenly) widens the check of that number or
+	// account by the spread, at most a tenth of the interval, instead of
+	// slowing it down (see judge); half of it is given back after
+	// spreadHold without another.
 	WriteMargin time.Duration
 	Logger      *zap.Logger
 	// Now is the dispatcher's clock (time.Now when nil): the instants it
@@ -186,9 +196,10 @@ type Dispatcher struct {
 	withWork atomic.Int64
 	intakeM  sync.Mutex // guards intake
 	intake   []Outbound // claimed, not yet in a queue
-	refuseM  sync.Mutex // guards refusals and recent
+	refuseM  sync.Mutex // guards refuse, recent and refusals
 	refuse   map[RefusalKey]*refusalCount
 	recent   map[string]map[string]time.Time // carrier → number → last 0x58
+	refusals []refusal                       // for the scheduler to judge
 
 	// carrierSet is the carrier set in force (SetCarriers); reconf is a
 	// new one the scheduler has not applied yet.
@@ -198,6 +209,7 @@ type Dispatcher struct {
 	// scheduler state: only the scheduler goroutine touches these
 	carriers map[string]*carrierQ
 	numbers  map[numberKey]*numberQ
+	widened  map[*writeLog]struct{} // write checks a refusal widened
 }
 
 type dispatchResult struct {
@@ -209,7 +221,7 @@ type dispatchCounters struct {
 	claimed, accepted, retried, failed, handedBack, expired atomic.Int64
 	released                                                atomic.Int64
 	segments, throttled, unknown, limiterDown, storeErrors  atomic.Int64
-	takes, quiet, queued, writeHeld                         atomic.Int64
+	takes, quiet, queued, writeHeld, spreadWidened          atomic.Int64
 }
 
 // DispatcherStats are the dispatcher's counters.
@@ -233,6 +245,10 @@ type DispatcherStats struct {
 	// WriteHeld counts parts held back at the moment of writing by the
 	// check of WriteMargin (an earlier grant was written late).
 	WriteHeld int64
+	// SpreadWidened counts refusals the dispatcher put down to the
+	// carrier counting later than WriteMargin allows, and answered by
+	// widening its write check instead of slowing down (see refused).
+	SpreadWidened int64
 }
 
 // RefusalKey names a count of carrier refusals.
@@ -297,6 +313,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		recent:   map[string]map[string]time.Time{},
 		carriers: map[string]*carrierQ{},
 		numbers:  map[numberKey]*numberQ{},
+		widened:  map[*writeLog]struct{}{},
 	}
 	set := make(map[string]*Carrier, len(cfg.Carriers))
 	for name, c := range cfg.Carriers {
@@ -327,7 +344,7 @@ func (d *Dispatcher) Stats() DispatcherStats {
 		HandedBack: c.handedBack.Load(), Expired: c.expired.Load(), Released: c.released.Load(), Segments: c.segments.Load(), Throttled: c.throttled.Load(),
 		Unknown: c.unknown.Load(), LimiterDown: c.limiterDown.Load(), StoreErrors: c.storeErrors.Load(),
 		Takes: c.takes.Load(), Quiet: c.quiet.Load(), InFlight: d.held.Load(), Queued: c.queued.Load(),
-		WriteHeld: c.writeHeld.Load(),
+		WriteHeld: c.writeHeld.Load(), SpreadWidened: c.spreadWidened.Load(),
 	}
 }
 
@@ -531,8 +548,9 @@ type job struct {
 
 	mu          sync.Mutex
 	results     []SegmentResult
-	outstanding int  // parts submitted whose result has not come
-	closed      bool // no more parts will be submitted
+	outstanding int       // parts submitted whose result has not come
+	closed      bool      // no more parts will be submitted
+	refusedAt   time.Time // when a part the carrier refused for now (0x58, 0x14) was written
 }
 
 // need is how many tokens the job's remaining parts take.
@@ -651,6 +669,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 		}
 		d.applyCarriers(now)
 		d.takeIntake(now)
+		d.judgeRefusals(now)
 		if stopping {
 			d.handBackAll(0, false)
 			if d.startedJobs() == 0 || now.After(stopDeadline) {
@@ -765,7 +784,7 @@ func (d *Dispatcher) newWriteLog(carrier, rateClass string) *writeLog {
 	if !ok {
 		return nil
 	}
-	return newWriteLog(n, interval+d.cfg.WriteMargin, d.now())
+	return newWriteLog(n, interval, d.cfg.WriteMargin, d.now())
 }
 
 func (d *Dispatcher) prepare(m Outbound, now time.Time) (*job, *dispatchResult) {
@@ -1181,6 +1200,11 @@ func (d *Dispatcher) submit(sendCtx context.Context, n *numberQ, j *job) bool {
 	sentAt := d.now()
 	err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
 		cq.answer(r.RTT)
+		if st, ok := smpp.StatusOf(err); ok && (st == smpp.StatusTHROTTLED || st == smpp.StatusMSGQFUL) {
+			j.mu.Lock()
+			j.refusedAt = sentAt
+			j.mu.Unlock()
+		}
 		j.result(d, d.segmentResult(m, idx, len(j.parts), r, err))
 		signal(d.wake) // a window slot is free
 	})
@@ -1274,6 +1298,11 @@ func (d *Dispatcher) handBackCarrier(cq *carrierQ, now time.Time) {
 // (before another process may claim them again), and drops idle numbers
 // from the rings.
 func (d *Dispatcher) sweep(now time.Time) {
+	for w := range d.widened {
+		if w.narrow(now, spreadHold) && w.within == w.base {
+			delete(d.widened, w)
+		}
+	}
 	limit := d.cfg.Lease / 2
 	for _, cq := range d.carriers {
 		ring := cq.ring[:0]
@@ -1292,6 +1321,7 @@ func (d *Dispatcher) sweep(now time.Time) {
 				n.inRing = false
 				if now.After(n.eligible) && n.wlog.idle(now) {
 					delete(d.numbers, n.key)
+					delete(d.widened, n.wlog)
 				}
 			}
 		}
@@ -1499,7 +1529,7 @@ func (d *Dispatcher) finish(j *job) {
 		case Retryable:
 			retryable = true
 			if r.Status == uint32(smpp.StatusTHROTTLED) || r.Status == uint32(smpp.StatusMSGQFUL) {
-				d.refused(j.c, m.From, m.RateClass, r.Status)
+				d.refused(j.c, m.From, m.RateClass, r.Status, j.refusedAt)
 			}
 		case Permanent:
 			permanent = true
@@ -1541,13 +1571,15 @@ func (d *Dispatcher) finish(j *job) {
 	d.done(res)
 }
 
-// refused counts and logs a carrier's refusal of number's submit and slows
-// down what it was about: the number for 0x58; the whole account for 0x14
-// (the carrier's queue), when the carrier says its limit is account-wide,
-// or when refusals of two or more of its numbers fall within RefusalSpan.
-func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32) {
+// refused counts a carrier's refusal of number's submit, written at at,
+// and hands it to the scheduler to answer (judge): what it was about is
+// the number for 0x58; the whole account too for 0x14 (the carrier's
+// queue), when the carrier says its limit is account-wide, or when
+// refusals of two or more of its numbers fall within RefusalSpan.
+func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32, at time.Time) {
 	now := d.now()
 	d.refuseM.Lock()
+	defer d.refuseM.Unlock()
 	k := RefusalKey{Carrier: c.Name, Number: number, Status: status}
 	rc := d.refuse[k]
 	if rc == nil {
@@ -1555,14 +1587,13 @@ func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32) {
 		d.refuse[k] = rc
 	}
 	rc.n++
-	logNow := now.Sub(rc.logged) >= refusalLogEvery
-	skipped := rc.skipped
-	if logNow {
+	r := refusal{carrier: c.Name, number: number, class: class, status: status, at: at, skipped: rc.skipped}
+	if r.log = now.Sub(rc.logged) >= refusalLogEvery; r.log {
 		rc.logged, rc.skipped = now, 0
 	} else {
 		rc.skipped++
 	}
-	account := status == uint32(smpp.StatusMSGQFUL) || c.AccountThrottle
+	r.account = status == uint32(smpp.StatusMSGQFUL) || c.AccountThrottle
 	if status == uint32(smpp.StatusTHROTTLED) {
 		rec := d.recent[c.Name]
 		if rec == nil {
@@ -1580,20 +1611,88 @@ func (d *Dispatcher) refused(c *Carrier, number, class string, status uint32) {
 			}
 		}
 		if others > 0 {
-			account = true
+			r.account = true
 		}
 	}
+	d.refusals = append(d.refusals, r)
+	signal(d.wake)
+}
+
+// refusal is a carrier's refusal for now, waiting for the scheduler.
+type refusal struct {
+	carrier, number, class string
+	status                 uint32
+	account                bool      // about the account too (see refused)
+	at                     time.Time // when the refused part was written
+	log                    bool      // it gets a warn line
+	skipped                int64     // refusals of its number and status since the last line
+}
+
+// judgeRefusals answers the refusals handed over since the last round.
+// Scheduler goroutine: the write logs are its own.
+func (d *Dispatcher) judgeRefusals(now time.Time) {
+	d.refuseM.Lock()
+	rs := d.refusals
+	d.refusals = nil
 	d.refuseM.Unlock()
-	if logNow {
-		d.log.Warn("carrier refused a submit for now; slowing down", zap.String("carrier", c.Name), zap.String("number", number),
-			zap.String("status", fmt.Sprintf("0x%02X", status)), zap.Bool("account_wide", account), zap.Int64("since_last_line", skipped))
+	for _, r := range rs {
+		d.judge(r, now)
+	}
+}
+
+// judge answers one refusal. A 0x58 that our own writes account for had
+// the carrier counted them a little later than the write check allows
+// (writeLog.explain: the carrier reads unevenly behind our writing, more
+// than WriteMargin) is a matter of timing at the edge of the limit, not
+// of a lower limit: the check of the number or account it explains is
+// widened by that spread (writeLog.widen), and nothing slows down. Any
+// other refusal slows down what it was about (Limiter.Throttled, the
+// adaptive cut): 0x14, a spread beyond a tenth of the interval (the
+// carrier allows less than configured, or other senders share the
+// account), a limit that is not a sliding window here.
+func (d *Dispatcher) judge(r refusal, now time.Time) {
+	var nlog, alog *writeLog
+	if cq := d.carriers[r.carrier]; cq != nil {
+		alog = cq.wlog
+	}
+	if n := d.numbers[numberKey{r.carrier, r.number}]; n != nil {
+		nlog = n.wlog
+	}
+	var spread []zap.Field
+	if r.status == uint32(smpp.StatusTHROTTLED) && !r.at.IsZero() {
+		for _, l := range []struct {
+			name string
+			w    *writeLog
+		}{{"number_check", nlog}, {"account_check", alog}} {
+			s, ok := l.w.explain(r.at, now)
+			if !ok {
+				continue
+			}
+			if l.w.widen(s, now) {
+				d.widened[l.w] = struct{}{}
+			}
+			spread = append(spread, zap.Duration(l.name, l.w.within))
+		}
+	}
+	if len(spread) > 0 {
+		d.stats.spreadWidened.Add(1)
+		if r.log {
+			d.log.Warn("carrier refused a submit at the edge of its limit, counting our writes later than the margin allows; widening the write check, not slowing down",
+				append([]zap.Field{zap.String("carrier", r.carrier), zap.String("number", r.number), zap.String("status", fmt.Sprintf("0x%02X", r.status)),
+					zap.Int64("since_last_line", r.skipped)}, spread...)...)
+		}
+		return
+	}
+	if r.log {
+		d.log.Warn("carrier refused a submit for now; slowing down", zap.String("carrier", r.carrier), zap.String("number", r.number),
+			zap.String("status", fmt.Sprintf("0x%02X", r.status)), zap.Bool("account_wide", r.account), zap.Int64("since_last_line", r.skipped))
 	}
 	ctx := context.Background()
-	if status == uint32(smpp.StatusTHROTTLED) {
-		go d.cfg.Limiter.Throttled(ctx, c.Name, number, class)
+	if r.status == uint32(smpp.StatusTHROTTLED) {
+		go d.cfg.Limiter.Throttled(ctx, r.carrier, r.number, r.class)
 	}
-	if account {
-		go d.cfg.Limiter.Throttled(ctx, c.Name, "", class)
+	if r.account {
+		go d.cfg.Limiter.Throttled(ctx, r.carrier, "", r.class)
 	}
 }
 

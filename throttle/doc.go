@@ -81,7 +81,9 @@
 // counts the submit. The caller writes granted segments at once, and Margin
 // covers the spread of that delay (measure it: the integrator sets Margin);
 // a submit delayed by more than Margin after its grant can make the carrier
-// see N+1 in its interval. Lost replies are safe: a script that ran but whose
+// see N+1 in its interval. (The engine's dispatcher also checks its own
+// writes, and widens that check when a refusal shows the carrier counting
+// with a larger spread: routing.DispatcherConfig.WriteMargin.) Lost replies are safe: a script that ran but whose
 // reply was lost (or that go-redis retried) only grants segments nobody
 // sends, which wastes room and never adds a segment to a window.
 //

@@ -293,14 +293,12 @@ func one(do func(context.Context) bool) func(context.Context) int {
 
 // drive calls do n times (n < 0: until ctx ends) from conc goroutines, at
 // most rate calls per second (0: no limit), adding what each call reports
-// done to prog.
+// done to prog. The calls are paced on a schedule fixed at the start (call
+// i not before start + i/rate), so a goroutine that falls behind (a slow
+// call, a descheduled process) catches up at once instead of the rate
+// losing what a ticker would drop; at most conc calls are in flight.
 func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do func(context.Context) int) {
-	var tokens <-chan time.Time
-	if rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / rate))
-		defer t.Stop()
-		tokens = t.C
-	}
+	start := time.Now()
 	var issued atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < conc; w++ {
@@ -308,14 +306,18 @@ func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do fu
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if n >= 0 && issued.Add(1) > int64(n) {
+				i := issued.Add(1)
+				if n >= 0 && i > int64(n) {
 					return
 				}
-				if tokens != nil {
-					select {
-					case <-tokens:
-					case <-ctx.Done():
-						return
+				if rate > 0 {
+					due := start.Add(time.Duration(float64(i-1) / rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							return
+						}
 					}
 				}
 				prog.Add(int64(do(ctx)))

@@ -27,6 +27,7 @@ type Store interface {
 
 	GetWorkspace(ctx context.Context, ws inbox.WorkspaceID) (inbox.Workspace, error)
 	ListNumbers(ctx context.Context, ws inbox.WorkspaceID) ([]inbox.WorkspaceNumber, error)
+	FindNumber(ctx context.Context, ws inbox.WorkspaceID, e164 string) (inbox.WorkspaceNumber, error)
 	ConnectNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) (inbox.WorkspaceNumber, error)
 	DisableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error
 	EnableNumber(ctx context.Context, ws inbox.WorkspaceID, id inbox.NumberID) error

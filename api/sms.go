@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -144,16 +145,11 @@ func (c *call) findNumber(e164 string) (inbox.WorkspaceNumber, error) {
 		return inbox.WorkspaceNumber{}, errorf(http.StatusUnprocessableEntity, codeInvalidNumber,
 			"number is not a valid E.164 number")
 	}
-	nums, err := c.s.store.ListNumbers(c.ctx, c.ws)
-	if err != nil {
-		return inbox.WorkspaceNumber{}, err
+	n, err := c.s.store.FindNumber(c.ctx, c.ws, want)
+	if errors.Is(err, inbox.ErrNotFound) {
+		return inbox.WorkspaceNumber{}, errorf(http.StatusNotFound, codeNotFound, "no such number")
 	}
-	for _, n := range nums {
-		if n.E164 == want {
-			return n, nil
-		}
-	}
-	return inbox.WorkspaceNumber{}, errorf(http.StatusNotFound, codeNotFound, "no such number")
+	return n, err
 }
 
 // connectedNumber picks the number a disable, enable or disconnect acts

@@ -17,7 +17,9 @@ var (
 		"record submits": recordSubmitsSQL, "requeue": requeueSQL,
 		"apply receipts": applyReceiptsSQL, "append inbound": appendInboundSQL,
 	}
-	PlanFor         = planFor
+	PlanFor = planFor
+	// ListNumbersSQL: ListNumbers and FindNumber (numbers_test.go).
+	ListNumbersSQL  = listNumbersSQL
 	GenericPlanRows = genericPlanRows
 )
 

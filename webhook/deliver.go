@@ -1,14 +1,12 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -103,10 +101,7 @@ type Config struct {
 	Concurrency  int
 	Batch        int
 	MaxEndpoints int
-	// Transport, when set, replaces the guarded keep-alive transport
-	// (tests); its dials are then not checked.
-	Transport http.RoundTripper
-	Logger    *zap.Logger
+	Logger       *zap.Logger
 }
 
 // Stats are a Deliverer's counters.
@@ -123,7 +118,7 @@ type Stats struct {
 type Deliverer struct {
 	cfg    Config
 	log    *zap.Logger
-	client *http.Client
+	poster *poster
 
 	mu      sync.Mutex
 	running map[inbox.WebhookID]*endpoint
@@ -171,40 +166,11 @@ func New(cfg Config) (*Deliverer, error) {
 	if d.log == nil {
 		d.log = zap.NewNop()
 	}
-	rt := cfg.Transport
-	if rt == nil {
-		rt = NewTransport(cfg.Guard, cfg.Timeout, cfg.Concurrency)
-	}
-	d.client = &http.Client{
-		Transport:     rt,
-		Timeout:       cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// The connections of a round stay open for the next (an endpoint's
+	// rounds follow each other closely); twice the concurrency, for
+	// endpoints of a workspace (or several) on one host.
+	d.poster = newPoster(cfg.Guard, cfg.Timeout, 2*cfg.Concurrency)
 	return d, nil
-}
-
-// NewTransport is the deliveries' HTTP transport: keep-alive, up to
-// perHost connections to one host (kept open while idle), no proxy (a proxy would dial for us,
-// past the guard), every dial checked by g.
-func NewTransport(g *Guard, timeout time.Duration, perHost int) *http.Transport {
-	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: g.Control}
-	return &http.Transport{
-		Proxy:             nil,
-		DialContext:       dialer.DialContext,
-		ForceAttemptHTTP2: true,
-		// Answers are drained and discarded: no gzip to ask for or undo.
-		DisableCompression: true,
-		// A request that finds no idle connection dials one and takes
-		// whichever comes first, the dialled one or one set free
-		// meanwhile; the spare joins the idle ones. Keeping twice the
-		// concurrency idle keeps those spares instead of closing them and
-		// dialling again at the next burst.
-		MaxIdleConns:          8 * perHost,
-		MaxIdleConnsPerHost:   2 * perHost,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   timeout,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // Stats returns the Deliverer's counters.
@@ -225,6 +191,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		d.claim(ctx, &wg)
+		d.poster.closeIdle(idleTimeout)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
@@ -238,6 +205,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	wg.Wait()
+	d.poster.closeIdle(0)
 	rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := d.cfg.Store.ReleaseWebhooks(rctx, d.cfg.Owner); err != nil {
@@ -309,15 +277,24 @@ func parseKeys(secrets []string) ([]Key, error) {
 type target struct {
 	inbox.WebhookTarget
 	signer *Signer
+	dest   *dest
 }
 
-// newTarget returns t with its signer: cur's when cur has the same
-// secrets (its HMAC states are reused), else a new one over keys.
+// newTarget returns t with its signer and its parsed URL: cur's when cur
+// has the same secrets (its HMAC states are reused) and URL, else new ones.
 func newTarget(t inbox.WebhookTarget, keys []Key, cur *target) *target {
+	nt := &target{WebhookTarget: t}
 	if cur != nil && slices.Equal(cur.Secrets, t.Secrets) {
-		return &target{WebhookTarget: t, signer: cur.signer}
+		nt.signer = cur.signer
+	} else {
+		nt.signer = NewSigner(keys)
 	}
-	return &target{WebhookTarget: t, signer: NewSigner(keys)}
+	if cur != nil && cur.URL == t.URL {
+		nt.dest = cur.dest
+	} else {
+		nt.dest = newDest(t.URL)
+	}
+	return nt
 }
 
 // endpoint delivers one endpoint's events while this process holds it.
@@ -645,25 +622,13 @@ func (e *endpoint) disable(ctx context.Context, reason string) {
 func (d *Deliverer) send(ctx context.Context, t *target, ev *inbox.PendingWebhookEvent) (inbox.WebhookResult, bool) {
 	res := inbox.WebhookResult{Row: ev.Row, EventID: ev.ID}
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(ev.Body))
-	if err != nil {
-		res.Error = err.Error()
-		return res, false
-	}
-	ts := start.Unix()
-	h := req.Header
-	h["Content-Type"] = []string{"application/json"}
-	h["User-Agent"] = []string{"Switchboard-Webhooks/1"}
-	h[HeaderID] = []string{ev.ID}
-	h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-	h[HeaderSignature] = []string{t.signer.Signature(ev.ID, ts, ev.Body)}
-	resp, err := d.client.Do(req)
+	a, err := d.poster.post(ctx, t.dest, ev.ID, start.Unix(), t.signer, ev.Body)
 	var retryAfter time.Duration
 	if err == nil {
-		res.HTTPStatus = resp.StatusCode
-		retryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-		resp.Body.Close()
+		res.HTTPStatus = a.status
+		if a.retryAfter != "" {
+			retryAfter = ParseRetryAfter(a.retryAfter, time.Now())
+		}
 	}
 	res.Latency = time.Since(start)
 	now := time.Now()

@@ -497,7 +497,7 @@ func TestEndpointsShareTheFeed(t *testing.T) {
 	// Connections are kept alive, not one per event. About Concurrency to
 	// each receiver on a quiet machine; a loaded one (CI under -race saw
 	// 76) dials more while requests overlap the dials and the spares over
-	// NewTransport's idle limit close, so the bound is half the events: an
+	// the idle limit (twice Concurrency) close, so the bound is half the events: an
 	// attempt that did not reuse connections would open 300.
 	if a, b := f.recv.Conns(), second.Conns(); a >= 150 || b >= 150 {
 		t.Fatalf("%d and %d connections for 300 events each: not kept alive", a, b)

@@ -24,7 +24,9 @@
 // /v1/events: one read of the database after each wake-up serves them
 // all, and an event's body is built once per change (inbox.Memo), not per
 // endpoint. Each attempt is signed with a Signer (each key's HMAC state
-// reused) and sent over kept-alive connections (NewTransport).
+// reused) and sent over kept-alive HTTP/1.1 connections, each request
+// written and its answer read by the goroutine sending it (no
+// net/http Transport loops in between: poster in client.go).
 //
 // Rotation. Before it sends a round, the deliverer reads the endpoint's
 // row (inbox.Store.WebhookTarget, after the reads that found the round's

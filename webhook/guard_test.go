@@ -79,20 +79,17 @@ func TestGuardRefusesAtDialTime(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	url := "http://localhost:" + port + "/"
 
-	refuse := &http.Client{Transport: webhook.NewTransport(&webhook.Guard{}, 2*time.Second, 4), Timeout: 2 * time.Second}
-	_, err := refuse.Get(url)
+	refuse := webhook.NewTestPoster(&webhook.Guard{}, 2*time.Second, 4, nil)
+	_, _, err := refuse.Post(context.Background(), url, "evt_1", []webhook.Key{webhook.Key("k")}, []byte("{}"))
 	if !errors.Is(err, webhook.ErrTargetRefused) {
 		t.Fatalf("dial to localhost without allowing loopback: %v", err)
 	}
 	g, _ := webhook.NewGuard([]string{"127.0.0.1", "::1"})
-	allow := &http.Client{Transport: webhook.NewTransport(g, 2*time.Second, 4), Timeout: 2 * time.Second}
-	res, err := allow.Get(url)
-	if err != nil {
+	allow := webhook.NewTestPoster(g, 2*time.Second, 4, nil)
+	if _, _, err := allow.Post(context.Background(), url, "evt_1", []webhook.Key{webhook.Key("k")}, []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
 	if hits != 1 {
 		t.Fatalf("%d requests reached the server, want 1", hits)
 	}
-	_ = context.Background()
 }

@@ -94,7 +94,12 @@ func NewSigner(keys []Key) *Signer {
 // Signature returns the webhook-signature header for a delivery, the same
 // as Signature(keys, id, timestamp, body).
 func (s *Signer) Signature(id string, timestamp int64, body []byte) string {
-	b := make([]byte, 0, len(s.keys)*48)
+	return string(s.AppendSignature(make([]byte, 0, len(s.keys)*48), id, timestamp, body))
+}
+
+// AppendSignature appends the webhook-signature header's value to b, as
+// Signature returns it.
+func (s *Signer) AppendSignature(b []byte, id string, timestamp int64, body []byte) []byte {
 	for i, k := range s.keys {
 		if i > 0 {
 			b = append(b, ' ')
@@ -104,5 +109,5 @@ func (s *Signer) Signature(id string, timestamp int64, body []byte) string {
 		b = appendSignature(b, m, id, timestamp, body)
 		k.pool.Put(m)
 	}
-	return string(b)
+	return b
 }

@@ -261,6 +261,12 @@ func (a *storeAdapter) AppendInbound(ctx context.Context, ms []routing.Inbound) 
 // carrier account's bucket (at the account's limit), just in time. The
 // limits are swapped whole by a reload (set), so a Take sees one
 // configuration's limits, never a mix.
+var _ interface {
+	routing.Limiter
+	routing.SlidingLimits
+	routing.SpreadMemory
+} = (*limiterAdapter)(nil)
+
 type limiterAdapter struct {
 	l   *throttle.Limiter
 	cur atomic.Pointer[limitSet]
@@ -402,6 +408,16 @@ func (a *limiterAdapter) Throttled(ctx context.Context, carrier, number, rateCla
 	if ok {
 		a.l.Throttled(ctx, carrier, number, lim)
 	}
+}
+
+// Spread and RememberSpread keep what the dispatcher learned of a
+// carrier account's spread in Redis (routing.SpreadMemory).
+func (a *limiterAdapter) Spread(ctx context.Context, carrier string) (time.Duration, error) {
+	return a.l.Spread(ctx, carrier)
+}
+
+func (a *limiterAdapter) RememberSpread(ctx context.Context, carrier string, d, ttl time.Duration) {
+	a.l.RememberSpread(ctx, carrier, d, ttl)
 }
 
 // Sliding reports a rate class's limit, or with rateClass "" the

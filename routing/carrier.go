@@ -105,6 +105,19 @@ type Limiter interface {
 	Rate(carrier, rateClass string) float64
 }
 
+// SpreadMemory is implemented by a Limiter that keeps what a dispatcher
+// learned of a carrier account's spread (how much later than WriteMargin
+// allows the carrier counts our writes; see DispatcherConfig.WriteMargin)
+// for every process and for the next start: a carrier that reads unevenly
+// does so for all of them.
+type SpreadMemory interface {
+	// Spread is the spread remembered for carrier's account (0: none).
+	Spread(ctx context.Context, carrier string) (time.Duration, error)
+	// RememberSpread remembers d for carrier's account for ttl, unless a
+	// larger spread is remembered. Best effort.
+	RememberSpread(ctx context.Context, carrier string, d, ttl time.Duration)
+}
+
 // SlidingLimits is implemented by a Limiter that can say which of its limits
 // are sliding windows (a strict carrier's count): the dispatcher then checks
 // each write against them too (DispatcherConfig.WriteMargin).

@@ -65,6 +65,8 @@ const (
 	// spreadHold: a write check widened by refusals (writeLog.widen) gives
 	// back half of what it grew by after this long without growing again.
 	spreadHold = 5 * time.Minute
+	// spreadCallTimeout bounds a call of the Limiter's SpreadMemory.
+	spreadCallTimeout = time.Second
 	// flushLinger is how long the flusher gathers results after the first
 	// before it writes them, up to flushMax results at once.
 	flushLinger = 2 * time.Millisecond
@@ -146,7 +148,8 @@ type DispatcherConfig struct {
 	// them later than that, unevenly) widens the check of that number or
 	// account by the spread, at most a tenth of the interval, instead of
 	// slowing it down (see judge); half of it is given back after
-	// spreadHold without another.
+	// spreadHold without another. A Limiter that is a SpreadMemory keeps
+	// an account's for the other processes and the next start.
 	WriteMargin time.Duration
 	Logger      *zap.Logger
 	// Now is the dispatcher's clock (time.Now when nil): the instants it
@@ -660,6 +663,7 @@ func (d *Dispatcher) schedule(ctx, sendCtx context.Context, claimsDone <-chan st
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var stopDeadline time.Time
+	d.recallSpreads(sendCtx)
 	lastSweep := d.now()
 	for {
 		now := d.now()
@@ -1628,6 +1632,46 @@ type refusal struct {
 	skipped                int64     // refusals of its number and status since the last line
 }
 
+// recallSpreads starts each carrier account's write check widened by the
+// spread remembered for it (SpreadMemory): what another process, or this
+// one before a restart, learned from refusals. Scheduler goroutine, before
+// its first round.
+func (d *Dispatcher) recallSpreads(ctx context.Context) {
+	mem, ok := d.cfg.Limiter.(SpreadMemory)
+	if !ok {
+		return
+	}
+	now := d.now()
+	for name, cq := range d.carriers {
+		if cq.wlog == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, spreadCallTimeout)
+		s, err := mem.Spread(cctx, name)
+		cancel()
+		if err != nil || s <= 0 || !cq.wlog.hold(s, now) {
+			continue
+		}
+		d.widened[cq.wlog] = struct{}{}
+		d.log.Info("the carrier account's write check starts widened by the spread remembered for it",
+			zap.String("carrier", name), zap.Duration("account_check", cq.wlog.within))
+	}
+}
+
+// rememberSpread hands an account's widened spread to the SpreadMemory,
+// in the background.
+func (d *Dispatcher) rememberSpread(carrier string, s time.Duration) {
+	mem, ok := d.cfg.Limiter.(SpreadMemory)
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), spreadCallTimeout)
+		defer cancel()
+		mem.RememberSpread(ctx, carrier, s, spreadHold)
+	}()
+}
+
 // judgeRefusals answers the refusals handed over since the last round.
 // Scheduler goroutine: the write logs are its own.
 func (d *Dispatcher) judgeRefusals(now time.Time) {
@@ -1670,6 +1714,9 @@ func (d *Dispatcher) judge(r refusal, now time.Time) {
 			}
 			if l.w.widen(s, now) {
 				d.widened[l.w] = struct{}{}
+				if l.w == alog {
+					d.rememberSpread(r.carrier, alog.within-alog.interval)
+				}
 			}
 			spread = append(spread, zap.Duration(l.name, l.w.within))
 		}

@@ -132,6 +132,22 @@ func (w *writeLog) widen(s time.Duration, now time.Time) bool {
 	return true
 }
 
+// hold makes the check hold n in any interval+d from now on, d being a
+// spread another check learned (within − interval, as remembered), at
+// most interval+maxSpread; it reports whether the check grew.
+func (w *writeLog) hold(d time.Duration, now time.Time) bool {
+	if w == nil {
+		return false
+	}
+	want := min(w.interval+d, w.interval+w.maxSpread())
+	if want <= w.within {
+		return false
+	}
+	w.within, w.widenedAt = want, now
+	w.recount(now)
+	return true
+}
+
 // narrow halves what widen added, once it has held for hold without
 // growing again; it reports whether it did.
 func (w *writeLog) narrow(now time.Time, hold time.Duration) bool {

@@ -154,6 +154,7 @@
 //	<prefix>{<account>}:number:<number>      string  a sender number's bucket
 //	<prefix>{<account>}:log:account          list    the account's log, when its Limit is Sliding with N > 32
 //	<prefix>{<account>}:log:number:<number>  list    likewise for a number
+//	<prefix>{<account>}:spread               string  the spread remembered for the account (µs; RememberSpread), with its TTL
 //
 // A bucket's state is one short string, so that a Take reads all its buckets
 // with one MGET and writes each one it granted from with one SET ... PX:

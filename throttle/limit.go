@@ -181,6 +181,10 @@ func logKey(prefix, account, number string) string {
 	return prefix + "{" + account + "}:log:number:" + number
 }
 func fenceKey(prefix, account string) string { return prefix + "{" + account + "}:fence" }
+
+// spreadKey is the key of the spread remembered for the account
+// (Limiter.RememberSpread).
+func spreadKey(prefix, account string) string { return prefix + "{" + account + "}:spread" }
 func numberKey(prefix, account, number string) string {
 	var sb strings.Builder
 	sb.Grow(len(prefix) + len(account) + len(number) + 10)

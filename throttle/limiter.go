@@ -547,6 +547,43 @@ func (l *Limiter) QuietUntil(ctx context.Context, account string) (time.Time, er
 	return time.UnixMicro(r[1]), nil
 }
 
+// Spread returns the spread remembered for account (RememberSpread), 0
+// when none is (never, or it expired).
+func (l *Limiter) Spread(ctx context.Context, account string) (time.Duration, error) {
+	if err := validAccount(account); err != nil {
+		return 0, err
+	}
+	r, err := l.reply(ctx, l.run(ctx, []string{spreadKey(l.cfg.Prefix, account)}, "spread"), 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	l.ok()
+	return micros(r[0]), nil
+}
+
+// RememberSpread remembers d as account's spread for ttl, for every
+// process sharing the Redis and the Prefix and for the next start: how
+// much later than the margin allows the account's carrier was seen to
+// count our writes (the engine's dispatcher learns it from refusals and
+// checks its writes with it; routing.SpreadMemory). A larger spread
+// remembered already stays, its ttl renewed. It returns the spread
+// remembered now.
+func (l *Limiter) RememberSpread(ctx context.Context, account string, d, ttl time.Duration) (time.Duration, error) {
+	if err := validAccount(account); err != nil {
+		return 0, err
+	}
+	if d <= 0 || ttl < time.Millisecond {
+		return 0, invalidf("spread %v for %v: both must be positive (ttl at least 1 ms)", d, ttl)
+	}
+	cmd := l.run(ctx, []string{spreadKey(l.cfg.Prefix, account)}, "spread", d.Microseconds(), ttl.Milliseconds())
+	r, err := l.reply(ctx, cmd, 1, 1)
+	if err != nil {
+		return 0, err
+	}
+	l.ok()
+	return micros(r[0]), nil
+}
+
 // Ping runs the script once (loading it into Redis's cache) and updates
 // Healthy; an engine may call it periodically while Healthy is false.
 func (l *Limiter) Ping(ctx context.Context) error {

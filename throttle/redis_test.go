@@ -460,3 +460,35 @@ func TestManyWants(t *testing.T) {
 		t.Fatalf("one more want: %v", err)
 	}
 }
+
+// A remembered spread is there for another Limiter on the same Redis and
+// prefix, a smaller one does not replace it, and it expires after its ttl.
+func TestRememberSpread(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, c, prefix := newLimiter(t, throttle.Config{}, "sim")
+	other, err := throttle.New(c, throttle.Config{Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := other.Spread(ctx, "sim"); err != nil || d != 0 {
+		t.Fatalf("nothing remembered: %v, %v", d, err)
+	}
+	if d, err := l.RememberSpread(ctx, "sim", 40*time.Millisecond, time.Minute); err != nil || d != 40*time.Millisecond {
+		t.Fatalf("remember 40ms: %v, %v", d, err)
+	}
+	if d, err := l.RememberSpread(ctx, "sim", 20*time.Millisecond, 300*time.Millisecond); err != nil || d != 40*time.Millisecond {
+		t.Fatalf("a smaller spread replaced the larger: %v, %v", d, err)
+	}
+	if d, err := other.Spread(ctx, "sim"); err != nil || d != 40*time.Millisecond {
+		t.Fatalf("the other Limiter reads %v, %v; want 40ms", d, err)
+	}
+	if d, _ := other.Spread(ctx, "another"); d != 0 {
+		t.Fatalf("another account reads %v", d)
+	}
+	// The smaller one renewed the ttl to 300 ms: it expires then.
+	testenv.Eventually(t, "the spread to expire", func() bool { d, _ := other.Spread(ctx, "sim"); return d == 0 })
+	if _, err := l.RememberSpread(ctx, "sim", 0, time.Minute); !errors.Is(err, throttle.ErrInvalid) {
+		t.Fatalf("a zero spread: %v", err)
+	}
+}

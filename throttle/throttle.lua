@@ -571,6 +571,25 @@ local function quiet()
   return {now, tonumber(h[2]) or 0, 1}
 end
 
+-- spread: KEYS[1] is an account's spread key. With ARGV[2] (µs) and
+-- ARGV[3] (ms), remember that spread for that long unless a larger one is
+-- remembered (whose time is renewed). Replies {the spread remembered, 0
+-- if none}.
+local function spread()
+  local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+  local d = tonumber(ARGV[2] or '')
+  if d then
+    local ttl = tonumber(ARGV[3])
+    if d > cur then
+      redis.call('SET', KEYS[1], int(d), 'PX', ttl)
+      cur = d
+    elseif cur > 0 then
+      redis.call('PEXPIRE', KEYS[1], ttl)
+    end
+  end
+  return {cur}
+end
+
 local op = ARGV[1]
 if op == 'take' then return take() end
 if op == 'give' then return give() end
@@ -579,4 +598,5 @@ if op == 'rate' then return rate() end
 if op == 'idle' then return idle() end
 if op == 'quiet' then return quiet() end
 if op == 'time' then return {clock()} end
+if op == 'spread' then return spread() end
 return redis.error_reply('throttle: unknown operation ' .. tostring(op))

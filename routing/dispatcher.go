@@ -250,7 +250,7 @@ type DispatcherStats struct {
 	WriteHeld int64
 	// SpreadWidened counts refusals the dispatcher put down to the
 	// carrier counting later than WriteMargin allows, and answered by
-	// widening its write check instead of slowing down (see refused).
+	// widening its write check instead of slowing down (see judge).
 	SpreadWidened int64
 }
 

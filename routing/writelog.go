@@ -54,9 +54,10 @@ func (w *writeLog) maxSpread() time.Duration { return w.interval / 10 }
 // write it is asked about (which comes a round trip later).
 func (w *writeLog) keep() time.Duration { return w.interval + w.maxSpread() + explainAfter - w.within }
 
-// explainAfter bounds how long after a write explain is asked about it:
-// a refusal's answer comes within the response timeout, and is judged on
-// the scheduler's next round.
+// explainAfter is how long after a write explain can still account for
+// its refusal: the answer's round trip and the scheduler's next round. A
+// refusal answered later (a carrier that slow) is not explained, and
+// slows down as any other.
 const explainAfter = 2 * time.Second
 
 // prune stops counting the records that no longer count at now and drops

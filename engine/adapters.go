@@ -351,9 +351,18 @@ func (a *limiterAdapter) request(r routing.TakeRequest) (throttle.TakeRequest, e
 		if !ok {
 			return throttle.TakeRequest{}, fmt.Errorf("rate class %q is not configured", w.RateClass)
 		}
-		wants[k] = throttle.Want{Number: w.Number, Limit: lim, Weight: w.Weight, Max: w.Max}
+		wants[k] = throttle.Want{Number: w.Number, Limit: withSpread(lim, w.Spread), Weight: w.Weight, Max: w.Max}
 	}
-	return throttle.TakeRequest{Account: r.Carrier, Limit: acct, Wants: wants}, nil
+	return throttle.TakeRequest{Account: r.Carrier, Limit: withSpread(acct, r.Spread), Wants: wants}, nil
+}
+
+// withSpread is lim with the dispatcher's learned spread, for a sliding
+// window (at most what the throttle takes).
+func withSpread(lim throttle.Limit, s time.Duration) throttle.Limit {
+	if lim.Mode == throttle.Sliding && s > 0 {
+		lim.Spread = min(s, throttle.MaxMargin)
+	}
+	return lim
 }
 
 func (a *limiterAdapter) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {

@@ -53,6 +53,10 @@ type Want struct {
 	RateClass string  // its rate class
 	Weight    float64 // its share of the account when the account is short (the class's rate by default)
 	Max       int     // segments wanted now
+	// Spread lengthens the number's sliding window in the limiter beyond
+	// its interval and margin: what this process's write check learned
+	// from refusals at the edge (DispatcherConfig.WriteMargin); 0: none.
+	Spread time.Duration
 }
 
 // Grant is what a Want got: N segments to submit at once. When N is below
@@ -67,6 +71,8 @@ type Grant struct {
 type TakeRequest struct {
 	Carrier string
 	Wants   []Want
+	// Spread is the account's, as Want.Spread is a number's.
+	Spread time.Duration
 }
 
 // TakeResult is one TakeRequest's outcome: a Grant per Want, in order; how

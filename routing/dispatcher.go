@@ -937,13 +937,13 @@ func (d *Dispatcher) plan(sendCtx context.Context, now time.Time) ([]TakeRequest
 				}
 			}
 		}
-		req := TakeRequest{Carrier: cq.name}
+		req := TakeRequest{Carrier: cq.name, Spread: cq.wlog.spread()}
 		var plan []*numberQ
 		for i, n := range cands {
 			if alloc[i] == 0 {
 				continue
 			}
-			req.Wants = append(req.Wants, Want{Number: n.key.number, RateClass: n.class, Weight: n.weight, Max: tokensFor(n, alloc[i])})
+			req.Wants = append(req.Wants, Want{Number: n.key.number, RateClass: n.class, Weight: n.weight, Max: tokensFor(n, alloc[i]), Spread: n.wlog.spread()})
 			plan = append(plan, n)
 		}
 		if len(req.Wants) > 0 {

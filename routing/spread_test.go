@@ -139,6 +139,7 @@ type memoryLimiter struct {
 
 	mu      sync.Mutex
 	spreads map[string]time.Duration
+	asked   time.Duration // the largest TakeRequest.Spread
 }
 
 func (l *memoryLimiter) Spread(ctx context.Context, carrier string) (time.Duration, error) {
@@ -151,6 +152,16 @@ func (l *memoryLimiter) RememberSpread(ctx context.Context, carrier string, d, t
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.spreads[carrier] = max(l.spreads[carrier], d)
+}
+
+// Take records the largest account spread asked for.
+func (l *memoryLimiter) Take(ctx context.Context, reqs []routing.TakeRequest) []routing.TakeResult {
+	l.mu.Lock()
+	for _, r := range reqs {
+		l.asked = max(l.asked, r.Spread)
+	}
+	l.mu.Unlock()
+	return l.accountLimiter.Take(ctx, reqs)
 }
 
 func (l *memoryLimiter) spread(carrier string) time.Duration {
@@ -193,6 +204,13 @@ func TestDispatchRemembersTheAccountSpread(t *testing.T) {
 		lim := &memoryLimiter{accountLimiter: accountLimiter{newLate()}, spreads: map[string]time.Duration{"sim": 45 * time.Millisecond}}
 		if refused := spreadRun(t, lim, 10); refused != 0 {
 			t.Fatalf("started with 45 ms remembered, the dispatcher was refused %d", refused)
+		}
+		// Its Takes ask the limiter for the same window: 45 ms past the
+		// interval, 35 past the interval and the margin.
+		lim.mu.Lock()
+		defer lim.mu.Unlock()
+		if lim.asked != 35*time.Millisecond {
+			t.Fatalf("the Takes asked for an account spread of %v, want 35ms", lim.asked)
 		}
 	})
 	t.Run("control", func(t *testing.T) {

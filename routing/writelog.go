@@ -133,6 +133,15 @@ func (w *writeLog) widen(s time.Duration, now time.Time) bool {
 	return true
 }
 
+// spread is what the check holds beyond the interval and margin it was
+// made with (widen, hold): the spread to ask the limiter's window for too.
+func (w *writeLog) spread() time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.within - w.base
+}
+
 // hold makes the check hold n in any interval+d from now on, d being a
 // spread another check learned (within − interval, as remembered), at
 // most interval+maxSpread; it reports whether the check grew.

@@ -38,6 +38,12 @@
 // in (t − Interval/f − Margin, t], plus k, are at most N (f: the adaptive
 // rate fraction below, 1 normally).
 //
+// A Sliding Limit's Spread lengthens its window further, to
+// Interval+Margin+Spread: the engine's dispatcher sets it to what it
+// learned from a carrier refusing at the edge (it counts our writes later
+// than Margin allows). A longer window only grants less, so the guarantee
+// below holds whatever the Spread.
+//
 // Bucket is a token bucket (GCRA): N per Interval on average, up to Burst at
 // once (Burst 0 means N). A segment costs T = Interval/(N·f), the bucket holds
 // Burst·T: in any window of length L it grants at most Burst + L/T segments.

@@ -50,6 +50,11 @@ type Limit struct {
 	Interval time.Duration // 1ms to 1h; zero means time.Second
 	Mode     Mode          // Sliding (default) or Bucket
 	Burst    int           // Bucket only: the most at once (0 means N); must be 0 in Sliding
+	// Spread, Sliding only, lengthens this bucket's window beyond
+	// Interval+Margin: how much later than the margin allows its carrier
+	// was seen to count (the engine's dispatcher learns it from refusals
+	// at the edge; RememberSpread). 0 to MaxMargin; 0 in Bucket.
+	Spread time.Duration
 }
 
 // PerSecond returns the sliding Limit for a rate in segments per second,
@@ -115,9 +120,15 @@ func (l Limit) validate() error {
 		if l.Burst != 0 {
 			return invalidf("limit burst %d in sliding mode: a sliding window has no burst (leave it 0)", l.Burst)
 		}
+		if l.Spread < 0 || l.Spread > MaxMargin {
+			return invalidf("limit spread %v outside [0, %v]", l.Spread, MaxMargin)
+		}
 	case Bucket:
 		if l.Burst < 0 || l.Burst > MaxN {
 			return invalidf("limit burst %d outside [0, %d]", l.Burst, MaxN)
+		}
+		if l.Spread != 0 {
+			return invalidf("limit spread %v in bucket mode: only a sliding window has one (leave it 0)", l.Spread)
 		}
 	default:
 		return invalidf("limit mode %v: want Sliding or Bucket", l.Mode)
@@ -138,6 +149,9 @@ func (l Limit) args(a []any, weight string, most, logIndex int) []any {
 	burst := 0
 	if l.Mode == Bucket {
 		burst = l.burst()
+	}
+	if l.Mode == Sliding {
+		burst = int(l.Spread.Microseconds()) // the script's burst slot carries it in this mode
 	}
 	return append(a, l.N, l.interval().Microseconds(), int(l.Mode), burst, weight, most, logIndex)
 }

@@ -355,8 +355,9 @@ func (l *Limiter) prepareTake(account string, acct Limit, wants []Want) ([]strin
 }
 
 // maxWait bounds every wait a reply may carry: an interval stretched by the
-// lowest rate fraction, plus the margin, with room to spare.
-const maxWait = int64(MaxInterval/time.Microsecond)*1000 + int64(MaxMargin/time.Microsecond)
+// lowest rate fraction, plus the margin and a bucket's spread, with room
+// to spare.
+const maxWait = int64(MaxInterval/time.Microsecond)*1000 + 2*int64(MaxMargin/time.Microsecond)
 
 // finishTake checks the script's reply and turns it into a TakeResult.
 func (l *Limiter) finishTake(ctx context.Context, acct Limit, wants []Want, cmd *redis.Cmd) (TakeResult, error) {

@@ -188,3 +188,33 @@ func TestScriptQuietAndAdaptive(t *testing.T) {
 		t.Fatalf("rate after 1 s of recovery: %v, %v", r, err)
 	}
 }
+
+// A sliding bucket's Spread lengthens its window beyond the interval and
+// the margin, to the microsecond, for a number's bucket and the account's.
+func TestScriptSlidingSpread(t *testing.T) {
+	t.Parallel()
+	f := newFakeRedis(t, Config{}) // margin 10 ms
+	f.at(0)
+	if _, err := f.l.AssumeIdle(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	big := Limit{N: 1000}
+	w := []Want{{Number: "+1", Limit: Limit{N: 2, Spread: 30 * ms}, Max: 2}}
+	f.take(0, big, w, []time.Duration{2, 0}, 0)
+	// The grants of 0 count until +1040 ms: 1 s, the margin and the spread.
+	f.take(1010*ms, big, w, []time.Duration{0, 30 * ms}, 0)
+	f.take(1040*ms-time.Microsecond, big, w, []time.Duration{0, time.Microsecond}, 0)
+	f.take(1040*ms, big, w, []time.Duration{2, 0}, 0)
+	// The account: 2 per 100 ms with 20 ms of spread, counted until +130 ms.
+	acct := Limit{N: 2, Interval: 100 * ms, Spread: 20 * ms}
+	two := []Want{{Number: "+2", Limit: Limit{N: 5}, Max: 5}}
+	f.take(5*time.Second, acct, two, []time.Duration{2, 0}, 130*ms)
+	f.take(5*time.Second+110*ms, acct, two, []time.Duration{0, 0}, 20*ms)
+	f.take(5*time.Second+130*ms, acct, two, []time.Duration{2, 0}, 130*ms)
+	// A spread is for a sliding window only, and at most MaxMargin.
+	for _, l := range []Limit{{N: 2, Mode: Bucket, Spread: ms}, {N: 2, Spread: -ms}, {N: 2, Spread: MaxMargin + ms}} {
+		if _, err := f.l.Take(context.Background(), "acct", l, nil); err == nil {
+			t.Errorf("limit %+v accepted", l)
+		}
+	}
+}

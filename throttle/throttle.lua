@@ -70,7 +70,7 @@ end
 -- its window in sliding mode, the time its burst takes to refill in bucket
 -- mode. A bucket that lost its state waits that long (the quiet period).
 local function span(n, iv, mode, burst, f, margin)
-  if mode == SLIDING then return math.ceil(iv * PPM / f) + margin end
+  if mode == SLIDING then return math.ceil(iv * PPM / f) + margin + burst end
   return burst * math.ceil(iv * PPM / (n * f))
 end
 
@@ -80,7 +80,8 @@ local function recn(r) return tonumber(string.sub(r, 14, 20)) end
 -- load reads one bucket (its state v) and works out its room at now.
 --
 -- Sliding mode: records no longer in the window (now - W, now] are dropped
--- (W is the interval, plus the margin; after a rate cut, N and the interval
+-- (W is the interval, plus the margin and the bucket's spread, the
+-- argument burst is in sliding mode; after a rate cut, N and the interval
 -- both shrink with the fraction); the room is N - sum. Rounding times up
 -- only makes records count for longer.
 --
@@ -113,12 +114,12 @@ local function load(v, key, a, now, margin, recovery, epoch)
     -- would keep bursts of N, which such a carrier refuses whatever the
     -- interval); the window never gets shorter than the interval, so no
     -- window of the configured limit holds more than N.
-    local W = iv + margin
+    local W = iv + margin + tonumber(ARGV[a + 4])
     if f ~= PPM then
       local nn = math.floor(n * f / PPM)
       if nn < 1 then
         nn = 1
-        W = math.ceil(iv * PPM / (n * f)) + margin
+        W = math.ceil(iv * PPM / (n * f)) + margin + tonumber(ARGV[a + 4])
       end
       n = nn
       b.n = nn
@@ -375,7 +376,8 @@ end
 -- take: KEYS[1] is the account's fence, KEYS[2] the account's bucket,
 -- KEYS[2+i] want i's number bucket, then the log lists of buckets that have
 -- one. ARGV: op, margin, recovery, then seven per bucket (the account
--- first): N, interval, mode, burst (bucket mode: the effective one), weight,
+-- first): N, interval, mode, burst (bucket mode: the effective one;
+-- sliding mode: the bucket's spread, µs added to its margin), weight,
 -- max, and the index in KEYS of its log list (0: inline). Replies {now,
 -- quiet, account wait, g1, w1, ..., gm, wm}: segments granted to want i now
 -- and its number's wait.

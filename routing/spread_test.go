@@ -92,17 +92,28 @@ func TestDispatchRefusalAtTheEdgeWidensTheCheck(t *testing.T) {
 // refused, the dispatcher's counters and what the limiter was told to
 // slow down.
 func edgeRun(t *testing.T, carrier *strictCarrier, messages int) (int, routing.DispatcherStats, []string) {
+	lim := &lateLimiter{n: 5, interval: time.Second, margin: 10 * time.Millisecond, grants: map[string][]lateGrant{}}
+	refused, st := runToCarrier(t, carrier, lim, messages)
+	lim.instant.mu.Lock() // lateLimiter's own mu guards its grants
+	defer lim.instant.mu.Unlock()
+	return refused, st, append([]string(nil), lim.throttled...)
+}
+
+// runToCarrier sends n messages of one number through a dispatcher with
+// lim (MaxHold 5 ms, WriteMargin 10 ms) to carrier until each has a
+// result or a retry; it returns what the carrier refused and the
+// dispatcher's counters.
+func runToCarrier(t *testing.T, carrier *strictCarrier, lim routing.Limiter, n int) (int, routing.DispatcherStats) {
 	srv := smpptest.Start(t, smpptest.Config{})
 	srv.SetResponder(carrier.respond)
 	c := startCarrierWindow(t, srv, coding.UDH8, 10, nil)
 	var msgs []routing.Outbound
-	for i := range messages {
+	for i := range n {
 		m := from(int64(i+1), "+15550000001")
 		m.To = fmt.Sprintf("+4477009%05d", i)
 		msgs = append(msgs, m)
 	}
 	store := newMemStore(msgs...)
-	lim := &lateLimiter{n: 5, interval: time.Second, margin: 10 * time.Millisecond, grants: map[string][]lateGrant{}}
 	d, err := routing.NewDispatcher(routing.DispatcherConfig{Owner: "test", Store: store, Limiter: lim, Carriers: map[string]*routing.Carrier{"sim": c},
 		Poll: 10 * time.Millisecond, RetryMin: time.Minute, MaxHold: 5 * time.Millisecond, WriteMargin: 10 * time.Millisecond})
 	if err != nil {
@@ -111,17 +122,15 @@ func edgeRun(t *testing.T, carrier *strictCarrier, messages int) (int, routing.D
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
 	testenv.Eventually(t, "a result or a retry for every message", func() bool {
 		results, retries := store.snapshot()
 		return len(results)+len(retries) >= len(msgs)
 	})
+	cancel()
+	<-done
 	carrier.mu.Lock()
-	refused := carrier.refused
-	carrier.mu.Unlock()
-	lim.instant.mu.Lock() // lateLimiter's own mu guards its grants
-	defer lim.instant.mu.Unlock()
-	return refused, d.Stats(), append([]string(nil), lim.throttled...)
+	defer carrier.mu.Unlock()
+	return carrier.refused, d.Stats()
 }
 
 // accountLimiter is a lateLimiter whose account is a sliding window too
@@ -227,32 +236,6 @@ func TestDispatchRemembersTheAccountSpread(t *testing.T) {
 // spreadRun sends n messages of one number through a dispatcher with lim
 // to a carrier that counts 5 in any 1.04 s, and returns what it refused.
 func spreadRun(t *testing.T, lim routing.Limiter, n int) int {
-	carrier := &strictCarrier{n: 5, within: time.Second + 40*time.Millisecond}
-	srv := smpptest.Start(t, smpptest.Config{})
-	srv.SetResponder(carrier.respond)
-	c := startCarrierWindow(t, srv, coding.UDH8, 10, nil)
-	var msgs []routing.Outbound
-	for i := range n {
-		m := from(int64(i+1), "+15550000001")
-		m.To = fmt.Sprintf("+4477009%05d", i)
-		msgs = append(msgs, m)
-	}
-	store := newMemStore(msgs...)
-	d, err := routing.NewDispatcher(routing.DispatcherConfig{Owner: "test", Store: store, Limiter: lim, Carriers: map[string]*routing.Carrier{"sim": c},
-		Poll: 10 * time.Millisecond, RetryMin: time.Minute, MaxHold: 5 * time.Millisecond, WriteMargin: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.Run(ctx); close(done) }()
-	testenv.Eventually(t, "a result or a retry for every message", func() bool {
-		results, retries := store.snapshot()
-		return len(results)+len(retries) >= len(msgs)
-	})
-	cancel()
-	<-done
-	carrier.mu.Lock()
-	defer carrier.mu.Unlock()
-	return carrier.refused
+	refused, _ := runToCarrier(t, &strictCarrier{n: 5, within: time.Second + 40*time.Millisecond}, lim, n)
+	return refused
 }

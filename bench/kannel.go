@@ -488,27 +488,12 @@ func (s *dlrSink) serve(w http.ResponseWriter, r *http.Request) {
 // waitDelivered waits until want messages have a delivered DLR, ctx ends
 // or timeout passes; it reports whether all arrived.
 func (s *dlrSink) waitDelivered(ctx context.Context, want int64, timeout time.Duration, prog *Progress) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	reported := int64(0)
-	for {
+	return waitCount(ctx, timeout, prog, func() (int64, int64, <-chan struct{}) {
 		s.mu.Lock()
 		ch := s.changed
 		s.mu.Unlock()
-		got := s.delivered.Load()
-		prog.Add(got - reported)
-		reported = got
-		if got >= want {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
+		return s.delivered.Load(), want, ch
+	})
 }
 
 func (s *dlrSink) close() {

@@ -330,14 +330,25 @@ func drive(ctx context.Context, n, conc int, rate float64, prog *Progress, do fu
 // waitFinal waits until every accepted message has a final status (by the
 // events), or ctx ends, or timeout passes.
 func (s *sender) waitFinal(ctx context.Context, timeout time.Duration, prog *Progress) bool {
+	return waitCount(ctx, timeout, prog, func() (int64, int64, <-chan struct{}) {
+		acc, fin, ch := s.progress()
+		return int64(fin), int64(acc), ch
+	})
+}
+
+// waitCount waits until count's got reaches its want, adding what it got
+// meanwhile to prog, or ctx ends, or timeout passes; it reports whether it
+// did. count is called again when its channel says something changed, and
+// every second in any case.
+func waitCount(ctx context.Context, timeout time.Duration, prog *Progress, count func() (got, want int64, changed <-chan struct{})) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	reported := 0
+	reported := int64(0)
 	for {
-		acc, fin, ch := s.progress()
-		prog.Add(int64(fin - reported))
-		reported = fin
-		if fin >= acc {
+		got, want, ch := count()
+		prog.Add(got - reported)
+		reported = got
+		if got >= want {
 			return true
 		}
 		select {

@@ -1204,10 +1204,12 @@ func (d *Dispatcher) submit(sendCtx context.Context, n *numberQ, j *job) bool {
 	sentAt := d.now()
 	err := c.Submitter.SubmitAsync(sendCtx, &p, func(r smpp.SubmitResult, err error) {
 		cq.answer(r.RTT)
-		if st, ok := smpp.StatusOf(err); ok && (st == smpp.StatusTHROTTLED || st == smpp.StatusMSGQFUL) {
-			j.mu.Lock()
-			j.refusedAt = sentAt
-			j.mu.Unlock()
+		if err != nil {
+			if st, ok := smpp.StatusOf(err); ok && (st == smpp.StatusTHROTTLED || st == smpp.StatusMSGQFUL) {
+				j.mu.Lock()
+				j.refusedAt = sentAt
+				j.mu.Unlock()
+			}
 		}
 		j.result(d, d.segmentResult(m, idx, len(j.parts), r, err))
 		signal(d.wake) // a window slot is free

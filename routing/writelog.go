@@ -124,13 +124,7 @@ func (w *writeLog) widen(s time.Duration, now time.Time) bool {
 	if w.base+s <= w.within {
 		return false
 	}
-	want := min(max(w.base+s, w.interval+2*(w.within-w.interval)), w.interval+w.maxSpread())
-	if want <= w.within {
-		return false
-	}
-	w.within, w.widenedAt = want, now
-	w.recount(now)
-	return true
+	return w.growTo(max(w.base+s, w.interval+2*(w.within-w.interval)), now)
 }
 
 // spread is what the check holds beyond the interval and margin it was
@@ -146,14 +140,17 @@ func (w *writeLog) spread() time.Duration {
 // spread another check learned (within − interval, as remembered), at
 // most interval+maxSpread; it reports whether the check grew.
 func (w *writeLog) hold(d time.Duration, now time.Time) bool {
-	if w == nil {
+	return w != nil && w.growTo(w.interval+d, now)
+}
+
+// growTo makes the check's length within, at most interval+maxSpread,
+// when that is longer than it is; it reports whether it grew.
+func (w *writeLog) growTo(within time.Duration, now time.Time) bool {
+	within = min(within, w.interval+w.maxSpread())
+	if within <= w.within {
 		return false
 	}
-	want := min(w.interval+d, w.interval+w.maxSpread())
-	if want <= w.within {
-		return false
-	}
-	w.within, w.widenedAt = want, now
+	w.within, w.widenedAt = within, now
 	w.recount(now)
 	return true
 }
